@@ -1,0 +1,157 @@
+"""``routed()`` and the typed wrapper it returns (:class:`RoutedFunction`)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Self, TypeVar, overload
+
+import tenacity
+
+from ._classify import ErrorMatcher
+from ._cooldown import CooldownTracker
+from ._events import EventHook
+from ._providers import ProvidersSpec
+from ._results import Result
+from ._router import Router, check_routable
+from ._strategies import RoundRobinCounter, Strategy
+
+__all__ = ["BoundRoutedMethod", "RoutedFunction", "routed"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class RoutedFunction(functools.partial[R], Generic[P, R]):
+    """A function routed across providers; call it like the original minus the provider.
+
+    ``fn(*args)`` returns the provider's response; ``fn.route(*args)`` returns a
+    :class:`Result`; ``fn.router`` is the :class:`Router`. Keeps the wrapped
+    function's ``__name__``, ``__doc__`` and ``__wrapped__``. Used in a class body,
+    it becomes a method: the provider is passed after ``self``.
+
+    It is a ``functools.partial`` subclass only so that calling it costs one
+    C-level hop into the router's inlined happy path.
+    """
+
+    router: Router
+    __wrapped__: Callable[Concatenate[Any, P], R]
+
+    def __new__(cls, router: Router, fn: Callable[Concatenate[Any, P], R]) -> Self:
+        """Build the wrapper around the router's caller for ``fn``."""
+        return super().__new__(cls, router._make_caller(fn))  # noqa: SLF001
+
+    def __init__(self, router: Router, fn: Callable[Concatenate[Any, P], R]) -> None:
+        functools.update_wrapper(self, fn)
+        self.router = router
+
+    if TYPE_CHECKING:
+
+        def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+            """Route the call and return the serving provider's response."""
+            ...
+
+    def route(self, *args: P.args, **kwargs: P.kwargs) -> Result[R]:
+        """Route the call and return a :class:`Result` describing it."""
+        return self.router._call(self.__wrapped__, args, kwargs, True)  # type: ignore[no-any-return]  # noqa: SLF001
+
+    @overload
+    def __get__(self, instance: None, owner: type[Any] | None = None) -> Self: ...
+    @overload
+    def __get__(
+        self, instance: object, owner: type[Any] | None = None
+    ) -> BoundRoutedMethod[R]: ...
+    def __get__(
+        self, instance: object | None, owner: type[Any] | None = None
+    ) -> Self | BoundRoutedMethod[R]:
+        """Bind to ``instance`` so the provider is passed after ``self``."""
+        if instance is None:
+            return self
+        return BoundRoutedMethod(self.router, self.__wrapped__, instance)
+
+    def __reduce__(self) -> str | tuple[Any, ...]:
+        """Pickle by reference to the module-level name, like a plain function."""
+        return self.__qualname__
+
+    def __repr__(self) -> str:
+        return f"<routed function {self.__qualname__} via {self.router!r}>"
+
+
+class BoundRoutedMethod(Generic[R]):
+    """A :class:`RoutedFunction` bound to an instance (``obj.method``)."""
+
+    __slots__ = ("__self__", "__wrapped__", "_fn", "router")
+
+    def __init__(self, router: Router, fn: Callable[..., R], instance: object) -> None:
+        self.__self__ = instance
+        self.__wrapped__ = fn
+        self.router = router
+        self._fn = functools.partial(fn, instance)
+
+    @property
+    def __name__(self) -> str:  # noqa: PLW3201 - mirrors bound methods
+        return self.__wrapped__.__name__
+
+    @property
+    def __doc__(self) -> str | None:  # type: ignore[override]
+        return self.__wrapped__.__doc__
+
+    def __call__(self, *args: Any, **kwargs: Any) -> R:
+        """Route the call and return the serving provider's response."""
+        return self.router._call(self._fn, args, kwargs, False)  # type: ignore[no-any-return]  # noqa: SLF001
+
+    def route(self, *args: Any, **kwargs: Any) -> Result[R]:
+        """Route the call and return a :class:`Result` describing it."""
+        return self.router._call(self._fn, args, kwargs, True)  # type: ignore[no-any-return]  # noqa: SLF001
+
+    def __repr__(self) -> str:
+        return f"<bound routed method {self.__wrapped__.__qualname__} of {self.__self__!r}>"
+
+
+def routed(  # noqa: PLR0913 - mirrors Router's keyword-only configuration
+    *,
+    providers: ProvidersSpec,
+    strategy: Strategy | str = Strategy.FALLBACK,
+    cooldown: float | CooldownTracker | None = 60.0,
+    exempt: Iterable[str] = (),
+    fallback_on: ErrorMatcher = Exception,
+    cooldown_on: ErrorMatcher | None = None,
+    reraise: bool = False,
+    timeout: float | None = None,
+    retry: tenacity.Retrying | None = None,
+    counter: RoundRobinCounter | None = None,
+    clock: Callable[[], float] | None = None,
+    on_event: EventHook | Sequence[EventHook] | None = None,
+) -> Callable[[Callable[Concatenate[Any, P], R]], RoutedFunction[P, R]]:
+    """Build a :class:`Router` from the arguments and decorate one function with it.
+
+    The function's first parameter (after ``self`` for methods) receives the
+    provider object. Configuration errors are raised here, at decoration time;
+    see :class:`Router` for the arguments.
+
+    Example::
+
+        @routed(providers=[gemini, grok], strategy="fallback")
+        def generate(provider, prompt: str) -> bytes:
+            return provider.generate_image(prompt)
+    """
+    router = Router(
+        providers,
+        strategy=strategy,
+        cooldown=cooldown,
+        exempt=exempt,
+        fallback_on=fallback_on,
+        cooldown_on=cooldown_on,
+        reraise=reraise,
+        timeout=timeout,
+        retry=retry,
+        counter=counter,
+        clock=clock,
+        on_event=on_event,
+    )
+
+    def decorate(fn: Callable[Concatenate[Any, P], R]) -> RoutedFunction[P, R]:
+        check_routable(fn)
+        return RoutedFunction(router, fn)
+
+    return decorate

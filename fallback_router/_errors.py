@@ -1,0 +1,105 @@
+"""Errors raised by fallback_router.
+
+The hierarchy::
+
+    Exception
+    └── RoutingError                      base of everything the library raises itself
+        ├── InvalidConfigError (+ValueError)   bad configuration or argument
+        │   └── NoProvidersError               the provider collection is empty
+        ├── AllProvidersFailedError (+ExceptionGroup)
+        │                                      the routed call failed; holds every error
+        └── DeadlineExceededError (+TimeoutError)
+                                               the call's time budget ran out
+
+Errors raised by providers that are not fallback triggers, and ``BaseException``s
+such as ``KeyboardInterrupt``, propagate unchanged and are never wrapped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Self
+
+if TYPE_CHECKING:
+    from ._results import Attempt
+
+__all__ = [
+    "AllProvidersFailedError",
+    "DeadlineExceededError",
+    "InvalidConfigError",
+    "NoProvidersError",
+    "RoutingError",
+]
+
+
+class RoutingError(Exception):
+    """Base class of every error fallback_router raises itself."""
+
+
+class InvalidConfigError(RoutingError, ValueError):
+    """Configuration or an argument is invalid; the message names the bad value."""
+
+
+class NoProvidersError(InvalidConfigError):
+    """The provider collection is empty."""
+
+
+class AllProvidersFailedError(RoutingError, ExceptionGroup):  # type: ignore[misc]
+    """Every attempted provider failed with a fallback-triggering error.
+
+    It is an ``ExceptionGroup``: ``.exceptions`` holds each provider's error in
+    attempt order, so ``except* RateLimitError:`` works. ``.attempts`` holds the
+    :class:`Attempt` records and ``.last_error`` the last provider's error.
+    """
+
+    attempts: tuple[Attempt, ...]
+
+    def __new__(
+        cls,
+        message: str,
+        exceptions: Sequence[Exception],
+        *,
+        attempts: Sequence[Attempt] = (),
+    ) -> Self:
+        """Build the group; ``attempts`` are the attempt records in order."""
+        self = super().__new__(cls, message, exceptions)
+        self.attempts = tuple(attempts)
+        return self
+
+    def __init__(
+        self,
+        message: str,
+        exceptions: Sequence[Exception],
+        *,
+        attempts: Sequence[Attempt] = (),
+    ) -> None:
+        super().__init__(message, exceptions)
+
+    @property
+    def last_error(self) -> Exception:
+        """The error of the last attempted provider."""
+        return self.exceptions[-1]  # type: ignore[no-any-return]
+
+    def derive(self, excs: Sequence[Exception]) -> ExceptionGroup[Exception]:  # type: ignore[override]
+        """Return a plain ``ExceptionGroup`` (used by ``except*`` when splitting)."""
+        return ExceptionGroup(self.message, excs)
+
+
+class DeadlineExceededError(RoutingError, TimeoutError):
+    """The routed call's time budget (``timeout=``) ran out between attempts.
+
+    ``.attempts`` holds the attempts made so far and ``.timeout`` the budget; the
+    last provider error, if any, is chained as ``__cause__``.
+    """
+
+    def __init__(
+        self, message: str, *, timeout: float, attempts: Sequence[Attempt] = ()
+    ) -> None:
+        super().__init__(message)
+        self.timeout = timeout
+        self.attempts: tuple[Attempt, ...] = tuple(attempts)
+
+    @property
+    def last_error(self) -> BaseException | None:
+        """The error of the last attempt, or None when no attempt was made."""
+        return self.attempts[-1].error if self.attempts else None

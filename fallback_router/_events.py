@@ -1,0 +1,104 @@
+"""Typed, frozen events passed to ``on_event`` hooks (for metrics and tracing)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeAlias
+
+if TYPE_CHECKING:
+    from ._results import Attempt
+
+__all__ = [
+    "AttemptFailed",
+    "AttemptStarted",
+    "AttemptSucceeded",
+    "CallFailed",
+    "CooldownEntered",
+    "Event",
+    "EventHook",
+    "ProviderSkipped",
+    "TerminusForced",
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """Base class of every event; ``function`` is the routed function's qualified name."""
+
+    function: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttemptStarted(Event):
+    """A provider call is about to start."""
+
+    provider: str
+    attempt: int
+    is_terminus: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttemptSucceeded(Event):
+    """A provider call returned; ``latency`` in seconds."""
+
+    provider: str
+    attempt: int
+    latency: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttemptFailed(Event):
+    """A provider call raised.
+
+    ``counted`` is True when the failure was recorded with the cooldown tracker;
+    ``fallback`` is False when the error is not a fallback trigger and propagates.
+    """
+
+    provider: str
+    attempt: int
+    error: Exception
+    latency: float
+    counted: bool
+    fallback: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProviderSkipped(Event):
+    """A provider in cooldown was passed over; ``remaining`` seconds of cooldown."""
+
+    provider: str
+    remaining: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TerminusForced(Event):
+    """The terminus is attempted although it is in cooldown."""
+
+    provider: str
+    remaining: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CooldownEntered(Event):
+    """A failure put ``provider`` into cooldown for ``duration`` seconds.
+
+    ``reason`` is the error that tripped it.
+    """
+
+    provider: str
+    duration: float
+    reason: Exception
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallFailed(Event):
+    """The routed call failed; ``error`` is what the caller receives."""
+
+    error: Exception
+    attempts: tuple[Attempt, ...]
+
+
+#: An ``on_event`` hook: called synchronously with each event; exceptions it raises
+#: are logged and ignored.
+EventHook: TypeAlias = Callable[[Event], object]

@@ -1,0 +1,449 @@
+"""Shared state on a Redis server: :class:`RedisCooldown` and :class:`RedisRoundRobin`.
+
+``redis`` (redis-py) is imported lazily, so the package imports without it.
+
+Key layout (``{namespace}`` is literal, a Redis Cluster hash tag, so one script
+may touch every key of a namespace)::
+
+    fallback_router:{<namespace>}:cooldown:<provider>   PX = cooldown left
+    fallback_router:{<namespace>}:failures:<provider>   INCR, PX = escalation window
+    fallback_router:{<namespace>}:level:<provider>      PX = cooldown + window
+
+Every key carries an expiry: nothing is left once cooldowns and counts lapse.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from . import _log
+from ._cooldown import (
+    RETRY_AFTER_CAP,
+    CooldownPolicy,
+    CooldownState,
+    InMemoryCooldown,
+    check_seconds,
+    read_retry_after,
+)
+from ._errors import InvalidConfigError
+from ._strategies import InMemoryRoundRobin
+
+__all__ = ["DEFAULT_NAMESPACE", "RedisCooldown", "RedisRoundRobin"]
+
+#: The namespace RedisCooldown uses unless told otherwise.
+DEFAULT_NAMESPACE = "default"
+#: The key RedisRoundRobin uses unless told otherwise.
+DEFAULT_ROUND_ROBIN_KEY = "fallback_router:{default}:round_robin"
+
+T = TypeVar("T")
+
+# KEYS: cooldown keys..., failure keys..., level keys... (n each)
+# -> flat list: PTTL of each cooldown key, then 1/0 "has any state" per provider.
+_READ = """
+local n = #KEYS / 3
+local out = {}
+for i = 1, n do
+  out[i] = redis.call('PTTL', KEYS[i])
+  local dirty = out[i] > 0 or redis.call('EXISTS', KEYS[n + i], KEYS[2 * n + i]) > 0
+  out[n + i] = dirty and 1 or 0
+end
+return out
+"""
+
+# KEYS: cooldown, failures, level
+# ARGV: threshold, window_ms, base_ms, max_ms (-1: no escalation), multiplier,
+#       retry_after_ms (-1: none), retry_after_cap_ms, jitter factor (>= 1)
+# -> {tripped 0/1, cooldown ms}
+_RECORD_FAILURE = """
+local threshold = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local base = tonumber(ARGV[3])
+local maxms = tonumber(ARGV[4])
+local mult = tonumber(ARGV[5])
+local ra = tonumber(ARGV[6])
+local racap = tonumber(ARGV[7])
+local jitter = tonumber(ARGV[8])
+local n = redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], window)
+if n < threshold then return {0, 0} end
+redis.call('DEL', KEYS[2])
+local cur = redis.call('PTTL', KEYS[1])
+local level = 0
+if maxms >= 0 then
+  local prev = redis.call('GET', KEYS[3])
+  if prev then
+    level = tonumber(prev)
+    if cur <= 0 then level = level + 1 end
+  end
+end
+local ms
+if ra >= 0 then
+  ms = math.min(ra, racap)
+elseif maxms < 0 then
+  ms = base
+else
+  ms = math.min(maxms, base * mult ^ level)
+end
+ms = ms * jitter
+if maxms >= 0 then ms = math.min(ms, maxms) end
+ms = math.floor(ms)
+if ms <= 0 then return {0, 0} end
+if cur < ms then
+  redis.call('SET', KEYS[1], '1', 'PX', ms)
+else
+  ms = cur
+end
+if maxms >= 0 then
+  redis.call('SET', KEYS[3], level, 'PX', ms + window)
+end
+return {1, ms}
+"""
+
+_INCR = """
+local v = redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return v
+"""
+
+
+def _import_redis() -> Any:
+    try:
+        import redis  # noqa: PLC0415 - optional dependency, imported on use
+    except ImportError as exc:  # pragma: no cover - exercised without the extra
+        msg = (
+            "Redis support needs the 'redis' extra: pip install 'fallback-router[redis]'"
+        )
+        raise ImportError(msg) from exc
+    return redis
+
+
+def _bounded_client(client: Any, op_timeout: float) -> Any:
+    """Return a client on the same server whose every operation is bounded.
+
+    The user's pool settings (address, auth, TLS, database) are kept; timeouts are
+    replaced by ``op_timeout`` and retries are turned off, whatever the user's
+    client was configured with.
+    """
+    redis = _import_redis()
+    from redis.backoff import NoBackoff  # noqa: PLC0415
+    from redis.retry import Retry  # noqa: PLC0415
+
+    pool = client.connection_pool
+    kwargs = dict(pool.connection_kwargs)
+    kwargs.update(
+        socket_timeout=op_timeout,
+        socket_connect_timeout=op_timeout,
+        retry_on_timeout=False,
+        retry_on_error=[],
+        retry=Retry(NoBackoff(), 0),
+        health_check_interval=0,
+    )
+    new_pool = redis.ConnectionPool(connection_class=pool.connection_class, **kwargs)
+    return redis.Redis(connection_pool=new_pool)
+
+
+class _FailOpen:
+    """Run Redis operations, falling back locally during an outage.
+
+    After a failure no Redis operation is attempted for ``backoff`` seconds; the
+    outage is logged once, and its end once.
+    """
+
+    def __init__(self, what: str, backoff: float, clock: Callable[[], float] | None) -> None:
+        self.what = what
+        self.backoff = backoff
+        self._clock = clock
+        self._down_until = 0.0
+        self._down = False
+        self._lock = threading.Lock()
+        self._errors: tuple[type[BaseException], ...] = (
+            _import_redis().RedisError,
+            OSError,
+        )
+
+    def _now(self) -> float:
+        return self._clock() if self._clock is not None else time.monotonic()
+
+    @property
+    def down(self) -> bool:
+        """True while the outage back-off is in force."""
+        return self._down and self._now() < self._down_until
+
+    def run(self, op: Callable[[], T], local: Callable[[], T]) -> T:
+        """Return ``op()``, or ``local()`` when Redis fails or is backing off."""
+        if self._down and self._now() < self._down_until:
+            return local()
+        try:
+            result = op()
+        except self._errors as exc:
+            with self._lock:
+                first = not self._down
+                self._down = True
+                self._down_until = self._now() + self.backoff
+            if first:
+                _log.logger.error(
+                    _log.REDIS_UNAVAILABLE, what=self.what, error=exc, backoff=self.backoff
+                )
+            return local()
+        if self._down:
+            with self._lock:
+                was_down, self._down = self._down, False
+            if was_down:
+                _log.logger.warning(_log.REDIS_BACK, what=self.what)
+        return result
+
+
+class RedisCooldown:
+    """A cooldown tracker on a Redis server, shared by every process that uses it.
+
+    Same protocol and semantics as :class:`InMemoryCooldown`; the server's key
+    expiry is the clock, so hosts with different clocks agree. Trackers with the
+    same ``namespace`` (default ``"default"``) share state.
+
+    Args:
+        client: a ``redis.Redis``; its address, auth, TLS and database are used
+            through a private pool with bounded timeouts and no retries.
+        duration, threshold, max_duration, multiplier, jitter: as in
+            :class:`InMemoryCooldown`.
+        namespace: separates routers that must not share cooldowns.
+        op_timeout: seconds each Redis operation may take (connect and reply each),
+            default 0.1.
+        backoff: seconds to stop asking Redis after a failure, default 5.
+        clock: monotonic clock for the back-off and the local fallback.
+
+    Fail-open: when Redis is unreachable or slow, the tracker uses a process-local
+    :class:`InMemoryCooldown` with the same settings until Redis answers again,
+    and never raises. A routed call pays at most ``2 * op_timeout`` once per
+    ``backoff`` period for an outage.
+    """
+
+    def __init__(  # noqa: PLR0913 - mirrors InMemoryCooldown plus connection options
+        self,
+        client: Any,
+        *,
+        duration: float = 60.0,
+        threshold: int = 1,
+        max_duration: float | None = None,
+        multiplier: float = 2.0,
+        jitter: float = 0.0,
+        namespace: str = DEFAULT_NAMESPACE,
+        op_timeout: float = 0.1,
+        backoff: float = 5.0,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.policy = CooldownPolicy.build(duration, threshold, max_duration, multiplier, jitter)
+        if not isinstance(namespace, str) or not namespace or "}" in namespace:
+            msg = f"namespace must be a non-empty str without '}}', got {namespace!r}"
+            raise InvalidConfigError(msg)
+        self.namespace = namespace
+        self.op_timeout = check_seconds("op_timeout", op_timeout)
+        self._client = _bounded_client(client, self.op_timeout)
+        self._guard = _FailOpen("cooldown", check_seconds("backoff", backoff), clock)
+        self.local = InMemoryCooldown(
+            duration,
+            threshold=threshold,
+            max_duration=max_duration,
+            multiplier=multiplier,
+            jitter=jitter,
+            clock=clock,
+        )
+        self._prefix = f"fallback_router:{{{namespace}}}:"
+        self._read = self._client.register_script(_READ)
+        self._record = self._client.register_script(_RECORD_FAILURE)
+        # Providers seen with no state at the last read: success needs no round trip.
+        self._clean: set[str] = set()
+        # Cooldown lengths just set by record_failure, answered once by remaining().
+        self._tripped: dict[str, tuple[float, float]] = {}
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> RedisCooldown:
+        """Build a tracker from a ``redis://`` URL; ``options`` as for the constructor."""
+        redis = _import_redis()
+        return cls(redis.Redis.from_url(url), **options)
+
+    def _keys(self, name: str) -> list[str]:
+        p = self._prefix
+        return [f"{p}cooldown:{name}", f"{p}failures:{name}", f"{p}level:{name}"]
+
+    # -- reads ------------------------------------------------------------------------
+
+    def remaining_many(self, names: Sequence[str]) -> list[float]:
+        """Return the cooldown left for each name in one round trip."""
+
+        def op() -> list[float]:
+            p = self._prefix
+            keys = [f"{p}cooldown:{n}" for n in names]
+            keys += [f"{p}failures:{n}" for n in names]
+            keys += [f"{p}level:{n}" for n in names]
+            raw = self._read(keys=keys)
+            count = len(names)
+            self._clean = {n for n, dirty in zip(names, raw[count:], strict=True) if not dirty}
+            return [ms / 1000.0 if ms > 0 else 0.0 for ms in raw[:count]]
+
+        return self._guard.run(op, lambda: self.local.remaining_many(names))
+
+    def remaining(self, name: str) -> float:
+        """Return the seconds of cooldown left for ``name``."""
+        tripped = self._tripped.pop(name, None)
+        if tripped is not None:
+            seconds, at = tripped
+            left = seconds - (time.monotonic() - at)
+            if left > 0:
+                return left
+
+        def op() -> float:
+            ms = self._client.pttl(self._keys(name)[0])
+            return ms / 1000.0 if ms > 0 else 0.0
+
+        return self._guard.run(op, lambda: self.local.remaining(name))
+
+    def is_available(self, name: str) -> bool:
+        """Return True when ``name`` is not in cooldown."""
+        return self.remaining(name) <= 0.0
+
+    # -- writes -----------------------------------------------------------------------
+
+    def record_failure(self, name: str, error: BaseException) -> bool:
+        """Count a failure atomically on the server; True when it trips a cooldown."""
+        retry_after = read_retry_after(name, error)
+        policy = self.policy
+
+        def op() -> bool:
+            racap = policy.max_duration or max(policy.duration, RETRY_AFTER_CAP)
+            jitter = 1.0 + policy.jitter * random.random()  # noqa: S311 - not crypto
+            tripped, ms = self._record(
+                keys=self._keys(name),
+                args=[
+                    policy.threshold,
+                    int(policy.window * 1000),
+                    policy.duration * 1000,
+                    -1 if policy.max_duration is None else policy.max_duration * 1000,
+                    policy.multiplier,
+                    -1 if retry_after is None else retry_after * 1000,
+                    racap * 1000,
+                    jitter,
+                ],
+            )
+            self._clean.discard(name)
+            if tripped:
+                self._tripped[name] = (ms / 1000.0, time.monotonic())
+            return bool(tripped)
+
+        return self._guard.run(op, lambda: self.local.record_failure(name, error))
+
+    def record_success(self, name: str) -> None:
+        """Clear ``name``'s state; costs no round trip when it had none at the last read."""
+        if name in self._clean:
+            return
+
+        def op() -> None:
+            self._client.delete(*self._keys(name))
+            self._clean.add(name)
+
+        self._guard.run(op, lambda: self.local.record_success(name))
+
+    def reset(self, name: str | None = None) -> None:
+        """Forget ``name`` (or every provider of this namespace)."""
+
+        def op() -> None:
+            if name is not None:
+                self._client.delete(*self._keys(name))
+                return
+            keys = list(self._client.scan_iter(match=f"{self._prefix}*", count=500))
+            if keys:
+                self._client.delete(*keys)
+
+        self.local.reset(name)
+        self._clean.clear()
+        self._tripped.clear()
+        self._guard.run(op, lambda: None)
+
+    def snapshot(self) -> Mapping[str, CooldownState]:
+        """Return every provider of this namespace that still has state."""
+
+        def op() -> dict[str, CooldownState]:
+            prefix = self._prefix
+            found: dict[str, dict[str, int]] = {}
+            keys = list(self._client.scan_iter(match=f"{prefix}*", count=500))
+            if not keys:
+                return {}
+            pipe = self._client.pipeline(transaction=False)
+            for key in keys:
+                pipe.pttl(key)
+                pipe.get(key)
+            raw = pipe.execute()
+            for i, key in enumerate(keys):
+                text = key.decode() if isinstance(key, bytes) else str(key)
+                kind, _, name = text[len(prefix) :].partition(":")
+                ttl, value = raw[2 * i], raw[2 * i + 1]
+                if ttl == -2:
+                    continue
+                entry = found.setdefault(name, {})
+                entry[kind] = ttl if kind == "cooldown" else int(value or 0)
+            return {
+                name: CooldownState(
+                    remaining=max(0.0, entry.get("cooldown", 0) / 1000.0),
+                    consecutive_failures=entry.get("failures", 0),
+                    level=entry.get("level", 0),
+                )
+                for name, entry in found.items()
+            }
+
+        return self._guard.run(op, self.local.snapshot)
+
+    def __repr__(self) -> str:
+        p = self.policy
+        return (
+            f"RedisCooldown(namespace={self.namespace!r}, duration={p.duration}, "
+            f"threshold={p.threshold}, max_duration={p.max_duration})"
+        )
+
+
+class RedisRoundRobin:
+    """A round-robin counter on Redis (INCR), shared by every process using ``key``.
+
+    The first index is 0, so the first pick is ``providers[0]``. The key expires
+    after a day without calls. When Redis is unreachable, picks come from a
+    process-local counter until it answers again; a call never fails because of
+    Redis. ``op_timeout`` and ``backoff`` as for :class:`RedisCooldown`.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        key: str = DEFAULT_ROUND_ROBIN_KEY,
+        op_timeout: float = 0.1,
+        backoff: float = 5.0,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        if not isinstance(key, str) or not key:
+            msg = f"key must be a non-empty str, got {key!r}"
+            raise InvalidConfigError(msg)
+        self.key = key
+        self.op_timeout = check_seconds("op_timeout", op_timeout)
+        self._client = _bounded_client(client, self.op_timeout)
+        self._guard = _FailOpen("round_robin", check_seconds("backoff", backoff), clock)
+        self._incr = self._client.register_script(_INCR)
+        self.local = InMemoryRoundRobin()
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> RedisRoundRobin:
+        """Build a counter from a ``redis://`` URL; ``options`` as for the constructor."""
+        redis = _import_redis()
+        return cls(redis.Redis.from_url(url), **options)
+
+    def next_index(self) -> int:
+        """Return the next index (0 first), shared through Redis."""
+
+        def op() -> int:
+            return int(self._incr(keys=[self.key], args=[86_400_000])) - 1
+
+        return self._guard.run(op, self.local.next_index)
+
+    def __repr__(self) -> str:
+        return f"RedisRoundRobin(key={self.key!r})"

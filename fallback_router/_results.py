@@ -1,0 +1,142 @@
+"""Results of routed calls: :class:`Result`, :class:`Attempt` and :func:`current_attempt`."""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+__all__ = ["Attempt", "AttemptInfo", "Result", "current_attempt"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Attempt:
+    """One provider attempt of a routed call.
+
+    ``error`` is None for the successful attempt. ``counted`` is True when the
+    failure was recorded with the cooldown tracker (False for successes, exempt
+    providers, strategies without cooldown and errors ``cooldown_on`` rejects).
+    """
+
+    provider: str
+    error: Exception | None
+    latency: float
+    counted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """True when this attempt succeeded."""
+        return self.error is None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Result(Generic[T]):
+    """The outcome of a successful routed call, returned by ``fn.route(...)``.
+
+    Attributes:
+        response: what the provider call returned, unchanged.
+        provider: name of the provider that served the call.
+        latency: seconds the successful provider call took.
+        attempt: 1-based number of attempts made (skipped providers do not count).
+        was_terminus: True when the last provider of the list served the call.
+        attempts: every :class:`Attempt`, in order, the successful one last.
+        skipped: names of the providers skipped because they were in cooldown.
+    """
+
+    response: T
+    provider: str
+    latency: float
+    attempt: int
+    was_terminus: bool
+    attempts: tuple[Attempt, ...]
+    skipped: tuple[str, ...] = ()
+
+    def _repr_html_(self) -> str:
+        """Render the attempt chain as HTML for notebooks."""
+        esc = html.escape
+        parts = [
+            f'<span class="fr-skipped" title="skipped: in cooldown">'
+            f"<s>{esc(name)}</s></span>"
+            for name in self.skipped
+        ]
+        for a in self.attempts:
+            if a.error is None:
+                parts.append(
+                    f'<span class="fr-ok"><b>{esc(a.provider)}</b> '
+                    f"✔ {a.latency * 1000:.1f} ms</span>"
+                )
+            else:
+                err = f"{type(a.error).__name__}: {a.error}"
+                parts.append(
+                    f'<span class="fr-failed">{esc(a.provider)} ✘ {esc(err)}</span>'
+                )
+        chain = " → ".join(parts)
+        return (
+            f'<div class="fallback-router-result">{chain}<br>'
+            f"served by <b>{esc(self.provider)}</b> on attempt {self.attempt}"
+            f"{' (terminus)' if self.was_terminus else ''}</div>"
+        )
+
+
+class AttemptInfo:
+    """What the running provider call may know about its attempt.
+
+    Returned by :func:`current_attempt`. ``time_left`` is read live from the
+    router's clock: the seconds left in the call's budget, or None without one.
+    """
+
+    __slots__ = ("_clock", "_deadline", "attempt", "is_terminus", "provider")
+
+    def __init__(
+        self,
+        provider: str,
+        attempt: int,
+        is_terminus: bool,
+        deadline: float | None,
+        clock: Callable[[], float] | None,
+    ) -> None:
+        self.provider = provider
+        self.attempt = attempt
+        self.is_terminus = is_terminus
+        self._deadline = deadline
+        self._clock = clock
+
+    @property
+    def time_left(self) -> float | None:
+        """Seconds left in the routed call's budget (never negative), or None."""
+        if self._deadline is None:
+            return None
+        now = self._clock() if self._clock is not None else time.monotonic()
+        return max(0.0, self._deadline - now)
+
+    def __repr__(self) -> str:
+        return (
+            f"AttemptInfo(provider={self.provider!r}, attempt={self.attempt}, "
+            f"is_terminus={self.is_terminus}, time_left={self.time_left!r})"
+        )
+
+
+# (provider, attempt, is_terminus, deadline, clock) — a tuple keeps the hot path cheap;
+# the public AttemptInfo is built only when someone asks for it.
+_AttemptTuple = tuple[str, int, bool, float | None, Callable[[], float] | None]
+_current: ContextVar[_AttemptTuple | None] = ContextVar(
+    "fallback_router_attempt", default=None
+)
+
+
+def current_attempt() -> AttemptInfo | None:
+    """Describe the provider attempt running in this context, or None outside one.
+
+    Inside a routed provider call this tells the provider its name, its 1-based
+    attempt number, whether it is the terminus and the call's ``time_left``, so it
+    can set its own HTTP timeout.
+    """
+    state = _current.get()
+    if state is None:
+        return None
+    return AttemptInfo(*state)

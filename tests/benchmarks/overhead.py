@@ -1,0 +1,171 @@
+"""Measure fallback_router's per-call overhead against peers, interleaved in one process.
+
+Run: ``python tests/benchmarks/overhead.py`` (not collected by pytest; never timed in
+tests). Prints ns per call (median of rounds) and ratios against the hand-written
+fallback loop, then the thread-parallelism check. Numbers go to the README.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import tenacity
+
+from fallback_router import Router, routed
+
+ROUNDS = 15
+CALLS = 20_000
+
+
+class Boom(Exception):
+    """A provider failure."""
+
+
+def provider_call(provider: str, x: int) -> int:
+    return x
+
+
+# -- peers ---------------------------------------------------------------------------
+
+
+def direct(x: int) -> int:
+    return provider_call("a", x)
+
+
+def make_hand_loop() -> Callable[[int], int]:
+    """A minimal hand-written fallback: a Lock-guarded dict of deadlines."""
+    lock = threading.Lock()
+    deadlines: dict[str, float] = {}
+    providers = ("a", "b", "c")
+
+    def call(x: int) -> int:
+        last: Exception | None = None
+        for name in providers:
+            with lock:
+                deadline = deadlines.get(name)
+            if deadline is not None and deadline > time.monotonic() and name != "c":
+                continue
+            try:
+                return provider_call(name, x)
+            except Exception as exc:  # noqa: BLE001
+                last = exc
+                with lock:
+                    deadlines[name] = time.monotonic() + 60
+        raise RuntimeError from last
+
+    return call
+
+
+@tenacity.retry(stop=tenacity.stop_after_attempt(3))
+def with_tenacity(x: int) -> int:
+    return provider_call("a", x)
+
+
+def routed_fn(strategy: str, **options: Any) -> Callable[[int], int]:
+    @routed(providers=["a", "b", "c"], strategy=strategy, **options)
+    def call(provider: str, x: int) -> int:
+        return provider_call(provider, x)
+
+    return call
+
+
+def one_fallback() -> Callable[[int], int]:
+    """First provider always fails, exempt (never benched): one fallback per call."""
+
+    @routed(providers=["a", "b", "c"], exempt={"a"})
+    def call(provider: str, x: int) -> int:
+        if provider == "a":
+            raise Boom
+        return x
+
+    return call
+
+
+def hand_one_fallback() -> Callable[[int], int]:
+    providers = ("a", "b", "c")
+
+    def call(x: int) -> int:
+        for name in providers:
+            try:
+                if name == "a":
+                    raise Boom  # noqa: TRY301
+            except Boom:
+                continue
+            return x
+        raise RuntimeError
+
+    return call
+
+
+def time_per_call(fn: Callable[[int], int]) -> float:
+    start = time.perf_counter_ns()
+    for i in range(CALLS):
+        fn(i)
+    return (time.perf_counter_ns() - start) / CALLS
+
+
+def interleaved(cases: dict[str, Callable[[int], int]]) -> dict[str, float]:
+    samples: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(ROUNDS):
+        for name, fn in cases.items():
+            samples[name].append(time_per_call(fn))
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def threads_check() -> tuple[float, float]:
+    """Return (one thread, 8 threads) seconds for 8 x 10 calls to a 10 ms provider."""
+    router = Router(["slow-a", "slow-b"], strategy="fallback")
+
+    @router
+    def slow(provider: str) -> str:
+        time.sleep(0.01)
+        return provider
+
+    per_thread = 10
+    start = time.perf_counter()
+    for _ in range(per_thread):
+        slow()
+    one = time.perf_counter() - start
+    start = time.perf_counter()
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda _: [slow() for _ in range(per_thread)], range(8)))
+    eight = time.perf_counter() - start
+    return one, eight
+
+
+def main() -> None:
+    cases = {
+        "direct call": direct,
+        "hand-written fallback loop": make_hand_loop(),
+        "tenacity @retry(stop_after_attempt(3))": with_tenacity,
+        "routed primary_only": routed_fn("primary_only"),
+        "routed fallback": routed_fn("fallback"),
+        "routed fallback + retry= template": routed_fn(
+            "fallback", retry=tenacity.Retrying(stop=tenacity.stop_after_attempt(3))
+        ),
+        "routed fallback + on_event hook set": routed_fn("fallback", on_event=lambda e: None),
+        "routed round_robin": routed_fn("round_robin"),
+        "hand loop, one fallback": hand_one_fallback(),
+        "routed fallback, one fallback": one_fallback(),
+    }
+    medians = interleaved(cases)
+    hand = medians["hand-written fallback loop"]
+    print(f"python {sys.version.split()[0]}, {ROUNDS} rounds x {CALLS} calls, median ns/call")
+    width = max(map(len, medians))
+    for name, ns in medians.items():
+        print(f"  {name:<{width}}  {ns:9.0f} ns   {ns / hand:6.2f}x hand loop")
+    one, eight = threads_check()
+    print(
+        f"8 threads x 10 calls to a 10 ms provider: {eight:.3f} s; one thread's share "
+        f"(10 calls): {one:.3f} s; ratio {eight / one:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

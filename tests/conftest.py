@@ -1,0 +1,168 @@
+"""Shared fixtures: a fake clock, freezegun, loguru capture, and a real Redis server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from loguru import logger
+
+REQUIRE_REDIS = os.environ.get("FALLBACK_ROUTER_REQUIRE_REDIS") == "1"
+
+
+class FakeClock:
+    """A manual monotonic clock: ``clock()`` reads it, ``advance()`` moves it."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def frozen() -> Iterator[Any]:
+    """Freeze time with freezegun; move it with ``frozen.tick(s)`` or ``move_to``."""
+    from freezegun import freeze_time
+
+    with freeze_time("2026-01-01 12:00:00") as frozen_time:
+        yield frozen_time
+
+
+@pytest.fixture(autouse=True)
+def _loguru_isolated() -> Iterator[None]:
+    """Every test starts with the library's logging disabled, as after import."""
+    logger.disable("fallback_router")
+    yield
+    logger.disable("fallback_router")
+
+
+@dataclass
+class LogCapture:
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    def messages(self, level: str | None = None) -> list[str]:
+        return [
+            r["message"] for r in self.records if level is None or r["level"].name == level
+        ]
+
+    def find(self, message: str) -> list[dict[str, Any]]:
+        return [r for r in self.records if r["message"] == message]
+
+
+@pytest.fixture
+def logs() -> Iterator[LogCapture]:
+    """Enable the library's logging and capture every record in a list sink."""
+    capture = LogCapture()
+    logger.enable("fallback_router")
+    sink_id = logger.add(lambda m: capture.records.append(m.record), level="DEBUG")
+    yield capture
+    logger.remove(sink_id)
+
+
+# -- a real Redis server on 127.0.0.1 ----------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class RedisServer:
+    """A redis-server subprocess on a free loopback port (no persistence)."""
+
+    def __init__(self, binary: str) -> None:
+        self.binary = binary
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="fr-redis-")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.dir,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                time.sleep(0.02)  # waiting for a server process to boot, not for a cooldown
+        msg = f"redis-server did not start on port {self.port}"
+        raise RuntimeError(msg)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+    def client(self) -> Any:
+        import redis
+
+        return redis.Redis.from_url(self.url)
+
+
+def _redis_binary() -> str | None:
+    return shutil.which("redis-server") or (
+        "/usr/bin/redis-server" if os.path.exists("/usr/bin/redis-server") else None
+    )
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A real redis-server for the session; a skip locally, a failure in CI when missing."""
+    binary = _redis_binary()
+    if binary is None:
+        if REQUIRE_REDIS:
+            pytest.fail("redis-server is required (FALLBACK_ROUTER_REQUIRE_REDIS=1) but missing")
+        pytest.skip("redis-server not installed (apt-get install redis-server)")
+    server = RedisServer(binary)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_client(redis_server: RedisServer) -> Iterator[Any]:
+    client = redis_server.client()
+    client.flushall()
+    yield client
+    client.close()
