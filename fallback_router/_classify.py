@@ -6,12 +6,12 @@ the openai/anthropic SDKs work without being dependencies.
 
 from __future__ import annotations
 
-import datetime as _dt
+import datetime as dt
 import email.utils
 import math
 import time
 from collections.abc import Callable
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, cast
 
 from ._errors import InvalidConfigError
 
@@ -81,9 +81,7 @@ def http_status(*codes: int | range) -> Callable[[Exception], bool]:
     def predicate(error: Exception) -> bool:
         return status_of(error) in frozen
 
-    predicate.__qualname__ = predicate.__name__ = (
-        f"http_status({', '.join(map(repr, codes))})"
-    )
+    predicate.__qualname__ = predicate.__name__ = f"http_status({', '.join(map(repr, codes))})"
     return predicate
 
 
@@ -98,17 +96,16 @@ def to_predicate(matcher: object, argument: str) -> Callable[[Exception], bool]:
     if isinstance(matcher, type) and issubclass(matcher, BaseException):
         return _isinstance_predicate(matcher)
     if isinstance(matcher, tuple):
-        for item in matcher:
+        types: list[type[BaseException]] = []
+        for item in cast("tuple[object, ...]", matcher):
             if not (isinstance(item, type) and issubclass(item, BaseException)):
                 msg = f"{argument}: {item!r} in {matcher!r} is not an exception type"
                 raise InvalidConfigError(msg)
-        return _isinstance_predicate(matcher)
-    if callable(matcher):
-        return matcher  # type: ignore[no-any-return]
-    msg = (
-        f"{argument} must be an exception type, a tuple of them or a predicate, "
-        f"got {matcher!r}"
-    )
+            types.append(item)
+        return _isinstance_predicate(tuple(types))
+    if callable(matcher):  # pyright: ignore[reportUnknownArgumentType]
+        return cast("Callable[[Exception], bool]", matcher)
+    msg = f"{argument} must be an exception type, a tuple of them or a predicate, got {matcher!r}"
     raise InvalidConfigError(msg)
 
 
@@ -143,13 +140,14 @@ class UnparsableRetryAfterError(ValueError):
     """A ``Retry-After`` value was present but could not be understood."""
 
 
-def parse_retry_after(value: object, now: Callable[[], float] = time.time) -> float:
+def parse_retry_after(value: object, now: Callable[[], float] | None = None) -> float:
     """Parse a ``Retry-After`` value into non-negative seconds.
 
-    Accepts numbers, ``timedelta``, digit strings and HTTP dates (RFC 9110).
-    Raises ``UnparsableRetryAfterError`` for anything else.
+    Accepts numbers, ``timedelta``, digit strings and HTTP dates (RFC 9110), the
+    latter measured against ``now()`` (default ``time.time``, looked up at call
+    time). Raises ``UnparsableRetryAfterError`` for anything else.
     """
-    if isinstance(value, _dt.timedelta):
+    if isinstance(value, dt.timedelta):
         seconds = value.total_seconds()
     elif isinstance(value, int | float) and not isinstance(value, bool):
         seconds = float(value)
@@ -164,8 +162,8 @@ def parse_retry_after(value: object, now: Callable[[], float] = time.time) -> fl
             except (TypeError, ValueError, IndexError):
                 raise UnparsableRetryAfterError(value) from None
             if when.tzinfo is None:
-                when = when.replace(tzinfo=_dt.UTC)
-            seconds = when.timestamp() - now()
+                when = when.replace(tzinfo=dt.UTC)
+            seconds = when.timestamp() - (now() if now is not None else time.time())
     else:
         raise UnparsableRetryAfterError(value)
     if math.isnan(seconds):
@@ -189,4 +187,3 @@ def retry_after_of(error: BaseException) -> float | None:
         if value is None:
             return None
     return parse_retry_after(value)
-

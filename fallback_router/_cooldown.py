@@ -222,7 +222,7 @@ class InMemoryCooldown:
         if deadline is None:
             return 0.0
         left = deadline - self._now()
-        return left if left > 0.0 else 0.0
+        return max(0.0, left)
 
     def remaining_many(self, names: Sequence[str]) -> Sequence[float]:
         """Return ``remaining`` for each name, reading the clock at most once.
@@ -234,7 +234,7 @@ class InMemoryCooldown:
             return ()
         now = self._now()
         deadlines = self._deadlines
-        out = []
+        out: list[float] = []
         stale = False
         for name in names:
             deadline = deadlines.get(name)

@@ -53,14 +53,27 @@ class RoutedFunction(functools.partial[R], Generic[P, R]):
 
     def route(self, *args: P.args, **kwargs: P.kwargs) -> Result[R]:
         """Route the call and return a :class:`Result` describing it."""
-        return self.router._call(self.__wrapped__, args, kwargs, True)  # type: ignore[no-any-return]  # noqa: SLF001
+        fn: Callable[..., Any] = self.__wrapped__
+        if self.__dict__.get("_is_method"):  # Class.method.route(obj, ...)
+            fn = functools.partial(fn, args[0])
+            args = args[1:]  # type: ignore[assignment]
+        return self.router._call(fn, args, kwargs, True)  # type: ignore[no-any-return]  # noqa: SLF001
+
+    def __set_name__(self, owner: type[Any], name: str) -> None:
+        """Become a method: the first argument is the instance, the provider follows."""
+        router, fn = self.router, self.__wrapped__
+
+        def unbound(instance: object, /, *args: Any, **kwargs: Any) -> Any:
+            return router._call(functools.partial(fn, instance), args, kwargs, False)  # noqa: SLF001
+
+        self._is_method = True
+        # functools.partial's documented state protocol swaps the callable in place.
+        self.__setstate__((unbound, (), {}, self.__dict__))  # type: ignore[attr-defined]
 
     @overload
     def __get__(self, instance: None, owner: type[Any] | None = None) -> Self: ...
     @overload
-    def __get__(
-        self, instance: object, owner: type[Any] | None = None
-    ) -> BoundRoutedMethod[R]: ...
+    def __get__(self, instance: object, owner: type[Any] | None = None) -> BoundRoutedMethod[R]: ...
     def __get__(
         self, instance: object | None, owner: type[Any] | None = None
     ) -> Self | BoundRoutedMethod[R]:
@@ -71,10 +84,10 @@ class RoutedFunction(functools.partial[R], Generic[P, R]):
 
     def __reduce__(self) -> str | tuple[Any, ...]:
         """Pickle by reference to the module-level name, like a plain function."""
-        return self.__qualname__
+        return str(self.__dict__["__qualname__"])
 
     def __repr__(self) -> str:
-        return f"<routed function {self.__qualname__} via {self.router!r}>"
+        return f"<routed function {self.__dict__['__qualname__']} via {self.router!r}>"
 
 
 class BoundRoutedMethod(Generic[R]):
@@ -89,7 +102,7 @@ class BoundRoutedMethod(Generic[R]):
         self._fn = functools.partial(fn, instance)
 
     @property
-    def __name__(self) -> str:  # noqa: PLW3201 - mirrors bound methods
+    def __name__(self) -> str:
         return self.__wrapped__.__name__
 
     @property

@@ -44,7 +44,7 @@ class NoProvidersError(InvalidConfigError):
     """The provider collection is empty."""
 
 
-class AllProvidersFailedError(RoutingError, ExceptionGroup):  # type: ignore[misc]
+class AllProvidersFailedError(RoutingError, ExceptionGroup):
     """Every attempted provider failed with a fallback-triggering error.
 
     It is an ``ExceptionGroup``: ``.exceptions`` holds each provider's error in
@@ -71,14 +71,14 @@ class AllProvidersFailedError(RoutingError, ExceptionGroup):  # type: ignore[mis
         message: str,
         exceptions: Sequence[Exception],
         *,
-        attempts: Sequence[Attempt] = (),
+        attempts: Sequence[Attempt] = (),  # noqa: ARG002 - stored by __new__
     ) -> None:
         super().__init__(message, exceptions)
 
     @property
     def last_error(self) -> Exception:
         """The error of the last attempted provider."""
-        return self.exceptions[-1]  # type: ignore[no-any-return]
+        return self.exceptions[-1]
 
     def derive(self, excs: Sequence[Exception]) -> ExceptionGroup[Exception]:  # type: ignore[override]
         """Return a plain ``ExceptionGroup`` (used by ``except*`` when splitting)."""
@@ -92,9 +92,7 @@ class DeadlineExceededError(RoutingError, TimeoutError):
     last provider error, if any, is chained as ``__cause__``.
     """
 
-    def __init__(
-        self, message: str, *, timeout: float, attempts: Sequence[Attempt] = ()
-    ) -> None:
+    def __init__(self, message: str, *, timeout: float, attempts: Sequence[Attempt] = ()) -> None:
         super().__init__(message)
         self.timeout = timeout
         self.attempts: tuple[Attempt, ...] = tuple(attempts)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, cast
 
 from ._errors import InvalidConfigError, NoProvidersError
 
@@ -45,25 +45,24 @@ def normalize(spec: object) -> Providers:
         InvalidConfigError: a name is missing, empty, not a str or duplicated, or
             the collection is of an unsupported type.
     """
+    objects: tuple[Any, ...]
     if isinstance(spec, Mapping):
+        mapping = cast("Mapping[object, Any]", spec)
         names: list[str] = []
-        for index, key in enumerate(spec):
+        for index, key in enumerate(mapping):
             if not isinstance(key, str) or not key:
                 msg = f"provider key #{index} {key!r} is not a non-empty str"
                 raise InvalidConfigError(msg)
             names.append(key)
-        objects = tuple(spec.values())
+        objects = tuple(mapping.values())
     elif isinstance(spec, str | bytes) or not isinstance(spec, Sequence | frozenset | set):
-        msg = (
-            f"providers must be a sequence, a mapping or a zero-argument callable, "
-            f"got {spec!r}"
-        )
+        msg = f"providers must be a sequence, a mapping or a zero-argument callable, got {spec!r}"
         raise InvalidConfigError(msg)
     else:
         if isinstance(spec, set | frozenset):
             msg = f"providers must be ordered (a sequence or a mapping), got a set: {spec!r}"
             raise InvalidConfigError(msg)
-        objects = tuple(spec)
+        objects = tuple(cast("Sequence[Any]", spec))  # type: ignore[redundant-cast]
         names = [provider_name(obj, i) for i, obj in enumerate(objects)]
     if not names:
         msg = "providers is empty: give at least one provider"

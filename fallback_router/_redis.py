@@ -114,9 +114,7 @@ def _import_redis() -> Any:
     try:
         import redis  # noqa: PLC0415 - optional dependency, imported on use
     except ImportError as exc:  # pragma: no cover - exercised without the extra
-        msg = (
-            "Redis support needs the 'redis' extra: pip install 'fallback-router[redis]'"
-        )
+        msg = "Redis support needs the 'redis' extra: pip install 'fallback-router[redis]'"
         raise ImportError(msg) from exc
     return redis
 
@@ -271,10 +269,10 @@ class RedisCooldown:
 
     # -- reads ------------------------------------------------------------------------
 
-    def remaining_many(self, names: Sequence[str]) -> list[float]:
+    def remaining_many(self, names: Sequence[str]) -> Sequence[float]:
         """Return the cooldown left for each name in one round trip."""
 
-        def op() -> list[float]:
+        def op() -> Sequence[float]:
             p = self._prefix
             keys = [f"{p}cooldown:{n}" for n in names]
             keys += [f"{p}failures:{n}" for n in names]
@@ -337,6 +335,7 @@ class RedisCooldown:
 
     def record_success(self, name: str) -> None:
         """Clear ``name``'s state; costs no round trip when it had none at the last read."""
+        self._tripped.pop(name, None)
         if name in self._clean:
             return
 

@@ -60,8 +60,7 @@ class Result(Generic[T]):
         """Render the attempt chain as HTML for notebooks."""
         esc = html.escape
         parts = [
-            f'<span class="fr-skipped" title="skipped: in cooldown">'
-            f"<s>{esc(name)}</s></span>"
+            f'<span class="fr-skipped" title="skipped: in cooldown"><s>{esc(name)}</s></span>'
             for name in self.skipped
         ]
         for a in self.attempts:
@@ -72,9 +71,7 @@ class Result(Generic[T]):
                 )
             else:
                 err = f"{type(a.error).__name__}: {a.error}"
-                parts.append(
-                    f'<span class="fr-failed">{esc(a.provider)} ✘ {esc(err)}</span>'
-                )
+                parts.append(f'<span class="fr-failed">{esc(a.provider)} ✘ {esc(err)}</span>')
         chain = " → ".join(parts)
         return (
             f'<div class="fallback-router-result">{chain}<br>'
@@ -124,9 +121,7 @@ class AttemptInfo:
 # (provider, attempt, is_terminus, deadline, clock) — a tuple keeps the hot path cheap;
 # the public AttemptInfo is built only when someone asks for it.
 _AttemptTuple = tuple[str, int, bool, float | None, Callable[[], float] | None]
-_current: ContextVar[_AttemptTuple | None] = ContextVar(
-    "fallback_router_attempt", default=None
-)
+_current: ContextVar[_AttemptTuple | None] = ContextVar("fallback_router_attempt", default=None)
 
 
 def current_attempt() -> AttemptInfo | None:

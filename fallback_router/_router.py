@@ -6,13 +6,13 @@ import inspect
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 import tenacity
 
 from . import _log
 from ._classify import ErrorMatcher, default_cooldown_on, to_predicate
-from ._cooldown import CooldownTracker, InMemoryCooldown, check_seconds
+from ._cooldown import CooldownState, CooldownTracker, InMemoryCooldown, check_seconds
 from ._errors import AllProvidersFailedError, DeadlineExceededError, InvalidConfigError
 from ._events import (
     AttemptFailed,
@@ -75,15 +75,23 @@ def check_routable(fn: object) -> None:
 
 
 class _BudgetStop(tenacity.stop.stop_base):
-    """Stop tenacity before its next sleep would pass the call's deadline."""
+    """The template's stop, or earlier: before a sleep would pass the call's deadline."""
 
-    def __init__(self, deadline: float, clock: Callable[[], float] | None) -> None:
+    def __init__(
+        self,
+        inner: Callable[[tenacity.RetryCallState], bool],
+        deadline: float,
+        clock: Callable[[], float] | None,
+    ) -> None:
+        self.inner = inner
         self.deadline = deadline
         self.clock = clock
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        if self.inner(retry_state):
+            return True
         now = self.clock() if self.clock is not None else time.monotonic()
-        return now + (retry_state.upcoming_sleep or 0.0) >= self.deadline
+        return now + retry_state.upcoming_sleep >= self.deadline
 
 
 class Router:
@@ -140,7 +148,7 @@ class Router:
         self._static: Providers | None = None
         self._dynamic: Callable[[], object] | None = None
         if isinstance(providers, Sequence | Mapping) or not callable(providers):
-            self._static = normalize(providers)
+            self._static = normalize(providers)  # pyright: ignore[reportUnknownArgumentType]
             self._steps = _all_try(len(self._static[0]))
         else:
             self._dynamic = providers
@@ -188,24 +196,23 @@ class Router:
             return InMemoryCooldown(check_seconds("cooldown", cooldown), clock=clock)
         if isinstance(cooldown, CooldownTracker):
             return cooldown
-        msg = (
-            f"cooldown must be seconds, a cooldown tracker or None, got {cooldown!r}"
-        )
+        msg = f"cooldown must be seconds, a cooldown tracker or None, got {cooldown!r}"
         raise InvalidConfigError(msg)
 
     def _build_exempt(self, exempt: object) -> frozenset[str]:
         if isinstance(exempt, str) or not isinstance(exempt, Iterable):
             msg = f"exempt must be a collection of provider names, got {exempt!r}"
             raise InvalidConfigError(msg)
-        names = frozenset(exempt)
-        for name in names:
+        names: set[str] = set()
+        for name in cast("Iterable[object]", exempt):
             if not isinstance(name, str):
                 msg = f"exempt names must be str, got {name!r}"
                 raise InvalidConfigError(msg)
             if self._static is not None and name not in self._static[0]:
                 msg = f"exempt names unknown provider {name!r}; providers: {self._static[0]}"
                 raise InvalidConfigError(msg)
-        return names
+            names.add(name)
+        return frozenset(names)
 
     @staticmethod
     def _build_hooks(on_event: object) -> tuple[EventHook, ...] | None:
@@ -215,11 +222,13 @@ class Router:
         if not isinstance(hooks, Sequence) or not hooks:
             msg = f"on_event must be a callable or a non-empty sequence of them, got {on_event!r}"
             raise InvalidConfigError(msg)
-        for hook in hooks:
+        checked: list[EventHook] = []
+        for hook in cast("Sequence[object]", hooks):
             if not callable(hook):
                 msg = f"on_event hook {hook!r} is not callable"
                 raise InvalidConfigError(msg)
-        return tuple(hooks)
+            checked.append(cast("EventHook", hook))
+        return tuple(checked)
 
     def _build_fast(self) -> tuple[str, Any, Any, InMemoryCooldown | None] | None:
         """Precompute the happy path when it is eligible (see ``_call``)."""
@@ -261,8 +270,8 @@ class Router:
         """Return each provider's availability, cooldown and counts, in order."""
         names = self.providers()[0]
         tracker = self.tracker
-        states = tracker.snapshot() if tracker is not None else {}
-        rows = []
+        states: Mapping[str, CooldownState] = tracker.snapshot() if tracker is not None else {}
+        rows: list[ProviderStatus] = []
         for name in names:
             successes, failures, last_error, last_latency = self._stats.get(name)
             state = states.get(name)
@@ -312,8 +321,11 @@ class Router:
                 )
 
     def _plan(self, names: tuple[str, ...]) -> tuple[_Steps, Sequence[float], bool]:
-        """Return the fallback steps, each provider's remaining cooldown, and whether
-        the tracker reported no state at all (so successes need not be recorded)."""
+        """Return the steps, each provider's remaining cooldown, and a clean flag.
+
+        The flag is True when the tracker reported no state at all, so a success
+        needs no ``record_success``.
+        """
         tracker = self.tracker
         assert tracker is not None  # noqa: S101 - only called with a tracker
         remaining_many = self._remaining_many
@@ -397,7 +409,7 @@ class Router:
 
         return fast_call
 
-    def _run(  # noqa: C901, PLR0912, PLR0913, PLR0915 - one frame for the whole general path
+    def _run(  # noqa: C901, PLR0912, PLR0915 - one frame for the whole general path
         self,
         fn: Callable[..., Any],
         args: tuple[Any, ...],
@@ -519,7 +531,7 @@ class Router:
             )
         return self._fail(attempts, errors, timed_out, qualname)
 
-    def _failed(  # noqa: PLR0913 - the failure path's facts, passed flat
+    def _failed(
         self,
         exc: Exception,
         name: str,
@@ -623,5 +635,5 @@ class Router:
 
         stop = template.stop
         if deadline is not None:
-            stop = stop | _BudgetStop(deadline, self._clock)
+            stop = _BudgetStop(stop, deadline, self._clock)
         return template.copy(stop=stop, reraise=True)(attempt)

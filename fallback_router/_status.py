@@ -56,9 +56,7 @@ class Status(Sequence[ProviderStatus]):
     def __getitem__(self, key: int | str) -> ProviderStatus: ...
     @overload
     def __getitem__(self, key: slice) -> Sequence[ProviderStatus]: ...
-    def __getitem__(
-        self, key: int | str | slice
-    ) -> ProviderStatus | Sequence[ProviderStatus]:
+    def __getitem__(self, key: int | str | slice) -> ProviderStatus | Sequence[ProviderStatus]:
         """Return the row at a position, the row of a provider name, or a slice."""
         if isinstance(key, str):
             for row in self._rows:
@@ -105,8 +103,9 @@ class Status(Sequence[ProviderStatus]):
     def __repr__(self) -> str:
         rows = [self._HEADERS, *self._cells()]
         widths = [max(len(row[i]) for row in rows) for i in range(len(self._HEADERS))]
-        lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-                 for row in rows]
+        lines = [
+            "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
+        ]
         return "\n".join(lines)
 
     def _repr_markdown_(self) -> str:
@@ -126,7 +125,7 @@ class Status(Sequence[ProviderStatus]):
         """Render as an HTML table; benched rows are marked and show a countdown bar."""
         esc = html.escape
         head = "".join(f"<th>{h}</th>" for h in self._HEADERS)
-        body = []
+        body: list[str] = []
         longest = max((r.cooldown_remaining for r in self._rows), default=0.0) or 1.0
         for r, cells in zip(self._rows, self._cells(), strict=True):
             if r.available:
@@ -174,7 +173,7 @@ class Stats:
     def _register(self) -> dict[str, list[Any]]:
         rows: dict[str, list[Any]] = {}
         with self._lock:
-            live = []
+            live: list[tuple[threading.Thread, dict[str, list[Any]]]] = []
             for thread, old in self._threads:
                 if thread.is_alive():
                     live.append((thread, old))
@@ -216,7 +215,7 @@ class Stats:
 
     def get(self, name: str) -> tuple[int, int, Exception | None, float | None]:
         """Return ``(successes, failures, last_error, last_latency)`` for ``name``."""
-        total = [0, None, -math.inf]
+        total: list[Any] = [0, None, -math.inf]
         with self._lock:
             base = self._base.get(name)
             if base is not None:
@@ -226,10 +225,11 @@ class Stats:
                 if row is not None:
                     _merge(total, row)
             failed = self._failures.get(name)
-        successes, latency, end = total
+        successes: int = total[0]
+        latency: float | None = total[1]
         if failed is None:
             return successes, 0, None, latency
-        if failed[3] >= end:
+        if failed[3] >= total[2]:
             latency = failed[2]
         return successes, failed[0], failed[1], latency
 

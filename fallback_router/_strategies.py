@@ -25,12 +25,11 @@ class Strategy(StrEnum):
     @classmethod
     def parse(cls, value: object) -> Strategy:
         """Return the strategy for ``value`` or raise ``InvalidConfigError``."""
-        try:
+        if isinstance(value, str) and value in cls._value2member_map_:
             return cls(value)
-        except ValueError:
-            choices = ", ".join(repr(s.value) for s in cls)
-            msg = f"unknown strategy {value!r}: choose one of {choices}"
-            raise InvalidConfigError(msg) from None
+        choices = ", ".join(repr(s.value) for s in cls)
+        msg = f"unknown strategy {value!r}: choose one of {choices}"
+        raise InvalidConfigError(msg)
 
 
 class Plan(NamedTuple):
@@ -47,8 +46,8 @@ def plan_fallback(remaining: Sequence[float]) -> Plan:
     always planned, so a plan never is empty. Pure: the router acts on the result.
     """
     last = len(remaining) - 1
-    order = []
-    skipped = []
+    order: list[int] = []
+    skipped: list[int] = []
     for index, left in enumerate(remaining):
         if left > 0.0 and index != last:
             skipped.append(index)

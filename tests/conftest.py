@@ -10,6 +10,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -58,9 +59,7 @@ class LogCapture:
     records: list[dict[str, Any]] = field(default_factory=list)
 
     def messages(self, level: str | None = None) -> list[str]:
-        return [
-            r["message"] for r in self.records if level is None or r["level"].name == level
-        ]
+        return [r["message"] for r in self.records if level is None or r["level"].name == level]
 
     def find(self, message: str) -> list[dict[str, Any]]:
         return [r for r in self.records if r["message"] == message]
@@ -141,9 +140,8 @@ class RedisServer:
 
 
 def _redis_binary() -> str | None:
-    return shutil.which("redis-server") or (
-        "/usr/bin/redis-server" if os.path.exists("/usr/bin/redis-server") else None
-    )
+    debian = Path("/usr/bin/redis-server")
+    return shutil.which("redis-server") or (str(debian) if debian.exists() else None)
 
 
 @pytest.fixture(scope="session")

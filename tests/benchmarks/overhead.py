@@ -53,7 +53,7 @@ def make_hand_loop() -> Callable[[int], int]:
                 continue
             try:
                 return provider_call(name, x)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 last = exc
                 with lock:
                     deadlines[name] = time.monotonic() + 60
@@ -94,7 +94,7 @@ def hand_one_fallback() -> Callable[[int], int]:
         for name in providers:
             try:
                 if name == "a":
-                    raise Boom  # noqa: TRY301
+                    raise Boom
             except Boom:
                 continue
             return x

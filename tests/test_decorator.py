@@ -1,0 +1,229 @@
+"""Decorator mechanics (DESIGN §1): routed, Router, execute, methods, metadata."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from fallback_router import (
+    AllProvidersFailedError,
+    BoundRoutedMethod,
+    Result,
+    RoutedFunction,
+    Router,
+    current_attempt,
+    routed,
+)
+
+
+@routed(providers=["a", "b"])
+def documented(provider: str, prompt: str) -> str:
+    """Answer the prompt."""
+    return f"{provider}:{prompt}"
+
+
+def test_wrapper_keeps_name_doc_and_wrapped():
+    """functools.wraps metadata survives decoration."""
+    assert documented.__name__ == "documented"
+    assert documented.__doc__ == "Answer the prompt."
+    assert documented.__wrapped__("z", "q") == "z:q"
+    assert documented.__module__ == __name__
+    assert isinstance(documented, RoutedFunction)
+    assert isinstance(documented.router, Router)
+    assert "documented" in repr(documented)
+
+
+def test_decorated_function_pickles_by_reference():
+    """A module-level routed function pickles like a plain function."""
+    assert pickle.loads(pickle.dumps(documented)) is documented
+
+
+def test_router_execute_routes_a_plain_function():
+    """router.execute(fn, *args) is the decorator-free form and returns a Result."""
+    router = Router(["a", "b"])
+
+    def ask(provider, prompt, *, suffix=""):
+        return provider + prompt + suffix
+
+    result = router.execute(ask, "?", suffix="!")
+    assert isinstance(result, Result)
+    assert result.response == "a?!"
+
+
+def test_execute_rejects_async_functions():
+    """execute() applies the same checks as decorating."""
+
+    async def ask(provider):
+        return provider
+
+    with pytest.raises(TypeError, match="async"):
+        Router(["a"]).execute(ask)
+
+
+class Assistant:
+    def __init__(self, tone: str) -> None:
+        self.tone = tone
+
+    @routed(providers=["a", "b"])
+    def ask(self, provider: str, prompt: str) -> str:
+        """Ask politely."""
+        if provider == "a" and self.tone == "rude":
+            raise RuntimeError("a refuses")
+        return f"{self.tone}/{provider}/{prompt}"
+
+
+def test_methods_receive_self_then_the_provider():
+    """For methods the provider is the parameter after self."""
+    bot = Assistant("kind")
+    assert bot.ask("hi") == "kind/a/hi"
+    result = bot.ask.route("hi")
+    assert result.provider == "a"
+    assert isinstance(bot.ask, BoundRoutedMethod)
+    assert bot.ask.__name__ == "ask"
+    assert bot.ask.__doc__ == "Ask politely."
+    assert bot.ask.__self__ is bot
+    assert "bound routed method" in repr(bot.ask)
+
+
+def test_methods_fall_back_per_instance_state():
+    """A method's fallback works with the instance's own state."""
+    assert Assistant("rude").ask("hi") == "rude/b/hi"
+
+
+def test_class_access_returns_the_routed_function():
+    """On the class it is the RoutedFunction, callable with the instance first."""
+
+    class Bot:
+        @routed(providers=["a", "b"])
+        def ask(self, provider: str, prompt: str) -> str:
+            return f"{provider}/{prompt}"
+
+    assert isinstance(Bot.ask, RoutedFunction)
+    assert Bot.ask(Bot(), "x") == "a/x"
+    assert Bot.ask.route(Bot(), "y").response == "a/y"
+
+
+def test_decorating_async_def_is_a_type_error():
+    """The library is synchronous: async def is refused when decorating."""
+    with pytest.raises(TypeError, match="is async"):
+
+        @routed(providers=["a"])
+        async def ask(provider):
+            return provider
+
+
+def test_decorating_async_generator_is_a_type_error():
+    """Async generators are refused too."""
+    with pytest.raises(TypeError, match="is async"):
+
+        @routed(providers=["a"])
+        async def stream(provider):
+            yield provider
+
+
+def test_decorating_generator_function_is_a_type_error():
+    """A generator's body would run outside the routing: refused with advice."""
+    with pytest.raises(TypeError, match="generator function"):
+
+        @routed(providers=["a"])
+        def stream(provider):
+            yield provider
+
+
+def test_decorating_a_non_callable_is_a_type_error():
+    """Router(...)(42) is refused."""
+    with pytest.raises(TypeError, match="callable"):
+        Router(["a"])(42)  # type: ignore[arg-type]
+
+
+def test_current_attempt_describes_the_running_provider_call():
+    """current_attempt() gives the provider name, attempt number and terminus flag."""
+    seen = []
+
+    def call(provider):
+        info = current_attempt()
+        assert info is not None
+        seen.append((info.provider, info.attempt, info.is_terminus, info.time_left))
+        if provider != "c":
+            raise RuntimeError(provider)
+        return provider
+
+    routed(providers=["a", "b", "c"], cooldown=None)(call)()
+    assert seen == [("a", 1, False, None), ("b", 2, False, None), ("c", 3, True, None)]
+    assert current_attempt() is None
+
+
+def test_current_attempt_is_none_outside_a_routed_call():
+    """Outside any routed call there is no attempt."""
+    assert current_attempt() is None
+
+
+def test_nested_routed_calls_restore_the_outer_attempt():
+    """A routed call inside a provider call does not clobber the outer attempt info."""
+    inner = routed(providers=["inner"])(lambda p: current_attempt().provider)  # type: ignore[union-attr]
+
+    def outer(provider):
+        before = current_attempt()
+        got = inner()
+        after = current_attempt()
+        assert before is not None
+        assert after is not None
+        return got, before.provider, after.provider
+
+    assert routed(providers=["outer"])(outer)() == ("inner", "outer", "outer")
+
+
+def test_attempt_info_repr_is_readable():
+    """AttemptInfo has a readable repr."""
+
+    def call(provider):
+        return repr(current_attempt())
+
+    text = routed(providers=["a"])(call)()
+    assert text == "AttemptInfo(provider='a', attempt=1, is_terminus=True, time_left=None)"
+
+
+def test_router_repr_names_providers_and_strategy():
+    """Router has a readable repr."""
+    text = repr(Router(["a", "b"], strategy="round_robin"))
+    assert "('a', 'b')" in text
+    assert "round_robin" in text
+    assert "<callable>" in repr(Router(lambda: ["a"]))
+
+
+def test_configuration_errors_are_raised_when_decorating():
+    """Bad configuration fails at @routed(...), before any call."""
+    from fallback_router import InvalidConfigError
+
+    with pytest.raises(InvalidConfigError):
+        routed(providers=["a"], timeout=-1)
+    with pytest.raises(InvalidConfigError):
+        routed(providers=["a"], clock=3)  # type: ignore[arg-type]
+    with pytest.raises(InvalidConfigError):
+        routed(providers=["a"], retry=3)  # type: ignore[arg-type]
+    with pytest.raises(InvalidConfigError):
+        routed(providers=["a"], on_event=3)  # type: ignore[arg-type]
+    with pytest.raises(InvalidConfigError):
+        routed(providers=["a"], on_event=[print, 3])  # type: ignore[list-item]
+
+
+def test_bare_routed_without_arguments_is_not_a_decorator():
+    """There is one spelling, @routed(...): the bare form fails loudly."""
+    with pytest.raises(TypeError):
+
+        @routed  # type: ignore[call-arg, arg-type]
+        def ask(provider):
+            return provider
+
+
+def test_failure_path_of_bound_method():
+    """A bound method failing everywhere raises the group like a function."""
+
+    class Broken:
+        @routed(providers=["a"])
+        def ask(self, provider):
+            raise RuntimeError(provider)
+
+    with pytest.raises(AllProvidersFailedError):
+        Broken().ask()

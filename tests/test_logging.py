@@ -1,0 +1,95 @@
+"""Logging (DESIGN §3, §8): loguru, disabled until enabled, stable messages, fields."""
+
+from __future__ import annotations
+
+import logging
+
+from loguru import logger
+
+from fallback_router import routed
+
+
+def fleet(*failing: str):
+    def call(provider):
+        if provider in failing:
+            raise RuntimeError(f"{provider} down")
+        return provider
+
+    return call
+
+
+def test_logging_is_disabled_until_the_application_enables_it():
+    """Importing the library adds no output: the namespace is disabled."""
+    seen = []
+    sink = logger.add(lambda m: seen.append(m), level="DEBUG")
+    try:
+        routed(providers=["a", "b"])(fleet("a"))()
+    finally:
+        logger.remove(sink)
+    assert seen == []
+
+
+def test_failure_and_cooldown_messages_with_fields(logs, clock):
+    """A failure logs 'provider failed' and 'provider entering cooldown' with fields."""
+    fn = routed(providers=["a", "b"], cooldown=30, clock=clock)(fleet("a"))
+    fn()
+    [failed] = logs.find("provider failed")
+    assert failed["level"].name == "WARNING"
+    extra = failed["extra"]
+    assert extra["provider"] == "a"
+    assert extra["attempt"] == 1
+    assert extra["is_terminus"] is False
+    assert extra["counted"] is True
+    assert str(extra["error"]) == "a down"
+    assert extra["latency"] == 0.0
+    [entering] = logs.find("provider entering cooldown")
+    assert entering["level"].name == "WARNING"
+    assert entering["extra"]["duration"] == 30
+    [success] = logs.find("succeeded on fallback provider")
+    assert success["level"].name == "INFO"
+    assert success["extra"]["provider"] == "b"
+    assert success["extra"]["attempt"] == 2
+
+
+def test_skip_and_terminus_messages(logs, clock):
+    """Skipping logs at debug with the remaining time; forcing the terminus at info."""
+    fn = routed(providers=["a", "b"], cooldown=30, clock=clock)(fleet("a", "b"))
+    try:
+        fn()
+    except Exception:
+        pass
+    logs.records.clear()
+    clock.advance(10)
+    try:
+        fn()
+    except Exception:
+        pass
+    [skipped] = logs.find("skipping provider in cooldown")
+    assert skipped["level"].name == "DEBUG"
+    assert skipped["extra"] == {"provider": "a", "remaining": 20.0}
+    [forced] = logs.find("attempting terminus provider despite cooldown")
+    assert forced["level"].name == "INFO"
+    assert forced["extra"] == {"provider": "b", "remaining": 20.0}
+
+
+def test_happy_path_logs_nothing(logs):
+    """A first-try success emits no record at all."""
+    routed(providers=["a", "b"])(fleet())()
+    assert logs.records == []
+
+
+def test_loguru_can_be_routed_into_standard_logging(caplog):
+    """The README recipe: forward loguru records to the logging module."""
+
+    class PropagateHandler(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            logging.getLogger(record.name).handle(record)
+
+    logger.enable("fallback_router")
+    sink = logger.add(PropagateHandler(), format="{message}", level="WARNING")
+    try:
+        with caplog.at_level(logging.WARNING):
+            routed(providers=["a", "b"])(fleet("a"))()
+    finally:
+        logger.remove(sink)
+    assert "provider failed" in caplog.messages

@@ -1,0 +1,75 @@
+"""Type-checked by mypy --strict and pyright in CI; never run.
+
+Pins that a routed function's type drops its provider parameter and that
+``route`` returns ``Result[R]``. Lines marked ``# type: ignore[...]`` must fail:
+``warn_unused_ignores`` turns a line that stops failing into an error.
+"""
+
+from __future__ import annotations
+
+from typing import assert_type
+
+from fallback_router import (
+    AllProvidersFailedError,
+    InMemoryCooldown,
+    Result,
+    Router,
+    Status,
+    Strategy,
+    current_attempt,
+    http_status,
+    routed,
+)
+
+
+class Client:
+    name = "client"
+
+    def generate(self, prompt: str) -> bytes:
+        return prompt.encode()
+
+
+@routed(providers=[Client()], strategy="fallback")
+def generate(provider: Client, prompt: str, *, size: int = 1) -> bytes:
+    return provider.generate(prompt) * size
+
+
+png = generate("a cat")
+assert_type(png, bytes)
+assert_type(generate("a cat", size=2), bytes)
+assert_type(generate.route("a cat"), Result[bytes])
+assert_type(generate.route("a cat").response, bytes)
+assert_type(generate.route("x").attempts[0].provider, str)
+assert_type(generate.router, Router)
+
+generate(1)  # type: ignore[arg-type]
+generate()  # type: ignore[call-arg]
+generate("a", size="big")  # type: ignore[arg-type]
+generate(Client(), "a cat")  # type: ignore[call-arg, arg-type]
+
+router = Router(["a", "b"], strategy=Strategy.ROUND_ROBIN, cooldown=InMemoryCooldown(30))
+
+
+@router
+def ask(provider: str, question: str) -> str:
+    return provider + question
+
+
+assert_type(ask("?"), str)
+assert_type(router.execute(ask.__wrapped__, "?"), Result[str])
+router.execute(ask.__wrapped__, 3)  # type: ignore[arg-type]
+assert_type(router.status(), Status)
+
+routed(providers=["a"], cooldown_on=http_status(429, 503), timeout=5.0)
+routed(providers=["a"], fallback_on=(TimeoutError, ConnectionError))
+routed(providers="a", strategy="fallback")  # a str is a Sequence: caught at run time
+
+info = current_attempt()
+if info is not None:
+    assert_type(info.time_left, float | None)
+    assert_type(info.attempt, int)
+
+try:
+    generate("x")
+except AllProvidersFailedError as group:
+    assert_type(group.last_error, Exception)
