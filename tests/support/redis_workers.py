@@ -1,0 +1,45 @@
+"""Worker functions for the cross-process Redis tests (imported by spawned children)."""
+
+from __future__ import annotations
+
+from fallback_router import RedisCooldown, RedisRoundRobin, routed
+
+
+def round_robin_picks(url: str, key: str, calls: int) -> list[str]:
+    """Make ``calls`` round-robin calls through a counter shared on Redis."""
+    counter = RedisRoundRobin.from_url(url, key=key)
+    fn = routed(providers=["a", "b", "c"], strategy="round_robin", counter=counter)(
+        lambda provider: provider
+    )
+    return [fn() for _ in range(calls)]
+
+
+def bench_provider(url: str, namespace: str) -> bool:
+    """Fail provider "a" once through a router; return whether it was benched."""
+    tracker = RedisCooldown.from_url(url, duration=60, namespace=namespace)
+
+    def call(provider: str) -> str:
+        if provider == "a":
+            raise RuntimeError("a is rate limited")
+        return provider
+
+    routed(providers=["a", "b"], cooldown=tracker)(call)()
+    return not tracker.is_available("a")
+
+
+def calls_to_a(url: str, namespace: str, calls: int) -> int:
+    """Route ``calls`` calls and count how many reached provider "a"."""
+    tracker = RedisCooldown.from_url(url, duration=60, namespace=namespace)
+    reached = 0
+
+    def call(provider: str) -> str:
+        nonlocal reached
+        if provider == "a":
+            reached += 1
+            raise RuntimeError("a is rate limited")
+        return provider
+
+    fn = routed(providers=["a", "b"], cooldown=tracker)(call)
+    for _ in range(calls):
+        fn()
+    return reached

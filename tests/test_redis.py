@@ -1,0 +1,427 @@
+"""RedisCooldown and RedisRoundRobin (DESIGN §7) against a real redis-server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import multiprocessing
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fallback_router import (
+    AllProvidersFailedError,
+    InvalidConfigError,
+    RedisCooldown,
+    RedisRoundRobin,
+    routed,
+)
+
+from .conftest import FakeClock, RedisServer, _redis_binary, free_port
+
+SUPPORT = str(Path(__file__).parent / "support")
+
+
+def keys(client: Any) -> list[str]:
+    return sorted(k.decode() for k in client.keys("fallback_router:*"))
+
+
+def wait_until(predicate, limit: float = 3.0) -> bool:
+    """Poll the real server's clock (Redis expiry cannot be faked); bounded."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
+def fleet(*failing: str):
+    def call(provider):
+        if provider in failing:
+            raise RuntimeError(provider)
+        return provider
+
+    return call
+
+
+# -- layout, namespaces, round trips -------------------------------------------------------
+
+
+def test_cooldown_is_a_key_with_server_side_expiry(redis_client):
+    """A cooldown is fallback_router:{namespace}:cooldown:<name> with a PX expiry."""
+    tracker = RedisCooldown(redis_client, duration=30)
+    tracker.record_failure("gemini", RuntimeError())
+    assert keys(redis_client) == ["fallback_router:{default}:cooldown:gemini"]
+    ttl = redis_client.pttl("fallback_router:{default}:cooldown:gemini")
+    assert 29_000 < ttl <= 30_000
+
+
+def test_failure_counts_and_levels_are_namespaced_keys_with_expiry(redis_client):
+    """Counted failures and escalation memory are keys too, each with an expiry."""
+    tracker = RedisCooldown(redis_client, duration=10, threshold=2, max_duration=40)
+    tracker.record_failure("a", RuntimeError())
+    assert keys(redis_client) == ["fallback_router:{default}:failures:a"]
+    tracker.record_failure("a", RuntimeError())
+    assert keys(redis_client) == [
+        "fallback_router:{default}:cooldown:a",
+        "fallback_router:{default}:level:a",
+    ]
+    for key in keys(redis_client):
+        assert redis_client.pttl(key) > 0
+
+
+def test_same_namespace_shares_state_other_namespaces_do_not(redis_client):
+    """Trackers with the same namespace see each other's cooldowns; others do not."""
+    first = RedisCooldown(redis_client, namespace="images")
+    same = RedisCooldown(redis_client, namespace="images")
+    other = RedisCooldown(redis_client, namespace="text")
+    first.record_failure("a", RuntimeError())
+    assert not same.is_available("a")
+    assert other.is_available("a")
+    assert set(same.snapshot()) == {"a"}
+    assert dict(other.snapshot()) == {}
+
+
+def test_from_url_builds_a_working_tracker(redis_server, redis_client):
+    """RedisCooldown.from_url and RedisRoundRobin.from_url connect by URL."""
+    tracker = RedisCooldown.from_url(redis_server.url, duration=5)
+    tracker.record_failure("a", RuntimeError())
+    assert 4 < tracker.remaining("a") <= 5
+    counter = RedisRoundRobin.from_url(redis_server.url, key="rr:url")
+    assert [counter.next_index(), counter.next_index()] == [0, 1]
+
+
+@pytest.fixture
+def round_trips(monkeypatch) -> list[int]:
+    """Count requests written to Redis sockets (one per round trip, pipelines included)."""
+    from redis.connection import AbstractConnection
+
+    sent = [0]
+    original = AbstractConnection.send_packed_command
+
+    def counting(self, command, check_health=True):
+        sent[0] += 1
+        return original(self, command, check_health)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
+    return sent
+
+
+def test_happy_path_costs_one_round_trip_and_a_fallback_one_more(redis_client, round_trips):
+    """One round trip per clean fallback call; a failed first provider adds one."""
+    tracker = RedisCooldown(redis_client, duration=60)
+    fn = routed(providers=["a", "b", "c"], cooldown=tracker)(fleet())
+    fn()  # load the scripts
+    round_trips[0] = 0
+    for _ in range(10):
+        fn()
+    assert round_trips[0] == 10
+    exempt = routed(providers=["a", "b", "c"], cooldown=tracker, exempt={"a"})(fleet("a"))
+    exempt()
+    round_trips[0] = 0
+    exempt()
+    assert round_trips[0] == 1  # exempt: nothing recorded
+    failing = routed(providers=["x", "y"], cooldown=tracker)(fleet("x"))
+    failing()  # load the failure script
+    tracker.reset()
+    round_trips[0] = 0
+    failing()
+    assert round_trips[0] == 2
+
+
+def test_routed_fallback_with_redis_tracker_and_status(redis_client):
+    """A router on RedisCooldown benches, skips and reports like the in-memory one."""
+    tracker = RedisCooldown(redis_client, duration=60)
+    fn = routed(providers=["a", "b"], cooldown=tracker)(fleet("a"))
+    assert fn() == "b"
+    result = fn.route()
+    assert result.skipped == ("a",)
+    status = fn.router.status()
+    assert status["a"].available is False
+    assert 59 < status["a"].cooldown_remaining <= 60
+    fn.router.reset()
+    assert keys(redis_client) == []
+
+
+def test_threshold_counting_is_atomic_across_clients(redis_client, redis_server):
+    """Many clients failing at once trip the threshold exactly once."""
+    trackers = [RedisCooldown(redis_server.client(), threshold=50) for _ in range(10)]
+    tripped: list[bool] = []
+    barrier = threading.Barrier(10)
+
+    def work(tracker: RedisCooldown) -> None:
+        barrier.wait()
+        tripped.extend(tracker.record_failure("a", RuntimeError()) for _ in range(10))
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in trackers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert tripped.count(True) == 2  # 100 failures, threshold 50: trips at 50 and 100
+
+
+def test_escalation_on_the_server_clock(redis_client):
+    """Re-entering after a cooldown ends doubles it, capped (real, short durations)."""
+    tracker = RedisCooldown(redis_client, duration=0.1, max_duration=0.3)
+    key = "fallback_router:{default}:cooldown:a"
+    lengths = []
+    for _ in range(3):
+        tracker.record_failure("a", RuntimeError())
+        lengths.append(redis_client.pttl(key))
+        assert wait_until(lambda: redis_client.pttl(key) < 0)
+    assert 80 < lengths[0] <= 100
+    assert 180 < lengths[1] <= 200
+    assert 280 < lengths[2] <= 300
+    tracker.record_success("a")
+    tracker.record_failure("a", RuntimeError())
+    assert 80 < redis_client.pttl(key) <= 100
+
+
+def test_no_keys_remain_once_cooldowns_and_counts_expire(redis_client):
+    """Everything the tracker writes expires (real, short durations)."""
+    tracker = RedisCooldown(redis_client, duration=0.2, threshold=2, max_duration=0.4)
+    tracker.record_failure("a", RuntimeError())  # a count
+    tracker.record_failure("b", RuntimeError())
+    tracker.record_failure("b", RuntimeError())  # a cooldown and a level
+    assert len(keys(redis_client)) == 3
+    assert wait_until(lambda: keys(redis_client) == [], limit=2.0)
+
+
+# -- round robin ---------------------------------------------------------------------------
+
+
+def test_round_robin_first_pick_is_the_first_provider(redis_client):
+    """INCR starts at 1; the first index handed out is 0."""
+    counter = RedisRoundRobin(redis_client, key="rr:first")
+    fn = routed(providers=["a", "b", "c"], strategy="round_robin", counter=counter)(lambda p: p)
+    assert [fn() for _ in range(4)] == ["a", "b", "c", "a"]
+    assert redis_client.pttl("rr:first") > 0
+
+
+def test_round_robin_is_shared_by_routers_using_the_same_key(redis_client):
+    """Two routers on one key interleave."""
+    f = routed(
+        providers=["a", "b"],
+        strategy="round_robin",
+        counter=RedisRoundRobin(redis_client, key="rr:shared"),
+    )(lambda p: p)
+    g = routed(
+        providers=["a", "b"],
+        strategy="round_robin",
+        counter=RedisRoundRobin(redis_client, key="rr:shared"),
+    )(lambda p: p)
+    assert [f(), g(), f(), g()] == ["a", "b", "a", "b"]
+
+
+@pytest.mark.parametrize("bad", ["", 3])
+def test_invalid_round_robin_key(redis_client, bad):
+    """key= must be a non-empty str."""
+    with pytest.raises(InvalidConfigError, match="key"):
+        RedisRoundRobin(redis_client, key=bad)
+
+
+@pytest.mark.parametrize("bad", ["", "a}b", 3])
+def test_invalid_namespace(redis_client, bad):
+    """namespace= must be a non-empty str without '}'."""
+    with pytest.raises(InvalidConfigError, match="namespace"):
+        RedisCooldown(redis_client, namespace=bad)
+
+
+# -- across processes ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def spawn(monkeypatch) -> Any:
+    monkeypatch.syspath_prepend(SUPPORT)
+    return multiprocessing.get_context("spawn")
+
+
+def test_processes_share_one_round_robin_counter(redis_server, redis_client, spawn):
+    """Three processes x 30 calls over 3 providers: exactly 30 picks each."""
+    from redis_workers import round_robin_picks
+
+    with spawn.Pool(3) as pool:
+        results = pool.starmap(round_robin_picks, [(redis_server.url, "rr:procs", 30)] * 3)
+    assert Counter(p for picks in results for p in picks) == {"a": 30, "b": 30, "c": 30}
+
+
+def test_processes_share_cooldowns(redis_server, redis_client, spawn):
+    """A provider benched by one process is skipped by the others."""
+    from redis_workers import bench_provider, calls_to_a
+
+    with spawn.Pool(2) as pool:
+        assert pool.apply(bench_provider, (redis_server.url, "procs")) is True
+        counts = pool.starmap(calls_to_a, [(redis_server.url, "procs", 20)] * 2)
+    assert counts == [0, 0]
+
+
+# -- failing open --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def dead_port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def hanging_port() -> Iterator[int]:
+    """A port that accepts connections but never answers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.05)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    thread.join()
+    for conn in accepted:
+        conn.close()
+    listener.close()
+
+
+def unreachable_client(port: int, **options: Any) -> Any:
+    import redis
+    from redis.backoff import ExponentialBackoff
+    from redis.retry import Retry
+
+    # The user's client is deliberately patient; the tracker must not be.
+    return redis.Redis(
+        host="127.0.0.1",
+        port=port,
+        socket_timeout=30,
+        socket_connect_timeout=30,
+        retry=Retry(ExponentialBackoff(cap=5), 10),
+        **options,
+    )
+
+
+def test_unreachable_redis_fails_open_and_logs_once(dead_port, logs):
+    """Nobody listening: calls succeed, the outage is logged once, not per call."""
+    clock = FakeClock()
+    tracker = RedisCooldown(unreachable_client(dead_port), clock=clock)
+    counter = RedisRoundRobin(unreachable_client(dead_port), clock=clock)
+    fn = routed(providers=["a", "b"], cooldown=tracker)(fleet())
+    rr = routed(providers=["a", "b"], strategy="round_robin", counter=counter)(lambda p: p)
+    assert [fn() for _ in range(20)] == ["a"] * 20
+    assert [rr() for _ in range(4)] == ["a", "b", "a", "b"]
+    assert len(logs.find("redis unavailable, failing open")) == 2  # one per tracker/counter
+    clock.advance(5.1)  # back-off over: one more try, still down, still no new log line
+    fn()
+    assert len(logs.find("redis unavailable, failing open")) == 2
+
+
+def test_during_an_outage_cooldowns_are_kept_locally(dead_port):
+    """Fail-open uses a process-local tracker, so a broken provider stays benched."""
+    tracker = RedisCooldown(unreachable_client(dead_port), duration=60)
+    calls: list[str] = []
+
+    def call(provider):
+        calls.append(provider)
+        if provider == "a":
+            raise RuntimeError("a down")
+        return provider
+
+    fn = routed(providers=["a", "b"], cooldown=tracker)(call)
+    fn()
+    fn()
+    assert calls == ["a", "b", "b"]
+    assert set(tracker.snapshot()) == {"a"}
+
+
+def test_hanging_redis_adds_a_bounded_delay(hanging_port):
+    """A Redis that never answers costs at most ~2 x op_timeout, then nothing."""
+    tracker = RedisCooldown(unreachable_client(hanging_port), op_timeout=0.1)
+    fn = routed(providers=["a", "b"], cooldown=tracker)(fleet())
+    start = time.monotonic()
+    assert fn() == "a"
+    first = time.monotonic() - start
+    start = time.monotonic()
+    for _ in range(50):
+        fn()
+    rest = time.monotonic() - start
+    assert first < 0.2 + 0.5  # documented bound 2 x op_timeout, plus scheduling slack
+    assert rest < 0.5  # inside the back-off nothing waits on Redis
+
+
+def test_redis_stopped_mid_run_then_back(logs):
+    """Terminate the server mid-run: calls go on; after the back-off Redis is used again."""
+    binary = _redis_binary()
+    assert binary is not None
+    server = RedisServer(binary)
+    server.start()
+    clock = FakeClock()
+    try:
+        tracker = RedisCooldown(server.client(), duration=60, clock=clock)
+        fn = routed(providers=["a", "b"], cooldown=tracker)(fleet("a"))
+        assert fn() == "b"
+        assert not tracker.is_available("a")
+        server.stop()
+        assert [fn() for _ in range(5)] == ["b"] * 5
+        assert len(logs.find("redis unavailable, failing open")) == 1
+        server.start()  # same port, empty data
+        clock.advance(5.1)
+        assert fn() == "b"  # "a" fails again, now recorded on the new server
+        assert logs.find("redis reachable again")
+        assert server.client().exists("fallback_router:{default}:cooldown:a") == 1
+    finally:
+        server.stop()
+
+
+def test_import_without_redis_names_the_extra():
+    """Without redis-py, the package imports and Redis classes say which extra to install."""
+    code = (
+        "import sys; sys.modules['redis'] = None\n"
+        "import fallback_router\n"
+        "try:\n"
+        "    fallback_router.RedisCooldown(object())\n"
+        "except ImportError as e:\n"
+        "    print(e)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert "pip install 'fallback-router[redis]'" in out
+
+
+def test_reset_all_clears_only_the_namespace(redis_client):
+    """reset() deletes this namespace's keys and nothing else."""
+    mine = RedisCooldown(redis_client, namespace="mine")
+    theirs = RedisCooldown(redis_client, namespace="theirs")
+    mine.record_failure("a", RuntimeError())
+    theirs.record_failure("a", RuntimeError())
+    mine.reset()
+    assert keys(redis_client) == ["fallback_router:{theirs}:cooldown:a"]
+
+
+def test_redis_round_robin_repr_and_tracker_repr(redis_client):
+    """Both classes have readable reprs."""
+    assert "rr:x" in repr(RedisRoundRobin(redis_client, key="rr:x"))
+    assert "namespace='default'" in repr(RedisCooldown(redis_client))
+
+
+def test_all_failed_with_redis_tracker(redis_client):
+    """A call failing everywhere raises the group; the tracker records each provider."""
+    tracker = RedisCooldown(redis_client)
+    fn = routed(providers=["a", "b"], cooldown=tracker)(fleet("a", "b"))
+    with pytest.raises(AllProvidersFailedError):
+        fn()
+    assert set(tracker.snapshot()) == {"a", "b"}
