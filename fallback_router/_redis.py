@@ -36,6 +36,8 @@ __all__ = ["DEFAULT_NAMESPACE", "RedisCooldown", "RedisRoundRobin"]
 
 #: The namespace RedisCooldown uses unless told otherwise.
 DEFAULT_NAMESPACE = "default"
+#: Seconds each Redis operation may take (connect and reply, each) unless told otherwise.
+DEFAULT_OP_TIMEOUT = 0.1
 #: The key RedisRoundRobin uses unless told otherwise.
 DEFAULT_ROUND_ROBIN_KEY = "fallback_router:{default}:round_robin"
 
@@ -208,8 +210,8 @@ class RedisCooldown:
         duration, threshold, max_duration, multiplier, jitter: as in
             :class:`InMemoryCooldown`.
         namespace: separates routers that must not share cooldowns.
-        op_timeout: seconds each Redis operation may take (connect and reply each),
-            default 0.1.
+        op_timeout: seconds each Redis operation may take (connect and reply each);
+            default ``DEFAULT_OP_TIMEOUT`` (0.1), read when the tracker is built.
         backoff: seconds to stop asking Redis after a failure, default 5.
         clock: monotonic clock for the back-off and the local fallback.
 
@@ -229,7 +231,7 @@ class RedisCooldown:
         multiplier: float = 2.0,
         jitter: float = 0.0,
         namespace: str = DEFAULT_NAMESPACE,
-        op_timeout: float = 0.1,
+        op_timeout: float | None = None,
         backoff: float = 5.0,
         clock: Callable[[], float] | None = None,
     ) -> None:
@@ -238,7 +240,9 @@ class RedisCooldown:
             msg = f"namespace must be a non-empty str without '}}', got {namespace!r}"
             raise InvalidConfigError(msg)
         self.namespace = namespace
-        self.op_timeout = check_seconds("op_timeout", op_timeout)
+        self.op_timeout = check_seconds(
+            "op_timeout", DEFAULT_OP_TIMEOUT if op_timeout is None else op_timeout
+        )
         self._client = _bounded_client(client, self.op_timeout)
         self._guard = _FailOpen("cooldown", check_seconds("backoff", backoff), clock)
         self.local = InMemoryCooldown(
@@ -416,7 +420,7 @@ class RedisRoundRobin:
         client: Any,
         *,
         key: str = DEFAULT_ROUND_ROBIN_KEY,
-        op_timeout: float = 0.1,
+        op_timeout: float | None = None,
         backoff: float = 5.0,
         clock: Callable[[], float] | None = None,
     ) -> None:
@@ -424,7 +428,9 @@ class RedisRoundRobin:
             msg = f"key must be a non-empty str, got {key!r}"
             raise InvalidConfigError(msg)
         self.key = key
-        self.op_timeout = check_seconds("op_timeout", op_timeout)
+        self.op_timeout = check_seconds(
+            "op_timeout", DEFAULT_OP_TIMEOUT if op_timeout is None else op_timeout
+        )
         self._client = _bounded_client(client, self.op_timeout)
         self._guard = _FailOpen("round_robin", check_seconds("backoff", backoff), clock)
         self._incr = self._client.register_script(_INCR)

@@ -32,8 +32,13 @@ class ProviderStatus:
     last_latency: float | None
 
 
-def _error_text(error: Exception | None) -> str:
-    return "" if error is None else f"{type(error).__name__}: {error}"
+def _error_text(error: Exception | None, limit: int = 100) -> str:
+    """One line per error: the type and the first line of the message, shortened."""
+    if error is None:
+        return ""
+    lines = str(error).splitlines()
+    text = f"{type(error).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _latency_text(latency: float | None) -> str:

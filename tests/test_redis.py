@@ -114,7 +114,9 @@ def round_trips(monkeypatch) -> list[int]:
     return sent
 
 
-def test_happy_path_costs_one_round_trip_and_a_fallback_one_more(redis_client, round_trips):
+def test_happy_path_costs_one_round_trip_and_a_fallback_one_more(
+    redis_client, round_trips, real_redis_binary
+):
     """One round trip per clean fallback call; a failed first provider adds one."""
     tracker = RedisCooldown(redis_client, duration=60)
     fn = routed(providers=["a", "b", "c"], cooldown=tracker)(fleet())
@@ -150,7 +152,7 @@ def test_routed_fallback_with_redis_tracker_and_status(redis_client):
     assert keys(redis_client) == []
 
 
-def test_threshold_counting_is_atomic_across_clients(redis_client, redis_server):
+def test_threshold_counting_is_atomic_across_clients(redis_client, redis_server, real_redis_binary):
     """Many clients failing at once trip the threshold exactly once."""
     trackers = [RedisCooldown(redis_server.client(), threshold=50) for _ in range(10)]
     tripped: list[bool] = []
@@ -362,11 +364,9 @@ def test_hanging_redis_adds_a_bounded_delay(hanging_port):
     assert rest < 0.5  # inside the back-off nothing waits on Redis
 
 
-def test_redis_stopped_mid_run_then_back(logs):
+def test_redis_stopped_mid_run_then_back(logs, real_redis_binary):
     """Terminate the server mid-run: calls go on; after the back-off Redis is used again."""
-    binary = _redis_binary()
-    assert binary is not None
-    server = RedisServer(binary)
+    server = RedisServer(real_redis_binary)
     server.start()
     clock = FakeClock()
     try:
