@@ -24,7 +24,7 @@ COUNTS: Counter[str] = Counter()
 
 
 class StubVendors(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         COUNTS[self.path] += 1
         n = COUNTS[self.path]
         if self.path == "/rate-limited" and n % 2 == 0:

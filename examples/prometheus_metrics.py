@@ -28,7 +28,9 @@ LATENCY = Histogram(
 )
 COOLDOWNS = Counter("router_cooldowns", "Cooldowns entered", ["provider"], registry=registry)
 SKIPS = Counter("router_skips", "Providers skipped in cooldown", ["provider"], registry=registry)
-FAILED_CALLS = Counter("router_failed_calls", "Routed calls that failed", ["function"], registry=registry)
+FAILED_CALLS = Counter(
+    "router_failed_calls", "Routed calls that failed", ["function"], registry=registry
+)
 
 
 def to_prometheus(event: Event) -> None:

@@ -64,9 +64,7 @@ def test_notebook_executes_top_to_bottom():
     import nbformat
 
     notebook = nbformat.read(EXAMPLES / "notebook.ipynb", as_version=4)
-    nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3").execute(
-        cwd=str(EXAMPLES)
-    )
+    nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3").execute(cwd=str(EXAMPLES))
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     html = [o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {})]

@@ -23,7 +23,7 @@ from fallback_router import (
     routed,
 )
 
-from .conftest import FakeClock, RedisServer, _redis_binary, free_port
+from .conftest import FakeClock, RedisServer, free_port
 
 SUPPORT = str(Path(__file__).parent / "support")
 
