@@ -1,5 +1,8 @@
 """``routed()`` and the typed wrapper it returns (:class:`RoutedFunction`)."""
 
+# pyright: reportUnnecessaryTypeIgnoreComment=false
+# (the ignores in this module are for mypy; pyright needs none of them)
+
 from __future__ import annotations
 
 import functools

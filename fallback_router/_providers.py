@@ -1,5 +1,8 @@
 """Normalising and validating provider collections into ``(names, objects)``."""
 
+# pyright: reportUnnecessaryTypeIgnoreComment=false
+# (the ignores in this module are for mypy; pyright needs none of them)
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence

@@ -197,6 +197,19 @@ class _FailOpen:
         return result
 
 
+def _connect(
+    what: str,
+    client: Any,
+    op_timeout: float | None,
+    backoff: float,
+    clock: Callable[[], float] | None,
+) -> tuple[float, Any, _FailOpen]:
+    """Validate the connection options; return the timeout, bounded client and guard."""
+    timeout = check_seconds("op_timeout", DEFAULT_OP_TIMEOUT if op_timeout is None else op_timeout)
+    guard = _FailOpen(what, check_seconds("backoff", backoff), clock)
+    return timeout, _bounded_client(client, timeout), guard
+
+
 class RedisCooldown:
     """A cooldown tracker on a Redis server, shared by every process that uses it.
 
@@ -240,11 +253,9 @@ class RedisCooldown:
             msg = f"namespace must be a non-empty str without '}}', got {namespace!r}"
             raise InvalidConfigError(msg)
         self.namespace = namespace
-        self.op_timeout = check_seconds(
-            "op_timeout", DEFAULT_OP_TIMEOUT if op_timeout is None else op_timeout
+        self.op_timeout, self._client, self._guard = _connect(
+            "cooldown", client, op_timeout, backoff, clock
         )
-        self._client = _bounded_client(client, self.op_timeout)
-        self._guard = _FailOpen("cooldown", check_seconds("backoff", backoff), clock)
         self.local = InMemoryCooldown(
             duration,
             threshold=threshold,
@@ -428,11 +439,9 @@ class RedisRoundRobin:
             msg = f"key must be a non-empty str, got {key!r}"
             raise InvalidConfigError(msg)
         self.key = key
-        self.op_timeout = check_seconds(
-            "op_timeout", DEFAULT_OP_TIMEOUT if op_timeout is None else op_timeout
+        self.op_timeout, self._client, self._guard = _connect(
+            "round_robin", client, op_timeout, backoff, clock
         )
-        self._client = _bounded_client(client, self.op_timeout)
-        self._guard = _FailOpen("round_robin", check_seconds("backoff", backoff), clock)
         self._incr = self._client.register_script(_INCR)
         self.local = InMemoryRoundRobin()
 

@@ -1,5 +1,8 @@
 """The :class:`Router`: plan which providers to try, call them, record, and report."""
 
+# pyright: reportUnnecessaryTypeIgnoreComment=false
+# (the ignores in this module are for mypy; pyright needs none of them)
+
 from __future__ import annotations
 
 import inspect
