@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Self, TypeVar, overload
 
@@ -39,6 +40,7 @@ class RoutedFunction(functools.partial[R], Generic[P, R]):
 
     router: Router
     __wrapped__: Callable[Concatenate[Any, P], R]
+    __signature__: inspect.Signature | None
 
     def __new__(cls, router: Router, fn: Callable[Concatenate[Any, P], R]) -> Self:
         """Build the wrapper around the router's caller for ``fn``."""
@@ -47,6 +49,7 @@ class RoutedFunction(functools.partial[R], Generic[P, R]):
     def __init__(self, router: Router, fn: Callable[Concatenate[Any, P], R]) -> None:
         functools.update_wrapper(self, fn)
         self.router = router
+        self.__signature__ = _without_params(fn, 0)
 
     if TYPE_CHECKING:
 
@@ -70,6 +73,7 @@ class RoutedFunction(functools.partial[R], Generic[P, R]):
             return router._call(functools.partial(fn, instance), args, kwargs, False)  # noqa: SLF001
 
         self._is_method = True
+        self.__signature__ = _without_params(fn, 1)  # (self, *rest): the provider goes
         # functools.partial's documented state protocol swaps the callable in place.
         self.__setstate__((unbound, (), {}, self.__dict__))  # type: ignore[attr-defined]
 
@@ -112,6 +116,11 @@ class BoundRoutedMethod(Generic[R]):
     def __doc__(self) -> str | None:  # type: ignore[override]
         return self.__wrapped__.__doc__
 
+    @property
+    def __signature__(self) -> inspect.Signature | None:
+        """The signature callers see: without ``self`` and the provider."""
+        return _without_params(self.__wrapped__, 0, 1)
+
     def __call__(self, *args: Any, **kwargs: Any) -> R:
         """Route the call and return the serving provider's response."""
         return self.router._call(self._fn, args, kwargs, False)  # type: ignore[no-any-return]  # noqa: SLF001
@@ -122,6 +131,16 @@ class BoundRoutedMethod(Generic[R]):
 
     def __repr__(self) -> str:
         return f"<bound routed method {self.__wrapped__.__qualname__} of {self.__self__!r}>"
+
+
+def _without_params(fn: Callable[..., Any], *positions: int) -> inspect.Signature | None:
+    """Return ``fn``'s signature without the parameters at ``positions`` (for display)."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # builtins and some C callables have none
+        return None
+    params = [p for i, p in enumerate(signature.parameters.values()) if i not in positions]
+    return signature.replace(parameters=params)
 
 
 def routed(  # noqa: PLR0913 - mirrors Router's keyword-only configuration

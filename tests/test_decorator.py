@@ -34,6 +34,26 @@ def test_wrapper_keeps_name_doc_and_wrapped():
     assert "documented" in repr(documented)
 
 
+def test_signature_drops_the_provider_parameter():
+    """inspect.signature shows what callers pass: no provider (and no self when bound)."""
+    import inspect
+
+    def names(obj):
+        return list(inspect.signature(obj).parameters)
+
+    assert names(documented) == ["prompt"]
+    assert names(Assistant.ask) == ["self", "prompt"]
+    assert names(Assistant("kind").ask) == ["prompt"]
+    assert inspect.signature(documented).return_annotation == "str"
+
+
+def test_signature_of_a_callable_without_one_is_none():
+    """Callables inspect cannot read keep working; they just have no signature."""
+    fn = routed(providers=["a"])(max)
+    assert fn.__signature__ is None
+    assert fn("b") == "b"
+
+
 def test_decorated_function_pickles_by_reference():
     """A module-level routed function pickles like a plain function."""
     assert pickle.loads(pickle.dumps(documented)) is documented
