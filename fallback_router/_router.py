@@ -186,6 +186,9 @@ class Router:
         # Only the fallback strategy consults and records cooldowns.
         self._use_tracker = self.strategy is Strategy.FALLBACK and self.tracker is not None
         self._fast = self._build_fast()
+        self._direct_round_robin = (
+            self._static is not None and self._hooks is None and self.timeout is None
+        )
 
     # -- configuration -------------------------------------------------------------
 
@@ -238,7 +241,7 @@ class Router:
         if self._static is None or self._hooks is not None or self.timeout is not None:
             return None
         if self._mode == _MODE_ROUND_ROBIN:
-            return None
+            return None  # see _make_round_robin_caller
         tracker = self.tracker if self._use_tracker else None
         if tracker is not None and type(tracker) is not InMemoryCooldown:
             return None
@@ -371,6 +374,8 @@ class Router:
         run = self._run
         fast = self._fast
         if fast is None:
+            if self._mode == _MODE_ROUND_ROBIN and self._direct_round_robin:
+                return self._make_round_robin_caller(fn)
 
             def call(*args: Any, **kwargs: Any) -> Any:
                 return run(fn, args, kwargs, False, None)
@@ -381,8 +386,7 @@ class Router:
         router_clock = self._clock
         stats = self._stats
         local = stats.local
-        failed = self._failed
-        terminus = len(self._steps) == 1
+        recover = self._first_failed
         current = _current
 
         def fast_call(*args: Any, **kwargs: Any) -> Any:
@@ -393,11 +397,8 @@ class Router:
             start = clock()
             try:
                 response = fn(provider, *args, **kwargs) if kwargs else fn(provider, *args)
-            except Exception as exc:
-                first = failed(exc, name, 1, terminus, clock() - start, "")
-                if first is None:
-                    raise
-                return run(fn, args, kwargs, False, first)
+            except Exception as exc:  # noqa: BLE001 - every failure is classified there
+                return recover(exc, fn, 0, start, args, kwargs)
             finally:
                 current.reset(token)
             end = clock()
@@ -411,6 +412,69 @@ class Router:
             return response
 
         return fast_call
+
+    def _make_round_robin_caller(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """Return the round-robin caller: pick, one attempt, no planning or tracker."""
+        assert self._static is not None  # noqa: S101 - checked by _direct_round_robin
+        names, objects = self._static
+        count = len(names)
+        states = tuple((name, 1, i == count - 1, None, self._clock) for i, name in enumerate(names))
+        next_index = self.counter.next_index
+        router_clock = self._clock
+        success = self._stats.success
+        recover = self._first_failed
+        current = _current
+
+        def round_robin_call(*args: Any, **kwargs: Any) -> Any:
+            index = next_index() % count
+            name = names[index]
+            clock = router_clock if router_clock is not None else time.monotonic
+            token = current.set(states[index])
+            start = clock()
+            try:
+                response = fn(objects[index], *args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - every failure is classified there
+                return recover(exc, fn, index, start, args, kwargs)
+            finally:
+                current.reset(token)
+            end = clock()
+            success(name, end - start, end)
+            return response
+
+        return round_robin_call
+
+    def _first_failed(
+        self,
+        exc: Exception,
+        fn: Callable[..., Any],
+        index: int,
+        start: float,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Any:
+        """Finish a direct first attempt that raised: retries, records, then fallback.
+
+        Called by the inlined callers (``_make_caller``) from inside their ``except``
+        block, with the attempt's context still set; returns what the call returns.
+        """
+        assert self._static is not None  # noqa: S101 - direct callers need static providers
+        names, objects = self._static
+        name = names[index]
+        if self.retry is not None:
+            try:
+                response = self._retry_rest(exc, fn, objects[index], args, kwargs, None)
+            except Exception as final:  # noqa: BLE001 - classified below like any failure
+                exc = final
+            else:
+                end = self._now()
+                self._stats.success(name, end - start, end)
+                return response
+        attempt = self._failed(exc, name, 1, index == len(names) - 1, self._now() - start, "")
+        if attempt is None:
+            raise exc
+        if self._mode != _MODE_FALLBACK:
+            return self._fail([attempt], [exc], False, "")
+        return self._run(fn, args, kwargs, False, attempt)
 
     def _run(  # noqa: C901, PLR0912, PLR0915 - one frame for the whole general path
         self,

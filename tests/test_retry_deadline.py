@@ -57,6 +57,28 @@ def test_retry_template_retries_a_provider_before_moving_on():
     assert sleeps == [1.0, 1.0]
 
 
+@pytest.mark.parametrize("strategy", ["fallback", "primary_only", "round_robin"])
+def test_plain_calls_retry_too(strategy):
+    """The direct (happy-path) callers hand a failed first try to the template as well."""
+    sleeps: list[float] = []
+    flaky = Flaky({"a": [TimeoutError(), TimeoutError()]})
+    fn = routed(providers=["a", "b"], strategy=strategy, retry=template(sleeps))(flaky)
+    assert fn() == "a"
+    assert flaky.calls == ["a", "a", "a"]
+    assert fn.router.status()["a"].successes == 1
+
+
+@pytest.mark.parametrize("strategy", ["primary_only", "round_robin"])
+def test_single_attempt_strategies_fail_with_the_last_retry_error(strategy):
+    """Exhausted retries on a single-attempt strategy raise the group of one."""
+    last = TimeoutError("last")
+    flaky = Flaky({"a": [TimeoutError(), TimeoutError(), last]})
+    fn = routed(providers=["a", "b"], strategy=strategy, retry=template([]))(flaky)
+    with pytest.raises(AllProvidersFailedError) as info:
+        fn()
+    assert info.value.exceptions == (last,)
+
+
 def test_exhausted_retries_record_the_providers_own_last_exception():
     """When retries run out the attempt holds the last exception, never RetryError."""
     sleeps: list[float] = []
