@@ -30,6 +30,7 @@ from ._events import (
 )
 from ._providers import Providers, ProvidersSpec, normalize
 from ._results import Attempt, Result, _current
+from ._retry import retry_after_first
 from ._status import ProviderStatus, Stats, Status
 from ._strategies import InMemoryRoundRobin, RoundRobinCounter, Strategy, plan_fallback
 
@@ -75,26 +76,6 @@ def check_routable(fn: object) -> None:
             f"call must return its response (return a list instead of yielding)"
         )
         raise TypeError(msg)
-
-
-class _BudgetStop(tenacity.stop.stop_base):
-    """The template's stop, or earlier: before a sleep would pass the call's deadline."""
-
-    def __init__(
-        self,
-        inner: Callable[[tenacity.RetryCallState], bool],
-        deadline: float,
-        clock: Callable[[], float] | None,
-    ) -> None:
-        self.inner = inner
-        self.deadline = deadline
-        self.clock = clock
-
-    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
-        if self.inner(retry_state):
-            return True
-        now = self.clock() if self.clock is not None else time.monotonic()
-        return now + retry_state.upcoming_sleep >= self.deadline
 
 
 class Router:
@@ -462,7 +443,7 @@ class Router:
         name = names[index]
         if self.retry is not None:
             try:
-                response = self._retry_rest(exc, fn, objects[index], args, kwargs, None)
+                response = self._retry(exc, fn, objects[index], args, kwargs, None)
             except Exception as final:  # noqa: BLE001 - classified below like any failure
                 exc = final
             else:
@@ -558,7 +539,7 @@ class Router:
                 except Exception as exc:
                     if self.retry is None:
                         raise
-                    response = self._retry_rest(exc, fn, objects[index], args, kwargs, deadline)
+                    response = self._retry(exc, fn, objects[index], args, kwargs, deadline)
             except Exception as exc:
                 latency = clock() - start
                 attempt = self._failed(exc, name, number, is_terminus, latency, qualname)
@@ -681,7 +662,7 @@ class Router:
             self._emit(CallFailed(function=qualname, error=error, attempts=tuple(attempts)))
         raise error
 
-    def _retry_rest(
+    def _retry(
         self,
         first: Exception,
         fn: Callable[..., Any],
@@ -690,17 +671,8 @@ class Router:
         kwargs: dict[str, Any],
         deadline: float | None,
     ) -> Any:
-        """Continue a failed first try under the tenacity template (failure path only)."""
-        template = self.retry
-        assert template is not None  # noqa: S101 - only called with a template
-        pending = [first]
-
-        def attempt() -> Any:
-            if pending:
-                raise pending.pop()
-            return fn(provider, *args, **kwargs)
-
-        stop = template.stop
-        if deadline is not None:
-            stop = _BudgetStop(stop, deadline, self._clock)
-        return template.copy(stop=stop, reraise=True)(attempt)
+        """Retry a failed first try under the ``retry=`` template (failure path only)."""
+        assert self.retry is not None  # noqa: S101 - only called with a template
+        return retry_after_first(
+            self.retry, first, lambda: fn(provider, *args, **kwargs), deadline, self._clock
+        )
