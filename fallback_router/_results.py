@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
+from threading import get_ident
 from typing import Generic, TypeVar
 
 __all__ = ["Attempt", "AttemptInfo", "Result", "current_attempt"]
@@ -121,7 +122,35 @@ class AttemptInfo:
 # (provider, attempt, is_terminus, deadline, clock) — a tuple keeps the hot path cheap;
 # the public AttemptInfo is built only when someone asks for it.
 _AttemptTuple = tuple[str, int, bool, float | None, Callable[[], float] | None]
-_current: ContextVar[_AttemptTuple | None] = ContextVar("fallback_router_attempt", default=None)
+
+
+class AttemptSlot:
+    """Where the running attempt is written: one per thread, held in a context variable.
+
+    A routed call saves ``state``, writes its own and restores the saved one when the
+    provider call returns (or raises), so nested calls see their own attempt. The
+    owner check keeps a context inherited by another thread from sharing the slot.
+    Writing a slot field is cheaper than setting and resetting the variable itself,
+    and this happens on every call.
+    """
+
+    __slots__ = ("owner", "state")
+
+    def __init__(self) -> None:
+        self.owner = get_ident()
+        self.state: _AttemptTuple | None = None
+
+
+_current: ContextVar[AttemptSlot | None] = ContextVar("fallback_router_attempt", default=None)
+
+
+def attempt_slot() -> AttemptSlot:
+    """Return this thread's slot in the current context, creating it on first use."""
+    slot = _current.get()
+    if slot is None or slot.owner != get_ident():
+        slot = AttemptSlot()
+        _current.set(slot)
+    return slot
 
 
 def current_attempt() -> AttemptInfo | None:
@@ -129,9 +158,11 @@ def current_attempt() -> AttemptInfo | None:
 
     Inside a routed provider call this tells the provider its name, its 1-based
     attempt number, whether it is the terminus and the call's ``time_left``, so it
-    can set its own HTTP timeout.
+    can set its own HTTP timeout. Work handed to another thread with the context
+    (``contextvars.copy_context().run``, ``asyncio.to_thread``) sees the attempt of
+    the thread that handed it over.
     """
-    state = _current.get()
-    if state is None:
+    slot = _current.get()
+    if slot is None or slot.state is None:
         return None
-    return AttemptInfo(*state)
+    return AttemptInfo(*slot.state)

@@ -5,10 +5,12 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from threading import get_ident
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 import tenacity
@@ -29,7 +31,7 @@ from ._events import (
     TerminusForced,
 )
 from ._providers import Providers, ProvidersSpec, normalize
-from ._results import Attempt, Result, _current
+from ._results import Attempt, Result, _current, attempt_slot
 from ._retry import retry_after_first
 from ._status import ProviderStatus, Stats, Status
 from ._strategies import InMemoryRoundRobin, RoundRobinCounter, Strategy, plan_fallback
@@ -364,24 +366,29 @@ class Router:
             return call
 
         name, provider, state, tracker = fast
+        call_first = functools.partial(fn, provider)  # C-level argument prepending
         router_clock = self._clock
         stats = self._stats
         local = stats.local
         recover = self._first_failed
-        current = _current
+        current = _current.get
 
         def fast_call(*args: Any, **kwargs: Any) -> Any:
             if tracker is not None and not tracker._idle:  # noqa: SLF001 - same package
                 return run(fn, args, kwargs, False, None)
             clock = router_clock if router_clock is not None else time.monotonic
-            token = current.set(state)
+            slot = current()
+            if slot is None or slot.owner != get_ident():
+                slot = attempt_slot()
+            saved = slot.state
+            slot.state = state
             start = clock()
             try:
-                response = fn(provider, *args, **kwargs) if kwargs else fn(provider, *args)
+                response = call_first(*args, **kwargs)
             except Exception as exc:  # noqa: BLE001 - every failure is classified there
                 return recover(exc, fn, 0, start, args, kwargs)
             finally:
-                current.reset(token)
+                slot.state = saved
             end = clock()
             try:
                 row = local.first
@@ -400,24 +407,26 @@ class Router:
         names, objects = self._static
         count = len(names)
         states = tuple((name, 1, i == count - 1, None, self._clock) for i, name in enumerate(names))
+        calls = tuple(functools.partial(fn, provider) for provider in objects)
         next_index = self.counter.next_index
         router_clock = self._clock
         success = self._stats.success
         recover = self._first_failed
-        current = _current
 
         def round_robin_call(*args: Any, **kwargs: Any) -> Any:
             index = next_index() % count
             name = names[index]
             clock = router_clock if router_clock is not None else time.monotonic
-            token = current.set(states[index])
+            slot = attempt_slot()
+            saved = slot.state
+            slot.state = states[index]
             start = clock()
             try:
-                response = fn(objects[index], *args, **kwargs)
+                response = calls[index](*args, **kwargs)
             except Exception as exc:  # noqa: BLE001 - every failure is classified there
                 return recover(exc, fn, index, start, args, kwargs)
             finally:
-                current.reset(token)
+                slot.state = saved
             end = clock()
             success(name, end - start, end)
             return response
@@ -531,7 +540,9 @@ class Router:
                         function=qualname, provider=name, attempt=number, is_terminus=is_terminus
                     )
                 )
-            token = _current.set((name, number, is_terminus, deadline, self._clock))
+            slot = attempt_slot()
+            saved = slot.state
+            slot.state = (name, number, is_terminus, deadline, self._clock)
             start = clock()
             try:
                 try:
@@ -549,7 +560,7 @@ class Router:
                 errors.append(exc)
                 continue
             finally:
-                _current.reset(token)
+                slot.state = saved
             end = clock()
             latency = end - start
             if use_tracker and not clean:

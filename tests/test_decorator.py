@@ -194,6 +194,51 @@ def test_nested_routed_calls_restore_the_outer_attempt():
     assert routed(providers=["outer"])(outer)() == ("inner", "outer", "outer")
 
 
+def test_a_copied_context_carries_the_attempt_into_a_helper_thread():
+    """Work handed to a thread with the context sees the attempt that handed it over."""
+    import contextvars
+    import threading
+
+    seen = {}
+
+    def helper(key):
+        info = current_attempt()
+        seen[key] = None if info is None else (info.provider, info.attempt)
+
+    def call(provider):
+        context = contextvars.copy_context()
+        thread = threading.Thread(target=context.run, args=(helper, provider))
+        thread.start()
+        thread.join()
+        if provider == "a":
+            raise RuntimeError("a down")
+        return provider
+
+    routed(providers=["a", "b"], cooldown=None)(call)()
+    assert seen == {"a": ("a", 1), "b": ("b", 2)}
+
+
+def test_a_helper_thread_can_make_its_own_routed_calls_in_a_copied_context():
+    """A routed call in a thread that inherited the context uses its own slot."""
+    import contextvars
+    import threading
+
+    inner = routed(providers=["inner"])(lambda p: current_attempt().provider)  # type: ignore[union-attr]
+    seen = []
+
+    def call(provider):
+        context = contextvars.copy_context()
+        thread = threading.Thread(target=lambda: seen.append(context.run(inner)))
+        thread.start()
+        thread.join()
+        info = current_attempt()
+        assert info is not None
+        return info.provider
+
+    assert routed(providers=["outer"])(call)() == "outer"
+    assert seen == ["inner"]
+
+
 def test_attempt_info_repr_is_readable():
     """AttemptInfo has a readable repr."""
 
