@@ -91,10 +91,10 @@ class RoutedFunction(functools.partial[R], Generic[P, R]):
 
     def __reduce__(self) -> str | tuple[Any, ...]:
         """Pickle by reference to the module-level name, like a plain function."""
-        return str(self.__dict__["__qualname__"])
+        return _qualname(self)
 
     def __repr__(self) -> str:
-        return f"<routed function {self.__dict__['__qualname__']} via {self.router!r}>"
+        return f"<routed function {_qualname(self)} via {self.router!r}>"
 
 
 class BoundRoutedMethod(Generic[R]):
@@ -131,6 +131,11 @@ class BoundRoutedMethod(Generic[R]):
 
     def __repr__(self) -> str:
         return f"<bound routed method {self.__wrapped__.__qualname__} of {self.__self__!r}>"
+
+
+def _qualname(routed_fn: RoutedFunction[Any, Any]) -> str:
+    """The wrapped callable's qualified name, or its repr when it has none."""
+    return str(routed_fn.__dict__.get("__qualname__") or repr(routed_fn.__wrapped__))
 
 
 def _without_params(fn: Callable[..., Any], *positions: int) -> inspect.Signature | None:

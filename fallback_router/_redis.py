@@ -132,7 +132,10 @@ def _bounded_client(client: Any, op_timeout: float) -> Any:
     from redis.backoff import NoBackoff  # noqa: PLC0415
     from redis.retry import Retry  # noqa: PLC0415
 
-    pool = client.connection_pool
+    pool = getattr(client, "connection_pool", None)
+    if pool is None or not hasattr(pool, "connection_kwargs"):
+        msg = f"client must be a redis.Redis (with a connection pool), got {client!r}"
+        raise InvalidConfigError(msg)
     kwargs = dict(pool.connection_kwargs)
     kwargs.update(
         socket_timeout=op_timeout,

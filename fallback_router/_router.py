@@ -66,7 +66,12 @@ def check_routable(fn: object) -> None:
     if not callable(fn):
         msg = f"routed needs a callable, got {fn!r}"
         raise TypeError(msg)
-    if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
+    call = getattr(type(fn), "__call__", None)  # noqa: B004 - reading the method, not testing
+    if (
+        inspect.iscoroutinefunction(fn)
+        or inspect.isasyncgenfunction(fn)
+        or (not inspect.isfunction(fn) and inspect.iscoroutinefunction(call))
+    ):
         msg = (
             f"{getattr(fn, '__qualname__', fn)!r} is async; fallback_router is "
             f"synchronous: decorate a plain def (run it in a thread from async code)"

@@ -151,6 +151,29 @@ def test_decorating_generator_function_is_a_type_error():
             yield provider
 
 
+def test_an_object_with_async_call_is_a_type_error():
+    """A callable object whose __call__ is async is refused too."""
+
+    class Client:
+        async def __call__(self, provider):
+            return provider
+
+    with pytest.raises(TypeError, match="is async"):
+        routed(providers=["a"])(Client())
+
+
+def test_a_partial_can_be_routed_and_has_a_readable_repr():
+    """Callables without __qualname__ (a partial) are routed and shown by their repr."""
+    import functools
+
+    def ask(provider, suffix):
+        return provider + suffix
+
+    fn = routed(providers=["a"])(functools.partial(ask, suffix="!"))
+    assert fn() == "a!"
+    assert "functools.partial" in repr(fn)
+
+
 def test_decorating_a_non_callable_is_a_type_error():
     """Router(...)(42) is refused."""
     with pytest.raises(TypeError, match="callable"):

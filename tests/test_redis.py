@@ -230,6 +230,12 @@ def test_invalid_round_robin_key(redis_client, bad):
         RedisRoundRobin(redis_client, key=bad)
 
 
+def test_client_must_be_a_redis_client():
+    """Anything without a connection pool is refused with a clear message."""
+    with pytest.raises(InvalidConfigError, match=r"redis\.Redis"):
+        RedisCooldown(object())
+
+
 @pytest.mark.parametrize("bad", ["", "a}b", 3])
 def test_invalid_namespace(redis_client, bad):
     """namespace= must be a non-empty str without '}'."""
