@@ -45,6 +45,8 @@ def status_of(error: BaseException) -> int | None:
 
     Looks at ``.status_code``, ``.response.status_code``, ``.status`` and ``.code``
     in that order; only ints from 100 to 599 count.
+
+    .. versionadded:: 0.1.0
     """
     status = _as_status(getattr(error, "status_code", None))
     if status is None:
@@ -63,6 +65,8 @@ def http_status(*codes: int | range) -> Callable[[Exception], bool]:
 
     ``codes`` are ints or ranges, e.g. ``http_status(429, range(500, 600))``.
     Use it as ``fallback_on=`` or ``cooldown_on=``.
+
+    .. versionadded:: 0.1.0
     """
     if not codes:
         msg = "http_status() needs at least one status code"
@@ -86,7 +90,10 @@ def http_status(*codes: int | range) -> Callable[[Exception], bool]:
 
 
 def default_cooldown_on(error: Exception) -> bool:
-    """Count every error except 4xx statuses other than 401, 403, 404, 408 and 429."""
+    """Count every error except 4xx statuses other than 401, 403, 404, 408 and 429.
+
+    .. versionadded:: 0.1.0
+    """
     status = status_of(error)
     return status is None or not 400 <= status < 500 or status in _PROVIDER_4XX
 
@@ -177,6 +184,8 @@ def retry_after_of(error: BaseException) -> float | None:
     Read from ``.retry_after``, then the ``Retry-After`` header of
     ``.response.headers`` or ``.headers``. Raises ``UnparsableRetryAfterError``
     when a value is present but not understood.
+
+    .. versionadded:: 0.1.0
     """
     value = getattr(error, "retry_after", None)
     if value is None:

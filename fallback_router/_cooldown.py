@@ -27,6 +27,8 @@ class CooldownState:
     ``remaining`` is the cooldown left in seconds (0.0 when available),
     ``consecutive_failures`` the counted failures since the last trip or success,
     ``level`` how many times the cooldown has escalated in a row (0 = base).
+
+    .. versionadded:: 0.1.0
     """
 
     remaining: float
@@ -43,6 +45,8 @@ class CooldownTracker(Protocol):
     Redis). It may return an empty sequence to say that none of ``names`` has any
     state (no cooldown, no counted failure), so a success needs no
     ``record_success`` call.
+
+    .. versionadded:: 0.1.0
     """
 
     def is_available(self, name: str) -> bool:
@@ -181,6 +185,8 @@ class InMemoryCooldown:
     without the lock, so the hot path never queues behind a writer. A success
     clears the provider's cooldown, count and escalation. A new cooldown never
     shortens an existing one. Expired state is purged on every write and snapshot.
+
+    .. versionadded:: 0.1.0
     """
 
     def __init__(

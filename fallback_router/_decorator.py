@@ -98,7 +98,10 @@ class RoutedFunction(functools.partial[R], Generic[P, R]):
 
 
 class BoundRoutedMethod(Generic[R]):
-    """A :class:`RoutedFunction` bound to an instance (``obj.method``)."""
+    """A :class:`RoutedFunction` bound to an instance (``obj.method``).
+
+    .. versionadded:: 0.1.0
+    """
 
     __slots__ = ("__self__", "__wrapped__", "_fn", "router")
 
@@ -174,6 +177,8 @@ def routed(  # noqa: PLR0913 - mirrors Router's keyword-only configuration
         @routed(providers=[gemini, grok], strategy="fallback")
         def generate(provider, prompt: str) -> bytes:
             return provider.generate_image(prompt)
+
+    .. versionadded:: 0.1.0
     """
     router = Router(
         providers,

@@ -33,15 +33,24 @@ __all__ = [
 
 
 class RoutingError(Exception):
-    """Base class of every error fallback_router raises itself."""
+    """Base class of every error fallback_router raises itself.
+
+    .. versionadded:: 0.1.0
+    """
 
 
 class InvalidConfigError(RoutingError, ValueError):
-    """Configuration or an argument is invalid; the message names the bad value."""
+    """Configuration or an argument is invalid; the message names the bad value.
+
+    .. versionadded:: 0.1.0
+    """
 
 
 class NoProvidersError(InvalidConfigError):
-    """The provider collection is empty."""
+    """The provider collection is empty.
+
+    .. versionadded:: 0.1.0
+    """
 
 
 class AllProvidersFailedError(RoutingError, ExceptionGroup):
@@ -50,6 +59,8 @@ class AllProvidersFailedError(RoutingError, ExceptionGroup):
     It is an ``ExceptionGroup``: ``.exceptions`` holds each provider's error in
     attempt order, so ``except* RateLimitError:`` works. ``.attempts`` holds the
     :class:`Attempt` records and ``.last_error`` the last provider's error.
+
+    .. versionadded:: 0.1.0
     """
 
     attempts: tuple[Attempt, ...]
@@ -90,6 +101,8 @@ class DeadlineExceededError(RoutingError, TimeoutError):
 
     ``.attempts`` holds the attempts made so far and ``.timeout`` the budget; the
     last provider error, if any, is chained as ``__cause__``.
+
+    .. versionadded:: 0.1.0
     """
 
     def __init__(self, message: str, *, timeout: float, attempts: Sequence[Attempt] = ()) -> None:

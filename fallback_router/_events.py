@@ -24,14 +24,20 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Event:
-    """Base class of every event; ``function`` is the routed function's qualified name."""
+    """Base class of every event; ``function`` is the routed function's qualified name.
+
+    .. versionadded:: 0.1.0
+    """
 
     function: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AttemptStarted(Event):
-    """A provider call is about to start."""
+    """A provider call is about to start.
+
+    .. versionadded:: 0.1.0
+    """
 
     provider: str
     attempt: int
@@ -40,7 +46,10 @@ class AttemptStarted(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AttemptSucceeded(Event):
-    """A provider call returned; ``latency`` in seconds."""
+    """A provider call returned; ``latency`` in seconds.
+
+    .. versionadded:: 0.1.0
+    """
 
     provider: str
     attempt: int
@@ -53,6 +62,8 @@ class AttemptFailed(Event):
 
     ``counted`` is True when the failure was recorded with the cooldown tracker;
     ``fallback`` is False when the error is not a fallback trigger and propagates.
+
+    .. versionadded:: 0.1.0
     """
 
     provider: str
@@ -65,7 +76,10 @@ class AttemptFailed(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ProviderSkipped(Event):
-    """A provider in cooldown was passed over; ``remaining`` seconds of cooldown."""
+    """A provider in cooldown was passed over; ``remaining`` seconds of cooldown.
+
+    .. versionadded:: 0.1.0
+    """
 
     provider: str
     remaining: float
@@ -73,7 +87,10 @@ class ProviderSkipped(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TerminusForced(Event):
-    """The terminus is attempted although it is in cooldown."""
+    """The terminus is attempted although it is in cooldown.
+
+    .. versionadded:: 0.1.0
+    """
 
     provider: str
     remaining: float
@@ -84,6 +101,8 @@ class CooldownEntered(Event):
     """A failure put ``provider`` into cooldown for ``duration`` seconds.
 
     ``reason`` is the error that tripped it.
+
+    .. versionadded:: 0.1.0
     """
 
     provider: str
@@ -93,7 +112,10 @@ class CooldownEntered(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CallFailed(Event):
-    """The routed call failed; ``error`` is what the caller receives."""
+    """The routed call failed; ``error`` is what the caller receives.
+
+    .. versionadded:: 0.1.0
+    """
 
     error: Exception
     attempts: tuple[Attempt, ...]

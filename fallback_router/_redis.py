@@ -235,6 +235,8 @@ class RedisCooldown:
     :class:`InMemoryCooldown` with the same settings until Redis answers again,
     and never raises. A routed call pays at most ``2 * op_timeout`` once per
     ``backoff`` period for an outage.
+
+    .. versionadded:: 0.1.0
     """
 
     def __init__(  # noqa: PLR0913 - mirrors InMemoryCooldown plus connection options
@@ -427,6 +429,8 @@ class RedisRoundRobin:
     after a day without calls. When Redis is unreachable, picks come from a
     process-local counter until it answers again; a call never fails because of
     Redis. ``op_timeout`` and ``backoff`` as for :class:`RedisCooldown`.
+
+    .. versionadded:: 0.1.0
     """
 
     def __init__(

@@ -22,6 +22,8 @@ class Attempt:
     ``error`` is None for the successful attempt. ``counted`` is True when the
     failure was recorded with the cooldown tracker (False for successes, exempt
     providers, strategies without cooldown and errors ``cooldown_on`` rejects).
+
+    .. versionadded:: 0.1.0
     """
 
     provider: str
@@ -47,6 +49,8 @@ class Result(Generic[T]):
         was_terminus: True when the last provider of the list served the call.
         attempts: every :class:`Attempt`, in order, the successful one last.
         skipped: names of the providers skipped because they were in cooldown.
+
+    .. versionadded:: 0.1.0
     """
 
     response: T
@@ -86,6 +90,8 @@ class AttemptInfo:
 
     Returned by :func:`current_attempt`. ``time_left`` is read live from the
     router's clock: the seconds left in the call's budget, or None without one.
+
+    .. versionadded:: 0.1.0
     """
 
     __slots__ = ("_clock", "_deadline", "attempt", "is_terminus", "provider")
@@ -161,6 +167,8 @@ def current_attempt() -> AttemptInfo | None:
     can set its own HTTP timeout. Work handed to another thread with the context
     (``contextvars.copy_context().run``, ``asyncio.to_thread``) sees the attempt of
     the thread that handed it over.
+
+    .. versionadded:: 0.1.0
     """
     slot = _current.get()
     if slot is None or slot.state is None:

@@ -113,6 +113,8 @@ class Router:
         clock: zero-argument callable returning seconds; default ``time.monotonic``
             looked up at call time. Also given to the default tracker.
         on_event: a callable or a sequence of callables receiving :class:`Event`s.
+
+    .. versionadded:: 0.1.0
     """
 
     def __init__(  # noqa: PLR0913 - the configuration surface is keyword-only by design

@@ -20,6 +20,8 @@ class ProviderStatus:
     ``consecutive_failures`` as counted by the tracker; ``successes`` and
     ``failures`` are this router's counts since creation or ``reset()``;
     ``last_error`` and ``last_latency`` (seconds) are from the latest attempts.
+
+    .. versionadded:: 0.1.0
     """
 
     name: str
@@ -50,6 +52,8 @@ class Status(Sequence[ProviderStatus]):
 
     Iterate it, index it by position or by name (``status["gemini"]``), print it
     as a table, or display it in a notebook (HTML with benched rows marked).
+
+    .. versionadded:: 0.1.0
     """
 
     __slots__ = ("_rows",)

@@ -13,7 +13,10 @@ __all__ = ["InMemoryRoundRobin", "Plan", "RoundRobinCounter", "Strategy", "plan_
 
 
 class Strategy(StrEnum):
-    """How a router picks providers; the string values are accepted everywhere."""
+    """How a router picks providers; the string values are accepted everywhere.
+
+    .. versionadded:: 0.1.0
+    """
 
     #: Call the first provider once; cooldown is neither consulted nor recorded.
     PRIMARY_ONLY = "primary_only"
@@ -33,7 +36,10 @@ class Strategy(StrEnum):
 
 
 class Plan(NamedTuple):
-    """Which provider indices a fallback call tries, in order, and which it skips."""
+    """Which provider indices a fallback call tries, in order, and which it skips.
+
+    .. versionadded:: 0.1.0
+    """
 
     order: tuple[int, ...]
     skipped: tuple[int, ...]
@@ -44,6 +50,8 @@ def plan_fallback(remaining: Sequence[float]) -> Plan:
 
     Providers in cooldown are skipped, except the last one (the terminus), which is
     always planned, so a plan never is empty. Pure: the router acts on the result.
+
+    .. versionadded:: 0.1.0
     """
     last = len(remaining) - 1
     order: list[int] = []
@@ -62,6 +70,8 @@ class RoundRobinCounter(Protocol):
 
     ``next_index()`` returns 0, 1, 2, … — each value exactly once, even when many
     threads (or, for :class:`RedisRoundRobin`, processes) call it at once.
+
+    .. versionadded:: 0.1.0
     """
 
     def next_index(self) -> int:
@@ -73,6 +83,8 @@ class InMemoryRoundRobin:
     """A lock-guarded, in-process :class:`RoundRobinCounter`.
 
     Pass one instance as ``counter=`` to several routers to share their rotation.
+
+    .. versionadded:: 0.1.0
     """
 
     __slots__ = ("_lock", "_value")
