@@ -36,6 +36,8 @@ class RoutedFunction(functools.partial[R], Generic[P, R]):
 
     It is a ``functools.partial`` subclass only so that calling it costs one
     C-level hop into the router's inlined happy path.
+
+    .. versionadded:: 0.1.0
     """
 
     router: Router
