@@ -67,6 +67,34 @@ def with_tenacity(x: int) -> int:
     return provider_call("a", x)
 
 
+def optional_peers() -> dict[str, Callable[[int], int]]:
+    """pybreaker and stamina, when installed (pip install -e '.[bench]')."""
+    peers: dict[str, Callable[[int], int]] = {}
+    try:
+        import pybreaker
+    except ImportError:
+        pass
+    else:
+        breaker = pybreaker.CircuitBreaker(fail_max=3, reset_timeout=60)
+
+        def with_pybreaker(x: int) -> int:
+            return breaker.call(provider_call, "a", x)  # type: ignore[no-any-return]
+
+        peers["pybreaker CircuitBreaker.call"] = with_pybreaker
+    try:
+        import stamina
+    except ImportError:
+        pass
+    else:
+
+        @stamina.retry(on=Exception, attempts=3)
+        def with_stamina(x: int) -> int:
+            return provider_call("a", x)
+
+        peers["stamina @retry(attempts=3)"] = with_stamina
+    return peers
+
+
 def routed_fn(strategy: str, **options: Any) -> Callable[[int], int]:
     @routed(providers=["a", "b", "c"], strategy=strategy, **options)
     def call(provider: str, x: int) -> int:
@@ -144,6 +172,7 @@ def main() -> None:
         "direct call": direct,
         "hand-written fallback loop": make_hand_loop(),
         "tenacity @retry(stop_after_attempt(3))": with_tenacity,
+        **optional_peers(),
         "routed primary_only": routed_fn("primary_only"),
         "routed fallback": routed_fn("fallback"),
         "routed fallback + retry= template": routed_fn(
