@@ -158,6 +158,8 @@ class _FailOpen:
 
     def __init__(self, what: str, backoff: float, clock: Callable[[], float] | None) -> None:
         self.what = what
+        #: called once when Redis answers again after an outage
+        self.on_recover: Callable[[], None] | None = None
         self.backoff = backoff
         self._clock = clock
         self._down_until = 0.0
@@ -197,6 +199,8 @@ class _FailOpen:
                 was_down, self._down = self._down, False
             if was_down:
                 _log.logger.warning(_log.REDIS_BACK, what=self.what)
+                if self.on_recover is not None:
+                    self.on_recover()
         return result
 
 
@@ -269,6 +273,8 @@ class RedisCooldown:
             jitter=jitter,
             clock=clock,
         )
+        # Redis is authoritative again after an outage: forget what was kept locally.
+        self._guard.on_recover = self.local.reset
         self._prefix = f"fallback_router:{{{namespace}}}:"
         self._read = self._client.register_script(_READ)
         self._record = self._client.register_script(_RECORD_FAILURE)

@@ -385,9 +385,11 @@ def test_redis_stopped_mid_run_then_back(logs, real_redis_binary):
         assert len(logs.find("redis unavailable, failing open")) == 1
         server.start()  # same port, empty data
         clock.advance(5.1)
+        assert dict(tracker.local.snapshot())  # benched locally during the outage
         assert fn() == "b"  # "a" fails again, now recorded on the new server
         assert logs.find("redis reachable again")
         assert server.client().exists("fallback_router:{default}:cooldown:a") == 1
+        assert dict(tracker.local.snapshot()) == {}  # local state dropped on recovery
     finally:
         server.stop()
 
