@@ -236,9 +236,9 @@ class RedisCooldown:
         clock: monotonic clock for the back-off and the local fallback.
 
     Fail-open: when Redis is unreachable or slow, the tracker uses a process-local
-    :class:`InMemoryCooldown` with the same settings until Redis answers again,
-    and never raises. A routed call pays at most ``2 * op_timeout`` once per
-    ``backoff`` period for an outage.
+    :class:`InMemoryCooldown` with the same settings until Redis answers again
+    (then the local state is dropped), and never raises. A routed call pays at
+    most ``2 * op_timeout`` once per ``backoff`` period for an outage.
 
     .. versionadded:: 0.1.0
     """

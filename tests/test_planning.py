@@ -78,3 +78,49 @@ def test_routed_calls_respect_the_plan_and_never_record_exempt(names, data):
     for name in attempted:
         if name in exempt and name not in benched:
             assert tracker.is_available(name)
+
+
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("fail"), st.sampled_from("ab"), st.none()),
+        st.tuples(st.just("fail"), st.sampled_from("ab"), st.floats(0, 10_000)),
+        st.tuples(st.just("succeed"), st.sampled_from("ab"), st.none()),
+        st.tuples(st.just("wait"), st.none(), st.floats(0, 500)),
+    ),
+    max_size=40,
+)
+
+
+class RetryAfter(Exception):
+    def __init__(self, seconds: float) -> None:
+        super().__init__(seconds)
+        self.retry_after = seconds
+
+
+@settings(max_examples=200, deadline=None)
+@given(ops=operations, threshold=st.integers(1, 3), capped=st.booleans())
+def test_tracker_invariants_over_random_histories(ops, threshold, capped):
+    """Whatever happens: remaining stays in [0, cap], deadlines never shrink on failure."""
+    now = [0.0]
+    max_duration = 300.0 if capped else None
+    tracker = InMemoryCooldown(
+        10, threshold=threshold, max_duration=max_duration, clock=lambda: now[0]
+    )
+    cap = max_duration if max_duration is not None else 3600.0
+    for op, name, value in ops:
+        if op == "wait":
+            now[0] += value
+        elif op == "succeed":
+            tracker.record_success(name)
+            assert tracker.is_available(name)
+        else:
+            before = tracker.remaining(name)
+            error = RuntimeError() if value is None else RetryAfter(value)
+            tracker.record_failure(name, error)
+            assert tracker.remaining(name) >= before  # the later deadline wins
+        for provider in "ab":
+            left = tracker.remaining(provider)
+            assert 0.0 <= left <= cap + 1e-9  # deadline - now: float rounding
+            assert tracker.is_available(provider) == (left == 0.0)
+        for state in tracker.snapshot().values():
+            assert 0 <= state.consecutive_failures < threshold
