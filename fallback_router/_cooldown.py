@@ -280,7 +280,7 @@ class InMemoryCooldown:
                 level = prev_level + 1 if now >= prev_deadline else prev_level
             seconds = policy.length(level, retry_after)
             if seconds <= 0.0:
-                self._idle = not (self._deadlines or self._failures or self._levels)
+                self._refresh_idle()
                 return False
             deadline = max(now + seconds, self._deadlines.get(name, -math.inf))
             self._deadlines[name] = deadline
@@ -291,9 +291,7 @@ class InMemoryCooldown:
         """Clear ``name``'s cooldown, failure count and escalation."""
         if name in self._failures or name in self._deadlines or name in self._levels:
             with self._lock:
-                self._failures.pop(name, None)
-                self._deadlines.pop(name, None)
-                self._levels.pop(name, None)
+                self._forget(name)
                 self._purge(self._now())
 
     def reset(self, name: str | None = None) -> None:
@@ -304,10 +302,8 @@ class InMemoryCooldown:
                 self._deadlines.clear()
                 self._levels.clear()
             else:
-                self._failures.pop(name, None)
-                self._deadlines.pop(name, None)
-                self._levels.pop(name, None)
-            self._idle = not (self._deadlines or self._failures or self._levels)
+                self._forget(name)
+            self._refresh_idle()
 
     def snapshot(self) -> dict[str, CooldownState]:
         """Return the state of every provider that still has some, purged first."""
@@ -332,6 +328,15 @@ class InMemoryCooldown:
             del self._failures[name]
         for name in [n for n, (_, d) in self._levels.items() if now - d > window]:
             del self._levels[name]
+        self._refresh_idle()
+
+    def _forget(self, name: str) -> None:
+        self._failures.pop(name, None)
+        self._deadlines.pop(name, None)
+        self._levels.pop(name, None)
+
+    def _refresh_idle(self) -> None:
+        # _idle mirrors "all three dicts empty" so the hot path reads one attribute.
         self._idle = not (self._deadlines or self._failures or self._levels)
 
     def __repr__(self) -> str:

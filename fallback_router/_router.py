@@ -175,10 +175,9 @@ class Router:
         self._mode = _MODES[self.strategy]
         # Only the fallback strategy consults and records cooldowns.
         self._use_tracker = self.strategy is Strategy.FALLBACK and self.tracker is not None
+        # Direct callers need a fixed provider list and nothing to do around attempts.
+        self._direct = self._static is not None and self._hooks is None and self.timeout is None
         self._fast = self._build_fast()
-        self._direct_round_robin = (
-            self._static is not None and self._hooks is None and self.timeout is None
-        )
 
     # -- configuration -------------------------------------------------------------
 
@@ -228,13 +227,12 @@ class Router:
 
     def _build_fast(self) -> tuple[str, Any, Any, InMemoryCooldown | None] | None:
         """Precompute the happy path when it is eligible (see ``_call``)."""
-        if self._static is None or self._hooks is not None or self.timeout is not None:
-            return None
-        if self._mode == _MODE_ROUND_ROBIN:
-            return None  # see _make_round_robin_caller
+        if not self._direct or self._mode == _MODE_ROUND_ROBIN:
+            return None  # round robin: see _make_round_robin_caller
         tracker = self.tracker if self._use_tracker else None
         if tracker is not None and type(tracker) is not InMemoryCooldown:
             return None
+        assert self._static is not None  # noqa: S101 - implied by _direct
         names, objects = self._static
         state = (names[0], 1, len(names) == 1, None, self._clock)
         return names[0], objects[0], state, tracker
@@ -364,7 +362,7 @@ class Router:
         run = self._run
         fast = self._fast
         if fast is None:
-            if self._mode == _MODE_ROUND_ROBIN and self._direct_round_robin:
+            if self._mode == _MODE_ROUND_ROBIN and self._direct:
                 return self._make_round_robin_caller(fn)
 
             def call(*args: Any, **kwargs: Any) -> Any:
@@ -410,7 +408,7 @@ class Router:
 
     def _make_round_robin_caller(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         """Return the round-robin caller: pick, one attempt, no planning or tracker."""
-        assert self._static is not None  # noqa: S101 - checked by _direct_round_robin
+        assert self._static is not None  # noqa: S101 - implied by _direct
         names, objects = self._static
         count = len(names)
         states = tuple((name, 1, i == count - 1, None, self._clock) for i, name in enumerate(names))
