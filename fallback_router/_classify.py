@@ -1,15 +1,11 @@
-"""Which failures count: error matchers, HTTP status and ``Retry-After`` parsing.
+"""Which failures count: error matchers, HTTP status codes and the caller's own bugs.
 
-Status codes and ``Retry-After`` are read duck-typed, so httpx, requests, urllib and
-the openai/anthropic SDKs work without being dependencies.
+Status codes are read duck-typed, so httpx, requests, urllib and the
+openai/anthropic/google-genai SDKs work without being dependencies.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import email.utils
-import math
-import time
 from collections.abc import Callable
 from typing import Any, TypeAlias, cast
 
@@ -17,9 +13,10 @@ from ._errors import InvalidConfigError
 
 __all__ = [
     "ErrorMatcher",
+    "CALLER_BUGS",
     "default_cooldown_on",
     "http_status",
-    "retry_after_of",
+    "is_caller_bug",
     "status_of",
     "to_predicate",
 ]
@@ -32,6 +29,17 @@ ErrorMatcher: TypeAlias = (
 
 #: 4xx statuses that still say something about the provider, not the request.
 _PROVIDER_4XX = frozenset({401, 403, 404, 408, 429})
+
+#: Errors that are the caller's own bug: they fall back but never bench a provider
+#: under the default ``cooldown_on`` (``UnboundLocalError`` is a ``NameError``).
+CALLER_BUGS: tuple[type[Exception], ...] = (
+    TypeError,
+    AttributeError,
+    NameError,
+    AssertionError,
+    ImportError,
+    NotImplementedError,
+)
 
 
 def _as_status(value: object) -> int | None:
@@ -63,45 +71,72 @@ def status_of(error: BaseException) -> int | None:
 def http_status(*codes: int | range) -> Callable[[Exception], bool]:
     """Build a predicate true for errors whose HTTP status is one of ``codes``.
 
-    ``codes`` are ints or ranges, e.g. ``http_status(429, range(500, 600))``.
-    Use it as ``fallback_on=`` or ``cooldown_on=``.
+    ``codes`` are ints or ranges from 100 to 599, e.g. ``http_status(429,
+    range(500, 600))``; ranges are kept as ranges (no memory per code). Use it as
+    ``fallback_on=`` or ``cooldown_on=``.
+
+    Raises:
+        InvalidConfigError: no codes, or a code or range outside 100-599.
 
     .. versionadded:: 0.1.0
     """
     if not codes:
         msg = "http_status() needs at least one status code"
         raise InvalidConfigError(msg)
-    wanted: set[int] = set()
+    singles: set[int] = set()
+    ranges: list[range] = []
     for code in codes:
         if isinstance(code, range):
-            wanted.update(code)
+            if len(code) and (min(code) < 100 or max(code) > 599):
+                msg = f"http_status() got {code!r}: ranges must lie within 100-599"
+                raise InvalidConfigError(msg)
+            ranges.append(code)
         elif _as_status(code) is not None:
-            wanted.add(code)
+            singles.add(code)
         else:
             msg = f"http_status() got {code!r}: expected an int from 100 to 599 or a range"
             raise InvalidConfigError(msg)
-    frozen = frozenset(wanted)
+    frozen = frozenset(singles)
+    spans = tuple(ranges)
 
     def predicate(error: Exception) -> bool:
-        return status_of(error) in frozen
+        status = status_of(error)
+        return status is not None and (status in frozen or any(status in r for r in spans))
 
     predicate.__qualname__ = predicate.__name__ = f"http_status({', '.join(map(repr, codes))})"
     return predicate
 
 
+def is_caller_bug(error: BaseException) -> bool:
+    """Return True for errors that are the routed function's own bug (:data:`CALLER_BUGS`)."""
+    return isinstance(error, CALLER_BUGS)
+
+
 def default_cooldown_on(error: Exception) -> bool:
-    """Count every error except 4xx statuses other than 401, 403, 404, 408 and 429.
+    """Count every error except a caller's bad request or bug.
+
+    Not counted: HTTP 4xx statuses other than 401, 403, 404, 408 and 429, and the
+    caller's own bugs (``TypeError``, ``AttributeError``, ``NameError`` and
+    ``UnboundLocalError``, ``AssertionError``, ``ImportError``,
+    ``NotImplementedError``). They still fall back; they just bench nobody.
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+       The caller's own bugs are no longer counted.
     """
+    if isinstance(error, CALLER_BUGS):
+        return False
     status = status_of(error)
     return status is None or not 400 <= status < 500 or status in _PROVIDER_4XX
 
 
 def to_predicate(matcher: object, argument: str) -> Callable[[Exception], bool]:
     """Turn an :data:`ErrorMatcher` into a predicate; ``argument`` names it in errors."""
-    if isinstance(matcher, type) and issubclass(matcher, BaseException):
-        return _isinstance_predicate(matcher)
+    if isinstance(matcher, type):
+        if issubclass(matcher, BaseException):
+            return _isinstance_predicate(matcher)
+        msg = f"{argument}: {matcher!r} is a class but not an exception type"
+        raise InvalidConfigError(msg)
     if isinstance(matcher, tuple):
         types: list[type[BaseException]] = []
         for item in cast("tuple[object, ...]", matcher):
@@ -123,76 +158,3 @@ def _isinstance_predicate(
         return isinstance(error, types)
 
     return predicate
-
-
-def _headers_of(error: BaseException) -> Any:
-    response = getattr(error, "response", None)
-    headers = getattr(response, "headers", None) if response is not None else None
-    if headers is None:
-        headers = getattr(error, "headers", None)
-    return headers
-
-
-def _header(headers: Any, name: str) -> object:
-    getter = getattr(headers, "get", None)
-    if getter is None:
-        return None
-    value = getter(name)
-    if value is None:
-        value = getter(name.lower())
-    return value
-
-
-class UnparsableRetryAfterError(ValueError):
-    """A ``Retry-After`` value was present but could not be understood."""
-
-
-def parse_retry_after(value: object, now: Callable[[], float] | None = None) -> float:
-    """Parse a ``Retry-After`` value into non-negative seconds.
-
-    Accepts numbers, ``timedelta``, digit strings and HTTP dates (RFC 9110), the
-    latter measured against ``now()`` (default ``time.time``, looked up at call
-    time). Raises ``UnparsableRetryAfterError`` for anything else.
-    """
-    if isinstance(value, dt.timedelta):
-        seconds = value.total_seconds()
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
-    elif isinstance(value, str | bytes):
-        text = value.decode("latin-1") if isinstance(value, bytes) else value
-        text = text.strip()
-        try:
-            seconds = float(text)
-        except ValueError:
-            try:
-                when = email.utils.parsedate_to_datetime(text)
-            except (TypeError, ValueError, IndexError):
-                raise UnparsableRetryAfterError(value) from None
-            if when.tzinfo is None:
-                when = when.replace(tzinfo=dt.UTC)
-            seconds = when.timestamp() - (now() if now is not None else time.time())
-    else:
-        raise UnparsableRetryAfterError(value)
-    if math.isnan(seconds):
-        raise UnparsableRetryAfterError(value)
-    return max(0.0, seconds)
-
-
-def retry_after_of(error: BaseException) -> float | None:
-    """Return the ``Retry-After`` seconds an error carries, or None.
-
-    Read from ``.retry_after``, then the ``Retry-After`` header of
-    ``.response.headers`` or ``.headers``. Raises ``UnparsableRetryAfterError``
-    when a value is present but not understood.
-
-    .. versionadded:: 0.1.0
-    """
-    value = getattr(error, "retry_after", None)
-    if value is None:
-        headers = _headers_of(error)
-        if headers is None:
-            return None
-        value = _header(headers, "Retry-After")
-        if value is None:
-            return None
-    return parse_retry_after(value)

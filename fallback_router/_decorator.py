@@ -1,4 +1,4 @@
-"""``routed()`` and the typed wrapper it returns (:class:`RoutedFunction`)."""
+"""The typed wrapper a router puts around a function: :class:`RoutedFunction`."""
 
 # pyright: reportUnnecessaryTypeIgnoreComment=false
 # (the ignores in this module are for mypy; pyright needs none of them)
@@ -7,23 +7,39 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Self, TypeVar, overload
+from collections.abc import Callable
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Concatenate,
+    Generic,
+    ParamSpec,
+    Protocol,
+    Self,
+    TypeVar,
+    overload,
+)
 
-import tenacity
-
-from ._classify import ErrorMatcher
-from ._cooldown import CooldownTracker
-from ._events import EventHook
-from ._providers import ProvidersSpec
 from ._results import Result
-from ._router import Router, check_routable
-from ._strategies import RoundRobinCounter, Strategy
 
-__all__ = ["BoundRoutedMethod", "RoutedFunction", "routed"]
+__all__ = ["BoundRoutedMethod", "RoutedFunction", "RouterLike"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+class RouterLike(Protocol):
+    """What the wrapper needs of a router (so this module does not import it)."""
+
+    def _make_caller(self, fn: Callable[..., Any]) -> Callable[..., Any]: ...
+
+    def _call(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        want_result: bool,
+    ) -> Any: ...
 
 
 class RoutedFunction(functools.partial[R], Generic[P, R]):
@@ -40,15 +56,15 @@ class RoutedFunction(functools.partial[R], Generic[P, R]):
     .. versionadded:: 0.1.0
     """
 
-    router: Router
+    router: RouterLike
     __wrapped__: Callable[Concatenate[Any, P], R]
     __signature__: inspect.Signature | None
 
-    def __new__(cls, router: Router, fn: Callable[Concatenate[Any, P], R]) -> Self:
+    def __new__(cls, router: RouterLike, fn: Callable[Concatenate[Any, P], R]) -> Self:
         """Build the wrapper around the router's caller for ``fn``."""
         return super().__new__(cls, router._make_caller(fn))  # noqa: SLF001
 
-    def __init__(self, router: Router, fn: Callable[Concatenate[Any, P], R]) -> None:
+    def __init__(self, router: RouterLike, fn: Callable[Concatenate[Any, P], R]) -> None:
         functools.update_wrapper(self, fn)
         self.router = router
         self.__signature__ = _without_params(fn, 0)
@@ -107,7 +123,7 @@ class BoundRoutedMethod(Generic[R]):
 
     __slots__ = ("__self__", "__wrapped__", "_fn", "router")
 
-    def __init__(self, router: Router, fn: Callable[..., R], instance: object) -> None:
+    def __init__(self, router: RouterLike, fn: Callable[..., R], instance: object) -> None:
         self.__self__ = instance
         self.__wrapped__ = fn
         self.router = router
@@ -151,54 +167,3 @@ def _without_params(fn: Callable[..., Any], *positions: int) -> inspect.Signatur
         return None
     params = [p for i, p in enumerate(signature.parameters.values()) if i not in positions]
     return signature.replace(parameters=params)
-
-
-def routed(  # noqa: PLR0913 - mirrors Router's keyword-only configuration
-    *,
-    providers: ProvidersSpec,
-    strategy: Strategy | str = Strategy.FALLBACK,
-    cooldown: float | CooldownTracker | None = 60.0,
-    exempt: Iterable[str] = (),
-    fallback_on: ErrorMatcher = Exception,
-    cooldown_on: ErrorMatcher | None = None,
-    reraise: bool = False,
-    timeout: float | None = None,
-    retry: tenacity.Retrying | None = None,
-    counter: RoundRobinCounter | None = None,
-    clock: Callable[[], float] | None = None,
-    on_event: EventHook | Sequence[EventHook] | None = None,
-) -> Callable[[Callable[Concatenate[Any, P], R]], RoutedFunction[P, R]]:
-    """Build a :class:`Router` from the arguments and decorate one function with it.
-
-    The function's first parameter (after ``self`` for methods) receives the
-    provider object. Configuration errors are raised here, at decoration time;
-    see :class:`Router` for the arguments.
-
-    Example::
-
-        @routed(providers=[gemini, grok], strategy="fallback")
-        def generate(provider, prompt: str) -> bytes:
-            return provider.generate_image(prompt)
-
-    .. versionadded:: 0.1.0
-    """
-    router = Router(
-        providers,
-        strategy=strategy,
-        cooldown=cooldown,
-        exempt=exempt,
-        fallback_on=fallback_on,
-        cooldown_on=cooldown_on,
-        reraise=reraise,
-        timeout=timeout,
-        retry=retry,
-        counter=counter,
-        clock=clock,
-        on_event=on_event,
-    )
-
-    def decorate(fn: Callable[Concatenate[Any, P], R]) -> RoutedFunction[P, R]:
-        check_routable(fn)
-        return RoutedFunction(router, fn)
-
-    return decorate

@@ -57,13 +57,19 @@ class AllProvidersFailedError(RoutingError, ExceptionGroup):
     """Every attempted provider failed with a fallback-triggering error.
 
     It is an ``ExceptionGroup``: ``.exceptions`` holds each provider's error in
-    attempt order, so ``except* RateLimitError:`` works. ``.attempts`` holds the
-    :class:`Attempt` records and ``.last_error`` the last provider's error.
+    attempt order, so ``except* RateLimitError as group:`` works, and ``group`` is
+    still an ``AllProvidersFailedError`` (``derive`` keeps the attributes).
+    ``.attempts`` holds the :class:`Attempt` records, ``.last_error`` the last
+    provider's error and ``.skipped`` the names passed over (in cooldown, or
+    saturated under ``max_concurrency``).
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+       ``skipped``; ``except*`` keeps the type and attributes.
     """
 
     attempts: tuple[Attempt, ...]
+    skipped: tuple[str, ...]
 
     def __new__(
         cls,
@@ -71,10 +77,12 @@ class AllProvidersFailedError(RoutingError, ExceptionGroup):
         exceptions: Sequence[Exception],
         *,
         attempts: Sequence[Attempt] = (),
+        skipped: Sequence[str] = (),
     ) -> Self:
-        """Build the group; ``attempts`` are the attempt records in order."""
+        """Build the group; ``attempts`` and ``skipped`` describe the routed call."""
         self = super().__new__(cls, message, exceptions)
         self.attempts = tuple(attempts)
+        self.skipped = tuple(skipped)
         return self
 
     def __init__(
@@ -83,17 +91,25 @@ class AllProvidersFailedError(RoutingError, ExceptionGroup):
         exceptions: Sequence[Exception],
         *,
         attempts: Sequence[Attempt] = (),  # noqa: ARG002 - stored by __new__
+        skipped: Sequence[str] = (),  # noqa: ARG002 - stored by __new__
     ) -> None:
         super().__init__(message, exceptions)
 
     @property
     def last_error(self) -> Exception:
-        """The error of the last attempted provider."""
-        return self.exceptions[-1]
+        """The error of the last attempted provider (of the whole call, after a split)."""
+        errors = [a.error for a in self.attempts if a.error is not None]
+        return errors[-1] if errors else self.exceptions[-1]
 
-    def derive(self, excs: Sequence[Exception]) -> ExceptionGroup[Exception]:  # type: ignore[override]
-        """Return a plain ``ExceptionGroup`` (used by ``except*`` when splitting)."""
-        return ExceptionGroup(self.message, excs)
+    def derive(self, excs: Sequence[Exception]) -> AllProvidersFailedError:  # type: ignore[override]
+        """Return a group of ``excs`` with this one's attempts and skipped names.
+
+        ``except*`` and ``split``/``subgroup`` call it; the matched part keeps the
+        type and the call's facts.
+        """
+        return AllProvidersFailedError(
+            self.message, excs, attempts=self.attempts, skipped=self.skipped
+        )
 
 
 class DeadlineExceededError(RoutingError, TimeoutError):

@@ -36,12 +36,17 @@ class Event:
 class AttemptStarted(Event):
     """A provider call is about to start.
 
+    ``probe`` is True when this attempt is a half-open provider's single probe.
+
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+       ``probe``.
     """
 
     provider: str
     attempt: int
     is_terminus: bool
+    probe: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,13 +81,20 @@ class AttemptFailed(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ProviderSkipped(Event):
-    """A provider in cooldown was passed over; ``remaining`` seconds of cooldown.
+    """A provider was passed over.
+
+    ``reason`` says why: ``"cooldown"`` (``remaining`` seconds left),
+    ``"probe in flight"`` (half-open, another call probes it) or ``"saturated"``
+    (``max_concurrency`` calls in flight; ``remaining`` is 0.0).
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+       ``reason``.
     """
 
     provider: str
     remaining: float
+    reason: str = "cooldown"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,10 +1,15 @@
 """Log messages and the package's loguru logger.
 
-Messages are stable strings; the details travel as structured fields in
-``record["extra"]`` (provider, attempt, is_terminus, latency, remaining, duration,
-error). loguru is disabled for ``fallback_router`` until the application calls
-``logger.enable("fallback_router")``; nothing here is formatted before a sink
-receives it.
+Every message starts with a stable phrase (the constants below, for filtering) and
+then states the facts in words, so loguru's default format reads well::
+
+    provider failed: gemini (attempt 1 of 3): RateLimitError: 429 Too Many Requests
+
+The same facts travel as structured fields in ``record["extra"]`` (provider,
+attempt, latency, remaining, duration, error...). Templates are ``str.format``
+strings that loguru fills only when a handler takes the record: nothing is
+formatted while the package is disabled (``logger.disable("fallback_router")``,
+the state after import) or below every handler's level.
 """
 
 from __future__ import annotations
@@ -16,22 +21,51 @@ __all__ = [
     "ENTERING_COOLDOWN",
     "EVENT_HOOK_FAILED",
     "NOT_COUNTED",
+    "PROBING",
     "PROVIDER_FAILED",
     "REDIS_BACK",
     "REDIS_UNAVAILABLE",
     "SKIPPING",
+    "SKIPPING_SATURATED",
     "SUCCEEDED_ON_FALLBACK",
     "UNPARSABLE_RETRY_AFTER",
     "logger",
+    "template",
 ]
 
 SKIPPING = "skipping provider in cooldown"
+SKIPPING_SATURATED = "skipping saturated provider"
 ATTEMPTING_TERMINUS = "attempting terminus provider despite cooldown"
+PROBING = "probing half-open provider"
 PROVIDER_FAILED = "provider failed"
 NOT_COUNTED = "failure not counted for cooldown"
 ENTERING_COOLDOWN = "provider entering cooldown"
 SUCCEEDED_ON_FALLBACK = "succeeded on fallback provider"
-UNPARSABLE_RETRY_AFTER = "unparsable Retry-After, using the normal cooldown"
-EVENT_HOOK_FAILED = "event hook raised; ignored"
+UNPARSABLE_RETRY_AFTER = "unparsable Retry-After"
+EVENT_HOOK_FAILED = "event hook raised"
 REDIS_UNAVAILABLE = "redis unavailable, failing open"
 REDIS_BACK = "redis reachable again"
+
+_ERROR = "{error.__class__.__name__}: {error}"
+
+_TEMPLATES = {
+    SKIPPING: SKIPPING + ": {provider} ({remaining:.1f} s left)",
+    SKIPPING_SATURATED: SKIPPING_SATURATED + ": {provider} ({reason})",
+    ATTEMPTING_TERMINUS: ATTEMPTING_TERMINUS + ": {provider} ({remaining:.1f} s left)",
+    PROBING: PROBING + ": {provider} (attempt {attempt})",
+    PROVIDER_FAILED: PROVIDER_FAILED + ": {provider} (attempt {attempt} of {of}): " + _ERROR,
+    NOT_COUNTED: NOT_COUNTED + ": {provider} (" + _ERROR + ")",
+    ENTERING_COOLDOWN: ENTERING_COOLDOWN + ": {provider} for {duration:.1f} s",
+    SUCCEEDED_ON_FALLBACK: SUCCEEDED_ON_FALLBACK
+    + ": {provider} (attempt {attempt}, {latency:.3f} s)",
+    UNPARSABLE_RETRY_AFTER: UNPARSABLE_RETRY_AFTER
+    + " from {provider}: {value!r}; using the normal cooldown",
+    EVENT_HOOK_FAILED: EVENT_HOOK_FAILED + "; ignored: {hook} on {event}: " + _ERROR,
+    REDIS_UNAVAILABLE: REDIS_UNAVAILABLE + " ({what}): " + _ERROR + "; retrying in {backoff} s",
+    REDIS_BACK: REDIS_BACK + " ({what})",
+}
+
+
+def template(phrase: str) -> str:
+    """Return the message template that starts with the stable ``phrase``."""
+    return _TEMPLATES[phrase]

@@ -5,9 +5,15 @@
 Key layout (``{namespace}`` is literal, a Redis Cluster hash tag, so one script
 may touch every key of a namespace)::
 
-    fallback_router:{<namespace>}:cooldown:<provider>   PX = cooldown left
+    fallback_router:{<namespace>}:cooldown:<provider>   value = length ms, PX = left
     fallback_router:{<namespace>}:failures:<provider>   INCR, PX = escalation window
     fallback_router:{<namespace>}:level:<provider>      PX = cooldown + window
+    fallback_router:{<namespace>}:probe:<provider>      half-open probe, PX = probe_ttl
+
+``<namespace>`` and ``<provider>`` are percent-encoded (UTF-8, lone surrogates
+kept): every byte outside ``A-Z a-z 0-9 _ . -`` becomes ``%XX``, so no glob
+character, brace, colon or control character of a name reaches a key pattern or
+another namespace's keys.
 
 Every key carries an expiry: nothing is left once cooldowns and counts lapse.
 """
@@ -43,22 +49,36 @@ DEFAULT_ROUND_ROBIN_KEY = "fallback_router:{default}:round_robin"
 
 T = TypeVar("T")
 
-# KEYS: cooldown keys..., failure keys..., level keys... (n each)
-# -> flat list: PTTL of each cooldown key, then 1/0 "has any state" per provider.
+# KEYS: cooldown keys..., failure keys..., level keys..., probe keys... (n each)
+# -> flat list: ms each provider is unavailable (cooldown, else a probe in flight),
+#    then 1/0 "has any state" per provider.
 _READ = """
-local n = #KEYS / 3
+local n = #KEYS / 4
 local out = {}
 for i = 1, n do
-  out[i] = redis.call('PTTL', KEYS[i])
-  local dirty = out[i] > 0 or redis.call('EXISTS', KEYS[n + i], KEYS[2 * n + i]) > 0
+  local ms = redis.call('PTTL', KEYS[i])
+  if ms <= 0 then ms = redis.call('PTTL', KEYS[3 * n + i]) end
+  out[i] = ms
+  local dirty = ms > 0 or redis.call('EXISTS', KEYS[n + i], KEYS[2 * n + i]) > 0
   out[n + i] = dirty and 1 or 0
 end
 return out
 """
 
-# KEYS: cooldown, failures, level
+# KEYS: cooldown, level, probe; ARGV: probe ttl ms
+# -> -1 nothing to probe, 1 probe claimed, 0 another probe in flight
+_TRY_PROBE = """
+if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[2]) == 0 then
+  return -1
+end
+if redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[1]) then return 1 end
+return 0
+"""
+
+# KEYS: cooldown, failures, level, probe
 # ARGV: threshold, window_ms, base_ms, max_ms (-1: no escalation), multiplier,
-#       retry_after_ms (-1: none), retry_after_cap_ms, jitter factor (>= 1)
+#       retry_after_ms (-1: none), retry_after_cap_ms, jitter factor (>= 1),
+#       half_open 0/1
 # -> {tripped 0/1, cooldown ms}
 _RECORD_FAILURE = """
 local threshold = tonumber(ARGV[1])
@@ -69,11 +89,12 @@ local mult = tonumber(ARGV[5])
 local ra = tonumber(ARGV[6])
 local racap = tonumber(ARGV[7])
 local jitter = tonumber(ARGV[8])
+local cur = redis.call('PTTL', KEYS[1])
+local probation = ARGV[9] == '1' and cur <= 0 and redis.call('EXISTS', KEYS[3]) == 1
 local n = redis.call('INCR', KEYS[2])
 redis.call('PEXPIRE', KEYS[2], window)
-if n < threshold then return {0, 0} end
-redis.call('DEL', KEYS[2])
-local cur = redis.call('PTTL', KEYS[1])
+if n < threshold and not probation then return {0, 0} end
+redis.call('DEL', KEYS[2], KEYS[4])
 local level = 0
 if maxms >= 0 then
   local prev = redis.call('GET', KEYS[3])
@@ -95,13 +116,11 @@ if maxms >= 0 then ms = math.min(ms, maxms) end
 ms = math.floor(ms)
 if ms <= 0 then return {0, 0} end
 if cur < ms then
-  redis.call('SET', KEYS[1], '1', 'PX', ms)
+  redis.call('SET', KEYS[1], ms, 'PX', ms)
 else
   ms = cur
 end
-if maxms >= 0 then
-  redis.call('SET', KEYS[3], level, 'PX', ms + window)
-end
+redis.call('SET', KEYS[3], level, 'PX', ms + window)
 return {1, ms}
 """
 
@@ -110,6 +129,21 @@ local v = redis.call('INCR', KEYS[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return v
 """
+
+
+_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+
+
+def encode_key_part(text: str) -> str:
+    """Percent-encode ``text`` for a key (UTF-8; lone surrogates kept, never raising)."""
+    data = text.encode("utf-8", "surrogatepass")
+    return "".join(chr(b) if b in _SAFE else f"%{b:02X}" for b in data)
+
+
+def _decode_key_part(text: str) -> str:
+    from urllib.parse import unquote_to_bytes  # noqa: PLC0415 - snapshot only
+
+    return unquote_to_bytes(text).decode("utf-8", "surrogatepass")
 
 
 def _import_redis() -> Any:
@@ -191,14 +225,17 @@ class _FailOpen:
                 self._down_until = self._now() + self.backoff
             if first:
                 _log.logger.error(
-                    _log.REDIS_UNAVAILABLE, what=self.what, error=exc, backoff=self.backoff
+                    _log.template(_log.REDIS_UNAVAILABLE),
+                    what=self.what,
+                    error=exc,
+                    backoff=self.backoff,
                 )
             return local()
         if self._down:
             with self._lock:
                 was_down, self._down = self._down, False
             if was_down:
-                _log.logger.warning(_log.REDIS_BACK, what=self.what)
+                _log.logger.warning(_log.template(_log.REDIS_BACK), what=self.what)
                 if self.on_recover is not None:
                     self.on_recover()
         return result
@@ -253,14 +290,23 @@ class RedisCooldown:
         multiplier: float = 2.0,
         jitter: float = 0.0,
         namespace: str = DEFAULT_NAMESPACE,
+        half_open: bool = True,
+        probe_ttl: float | None = None,
         op_timeout: float | None = None,
         backoff: float = 5.0,
         clock: Callable[[], float] | None = None,
     ) -> None:
         self.policy = CooldownPolicy.build(duration, threshold, max_duration, multiplier, jitter)
-        if not isinstance(namespace, str) or not namespace or "}" in namespace:
-            msg = f"namespace must be a non-empty str without '}}', got {namespace!r}"
+        if not isinstance(namespace, str) or not namespace:  # any text: it is encoded
+            msg = f"namespace must be a non-empty str, got {namespace!r}"
             raise InvalidConfigError(msg)
+        if not isinstance(half_open, bool):
+            msg = f"half_open must be a bool, got {half_open!r}"
+            raise InvalidConfigError(msg)
+        self.half_open = half_open
+        self.probe_ttl = (
+            self.policy.window if probe_ttl is None else check_seconds("probe_ttl", probe_ttl)
+        )
         self.namespace = namespace
         self.op_timeout, self._client, self._guard = _connect(
             "cooldown", client, op_timeout, backoff, clock
@@ -271,17 +317,17 @@ class RedisCooldown:
             max_duration=max_duration,
             multiplier=multiplier,
             jitter=jitter,
+            half_open=half_open,
             clock=clock,
         )
         # Redis is authoritative again after an outage: forget what was kept locally.
         self._guard.on_recover = self.local.reset
-        self._prefix = f"fallback_router:{{{namespace}}}:"
+        self._prefix = f"fallback_router:{{{encode_key_part(namespace)}}}:"
         self._read = self._client.register_script(_READ)
         self._record = self._client.register_script(_RECORD_FAILURE)
+        self._probe = self._client.register_script(_TRY_PROBE)
         # Providers seen with no state at the last read: success needs no round trip.
         self._clean: set[str] = set()
-        # Cooldown lengths just set by record_failure, answered once by remaining().
-        self._tripped: dict[str, tuple[float, float]] = {}
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> RedisCooldown:
@@ -290,8 +336,8 @@ class RedisCooldown:
         return cls(redis.Redis.from_url(url), **options)
 
     def _keys(self, name: str) -> list[str]:
-        p = self._prefix
-        return [f"{p}cooldown:{name}", f"{p}failures:{name}", f"{p}level:{name}"]
+        p, n = self._prefix, encode_key_part(name)
+        return [f"{p}cooldown:{n}", f"{p}failures:{n}", f"{p}level:{n}", f"{p}probe:{n}"]
 
     # -- reads ------------------------------------------------------------------------
 
@@ -299,10 +345,8 @@ class RedisCooldown:
         """Return the cooldown left for each name in one round trip."""
 
         def op() -> Sequence[float]:
-            p = self._prefix
-            keys = [f"{p}cooldown:{n}" for n in names]
-            keys += [f"{p}failures:{n}" for n in names]
-            keys += [f"{p}level:{n}" for n in names]
+            per_name = [self._keys(n) for n in names]
+            keys = [k[kind] for kind in range(4) for k in per_name]
             raw = self._read(keys=keys)
             count = len(names)
             self._clean = {n for n, dirty in zip(names, raw[count:], strict=True) if not dirty}
@@ -311,17 +355,11 @@ class RedisCooldown:
         return self._guard.run(op, lambda: self.local.remaining_many(names))
 
     def remaining(self, name: str) -> float:
-        """Return the seconds of cooldown left for ``name``."""
-        tripped = self._tripped.pop(name, None)
-        if tripped is not None:
-            seconds, at = tripped
-            left = seconds - (time.monotonic() - at)
-            if left > 0:
-                return left
+        """Return the seconds ``name`` stays unavailable (cooldown, else a probe in flight)."""
 
         def op() -> float:
-            ms = self._client.pttl(self._keys(name)[0])
-            return ms / 1000.0 if ms > 0 else 0.0
+            values = self._read(keys=self._keys(name))
+            return values[0] / 1000.0 if values[0] > 0 else 0.0
 
         return self._guard.run(op, lambda: self.local.remaining(name))
 
@@ -331,12 +369,35 @@ class RedisCooldown:
 
     # -- writes -----------------------------------------------------------------------
 
-    def record_failure(self, name: str, error: BaseException) -> bool:
-        """Count a failure atomically on the server; True when it trips a cooldown."""
+    def try_probe(self, name: str) -> bool | None:
+        """Claim ``name``'s half-open probe across processes (see the protocol).
+
+        The probe key expires after ``probe_ttl`` seconds, so a prober that
+        crashed holds the provider at most that long.
+        """
+        if not self.half_open or name in self._clean:
+            return None
+
+        def op() -> bool | None:
+            cooldown, _, level, probe = self._keys(name)
+            ttl_ms = int(self.probe_ttl * 1000)
+            claimed = int(self._probe(keys=[cooldown, level, probe], args=[ttl_ms]))
+            return None if claimed < 0 else bool(claimed)
+
+        return self._guard.run(op, lambda: self.local.try_probe(name))
+
+    def end_probe(self, name: str) -> None:
+        """Release ``name``'s probe without a verdict."""
+        self._guard.run(
+            lambda: self._client.delete(self._keys(name)[3]), lambda: self.local.end_probe(name)
+        )
+
+    def record_failure(self, name: str, error: BaseException) -> float:
+        """Count a failure atomically on the server; return the cooldown it started."""
         retry_after = read_retry_after(name, error)
         policy = self.policy
 
-        def op() -> bool:
+        def op() -> float:
             racap = policy.max_duration or max(policy.duration, RETRY_AFTER_CAP)
             jitter = 1.0 + policy.jitter * random.random()  # noqa: S311 - not crypto
             tripped, ms = self._record(
@@ -350,18 +411,16 @@ class RedisCooldown:
                     -1 if retry_after is None else retry_after * 1000,
                     racap * 1000,
                     jitter,
+                    1 if self.half_open else 0,
                 ],
             )
             self._clean.discard(name)
-            if tripped:
-                self._tripped[name] = (ms / 1000.0, time.monotonic())
-            return bool(tripped)
+            return ms / 1000.0 if tripped else 0.0
 
         return self._guard.run(op, lambda: self.local.record_failure(name, error))
 
     def record_success(self, name: str) -> None:
         """Clear ``name``'s state; costs no round trip when it had none at the last read."""
-        self._tripped.pop(name, None)
         if name in self._clean:
             return
 
@@ -384,7 +443,6 @@ class RedisCooldown:
 
         self.local.reset(name)
         self._clean.clear()
-        self._tripped.clear()
         self._guard.run(op, lambda: None)
 
     def snapshot(self) -> Mapping[str, CooldownState]:
@@ -407,15 +465,21 @@ class RedisCooldown:
                 ttl, value = raw[2 * i], raw[2 * i + 1]
                 if ttl == -2:
                     continue
-                entry = found.setdefault(name, {})
-                entry[kind] = ttl if kind == "cooldown" else int(value or 0)
+                entry = found.setdefault(_decode_key_part(name), {})
+                if kind == "cooldown":
+                    entry["cooldown"], entry["length"] = ttl, int(float(value or 0))
+                else:
+                    entry[kind] = ttl if kind == "probe" else int(value or 0)
             return {
                 name: CooldownState(
-                    remaining=max(0.0, entry.get("cooldown", 0) / 1000.0),
+                    remaining=max(0.0, entry.get("cooldown", entry.get("probe", 0)) / 1000.0),
                     consecutive_failures=entry.get("failures", 0),
                     level=entry.get("level", 0),
+                    length=entry.get("length", 0) / 1000.0,
+                    half_open=self.half_open and "cooldown" not in entry and "level" in entry,
                 )
                 for name, entry in found.items()
+                if set(entry) - {"probe"}
             }
 
         return self._guard.run(op, self.local.snapshot)

@@ -7,7 +7,6 @@ import time
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from threading import get_ident
 from typing import Generic, TypeVar
 
 __all__ = ["Attempt", "AttemptInfo", "Result", "current_attempt"]
@@ -127,36 +126,12 @@ class AttemptInfo:
 
 # (provider, attempt, is_terminus, deadline, clock) — a tuple keeps the hot path cheap;
 # the public AttemptInfo is built only when someone asks for it.
-_AttemptTuple = tuple[str, int, bool, float | None, Callable[[], float] | None]
+AttemptState = tuple[str, int, bool, float | None, Callable[[], float] | None]
 
-
-class AttemptSlot:
-    """Where the running attempt is written: one per thread, held in a context variable.
-
-    A routed call saves ``state``, writes its own and restores the saved one when the
-    provider call returns (or raises), so nested calls see their own attempt. The
-    owner check keeps a context inherited by another thread from sharing the slot.
-    Writing a slot field is cheaper than setting and resetting the variable itself,
-    and this happens on every call.
-    """
-
-    __slots__ = ("owner", "state")
-
-    def __init__(self) -> None:
-        self.owner = get_ident()
-        self.state: _AttemptTuple | None = None
-
-
-_current: ContextVar[AttemptSlot | None] = ContextVar("fallback_router_attempt", default=None)
-
-
-def attempt_slot() -> AttemptSlot:
-    """Return this thread's slot in the current context, creating it on first use."""
-    slot = _current.get()
-    if slot is None or slot.owner != get_ident():
-        slot = AttemptSlot()
-        _current.set(slot)
-    return slot
+#: The attempt running in this context. Set and reset around every provider call,
+#: so a copied context (``copy_context().run``, a pool task that carries it) keeps
+#: the attempt that was current when it was copied.
+CURRENT: ContextVar[AttemptState | None] = ContextVar("fallback_router_attempt", default=None)
 
 
 def current_attempt() -> AttemptInfo | None:
@@ -164,13 +139,11 @@ def current_attempt() -> AttemptInfo | None:
 
     Inside a routed provider call this tells the provider its name, its 1-based
     attempt number, whether it is the terminus and the call's ``time_left``, so it
-    can set its own HTTP timeout. Work handed to another thread with the context
-    (``contextvars.copy_context().run``, ``asyncio.to_thread``) sees the attempt of
-    the thread that handed it over.
+    can set its own HTTP timeout. Work handed to another thread with a copy of the
+    context (``contextvars.copy_context().run``, ``asyncio.to_thread``) sees the
+    attempt that was current when the context was copied.
 
     .. versionadded:: 0.1.0
     """
-    slot = _current.get()
-    if slot is None or slot.state is None:
-        return None
-    return AttemptInfo(*slot.state)
+    state = CURRENT.get()
+    return None if state is None else AttemptInfo(*state)

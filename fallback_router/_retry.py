@@ -31,6 +31,20 @@ class _BudgetStop(tenacity.stop.stop_base):
         return now + retry_state.upcoming_sleep >= self.deadline
 
 
+class _ExceptionsOnly(tenacity.retry_base):
+    """The template's retry predicate, but never for non-``Exception`` outcomes."""
+
+    def __init__(self, inner: tenacity.retry_base | Callable[[tenacity.RetryCallState], bool]):
+        self.inner = inner
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        outcome = retry_state.outcome
+        if outcome is not None and outcome.failed:
+            if not isinstance(outcome.exception(), Exception):
+                return False  # KeyboardInterrupt, SystemExit...: propagate at once
+        return bool(self.inner(retry_state))
+
+
 def retry_after_first(
     template: tenacity.Retrying,
     first: Exception,
@@ -42,8 +56,9 @@ def retry_after_first(
 
     tenacity sees ``first`` as its first attempt (so the happy path never builds a
     controller), then calls ``call`` for the retries. The copy re-raises the last
-    exception itself, never ``tenacity.RetryError``, and stops before a sleep would
-    pass ``deadline``.
+    exception itself, never ``tenacity.RetryError``, stops before a sleep would
+    pass ``deadline`` and never retries a ``BaseException`` that is not an
+    ``Exception`` (``KeyboardInterrupt``, ``SystemExit``), whatever the template says.
     """
     pending = [first]
 
@@ -55,4 +70,5 @@ def retry_after_first(
     stop = template.stop
     if deadline is not None:
         stop = _BudgetStop(stop, deadline, clock)
-    return template.copy(stop=stop, reraise=True)(attempt)
+    retry = _ExceptionsOnly(template.retry)
+    return template.copy(stop=stop, retry=retry, reraise=True)(attempt)

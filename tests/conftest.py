@@ -62,8 +62,9 @@ class LogCapture:
     def messages(self, level: str | None = None) -> list[str]:
         return [r["message"] for r in self.records if level is None or r["level"].name == level]
 
-    def find(self, message: str) -> list[dict[str, Any]]:
-        return [r for r in self.records if r["message"] == message]
+    def find(self, phrase: str) -> list[dict[str, Any]]:
+        """Records whose message starts with the stable ``phrase``."""
+        return [r for r in self.records if r["message"].startswith(phrase)]
 
 
 @pytest.fixture

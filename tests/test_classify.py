@@ -16,7 +16,7 @@ from fallback_router import (
     routed,
     status_of,
 )
-from fallback_router._classify import UnparsableRetryAfterError, parse_retry_after
+from fallback_router._hints import UnparsableRetryAfterError, parse_retry_after
 
 
 class Response:
@@ -198,15 +198,20 @@ def test_retry_after_date_in_the_past_is_zero(frozen):
         ("  10 ", 10.0),
         (b"4", 4.0),
         (dt.timedelta(minutes=1), 60.0),
-        (-3, 0.0),
+        (10**400, 365 * 86_400.0),
+        ("9" * 400, 365 * 86_400.0),
     ],
 )
 def test_retry_after_values(value, seconds):
-    """Numbers, digit strings, bytes and timedeltas are understood; negatives are 0."""
+    """Numbers, digit strings, bytes and timedeltas are understood; huge ones are clamped."""
     assert parse_retry_after(value) == seconds
 
 
-@pytest.mark.parametrize("value", ["soon", "nan", object(), True, "Mon, 99 Foo 2015"])
+@pytest.mark.parametrize(
+    "value",
+    ["soon", "nan", "inf", "-3", "+3", "1e3", -3, float("nan"), float("inf"), object(), True,
+     "Mon, 99 Foo 2015"],
+)
 def test_unparsable_retry_after_raises(value):
     """Anything else is reported as unparsable."""
     with pytest.raises(UnparsableRetryAfterError):

@@ -142,15 +142,6 @@ def test_decorating_async_generator_is_a_type_error():
             yield provider
 
 
-def test_decorating_generator_function_is_a_type_error():
-    """A generator's body would run outside the routing: refused with advice."""
-    with pytest.raises(TypeError, match="generator function"):
-
-        @routed(providers=["a"])
-        def stream(provider):
-            yield provider
-
-
 def test_an_object_with_async_call_is_a_type_error():
     """A callable object whose __call__ is async is refused too."""
 

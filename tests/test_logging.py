@@ -66,7 +66,8 @@ def test_skip_and_terminus_messages(logs, clock):
         pass
     [skipped] = logs.find("skipping provider in cooldown")
     assert skipped["level"].name == "DEBUG"
-    assert skipped["extra"] == {"provider": "a", "remaining": 20.0}
+    assert skipped["extra"] == {"provider": "a", "remaining": 20.0, "reason": "cooldown"}
+    assert skipped["message"] == "skipping provider in cooldown: a (20.0 s left)"
     [forced] = logs.find("attempting terminus provider despite cooldown")
     assert forced["level"].name == "INFO"
     assert forced["extra"] == {"provider": "b", "remaining": 20.0}
@@ -92,4 +93,4 @@ def test_loguru_can_be_routed_into_standard_logging(caplog):
             routed(providers=["a", "b"])(fleet("a"))()
     finally:
         logger.remove(sink)
-    assert "provider failed" in caplog.messages
+    assert "provider failed: a (attempt 1 of 2): RuntimeError: a down" in caplog.messages
