@@ -54,14 +54,14 @@ from ._strategies import plan_fallback as plan_fallback
 __version__ = "0.2.0"
 
 __all__ = [
+    "CALLER_BUGS",
+    "RECENT_NAMES",
     "AllProvidersFailedError",
     "Attempt",
     "AttemptFailed",
     "AttemptInfo",
     "AttemptStarted",
     "AttemptSucceeded",
-    "CALLER_BUGS",
-    "RECENT_NAMES",
     "BoundRoutedMethod",
     "CallFailed",
     "ConcurrencyLimiter",

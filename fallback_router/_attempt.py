@@ -23,7 +23,7 @@ class Outcome(NamedTuple):
     end: float
 
 
-def attempt(  # noqa: PLR0913 - the attempt's facts, passed flat on the call path
+def attempt(
     call: Callable[[], Any],
     state: AttemptState,
     clock: Callable[[], float],
@@ -47,8 +47,8 @@ def attempt(  # noqa: PLR0913 - the attempt's facts, passed flat on the call pat
             except Exception as exc:  # noqa: BLE001 - reported, not handled, here
                 error = exc
         else:
+            assert first.error is not None  # noqa: S101 - only failed attempts are continued
             start, error = first.start, first.error
-            assert error is not None  # noqa: S101 - only failed attempts are continued
         if retry is None:
             return Outcome(None, error, start, clock())
         try:

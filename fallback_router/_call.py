@@ -31,7 +31,7 @@ _COOLDOWN, _PROBING, _SATURATED = "cooldown", "probe in flight", "saturated"
 class Candidate(NamedTuple):
     """A provider to attempt now: its position, the forced terminus' cooldown, a probe."""
 
-    index: int
+    position: int
     forced: float | None
     probe: bool
 

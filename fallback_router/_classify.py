@@ -7,13 +7,13 @@ openai/anthropic/google-genai SDKs work without being dependencies.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeAlias, cast
+from typing import TypeAlias, cast
 
 from ._errors import InvalidConfigError
 
 __all__ = [
-    "ErrorMatcher",
     "CALLER_BUGS",
+    "ErrorMatcher",
     "default_cooldown_on",
     "http_status",
     "is_caller_bug",
@@ -145,7 +145,7 @@ def to_predicate(matcher: object, argument: str) -> Callable[[Exception], bool]:
                 raise InvalidConfigError(msg)
             types.append(item)
         return _isinstance_predicate(tuple(types))
-    if callable(matcher):  # pyright: ignore[reportUnknownArgumentType]
+    if callable(matcher):
         return cast("Callable[[Exception], bool]", matcher)
     msg = f"{argument} must be an exception type, a tuple of them or a predicate, got {matcher!r}"
     raise InvalidConfigError(msg)

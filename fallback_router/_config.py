@@ -63,7 +63,7 @@ class Config:
         static: Providers | None = None
         dynamic: Callable[[], object] | None = None
         if isinstance(providers, Sequence | Mapping) or not callable(providers):
-            static = normalize(providers)
+            static = normalize(cast("object", providers))
         else:
             dynamic = providers
         if not isinstance(reraise, bool):

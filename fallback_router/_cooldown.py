@@ -231,7 +231,7 @@ class InMemoryCooldown:
        ``half_open``; ``record_failure`` returns the cooldown length.
     """
 
-    def __init__(  # noqa: PLR0913 - the documented keyword-only policy
+    def __init__(
         self,
         duration: float = 60.0,
         *,

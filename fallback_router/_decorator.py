@@ -22,6 +22,9 @@ from typing import (
 
 from ._results import Result
 
+if TYPE_CHECKING:  # for annotations only: at run time this module imports no router
+    from ._router import Router
+
 __all__ = ["BoundRoutedMethod", "RoutedFunction", "RouterLike"]
 
 P = ParamSpec("P")
@@ -56,7 +59,7 @@ class RoutedFunction(functools.partial[R], Generic[P, R]):
     .. versionadded:: 0.1.0
     """
 
-    router: RouterLike
+    router: Router
     __wrapped__: Callable[Concatenate[Any, P], R]
     __signature__: inspect.Signature | None
 
@@ -66,7 +69,7 @@ class RoutedFunction(functools.partial[R], Generic[P, R]):
 
     def __init__(self, router: RouterLike, fn: Callable[Concatenate[Any, P], R]) -> None:
         functools.update_wrapper(self, fn)
-        self.router = router
+        self.router = router  # type: ignore[assignment]
         self.__signature__ = _without_params(fn, 0)
 
     if TYPE_CHECKING:

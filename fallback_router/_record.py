@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -55,7 +56,7 @@ class Recorder:
         "tracker",
     )
 
-    def __init__(  # noqa: PLR0913 - the router's recording configuration
+    def __init__(
         self,
         tracker: CooldownTracker | None,
         exempt: frozenset[str],
@@ -84,15 +85,14 @@ class Recorder:
                 )
                 if id(hook) not in self._broken:
                     self._broken.add(id(hook))
-                    try:
+                    # A warnings filter set to "error" must not break the call either.
+                    with contextlib.suppress(Exception):
                         warnings.warn(
                             f"fallback_router: on_event hook {name} raised "
                             f"{type(exc).__name__}: {exc} (ignored; reported once per hook)",
                             RuntimeWarning,
                             stacklevel=2,
                         )
-                    except Exception:  # noqa: BLE001, S110 - warnings turned into errors
-                        pass
 
     def skipped(self, name: str, remaining: float, reason: str, function: str) -> None:
         """A provider was passed over (in cooldown, probed by another call, saturated)."""
@@ -102,10 +102,12 @@ class Recorder:
             _log.logger.debug(_log_skip, provider=name, remaining=remaining, reason=reason)
         if self.hooks is not None:
             self.emit(
-                ProviderSkipped(function=function, provider=name, remaining=remaining, reason=reason)
+                ProviderSkipped(
+                    function=function, provider=name, remaining=remaining, reason=reason
+                )
             )
 
-    def started(  # noqa: PLR0913 - the attempt's facts
+    def started(
         self,
         name: str,
         number: int,
@@ -132,7 +134,7 @@ class Recorder:
                 )
             )
 
-    def succeeded(  # noqa: PLR0913 - the attempt's facts
+    def succeeded(
         self, name: str, number: int, latency: float, end: float, clean: bool, function: str
     ) -> None:
         """An attempt returned: count it and clear the provider's tracker state."""

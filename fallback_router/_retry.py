@@ -34,14 +34,19 @@ class _BudgetStop(tenacity.stop.stop_base):
 class _ExceptionsOnly(tenacity.retry_base):
     """The template's retry predicate, but never for non-``Exception`` outcomes."""
 
-    def __init__(self, inner: tenacity.retry_base | Callable[[tenacity.RetryCallState], bool]):
+    def __init__(
+        self, inner: tenacity.retry_base | Callable[[tenacity.RetryCallState], bool]
+    ) -> None:
         self.inner = inner
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
         outcome = retry_state.outcome
-        if outcome is not None and outcome.failed:
-            if not isinstance(outcome.exception(), Exception):
-                return False  # KeyboardInterrupt, SystemExit...: propagate at once
+        if (
+            outcome is not None
+            and outcome.failed
+            and not isinstance(outcome.exception(), Exception)
+        ):
+            return False  # KeyboardInterrupt, SystemExit...: propagate at once
         return bool(self.inner(retry_state))
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 import inspect
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import tenacity
@@ -32,7 +32,7 @@ from ._attempt import Outcome, attempt
 from ._call import RoutedCall
 from ._classify import ErrorMatcher
 from ._config import Config
-from ._cooldown import CooldownTracker, InMemoryCooldown
+from ._cooldown import CooldownState, CooldownTracker, InMemoryCooldown
 from ._decorator import RoutedFunction
 from ._events import EventHook
 from ._limits import ConcurrencyLimiter
@@ -40,8 +40,8 @@ from ._providers import Providers, ProvidersSpec, normalize
 from ._record import Recorder
 from ._results import CURRENT, Attempt, Result
 from ._status import ProviderStatus, Stats, Status
-from ._stream import route_stream
 from ._strategies import RoundRobinCounter, Strategy
+from ._stream import route_stream
 
 if TYPE_CHECKING:
     from typing import Concatenate
@@ -210,7 +210,9 @@ class Router:
         Safe while any number of threads call the router.
         """
         names = self.providers()[0]
-        states = self.tracker.snapshot() if self.tracker is not None else {}
+        states: Mapping[str, CooldownState] = (
+            self.tracker.snapshot() if self.tracker is not None else {}
+        )
         rows: list[ProviderStatus] = []
         for name in names:
             successes, failures, last_error, last_latency = self._stats.get(name)
@@ -315,9 +317,12 @@ class Router:
         names, objects = static
         count = len(names)
         router_clock = self.config.clock
-        states = tuple((name, 1, i == count - 1, None, router_clock) for i, name in enumerate(names))
+        states = tuple(
+            (name, 1, i == count - 1, None, router_clock) for i, name in enumerate(names)
+        )
         calls = tuple(functools.partial(fn, provider) for provider in objects)
         tracker = self.tracker if self.uses_tracker else None
+        assert tracker is None or isinstance(tracker, InMemoryCooldown)  # noqa: S101 - _direct
         pick = self.config.counter.next_index if self.counter_strategy else None
         stats = self._stats
         local = stats.local
@@ -385,7 +390,9 @@ class Router:
                 latency = outcome.end - outcome.start
                 error = outcome.error
                 if error is None:
-                    recorder.succeeded(name, number, latency, outcome.end, call.clean, call.function)
+                    recorder.succeeded(
+                        name, number, latency, outcome.end, call.clean, call.function
+                    )
                     record = None
                 else:
                     record = recorder.failed(

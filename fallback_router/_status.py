@@ -26,7 +26,7 @@ _CONTROL = {i: f"\\x{i:02x}" for i in [*range(32), 127]} | {
 
 
 def printable(text: str) -> str:
-    """Escape control characters (``\\n``, ``\\x00``...) so a value stays on one line."""
+    """Escape control characters (newlines, NUL...) so a value stays on one line."""
     return text.translate(_CONTROL)
 
 

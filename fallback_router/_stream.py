@@ -56,7 +56,9 @@ def route_stream(
         recorder.started(name, number, state[2], forced, probe, call.function)
         held = True
         try:
-            opener = functools.partial(_open, functools.partial(fn, objects[index], *args, **kwargs))
+            opener = functools.partial(
+                _open, functools.partial(fn, objects[index], *args, **kwargs)
+            )
             outcome = attempt(opener, state, clock, retry)
             latency = outcome.end - outcome.start
             error = outcome.error

@@ -209,8 +209,20 @@ def test_retry_after_values(value, seconds):
 
 @pytest.mark.parametrize(
     "value",
-    ["soon", "nan", "inf", "-3", "+3", "1e3", -3, float("nan"), float("inf"), object(), True,
-     "Mon, 99 Foo 2015"],
+    [
+        "soon",
+        "nan",
+        "inf",
+        "-3",
+        "+3",
+        "1e3",
+        -3,
+        float("nan"),
+        float("inf"),
+        object(),
+        True,
+        "Mon, 99 Foo 2015",
+    ],
 )
 def test_unparsable_retry_after_raises(value):
     """Anything else is reported as unparsable."""
