@@ -322,19 +322,20 @@ class InMemoryCooldown:
 
     # -- half-open probes -----------------------------------------------------------
 
-    def try_probe(self, name: str) -> bool:
-        """Claim ``name``'s half-open probe; False while another probe is in flight.
+    def try_probe(self, name: str) -> bool | None:
+        """Claim ``name``'s half-open probe.
 
-        True without a claim when ``name`` is not half-open (nothing to probe).
+        Returns True when this caller now holds the probe, False while another
+        call's probe is in flight, None when there is nothing to probe (not
+        half-open, or ``half_open=False``).
         """
         if not self.half_open or name not in self._levels:
-            return True
+            return None
         with self._lock:
             now = self._now()
             self._settle(now)
-            level = self._levels.get(name)
-            if level is None or name in self._deadlines:
-                return level is None
+            if name not in self._levels or name in self._deadlines:
+                return None
             if name in self._probes:
                 return False
             self._probes[name] = now

@@ -37,8 +37,16 @@ class RateLimited(Exception):
 
 
 @pytest.mark.parametrize(
-    "bug", [TypeError, AttributeError, NameError, UnboundLocalError, AssertionError, ImportError,
-            NotImplementedError],
+    "bug",
+    [
+        TypeError,
+        AttributeError,
+        NameError,
+        UnboundLocalError,
+        AssertionError,
+        ImportError,
+        NotImplementedError,
+    ],
 )
 def test_a_caller_bug_falls_back_but_benches_nobody(bug):
     """After f() fails on a, b, c with a bug, nothing is in cooldown; next call starts at a."""
@@ -315,7 +323,8 @@ def test_last_error_keeps_no_frames_alive():
     error = f.router.status()["a"].last_error
     assert isinstance(error, Boom)
     assert str(error) == "a"
-    assert error.__traceback__ is None and error.__context__ is None
+    assert error.__traceback__ is None
+    assert error.__context__ is None
     assert all(ref() is None for ref in alive)
 
 

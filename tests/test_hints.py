@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from typing import ClassVar
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -185,7 +186,7 @@ def test_reset_headers_are_ignored_on_other_statuses():
 
     class E(Exception):
         status_code = 500
-        headers = {"x-ratelimit-reset-requests": "6m0s"}
+        headers: ClassVar[dict[str, str]] = {"x-ratelimit-reset-requests": "6m0s"}
 
     assert retry_after_of(E()) is None
 
