@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 import tenacity
 
@@ -14,13 +13,10 @@ from ._retry import retry_after_first
 __all__ = ["Outcome", "attempt"]
 
 
-class Outcome(NamedTuple):
-    """What one attempt produced: a response or an error, and when it ran."""
-
-    response: Any
-    error: Exception | None
-    start: float
-    end: float
+#: What one attempt produced: ``(response, error, start, end)`` — a response or an
+#: error (never both) and when it ran, on the router's clock. A plain tuple: the
+#: call path builds one per attempt.
+Outcome = tuple[Any, Exception | None, float, float]
 
 
 def attempt(
@@ -30,7 +26,7 @@ def attempt(
     retry: tenacity.Retrying | None,
     first: Outcome | None = None,
 ) -> Outcome:
-    """Run ``call`` as one attempt and return its :class:`Outcome`; never raises ``Exception``.
+    """Run ``call`` as one attempt and return its :data:`Outcome`; never raises ``Exception``.
 
     ``current_attempt()`` describes ``state`` while it runs. A failure goes to the
     ``retry`` template (bounded by the attempt's deadline) before it is reported;
@@ -43,23 +39,19 @@ def attempt(
         if first is None:
             start = clock()
             try:
-                return Outcome(call(), None, start, clock())
+                return (call(), None, start, clock())
             except Exception as exc:  # noqa: BLE001 - reported, not handled, here
                 error = exc
         else:
-            assert first.error is not None  # noqa: S101 - only failed attempts are continued
-            start, error = first.start, first.error
+            _, failed, start, _ = first
+            assert failed is not None  # noqa: S101 - only failed attempts are continued
+            error = failed
         if retry is None:
-            return Outcome(None, error, start, clock())
+            return (None, error, start, clock())
         try:
             response = retry_after_first(retry, error, call, state[3], state[4])
         except Exception as exc:  # noqa: BLE001 - the retries' last error is the outcome
-            return Outcome(None, exc, start, clock())
-        return Outcome(response, None, start, clock())
+            return (None, exc, start, clock())
+        return (response, None, start, clock())
     finally:
         CURRENT.reset(token)
-
-
-def now_of(clock: Callable[[], float] | None) -> Callable[[], float]:
-    """The clock to read: the router's, else ``time.monotonic`` looked up now."""
-    return clock if clock is not None else time.monotonic

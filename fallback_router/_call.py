@@ -1,7 +1,7 @@
 """One routed call on the general path: plan, pick each candidate, collect, conclude.
 
 A :class:`RoutedCall` is built per call (never on the inlined happy path). Its
-:meth:`~RoutedCall.candidates` generator walks the plan and yields each provider to
+:meth:`~RoutedCall.next` walks the plan and yields each provider to
 attempt, having already passed over those in cooldown, probed by another call or
 saturated, checked the time budget and taken the provider's concurrency slot and
 half-open probe. The caller (a plain call or a stream) attempts it and reports
@@ -11,40 +11,38 @@ gives the slot and probe back.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
+from ._attempt import Outcome, attempt
 from ._errors import AllProvidersFailedError, DeadlineExceededError
 from ._events import CallFailed
 from ._record import caller_bug_hint
-from ._results import Attempt, AttemptState
+from ._results import Attempt, AttemptState, Result, new_attempt, new_result
 
 if TYPE_CHECKING:
-    from ._attempt import Outcome
     from ._router import Router
 
 __all__ = ["Candidate", "RoutedCall"]
 
 _COOLDOWN, _PROBING, _SATURATED = "cooldown", "probe in flight", "saturated"
 
-
-class Candidate(NamedTuple):
-    """A provider to attempt now: its position, the forced terminus' cooldown, a probe."""
-
-    position: int
-    forced: float | None
-    probe: bool
+#: A provider to attempt now: its position, the forced terminus' remaining
+#: cooldown (None unless forced) and whether this call holds its half-open probe.
+Candidate = tuple[int, float | None, bool]
 
 
 class RoutedCall:
     """The state of one routed call on the general path."""
 
     __slots__ = (
-        "attempts",
         "clean",
         "clock",
+        "cursor",
         "deadline",
-        "errors",
+        "deferred",
+        "failures",
         "function",
         "names",
         "objects",
@@ -64,33 +62,38 @@ class RoutedCall:
     ) -> None:
         self.router = router
         config = router.config
-        self.names, self.objects = router.providers()
-        if config.dynamic is not None:
+        static = config.static
+        if static is not None:
+            self.names, self.objects = static
+        else:
+            self.names, self.objects = router.providers()
             router._stats.bound(self.names)  # noqa: SLF001 - the router's own counts
-        self.clock = router.clock
+        self.clock = clock = config.clock if config.clock is not None else time.monotonic
         timeout = config.timeout
-        self.deadline = None if timeout is None else self.clock() + timeout
+        self.deadline = None if timeout is None else clock() + timeout
         self.function = ""
         if config.hooks is not None:
             self.function = getattr(fn, "__qualname__", None) or repr(fn)
-        self.attempts: list[Attempt] = []
-        self.errors: list[Exception] = []
+        #: (provider, error, latency, counted) of each failed attempt, in order.
+        self.failures: list[tuple[str, Exception, float, bool]] = []
         self.skipped: list[str] = []
         self.reasons: list[str] = []
         self.timed_out = False
+        self.cursor = 0
+        self.deferred: list[int] = []
         self.remaining: Sequence[float] = ()
         self.clean = True
         count = len(self.names)
         if first is not None:  # the happy path tried `first` with an idle tracker
             start = first[0]
-            self.order = [start] if router.one_attempt else list(range(start, count))
+            self.order: Sequence[int] = (start,) if router.one_attempt else range(start, count)
         elif router.counter_strategy:
             pick = config.counter.next_index() % count
-            self.order = [*range(pick, count), *range(pick)]
+            self.order = (*range(pick, count), *range(pick))
         elif router.one_attempt:
-            self.order = [0]
+            self.order = (0,)
         else:
-            self.order = list(range(count))
+            self.order = range(count)
             if router.remaining_many is not None or router.uses_tracker:
                 self.remaining, self.clean = router.plan(self.names)
 
@@ -110,17 +113,23 @@ class RoutedCall:
         self.router.recorder.skipped(name, remaining, reason, self.function)
 
     def _out_of_time(self) -> bool:
-        if self.attempts and self.deadline is not None and self.clock() >= self.deadline:
+        if self.failures and self.deadline is not None and self.clock() >= self.deadline:
             self.timed_out = True
         return self.timed_out
 
-    def candidates(self) -> Iterator[Candidate]:  # noqa: C901 - one walk over the plan
-        """Yield each provider to attempt, in order; stop when out of plan or time."""
+    def next(self) -> Candidate | None:  # noqa: C901 - one walk over the plan
+        """Return the next provider to attempt, in order; None when out of plan or time.
+
+        A method with a cursor rather than a generator: it runs on every routed
+        call that leaves the happy path, where a generator's setup and close cost
+        more than the walk itself.
+        """
         router = self.router
         names, remaining, last = self.names, self.remaining, len(self.names) - 1
-        limiter = router.config.limiter
-        deferred: list[int] = []
-        for index in self.order:
+        limiter, deadline, order = router.config.limiter, self.deadline, self.order
+        while self.cursor < len(order):
+            index = order[self.cursor]
+            self.cursor += 1
             name = names[index]
             left = remaining[index] if remaining else 0.0
             forced = None
@@ -129,42 +138,48 @@ class RoutedCall:
                     self._skip(name, left, _COOLDOWN)
                     continue
                 forced = left
-            if self._out_of_time():
-                return
+            if deadline is not None and self._out_of_time():
+                return self._stop()
             if limiter is not None and not limiter.try_acquire(name):
                 self._skip(name, 0.0, _SATURATED)
-                deferred.append(index)
+                self.deferred.append(index)
                 continue
-            candidate = self._claim(index, forced)
+            candidate = (
+                self._claim(index, forced)
+                if router.try_probe is not None and not self.clean
+                else (index, forced, False)
+            )
             if candidate is not None:
-                yield candidate
-                if router.one_attempt:
-                    return
+                return self._stop(candidate) if router.one_attempt else candidate
+        deferred = self.deferred
         while deferred:  # every provider left was saturated: wait for a free slot
             if self._out_of_time():
-                return
+                return self._stop()
             assert limiter is not None  # noqa: S101 - only saturated providers are deferred
-            got = limiter.acquire_any(
-                [names[i] for i in deferred], self.deadline, router.config.clock
-            )
+            got = limiter.acquire_any([names[i] for i in deferred], deadline, router.config.clock)
             if got is None:
                 self.timed_out = True
-                return
+                return self._stop()
             index = names.index(got)
             deferred.remove(index)
             left = remaining[index] if remaining else 0.0
             candidate = self._claim(index, left if left > 0.0 else None)
             if candidate is not None:
-                yield candidate
-                if router.one_attempt:
-                    return
+                return self._stop(candidate) if router.one_attempt else candidate
+        return None
+
+    def _stop(self, candidate: Candidate | None = None) -> Candidate | None:
+        """End the walk: ``next()`` returns None from now on (after ``candidate``)."""
+        self.cursor = len(self.order)
+        self.deferred.clear()
+        return candidate
 
     def _claim(self, index: int, forced: float | None) -> Candidate | None:
         """Claim ``index``'s half-open probe when it has one; None to pass it over."""
         router = self.router
         try_probe = router.try_probe
         if try_probe is None or self.clean or forced is not None:
-            return Candidate(index, forced, False)
+            return (index, forced, False)
         name = self.names[index]
         claim = try_probe(name)
         if claim is False:  # another call probes it
@@ -174,8 +189,8 @@ class RoutedCall:
                     router.config.limiter.release(name)
                 self._skip(name, left, _PROBING)
                 return None
-            return Candidate(index, max(left, 0.0), False)
-        return Candidate(index, None, claim is True)
+            return (index, max(left, 0.0), False)
+        return (index, None, claim is True)
 
     def release(self, index: int, probe: bool, slot: bool = True) -> None:
         """Give back what :meth:`candidates` took for provider ``index``."""
@@ -186,15 +201,72 @@ class RoutedCall:
         if slot and router.config.limiter is not None:
             router.config.limiter.release(name)
 
-    def failed(self, attempt: Attempt, error: Exception) -> None:
-        """Note a failed attempt that falls back."""
-        self.attempts.append(attempt)
-        self.errors.append(error)
+    def attempt(
+        self,
+        index: int,
+        forced: float | None,
+        probe: bool,
+        call: Callable[[], Any],
+        first: Outcome | None = None,
+        keep_slot: bool = False,
+    ) -> Outcome | None:
+        """Attempt candidate ``index`` with ``call`` and record what happened.
+
+        Returns the :data:`Outcome` of a success; None after a failure that falls
+        back (noted for the error and the Result). A failure that is not a
+        fallback trigger is raised unchanged. ``first`` is a failed attempt already
+        made (the inlined happy path), continued rather than repeated;
+        ``keep_slot`` keeps a success's concurrency slot (a stream gives it back).
+        """
+        router = self.router
+        recorder = router.recorder
+        name = self.names[index]
+        number = len(self.failures) + 1
+        state = self.state(index, number)
+        if first is None:
+            recorder.started(name, number, state[2], forced, probe, self.function)
+        release_slot = True
+        try:
+            outcome = attempt(call, state, self.clock, router.config.retry, first)
+            _, error, start, end = outcome
+            latency = end - start
+            if error is None:
+                recorder.succeeded(name, number, latency, end, self.clean, self.function)
+                release_slot = not keep_slot
+                return outcome
+            counted = recorder.failed(
+                name, number, len(self.names), state[2], error, latency, end,
+                self.function,
+            )  # fmt: skip
+        finally:
+            self.release(index, probe, slot=release_slot)
+        if counted is None:
+            raise error  # not a fallback trigger: unchanged, no context added
+        self.failures.append((name, error, latency, counted))
+        return None
+
+    def attempts(self) -> list[Attempt]:
+        """The :class:`Attempt` records of the failed attempts so far."""
+        return [new_attempt(*failure) for failure in self.failures]
+
+    def result(self, response: Any, index: int, latency: float) -> Result[Any]:
+        """The :class:`Result` of a call that candidate ``index`` served."""
+        name = self.names[index]
+        return new_result(
+            response,
+            name,
+            latency,
+            len(self.failures) + 1,
+            index == len(self.names) - 1,
+            (*self.attempts(), new_attempt(name, None, latency, False)),
+            tuple(self.skipped),
+        )
 
     def error(self) -> Exception:
         """Build the error the caller receives, and emit ``CallFailed``."""
         config = self.router.config
-        attempts, errors = self.attempts, self.errors
+        attempts = self.attempts()
+        errors = [failure[1] for failure in self.failures]
         error: Exception
         if self.timed_out or not errors:
             error = DeadlineExceededError(

@@ -56,16 +56,19 @@ def status_of(error: BaseException) -> int | None:
 
     .. versionadded:: 0.1.0
     """
-    status = _as_status(getattr(error, "status_code", None))
-    if status is None:
-        response = getattr(error, "response", None)
-        if response is not None:
-            status = _as_status(getattr(response, "status_code", None))
-    if status is None:
-        status = _as_status(getattr(error, "status", None))
-    if status is None:
-        status = _as_status(getattr(error, "code", None))
-    return status
+    value = getattr(error, "status_code", None)
+    if value is not None and (status := _as_status(value)) is not None:
+        return status
+    response = getattr(error, "response", None)
+    if response is not None:
+        value = getattr(response, "status_code", None)
+        if value is not None and (status := _as_status(value)) is not None:
+            return status
+    for name in ("status", "code"):
+        value = getattr(error, name, None)
+        if value is not None and (status := _as_status(value)) is not None:
+            return status
+    return None
 
 
 def http_status(*codes: int | range) -> Callable[[Exception], bool]:

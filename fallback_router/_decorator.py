@@ -34,7 +34,9 @@ R = TypeVar("R")
 class RouterLike(Protocol):
     """What the wrapper needs of a router (so this module does not import it)."""
 
-    def _make_caller(self, fn: Callable[..., Any]) -> Callable[..., Any]: ...
+    def _make_caller(
+        self, fn: Callable[..., Any], want_result: bool = False
+    ) -> Callable[..., Any]: ...
 
     def _call(
         self,
@@ -71,6 +73,7 @@ class RoutedFunction(functools.partial[R], Generic[P, R]):
         functools.update_wrapper(self, fn)
         self.router = router  # type: ignore[assignment]
         self.__signature__ = _without_params(fn, 0)
+        self._route = router._make_caller(fn, True)  # noqa: SLF001
 
     if TYPE_CHECKING:
 
@@ -80,11 +83,7 @@ class RoutedFunction(functools.partial[R], Generic[P, R]):
 
     def route(self, *args: P.args, **kwargs: P.kwargs) -> Result[R]:
         """Route the call and return a :class:`Result` describing it."""
-        fn: Callable[..., Any] = self.__wrapped__
-        if self.__dict__.get("_is_method"):  # Class.method.route(obj, ...)
-            fn = functools.partial(fn, args[0])
-            args = args[1:]  # type: ignore[assignment]
-        return self.router._call(fn, args, kwargs, True)  # type: ignore[no-any-return]  # noqa: SLF001
+        return self._route(*args, **kwargs)  # type: ignore[no-any-return]
 
     def __set_name__(self, owner: type[Any], name: str) -> None:
         """Become a method: the first argument is the instance, the provider follows."""
@@ -93,7 +92,10 @@ class RoutedFunction(functools.partial[R], Generic[P, R]):
         def unbound(instance: object, /, *args: Any, **kwargs: Any) -> Any:
             return router._call(functools.partial(fn, instance), args, kwargs, False)  # noqa: SLF001
 
-        self._is_method = True
+        def route(instance: object, /, *args: Any, **kwargs: Any) -> Any:  # Class.method.route
+            return router._call(functools.partial(fn, instance), args, kwargs, True)  # noqa: SLF001
+
+        self._route = route
         self.__signature__ = _without_params(fn, 1)  # (self, *rest): the provider goes
         # functools.partial's documented state protocol swaps the callable in place.
         self.__setstate__((unbound, (), {}, self.__dict__))  # type: ignore[attr-defined]

@@ -16,6 +16,9 @@ from __future__ import annotations
 
 from loguru import logger
 
+#: loguru's level numbers, for :func:`wants`.
+DEBUG, INFO, WARNING, ERROR = 10, 20, 30, 40
+
 __all__ = [
     "ATTEMPTING_TERMINUS",
     "ENTERING_COOLDOWN",
@@ -31,6 +34,7 @@ __all__ = [
     "UNPARSABLE_RETRY_AFTER",
     "logger",
     "template",
+    "wants",
 ]
 
 SKIPPING = "skipping provider in cooldown"
@@ -69,3 +73,25 @@ _TEMPLATES = {
 def template(phrase: str) -> str:
     """Return the message template that starts with the stable ``phrase``."""
     return _TEMPLATES[phrase]
+
+
+_core = getattr(logger, "_core", None)
+
+
+def wants(module: str, level: int) -> bool:
+    """False when loguru would certainly drop a ``level`` record logged from ``module``.
+
+    The call path asks this before each log call, so a disabled package (the
+    state after import) or a level below every handler costs one attribute
+    read instead of loguru's frame inspection. It reads loguru's handler and
+    activation tables, which loguru keeps current on ``add``, ``remove``,
+    ``enable`` and ``disable``; a module loguru has not seen yet, or a loguru
+    whose internals look different, gets True and loguru decides as usual.
+    """
+    core = _core
+    try:
+        if not core.handlers or level < core.min_level:  # type: ignore[union-attr]
+            return False
+        return core.enabled.get(module) is not False  # type: ignore[union-attr]
+    except AttributeError:
+        return True

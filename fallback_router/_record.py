@@ -19,7 +19,7 @@ from ._events import (
     ProviderSkipped,
     TerminusForced,
 )
-from ._results import Attempt
+from ._log import DEBUG, ERROR, INFO, WARNING, wants
 
 if TYPE_CHECKING:
     from ._cooldown import CooldownTracker
@@ -80,9 +80,10 @@ class Recorder:
                 hook(event)
             except Exception as exc:  # noqa: BLE001 - a hook must never break the call
                 name = getattr(hook, "__qualname__", None) or repr(hook)
-                _log.logger.opt(exception=exc).error(
-                    _log_hook, hook=name, event=type(event).__name__, error=exc
-                )
+                if wants(__name__, ERROR):
+                    _log.logger.opt(exception=exc).error(
+                        _log_hook, hook=name, event=type(event).__name__, error=exc
+                    )
                 if id(hook) not in self._broken:
                     self._broken.add(id(hook))
                     # A warnings filter set to "error" must not break the call either.
@@ -96,10 +97,11 @@ class Recorder:
 
     def skipped(self, name: str, remaining: float, reason: str, function: str) -> None:
         """A provider was passed over (in cooldown, probed by another call, saturated)."""
-        if reason == "saturated":
-            _log.logger.debug(_log_saturated, provider=name, reason=reason)
-        else:
-            _log.logger.debug(_log_skip, provider=name, remaining=remaining, reason=reason)
+        if wants(__name__, DEBUG):
+            if reason == "saturated":
+                _log.logger.debug(_log_saturated, provider=name, reason=reason)
+            else:
+                _log.logger.debug(_log_skip, provider=name, remaining=remaining, reason=reason)
         if self.hooks is not None:
             self.emit(
                 ProviderSkipped(
@@ -118,10 +120,11 @@ class Recorder:
     ) -> None:
         """An attempt starts: ``forced`` is the terminus' remaining cooldown, if any."""
         if forced is not None:
-            _log.logger.info(_log_forced, provider=name, remaining=forced)
+            if wants(__name__, INFO):
+                _log.logger.info(_log_forced, provider=name, remaining=forced)
             if self.hooks is not None:
                 self.emit(TerminusForced(function=function, provider=name, remaining=forced))
-        if probe:
+        if probe and wants(__name__, INFO):
             _log.logger.info(_log_probe, provider=name, attempt=number)
         if self.hooks is not None:
             self.emit(
@@ -141,7 +144,7 @@ class Recorder:
         if self.tracker is not None and not clean:
             self.tracker.record_success(name)
         self.stats.success(name, latency, end)
-        if number > 1:
+        if number > 1 and wants(__name__, INFO):
             _log.logger.info(_log_fallback_ok, provider=name, attempt=number, latency=latency)
         if self.hooks is not None:
             self.emit(
@@ -158,27 +161,28 @@ class Recorder:
         latency: float,
         end: float,
         function: str,
-    ) -> Attempt | None:
+    ) -> bool | None:
         """Count, log, emit and record a failed attempt.
 
-        Returns its :class:`Attempt`, or None when ``error`` is not a fallback
-        trigger (the caller raises it unchanged).
+        Returns whether the failure was counted with the tracker, or None when
+        ``error`` is not a fallback trigger (the caller raises it unchanged).
         """
         fallback = self.fallback_on(error)
         tracker = self.tracker
         eligible = tracker is not None and name not in self.exempt
         counted = bool(fallback and eligible and self.cooldown_on(error))
         self.stats.failure(name, error, latency, end)
-        _log.logger.warning(
-            _log_failed,
-            provider=name,
-            attempt=number,
-            of=of,
-            is_terminus=is_terminus,
-            latency=latency,
-            error=error,
-            counted=counted,
-        )
+        if wants(__name__, WARNING):
+            _log.logger.warning(
+                _log_failed,
+                provider=name,
+                attempt=number,
+                of=of,
+                is_terminus=is_terminus,
+                latency=latency,
+                error=error,
+                counted=counted,
+            )
         if self.hooks is not None:
             self.emit(
                 AttemptFailed(
@@ -196,9 +200,9 @@ class Recorder:
         if counted:
             assert tracker is not None  # noqa: S101 - counted implies a tracker
             self.cooled(name, tracker.record_failure(name, error), error, function)
-        elif eligible:
+        elif eligible and wants(__name__, INFO):
             _log.logger.info(_log_not_counted, provider=name, error=error)
-        return Attempt(provider=name, error=error, latency=latency, counted=counted)
+        return counted
 
     def cooled(self, name: str, duration: float | bool, error: Exception, function: str) -> None:
         """Report what ``record_failure`` decided (a length, or a legacy bool)."""
@@ -206,7 +210,8 @@ class Recorder:
             duration = self.tracker.remaining(name)
         if not duration:
             return
-        _log.logger.warning(_log_cooldown, provider=name, duration=duration, error=error)
+        if wants(__name__, WARNING):
+            _log.logger.warning(_log_cooldown, provider=name, duration=duration, error=error)
         if self.hooks is not None:
             self.emit(
                 CooldownEntered(function=function, provider=name, duration=duration, reason=error)

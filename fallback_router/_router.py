@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import tenacity
 
-from ._attempt import Outcome, attempt
+from ._attempt import Outcome
 from ._call import RoutedCall
 from ._classify import ErrorMatcher
 from ._config import Config
@@ -38,7 +38,7 @@ from ._events import EventHook
 from ._limits import ConcurrencyLimiter
 from ._providers import Providers, ProvidersSpec, normalize
 from ._record import Recorder
-from ._results import CURRENT, Attempt, Result
+from ._results import CURRENT, Result, new_attempt, new_result
 from ._status import ProviderStatus, Stats, Status
 from ._strategies import RoundRobinCounter, Strategy
 from ._stream import route_stream
@@ -289,28 +289,38 @@ class Router:
             return _lazy_stream(self, fn, args, kwargs)
         return self._run(fn, args, kwargs, want_result, None)
 
-    def _make_caller(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        """Return ``call(*args, **kwargs)`` routing ``fn``, with the happy path inlined."""
+    def _make_caller(self, fn: Callable[..., Any], want_result: bool = False) -> Callable[..., Any]:
+        """Return ``call(*args, **kwargs)`` routing ``fn``, with the happy path inlined.
+
+        With ``want_result`` the caller returns a :class:`Result` (``fn.route``).
+        """
         if _is_stream(fn):
+            if want_result:
+
+                def route_call(*args: Any, **kwargs: Any) -> Any:
+                    return route_stream(self, fn, args, kwargs)
+
+                return route_call
 
             def stream_call(*args: Any, **kwargs: Any) -> Any:
                 return _lazy_stream(self, fn, args, kwargs)
 
             return stream_call
-        run = self._run
         if not self._direct:
+            run = self._run
 
             def call(*args: Any, **kwargs: Any) -> Any:
-                return run(fn, args, kwargs, False, None)
+                return run(fn, args, kwargs, want_result, None)
 
             return call
-        return self._make_direct(fn)
+        return self._make_direct(fn, want_result)
 
-    def _make_direct(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+    def _make_direct(self, fn: Callable[..., Any], want_result: bool) -> Callable[..., Any]:
         """The happy path: the general path's first attempt, inlined (see the module doc).
 
         It runs while the tracker (if any) holds no state at all; the attempt's
-        context, latency and success count are exactly what ``_run`` records.
+        context, latency, success count and Result are exactly what ``_run``
+        records. A failed first attempt is handed to ``_run``, which continues it.
         """
         static = self.config.static
         assert static is not None  # noqa: S101 - implied by _direct
@@ -331,7 +341,7 @@ class Router:
 
         def direct_call(*args: Any, **kwargs: Any) -> Any:
             if tracker is not None and not tracker._idle:  # noqa: SLF001 - same package
-                return run(fn, args, kwargs, False, None)
+                return run(fn, args, kwargs, want_result, None)
             index = 0 if pick is None else pick() % count
             clock = router_clock if router_clock is not None else time.monotonic
             token = set_current(states[index])
@@ -339,21 +349,32 @@ class Router:
             try:
                 response = calls[index](*args, **kwargs)
             except Exception as exc:  # noqa: BLE001 - handed to the general path below
-                failure = Outcome(None, exc, start, clock())
+                failure: Outcome = (None, exc, start, clock())
             else:
                 end = clock()
+                name = names[index]
                 try:
-                    row = local.rows[names[index]]
+                    row = local.rows[name]
                 except (AttributeError, KeyError):
-                    row = stats.row(names[index])
+                    row = stats.row(name)
                 row[0] += 1
-                row[1] = end - start
+                row[1] = latency = end - start
                 row[2] = end
+                if want_result:
+                    return new_result(
+                        response,
+                        name,
+                        latency,
+                        1,
+                        index == count - 1,
+                        (new_attempt(name, None, latency, False),),
+                        (),
+                    )
                 return response
             finally:
                 reset_current(token)
             # Outside the except block: later errors get no __context__ from this one.
-            return run(fn, args, kwargs, False, (index, failure))
+            return run(fn, args, kwargs, want_result, (index, failure))
 
         return direct_call
 
@@ -371,51 +392,18 @@ class Router:
         this continues (retries included) instead of making it again.
         """
         call = RoutedCall(self, fn, first)
-        recorder, retry, clock = self.recorder, self.config.retry, call.clock
-        objects, names = call.objects, call.names
-        for index, forced, probe in call.candidates():
-            name = names[index]
-            number = len(call.attempts) + 1
-            state = call.state(index, number)
-            if first is None:
-                recorder.started(name, number, state[2], forced, probe, call.function)
-            try:
-                outcome = attempt(
-                    functools.partial(fn, objects[index], *args, **kwargs),
-                    state,
-                    clock,
-                    retry,
-                    first[1] if first is not None and number == 1 else None,
-                )
-                latency = outcome.end - outcome.start
-                error = outcome.error
-                if error is None:
-                    recorder.succeeded(
-                        name, number, latency, outcome.end, call.clean, call.function
-                    )
-                    record = None
-                else:
-                    record = recorder.failed(
-                        name, number, len(names), state[2], error, latency, outcome.end,
-                        call.function,
-                    )  # fmt: skip
-            finally:
-                call.release(index, probe)
-            if error is None:
-                if not want_result:
-                    return outcome.response
-                return Result(
-                    response=outcome.response,
-                    provider=name,
-                    latency=latency,
-                    attempt=number,
-                    was_terminus=state[2],
-                    attempts=(*call.attempts, Attempt(provider=name, error=None, latency=latency)),
-                    skipped=tuple(call.skipped),
-                )
-            if record is None:
-                raise error  # not a fallback trigger: unchanged, no context added
-            call.failed(record, error)
+        objects = call.objects
+        made = first[1] if first is not None else None
+        while (candidate := call.next()) is not None:
+            index, forced, probe = candidate
+            outcome = call.attempt(
+                index, forced, probe, functools.partial(fn, objects[index], *args, **kwargs), made
+            )
+            made = None
+            if outcome is not None:
+                if want_result:
+                    return call.result(outcome[0], index, outcome[3] - outcome[2])
+                return outcome[0]
         raise call.error()
 
 

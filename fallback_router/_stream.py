@@ -17,9 +17,8 @@ import functools
 from collections.abc import Callable, Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
-from ._attempt import attempt
 from ._call import RoutedCall
-from ._results import CURRENT, Attempt, AttemptState, Result
+from ._results import CURRENT, AttemptState, Result
 
 if TYPE_CHECKING:
     from ._router import Router
@@ -47,47 +46,16 @@ def route_stream(
     when no provider produces a first item.
     """
     call = RoutedCall(router, fn, None)
-    recorder, retry, clock = router.recorder, router.config.retry, call.clock
-    names, objects = call.names, call.objects
-    for index, forced, probe in call.candidates():
-        name = names[index]
-        number = len(call.attempts) + 1
-        state = call.state(index, number)
-        recorder.started(name, number, state[2], forced, probe, call.function)
-        held = True
-        try:
-            opener = functools.partial(
-                _open, functools.partial(fn, objects[index], *args, **kwargs)
-            )
-            outcome = attempt(opener, state, clock, retry)
-            latency = outcome.end - outcome.start
-            error = outcome.error
-            if error is None:
-                recorder.succeeded(name, number, latency, outcome.end, call.clean, call.function)
-                record = None
-                held = False  # the relay gives the slot back when the stream ends
-            else:
-                record = recorder.failed(
-                    name, number, len(names), state[2], error, latency, outcome.end,
-                    call.function,
-                )  # fmt: skip
-        finally:
-            call.release(index, probe, slot=held)
-        if error is None:
-            gen, first = outcome.response
+    objects = call.objects
+    while (candidate := call.next()) is not None:
+        index, forced, probe = candidate
+        opener = functools.partial(_open, functools.partial(fn, objects[index], *args, **kwargs))
+        outcome = call.attempt(index, forced, probe, opener, keep_slot=True)
+        if outcome is not None:
+            gen, first = outcome[0]
+            state = call.state(index, len(call.failures) + 1)
             relay = _relay(call, index, gen, first, state)
-            return Result(
-                response=relay,
-                provider=name,
-                latency=latency,
-                attempt=number,
-                was_terminus=state[2],
-                attempts=(*call.attempts, Attempt(provider=name, error=None, latency=latency)),
-                skipped=tuple(call.skipped),
-            )
-        if record is None:
-            raise error  # not a fallback trigger: unchanged, no context added
-        call.failed(record, error)
+            return call.result(relay, index, outcome[3] - outcome[2])
     raise call.error()
 
 

@@ -75,6 +75,7 @@ def logs() -> Iterator[LogCapture]:
     sink_id = logger.add(lambda m: capture.records.append(m.record), level="DEBUG")
     yield capture
     logger.remove(sink_id)
+    logger.disable("fallback_router")  # the state after import, for the next test
 
 
 # -- a real Redis server on 127.0.0.1 ----------------------------------------------------

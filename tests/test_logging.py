@@ -94,3 +94,44 @@ def test_loguru_can_be_routed_into_standard_logging(caplog):
     finally:
         logger.remove(sink)
     assert "provider failed: a (attempt 1 of 2): RuntimeError: a down" in caplog.messages
+
+
+def test_enable_disable_add_and_remove_take_effect_on_the_next_call():
+    """The call path's shortcut past disabled logging follows loguru's state at once."""
+    seen: list[str] = []
+    fn = routed(providers=["a", "b"], cooldown=None)(fleet("a"))
+
+    def failed_messages() -> list[str]:
+        before = len(seen)
+        fn()
+        return [m for m in seen[before:] if m.startswith("provider failed")]
+
+    sink = logger.add(lambda m: seen.append(m.record["message"]), level="WARNING")
+    try:
+        assert failed_messages() == []  # disabled (the state after import)
+        logger.enable("fallback_router")
+        assert failed_messages() == ["provider failed: a (attempt 1 of 2): RuntimeError: a down"]
+        logger.disable("fallback_router")
+        assert failed_messages() == []
+        logger.enable("fallback_router")
+        assert len(failed_messages()) == 1
+    finally:
+        logger.remove(sink)
+    assert failed_messages() == []  # no handler at all
+    # A handler above the record's level takes nothing; one at DEBUG takes the skip too.
+    high = logger.add(lambda m: seen.append(m.record["message"]), level="ERROR")
+    try:
+        assert failed_messages() == []
+    finally:
+        logger.remove(high)
+        logger.disable("fallback_router")
+
+
+def test_an_unknown_loguru_layout_leaves_the_decision_to_loguru(monkeypatch, logs):
+    """If loguru's internals ever differ, nothing is dropped: loguru decides."""
+    from fallback_router import _log
+
+    monkeypatch.setattr(_log, "_core", object())
+    assert _log.wants("fallback_router._record", _log.DEBUG) is True
+    routed(providers=["a", "b"], cooldown=None)(fleet("a"))()
+    assert logs.find("provider failed: a")

@@ -7,6 +7,7 @@ fallback loop, then the thread-parallelism check. Numbers go to the README.
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import sys
 import threading
@@ -19,7 +20,7 @@ import tenacity
 
 from fallback_router import Router, routed
 
-ROUNDS = 15
+ROUNDS = int(__import__("os").environ.get("BENCH_ROUNDS", "15"))
 CALLS = 20_000
 
 
@@ -38,25 +39,48 @@ def direct(x: int) -> int:
     return provider_call("a", x)
 
 
-def make_hand_loop() -> Callable[[int], int]:
-    """A minimal hand-written fallback: a Lock-guarded dict of deadlines."""
+def make_hand_loop(
+    failing: str = "", benched: str = "", rotate: bool = False, result: bool = False
+) -> Callable[[int], Any]:
+    """A minimal hand-written fallback: a Lock-guarded dict of deadlines.
+
+    ``failing`` names a provider that raises on every call (its failures are
+    counted under the lock, as a router counts them); ``benched`` one whose
+    deadline lies an hour ahead (skipped); ``rotate`` starts each call at the next
+    provider of a lock-guarded counter (round-robin); ``result`` returns a small
+    record of who served the call instead of the bare response.
+    """
     lock = threading.Lock()
     deadlines: dict[str, float] = {}
+    failures: dict[str, int] = {}
     providers = ("a", "b", "c")
+    counter = [0]
+    if benched:
+        deadlines[benched] = time.monotonic() + 3600
 
-    def call(x: int) -> int:
+    def call(x: int) -> Any:
         last: Exception | None = None
-        for name in providers:
+        order = providers
+        if rotate:
+            with lock:
+                start = counter[0]
+                counter[0] = start + 1
+            order = (providers[start % 3],)
+        for name in order:
             with lock:
                 deadline = deadlines.get(name)
             if deadline is not None and deadline > time.monotonic() and name != "c":
                 continue
             try:
-                return provider_call(name, x)
+                if name == failing:
+                    raise Boom
+                response = provider_call(name, x)
             except Exception as exc:
                 last = exc
                 with lock:
-                    deadlines[name] = time.monotonic() + 60
+                    failures[name] = failures.get(name, 0) + 1
+                continue
+            return (name, response) if result else response
         raise RuntimeError from last
 
     return call
@@ -103,42 +127,40 @@ def routed_fn(strategy: str, **options: Any) -> Callable[[int], int]:
     return call
 
 
-def one_fallback() -> Callable[[int], int]:
-    """First provider always fails, exempt (never benched): one fallback per call."""
+def routed_failing(**options: Any) -> Callable[[int], int]:
+    """The first provider raises on every call; it is exempt, so never benched."""
 
-    @routed(providers=["a", "b", "c"], exempt={"a"})
+    @routed(providers=["a", "b", "c"], exempt={"a"}, **options)
     def call(provider: str, x: int) -> int:
         if provider == "a":
             raise Boom
-        return x
+        return provider_call(provider, x)
 
     return call
 
 
-def hand_one_fallback() -> Callable[[int], int]:
-    providers = ("a", "b", "c")
+def routed_benched() -> Callable[[int], int]:
+    """The first provider is in an hour-long cooldown: every call skips it."""
 
-    def call(x: int) -> int:
-        for name in providers:
-            try:
-                if name == "a":
-                    raise Boom
-            except Boom:
-                continue
-            return x
-        raise RuntimeError
+    @routed(providers=["a", "b", "c"], cooldown=3600)
+    def call(provider: str, x: int) -> int:
+        if provider == "a" and x < 0:
+            raise Boom
+        return provider_call(provider, x)
 
+    with contextlib.suppress(Exception):
+        call(-1)  # benches a
     return call
 
 
-def time_per_call(fn: Callable[[int], int]) -> float:
+def time_per_call(fn: Callable[[int], Any]) -> float:
     start = time.perf_counter_ns()
     for i in range(CALLS):
         fn(i)
     return (time.perf_counter_ns() - start) / CALLS
 
 
-def interleaved(cases: dict[str, Callable[[int], int]]) -> dict[str, float]:
+def interleaved(cases: dict[str, Callable[[int], Any]]) -> dict[str, float]:
     samples: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(ROUNDS):
         for name, fn in cases.items():
@@ -168,7 +190,8 @@ def threads_check() -> tuple[float, float]:
 
 
 def main() -> None:
-    cases = {
+    routed_rr = routed_fn("round_robin")
+    cases: dict[str, Callable[[int], Any]] = {
         "direct call": direct,
         "hand-written fallback loop": make_hand_loop(),
         "tenacity @retry(stop_after_attempt(3))": with_tenacity,
@@ -179,9 +202,14 @@ def main() -> None:
             "fallback", retry=tenacity.Retrying(stop=tenacity.stop_after_attempt(3))
         ),
         "routed fallback + on_event hook set": routed_fn("fallback", on_event=lambda e: None),
-        "routed round_robin": routed_fn("round_robin"),
-        "hand loop, one fallback": hand_one_fallback(),
-        "routed fallback, one fallback": one_fallback(),
+        "hand loop, round-robin": make_hand_loop(rotate=True),
+        "routed round_robin": routed_rr,
+        "hand loop returning (provider, response)": make_hand_loop(result=True),
+        "routed fn.route() -> Result": routed_fn("fallback").route,  # type: ignore[attr-defined]
+        "hand loop, skips one benched": make_hand_loop(benched="a"),
+        "routed, skips one in cooldown": routed_benched(),
+        "hand loop, first raises, second serves": make_hand_loop(failing="a"),
+        "routed, first raises, second serves": routed_failing(),
     }
     medians = interleaved(cases)
     hand = medians["hand-written fallback loop"]
