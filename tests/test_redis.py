@@ -17,6 +17,7 @@ import pytest
 
 from fallback_router import (
     AllProvidersFailedError,
+    InMemoryCooldown,
     InvalidConfigError,
     RedisCooldown,
     RedisRoundRobin,
@@ -465,3 +466,123 @@ def test_any_provider_name_round_trips_through_redis(redis_client, name):
     assert tracker.remaining(name) > 0.0
     assert tracker.remaining(name[:-1] or "z") == 0.0
     assert set(tracker.snapshot()) == {name}
+
+
+# -- behaviours pinned for mutation testing (issue 12) -------------------------------------
+
+
+class RetryAfterError(Exception):
+    def __init__(self, seconds: float) -> None:
+        super().__init__("429")
+        self.headers = {"Retry-After": str(seconds)}
+
+
+def test_a_failure_during_a_cooldown_does_not_escalate(redis_client):
+    """Only re-entering after a cooldown ended escalates (as in memory)."""
+    tracker = RedisCooldown(redis_client, duration=10, max_duration=100)
+    assert tracker.record_failure("a", RuntimeError()) == pytest.approx(10, abs=0.01)
+    again = tracker.record_failure("a", RuntimeError())  # a forced terminus, say
+    assert 9 < again <= 10
+    assert redis_client.pttl("fallback_router:{default}:cooldown:a") <= 10_000
+    assert tracker.snapshot()["a"].level == 0
+
+
+def test_retry_after_is_capped_at_an_hour_without_max_duration(redis_client):
+    tracker = RedisCooldown(redis_client, duration=10)
+    assert tracker.record_failure("a", RetryAfterError(7200)) == pytest.approx(3600, abs=0.01)
+    assert 3_599_000 < redis_client.pttl("fallback_router:{default}:cooldown:a") <= 3_600_000
+    assert tracker.record_failure("b", RetryAfterError(30)) == pytest.approx(30, abs=0.01)
+
+
+def test_a_provider_with_only_a_failure_count_is_available_and_a_success_clears_it(
+    redis_client,
+):
+    tracker = RedisCooldown(redis_client, duration=10, threshold=3)
+    assert tracker.record_failure("a", RuntimeError()) == 0.0
+    assert tracker.remaining_many(["a", "b"]) in ((), [0.0, 0.0])
+    assert tracker.remaining("a") == 0.0
+    assert tracker.is_available("a")
+    fn = routed(providers=["a", "b"], cooldown=tracker)(fleet())
+    assert fn.route().skipped == ()
+    assert keys(redis_client) == []  # the success cleared the count
+    assert tracker.record_failure("a", RuntimeError()) == 0.0  # counting starts again at 1
+
+
+def test_snapshot_values(redis_client):
+    tracker = RedisCooldown(redis_client, duration=10, threshold=2, max_duration=100)
+    tracker.record_failure("counted", RuntimeError())
+    tracker.record_failure("benched", RuntimeError())
+    tracker.record_failure("benched", RuntimeError())
+    snap = tracker.snapshot()
+    assert set(snap) == {"counted", "benched"}
+    counted, benched = snap["counted"], snap["benched"]
+    assert (counted.remaining, counted.consecutive_failures, counted.half_open) == (0.0, 1, False)
+    assert 9 < benched.remaining <= 10
+    assert (benched.level, benched.length, benched.half_open) == (0, 10.0, False)
+
+
+def test_the_fail_open_tracker_uses_the_configured_policy(dead_port):
+    """During an outage: threshold, duration, escalation and jitter are the tracker's own."""
+    clock = FakeClock()
+    tracker = RedisCooldown(
+        unreachable_client(dead_port),
+        duration=7,
+        threshold=2,
+        max_duration=100,
+        multiplier=3,
+        jitter=0.0,
+        clock=clock,
+        half_open=False,
+    )
+    assert tracker.record_failure("a", RuntimeError()) == 0.0  # below the threshold
+    assert tracker.record_failure("a", RuntimeError()) == 7
+    clock.advance(7)
+    tracker.record_failure("a", RuntimeError())
+    assert tracker.record_failure("a", RuntimeError()) == 21  # escalated by 3
+    assert tracker.local.policy == tracker.policy
+
+
+def test_successes_during_an_outage_clear_the_local_count(dead_port):
+    """threshold=2: fail, ok, fail, ok, fail never benches a (as in memory)."""
+    tracker = RedisCooldown(unreachable_client(dead_port), threshold=2, clock=FakeClock())
+    memory = InMemoryCooldown(threshold=2, clock=FakeClock())
+    routes = []
+    for cooldown in (tracker, memory):
+        flags = iter([False, True, False, True, False])
+
+        def call(provider, flags=flags):
+            if provider == "a" and not next(flags):
+                raise RuntimeError("a down")
+            return provider
+
+        fn = routed(providers=["a", "b"], cooldown=cooldown)(call)
+        routes.append([fn.route().attempt for _ in range(5)])
+    assert routes[0] == routes[1] == [2, 1, 2, 1, 2]
+    assert tracker.is_available("a")
+
+
+def test_the_bounded_client_has_short_timeouts_and_no_retries(dead_port):
+    """The tracker's own connection settings are what bound the delay of an outage."""
+    tracker = RedisCooldown(unreachable_client(dead_port), op_timeout=0.15)
+    kwargs = tracker._client.connection_pool.connection_kwargs
+    assert kwargs["socket_timeout"] == kwargs["socket_connect_timeout"] == 0.15
+    assert kwargs["retry_on_timeout"] is False
+    assert kwargs["retry"].get_retries() == 0
+
+
+def test_a_second_outage_after_recovery_is_logged_again(logs, real_redis_binary):
+    server = RedisServer(real_redis_binary)
+    clock = FakeClock()
+    try:
+        tracker = RedisCooldown(server.client(), clock=clock)
+        assert tracker.is_available("a")  # down (never started)
+        server.start()
+        clock.advance(5.1)
+        assert tracker.is_available("a")  # back
+        server.stop()
+        clock.advance(5.1)
+        assert tracker.is_available("a")  # down again
+        assert len(logs.find("redis unavailable, failing open")) == 2
+        assert len(logs.find("redis reachable again")) == 1
+    finally:
+        server.stop()
