@@ -76,7 +76,8 @@ def test_a_forced_terminus_that_succeeds_is_cleared():
     broken.clear()
     assert fn.route().skipped == ("a",)
     rows = {row.name: row for row in fn.router.status()}
-    assert rows["b"].available and rows["b"].consecutive_failures == 0
+    assert rows["b"].available
+    assert rows["b"].consecutive_failures == 0
     assert not rows["a"].available
     assert fn.route().skipped == ("a",)  # b was not benched again by a stale state
 
@@ -146,7 +147,7 @@ def test_a_provider_with_half_a_second_left_is_skipped():
 
 def test_reraise_raises_the_last_providers_own_error():
     fn = routed(providers=["a", "b", "c"], reraise=True, cooldown=None)(fleet("a", "b", "c"))
-    with pytest.raises(RuntimeError, match="^c down$"):
+    with pytest.raises(RuntimeError, match=r"^c down$"):
         fn()
 
 
