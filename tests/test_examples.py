@@ -70,3 +70,8 @@ def test_notebook_executes_top_to_bottom():
     html = [o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {})]
     assert any("fallback-router-status" in h for h in html)
     assert any("fallback-router-result" in h for h in html)
+    text = "".join(
+        str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", "")) for o in outputs
+    )
+    assert "half-open" in text  # the half-open cell shows the probing state
+    assert "['one (grok)', 'two (grok)', 'three (grok)']" in text  # the streaming cell

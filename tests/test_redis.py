@@ -586,3 +586,51 @@ def test_a_second_outage_after_recovery_is_logged_again(logs, real_redis_binary)
         assert len(logs.find("redis reachable again")) == 1
     finally:
         server.stop()
+
+
+def half_open(redis_client: Any, namespace: str) -> None:
+    """Bench a, then end its cooldown now (delete the key): a is half-open."""
+    tracker = RedisCooldown(redis_client, duration=60, namespace=namespace)
+    tracker.record_failure("a", RuntimeError("a down"))
+    redis_client.delete(f"fallback_router:{{{namespace}}}:cooldown:a")
+    assert tracker.snapshot()["a"].half_open
+
+
+def test_processes_share_one_half_open_probe(redis_server, redis_client, spawn, real_redis_binary):
+    """One process probes a; calls from three other processes skip it meanwhile."""
+    from redis_workers import probe_or_skip
+
+    half_open(redis_client, "probe")
+    with spawn.Pool(4) as pool:
+        prober = pool.apply_async(probe_or_skip, (redis_server.url, "probe", True))
+        assert wait_until(lambda: redis_client.get("test:reached") == b"1", limit=20)
+        others = pool.starmap(probe_or_skip, [(redis_server.url, "probe", False)] * 3)
+        assert others == ["b", "b", "b"]
+        assert redis_client.get("test:reached") == b"1"
+        redis_client.set("test:release", 1)
+        assert prober.get(timeout=20) == "a"
+        # The probe succeeded: a is clean for every process.
+        assert pool.apply(probe_or_skip, (redis_server.url, "probe", False)) == "a"
+    assert keys(redis_client) == []
+
+
+def test_a_crashed_prober_holds_the_provider_only_until_probe_ttl(
+    redis_server, redis_client, spawn, real_redis_binary
+):
+    """Kill the probing process: the probe key expires after probe_ttl; then a is probed again."""
+    from redis_workers import probe_or_skip
+
+    half_open(redis_client, "crash")
+    prober = spawn.Process(target=probe_or_skip, args=(redis_server.url, "crash", True, 3.0))
+    prober.start()
+    try:
+        assert wait_until(lambda: redis_client.get("test:reached") == b"1", limit=20)
+    finally:
+        prober.kill()
+        prober.join()
+    probe_key = "fallback_router:{crash}:probe:a"
+    assert 0 < redis_client.pttl(probe_key) <= 3000  # the documented bound: probe_ttl
+    with spawn.Pool(1) as pool:
+        assert pool.apply(probe_or_skip, (redis_server.url, "crash", False, 3.0)) == "b"
+        assert wait_until(lambda: redis_client.exists(probe_key) == 0, limit=5.0)
+        assert pool.apply(probe_or_skip, (redis_server.url, "crash", False, 3.0)) == "a"

@@ -43,3 +43,27 @@ def calls_to_a(url: str, namespace: str, calls: int) -> int:
     for _ in range(calls):
         fn()
     return reached
+
+
+def probe_or_skip(url: str, namespace: str, hold: bool, probe_ttl: float = 60.0) -> str:
+    """Route one call over a (half-open) and b; return who served it.
+
+    When ``a`` is reached it counts itself in the Redis key ``test:reached`` and,
+    with ``hold``, stays in flight until the test creates ``test:release``.
+    """
+    import time
+
+    import redis
+
+    control = redis.Redis.from_url(url)
+    tracker = RedisCooldown.from_url(url, duration=60, namespace=namespace, probe_ttl=probe_ttl)
+
+    def call(provider: str) -> str:
+        if provider == "a":
+            control.incr("test:reached")
+            deadline = time.monotonic() + 20
+            while hold and not control.exists("test:release") and time.monotonic() < deadline:
+                time.sleep(0.01)  # waiting for the test's signal, not for a cooldown
+        return provider
+
+    return routed(providers=["a", "b"], cooldown=tracker)(call)()
