@@ -193,6 +193,7 @@ def test_http_status_rejects_codes_outside_100_599(bad):
         http_status(bad)
 
 
+@pytest.mark.memory
 def test_http_status_ranges_cost_no_memory_per_code():
     """http_status(range(100, 600)) is about as big as one range."""
 
@@ -270,6 +271,7 @@ def test_reset_and_status_are_safe_while_threads_call():
     assert errors == []
 
 
+@pytest.mark.memory
 def test_counts_are_bounded_for_a_changing_provider_list():
     """100,000 distinct names over a router's life: counts kept for current + RECENT_NAMES."""
     from fallback_router import RECENT_NAMES

@@ -1,0 +1,90 @@
+"""Run mutation testing and print a score per module.
+
+Usage::
+
+    python scripts/mutation.py            # mutmut run, then the table
+    python scripts/mutation.py --report   # only the table, from the last run
+
+mutmut (configured in ``pyproject.toml``, ``[tool.mutmut]``) copies the package to
+``mutants/``, mutates it and runs the tests that reach each mutated function. The
+score of a module is killed / (mutants - equivalent): a mutant is killed when a test
+fails, times out or the type checker rejects it. Mutants listed in
+``scripts/equivalent_mutants.txt`` (one mutant name per line, ``#`` comments) were
+judged equivalent by hand: they cannot change behaviour, so no test can catch them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MUTANTS = ROOT / "mutants" / "fallback_router"
+EQUIVALENT = Path(__file__).with_name("equivalent_mutants.txt")
+KILLED = {1, 3, 36, 37, -24, 24, 152, 255}  # failed, crashed, timed out, type check
+SURVIVED = {0, 5, 33}  # the tests passed, or no test reached the mutant
+
+
+def equivalent() -> set[str]:
+    if not EQUIVALENT.exists():
+        return set()
+    lines = (line.split("#")[0].strip() for line in EQUIVALENT.read_text().splitlines())
+    return {line for line in lines if line}
+
+
+def scores() -> dict[str, Counter[str]]:
+    """Per module: counts of killed, survived, equivalent and unchecked mutants."""
+    skip = equivalent()
+    table: dict[str, Counter[str]] = {}
+    for meta in sorted(MUTANTS.glob("*.py.meta")):
+        module = meta.name.removesuffix(".py.meta")
+        counts = table.setdefault(module, Counter())
+        for key, code in json.loads(meta.read_text())["exit_code_by_key"].items():
+            if key in skip:
+                counts["equivalent"] += 1
+            elif code in KILLED:
+                counts["killed"] += 1
+            elif code in SURVIVED:
+                counts["survived"] += 1
+            else:
+                counts["unchecked"] += 1
+    return table
+
+
+def report() -> int:
+    table = scores()
+    if not table:
+        print("no results: run `python scripts/mutation.py` first", file=sys.stderr)
+        return 1
+    print(f"{'module':<16} {'mutants':>8} {'killed':>7} {'survived':>9} {'equiv.':>7} {'score':>7}")
+    for module, c in table.items():
+        judged = c["killed"] + c["survived"]
+        score = f"{100 * c['killed'] / judged:6.1f}%" if judged else "     -"
+        total = sum(c.values())
+        print(
+            f"{module:<16} {total:>8} {c['killed']:>7} {c['survived']:>9} "
+            f"{c['equivalent']:>7} {score}"
+        )
+    unchecked = sum(c["unchecked"] for c in table.values())
+    if unchecked:
+        print(f"{unchecked} mutants were not checked (interrupted run?)")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--report", action="store_true", help="only print the last run's table")
+    parser.add_argument("--max-children", default="2", help="parallel test processes")
+    args = parser.parse_args()
+    if not args.report:
+        command = [sys.executable, "-m", "mutmut", "run", "--max-children", args.max_children]
+        subprocess.run(command, cwd=ROOT, check=False)
+    return report()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
