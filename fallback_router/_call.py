@@ -193,7 +193,7 @@ class RoutedCall:
         return (index, None, claim is True)
 
     def release(self, index: int, probe: bool, slot: bool = True) -> None:
-        """Give back what :meth:`candidates` took for provider ``index``."""
+        """Give back what :meth:`next` took for provider ``index``."""
         name = self.names[index]
         router = self.router
         if probe and router.end_probe is not None:
@@ -220,12 +220,14 @@ class RoutedCall:
         """
         router = self.router
         recorder = router.recorder
-        name = self.names[index]
+        names = self.names
+        name = names[index]
         number = len(self.failures) + 1
-        state = self.state(index, number)
-        if first is None:
+        state = (name, number, index == len(names) - 1, self.deadline, router.config.clock)
+        if first is None and (forced is not None or probe or recorder.hooks is not None):
             recorder.started(name, number, state[2], forced, probe, self.function)
         release_slot = True
+        holds = probe or router.config.limiter is not None
         try:
             outcome = attempt(call, state, self.clock, router.config.retry, first)
             _, error, start, end = outcome
@@ -239,7 +241,8 @@ class RoutedCall:
                 self.function,
             )  # fmt: skip
         finally:
-            self.release(index, probe, slot=release_slot)
+            if holds:
+                self.release(index, probe, slot=release_slot)
         if counted is None:
             raise error  # not a fallback trigger: unchanged, no context added
         self.failures.append((name, error, latency, counted))

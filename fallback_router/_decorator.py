@@ -73,7 +73,9 @@ class RoutedFunction(functools.partial[R], Generic[P, R]):
         functools.update_wrapper(self, fn)
         self.router = router  # type: ignore[assignment]
         self.__signature__ = _without_params(fn, 0)
-        self._route = router._make_caller(fn, True)  # noqa: SLF001
+        # An instance attribute, not a method: fn.route(...) runs the router's caller
+        # directly, with the happy path inlined as for fn(...).
+        self.__dict__["route"] = router._make_caller(fn, True)  # noqa: SLF001
 
     if TYPE_CHECKING:
 
@@ -81,9 +83,9 @@ class RoutedFunction(functools.partial[R], Generic[P, R]):
             """Route the call and return the serving provider's response."""
             ...
 
-    def route(self, *args: P.args, **kwargs: P.kwargs) -> Result[R]:
-        """Route the call and return a :class:`Result` describing it."""
-        return self._route(*args, **kwargs)  # type: ignore[no-any-return]
+        def route(self, *args: P.args, **kwargs: P.kwargs) -> Result[R]:
+            """Route the call and return a :class:`Result` describing it."""
+            ...
 
     def __set_name__(self, owner: type[Any], name: str) -> None:
         """Become a method: the first argument is the instance, the provider follows."""
@@ -95,7 +97,7 @@ class RoutedFunction(functools.partial[R], Generic[P, R]):
         def route(instance: object, /, *args: Any, **kwargs: Any) -> Any:  # Class.method.route
             return router._call(functools.partial(fn, instance), args, kwargs, True)  # noqa: SLF001
 
-        self._route = route
+        self.__dict__["route"] = route
         self.__signature__ = _without_params(fn, 1)  # (self, *rest): the provider goes
         # functools.partial's documented state protocol swaps the callable in place.
         self.__setstate__((unbound, (), {}, self.__dict__))  # type: ignore[attr-defined]

@@ -264,8 +264,14 @@ class RedisCooldown:
     Args:
         client: a ``redis.Redis``; its address, auth, TLS and database are used
             through a private pool with bounded timeouts and no retries.
-        duration, threshold, max_duration, multiplier, jitter: as in
-            :class:`InMemoryCooldown`.
+        duration: seconds of the first cooldown, as in :class:`InMemoryCooldown`.
+        threshold: failures in a row that start a cooldown (as in memory).
+        max_duration: cap of escalating cooldowns, None to disable (as in memory).
+        multiplier: escalation factor (as in memory).
+        jitter: random lengthening, a fraction of the cooldown (as in memory).
+        half_open: probe a provider once after its cooldown (as in memory).
+        probe_ttl: seconds a probe may stay claimed (a crashed prober holds the
+            provider at most this long); default: the escalation window.
         namespace: separates routers that must not share cooldowns.
         op_timeout: seconds each Redis operation may take (connect and reply each);
             default ``DEFAULT_OP_TIMEOUT`` (0.1), read when the tracker is built.
