@@ -30,6 +30,7 @@ SURVIVED = {0, 5, 33}  # the tests passed, or no test reached the mutant
 
 
 def equivalent() -> set[str]:
+    """Names of the mutants judged equivalent by hand."""
     if not EQUIVALENT.exists():
         return set()
     lines = (line.split("#")[0].strip() for line in EQUIVALENT.read_text().splitlines())
@@ -56,6 +57,7 @@ def scores() -> dict[str, Counter[str]]:
 
 
 def report() -> int:
+    """Print the table of the last run; 1 when there is none."""
     table = scores()
     if not table:
         print("no results: run `python scripts/mutation.py` first", file=sys.stderr)
@@ -76,6 +78,7 @@ def report() -> int:
 
 
 def main() -> int:
+    """Run mutmut (unless ``--report``), then print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--report", action="store_true", help="only print the last run's table")
     parser.add_argument("--max-children", default="2", help="parallel test processes")

@@ -1,0 +1,64 @@
+"""Stand-ins for the names documentation snippets use without defining them.
+
+The snippets in README.md and docs/ run in the test suite (tests/test_docs.py) in a
+namespace that starts with these: simulated providers and clients that answer
+offline, so a snippet shows real code and still runs.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+
+class ImageProvider:
+    """An image API: ``generate_image(prompt)`` returns bytes."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def generate_image(self, prompt: str) -> bytes:
+        return f"<png: {prompt} by {self.name}>".encode()
+
+    def __repr__(self) -> str:
+        return f"ImageProvider({self.name!r})"
+
+
+def _chunk(text: str) -> Any:
+    return SimpleNamespace(choices=[SimpleNamespace(delta=SimpleNamespace(content=text))])
+
+
+class _Completions:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def create(self, *, model: str, messages: list[Any], stream: bool = False, **_: Any) -> Any:
+        words = ["Hello", " from ", self.name]
+        if stream:
+            return iter([_chunk(w) for w in words])
+        message = SimpleNamespace(content="".join(words))
+        return SimpleNamespace(choices=[SimpleNamespace(message=message)])
+
+
+class ChatClient:
+    """An OpenAI-shaped client: ``chat.completions.create(...)`` and ``complete()``."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.chat = SimpleNamespace(completions=_Completions(name))
+
+    def complete(self, prompt: str) -> str:
+        return f"{self.name}: {prompt}"
+
+
+def namespace() -> dict[str, Any]:
+    """A fresh namespace for one page's snippets."""
+    return {
+        "__name__": "__docs__",
+        "gemini": ImageProvider("gemini"),
+        "grok": ImageProvider("grok"),
+        "laozhang": ImageProvider("laozhang"),
+        "main_client": ChatClient("main"),
+        "backup_client": ChatClient("backup"),
+        "openai_client": ChatClient("openai"),
+    }
