@@ -9,6 +9,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Generic, TypeVar, cast
 
+from ._text import error_text, full_error_text, printable, response_text
+
 __all__ = ["Attempt", "AttemptInfo", "Result", "current_attempt"]
 
 T = TypeVar("T")
@@ -61,26 +63,38 @@ class Result(Generic[T]):
     skipped: tuple[str, ...] = ()
 
     def _repr_html_(self) -> str:
-        """Render the attempt chain as HTML for notebooks."""
+        """Render the attempt chain and the response as HTML for notebooks.
+
+        Skipped providers are struck through; a failed attempt shows its error cut
+        at ``ERROR_CHARS`` (100) characters with the full text in a tooltip, as in
+        ``status()``; the response is its ``repr``, escaped and cut at
+        ``RESPONSE_CHARS`` (200). Text keeps the notebook's own colour (light and dark
+        themes alike).
+        """
         esc = html.escape
         parts = [
-            f'<span class="fr-skipped" title="skipped: in cooldown"><s>{esc(name)}</s></span>'
+            f'<span class="fr-skipped" title="skipped: in cooldown"><s>{esc(printable(name))}</s>'
+            "</span>"
             for name in self.skipped
         ]
         for a in self.attempts:
+            name = esc(printable(a.provider))
             if a.error is None:
-                parts.append(
-                    f'<span class="fr-ok"><b>{esc(a.provider)}</b> '
-                    f"✔ {a.latency * 1000:.1f} ms</span>"
-                )
+                ok = f"<b>{name}</b> ✔ {a.latency * 1000:.1f} ms"
+                parts.append(f'<span class="fr-ok">{ok}</span>')
             else:
-                err = f"{type(a.error).__name__}: {a.error}"
-                parts.append(f'<span class="fr-failed">{esc(a.provider)} ✘ {esc(err)}</span>')
+                parts.append(
+                    f'<span class="fr-failed" title="{esc(full_error_text(a.error))}">'
+                    f"{name} ✘ {esc(error_text(a.error))}</span>"
+                )
         chain = " → ".join(parts)
+        shown = response_text(self.response)
         return (
-            f'<div class="fallback-router-result">{chain}<br>'
-            f"served by <b>{esc(self.provider)}</b> on attempt {self.attempt}"
-            f"{' (terminus)' if self.was_terminus else ''}</div>"
+            '<div class="fallback-router-result" style="color:inherit">'
+            f"{chain}<br>served by <b>{esc(printable(self.provider))}</b> on attempt "
+            f"{self.attempt}{' (terminus)' if self.was_terminus else ''}<br>"
+            f'response: <code title="{esc(type(self.response).__qualname__)}" '
+            f'style="color:inherit;background:transparent">{esc(shown)}</code></div>'
         )
 
 

@@ -10,37 +10,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, overload
 
+from ._text import error_text, full_error_text, printable
+
 __all__ = ["ProviderStatus", "Stats", "Status"]
-
-
-#: Characters of error text shown in tables and chains; the full text is in a tooltip.
-ERROR_CHARS = 100
-
-_CONTROL = {i: f"\\x{i:02x}" for i in [*range(32), 127]} | {
-    ord("\n"): "\\n",
-    ord("\r"): "\\r",
-    ord("\t"): "\\t",
-    0x2028: "\\u2028",
-    0x2029: "\\u2029",
-}
-
-
-def printable(text: str) -> str:
-    """Escape control characters (newlines, NUL...) so a value stays on one line."""
-    return text.translate(_CONTROL)
-
-
-def error_text(error: BaseException | None, limit: int = ERROR_CHARS) -> str:
-    """One line per error: the type and its message, escaped and cut at ``limit``."""
-    if error is None:
-        return ""
-    text = printable(f"{type(error).__name__}: {error}".rstrip(": "))
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def full_error_text(error: BaseException | None) -> str:
-    """The whole error text (for tooltips)."""
-    return "" if error is None else f"{type(error).__name__}: {error}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,9 +50,23 @@ def _latency_text(latency: float | None) -> str:
 
 
 def _availability(row: ProviderStatus) -> str:
+    """The availability cell of the plain-text table."""
     if row.available:
         return "half-open" if row.half_open else "yes"
     return f"no ({max(row.cooldown_remaining, 0.1):.1f} s)"
+
+
+def _badge(row: ProviderStatus) -> str:
+    """The availability as the notebook displays (HTML and Markdown) word it."""
+    if row.available:
+        return "◐ half-open" if row.half_open else "✔ available"
+    return f"⏸ benched {max(row.cooldown_remaining, 0.1):.1f} s"
+
+
+def _share_left(row: ProviderStatus) -> tuple[float, float]:
+    """(percent of the provider's own cooldown left, that cooldown's length)."""
+    length = row.cooldown_length or row.cooldown_remaining or 1.0
+    return max(0.0, min(100.0, 100.0 * row.cooldown_remaining / length)), length
 
 
 class Status(Sequence[ProviderStatus]):
@@ -170,7 +156,13 @@ class Status(Sequence[ProviderStatus]):
             "| " + " | ".join(self._HEADERS) + " |",
             "|" + "---|" * len(self._HEADERS),
         ]
-        lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in self._cells()]
+        for r, cells in zip(self._rows, self._cells(), strict=True):
+            badge = _badge(r)
+            if not r.available:
+                pct, length = _share_left(r)
+                badge += f" ({pct:.0f}% of {length:.1f} s left)"
+            row = (cells[0], badge, *cells[2:])
+            lines.append("| " + " | ".join(cell(c) for c in row) + " |")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -185,15 +177,13 @@ class Status(Sequence[ProviderStatus]):
         head = "".join(f'<th style="text-align:left">{h}</th>' for h in self._HEADERS)
         body: list[str] = []
         for r, cells in zip(self._rows, self._cells(), strict=True):
+            avail = _badge(r)
             if r.available:
                 css, style = "fr-available", ""
-                avail = "◐ half-open" if r.half_open else "✔ available"
             else:
                 css, style = "fr-benched", ' style="background:rgba(220,53,69,0.18)"'
-                length = r.cooldown_length or r.cooldown_remaining or 1.0
-                pct = max(0.0, min(100.0, 100.0 * r.cooldown_remaining / length))
-                avail = (
-                    f"⏸ benched {max(r.cooldown_remaining, 0.1):.1f} s"
+                pct, length = _share_left(r)
+                avail += (
                     f'<div class="fr-bar" title="{pct:.0f}% of {length:.1f} s left" '
                     f'style="background:rgba(220,53,69,0.75);width:{pct:.0f}%;height:4px">'
                     "</div>"
