@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import ClassVar
 
 import httpx
@@ -21,6 +20,8 @@ from fallback_router import (
     retry_after_of,
     routed,
 )
+
+from .conftest import http_server
 
 HEADERS: dict[str, dict[str, str]] = {
     "/ms/v1/models": {"retry-after-ms": "1500", "Retry-After": "60"},
@@ -80,12 +81,8 @@ class Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with http_server(Handler) as url:
+        yield url
 
 
 def openai_error(server: str, prefix: str) -> openai.APIStatusError:

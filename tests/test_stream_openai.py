@@ -7,9 +7,8 @@ connection mid-stream (the consumer gets the error, no other vendor is tried).
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, ClassVar
 
 import httpx
@@ -18,7 +17,7 @@ import pytest
 
 from fallback_router import InMemoryCooldown, current_attempt, routed
 
-from .conftest import FakeClock
+from .conftest import FakeClock, http_server
 
 WORDS = ["Hel", "lo", " world"]
 
@@ -77,12 +76,8 @@ class Vendors(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Vendors)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with http_server(Vendors) as url:
+        yield url
 
 
 def client(server: str, vendor: str) -> openai.OpenAI:
