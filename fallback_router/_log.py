@@ -27,6 +27,7 @@ __all__ = [
     "PROBING",
     "PROVIDER_FAILED",
     "REDIS_BACK",
+    "REDIS_MISCONFIGURED",
     "REDIS_UNAVAILABLE",
     "SKIPPING",
     "SKIPPING_SATURATED",
@@ -49,6 +50,7 @@ UNPARSABLE_RETRY_AFTER = "unparsable Retry-After"
 EVENT_HOOK_FAILED = "event hook raised"
 REDIS_UNAVAILABLE = "redis unavailable, failing open"
 REDIS_BACK = "redis reachable again"
+REDIS_MISCONFIGURED = "redis misconfigured, failing open"
 
 _ERROR = "{error.__class__.__name__}: {error}"
 
@@ -67,6 +69,10 @@ _TEMPLATES = {
     EVENT_HOOK_FAILED: EVENT_HOOK_FAILED + "; ignored: {hook} on {event}: " + _ERROR,
     REDIS_UNAVAILABLE: REDIS_UNAVAILABLE + " ({what}): " + _ERROR + "; retrying in {backoff} s",
     REDIS_BACK: REDIS_BACK + " ({what})",
+    REDIS_MISCONFIGURED: REDIS_MISCONFIGURED
+    + " ({what}): "
+    + _ERROR
+    + "; fix: {fix}; retrying in {backoff} s",
 }
 
 

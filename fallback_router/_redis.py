@@ -36,6 +36,7 @@ from ._cooldown import (
     read_retry_after,
 )
 from ._errors import InvalidConfigError
+from ._redis_clients import BoundedClient, import_redis, misconfiguration, outage_errors
 from ._strategies import InMemoryRoundRobin
 
 __all__ = ["DEFAULT_NAMESPACE", "RedisCooldown", "RedisRoundRobin"]
@@ -146,43 +147,6 @@ def _decode_key_part(text: str) -> str:
     return unquote_to_bytes(text).decode("utf-8", "surrogatepass")
 
 
-def _import_redis() -> Any:
-    try:
-        import redis  # noqa: PLC0415 - optional dependency, imported on use
-    except ImportError as exc:  # pragma: no cover - exercised without the extra
-        msg = "Redis support needs the 'redis' extra: pip install 'fallback-router[redis]'"
-        raise ImportError(msg) from exc
-    return redis
-
-
-def _bounded_client(client: Any, op_timeout: float) -> Any:
-    """Return a client on the same server whose every operation is bounded.
-
-    The user's pool settings (address, auth, TLS, database) are kept; timeouts are
-    replaced by ``op_timeout`` and retries are turned off, whatever the user's
-    client was configured with.
-    """
-    redis = _import_redis()
-    from redis.backoff import NoBackoff  # noqa: PLC0415
-    from redis.retry import Retry  # noqa: PLC0415
-
-    pool = getattr(client, "connection_pool", None)
-    if pool is None or not hasattr(pool, "connection_kwargs"):
-        msg = f"client must be a redis.Redis (with a connection pool), got {client!r}"
-        raise InvalidConfigError(msg)
-    kwargs = dict(pool.connection_kwargs)
-    kwargs.update(
-        socket_timeout=op_timeout,
-        socket_connect_timeout=op_timeout,
-        retry_on_timeout=False,
-        retry_on_error=[],
-        retry=Retry(NoBackoff(), 0),
-        health_check_interval=0,
-    )
-    new_pool = redis.ConnectionPool(connection_class=pool.connection_class, **kwargs)
-    return redis.Redis(connection_pool=new_pool)
-
-
 class _FailOpen:
     """Run Redis operations, falling back locally during an outage.
 
@@ -199,10 +163,9 @@ class _FailOpen:
         self._down_until = 0.0
         self._down = False
         self._lock = threading.Lock()
-        self._errors: tuple[type[BaseException], ...] = (
-            _import_redis().RedisError,
-            OSError,
-        )
+        #: called after each failed operation (the client is built again next time)
+        self.on_failure: Callable[[], None] | None = None
+        self._errors = outage_errors()
 
     def _now(self) -> float:
         return self._clock() if self._clock is not None else time.monotonic()
@@ -223,7 +186,18 @@ class _FailOpen:
                 first = not self._down
                 self._down = True
                 self._down_until = self._now() + self.backoff
-            if first:
+            if self.on_failure is not None:
+                self.on_failure()
+            fix = misconfiguration(exc)
+            if fix is not None:  # every back-off period, until it is fixed
+                _log.logger.error(
+                    _log.template(_log.REDIS_MISCONFIGURED),
+                    what=self.what,
+                    error=exc,
+                    fix=fix,
+                    backoff=self.backoff,
+                )
+            elif first:
                 _log.logger.error(
                     _log.template(_log.REDIS_UNAVAILABLE),
                     what=self.what,
@@ -247,11 +221,13 @@ def _connect(
     op_timeout: float | None,
     backoff: float,
     clock: Callable[[], float] | None,
-) -> tuple[float, Any, _FailOpen]:
+) -> tuple[float, BoundedClient, _FailOpen]:
     """Validate the connection options; return the timeout, bounded client and guard."""
     timeout = check_seconds("op_timeout", DEFAULT_OP_TIMEOUT if op_timeout is None else op_timeout)
     guard = _FailOpen(what, check_seconds("backoff", backoff), clock)
-    return timeout, _bounded_client(client, timeout), guard
+    conn = BoundedClient(client, timeout)
+    guard.on_failure = conn.forget
+    return timeout, conn, guard
 
 
 class RedisCooldown:
@@ -314,7 +290,7 @@ class RedisCooldown:
             self.policy.window if probe_ttl is None else check_seconds("probe_ttl", probe_ttl)
         )
         self.namespace = namespace
-        self.op_timeout, self._client, self._guard = _connect(
+        self.op_timeout, self._conn, self._guard = _connect(
             "cooldown", client, op_timeout, backoff, clock
         )
         self.local = InMemoryCooldown(
@@ -329,16 +305,13 @@ class RedisCooldown:
         # Redis is authoritative again after an outage: forget what was kept locally.
         self._guard.on_recover = self.local.reset
         self._prefix = f"fallback_router:{{{encode_key_part(namespace)}}}:"
-        self._read = self._client.register_script(_READ)
-        self._record = self._client.register_script(_RECORD_FAILURE)
-        self._probe = self._client.register_script(_TRY_PROBE)
         # Providers seen with no state at the last read: success needs no round trip.
         self._clean: set[str] = set()
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> RedisCooldown:
         """Build a tracker from a ``redis://`` URL; ``options`` as for the constructor."""
-        redis = _import_redis()
+        redis = import_redis()
         return cls(redis.Redis.from_url(url), **options)
 
     def _keys(self, name: str) -> list[str]:
@@ -353,7 +326,7 @@ class RedisCooldown:
         def op() -> Sequence[float]:
             per_name = [self._keys(n) for n in names]
             keys = [k[kind] for kind in range(4) for k in per_name]
-            raw = self._read(keys=keys)
+            raw = self._conn.script(_READ)(keys=keys)
             count = len(names)
             self._clean = {n for n, dirty in zip(names, raw[count:], strict=True) if not dirty}
             return [ms / 1000.0 if ms > 0 else 0.0 for ms in raw[:count]]
@@ -364,7 +337,7 @@ class RedisCooldown:
         """Return the seconds ``name`` stays unavailable (cooldown, else a probe in flight)."""
 
         def op() -> float:
-            values = self._read(keys=self._keys(name))
+            values = self._conn.script(_READ)(keys=self._keys(name))
             return values[0] / 1000.0 if values[0] > 0 else 0.0
 
         return self._guard.run(op, lambda: self.local.remaining(name))
@@ -387,7 +360,9 @@ class RedisCooldown:
         def op() -> bool | None:
             cooldown, _, level, probe = self._keys(name)
             ttl_ms = int(self.probe_ttl * 1000)
-            claimed = int(self._probe(keys=[cooldown, level, probe], args=[ttl_ms]))
+            claimed = int(
+                self._conn.script(_TRY_PROBE)(keys=[cooldown, level, probe], args=[ttl_ms])
+            )
             return None if claimed < 0 else bool(claimed)
 
         return self._guard.run(op, lambda: self.local.try_probe(name))
@@ -395,7 +370,8 @@ class RedisCooldown:
     def end_probe(self, name: str) -> None:
         """Release ``name``'s probe without a verdict."""
         self._guard.run(
-            lambda: self._client.delete(self._keys(name)[3]), lambda: self.local.end_probe(name)
+            lambda: self._conn.get().delete(self._keys(name)[3]),
+            lambda: self.local.end_probe(name),
         )
 
     def record_failure(self, name: str, error: BaseException) -> float:
@@ -406,7 +382,7 @@ class RedisCooldown:
         def op() -> float:
             racap = policy.max_duration or max(policy.duration, RETRY_AFTER_CAP)
             jitter = 1.0 + policy.jitter * random.random()  # noqa: S311 - not crypto
-            tripped, ms = self._record(
+            tripped, ms = self._conn.script(_RECORD_FAILURE)(
                 keys=self._keys(name),
                 args=[
                     policy.threshold,
@@ -431,7 +407,7 @@ class RedisCooldown:
             return
 
         def op() -> None:
-            self._client.delete(*self._keys(name))
+            self._conn.get().delete(*self._keys(name))
             self._clean.add(name)
 
         self._guard.run(op, lambda: self.local.record_success(name))
@@ -441,11 +417,11 @@ class RedisCooldown:
 
         def op() -> None:
             if name is not None:
-                self._client.delete(*self._keys(name))
+                self._conn.get().delete(*self._keys(name))
                 return
-            keys = list(self._client.scan_iter(match=f"{self._prefix}*", count=500))
+            keys = list(self._conn.get().scan_iter(match=f"{self._prefix}*", count=500))
             if keys:
-                self._client.delete(*keys)
+                self._conn.get().delete(*keys)
 
         self.local.reset(name)
         self._clean.clear()
@@ -457,10 +433,10 @@ class RedisCooldown:
         def op() -> dict[str, CooldownState]:
             prefix = self._prefix
             found: dict[str, dict[str, int]] = {}
-            keys = list(self._client.scan_iter(match=f"{prefix}*", count=500))
+            keys = list(self._conn.get().scan_iter(match=f"{prefix}*", count=500))
             if not keys:
                 return {}
-            pipe = self._client.pipeline(transaction=False)
+            pipe = self._conn.get().pipeline(transaction=False)
             for key in keys:
                 pipe.pttl(key)
                 pipe.get(key)
@@ -522,23 +498,22 @@ class RedisRoundRobin:
             msg = f"key must be a non-empty str, got {key!r}"
             raise InvalidConfigError(msg)
         self.key = key
-        self.op_timeout, self._client, self._guard = _connect(
+        self.op_timeout, self._conn, self._guard = _connect(
             "round_robin", client, op_timeout, backoff, clock
         )
-        self._incr = self._client.register_script(_INCR)
         self.local = InMemoryRoundRobin()
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> RedisRoundRobin:
         """Build a counter from a ``redis://`` URL; ``options`` as for the constructor."""
-        redis = _import_redis()
+        redis = import_redis()
         return cls(redis.Redis.from_url(url), **options)
 
     def next_index(self) -> int:
         """Return the next index (0 first), shared through Redis."""
 
         def op() -> int:
-            return int(self._incr(keys=[self.key], args=[86_400_000])) - 1
+            return int(self._conn.script(_INCR)(keys=[self.key], args=[86_400_000])) - 1
 
         return self._guard.run(op, self.local.next_index)
 

@@ -67,3 +67,49 @@ def probe_or_skip(url: str, namespace: str, hold: bool, probe_ttl: float = 60.0)
         return provider
 
     return routed(providers=["a", "b"], cooldown=tracker)(call)()
+
+
+def bench_via(spec: dict, namespace: str) -> bool:
+    """Fail provider "a" once through a tracker on the deployment ``spec``."""
+    from redis_topologies import client
+
+    tracker = RedisCooldown(client(spec), duration=60, namespace=namespace)
+
+    def call(provider: str) -> str:
+        if provider == "a":
+            raise RuntimeError("a is rate limited")
+        return provider
+
+    routed(providers=["a", "b"], cooldown=tracker)(call)()
+    return not tracker.is_available("a")
+
+
+def calls_to_a_via(spec: dict, namespace: str, calls: int) -> int:
+    """Route ``calls`` calls on the deployment ``spec``; count those that reached "a"."""
+    from redis_topologies import client
+
+    tracker = RedisCooldown(client(spec), duration=60, namespace=namespace)
+    reached = 0
+
+    def call(provider: str) -> str:
+        nonlocal reached
+        if provider == "a":
+            reached += 1
+            raise RuntimeError("a is rate limited")
+        return provider
+
+    fn = routed(providers=["a", "b"], cooldown=tracker)(call)
+    for _ in range(calls):
+        fn()
+    return reached
+
+
+def round_robin_via(spec: dict, key: str, calls: int) -> list[str]:
+    """Round-robin calls through a counter on the deployment ``spec``."""
+    from redis_topologies import client
+
+    counter = RedisRoundRobin(client(spec), key=key)
+    fn = routed(providers=["a", "b", "c"], strategy="round_robin", counter=counter)(
+        lambda provider: provider
+    )
+    return [fn() for _ in range(calls)]

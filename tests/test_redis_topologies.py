@@ -1,0 +1,152 @@
+"""RedisCooldown and RedisRoundRobin on real deployments: TLS, unix socket, Sentinel, Cluster.
+
+Every deployment is started here on 127.0.0.1 from Debian's redis-server (and
+redis-cli, openssl). For each: two processes share cooldowns and a round-robin
+counter, and a deployment that accepts connections but never answers (its process
+stopped with SIGSTOP) adds a bounded delay to a routed call, then none until the
+back-off ends; when it answers again, Redis is used again.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shutil
+import signal
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fallback_router import RedisCooldown, routed
+
+from .conftest import FakeClock
+
+SUPPORT = str(Path(__file__).parent / "support")
+TOPOLOGIES = ["tls", "unix", "sentinel", "cluster"]
+OP_TIMEOUT = 0.25
+SLACK = 0.6  # process scheduling on a loaded 2-core machine
+
+
+def binaries_or_skip() -> None:
+    missing = [b for b in ("redis-server", "redis-cli", "openssl") if shutil.which(b) is None]
+    if not missing:
+        return
+    if os.environ.get("FALLBACK_ROUTER_REQUIRE_REDIS") == "1":
+        pytest.fail(f"missing {missing}: apt-get install redis-server redis-tools openssl")
+    pytest.skip(f"needs {missing} (apt-get install redis-server redis-tools openssl)")
+
+
+@pytest.fixture(scope="module")
+def support_path() -> Iterator[None]:
+    import sys
+
+    sys.path.insert(0, SUPPORT)
+    yield
+    sys.path.remove(SUPPORT)
+
+
+@pytest.fixture(scope="module", params=TOPOLOGIES)
+def topology(request, support_path) -> Iterator[dict[str, Any]]:
+    binaries_or_skip()
+    import redis_topologies as t
+
+    deployment = t.Deployment()
+    try:
+        started = getattr(t, f"start_{request.param}")(deployment)
+        started["name"] = request.param
+        started["deployment"] = deployment
+        yield started
+    finally:
+        deployment.stop()
+
+
+@pytest.fixture
+def spawn(support_path) -> Any:
+    return multiprocessing.get_context("spawn")
+
+
+def client(topology: dict[str, Any]) -> Any:
+    import redis_topologies
+
+    return redis_topologies.client(topology["spec"])
+
+
+def fleet(*failing: str):
+    def call(provider: str) -> str:
+        if provider in failing:
+            raise RuntimeError(f"{provider} down")
+        return provider
+
+    return call
+
+
+def test_cooldowns_are_shared_by_processes(topology, spawn):
+    from redis_workers import bench_via, calls_to_a_via
+
+    namespace = f"shared-{topology['name']}"
+    with spawn.Pool(2) as pool:
+        assert pool.apply(bench_via, (topology["spec"], namespace)) is True
+        counts = pool.starmap(calls_to_a_via, [(topology["spec"], namespace, 10)] * 2)
+    assert counts == [0, 0]
+    tracker = RedisCooldown(client(topology), namespace=namespace)
+    assert 59 < tracker.remaining("a") <= 60
+    tracker.reset()
+    assert tracker.is_available("a")
+
+
+def test_round_robin_is_shared_by_processes(topology, spawn):
+    from redis_workers import round_robin_via
+
+    key = f"fr-test:{{rr}}:{topology['name']}"
+    with spawn.Pool(3) as pool:
+        picks = pool.starmap(round_robin_via, [(topology["spec"], key, 20)] * 3)
+    assert Counter(p for batch in picks for p in batch) == {"a": 20, "b": 20, "c": 20}
+
+
+def stopped_processes(topology: dict[str, Any], namespace: str) -> list[Any]:
+    """The processes to stop so that the tracker's next operation hangs."""
+    name = topology["name"]
+    if name == "sentinel":
+        return [topology["proc"]]  # discovery hangs (the master keeps running)
+    if name == "cluster":
+        owner = client(topology).get_node_from_key(f"fallback_router:{{{namespace}}}:cooldown:a")
+        return [topology["procs"][owner.port]]  # the node that owns the namespace's slot
+    return [topology["proc"]]
+
+
+def test_a_hanging_deployment_adds_a_bounded_delay_then_none(topology):
+    import redis_topologies
+
+    namespace = f"hang-{topology['name']}"
+    clock = FakeClock()
+    stopped = stopped_processes(topology, namespace)
+    for proc in stopped:
+        redis_topologies.with_signal(proc, signal.SIGSTOP)
+    try:
+        # A fresh tracker: its first operation connects (and discovers) now.
+        tracker = RedisCooldown(
+            client(topology), namespace=namespace, op_timeout=OP_TIMEOUT, clock=clock
+        )
+        fn = routed(providers=["a", "b"], cooldown=tracker)(fleet("a"))
+        start = time.monotonic()
+        assert fn() == "b"
+        first = time.monotonic() - start
+        start = time.monotonic()
+        for _ in range(20):
+            assert fn() == "b"  # a is benched locally meanwhile
+        rest = time.monotonic() - start
+    finally:
+        for proc in stopped:
+            redis_topologies.with_signal(proc, signal.SIGCONT)
+    assert first < 2 * OP_TIMEOUT + SLACK, f"{topology['name']}: first call took {first:.2f} s"
+    assert rest < SLACK, f"{topology['name']}: calls during the back-off took {rest:.2f} s"
+    # Back after the back-off: Redis is authoritative again and records the failure.
+    clock.advance(5.1)
+    assert fn() == "b"
+    shared = RedisCooldown(client(topology), namespace=namespace)
+    assert 59 < shared.remaining("a") <= 60
+    shared.reset()
