@@ -150,3 +150,90 @@ def test_a_hanging_deployment_adds_a_bounded_delay_then_none(topology):
     shared = RedisCooldown(client(topology), namespace=namespace)
     assert 59 < shared.remaining("a") <= 60
     shared.reset()
+
+
+# -- misconfiguration: logged with the fix, every back-off period, failing open ------------
+
+
+@pytest.fixture(scope="module")
+def cluster(support_path) -> Iterator[dict[str, Any]]:
+    binaries_or_skip()
+    import redis_topologies as t
+
+    deployment = t.Deployment()
+    try:
+        yield t.start_cluster(deployment)
+    finally:
+        deployment.stop()
+
+
+def misconfigured_calls(tracker: RedisCooldown, clock: FakeClock, logs) -> list[str]:
+    """Two back-off periods of calls; return the misconfiguration messages logged."""
+    fn = routed(providers=["a", "b"], cooldown=tracker)(fleet("a"))
+    for _ in range(3):
+        assert fn() == "b"  # never raises: fails open
+    clock.advance(5.1)
+    for _ in range(3):
+        assert fn() == "b"
+    return [r["message"] for r in logs.find("redis misconfigured, failing open")]
+
+
+def test_a_plain_client_on_a_cluster_node_is_told_to_use_redis_cluster(cluster, logs):
+    import redis
+
+    clock = FakeClock()
+    namespace = "moved"
+    owner = redis.cluster.RedisCluster(host="127.0.0.1", port=cluster["ports"][0])
+    owning = owner.get_node_from_key(f"fallback_router:{{{namespace}}}:cooldown:a").port
+    other = next(p for p in cluster["ports"] if p != owning)
+    tracker = RedisCooldown(
+        redis.Redis(host="127.0.0.1", port=other), namespace=namespace, clock=clock
+    )
+    messages = misconfigured_calls(tracker, clock, logs)
+    assert len(messages) == 2  # once per back-off period, not once for good
+    assert "MovedError" in messages[0]
+    assert "pass a redis.cluster.RedisCluster client" in messages[0]
+    assert not tracker.is_available("a")  # benched locally meanwhile
+
+
+def test_missing_credentials_are_named(logs):
+    binaries_or_skip()
+    import redis
+    import redis_topologies as t
+
+    deployment = t.Deployment()
+    port = t.free_port()
+    deployment.start("--port", str(port), "--bind", "127.0.0.1", "--requirepass", "s3cret")
+    try:
+        t.wait_for(lambda: t.ping(host="127.0.0.1", port=port, password="s3cret"), "server")
+        clock = FakeClock()
+        tracker = RedisCooldown(redis.Redis(host="127.0.0.1", port=port), clock=clock)
+        messages = misconfigured_calls(tracker, clock, logs)
+        assert len(messages) == 2
+        assert "username/password" in messages[0]
+        good = RedisCooldown(redis.Redis(host="127.0.0.1", port=port, password="s3cret"))
+        good.record_failure("a", RuntimeError())
+        assert not good.is_available("a")  # the password is carried to the bounded client
+    finally:
+        deployment.stop()
+
+
+def test_a_read_only_replica_is_named(logs):
+    binaries_or_skip()
+    import redis
+    import redis_topologies as t
+
+    deployment = t.Deployment()
+    primary, replica = t.free_port(), t.free_port()
+    deployment.start("--port", str(primary), "--bind", "127.0.0.1")
+    deployment.start("--port", str(replica), "--bind", "127.0.0.1", "--replicaof", "127.0.0.1",
+                     str(primary))  # fmt: skip
+    try:
+        t.wait_for(lambda: t.ping(host="127.0.0.1", port=replica), "replica")
+        clock = FakeClock()
+        tracker = RedisCooldown(redis.Redis(host="127.0.0.1", port=replica), clock=clock)
+        messages = misconfigured_calls(tracker, clock, logs)
+        assert len(messages) == 2
+        assert "read-only replica" in messages[0]
+    finally:
+        deployment.stop()
