@@ -264,6 +264,8 @@ class InMemoryCooldown:
         self._due: dict[str, float] = {}
         # True while no provider has any state: the router's happy path reads it.
         self._idle = True
+        #: For the router's happy path: this tracker's answers never go stale.
+        self._fresh_until = math.inf
 
     def _now(self) -> float:
         clock = self._clock

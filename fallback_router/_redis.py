@@ -20,6 +20,7 @@ Every key carries an expiry: nothing is left once cooldowns and counts lapse.
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
@@ -45,6 +46,10 @@ __all__ = ["DEFAULT_NAMESPACE", "RedisCooldown", "RedisRoundRobin"]
 DEFAULT_NAMESPACE = "default"
 #: Seconds each Redis operation may take (connect and reply, each) unless told otherwise.
 DEFAULT_OP_TIMEOUT = 0.1
+#: Seconds between two reads of the shared state into a process' mirror, by default.
+DEFAULT_REFRESH = 0.1
+#: Provider names a mirror follows (the most recently asked about).
+MIRROR_NAMES = 4096
 #: The key RedisRoundRobin uses unless told otherwise.
 DEFAULT_ROUND_ROBIN_KEY = "fallback_router:{default}:round_robin"
 
@@ -276,9 +281,11 @@ class RedisCooldown:
         probe_ttl: float | None = None,
         op_timeout: float | None = None,
         backoff: float = 5.0,
+        refresh: float = DEFAULT_REFRESH,
         clock: Callable[[], float] | None = None,
     ) -> None:
         self.policy = CooldownPolicy.build(duration, threshold, max_duration, multiplier, jitter)
+        self.refresh = check_seconds("refresh", refresh, allow_zero=True)
         if not isinstance(namespace, str) or not namespace:  # any text: it is encoded
             msg = f"namespace must be a non-empty str, got {namespace!r}"
             raise InvalidConfigError(msg)
@@ -303,10 +310,21 @@ class RedisCooldown:
             clock=clock,
         )
         # Redis is authoritative again after an outage: forget what was kept locally.
-        self._guard.on_recover = self.local.reset
+        self._guard.on_recover = self._recovered
+        self._guard.on_failure = self._failed
+        self._clock = clock
+        # The process-local mirror: names asked about, their deadlines (this process'
+        # clock) and which have any state; replaced whole by each refresh.
+        self._known: dict[str, None] = {}
+        self._mirror: tuple[dict[str, float], frozenset[str]] = ({}, frozenset())
+        self._written: dict[str, tuple[float | None, bool]] = {}  # own writes since a read
+        self._mirror_lock = threading.Lock()
+        self._refreshing = threading.Lock()
+        #: No provider has state (the router's inlined happy path reads this) ...
+        self._idle = True
+        #: ... and the mirror is fresh until then (this process' clock).
+        self._fresh_until = -math.inf
         self._prefix = f"fallback_router:{{{encode_key_part(namespace)}}}:"
-        # Providers seen with no state at the last read: success needs no round trip.
-        self._clean: set[str] = set()
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> RedisCooldown:
@@ -320,27 +338,99 @@ class RedisCooldown:
 
     # -- reads ------------------------------------------------------------------------
 
-    def remaining_many(self, names: Sequence[str]) -> Sequence[float]:
-        """Return the cooldown left for each name in one round trip."""
+    def _now(self) -> float:
+        clock = self._clock
+        return clock() if clock is not None else time.monotonic()
 
-        def op() -> Sequence[float]:
-            per_name = [self._keys(n) for n in names]
+    def _failed(self) -> None:
+        """After a failed operation: a new client next time; the mirror is not trusted."""
+        self._conn.forget()
+        self._fresh_until = -math.inf
+
+    def _recovered(self) -> None:
+        """Redis answers again: it is authoritative, the local state goes."""
+        self.local.reset()
+        self._fresh_until = -math.inf
+
+    def _refresh(self, names: Sequence[str], now: float) -> None:
+        """Read every known provider's state into the mirror: one round trip."""
+        known = self._known
+        for name in names:
+            known[name] = None
+        while len(known) > MIRROR_NAMES:  # the oldest names go first
+            del known[next(iter(known))]
+        order = list(known)
+        with self._mirror_lock:
+            self._written = {}
+
+        def op() -> list[int]:
+            per_name = [self._keys(n) for n in order]
             keys = [k[kind] for kind in range(4) for k in per_name]
-            raw = self._conn.script(_READ)(keys=keys)
-            count = len(names)
-            self._clean = {n for n, dirty in zip(names, raw[count:], strict=True) if not dirty}
-            return [ms / 1000.0 if ms > 0 else 0.0 for ms in raw[:count]]
+            return list(self._conn.script(_READ)(keys=keys))
 
-        return self._guard.run(op, lambda: self.local.remaining_many(names))
+        raw = self._guard.run(op, lambda: None)
+        if raw is None:  # failing open: the local tracker answers meanwhile
+            return
+        count = len(order)
+        deadlines = {
+            n: now + ms / 1000.0 for n, ms in zip(order, raw[:count], strict=True) if ms > 0
+        }
+        dirty = {n for n, has in zip(order, raw[count:], strict=True) if has}
+        with self._mirror_lock:
+            for name, (deadline, has) in self._written.items():  # written meanwhile
+                deadlines.pop(name, None)
+                dirty.discard(name)
+                if deadline is not None:
+                    deadlines[name] = deadline
+                if has:
+                    dirty.add(name)
+            self._written = {}
+            self._mirror = (deadlines, frozenset(dirty))
+            self._idle = not dirty
+            self._fresh_until = now + self.refresh
+
+    def _write(self, name: str, deadline: float | None, has: bool) -> None:
+        """Apply this process' own write to the mirror at once."""
+        with self._mirror_lock:
+            deadlines, dirty = dict(self._mirror[0]), set(self._mirror[1])
+            deadlines.pop(name, None)
+            dirty.discard(name)
+            if deadline is not None:
+                deadlines[name] = deadline
+            if has:
+                dirty.add(name)
+            self._mirror = (deadlines, frozenset(dirty))
+            self._written[name] = (deadline, has)
+            self._idle = not dirty
+
+    # -- reads ------------------------------------------------------------------------
+
+    def remaining_many(self, names: Sequence[str]) -> Sequence[float]:
+        """Return the cooldown left for each name, from the process-local mirror.
+
+        The mirror is read from Redis at most once per ``refresh`` seconds, by
+        whichever call finds it stale first (others use it as it is meanwhile), and
+        updated at once by this process' own writes. Returns ``()`` when none of the
+        names has any state.
+        """
+        now = self._now()
+        stale = now >= self._fresh_until or any(n not in self._known for n in names)
+        if stale and self._refreshing.acquire(blocking=False):
+            try:
+                self._refresh(names, now)
+            finally:
+                self._refreshing.release()
+        if self._guard.down:
+            return self.local.remaining_many(names)
+        deadlines, dirty = self._mirror
+        if not dirty.intersection(names):
+            return ()
+        return [max(0.0, deadlines.get(n, now) - now) for n in names]
 
     def remaining(self, name: str) -> float:
         """Return the seconds ``name`` stays unavailable (cooldown, else a probe in flight)."""
-
-        def op() -> float:
-            values = self._conn.script(_READ)(keys=self._keys(name))
-            return values[0] / 1000.0 if values[0] > 0 else 0.0
-
-        return self._guard.run(op, lambda: self.local.remaining(name))
+        left = self.remaining_many([name])
+        return left[0] if left else 0.0
 
     def is_available(self, name: str) -> bool:
         """Return True when ``name`` is not in cooldown."""
@@ -354,7 +444,7 @@ class RedisCooldown:
         The probe key expires after ``probe_ttl`` seconds, so a prober that
         crashed holds the provider at most that long.
         """
-        if not self.half_open or name in self._clean:
+        if not self.half_open or (not self._guard.down and name not in self._mirror[1]):
             return None
 
         def op() -> bool | None:
@@ -396,19 +486,20 @@ class RedisCooldown:
                     1 if self.half_open else 0,
                 ],
             )
-            self._clean.discard(name)
-            return ms / 1000.0 if tripped else 0.0
+            seconds = ms / 1000.0 if tripped else 0.0
+            self._write(name, self._now() + seconds if seconds > 0 else None, True)
+            return seconds
 
         return self._guard.run(op, lambda: self.local.record_failure(name, error))
 
     def record_success(self, name: str) -> None:
         """Clear ``name``'s state; costs no round trip when it had none at the last read."""
-        if name in self._clean:
+        if not self._guard.down and name not in self._mirror[1]:
             return
 
         def op() -> None:
             self._conn.get().delete(*self._keys(name))
-            self._clean.add(name)
+            self._write(name, None, False)
 
         self._guard.run(op, lambda: self.local.record_success(name))
 
@@ -424,8 +515,8 @@ class RedisCooldown:
                 self._conn.get().delete(*keys)
 
         self.local.reset(name)
-        self._clean.clear()
         self._guard.run(op, lambda: None)
+        self._fresh_until = -math.inf  # read again at the next call
 
     def snapshot(self) -> Mapping[str, CooldownState]:
         """Return every provider of this namespace that still has state."""

@@ -38,6 +38,7 @@ from ._events import EventHook
 from ._limits import ConcurrencyLimiter
 from ._providers import Providers, ProvidersSpec, normalize
 from ._record import Recorder
+from ._redis import RedisCooldown
 from ._results import CURRENT, Result, new_attempt, new_result
 from ._status import ProviderStatus, Stats, Status
 from ._strategies import RoundRobinCounter, Strategy
@@ -68,6 +69,18 @@ def check_routable(fn: object) -> None:
             f"synchronous: decorate a plain def (run it in a thread from async code)"
         )
         raise TypeError(msg)
+
+
+def _inlinable(tracker: CooldownTracker, clock: Callable[[], float] | None) -> bool:
+    """True for trackers the happy path can skip: they keep ``_idle``/``_fresh_until``.
+
+    ``_idle`` is True while no provider has any state, ``_fresh_until`` the clock
+    time until which that answer holds without asking anyone (``inf`` in memory,
+    the next refresh of a Redis tracker's mirror, on the same clock as the router).
+    """
+    if type(tracker) is InMemoryCooldown:
+        return True
+    return type(tracker) is RedisCooldown and tracker._clock is clock  # noqa: SLF001
 
 
 def _is_stream(fn: Callable[..., Any]) -> bool:
@@ -179,7 +192,7 @@ class Router:
             and config.hooks is None
             and config.timeout is None
             and config.limiter is None
-            and (used is None or type(used) is InMemoryCooldown)
+            and (used is None or _inlinable(used, config.clock))
         )
 
     # -- public API ----------------------------------------------------------------
@@ -331,8 +344,7 @@ class Router:
             (name, 1, i == count - 1, None, router_clock) for i, name in enumerate(names)
         )
         calls = tuple(functools.partial(fn, provider) for provider in objects)
-        tracker = self.tracker if self.uses_tracker else None
-        assert tracker is None or isinstance(tracker, InMemoryCooldown)  # noqa: S101 - _direct
+        tracker: Any = self.tracker if self.uses_tracker else None
         pick = self.config.counter.next_index if self.counter_strategy else None
         stats = self._stats
         local = stats.local
@@ -340,12 +352,14 @@ class Router:
         set_current, reset_current = CURRENT.set, CURRENT.reset
 
         def direct_call(*args: Any, **kwargs: Any) -> Any:
-            if tracker is not None and not tracker._idle:  # noqa: SLF001 - same package
-                return run(fn, args, kwargs, want_result, None)
             index = 0 if pick is None else pick() % count
             clock = router_clock if router_clock is not None else time.monotonic
-            token = set_current(states[index])
             start = clock()
+            # The tracker holds no state and its view is fresh (a Redis mirror's can
+            # go stale; an in-memory tracker's never does): nothing to plan.
+            if tracker is not None and (not tracker._idle or start >= tracker._fresh_until):  # noqa: SLF001
+                return run(fn, args, kwargs, want_result, None)
+            token = set_current(states[index])
             try:
                 response = calls[index](*args, **kwargs)
             except Exception as exc:  # noqa: BLE001 - handed to the general path below

@@ -10,6 +10,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -118,28 +119,74 @@ def round_trips(monkeypatch) -> list[int]:
     return sent
 
 
-def test_happy_path_costs_one_round_trip_and_a_fallback_one_more(
+def test_the_mirror_reads_redis_once_per_refresh_interval(
     redis_client, round_trips, real_redis_binary
 ):
-    """One round trip per clean fallback call; a failed first provider adds one."""
-    tracker = RedisCooldown(redis_client, duration=60)
-    fn = routed(providers=["a", "b", "c"], cooldown=tracker)(fleet())
-    fn()  # load the scripts
+    """Calls read a process-local mirror: one round trip per ``refresh``, none between."""
+    clock = FakeClock()
+    tracker = RedisCooldown(redis_client, duration=60, refresh=0.1, clock=clock)
+    fn = routed(providers=["a", "b", "c"], cooldown=tracker, clock=clock)(fleet())
+    fn()  # the first call reads the mirror (and loads the script)
     round_trips[0] = 0
-    for _ in range(10):
+    for _ in range(50):
         fn()
-    assert round_trips[0] == 10
-    exempt = routed(providers=["a", "b", "c"], cooldown=tracker, exempt={"a"})(fleet("a"))
-    exempt()
+    assert round_trips[0] == 0  # within the interval the mirror answers
+    clock.advance(0.1)
+    fn()
+    fn()
+    assert round_trips[0] == 1  # one read for the next interval
+    failing = routed(providers=["x", "y"], cooldown=tracker, clock=clock)(fleet("x"))
+    failing()  # x fails on the happy path: the failure is written through
     round_trips[0] = 0
-    exempt()
-    assert round_trips[0] == 1  # exempt: nothing recorded
-    failing = routed(providers=["x", "y"], cooldown=tracker)(fleet("x"))
-    failing()  # load the failure script
+    assert failing.route().skipped == ("x",)  # this process' own write is seen at once
+    assert round_trips[0] == 1  # x and y are read once, as names new to the mirror
+    round_trips[0] = 0
+    assert failing.route().skipped == ("x",)
+    assert round_trips[0] == 0
     tracker.reset()
     round_trips[0] = 0
-    failing()
+    failing()  # read (a reset forces it), x fails, its failure written through
     assert round_trips[0] == 2
+
+
+def test_a_cooldown_from_another_process_is_honoured_within_the_refresh_interval(
+    redis_client,
+):
+    """Two trackers stand for two processes: each has its own mirror."""
+    clock = FakeClock()
+    here = RedisCooldown(redis_client, duration=60, refresh=0.1, clock=clock)
+    there = RedisCooldown(redis_client, duration=60, refresh=0.1, clock=clock)
+    fn = routed(providers=["a", "b"], cooldown=here, clock=clock)(fleet())
+    assert fn() == "a"
+    there.record_failure("a", RuntimeError("a down"))  # "another process" benches a
+    assert fn() == "a"  # stale by at most the refresh interval
+    clock.advance(0.1)
+    result = fn.route()
+    assert (result.provider, result.skipped) == ("b", ("a",))
+    assert 59 < here.remaining("a") <= 60
+    there.record_success("a")
+    clock.advance(0.1)
+    assert fn() == "a"
+
+
+def test_threads_share_one_refresh_and_never_wait_for_it(redis_client, round_trips):
+    """16 threads on a stale mirror: one round trip between them."""
+    clock = FakeClock()
+    tracker = RedisCooldown(redis_client, duration=60, refresh=0.1, clock=clock)
+    fn = routed(providers=["a", "b"], cooldown=tracker, clock=clock)(fleet())
+    fn()
+    clock.advance(0.1)
+    round_trips[0] = 0
+    barrier = threading.Barrier(16)
+
+    def work() -> list[str]:
+        barrier.wait()
+        return [fn() for _ in range(50)]
+
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(lambda _: work(), range(16)))
+    assert all(r == ["a"] * 50 for r in results)
+    assert round_trips[0] == 1
 
 
 def test_routed_fallback_with_redis_tracker_and_status(redis_client):
@@ -385,6 +432,9 @@ def test_redis_stopped_mid_run_then_back(logs, real_redis_binary):
         assert fn() == "b"
         assert not tracker.is_available("a")
         server.stop()
+        assert [fn() for _ in range(5)] == ["b"] * 5  # the mirror answers, a still benched
+        assert logs.find("redis unavailable, failing open") == []  # not asked yet
+        clock.advance(0.1)  # the next read of the shared state finds the outage
         assert [fn() for _ in range(5)] == ["b"] * 5
         assert len(logs.find("redis unavailable, failing open")) == 1
         server.start()  # same port, empty data
