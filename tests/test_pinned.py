@@ -336,3 +336,107 @@ def test_an_http_date_retry_after_does_not_depend_on_the_local_timezone(far_time
     seconds = retry_after_of(HeaderError({"Retry-After": in_two_minutes}))
     assert seconds is not None
     assert 115 <= seconds <= 121
+
+
+# -- a probe in flight, seen by another call -----------------------------------------------
+
+
+def claim_probe_when(provider: str, tracker: InMemoryCooldown, events: list[Event]):
+    """A hook that, when ``provider`` fails, claims another provider's probe: the race of
+    another call claiming it between this call's plan and its reaching that provider."""
+
+    def hook(event: Event) -> None:
+        events.append(event)
+        if type(event).__name__ == "AttemptFailed" and event.provider == provider:
+            for name in ("a", "t"):
+                tracker.try_probe(name)
+
+    return hook
+
+
+def test_a_call_meeting_a_probe_claimed_meanwhile_skips_it_and_says_why(logs):
+    from fallback_router import ProviderSkipped
+
+    clock = FakeClock()
+    tracker = InMemoryCooldown(10, clock=clock)
+    tracker.record_failure("a", RuntimeError("a down"))
+    clock.advance(11)  # a is half-open: planned as available
+    events: list[Event] = []
+    broken = {"x"}
+
+    def call(provider: str) -> str:
+        if provider in broken:
+            raise RuntimeError(f"{provider} down")
+        return provider
+
+    fn = routed(
+        providers=["x", "a", "c"],
+        cooldown=tracker,
+        exempt={"x"},
+        on_event=claim_probe_when("x", tracker, events),
+    )(call)
+    result = fn.route()
+    assert (result.provider, result.attempt, result.skipped) == ("c", 2, ("a",))
+    left = tracker.remaining("a")  # how long the probe may still hold a
+    assert left > 0
+    skips = [e for e in events if isinstance(e, ProviderSkipped)]
+    assert [(e.provider, e.reason, e.remaining) for e in skips] == [("a", "probe in flight", left)]
+    assert logs.find(f"skipping provider in cooldown: a ({left:.1f} s left)")
+    tracker.end_probe("a")
+    broken.add("c")
+    with pytest.raises(AllProvidersFailedError) as failed:
+        fn()
+    assert failed.value.message == "all providers failed (x, c); skipped in cooldown: a"
+    tracker.end_probe("a")
+
+
+def test_a_terminus_whose_probe_was_claimed_meanwhile_is_still_attempted():
+    clock = FakeClock()
+    tracker = InMemoryCooldown(10, clock=clock)
+    tracker.record_failure("t", RuntimeError("t down"))
+    clock.advance(11)  # the terminus is half-open
+    events: list[Event] = []
+
+    def call(provider: str) -> str:
+        if provider == "x":
+            raise RuntimeError("x down")
+        return provider
+
+    fn = routed(
+        providers=["x", "t"],
+        cooldown=tracker,
+        exempt={"x"},
+        on_event=claim_probe_when("x", tracker, events),
+    )(call)
+    result = fn.route()  # t's probe is held elsewhere, but t is the terminus: attempted
+    assert (result.provider, result.attempt, result.was_terminus) == ("t", 2, True)
+    forced = [e for e in events if isinstance(e, TerminusForced)]
+    # The probe may hold t until its state lapses: cooldown end (1010) + window (10) - now.
+    assert [(e.provider, e.remaining) for e in forced] == [("t", 9.0)]
+    assert tracker.snapshot() == {}  # t served: its state (and the stray probe) cleared
+
+
+def test_a_budget_that_runs_out_says_so_and_keeps_the_last_error_as_cause():
+    from fallback_router import DeadlineExceededError
+
+    clock = FakeClock()
+
+    def call(provider: str) -> str:
+        clock.advance(3)
+        raise RuntimeError(f"{provider} down")
+
+    events: list[Event] = []
+    fn = routed(
+        providers=["a", "b", "c"], timeout=5, clock=clock, cooldown=None, on_event=events.append
+    )(call)
+    with pytest.raises(DeadlineExceededError) as info:
+        fn()
+    error = info.value
+    assert str(error) == "time budget of 5.0 s ran out after 2 attempt(s)"
+    assert error.timeout == 5.0
+    assert [a.provider for a in error.attempts] == ["a", "b"]
+    assert str(error.__cause__) == "b down"
+    failed = [e for e in events if type(e).__name__ == "CallFailed"]
+    assert len(failed) == 1
+    assert failed[0].error is error
+    assert failed[0].function.endswith("call")
