@@ -316,7 +316,7 @@ class RedisCooldown:
         # The process-local mirror: names asked about, their deadlines (this process'
         # clock) and which have any state; replaced whole by each refresh.
         self._known: dict[str, None] = {}
-        self._mirror: tuple[dict[str, float], frozenset[str]] = ({}, frozenset())
+        self._mirror: tuple[dict[str, float], set[str]] = ({}, set())
         self._written: dict[str, tuple[float | None, bool]] = {}  # own writes since a read
         self._mirror_lock = threading.Lock()
         self._refreshing = threading.Lock()
@@ -385,21 +385,20 @@ class RedisCooldown:
                 if has:
                     dirty.add(name)
             self._written = {}
-            self._mirror = (deadlines, frozenset(dirty))
+            self._mirror = (deadlines, dirty)
             self._idle = not dirty
             self._fresh_until = now + self.refresh
 
     def _write(self, name: str, deadline: float | None, has: bool) -> None:
         """Apply this process' own write to the mirror at once."""
-        with self._mirror_lock:
-            deadlines, dirty = dict(self._mirror[0]), set(self._mirror[1])
+        with self._mirror_lock:  # in place: a write costs the same however many names
+            deadlines, dirty = self._mirror
             deadlines.pop(name, None)
             dirty.discard(name)
             if deadline is not None:
                 deadlines[name] = deadline
             if has:
                 dirty.add(name)
-            self._mirror = (deadlines, frozenset(dirty))
             self._written[name] = (deadline, has)
             self._idle = not dirty
 
