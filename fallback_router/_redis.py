@@ -378,12 +378,7 @@ class RedisCooldown:
         dirty = {n for n, has in zip(order, raw[count:], strict=True) if has}
         with self._mirror_lock:
             for name, (deadline, has) in self._written.items():  # written meanwhile
-                deadlines.pop(name, None)
-                dirty.discard(name)
-                if deadline is not None:
-                    deadlines[name] = deadline
-                if has:
-                    dirty.add(name)
+                _apply(deadlines, dirty, name, deadline, has)
             self._written = {}
             self._mirror = (deadlines, dirty)
             self._idle = not dirty
@@ -393,12 +388,7 @@ class RedisCooldown:
         """Apply this process' own write to the mirror at once."""
         with self._mirror_lock:  # in place: a write costs the same however many names
             deadlines, dirty = self._mirror
-            deadlines.pop(name, None)
-            dirty.discard(name)
-            if deadline is not None:
-                deadlines[name] = deadline
-            if has:
-                dirty.add(name)
+            _apply(deadlines, dirty, name, deadline, has)
             self._written[name] = (deadline, has)
             self._idle = not dirty
 
@@ -562,6 +552,18 @@ class RedisCooldown:
             f"RedisCooldown(namespace={self.namespace!r}, duration={p.duration}, "
             f"threshold={p.threshold}, max_duration={p.max_duration})"
         )
+
+
+def _apply(
+    deadlines: dict[str, float], dirty: set[str], name: str, deadline: float | None, has: bool
+) -> None:
+    """Set ``name``'s entry in a mirror: its deadline (None: none) and whether it has state."""
+    deadlines.pop(name, None)
+    dirty.discard(name)
+    if deadline is not None:
+        deadlines[name] = deadline
+    if has:
+        dirty.add(name)
 
 
 class RedisRoundRobin:

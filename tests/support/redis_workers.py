@@ -16,33 +16,12 @@ def round_robin_picks(url: str, key: str, calls: int) -> list[str]:
 
 def bench_provider(url: str, namespace: str) -> bool:
     """Fail provider "a" once through a router; return whether it was benched."""
-    tracker = RedisCooldown.from_url(url, duration=60, namespace=namespace)
-
-    def call(provider: str) -> str:
-        if provider == "a":
-            raise RuntimeError("a is rate limited")
-        return provider
-
-    routed(providers=["a", "b"], cooldown=tracker)(call)()
-    return not tracker.is_available("a")
+    return bench_via({"kind": "url", "url": url}, namespace)
 
 
 def calls_to_a(url: str, namespace: str, calls: int) -> int:
     """Route ``calls`` calls and count how many reached provider "a"."""
-    tracker = RedisCooldown.from_url(url, duration=60, namespace=namespace)
-    reached = 0
-
-    def call(provider: str) -> str:
-        nonlocal reached
-        if provider == "a":
-            reached += 1
-            raise RuntimeError("a is rate limited")
-        return provider
-
-    fn = routed(providers=["a", "b"], cooldown=tracker)(call)
-    for _ in range(calls):
-        fn()
-    return reached
+    return calls_to_a_via({"kind": "url", "url": url}, namespace, calls)
 
 
 def probe_or_skip(url: str, namespace: str, hold: bool, probe_ttl: float = 60.0) -> str:
