@@ -440,3 +440,108 @@ def test_a_budget_that_runs_out_says_so_and_keeps_the_last_error_as_cause():
     assert len(failed) == 1
     assert failed[0].error is error
     assert failed[0].function.endswith("call")
+
+
+# -- InMemoryCooldown details (found by mutation testing) ----------------------------------
+
+
+class RetryAfter(Exception):
+    def __init__(self, seconds: float | str) -> None:
+        super().__init__("429")
+        self.retry_after = seconds
+
+
+def test_end_probe_makes_the_provider_probeable_again():
+    clock = FakeClock()
+    tracker = InMemoryCooldown(10, clock=clock)
+    tracker.record_failure("a", RuntimeError())
+    assert tracker.try_probe("a") is None  # in cooldown: nothing to probe yet
+    clock.advance(10)
+    assert tracker.try_probe("a") is True
+    assert tracker.try_probe("a") is False  # held
+    assert tracker.remaining("a") == 10.0  # held at most until the state lapses
+    clock.advance(9.5)
+    assert tracker.remaining("a") == 0.5
+    tracker.end_probe("a")  # released without a verdict
+    assert tracker.remaining("a") == 0.0
+    assert tracker.try_probe("a") is True
+    tracker.end_probe("b")  # a provider without a probe: nothing happens
+
+
+def test_a_failed_probe_benches_again_and_the_next_cooldown_end_is_probed_again():
+    clock = FakeClock()
+    tracker = InMemoryCooldown(10, clock=clock)
+    tracker.record_failure("a", RuntimeError())
+    clock.advance(10)
+    assert tracker.try_probe("a") is True
+    assert tracker.record_failure("a", RuntimeError()) == 10  # the probe failed
+    assert tracker.try_probe("a") is None  # benched again, not "probed elsewhere"
+    clock.advance(10)
+    assert tracker.try_probe("a") is True  # the next probe is not blocked by the old one
+
+
+def test_snapshot_values_for_each_kind_of_state():
+    clock = FakeClock()
+    tracker = InMemoryCooldown(10, threshold=2, clock=clock)
+    tracker.record_failure("counted", RuntimeError())
+    tracker.record_failure("benched", RuntimeError())
+    tracker.record_failure("benched", RuntimeError())
+    snap = tracker.snapshot()
+    assert snap["counted"] == CooldownState(
+        remaining=0.0, consecutive_failures=1, level=0, length=0.0, half_open=False
+    )
+    assert snap["benched"] == CooldownState(
+        remaining=10.0, consecutive_failures=0, level=0, length=10.0, half_open=False
+    )
+    clock.advance(10)
+    assert tracker.snapshot()["benched"].half_open is True
+
+
+def test_a_later_deadline_keeps_its_length():
+    clock = FakeClock()
+    tracker = InMemoryCooldown(10, clock=clock)
+    assert tracker.record_failure("a", RetryAfter(100)) == 100
+    assert tracker.record_failure("a", RuntimeError()) == 100  # the later deadline wins
+    assert tracker.snapshot()["a"].length == 100
+
+
+def test_retry_after_zero_means_no_cooldown_and_no_state():
+    tracker = InMemoryCooldown(10, clock=FakeClock())
+    assert tracker.record_failure("a", RetryAfter(0)) == 0.0
+    assert tracker.snapshot() == {}
+    assert tracker.try_probe("a") is None
+
+
+def test_retry_after_is_capped_at_an_hour_in_memory_too():
+    tracker = InMemoryCooldown(10, clock=FakeClock())
+    assert tracker.record_failure("a", RetryAfter(7200)) == 3600
+    assert tracker.record_failure("b", RuntimeError()) == 10  # no hint: the duration
+
+
+def test_an_unparsable_retry_after_is_logged_with_its_provider(logs):
+    tracker = InMemoryCooldown(10, clock=FakeClock())
+    assert tracker.record_failure("a", RetryAfter("soon")) == 10
+    [record] = logs.find("unparsable Retry-After")
+    assert record["extra"]["provider"] == "a"
+    assert record["message"] == "unparsable Retry-After from a: 'soon'; using the normal cooldown"
+
+
+def test_half_open_must_be_a_bool():
+    with pytest.raises(InvalidConfigError, match="half_open must be a bool, got 'yes'"):
+        InMemoryCooldown(10, half_open="yes")  # type: ignore[arg-type]
+
+
+def test_a_probe_held_by_another_call_is_planned_as_cooldown():
+    """Planning sees a held probe as time left (reason "cooldown"), like a cooldown."""
+    from fallback_router import ProviderSkipped
+
+    clock = FakeClock()
+    tracker = InMemoryCooldown(10, clock=clock)
+    tracker.record_failure("a", RuntimeError())
+    clock.advance(10)
+    assert tracker.try_probe("a") is True  # another call probes a
+    events: list[Event] = []
+    fn = routed(providers=["a", "b"], cooldown=tracker, on_event=events.append)(lambda p: p)
+    assert fn.route().skipped == ("a",)
+    skips = [e for e in events if isinstance(e, ProviderSkipped)]
+    assert [(e.provider, e.reason, e.remaining) for e in skips] == [("a", "cooldown", 10.0)]
