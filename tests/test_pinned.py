@@ -545,3 +545,35 @@ def test_a_probe_held_by_another_call_is_planned_as_cooldown():
     assert fn.route().skipped == ("a",)
     skips = [e for e in events if isinstance(e, ProviderSkipped)]
     assert [(e.provider, e.reason, e.remaining) for e in skips] == [("a", "cooldown", 10.0)]
+
+
+def test_long_invalid_values_are_shown_cut_at_40_characters():
+    forty = "x" * 38  # repr adds the quotes: exactly 40 characters, shown whole
+    with pytest.raises(InvalidConfigError) as shown:
+        InMemoryCooldown(forty)  # type: ignore[arg-type]
+    assert str(shown.value) == f"duration must be a finite number > 0, got '{forty}'"
+    with pytest.raises(InvalidConfigError) as cut:
+        InMemoryCooldown(10**400)
+    assert str(cut.value) == "duration must be a finite number > 0, got " + "1" + "0" * 36 + "..."
+
+
+def test_jitter_may_lengthen_a_cooldown_past_an_hour_without_max_duration(monkeypatch):
+    import random
+
+    monkeypatch.setattr(random, "random", lambda: 1.0)
+    tracker = InMemoryCooldown(3600, jitter=0.5, clock=FakeClock())
+    assert tracker.record_failure("a", RuntimeError()) == 5400  # only Retry-After is capped
+
+
+def test_failure_counts_lapse_after_the_window():
+    clock = FakeClock()
+    tracker = InMemoryCooldown(10, threshold=3, clock=clock)
+    tracker.record_failure("a", RuntimeError())
+    tracker.record_failure("a", RuntimeError())
+    assert tracker.snapshot()["a"].consecutive_failures == 2
+    clock.advance(9.9)
+    assert tracker.snapshot()["a"].consecutive_failures == 2
+    clock.advance(0.1)  # the window (the duration, without max_duration) has passed
+    assert tracker.snapshot() == {}
+    assert tracker.record_failure("a", RuntimeError()) == 0.0  # counting starts again
+    assert tracker.snapshot()["a"].consecutive_failures == 1
