@@ -406,6 +406,8 @@ class RedisCooldown:
         stale = now >= self._fresh_until or any(n not in self._known for n in names)
         if stale and self._refreshing.acquire(blocking=False):
             try:
+                # Other threads keep using the mirror as it is while this one reads.
+                self._fresh_until = now + self.refresh
                 self._refresh(names, now)
             finally:
                 self._refreshing.release()
