@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 SERVER = "redis-server"
+_ports = random.SystemRandom()
 
 
 def _free(port: int) -> bool:
@@ -32,22 +33,24 @@ def _free(port: int) -> bool:
 def free_port(bus: bool = False) -> int:
     """A free port; with ``bus``, port + 10000 is free too (a cluster node's bus)."""
     while True:
-        port = random.randint(20000, 30000)
+        port = _ports.randint(20000, 30000)  # not the test-seeded `random`
         if _free(port) and (not bus or _free(port + 10000)):
             return port
 
 
-def wait_for(check: Any, what: str, limit: float = 20.0) -> None:
+def wait_for(check: Any, what: str, limit: float = 20.0, log: Path | None = None) -> None:
     """Poll ``check()`` until true (a server booting, a cluster joining); bounded."""
     deadline = time.monotonic() + limit
+    last: BaseException | None = None
     while time.monotonic() < deadline:
         try:
             if check():
                 return
-        except Exception:
-            pass
+        except Exception as exc:
+            last = exc
         time.sleep(0.05)  # waiting for a server process, not for a cooldown
-    msg = f"{what} did not come up in {limit} s"
+    tail = log.read_text()[-2000:] if log is not None and log.exists() else ""
+    msg = f"{what} did not come up in {limit} s; last error: {last!r}; server log: {tail}"
     raise RuntimeError(msg)
 
 
@@ -57,10 +60,23 @@ class Deployment:
     def __init__(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="fr-topology-"))
         self.procs: list[subprocess.Popen[bytes]] = []
+        self.log: Path | None = None
 
     def start(self, *args: str) -> subprocess.Popen[bytes]:
+        self.log = self.dir / f"server-{len(self.procs)}.log"
         proc = subprocess.Popen(
-            [SERVER, *args, "--save", "", "--appendonly", "no", "--dir", str(self.dir)],
+            [
+                SERVER,
+                *args,
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.dir),
+                "--logfile",
+                str(self.log),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -118,7 +134,7 @@ def start_tls(deployment: Deployment) -> dict[str, Any]:
     )  # fmt: skip
     url = f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={certs['ca']}"
     spec = {"kind": "url", "url": url}
-    wait_for(lambda: client(spec).ping(), "TLS redis-server")
+    wait_for(lambda: client(spec).ping(), "TLS redis-server", log=deployment.log)
     return {"spec": spec, "proc": proc, "port": port, "ca": certs["ca"]}
 
 
@@ -129,7 +145,7 @@ def start_unix(deployment: Deployment) -> dict[str, Any]:
     path = deployment.dir / "redis.sock"
     proc = deployment.start("--port", "0", "--unixsocket", str(path), "--unixsocketperm", "700")
     spec = {"kind": "url", "url": f"unix://{path}?db=0"}
-    wait_for(lambda: client(spec).ping(), "unix-socket redis-server")
+    wait_for(lambda: client(spec).ping(), "unix-socket redis-server", log=deployment.log)
     return {"spec": spec, "proc": proc, "path": str(path)}
 
 
