@@ -125,3 +125,33 @@ def test_client_kill_mid_run(proxy, redis_client, logs):
     observer.reset("a")
     assert fn() == "b"
     assert observer.remaining("a") > 59  # back on Redis
+
+
+def test_other_threads_never_wait_for_a_slow_refresh(proxy):
+    """While one call reads a slow Redis (0.3 s per reply), other threads' calls don't wait."""
+    import threading
+
+    import redis
+
+    clock = FakeClock()
+    tracker = RedisCooldown(
+        redis.Redis(host="127.0.0.1", port=proxy.port),
+        namespace="slow-refresh",
+        op_timeout=2.0,
+        clock=clock,
+    )
+    fn = routed(providers=["a", "b"], cooldown=tracker, clock=clock)(lambda p: p)
+    assert fn() == "a"  # the mirror is read once
+    proxy.set("delay", 0.3)
+    clock.advance(0.1)  # stale: the next call reads Redis, slowly
+    reading = threading.Thread(target=fn)
+    reading.start()
+    deadline = time.monotonic() + 5
+    while not tracker._refreshing.locked() and time.monotonic() < deadline:
+        time.sleep(0.001)  # until the reader holds the refresh (not a cooldown wait)
+    assert tracker._refreshing.locked()
+    start = time.monotonic()
+    assert [fn() for _ in range(100)] == ["a"] * 100  # the mirror as it is
+    others = time.monotonic() - start
+    reading.join()
+    assert others < 0.15, f"100 calls took {others:.3f} s during a 0.3 s refresh"
