@@ -336,7 +336,7 @@ class RedisCooldown:
         p, n = self._prefix, encode_key_part(name)
         return [f"{p}cooldown:{n}", f"{p}failures:{n}", f"{p}level:{n}", f"{p}probe:{n}"]
 
-    # -- reads ------------------------------------------------------------------------
+    # -- the process-local mirror -------------------------------------------------------
 
     def _now(self) -> float:
         clock = self._clock
@@ -411,7 +411,8 @@ class RedisCooldown:
                 self._refresh(names, now)
             finally:
                 self._refreshing.release()
-        if self._guard.down:
+        if self._guard.down:  # failing open: the local tracker answers, never the mirror
+            self._fresh_until = -math.inf
             return self.local.remaining_many(names)
         deadlines, dirty = self._mirror
         if not dirty.intersection(names):

@@ -406,6 +406,24 @@ def test_during_an_outage_cooldowns_are_kept_locally(dead_port):
     assert set(tracker.snapshot()) == {"a"}
 
 
+def test_during_an_outage_every_call_consults_the_local_tracker(dead_port):
+    """Within one refresh interval too: the inlined path never bypasses fail-open."""
+    clock = FakeClock()
+    tracker = RedisCooldown(unreachable_client(dead_port), duration=60, clock=clock)
+    calls: list[str] = []
+
+    def call(provider):
+        calls.append(provider)
+        if provider == "a":
+            raise RuntimeError("a down")
+        return provider
+
+    fn = routed(providers=["a", "b"], cooldown=tracker, clock=clock)(call)
+    for _ in range(6):
+        assert fn() == "b"
+    assert calls == ["a", "b", "b", "b", "b", "b", "b"]
+
+
 def test_hanging_redis_adds_a_bounded_delay(hanging_port):
     """A Redis that never answers costs at most ~2 x op_timeout, then nothing."""
     tracker = RedisCooldown(unreachable_client(hanging_port), op_timeout=0.1)
