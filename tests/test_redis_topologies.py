@@ -196,7 +196,7 @@ def test_a_plain_client_on_a_cluster_node_is_told_to_use_redis_cluster(cluster, 
     assert not tracker.is_available("a")  # benched locally meanwhile
 
 
-def test_missing_credentials_are_named(logs):
+def test_missing_credentials_are_named(logs, support_path):
     binaries_or_skip()
     import redis
     import redis_topologies as t
@@ -218,7 +218,7 @@ def test_missing_credentials_are_named(logs):
         deployment.stop()
 
 
-def test_a_read_only_replica_is_named(logs):
+def test_a_read_only_replica_is_named(logs, support_path):
     binaries_or_skip()
     import redis
     import redis_topologies as t
