@@ -240,7 +240,10 @@ class RedisCooldown:
 
     Same protocol and semantics as :class:`InMemoryCooldown`; the server's key
     expiry is the clock, so hosts with different clocks agree. Trackers with the
-    same ``namespace`` (default ``"default"``) share state.
+    same ``namespace`` (default ``"default"``) share state. ``client`` may be a
+    ``redis.Redis`` (TCP, TLS, unix socket), a Sentinel ``master_for`` client or a
+    ``redis.cluster.RedisCluster``; the tracker builds its own bounded client to the
+    same deployment. Routed calls read a process-local mirror (see ``refresh``).
 
     Args:
         client: a ``redis.Redis``; its address, auth, TLS and database are used
@@ -257,7 +260,11 @@ class RedisCooldown:
         op_timeout: seconds each Redis operation may take (connect and reply each);
             default ``DEFAULT_OP_TIMEOUT`` (0.1), read when the tracker is built.
         backoff: seconds to stop asking Redis after a failure, default 5.
-        clock: monotonic clock for the back-off and the local fallback.
+        refresh: seconds a process' mirror of the shared state is trusted before
+            one call reads it again (default 0.1; 0 reads on every planned call).
+            A cooldown entered by another process is honoured here within
+            ``refresh`` plus one round trip; this process' own writes at once.
+        clock: monotonic clock for the back-off, the mirror and the local fallback.
 
     Fail-open: when Redis is unreachable or slow, the tracker uses a process-local
     :class:`InMemoryCooldown` with the same settings until Redis answers again
@@ -265,6 +272,8 @@ class RedisCooldown:
     most ``2 * op_timeout`` once per ``backoff`` period for an outage.
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+       Sentinel and cluster clients, ``refresh`` and the process-local mirror.
     """
 
     def __init__(  # noqa: PLR0913 - mirrors InMemoryCooldown plus connection options
