@@ -4,14 +4,14 @@ A :class:`RoutedCall` is built per call (never on the inlined happy path). Its
 :meth:`~RoutedCall.next` walks the plan and yields each provider to
 attempt, having already passed over those in cooldown, probed by another call or
 saturated, checked the time budget and taken the provider's concurrency slot and
-half-open probe. The caller (a plain call or a stream) attempts it and reports
-back with :meth:`~RoutedCall.failed` or concludes; :meth:`~RoutedCall.release`
-gives the slot and probe back.
+half-open probe. The caller (a plain call or a stream) attempts it with
+:meth:`~RoutedCall.attempt`, which records what happened and gives the slot and
+probe back, and concludes with :meth:`~RoutedCall.result` or
+:meth:`~RoutedCall.error`.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -68,7 +68,7 @@ class RoutedCall:
         else:
             self.names, self.objects = router.providers()
             router._stats.bound(self.names)  # noqa: SLF001 - the router's own counts
-        self.clock = clock = config.clock if config.clock is not None else time.monotonic
+        self.clock = clock = router.clock
         timeout = config.timeout
         self.deadline = None if timeout is None else clock() + timeout
         self.function = ""
@@ -94,7 +94,7 @@ class RoutedCall:
             self.order = (0,)
         else:
             self.order = range(count)
-            if router.remaining_many is not None or router.uses_tracker:
+            if router.uses_tracker:
                 self.remaining, self.clean = router.plan(self.names)
 
     def state(self, index: int, number: int) -> AttemptState:
@@ -144,11 +144,7 @@ class RoutedCall:
                 self._skip(name, 0.0, _SATURATED)
                 self.deferred.append(index)
                 continue
-            candidate = (
-                self._claim(index, forced)
-                if router.try_probe is not None and not self.clean
-                else (index, forced, False)
-            )
+            candidate = self._claim(index, forced)
             if candidate is not None:
                 return self._stop(candidate) if router.one_attempt else candidate
         deferred = self.deferred
@@ -220,10 +216,9 @@ class RoutedCall:
         """
         router = self.router
         recorder = router.recorder
-        names = self.names
-        name = names[index]
+        name = self.names[index]
         number = len(self.failures) + 1
-        state = (name, number, index == len(names) - 1, self.deadline, router.config.clock)
+        state = self.state(index, number)
         if first is None and (forced is not None or probe or recorder.hooks is not None):
             recorder.started(name, number, state[2], forced, probe, self.function)
         release_slot = True

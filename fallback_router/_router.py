@@ -5,14 +5,14 @@ The call path in one picture::
     fn(*args) ──► happy path (inlined, _make_caller) ── success ──► response
                      │ tracker has state / first attempt failed
                      ▼
-                  general path (_run): RoutedCall.candidates() ──► attempt() ──►
+                  general path (_run): RoutedCall.next() ──► RoutedCall.attempt() ──►
                   Recorder (tracker, counts, logs, events) ──► Result or error
 
 The happy path is the general path's first step specialised for the commonest
-case: a fixed provider list, no hooks, no budget, no concurrency limits and an
-in-memory tracker that holds no state. It calls the first (or round-robin)
-provider directly and, on failure, hands the failed attempt to the general path,
-which continues exactly as if it had made it.
+case: a fixed provider list, no hooks, no budget, no concurrency limits and a
+tracker that holds no state (in memory, or a Redis tracker's fresh mirror). It
+calls the first (or round-robin) provider directly and, on failure, hands the
+failed attempt to the general path, which continues exactly as if it had made it.
 """
 
 # pyright: reportUnnecessaryTypeIgnoreComment=false
