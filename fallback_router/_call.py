@@ -12,6 +12,7 @@ probe back, and concludes with :meth:`~RoutedCall.result` or
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -68,7 +69,8 @@ class RoutedCall:
         else:
             self.names, self.objects = router.providers()
             router._stats.bound(self.names)  # noqa: SLF001 - the router's own counts
-        self.clock = clock = router.clock
+        # The router's clock, else time.monotonic looked up now (freezegun patches it).
+        self.clock = clock = config.clock if config.clock is not None else time.monotonic
         timeout = config.timeout
         self.deadline = None if timeout is None else clock() + timeout
         self.function = ""
@@ -127,6 +129,8 @@ class RoutedCall:
         router = self.router
         names, remaining, last = self.names, self.remaining, len(self.names) - 1
         limiter, deadline, order = router.config.limiter, self.deadline, self.order
+        # Half-open probes exist only when the tracker has them and reported state.
+        probing = router.try_probe is not None and not self.clean
         while self.cursor < len(order):
             index = order[self.cursor]
             self.cursor += 1
@@ -144,7 +148,7 @@ class RoutedCall:
                 self._skip(name, 0.0, _SATURATED)
                 self.deferred.append(index)
                 continue
-            candidate = self._claim(index, forced)
+            candidate = self._claim(index, forced) if probing else (index, forced, False)
             if candidate is not None:
                 return self._stop(candidate) if router.one_attempt else candidate
         deferred = self.deferred
@@ -158,8 +162,8 @@ class RoutedCall:
                 return self._stop()
             index = names.index(got)
             deferred.remove(index)
-            left = remaining[index] if remaining else 0.0
-            candidate = self._claim(index, left if left > 0.0 else None)
+            forced = remaining[index] if remaining and remaining[index] > 0.0 else None
+            candidate = self._claim(index, forced) if probing else (index, forced, False)
             if candidate is not None:
                 return self._stop(candidate) if router.one_attempt else candidate
         return None
@@ -171,13 +175,16 @@ class RoutedCall:
         return candidate
 
     def _claim(self, index: int, forced: float | None) -> Candidate | None:
-        """Claim ``index``'s half-open probe when it has one; None to pass it over."""
+        """Claim ``index``'s half-open probe when it has one; None to pass it over.
+
+        Only called while probing (the tracker has probes and reported state).
+        """
         router = self.router
-        try_probe = router.try_probe
-        if try_probe is None or self.clean or forced is not None:
+        if forced is not None:  # a forced terminus is attempted, not probed
             return (index, forced, False)
         name = self.names[index]
-        claim = try_probe(name)
+        assert router.try_probe is not None  # noqa: S101 - implied by probing
+        claim = router.try_probe(name)
         if claim is False:  # another call probes it
             left = router.tracker.remaining(name) if router.tracker is not None else 0.0
             if index != len(self.names) - 1:

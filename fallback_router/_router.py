@@ -269,12 +269,6 @@ class Router:
 
     # -- the call path ---------------------------------------------------------------
 
-    @property
-    def clock(self) -> Callable[[], float]:
-        """The clock to read now: the configured one, else ``time.monotonic``."""
-        clock = self.config.clock
-        return clock if clock is not None else time.monotonic
-
     def plan(self, names: tuple[str, ...]) -> tuple[Sequence[float], bool]:
         """Return each provider's remaining cooldown and a clean flag.
 
