@@ -4,6 +4,8 @@ Usage::
 
     python scripts/mutation.py            # mutmut run, then the table
     python scripts/mutation.py --report   # only the table, from the last run
+    python scripts/mutation.py --retest 'fallback_router._redis*'
+                                          # after adding tests: run the survivors again
 
 mutmut (configured in ``pyproject.toml``, ``[tool.mutmut]``) copies the package to
 ``mutants/``, mutates it and runs the tests that reach each mutated function. The
@@ -16,6 +18,7 @@ judged equivalent by hand: they cannot change behaviour, so no test can catch th
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import subprocess
 import sys
@@ -56,6 +59,20 @@ def scores() -> dict[str, Counter[str]]:
     return table
 
 
+def reset_survivors(pattern: str) -> int:
+    """Mark the surviving mutants whose names match ``pattern`` as unchecked."""
+    count = 0
+    for meta in sorted(MUTANTS.glob("*.py.meta")):
+        data = json.loads(meta.read_text())
+        codes = data["exit_code_by_key"]
+        for key, code in codes.items():
+            if code in SURVIVED and fnmatch.fnmatch(key, pattern):
+                codes[key] = None
+                count += 1
+        meta.write_text(json.dumps(data))
+    return count
+
+
 def report() -> int:
     """Print the table of the last run; 1 when there is none."""
     table = scores()
@@ -82,9 +99,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--report", action="store_true", help="only print the last run's table")
     parser.add_argument("--max-children", default="2", help="parallel test processes")
+    parser.add_argument("--retest", metavar="PATTERN", help="run matching survivors again")
     args = parser.parse_args()
     if not args.report:
         command = [sys.executable, "-m", "mutmut", "run", "--max-children", args.max_children]
+        if args.retest:
+            print(f"{reset_survivors(args.retest)} survivors to run again")
+            command.append(args.retest)
         subprocess.run(command, cwd=ROOT, check=False)
     return report()
 

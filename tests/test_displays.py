@@ -21,6 +21,9 @@ from fallback_router import InMemoryCooldown, routed
 
 from .conftest import FakeClock
 
+# Spawns workers, servers or a browser: left out of mutation runs (see pyproject.toml).
+pytestmark = pytest.mark.processes
+
 ERROR_CHARS, RESPONSE_CHARS = 100, 200  # the documented cut lengths
 
 

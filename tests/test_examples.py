@@ -11,6 +11,9 @@ import pytest
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
+# Spawns workers, servers or a browser: left out of mutation runs (see pyproject.toml).
+pytestmark = pytest.mark.processes
+
 
 def run(script: str, **env: str) -> str:
     result = subprocess.run(

@@ -303,6 +303,7 @@ def spawn(monkeypatch) -> Any:
     return multiprocessing.get_context("spawn")
 
 
+@pytest.mark.processes
 def test_processes_share_one_round_robin_counter(redis_server, redis_client, spawn):
     """Three processes x 30 calls over 3 providers: exactly 30 picks each."""
     from redis_workers import round_robin_picks
@@ -312,6 +313,7 @@ def test_processes_share_one_round_robin_counter(redis_server, redis_client, spa
     assert Counter(p for picks in results for p in picks) == {"a": 30, "b": 30, "c": 30}
 
 
+@pytest.mark.processes
 def test_processes_share_cooldowns(redis_server, redis_client, spawn):
     """A provider benched by one process is skipped by the others."""
     from redis_workers import bench_provider, calls_to_a
@@ -451,6 +453,7 @@ def test_redis_stopped_mid_run_then_back(logs, real_redis_binary):
         server.stop()
 
 
+@pytest.mark.processes
 def test_import_without_redis_names_the_extra():
     """Without redis-py, the package imports and Redis classes say which extra to install."""
     code = (
@@ -648,6 +651,7 @@ def half_open(redis_client: Any, namespace: str) -> None:
     assert tracker.snapshot()["a"].half_open
 
 
+@pytest.mark.processes
 def test_processes_share_one_half_open_probe(redis_server, redis_client, spawn, real_redis_binary):
     """One process probes a; calls from three other processes skip it meanwhile."""
     from redis_workers import probe_or_skip
@@ -666,6 +670,7 @@ def test_processes_share_one_half_open_probe(redis_server, redis_client, spawn, 
     assert keys(redis_client) == []
 
 
+@pytest.mark.processes
 def test_a_crashed_prober_holds_the_provider_only_until_probe_ttl(
     redis_server, redis_client, spawn, real_redis_binary
 ):

@@ -25,6 +25,9 @@ from fallback_router import RedisCooldown, routed
 
 from .conftest import FakeClock
 
+# Spawns workers, servers or a browser: left out of mutation runs (see pyproject.toml).
+pytestmark = pytest.mark.processes
+
 SUPPORT = str(Path(__file__).parent / "support")
 TOPOLOGIES = ["tls", "unix", "sentinel", "cluster"]
 OP_TIMEOUT = 0.25
