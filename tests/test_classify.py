@@ -233,3 +233,14 @@ def test_unparsable_retry_after_raises(value):
 def test_naive_http_date_is_taken_as_utc(frozen):
     """A date without a zone is read as UTC."""
     assert parse_retry_after("Thu, 01 Jan 2026 12:01:00 -0000") == pytest.approx(60)
+
+
+def test_http_status_boundaries_and_name():
+    """Ranges may start at 100 and end at 599; the predicate is named after its codes."""
+    predicate = http_status(range(100, 200), 599)
+    assert predicate(SDKError(100))
+    assert predicate(SDKError(599))
+    assert not predicate(SDKError(200))
+    assert predicate.__name__ == "http_status(range(100, 200), 599)"
+    with pytest.raises(InvalidConfigError, match=r"http_status\(\) needs at least one status code"):
+        http_status()

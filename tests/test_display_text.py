@@ -1,0 +1,127 @@
+"""Exact display text (DESIGN §8): the in-process pin of what notebooks and terminals show.
+
+``tests/test_displays.py`` checks in a real browser that these displays read on light
+and dark themes; this module pins their text, so mutation testing sees every cut,
+escape and number format.
+"""
+
+from __future__ import annotations
+
+import html
+
+import pytest
+
+from fallback_router import AllProvidersFailedError, InMemoryCooldown, routed
+
+from .conftest import FakeClock
+
+# Generated once from the scenario below, then read line by line: errors cut at 100
+# characters with the full text in the title, responses at 200, user data escaped.
+RESULT_HTML = (
+    '<div class="fallback-router-result" style="color:inherit"><span class="fr-failed" title="RuntimeError: h down">h ✘ RuntimeError: h down</span> → <span class="fr-failed" title="RuntimeError: '
+    + "x" * 120
+    + '\nend">a ✘ RuntimeError: '
+    + "x" * 85
+    + '…</span> → <span class="fr-ok"><b>b|&lt;</b> ✔ 12.5 ms</span><br>served by <b>b|&lt;</b> on attempt 3<br>response: <code title="dict" style="color:inherit;background:transparent">{&#x27;p&#x27;: &#x27;b|&lt;&#x27;, &#x27;data&#x27;: &#x27;'
+    + "y" * 177
+    + "…</code></div>"
+)
+STATUS_TEXT = (
+    "provider  available    consecutive  successes  failures  last latency  last error\nh         no (29.7 s)  0            0          1         0.0 ms        RuntimeError: h down\na         no (30.0 s)  0            0          1         250.0 ms      RuntimeError: "
+    + "x" * 85
+    + "…\nb|<       yes          0            1          0         12.5 ms\nc         yes          0            0          0"
+)
+STATUS_MD = (
+    "| provider | available | consecutive | successes | failures | last latency | last error |\n|---|---|---|---|---|---|---|\n| h | ⏸ benched 29.7 s (74% of 40.0 s left) | 0 | 0 | 1 | 0.0 ms | RuntimeError: h down |\n| a | ⏸ benched 30.0 s (75% of 40.0 s left) | 0 | 0 | 1 | 250.0 ms | RuntimeError: "
+    + "x" * 85
+    + "… |\n| b\\|&lt; | ✔ available | 0 | 1 | 0 | 12.5 ms |  |\n| c | ✔ available | 0 | 0 | 0 |  |  |"
+)
+STATUS_HTML = (
+    '<table class="fallback-router-status" style="color:inherit"><thead><tr><th style="text-align:left">provider</th><th style="text-align:left">available</th><th style="text-align:left">consecutive</th><th style="text-align:left">successes</th><th style="text-align:left">failures</th><th style="text-align:left">last latency</th><th style="text-align:left">last error</th></tr></thead><tbody><tr class="fr-benched" style="background:rgba(220,53,69,0.18)"><td><b>h</b></td><td>⏸ benched 29.7 s<div class="fr-bar" title="74% of 40.0 s left" style="background:rgba(220,53,69,0.75);width:74%;height:4px"></div></td><td>0</td><td>0</td><td>1</td><td>0.0 ms</td><td title="RuntimeError: h down">RuntimeError: h down</td></tr><tr class="fr-benched" style="background:rgba(220,53,69,0.18)"><td><b>a</b></td><td>⏸ benched 30.0 s<div class="fr-bar" title="75% of 40.0 s left" style="background:rgba(220,53,69,0.75);width:75%;height:4px"></div></td><td>0</td><td>0</td><td>1</td><td>250.0 ms</td><td title="RuntimeError: '
+    + "x" * 120
+    + '\nend">RuntimeError: '
+    + "x" * 85
+    + '…</td></tr><tr class="fr-available"><td><b>b|&lt;</b></td><td>✔ available</td><td>0</td><td>1</td><td>0</td><td>12.5 ms</td><td title=""></td></tr><tr class="fr-available"><td><b>c</b></td><td>✔ available</td><td>0</td><td>0</td><td>0</td><td></td><td title=""></td></tr></tbody></table>'
+)
+
+
+def scenario():
+    """h fails fast, a fails slowly with a long two-line error, b|< serves; c unused."""
+    clock = FakeClock()
+
+    def call(provider):
+        if provider == "a":
+            clock.advance(0.25)
+            raise RuntimeError("x" * 120 + "\nend")
+        if provider == "h":
+            raise RuntimeError("h down")
+        clock.advance(0.0125)
+        return {"p": provider, "data": "y" * 300}
+
+    tracker = InMemoryCooldown(40, half_open=True, clock=clock)
+    fn = routed(providers=["h", "a", "b|<", "c"], cooldown=tracker, clock=clock)(call)
+    result = fn.route()
+    clock.advance(10)
+    return fn, result, clock
+
+
+def test_result_html_is_exact():
+    _, result, _ = scenario()
+    assert result._repr_html_() == RESULT_HTML
+
+
+def test_status_text_markdown_and_html_are_exact():
+    fn, _, _ = scenario()
+    status = fn.router.status()
+    assert repr(status) == STATUS_TEXT
+    assert status._repr_markdown_() == STATUS_MD
+    assert status._repr_html_() == STATUS_HTML
+
+
+def test_half_open_and_short_cooldowns_are_worded():
+    fn, _, clock = scenario()
+    clock.advance(29.7)  # h has 0.0375 s left: shown as 0.1 s, never 0.0 s
+    status = fn.router.status()
+    assert "⏸ benched 0.1 s" in status._repr_html_()
+    assert "| h | ⏸ benched 0.1 s (0% of 40.0 s left) |" in status._repr_markdown_()
+    clock.advance(1)
+    assert "| h | ◐ half-open |" in fn.router.status()._repr_markdown_()
+
+
+@pytest.mark.parametrize(
+    ("message", "shown"),
+    [
+        ("", "RuntimeError"),  # no dangling ': '
+        ("x" * 86, "RuntimeError: " + "x" * 86),  # exactly 100 characters: not cut
+        ("x" * 87, "RuntimeError: " + "x" * 85 + "…"),  # 101: cut to 100
+        ("tab\there\x00", "RuntimeError: tab\\there\\x00"),  # escaped, one line
+        ("  padded ", "RuntimeError:   padded"),  # trailing space and colon trimmed only
+    ],
+)
+def test_error_cells(message, shown):
+    def call(provider):
+        raise RuntimeError(message)
+
+    fn = routed(providers=["a"], cooldown=None)(call)
+    with pytest.raises(AllProvidersFailedError):
+        fn()
+    status = fn.router.status()
+    assert repr(status).splitlines()[1].endswith(shown)
+    full = html.escape(f"RuntimeError: {message}")  # the whole text, in the tooltip
+    assert f'<td title="{full}">{html.escape(shown)}</td>' in status._repr_html_()
+
+
+def test_response_cells():
+    class Broken:
+        def __repr__(self) -> str:
+            raise ValueError("no repr")
+
+    for response, shown in [
+        ("y" * 198, repr("y" * 198)),  # 200 characters: not cut
+        ("y" * 199, repr("y" * 199)[:199] + "…"),  # 201: cut to 200
+        (Broken(), "Broken object (repr failed)&gt;"),
+        (None, "None"),
+    ]:
+        fn = routed(providers=["a"], cooldown=None)(lambda provider, r=response: r)
+        html = fn.route()._repr_html_()
+        assert f"{shown.replace(chr(39), '&#x27;')}</code>" in html, html
