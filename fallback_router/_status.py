@@ -309,8 +309,14 @@ class Stats:
                 row[1:] = kept, latency, end
 
     def bound(self, current: Sequence[str]) -> None:
-        """Keep counts for ``current`` names plus the most recent others only."""
-        if len(self._names) <= len(current) + RECENT_NAMES:
+        """Keep counts for ``current`` names plus the most recent others only.
+
+        Trims to the newest half once more than :data:`RECENT_NAMES` others are kept.
+        """
+        names = self._names
+        if len(names) <= RECENT_NAMES:  # the common case: nothing to count
+            return
+        if len(names) - sum(n in names for n in current) <= RECENT_NAMES:
             return
         with self._lock:
             self._fold()

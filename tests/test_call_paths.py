@@ -1,0 +1,152 @@
+"""The general call path's branches that mutation testing found unpinned (issue 12):
+streams through methods, probes released without a verdict, bounded status counts,
+hook warnings and probe logs."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+from fallback_router import InMemoryCooldown, Router, routed
+from fallback_router._status import RECENT_NAMES
+
+from .conftest import FakeClock
+
+
+class Boom(Exception):
+    pass
+
+
+def test_generator_methods_stream_through_the_general_path():
+    """A routed generator method: iterating streams, .route() returns a Result."""
+    calls: list[str] = []
+
+    class Client:
+        def __init__(self, failing: str) -> None:
+            self.failing = failing
+
+        @routed(providers=["a", "b"], cooldown=None)
+        def stream(self, provider, n, *, sep=""):
+            calls.append(provider)
+            if provider == self.failing:
+                raise Boom(provider)
+            for i in range(n):
+                yield f"{provider}{sep}{i}"
+
+    client = Client(failing="a")
+    lazy = client.stream(2, sep="-")
+    assert calls == []  # nothing is routed before the first item is asked for
+    assert list(lazy) == ["b-0", "b-1"]
+    assert calls == ["a", "b"]
+    result = client.stream.route(3, sep=":")
+    assert result.provider == "b"
+    assert list(result.response) == ["b:0", "b:1", "b:2"]
+    result = Client.stream.route(Client(failing="b"), 1)
+    assert (result.provider, list(result.response)) == ("a", ["a0"])
+
+
+def test_a_probe_ending_in_a_non_trigger_error_is_released():
+    """The probe is given back when the error is not a fallback trigger: probe again."""
+    clock = FakeClock()
+    tracker = InMemoryCooldown(10, half_open=True, clock=clock)
+    state: dict[str, Exception | None] = {"error": Boom("down")}
+
+    def call(provider):
+        error = state["error"]
+        if provider == "a" and error is not None:
+            raise error
+        return provider
+
+    fn = routed(providers=["a", "b"], cooldown=tracker, fallback_on=Boom, clock=clock)(call)
+    assert fn() == "b"  # a benched
+    clock.advance(10)
+    state["error"] = KeyError("the caller's bug")  # not a fallback trigger: raised as is
+    with pytest.raises(KeyError):
+        fn()
+    assert tracker.try_probe("a") is True  # released: a new probe can be claimed
+    tracker.end_probe("a")
+    state["error"] = None
+    call_result = fn.route()
+    assert (call_result.provider, call_result.attempts[0].provider) == ("a", "a")
+
+
+def test_a_plain_attempt_never_releases_anothers_probe():
+    """Releasing is for the probing call only: a forced terminus leaves the probe alone."""
+    clock = FakeClock()
+    tracker = InMemoryCooldown(10, half_open=True, clock=clock)
+
+    def call(provider):
+        raise KeyError(provider)  # not a fallback trigger
+
+    fn = routed(providers=["a"], cooldown=tracker, fallback_on=Boom, clock=clock)(call)
+    tracker.record_failure("a", Boom())
+    clock.advance(10)
+    assert tracker.try_probe("a") is True  # someone else probes a
+    with pytest.raises(KeyError):
+        fn()  # the terminus is tried anyway (not as a probe) and raises
+    assert tracker.try_probe("a") is False  # the other probe is still held
+
+
+def test_status_counts_are_bounded_for_a_changing_provider_list():
+    """Counts are kept for the current providers plus RECENT_NAMES others, newest first."""
+    state = {"i": 0}
+
+    def providers():
+        state["i"] += 1
+        return [f"name-{state['i']}", "steady"]
+
+    def call(provider):
+        if provider != "steady":
+            raise Boom(provider)
+        return provider
+
+    fn = routed(providers=providers, cooldown=None)(call)
+    sizes = []
+    for _ in range(3 * RECENT_NAMES):
+        fn()
+        sizes.append(len(fn.router._stats._names))
+        assert f"name-{state['i'] - 1}" in fn.router._stats._names or state["i"] == 1
+    assert max(sizes) == 2 + RECENT_NAMES  # never more than current + RECENT_NAMES
+    assert min(sizes[RECENT_NAMES:]) >= 2 + RECENT_NAMES // 2  # trimmed to the newest half
+    names = fn.router._stats._names
+    assert "steady" in names  # a current provider is never dropped
+    assert "name-1" not in names  # the oldest went
+    assert fn.router.status()["steady"].successes == 3 * RECENT_NAMES
+
+
+def test_a_raising_hook_warns_once_pointing_at_the_caller(logs):
+    def hook(event):
+        raise RuntimeError("hook bug")
+
+    fn = routed(providers=["a"], cooldown=None, on_event=hook)(lambda provider: provider)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert fn() == "a"
+        assert fn() == "a"
+    assert len(caught) == 1  # once per hook
+    assert "on_event hook" in str(caught[0].message)
+    assert caught[0].category is RuntimeWarning
+    assert len(logs.find("event hook raised")) == 4  # every failure: 2 events per call
+
+
+def test_only_probing_attempts_log_probing(logs):
+    clock = FakeClock()
+    tracker = InMemoryCooldown(10, half_open=True, clock=clock)
+    fn = routed(providers=["a", "b"], cooldown=tracker, clock=clock)(lambda provider: provider)
+    fn()
+    assert not logs.find("probing half-open provider")
+    tracker.record_failure("a", Boom())
+    clock.advance(10)
+    fn()
+    (record,) = logs.find("probing half-open provider")
+    assert record["message"] == "probing half-open provider: a (attempt 1)"
+
+
+def test_router_repr_names_the_providers():
+    assert repr(Router(providers=["a", "b"], cooldown=None)).startswith(
+        "Router(providers=('a', 'b'), strategy='fallback'"
+    )
+    assert repr(Router(providers=lambda: ["a"], cooldown=None)).startswith(
+        "Router(providers='<callable>'"
+    )
