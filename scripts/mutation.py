@@ -6,6 +6,9 @@ Usage::
     python scripts/mutation.py --report   # only the table, from the last run
     python scripts/mutation.py --retest 'fallback_router._redis*'
                                           # after adding tests: run the survivors again
+    python scripts/mutation.py --survivors 'fallback_router._redis*'
+                                          # what each survivor changed (one line each)
+    python scripts/mutation.py --suggest  # survivors equivalent by a mechanical rule
 
 mutmut (configured in ``pyproject.toml``, ``[tool.mutmut]``) copies the package to
 ``mutants/``, mutates it and runs the tests that reach each mutated function. The
@@ -18,11 +21,13 @@ judged equivalent by hand: they cannot change behaviour, so no test can catch th
 from __future__ import annotations
 
 import argparse
+import ast
 import fnmatch
 import json
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,6 +62,96 @@ def scores() -> dict[str, Counter[str]]:
             else:
                 counts["unchecked"] += 1
     return table
+
+
+def survivors(pattern: str = "*") -> list[str]:
+    """Names of the surviving mutants that match ``pattern``."""
+    names = []
+    for meta in sorted(MUTANTS.glob("*.py.meta")):
+        for key, code in json.loads(meta.read_text())["exit_code_by_key"].items():
+            if code in SURVIVED and fnmatch.fnmatch(key, pattern):
+                names.append(key)
+    return names
+
+
+def _functions(module: str) -> dict[str, ast.AST]:
+    """The mutated module's functions (methods included) by their mutmut names."""
+    tree = ast.parse((MUTANTS / f"{module}.py").read_text())
+    return {
+        node.name: node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+    }
+
+
+def _differences(
+    a: object, b: object, parents: tuple[ast.AST, ...] = ()
+) -> Iterator[tuple[object, object, tuple[ast.AST, ...]]]:
+    """Yield the smallest differing subtrees of two ASTs, with their ancestors."""
+    if type(a) is not type(b):
+        yield a, b, parents
+    elif isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            yield a, b, parents
+        else:
+            for x, y in zip(a, b, strict=True):
+                yield from _differences(x, y, parents)
+    elif isinstance(a, ast.AST) and isinstance(b, ast.AST):
+        for field in a._fields:
+            if field in ("name", "type_comment"):  # the function's own name differs
+                continue
+            yield from _differences(getattr(a, field), getattr(b, field), (*parents, a))
+    elif a != b:
+        yield a, b, parents
+
+
+def changes(name: str) -> list[tuple[object, object, tuple[ast.AST, ...]]]:
+    """What mutant ``name`` changed in its function, as (original, mutated, ancestors)."""
+    module = name.split(".")[1]
+    function = name.split(".", 2)[2]
+    functions = _functions(module)
+    original = functions[function.rsplit("__mutmut_", 1)[0] + "__mutmut_orig"]
+    return list(_differences(original, functions[function]))
+
+
+def _text(node: object) -> str:
+    if isinstance(node, ast.AST):
+        return ast.unparse(node) or type(node).__name__
+    if isinstance(node, list):
+        return "; ".join(_text(n) for n in node)
+    return repr(node)
+
+
+def mechanical_reason(name: str) -> str | None:
+    """Why mutant ``name`` cannot change behaviour, by a mechanical rule; else None."""
+    found = changes(name)
+    if not found:
+        return "no change to the function's code"
+    reasons = set()
+    for _, _, parents in found:
+        call = next(
+            (
+                p
+                for p in reversed(parents)
+                if isinstance(p, ast.Call) and isinstance(p.func, ast.Name | ast.Attribute)
+            ),
+            None,
+        )
+        callee = None
+        if call is not None:
+            callee = call.func.id if isinstance(call.func, ast.Name) else call.func.attr
+        if callee == "cast" and call is not None and call.args and call.args[0] in parents:
+            reasons.add("typing.cast's type argument is not read at run time")
+        elif callee in ("encode", "decode") and all(
+            isinstance(a, ast.Constant)
+            and isinstance(b, ast.Constant)
+            and str(a.value).lower() == str(b.value).lower()
+            for a, b, _ in found
+        ):
+            reasons.add("codec names are case-insensitive")
+        else:
+            return None
+    return "; ".join(sorted(reasons))
 
 
 def reset_survivors(pattern: str) -> int:
@@ -100,7 +195,23 @@ def main() -> int:
     parser.add_argument("--report", action="store_true", help="only print the last run's table")
     parser.add_argument("--max-children", default="2", help="parallel test processes")
     parser.add_argument("--retest", metavar="PATTERN", help="run matching survivors again")
+    parser.add_argument("--survivors", metavar="PATTERN", help="print what survivors changed")
+    parser.add_argument(
+        "--suggest", action="store_true", help="print survivors equivalent by a mechanical rule"
+    )
     args = parser.parse_args()
+    if args.survivors:
+        for name in survivors(args.survivors):
+            for a, b, _ in changes(name):
+                print(f"{name}: {_text(a)}  ->  {_text(b)}")
+        return 0
+    if args.suggest:
+        skip = equivalent()
+        for name in survivors():
+            reason = None if name in skip else mechanical_reason(name)
+            if reason:
+                print(f"{name}  # {reason}")
+        return 0
     if not args.report:
         command = [sys.executable, "-m", "mutmut", "run", "--max-children", args.max_children]
         if args.retest:

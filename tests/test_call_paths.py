@@ -150,3 +150,67 @@ def test_router_repr_names_the_providers():
     assert repr(Router(providers=lambda: ["a"], cooldown=None)).startswith(
         "Router(providers='<callable>'"
     )
+
+
+def test_the_budget_runs_out_at_exactly_its_end():
+    """A failure ending exactly at the deadline leaves no time: the next is not tried."""
+    from fallback_router import DeadlineExceededError
+
+    clock = FakeClock()
+    tried = []
+
+    def call(provider):
+        tried.append(provider)
+        clock.advance(5)
+        raise Boom(provider)
+
+    fn = routed(providers=["a", "b"], timeout=5, cooldown=None, clock=clock)(call)
+    with pytest.raises(
+        DeadlineExceededError, match=r"^time budget of 5.0 s ran out after 1 attempt\(s\)$"
+    ):
+        fn()
+    assert tried == ["a"]
+
+
+def test_saturated_providers_are_named_in_the_error():
+    """a is busy: b fails, then the call waits for a's slot, tries it, and names both."""
+    import threading
+
+    from fallback_router import AllProvidersFailedError, AttemptFailed
+
+    inside, release = threading.Event(), threading.Event()
+
+    def on_event(event):
+        if isinstance(event, AttemptFailed) and event.provider == "b":
+            release.set()  # a's slot frees once b has failed
+
+    @routed(providers=["a", "b"], max_concurrency=1, cooldown=None, on_event=on_event)
+    def f(provider, block):
+        if block:
+            inside.set()
+            release.wait(10)
+            return provider
+        raise Boom(provider)
+
+    first = threading.Thread(target=f, args=(True,))
+    first.start()
+    assert inside.wait(10)
+    try:
+        with pytest.raises(AllProvidersFailedError) as info:
+            f(False)
+    finally:
+        release.set()
+        first.join()
+    assert str(info.value) == (
+        "all providers failed (b, a); skipped saturated: a (2 sub-exceptions)"
+    )
+
+
+@pytest.mark.parametrize(("code", "counts"), [(99, False), (100, True), (599, True), (600, False)])
+def test_status_codes_count_from_100_to_599(code, counts):
+    from fallback_router import status_of
+
+    class Failure(Exception):
+        status_code = code
+
+    assert (status_of(Failure()) == code) is counts

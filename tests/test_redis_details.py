@@ -395,3 +395,59 @@ def test_routed_calls_skip_a_provider_benched_through_the_mirror(redis_client):
     fn = routed(providers=["a", "b"], cooldown=tracker, clock=clock)(fleet("a"))
     assert fn.route().provider == "b"
     assert fn.route().skipped == ("a",)
+
+
+# -- the Lua scripts' edges ----------------------------------------------------------------
+
+
+def test_a_failed_probe_rebenches_below_the_threshold(redis_client):
+    """Half-open probation: one failure after a cooldown re-benches, whatever threshold."""
+    tracker = RedisCooldown(
+        redis_client, namespace="lua-prob", duration=0.05, threshold=3, max_duration=10
+    )
+    for _ in range(2):
+        assert tracker.record_failure("a", RuntimeError()) == 0.0
+    assert tracker.record_failure("a", RuntimeError()) == 0.05
+    assert wait_until(lambda: not redis_client.exists(key("lua-prob", "cooldown", "a")))
+    assert tracker.remaining("a") == 0.0  # half-open: available, a level but no cooldown
+    assert tracker.record_failure("a", RuntimeError()) == 0.1  # one failure: escalated
+
+
+def test_without_half_open_a_failure_after_a_cooldown_counts_again(redis_client):
+    tracker = RedisCooldown(
+        redis_client, namespace="lua-noho", duration=0.05, threshold=3, half_open=False
+    )
+    for _ in range(3):
+        tracker.record_failure("a", RuntimeError())
+    assert wait_until(lambda: not redis_client.exists(key("lua-noho", "cooldown", "a")))
+    assert tracker.record_failure("a", RuntimeError()) == 0.0  # counting starts again
+
+
+def test_retry_after_zero_starts_no_cooldown(redis_client, logs):
+    tracker = RedisCooldown(redis_client, namespace="lua-ra0", duration=10)
+    assert tracker.record_failure("a", Retry(0)) == 0.0
+    assert not redis_client.exists(key("lua-ra0", "cooldown", "a"))
+    assert not logs.find("redis unavailable")  # the script did not fail
+
+
+def test_cooldowns_are_whole_milliseconds(redis_client, logs):
+    tracker = RedisCooldown(redis_client, namespace="lua-ms", duration=0.0015)
+    assert tracker.record_failure("a", RuntimeError()) == 0.001  # rounded down
+    shortest = RedisCooldown(redis_client, namespace="lua-ms1", duration=0.001)
+    assert shortest.record_failure("a", RuntimeError()) == 0.001  # 1 ms still benches
+    assert not logs.find("redis unavailable")
+
+
+def test_failures_count_within_the_escalation_window(redis_client):
+    tracker = RedisCooldown(
+        redis_client, namespace="lua-window", duration=5, threshold=3, max_duration=100
+    )
+    tracker.record_failure("a", RuntimeError())
+    assert 99_000 < redis_client.pttl(key("lua-window", "failures", "a")) <= 100_000
+
+
+def test_a_longer_cooldown_in_force_is_kept_and_reported(redis_client):
+    tracker = RedisCooldown(redis_client, namespace="lua-keep", duration=10)
+    assert tracker.record_failure("a", Retry(100)) == 100.0
+    assert 99 < tracker.record_failure("a", RuntimeError()) <= 100  # not cut to 10 s
+    assert redis_client.pttl(key("lua-keep", "cooldown", "a")) > 99_000
