@@ -214,3 +214,73 @@ def test_status_codes_count_from_100_to_599(code, counts):
         status_code = code
 
     assert (status_of(Failure()) == code) is counts
+
+
+def test_every_log_record_and_event_of_a_fallback_carries_its_facts(logs):
+    """One fallback, traced: the records' fields and the events, exactly."""
+    from fallback_router import (
+        AttemptFailed,
+        AttemptStarted,
+        AttemptSucceeded,
+        CooldownEntered,
+    )
+
+    clock = FakeClock()
+    events: list[object] = []
+    error = Boom("a down")
+
+    def call(provider):
+        clock.advance(0.5 if provider == "a" else 0.25)
+        if provider == "a":
+            raise error
+        return provider
+
+    fn = routed(providers=["a", "b"], cooldown=30, clock=clock, on_event=events.append)(call)
+    assert fn() == "b"
+    (failed,) = logs.find("provider failed")
+    assert failed["extra"] == {
+        "provider": "a",
+        "attempt": 1,
+        "of": 2,
+        "is_terminus": False,
+        "latency": 0.5,
+        "error": error,
+        "counted": True,
+    }
+    (cooled,) = logs.find("provider entering cooldown")
+    assert cooled["extra"] == {"provider": "a", "duration": 30.0, "error": error}
+    (served,) = logs.find("succeeded on fallback provider")
+    assert served["extra"] == {"provider": "b", "attempt": 2, "latency": 0.25}
+    name = call.__qualname__
+    assert events == [
+        AttemptStarted(function=name, provider="a", attempt=1, is_terminus=False, probe=False),
+        AttemptFailed(
+            function=name,
+            provider="a",
+            attempt=1,
+            error=error,
+            latency=0.5,
+            counted=True,
+            fallback=True,
+        ),
+        CooldownEntered(function=name, provider="a", duration=30.0, reason=error),
+        AttemptStarted(function=name, provider="b", attempt=2, is_terminus=True, probe=False),
+        AttemptSucceeded(function=name, provider="b", attempt=2, latency=0.25),
+    ]
+    fn()  # a is benched: b serves on the first attempt, which is not logged as a fallback
+    assert len(logs.find("succeeded on fallback provider")) == 1
+
+
+def test_a_single_caller_bug_is_named_in_the_error():
+    from fallback_router import AllProvidersFailedError
+
+    def call(provider):
+        raise TypeError("bad argument")
+
+    fn = routed(providers=["a"], cooldown=None)(call)
+    with pytest.raises(AllProvidersFailedError) as info:
+        fn()
+    assert str(info.value) == (
+        "all providers failed (a); every attempt raised TypeError: this looks like a bug "
+        "in the routed function rather than a provider failure (1 sub-exception)"
+    )
