@@ -122,6 +122,19 @@ def _text(node: object) -> str:
     return repr(node)
 
 
+def _only_strict(found: list[tuple[object, object, tuple[ast.AST, ...]]]) -> bool:
+    """True when every change is to (or removes) a ``strict=`` keyword."""
+    for a, b, parents in found:
+        if any(isinstance(p, ast.keyword) and p.arg == "strict" for p in parents):
+            continue
+        if isinstance(a, list) and isinstance(b, list):
+            kept = [k.arg for k in a if isinstance(k, ast.keyword) and k.arg != "strict"]
+            if kept == [k.arg for k in b if isinstance(k, ast.keyword)]:
+                continue
+        return False
+    return True
+
+
 def mechanical_reason(name: str) -> str | None:
     """Why mutant ``name`` cannot change behaviour, by a mechanical rule; else None."""
     found = changes(name)
@@ -142,6 +155,8 @@ def mechanical_reason(name: str) -> str | None:
             callee = call.func.id if isinstance(call.func, ast.Name) else call.func.attr
         if callee == "cast" and call is not None and call.args and call.args[0] in parents:
             reasons.add("typing.cast's type argument is not read at run time")
+        elif callee == "zip" and _only_strict(found):
+            reasons.add("zip(strict=True) only asserts lengths that are equal by construction")
         elif callee in ("encode", "decode") and all(
             isinstance(a, ast.Constant)
             and isinstance(b, ast.Constant)
