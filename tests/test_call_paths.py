@@ -284,3 +284,120 @@ def test_a_single_caller_bug_is_named_in_the_error():
         "all providers failed (a); every attempt raised TypeError: this looks like a bug "
         "in the routed function rather than a provider failure (1 sub-exception)"
     )
+
+
+def test_happy_path_results_are_exact():
+    """fn.route() on the inlined happy path: every field of the Result."""
+    from fallback_router import Attempt, Result
+
+    clock = FakeClock()
+
+    def call(provider):
+        clock.advance(0.25)
+        return provider.upper()
+
+    fn = routed(providers=["a", "b"], clock=clock)(call)
+    assert fn.route() == Result(
+        response="A",
+        provider="a",
+        latency=0.25,
+        attempt=1,
+        was_terminus=False,
+        attempts=(Attempt(provider="a", error=None, latency=0.25, counted=False),),
+        skipped=(),
+    )
+    rr = routed(providers=["a", "b"], strategy="round_robin", clock=clock)(call)
+    assert [(r.provider, r.was_terminus) for r in (rr.route(), rr.route())] == [
+        ("a", False),
+        ("b", True),
+    ]
+
+
+def test_general_path_latency_is_the_serving_attempts():
+    clock = FakeClock()
+
+    def call(provider):
+        clock.advance(1.0 if provider == "a" else 0.25)
+        if provider == "a":
+            raise Boom
+        return provider
+
+    result = routed(providers=["a", "b"], clock=clock)(call).route()
+    assert (result.latency, [a.latency for a in result.attempts]) == (0.25, [1.0, 0.25])
+
+
+def test_reset_clears_providers_given_as_a_mapping():
+    clock = FakeClock()
+    fn = routed(providers={"a": 1, "b": 2}, clock=clock)(lambda provider: provider)
+    fn.router.tracker.record_failure("a", Boom())
+    fn.router.reset()
+    assert fn.router.status()["a"].available
+    assert fn() == 1
+
+
+def test_a_tracker_without_remaining_many_still_clears_counts_on_success():
+    """The protocol's minimum (remaining, not remaining_many): successes still clear."""
+
+    class Minimal:
+        def __init__(self) -> None:
+            self.inner = InMemoryCooldown(30, threshold=2)
+
+        def remaining(self, name):
+            return self.inner.remaining(name)
+
+        def is_available(self, name):
+            return self.inner.is_available(name)
+
+        def record_failure(self, name, error):
+            return self.inner.record_failure(name, error)
+
+        def record_success(self, name):
+            self.inner.record_success(name)
+
+        def reset(self, name=None):
+            self.inner.reset(name)
+
+        def snapshot(self):
+            return self.inner.snapshot()
+
+    state = {"fail": True}
+
+    def call(provider):
+        if provider == "a" and state["fail"]:
+            raise Boom
+        return provider
+
+    tracker = Minimal()
+    fn = routed(providers=["a", "b"], cooldown=tracker)(call)
+    assert fn() == "b"  # a: one failure, below the threshold
+    state["fail"] = False
+    assert fn() == "a"  # success: the count is cleared
+    state["fail"] = True
+    assert fn() == "b"  # one failure again: still below the threshold
+    assert tracker.inner.is_available("a")
+
+
+async def _coroutine(provider):
+    return provider
+
+
+async def _async_gen(provider):
+    yield provider
+
+
+class _AsyncCallable:
+    async def __call__(self, provider):
+        return provider
+
+
+@pytest.mark.parametrize(
+    ("fn", "name"),
+    [(_coroutine, "'_coroutine'"), (_async_gen, "'_async_gen'"), (_AsyncCallable(), None)],
+)
+def test_async_callables_are_refused_by_name(fn, name):
+    with pytest.raises(TypeError, match=r"is async; fallback_router is synchronous") as info:
+        routed(providers=["a"])(fn)
+    if name is not None:
+        assert str(info.value).startswith(f"{name} is async")
+    with pytest.raises(TypeError, match="is async"):
+        Router(providers=["a"]).execute(fn)
