@@ -401,3 +401,132 @@ def test_async_callables_are_refused_by_name(fn, name):
         assert str(info.value).startswith(f"{name} is async")
     with pytest.raises(TypeError, match="is async"):
         Router(providers=["a"]).execute(fn)
+
+
+# -- waiting for a saturated provider (the deferred walk) ----------------------------------
+
+
+def saturated_router(*, benched=None, half_open=False, strategy="fallback", release_on=None):
+    """a fails, b serves; the test holds slots; the hook frees them as the call goes."""
+    from fallback_router import ConcurrencyLimiter
+
+    clock = FakeClock()
+    limiter = ConcurrencyLimiter(1)
+    tracker = InMemoryCooldown(0.5, half_open=half_open, clock=clock)
+    events: list[object] = []
+
+    def on_event(event):
+        events.append(event)
+        for kind, provider, frees in release_on or ():
+            if type(event).__name__ == kind and event.provider == provider:
+                for name in frees:
+                    limiter.release(name)
+
+    def call(provider):
+        if provider == "a":
+            raise Boom(provider)
+        return provider
+
+    fn = routed(
+        providers=["a", "b"],
+        strategy=strategy,
+        cooldown=tracker,
+        max_concurrency=limiter,
+        clock=clock,
+        on_event=on_event,
+    )(call)
+    for name in benched or ():
+        tracker.record_failure(name, Boom(name))
+    return fn, limiter, tracker, clock, events
+
+
+def test_a_benched_terminus_waited_for_is_forced():
+    from fallback_router import AttemptStarted, TerminusForced
+
+    fn, limiter, *_, events = saturated_router(
+        benched=["b"], release_on=[("AttemptFailed", "a", ["b"])]
+    )
+    assert limiter.try_acquire("b")  # b is busy elsewhere
+    result = fn.route()
+    assert (result.provider, result.was_terminus) == ("b", True)
+    name = events[0].function
+    assert TerminusForced(function=name, provider="b", remaining=0.5) in events
+    assert events[-2] == AttemptStarted(
+        function=name, provider="b", attempt=2, is_terminus=True, probe=False
+    )
+
+
+def test_an_available_terminus_waited_for_is_not_forced():
+    from fallback_router import TerminusForced
+
+    fn, limiter, *_, events = saturated_router(release_on=[("AttemptFailed", "a", ["b"])])
+    assert limiter.try_acquire("b")
+    assert fn() == "b"
+    assert not [e for e in events if isinstance(e, TerminusForced)]
+
+
+def test_a_half_open_provider_waited_for_is_probed():
+    from fallback_router import AttemptStarted
+
+    fn, limiter, tracker, clock, events = saturated_router(
+        benched=["b"], half_open=True, release_on=[("AttemptFailed", "a", ["b"])]
+    )
+    clock.advance(0.5)  # b's cooldown is over: half-open
+    assert limiter.try_acquire("b")
+    assert fn() == "b"
+    started = [e for e in events if isinstance(e, AttemptStarted) and e.provider == "b"]
+    assert [e.probe for e in started] == [True]
+    assert "b" not in tracker.snapshot()  # the probe succeeded: b is clean
+
+
+def test_every_provider_waited_for_is_tried_in_turn():
+    """Both saturated: a is freed first and fails, then b is waited for and serves."""
+    fn, limiter, *_ = saturated_router(
+        release_on=[("ProviderSkipped", "b", ["a"]), ("AttemptFailed", "a", ["b"])]
+    )
+    assert limiter.try_acquire("a")
+    assert limiter.try_acquire("b")
+    result = fn.route()
+    assert (result.provider, [a.provider for a in result.attempts]) == ("b", ["a", "b"])
+
+
+def test_primary_only_waits_for_its_provider():
+    fn, limiter, *_ = saturated_router(
+        strategy="primary_only", release_on=[("ProviderSkipped", "a", ["a"])]
+    )
+    assert limiter.try_acquire("a")
+    with pytest.raises(Exception, match=r"all providers failed \(a\); skipped saturated: a"):
+        fn()
+
+
+def test_waiting_out_the_budget_is_a_deadline_error():
+    import time
+
+    from fallback_router import AttemptFailed, ConcurrencyLimiter, DeadlineExceededError
+
+    offset = [0.0]
+
+    def clock():  # real time, jumped forward by the hook (the wait needs a moving clock)
+        return time.monotonic() + offset[0]
+
+    limiter = ConcurrencyLimiter(1)
+
+    def on_event(event):
+        if isinstance(event, AttemptFailed):
+            offset[0] += 4.99  # 10 ms of the budget left while waiting for a
+
+    def call(provider):
+        raise Boom(provider)
+
+    fn = routed(
+        providers=["b", "a"],
+        timeout=5,
+        cooldown=None,
+        max_concurrency=limiter,
+        clock=clock,
+        on_event=on_event,
+    )(call)
+    assert limiter.try_acquire("a")  # a stays busy
+    with pytest.raises(DeadlineExceededError) as info:
+        fn()
+    assert [a.provider for a in info.value.attempts] == ["b"]
