@@ -125,3 +125,12 @@ def test_response_cells():
         fn = routed(providers=["a"], cooldown=None)(lambda provider, r=response: r)
         html = fn.route()._repr_html_()
         assert f"{shown.replace(chr(39), '&#x27;')}</code>" in html, html
+
+
+def test_status_rows_by_name_position_and_slice():
+    fn, _, _ = scenario()
+    status = fn.router.status()
+    assert status["b|<"] is status[2]
+    assert [row.name for row in status[1:3]] == ["a", "b|<"]
+    with pytest.raises(KeyError, match="'zz'"):
+        status["zz"]
