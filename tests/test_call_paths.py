@@ -530,3 +530,40 @@ def test_waiting_out_the_budget_is_a_deadline_error():
     with pytest.raises(DeadlineExceededError) as info:
         fn()
     assert [a.provider for a in info.value.attempts] == ["b"]
+
+
+# -- retries within a budget ---------------------------------------------------------------
+
+
+def retrying_router(timeout, attempts):
+    import tenacity
+
+    clock = FakeClock()
+    tries: list[float] = []
+
+    def call(provider):
+        tries.append(clock())
+        raise Boom(provider)
+
+    retry = tenacity.Retrying(
+        stop=tenacity.stop_after_attempt(attempts),
+        wait=tenacity.wait_fixed(1),
+        sleep=clock.advance,
+    )
+    fn = routed(providers=["a"], cooldown=None, retry=retry, timeout=timeout, clock=clock)(call)
+    return fn, tries
+
+
+def test_retries_stop_at_the_templates_limit_within_a_budget():
+    fn, tries = retrying_router(timeout=100, attempts=2)
+    with pytest.raises(Exception, match="all providers failed"):
+        fn()
+    assert tries == [1000.0, 1001.0]
+
+
+def test_retries_stop_before_a_sleep_would_reach_the_deadline():
+    """Budget 3 s, 1 s between tries: tries at 0, 1 and 2 s; a 4th would start at 3 s."""
+    fn, tries = retrying_router(timeout=3, attempts=10)
+    with pytest.raises(Exception, match="all providers failed"):
+        fn()
+    assert tries == [1000.0, 1001.0, 1002.0]

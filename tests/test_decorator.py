@@ -318,3 +318,25 @@ def test_failure_path_of_bound_method():
 
     with pytest.raises(AllProvidersFailedError):
         Broken().ask()
+
+
+def test_signatures_of_functions_and_methods_decorated_in_the_test():
+    """The same, for objects built while the test runs (not at import)."""
+    import inspect
+
+    @routed(providers=["a"])
+    def ask(provider, prompt: str, *, temperature: float = 0.5) -> str:
+        return f"{provider}:{prompt}:{temperature}"
+
+    class Bot:
+        @routed(providers=["a"])
+        def ask(self, provider, prompt: str) -> str:
+            return f"{provider}:{prompt}"
+
+    # (annotations are strings here: the module uses `from __future__ import annotations`)
+    assert str(inspect.signature(ask)) == "(prompt: 'str', *, temperature: 'float' = 0.5) -> 'str'"
+    assert str(inspect.signature(Bot.ask)) == "(self, prompt: 'str') -> 'str'"
+    assert str(inspect.signature(Bot().ask)) == "(prompt: 'str') -> 'str'"
+    bot = Bot()
+    assert Bot.ask(bot, "hi") == "a:hi"  # through the class, the instance first
+    assert Bot.ask.route(bot, "hi").response == "a:hi"
