@@ -567,3 +567,85 @@ def test_retries_stop_before_a_sleep_would_reach_the_deadline():
     with pytest.raises(Exception, match="all providers failed"):
         fn()
     assert tries == [1000.0, 1001.0, 1002.0]
+
+
+# -- streams -------------------------------------------------------------------------------
+
+
+def test_a_stream_gets_keyword_arguments_and_holds_its_slot_until_closed():
+    from fallback_router import current_attempt
+
+    seen: list[tuple[str, int]] = []
+    closed: list[str] = []
+
+    @routed(providers=["a", "b"], max_concurrency=1, cooldown=None)
+    def stream(provider, n, *, tag):
+        try:
+            for i in range(n):
+                state = current_attempt()
+                seen.append((state.provider, state.attempt))
+                yield f"{tag}{provider}{i}"
+        finally:
+            closed.append(provider)
+
+    result = stream.route(3, tag="#")
+    items = iter(result.response)
+    assert next(items) == "#a0"
+    assert stream.route(1, tag="!").provider == "b"  # a's slot is held by the open stream
+    items.close()  # the consumer stops early: the provider's generator is closed
+    assert closed == ["b", "a"]
+    assert stream.route(1, tag="!").provider == "a"  # and the slot is free again
+    assert seen[0] == ("a", 1)
+
+
+def test_a_stream_failing_mid_way_is_recorded_and_raised():
+    from fallback_router import AttemptFailed
+
+    events: list[object] = []
+
+    @routed(providers=["a", "b"], cooldown=30, on_event=events.append)
+    def stream(provider):
+        yield 1
+        raise Boom("mid-stream")
+
+    items = stream()
+    assert next(items) == 1
+    with pytest.raises(Boom):
+        next(items)
+    (failed,) = [e for e in events if isinstance(e, AttemptFailed)]
+    assert (failed.function, failed.provider, failed.attempt) == (
+        stream.__wrapped__.__qualname__,
+        "a",
+        1,
+    )
+    assert not stream.router.status()["a"].available  # counted: a is benched
+
+
+def test_a_half_open_stream_is_a_probe_and_its_success_clears():
+    clock = FakeClock()
+    tracker = InMemoryCooldown(10, half_open=True, clock=clock)
+
+    @routed(providers=["a", "b"], cooldown=tracker, clock=clock)
+    def stream(provider):
+        yield provider
+
+    tracker.record_failure("a", Boom())
+    assert list(stream()) == ["b"]
+    clock.advance(10)
+    assert list(stream()) == ["a"]  # the probe streamed
+    assert tracker.snapshot() == {}
+
+
+def test_a_forced_terminus_streams():
+    clock = FakeClock()
+    tracker = InMemoryCooldown(10, clock=clock)
+
+    @routed(providers=["a", "b"], cooldown=tracker, clock=clock)
+    def stream(provider):
+        if provider == "a":
+            raise Boom
+        yield provider
+
+    tracker.record_failure("b", Boom())
+    result = stream.route()
+    assert (result.provider, result.was_terminus, list(result.response)) == ("b", True, ["b"])
