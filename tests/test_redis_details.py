@@ -451,3 +451,94 @@ def test_a_longer_cooldown_in_force_is_kept_and_reported(redis_client):
     assert tracker.record_failure("a", Retry(100)) == 100.0
     assert 99 < tracker.record_failure("a", RuntimeError()) <= 100  # not cut to 10 s
     assert redis_client.pttl(key("lua-keep", "cooldown", "a")) > 99_000
+
+
+# -- the mirror after outages, and snapshot details ----------------------------------------
+
+
+def test_the_mirror_is_read_again_after_an_outage_that_began_in_a_write(proxy, redis_client):
+    """A write fails: the mirror is not trusted any more; the first read after it asks."""
+    clock = FakeClock()
+    tracker = RedisCooldown(
+        through(proxy), namespace="mirror-write-out", refresh=30, backoff=5, clock=clock
+    )
+    other = RedisCooldown(redis_client, namespace="mirror-write-out")
+    assert tracker.remaining_many(["a", "b"]) == ()
+    proxy.set("refuse")
+    tracker.record_failure("x", RuntimeError())  # fails: the outage starts in a write
+    proxy.set("pass")
+    clock.advance(5)
+    other.record_failure("a", RuntimeError())
+    assert tracker.remaining_many(["a", "b"])[0] > 59  # read again, within refresh
+
+
+def test_the_mirror_is_read_again_after_a_recovery_in_a_write(proxy, redis_client):
+    clock = FakeClock()
+    tracker = RedisCooldown(
+        through(proxy), namespace="mirror-write-back", refresh=30, backoff=5, clock=clock
+    )
+    other = RedisCooldown(redis_client, namespace="mirror-write-back")
+    assert tracker.remaining_many(["a", "b"]) == ()
+    proxy.set("refuse")
+    tracker.record_failure("x", RuntimeError())
+    proxy.set("pass")
+    clock.advance(5)
+    tracker.record_failure("y", RuntimeError())  # Redis answers: recovered in a write
+    other.record_failure("a", RuntimeError())
+    assert tracker.remaining_many(["a", "b"])[0] > 59
+
+
+def test_a_new_name_during_a_slow_refresh_does_not_wait(proxy):
+    clock = FakeClock()
+    tracker = RedisCooldown(
+        through(proxy), namespace="slow-new", refresh=1, op_timeout=2, clock=clock
+    )
+    assert tracker.remaining_many(["a"]) == ()
+    proxy.set("delay", 0.3)
+    clock.advance(1)
+    reader = threading.Thread(target=tracker.remaining_many, args=(["a"],))
+    reader.start()
+    deadline = time.monotonic() + 5
+    while not tracker._refreshing.locked() and time.monotonic() < deadline:
+        time.sleep(0.001)  # until the reader holds the refresh (a thread handshake)
+    start = time.monotonic()
+    assert tracker.remaining_many(["new"]) == ()  # the mirror as it is: no wait
+    waited = time.monotonic() - start
+    reader.join()
+    assert waited < 0.15
+
+
+def test_outage_logs_name_the_error(dead_port, logs):
+    tracker = RedisCooldown(unreachable_client(dead_port), namespace="log-error")
+    tracker.record_failure("a", RuntimeError())
+    (down,) = logs.find("redis unavailable, failing open")
+    assert "(cooldown): ConnectionError: " in down["message"]
+    assert down["extra"]["error"].__class__.__name__ == "ConnectionError"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"refresh": -1}, "refresh must be a finite number >= 0, got -1"),
+        ({"probe_ttl": 0}, "probe_ttl must be a finite number > 0, got 0"),
+    ],
+)
+def test_bad_redis_options_word_for_word(redis_client, options, message):
+    import re
+
+    with pytest.raises(InvalidConfigError, match=f"^{re.escape(message)}$"):
+        RedisCooldown(redis_client, **options)
+
+
+def test_snapshot_numbers_are_exact(redis_client):
+    tracker = RedisCooldown(redis_client, namespace="snap-exact", duration=30, threshold=2)
+    tracker.record_failure("counted", RuntimeError())
+    tracker.record_failure("benched", RuntimeError())
+    tracker.record_failure("benched", RuntimeError())
+    redis_client.set(key("snap-exact", "probe", "probe-only"), "1", px=5000)
+    snap = tracker.snapshot()
+    assert set(snap) == {"counted", "benched"}  # a lone probe key is no state
+    counted = snap["counted"]
+    assert (counted.level, counted.length, counted.remaining) == (0, 0.0, 0.0)
+    assert snap["benched"].remaining == pytest.approx(30, abs=0.01)
+    assert snap["benched"].length == 30.0
