@@ -649,3 +649,25 @@ def test_a_forced_terminus_streams():
     tracker.record_failure("b", Boom())
     result = stream.route()
     assert (result.provider, result.was_terminus, list(result.response)) == ("b", True, ["b"])
+
+
+def test_counts_bound_with_several_new_names_per_call_and_dropped_counts_go():
+    state = {"i": 0}
+
+    def providers():
+        state["i"] += 1
+        return [f"x-{state['i']}", f"y-{state['i']}", "steady"]
+
+    def call(provider):
+        if provider != "steady":
+            raise Boom(provider)
+        return provider
+
+    fn = routed(providers=providers, cooldown=None)(call)
+    sizes = []
+    for _ in range(3 * RECENT_NAMES):
+        fn()
+        sizes.append(len(fn.router._stats._names))
+    assert max(sizes) == 3 + RECENT_NAMES
+    assert fn.router._stats.get("x-1") == (0, 0, None, None)  # its counts went too
+    assert fn.router._stats.get(f"x-{state['i']}")[1] == 1

@@ -242,5 +242,7 @@ def test_http_status_boundaries_and_name():
     assert predicate(SDKError(599))
     assert not predicate(SDKError(200))
     assert predicate.__name__ == "http_status(range(100, 200), 599)"
-    with pytest.raises(InvalidConfigError, match=r"http_status\(\) needs at least one status code"):
+    with pytest.raises(
+        InvalidConfigError, match=r"^http_status\(\) needs at least one status code$"
+    ):
         http_status()

@@ -134,3 +134,73 @@ def test_status_rows_by_name_position_and_slice():
     assert [row.name for row in status[1:3]] == ["a", "b|<"]
     with pytest.raises(KeyError, match="'zz'"):
         status["zz"]
+
+
+def test_plain_text_words_half_open_and_short_cooldowns():
+    fn, _, clock = scenario()
+    clock.advance(29.7)
+    assert "no (0.1 s)" in repr(fn.router.status()).splitlines()[1]  # never "0.0 s"
+    clock.advance(1)
+    assert repr(fn.router.status()).splitlines()[1].split()[:2] == ["h", "half-open"]
+
+
+class FixedStates:
+    """A tracker whose snapshot is given: lengths the in-memory tracker never reports."""
+
+    def __init__(self, states):
+        self.states = states
+
+    def remaining(self, name):
+        return self.states[name].remaining if name in self.states else 0.0
+
+    def is_available(self, name):
+        return self.remaining(name) <= 0
+
+    def record_failure(self, name, error):
+        return 0.0
+
+    def record_success(self, name):
+        pass
+
+    def reset(self, name=None):
+        pass
+
+    def snapshot(self):
+        return self.states
+
+
+def test_the_bar_uses_the_remaining_time_when_the_length_is_unknown_and_stays_within_100():
+    from fallback_router import CooldownState
+
+    tracker = FixedStates(
+        {
+            "unknown": CooldownState(
+                remaining=5.0, consecutive_failures=0, level=0, length=0.0
+            ),  # length not reported
+            "over": CooldownState(
+                remaining=50.0, consecutive_failures=0, level=0, length=40.0
+            ),  # more left than its length
+        }
+    )
+    fn = routed(providers=["unknown", "over", "c"], cooldown=tracker)(lambda p: p)
+    markdown = fn.router.status()._repr_markdown_()
+    assert "| unknown | ⏸ benched 5.0 s (100% of 5.0 s left) |" in markdown
+    assert "| over | ⏸ benched 50.0 s (100% of 40.0 s left) |" in markdown
+
+
+def test_errors_pickle_and_keep_their_args():
+    import pickle
+
+    from fallback_router import AllProvidersFailedError
+
+    def call(provider):
+        raise RuntimeError(provider)
+
+    fn = routed(providers=["a"], cooldown=None)(call)
+    with pytest.raises(AllProvidersFailedError) as info:
+        fn()
+    error = info.value
+    assert error.args[0] == "all providers failed (a)"
+    assert [str(e) for e in error.args[1]] == ["a"]
+    copy = pickle.loads(pickle.dumps(error))
+    assert (copy.message, [a.provider for a in copy.attempts]) == (error.message, ["a"])
