@@ -236,3 +236,13 @@ def http_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
         httpd.shutdown()
         httpd.server_close()
         thread.join()
+
+
+@pytest.fixture
+def proxy(redis_server: Any, real_redis_binary: str) -> Iterator[Any]:
+    """A fault-injecting TCP proxy in front of the session's redis-server."""
+    from .support.fault_proxy import FaultProxy
+
+    fault = FaultProxy(redis_server.port)
+    yield fault
+    fault.close()

@@ -88,13 +88,14 @@ def test_a_plain_attempt_never_releases_anothers_probe():
     assert tracker.try_probe("a") is False  # the other probe is still held
 
 
-def test_status_counts_are_bounded_for_a_changing_provider_list():
+@pytest.mark.parametrize("new_per_call", [1, 2])
+def test_status_counts_are_bounded_for_a_changing_provider_list(new_per_call):
     """Counts are kept for the current providers plus RECENT_NAMES others, newest first."""
     state = {"i": 0}
 
     def providers():
         state["i"] += 1
-        return [f"name-{state['i']}", "steady"]
+        return [f"n{k}-{state['i']}" for k in range(new_per_call)] + ["steady"]
 
     def call(provider):
         if provider != "steady":
@@ -102,16 +103,19 @@ def test_status_counts_are_bounded_for_a_changing_provider_list():
         return provider
 
     fn = routed(providers=providers, cooldown=None)(call)
+    stats = fn.router._stats
     sizes = []
     for _ in range(3 * RECENT_NAMES):
         fn()
-        sizes.append(len(fn.router._stats._names))
-        assert f"name-{state['i'] - 1}" in fn.router._stats._names or state["i"] == 1
-    assert max(sizes) == 2 + RECENT_NAMES  # never more than current + RECENT_NAMES
-    assert min(sizes[RECENT_NAMES:]) >= 2 + RECENT_NAMES // 2  # trimmed to the newest half
-    names = fn.router._stats._names
-    assert "steady" in names  # a current provider is never dropped
-    assert "name-1" not in names  # the oldest went
+        sizes.append(len(stats._names))
+        assert state["i"] == 1 or f"n0-{state['i'] - 1}" in stats._names  # newest kept
+    current = new_per_call + 1
+    assert max(sizes) == current + RECENT_NAMES  # never more than current + RECENT_NAMES
+    assert min(sizes[RECENT_NAMES:]) >= current + RECENT_NAMES // 2  # trimmed to half
+    assert "steady" in stats._names  # a current provider is never dropped
+    assert "n0-1" not in stats._names  # the oldest went ...
+    assert stats.get("n0-1") == (0, 0, None, None)  # ... with its counts
+    assert stats.get(f"n0-{state['i']}")[1] == 1
     assert fn.router.status()["steady"].successes == 3 * RECENT_NAMES
 
 
@@ -649,25 +653,3 @@ def test_a_forced_terminus_streams():
     tracker.record_failure("b", Boom())
     result = stream.route()
     assert (result.provider, result.was_terminus, list(result.response)) == ("b", True, ["b"])
-
-
-def test_counts_bound_with_several_new_names_per_call_and_dropped_counts_go():
-    state = {"i": 0}
-
-    def providers():
-        state["i"] += 1
-        return [f"x-{state['i']}", f"y-{state['i']}", "steady"]
-
-    def call(provider):
-        if provider != "steady":
-            raise Boom(provider)
-        return provider
-
-    fn = routed(providers=providers, cooldown=None)(call)
-    sizes = []
-    for _ in range(3 * RECENT_NAMES):
-        fn()
-        sizes.append(len(fn.router._stats._names))
-    assert max(sizes) == 3 + RECENT_NAMES
-    assert fn.router._stats.get("x-1") == (0, 0, None, None)  # its counts went too
-    assert fn.router._stats.get(f"x-{state['i']}")[1] == 1

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -35,13 +35,6 @@ class Retry(Exception):
 @pytest.fixture
 def dead_port() -> int:
     return free_port()
-
-
-@pytest.fixture
-def proxy(redis_server, real_redis_binary) -> Iterator[FaultProxy]:
-    fault = FaultProxy(redis_server.port)
-    yield fault
-    fault.close()
 
 
 def through(proxy: FaultProxy) -> Any:
@@ -175,18 +168,30 @@ def test_a_success_updates_the_mirror_at_once(redis_client, monkeypatch):
     assert tracker.try_probe("a") is None  # clean in the mirror: no round trip to ask
 
 
-def test_a_refresh_sees_other_processes_after_recovery(proxy, redis_client):
-    """After an outage ends, the next call reads Redis again (the mirror is not kept)."""
+def mirrored_through(
+    proxy: FaultProxy, redis_client: Any, namespace: str, outage: Callable[[Any], object]
+) -> tuple[RedisCooldown, RedisCooldown, FakeClock]:
+    """A tracker behind the proxy that read its mirror, then lived through an outage.
+
+    ``outage(tracker)`` is the write that fails while the proxy refuses; the back-off
+    (5 s) has just ended. Returns the tracker, an observer and the clock.
+    """
     clock = FakeClock()
-    tracker = RedisCooldown(
-        through(proxy), namespace="mirror-back", refresh=30, backoff=5, clock=clock
-    )
-    other = RedisCooldown(redis_client, namespace="mirror-back")
+    tracker = RedisCooldown(through(proxy), namespace=namespace, refresh=30, backoff=5, clock=clock)
+    other = RedisCooldown(redis_client, namespace=namespace)
     assert tracker.remaining_many(["a", "b"]) == ()
     proxy.set("refuse")
-    tracker.reset("x")  # fails: the outage starts
+    outage(tracker)
     proxy.set("pass")
     clock.advance(5)  # exactly the back-off: Redis is asked again
+    return tracker, other, clock
+
+
+def test_a_refresh_sees_other_processes_after_recovery(proxy, redis_client):
+    """After an outage ends, the next call reads Redis again (the mirror is not kept)."""
+    tracker, other, clock = mirrored_through(
+        proxy, redis_client, "mirror-back", lambda t: t.reset("x")
+    )
     assert tracker.remaining_many(["a", "b"]) == ()  # recovered, mirror read again
     other.record_failure("a", RuntimeError())
     clock.advance(1)  # within refresh: only a recovery-forced read would see it
@@ -456,33 +461,19 @@ def test_a_longer_cooldown_in_force_is_kept_and_reported(redis_client):
 # -- the mirror after outages, and snapshot details ----------------------------------------
 
 
+def fail_x(tracker: RedisCooldown) -> None:
+    tracker.record_failure("x", RuntimeError())
+
+
 def test_the_mirror_is_read_again_after_an_outage_that_began_in_a_write(proxy, redis_client):
     """A write fails: the mirror is not trusted any more; the first read after it asks."""
-    clock = FakeClock()
-    tracker = RedisCooldown(
-        through(proxy), namespace="mirror-write-out", refresh=30, backoff=5, clock=clock
-    )
-    other = RedisCooldown(redis_client, namespace="mirror-write-out")
-    assert tracker.remaining_many(["a", "b"]) == ()
-    proxy.set("refuse")
-    tracker.record_failure("x", RuntimeError())  # fails: the outage starts in a write
-    proxy.set("pass")
-    clock.advance(5)
+    tracker, other, _ = mirrored_through(proxy, redis_client, "out-write", fail_x)
     other.record_failure("a", RuntimeError())
     assert tracker.remaining_many(["a", "b"])[0] > 59  # read again, within refresh
 
 
 def test_the_mirror_is_read_again_after_a_recovery_in_a_write(proxy, redis_client):
-    clock = FakeClock()
-    tracker = RedisCooldown(
-        through(proxy), namespace="mirror-write-back", refresh=30, backoff=5, clock=clock
-    )
-    other = RedisCooldown(redis_client, namespace="mirror-write-back")
-    assert tracker.remaining_many(["a", "b"]) == ()
-    proxy.set("refuse")
-    tracker.record_failure("x", RuntimeError())
-    proxy.set("pass")
-    clock.advance(5)
+    tracker, other, _ = mirrored_through(proxy, redis_client, "back-write", fail_x)
     tracker.record_failure("y", RuntimeError())  # Redis answers: recovered in a write
     other.record_failure("a", RuntimeError())
     assert tracker.remaining_many(["a", "b"])[0] > 59

@@ -10,7 +10,6 @@ back-off period), and that the shared state converges once the fault is gone.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,7 +17,6 @@ import pytest
 from fallback_router import RedisCooldown, routed
 
 from .conftest import FakeClock
-from .support.fault_proxy import FaultProxy
 
 OP_TIMEOUT = 0.2
 SLACK = 0.4  # thread scheduling on a loaded 2-core machine
@@ -33,13 +31,6 @@ SCENARIOS: dict[str, tuple[str, float, bool]] = {
     "reset mid-reply": ("reset", 0.0, True),
     "refuse connections": ("refuse", 0.0, True),
 }
-
-
-@pytest.fixture
-def proxy(redis_server, real_redis_binary) -> Iterator[FaultProxy]:
-    fault = FaultProxy(redis_server.port)
-    yield fault
-    fault.close()
 
 
 def flaky(provider: str) -> str:
