@@ -88,7 +88,7 @@ def test_a_plain_attempt_never_releases_anothers_probe():
     assert tracker.try_probe("a") is False  # the other probe is still held
 
 
-@pytest.mark.parametrize("new_per_call", [1, 2])
+@pytest.mark.parametrize("new_per_call", [1, 2, 3])
 def test_status_counts_are_bounded_for_a_changing_provider_list(new_per_call):
     """Counts are kept for the current providers plus RECENT_NAMES others, newest first."""
     state = {"i": 0}
@@ -110,7 +110,8 @@ def test_status_counts_are_bounded_for_a_changing_provider_list(new_per_call):
         sizes.append(len(stats._names))
         assert state["i"] == 1 or f"n0-{state['i'] - 1}" in stats._names  # newest kept
     current = new_per_call + 1
-    assert max(sizes) == current + RECENT_NAMES  # never more than current + RECENT_NAMES
+    # Never more than current + RECENT_NAMES, and the bound is reached (within a step).
+    assert current + RECENT_NAMES - new_per_call < max(sizes) <= current + RECENT_NAMES
     assert min(sizes[RECENT_NAMES:]) >= current + RECENT_NAMES // 2  # trimmed to half
     assert "steady" in stats._names  # a current provider is never dropped
     assert "n0-1" not in stats._names  # the oldest went ...
