@@ -33,6 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 MUTANTS = ROOT / "mutants" / "fallback_router"
 EQUIVALENT = Path(__file__).with_name("equivalent_mutants.txt")
+#: survivors' verdicts before ``--retest``: a run stopped early reports them as survived
+PREVIOUS = ROOT / "mutants" / "previous_verdicts.json"
 KILLED = {1, 3, 36, 37, -24, 24, 152, 255, -9, -15}  # failed, crashed, timed out, type check,
 # or stopped by hand after hanging past every timeout (an endless loop)
 SURVIVED = {0, 5, 33}  # the tests passed, or no test reached the mutant
@@ -49,11 +51,13 @@ def equivalent() -> set[str]:
 def scores() -> dict[str, Counter[str]]:
     """Per module: counts of killed, survived, equivalent and unchecked mutants."""
     skip = equivalent()
+    before = previous()
     table: dict[str, Counter[str]] = {}
     for meta in sorted(MUTANTS.glob("*.py.meta")):
         module = meta.name.removesuffix(".py.meta")
         counts = table.setdefault(module, Counter())
-        for key, code in json.loads(meta.read_text())["exit_code_by_key"].items():
+        for key, checked in json.loads(meta.read_text())["exit_code_by_key"].items():
+            code = before.get(key) if checked is None else checked
             if code in KILLED:  # a test caught it: listed as equivalent by mistake
                 counts["killed"] += 1
                 if key in skip:
@@ -69,9 +73,11 @@ def scores() -> dict[str, Counter[str]]:
 
 def survivors(pattern: str = "*") -> list[str]:
     """Names of the surviving mutants that match ``pattern``."""
+    before = previous()
     names = []
     for meta in sorted(MUTANTS.glob("*.py.meta")):
-        for key, code in json.loads(meta.read_text())["exit_code_by_key"].items():
+        for key, checked in json.loads(meta.read_text())["exit_code_by_key"].items():
+            code = before.get(key) if checked is None else checked
             if code in SURVIVED and fnmatch.fnmatch(key, pattern):
                 names.append(key)
     return names
@@ -161,9 +167,7 @@ def mechanical_reason(name: str) -> str | None:
         elif callee == "zip" and _only_strict(found):
             reasons.add("zip(strict=True) only asserts lengths that are equal by construction")
         elif callee in ("encode", "decode") and all(
-            isinstance(a, ast.Constant)
-            and isinstance(b, ast.Constant)
-            and str(a.value).lower() == str(b.value).lower()
+            isinstance(a, str) and isinstance(b, str) and a.lower() == b.lower()
             for a, b, _ in found
         ):
             reasons.add("codec names are case-insensitive")
@@ -172,17 +176,25 @@ def mechanical_reason(name: str) -> str | None:
     return "; ".join(sorted(reasons))
 
 
+def previous() -> dict[str, int]:
+    """Verdicts of survivors set to run again (kept until the new run decides them)."""
+    return json.loads(PREVIOUS.read_text()) if PREVIOUS.exists() else {}
+
+
 def reset_survivors(pattern: str) -> int:
     """Mark the surviving mutants whose names match ``pattern`` as unchecked."""
+    kept = previous()
     count = 0
     for meta in sorted(MUTANTS.glob("*.py.meta")):
         data = json.loads(meta.read_text())
         codes = data["exit_code_by_key"]
         for key, code in codes.items():
             if code in SURVIVED and fnmatch.fnmatch(key, pattern):
+                kept[key] = code
                 codes[key] = None
                 count += 1
         meta.write_text(json.dumps(data))
+    PREVIOUS.write_text(json.dumps(kept))
     return count
 
 

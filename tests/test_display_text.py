@@ -204,3 +204,49 @@ def test_errors_pickle_and_keep_their_args():
     assert [str(e) for e in error.args[1]] == ["a"]
     copy = pickle.loads(pickle.dumps(error))
     assert (copy.message, [a.provider for a in copy.attempts]) == (error.message, ["a"])
+
+
+def test_last_error_is_a_detached_copy_with_type_args_and_attributes():
+    class HTTPError(Exception):
+        def __init__(self, message, status_code):
+            super().__init__(message)
+            self.status_code = status_code
+
+    class Uncopyable(Exception):
+        def __new__(cls, *args):
+            if not args:
+                raise TypeError("needs a message")
+            return super().__new__(cls, *args)
+
+        def __init__(self, message):
+            super().__init__(message)
+            self.note = "x"
+
+        @property
+        def __dict__(self):  # type: ignore[override]
+            raise RuntimeError("no state for you")
+
+    errors = {
+        "http": HTTPError("rate limited", 429),
+        "group": ExceptionGroup("two", [ValueError("v"), KeyError("k")]),
+        "odd": Uncopyable("odd one"),
+    }
+
+    def call(provider):
+        raise errors[provider]
+
+    fn = routed(providers=list(errors), cooldown=None)(call)
+    with pytest.raises(Exception, match="all providers failed"):
+        fn()
+    status = fn.router.status()
+    http = status["http"].last_error
+    assert type(http) is HTTPError
+    assert (http.args, http.status_code) == (("rate limited",), 429)
+    assert http is not errors["http"]
+    assert http.__traceback__ is None
+    group = status["group"].last_error
+    assert type(group) is ExceptionGroup
+    assert [str(e) for e in group.exceptions] == ["v", "'k'"]
+    odd = status["odd"].last_error
+    assert type(odd) is RuntimeError
+    assert str(odd) == "Uncopyable: odd one"

@@ -512,6 +512,8 @@ def test_outage_logs_name_the_error(dead_port, logs):
     [
         ({"refresh": -1}, "refresh must be a finite number >= 0, got -1"),
         ({"probe_ttl": 0}, "probe_ttl must be a finite number > 0, got 0"),
+        ({"op_timeout": 0}, "op_timeout must be a finite number > 0, got 0"),
+        ({"backoff": -1}, "backoff must be a finite number > 0, got -1"),
     ],
 )
 def test_bad_redis_options_word_for_word(redis_client, options, message):
@@ -533,3 +535,25 @@ def test_snapshot_numbers_are_exact(redis_client):
     assert (counted.level, counted.length, counted.remaining) == (0, 0.0, 0.0)
     assert snap["benched"].remaining == pytest.approx(30, abs=0.01)
     assert snap["benched"].length == 30.0
+
+
+def test_a_round_robin_counter_recovers_without_raising(proxy, logs):
+    clock = FakeClock()
+    counter = RedisRoundRobin(through(proxy), key="rr:back", backoff=5, clock=clock)
+    assert counter.next_index() == 0
+    proxy.set("refuse")
+    assert counter.next_index() == 0  # the local counter answers
+    proxy.set("pass")
+    clock.advance(5)
+    assert counter.next_index() == 1  # Redis again, where it left off
+    assert logs.find("redis reachable again (round_robin)")
+
+
+def test_a_sub_second_cooldown_is_in_the_mirror_at_once(redis_client):
+    clock = FakeClock()
+    tracker = RedisCooldown(
+        redis_client, namespace="mirror-short", duration=0.5, refresh=30, clock=clock
+    )
+    assert tracker.remaining_many(["a", "b"]) == ()
+    assert tracker.record_failure("a", RuntimeError()) == 0.5
+    assert tracker.remaining_many(["a", "b"]) == [0.5, 0.0]  # no read: this process' write
