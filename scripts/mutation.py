@@ -181,21 +181,27 @@ def previous() -> dict[str, int]:
     return json.loads(PREVIOUS.read_text()) if PREVIOUS.exists() else {}
 
 
-def reset_survivors(pattern: str) -> int:
-    """Mark the surviving mutants whose names match ``pattern`` as unchecked."""
-    kept = previous()
-    count = 0
+def reset_survivors(pattern: str) -> list[str]:
+    """Mark the surviving mutants matching ``pattern`` unchecked (not the equivalent ones).
+
+    Returns the names to run: those and the ones a stopped run left unchecked.
+    """
+    kept, skip = previous(), equivalent()
+    names = []
     for meta in sorted(MUTANTS.glob("*.py.meta")):
         data = json.loads(meta.read_text())
         codes = data["exit_code_by_key"]
         for key, code in codes.items():
-            if code in SURVIVED and fnmatch.fnmatch(key, pattern):
+            if key in skip or not fnmatch.fnmatch(key, pattern):
+                continue
+            if code in SURVIVED:
                 kept[key] = code
                 codes[key] = None
-                count += 1
+            if codes[key] is None:
+                names.append(key)
         meta.write_text(json.dumps(data))
     PREVIOUS.write_text(json.dumps(kept))
-    return count
+    return names
 
 
 def report() -> int:
@@ -245,8 +251,11 @@ def main() -> int:
     if not args.report:
         command = [sys.executable, "-m", "mutmut", "run", "--max-children", args.max_children]
         if args.retest:
-            print(f"{reset_survivors(args.retest)} survivors to run again")
-            command.append(args.retest)
+            names = reset_survivors(args.retest)
+            print(f"{len(names)} survivors and unchecked mutants to run (equivalent ones left out)")
+            if not names:
+                return report()
+            command.extend(names)
         subprocess.run(command, cwd=ROOT, check=False)
     return report()
 
