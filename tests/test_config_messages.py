@@ -70,3 +70,29 @@ def test_names_are_checked_against_provider_names_not_objects():
     assert router.config.exempt == frozenset({"a"})
     with pytest.raises(InvalidConfigError, match=r"providers: \('a', 'b'\)$"):
         Router(providers={"a": 1, "b": 2}, exempt=["z"])
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"duration": 0}, "duration must be a finite number > 0, got 0"),
+        ({"max_duration": 5}, "max_duration (5) must be >= duration (10)"),
+        ({"max_duration": -1}, "max_duration must be a finite number > 0, got -1"),
+        ({"multiplier": 0.5}, "multiplier must be >= 1, got 0.5"),
+        ({"multiplier": float("nan")}, "multiplier must be a finite number > 0, got nan"),
+        ({"jitter": -1}, "jitter must be a finite number >= 0, got -1"),
+        ({"jitter": 2}, "jitter must be between 0 and 1, got 2"),
+        ({"threshold": 0}, "threshold must be an int >= 1, got 0"),
+        ({"half_open": 1}, "half_open must be a bool, got 1"),
+        (
+            {"duration": 10**400},
+            "duration must be a finite number > 0, got " + "1" + "0" * 36 + "...",
+        ),
+    ],
+)
+def test_cooldown_errors_word_for_word(options, message):
+    from fallback_router import InMemoryCooldown
+
+    options = {"duration": 10, **options}
+    with pytest.raises(InvalidConfigError, match=f"^{re.escape(message)}$"):
+        InMemoryCooldown(options.pop("duration"), **options)
