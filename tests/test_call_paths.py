@@ -130,7 +130,6 @@ def test_a_raising_hook_warns_once_pointing_at_the_caller(logs):
         assert fn() == "a"
         assert fn() == "a"
     assert len(caught) == 1  # once per hook
-    assert caught[0].filename.endswith("_record.py")  # filterable by fallback_router's module
     assert "on_event hook" in str(caught[0].message)
     assert caught[0].category is RuntimeWarning
     assert len(logs.find("event hook raised")) == 4  # every failure: 2 events per call
