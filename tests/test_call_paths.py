@@ -451,11 +451,18 @@ def test_a_benched_terminus_waited_for_is_forced():
     from fallback_router import AttemptStarted, TerminusForced
 
     fn, limiter, *_, events = saturated_router(
-        benched=["b"], release_on=[("AttemptFailed", "a", ["b"])]
+        benched=["b"], release_on=[("ProviderSkipped", "b", ["b"])]
     )
     assert limiter.try_acquire("b")  # b is busy elsewhere
     result = fn.route()
     assert (result.provider, result.was_terminus) == ("b", True)
+    assert [type(e).__name__ for e in events][:5] == [
+        "AttemptStarted",  # a
+        "AttemptFailed",
+        "CooldownEntered",
+        "ProviderSkipped",  # b: saturated, waited for
+        "TerminusForced",
+    ]
     name = events[0].function
     assert TerminusForced(function=name, provider="b", remaining=0.5) in events
     assert events[-2] == AttemptStarted(
@@ -464,19 +471,23 @@ def test_a_benched_terminus_waited_for_is_forced():
 
 
 def test_an_available_terminus_waited_for_is_not_forced():
-    from fallback_router import TerminusForced
+    from fallback_router import AttemptStarted, TerminusForced
 
-    fn, limiter, *_, events = saturated_router(release_on=[("AttemptFailed", "a", ["b"])])
+    fn, limiter, *_, events = saturated_router(release_on=[("ProviderSkipped", "b", ["b"])])
     assert limiter.try_acquire("b")
     assert fn() == "b"
     assert not [e for e in events if isinstance(e, TerminusForced)]
+    assert [(e.provider, e.probe) for e in events if isinstance(e, AttemptStarted)] == [
+        ("a", False),
+        ("b", False),  # waited for, not probed
+    ]
 
 
 def test_a_half_open_provider_waited_for_is_probed():
     from fallback_router import AttemptStarted
 
     fn, limiter, tracker, clock, events = saturated_router(
-        benched=["b"], half_open=True, release_on=[("AttemptFailed", "a", ["b"])]
+        benched=["b"], half_open=True, release_on=[("ProviderSkipped", "b", ["b"])]
     )
     clock.advance(0.5)  # b's cooldown is over: half-open
     assert limiter.try_acquire("b")
