@@ -12,6 +12,7 @@ probe back, and concludes with :meth:`~RoutedCall.result` or
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -75,7 +76,10 @@ class RoutedCall:
         self.deadline = None if timeout is None else clock() + timeout
         self.function = ""
         if config.hooks is not None:
-            self.function = getattr(fn, "__qualname__", None) or repr(fn)
+            target = fn
+            while isinstance(target, functools.partial):  # a method: (fn, instance)
+                target = target.func
+            self.function = getattr(target, "__qualname__", None) or repr(target)
         #: (provider, error, latency, counted) of each failed attempt, in order.
         self.failures: list[tuple[str, Exception, float, bool]] = []
         self.skipped: list[str] = []

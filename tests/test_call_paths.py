@@ -667,3 +667,27 @@ def test_a_forced_terminus_streams():
     tracker.record_failure("b", Boom())
     result = stream.route()
     assert (result.provider, result.was_terminus, list(result.response)) == ("b", True, ["b"])
+
+
+def test_events_of_a_method_name_the_method():
+    events: list[object] = []
+
+    class Bot:
+        @routed(providers=["a"], cooldown=None, on_event=events.append)
+        def ask(self, provider, prompt):
+            return f"{provider}:{prompt}"
+
+    bot = Bot()
+    assert bot.ask("hi") == "a:hi"
+    assert Bot.ask(bot, "hi") == "a:hi"
+    assert bot.ask.route("hi").provider == "a"
+    assert {e.function for e in events} == {Bot.ask.__wrapped__.__qualname__}
+
+    class Handler:  # a callable object: no __qualname__ of its own
+        def __call__(self, provider):
+            return provider
+
+    named: list[object] = []
+    fn = routed(providers=["a"], cooldown=None, on_event=named.append)(Handler())
+    assert fn.route().provider == "a"
+    assert {e.function for e in named} == {repr(fn.__wrapped__)}
