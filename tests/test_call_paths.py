@@ -79,7 +79,9 @@ def test_a_plain_attempt_never_releases_anothers_probe():
     def call(provider):
         raise KeyError(provider)  # not a fallback trigger
 
-    fn = routed(providers=["a"], cooldown=tracker, fallback_on=Boom, clock=clock)(call)
+    fn = routed(
+        providers=["a"], cooldown=tracker, fallback_on=Boom, clock=clock, max_concurrency=5
+    )(call)  # with a limiter, every attempt gives back what it took
     tracker.record_failure("a", Boom())
     clock.advance(10)
     assert tracker.try_probe("a") is True  # someone else probes a
@@ -522,7 +524,7 @@ def test_waiting_out_the_budget_is_a_deadline_error():
 
     from fallback_router import AttemptFailed, ConcurrencyLimiter, DeadlineExceededError
 
-    offset = [0.0]
+    offset = [1000.0]  # the router's clock is not time.monotonic: the wait must use it
 
     def clock():  # real time, jumped forward by the hook (the wait needs a moving clock)
         return time.monotonic() + offset[0]
@@ -691,3 +693,46 @@ def test_events_of_a_method_name_the_method():
     fn = routed(providers=["a"], cooldown=None, on_event=named.append)(Handler())
     assert fn.route().provider == "a"
     assert {e.function for e in named} == {repr(fn.__wrapped__)}
+
+
+def test_a_failed_attempt_gives_its_slot_back():
+    from fallback_router import ConcurrencyLimiter
+
+    limiter = ConcurrencyLimiter(1)
+
+    def call(provider):
+        if provider == "a":
+            raise Boom(provider)
+        return provider
+
+    fn = routed(providers=["a", "b"], max_concurrency=limiter, cooldown=None)(call)
+    assert fn() == "b"
+    assert (limiter.in_flight("a"), limiter.in_flight("b")) == (0, 0)
+
+
+def test_a_waited_for_provider_with_time_left_zero_is_not_forced():
+    """a is benched (so the plan has numbers), b is clean and busy: waited for, not forced."""
+    from fallback_router import TerminusForced
+
+    fn, limiter, *_, events = saturated_router(
+        benched=["a"], release_on=[("ProviderSkipped", "b", ["b"])]
+    )
+    assert limiter.try_acquire("b")
+    result = fn.route()
+    assert (result.provider, result.skipped[0]) == ("b", "a")
+    assert not [e for e in events if isinstance(e, TerminusForced)]
+
+
+def test_primary_only_stops_after_a_failed_happy_path_attempt():
+    from fallback_router import AllProvidersFailedError
+
+    tried = []
+
+    def call(provider):
+        tried.append(provider)
+        raise Boom(provider)
+
+    fn = routed(providers=["a", "b"], strategy="primary_only")(call)
+    with pytest.raises(AllProvidersFailedError):
+        fn()
+    assert tried == ["a"]

@@ -557,3 +557,51 @@ def test_a_sub_second_cooldown_is_in_the_mirror_at_once(redis_client):
     assert tracker.remaining_many(["a", "b"]) == ()
     assert tracker.record_failure("a", RuntimeError()) == 0.5
     assert tracker.remaining_many(["a", "b"]) == [0.5, 0.0]  # no read: this process' write
+
+
+def half_open_probed_elsewhere(redis_client: Any, namespace: str) -> RedisCooldown:
+    """A tracker whose mirror says a is half-open, after another process claimed a's probe."""
+    clock = FakeClock()
+    mine = RedisCooldown(redis_client, namespace=namespace, duration=0.05, refresh=30, clock=clock)
+    other = RedisCooldown(redis_client, namespace=namespace, duration=0.05)
+    mine.record_failure("a", RuntimeError())
+    assert wait_until(lambda: not redis_client.exists(key(namespace, "cooldown", "a")))
+    assert mine.remaining_many(["a", "b"]) == [0.0, 0.0]  # read: a is half-open
+    other.remaining_many(["a"])
+    assert other.try_probe("a") is True  # another process probes a meanwhile
+    return mine
+
+
+def test_a_provider_probed_elsewhere_since_the_last_read_is_skipped(redis_client):
+    from fallback_router import ProviderSkipped
+
+    mine = half_open_probed_elsewhere(redis_client, "claim-race")
+    events: list[object] = []
+    fn = routed(providers=["a", "b"], cooldown=mine, clock=mine._clock, on_event=events.append)(
+        lambda provider: provider
+    )
+    assert fn() == "b"
+    (skip,) = [e for e in events if isinstance(e, ProviderSkipped)]
+    assert (skip.provider, skip.reason, skip.remaining) == ("a", "probe in flight", 0.0)
+
+
+def test_a_terminus_probed_elsewhere_is_tried_but_not_as_a_probe(redis_client):
+    from fallback_router import AttemptStarted, TerminusForced
+
+    mine = half_open_probed_elsewhere(redis_client, "claim-race-terminus")
+    events: list[object] = []
+
+    def call(provider):
+        if provider == "b":
+            raise RuntimeError("b down")
+        return provider
+
+    fn = routed(providers=["b", "a"], cooldown=mine, clock=mine._clock, on_event=events.append)(
+        call
+    )
+    assert fn() == "a"
+    forced = [e for e in events if isinstance(e, TerminusForced)]
+    assert [(e.provider, e.remaining) for e in forced] == [("a", 0.0)]
+    started = [(e.provider, e.probe) for e in events if isinstance(e, AttemptStarted)]
+    assert started == [("b", False), ("a", False)]
+    assert not redis_client.exists(key("claim-race-terminus", "level", "a"))  # a works: clean
