@@ -736,3 +736,19 @@ def test_primary_only_stops_after_a_failed_happy_path_attempt():
     with pytest.raises(AllProvidersFailedError):
         fn()
     assert tried == ["a"]
+
+
+def test_round_robin_makes_one_attempt_even_after_a_failed_happy_path():
+    from fallback_router import AllProvidersFailedError
+
+    tried = []
+
+    def call(provider):
+        tried.append(provider)
+        raise Boom(provider)
+
+    fn = routed(providers=["a", "b", "c"], strategy="round_robin")(call)
+    for expected in (["a"], ["a", "b"]):
+        with pytest.raises(AllProvidersFailedError):
+            fn()
+        assert tried == expected
