@@ -26,13 +26,20 @@ from ._results import Attempt, AttemptState, Result, new_attempt, new_result
 if TYPE_CHECKING:
     from ._router import Router
 
-__all__ = ["Candidate", "RoutedCall"]
+__all__ = ["Candidate", "RoutedCall", "unwrapped"]
 
 _COOLDOWN, _PROBING, _SATURATED = "cooldown", "probe in flight", "saturated"
 
 #: A provider to attempt now: its position, the forced terminus' remaining
 #: cooldown (None unless forced) and whether this call holds its half-open probe.
 Candidate = tuple[int, float | None, bool]
+
+
+def unwrapped(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` without its ``functools.partial`` layers (a method is ``partial(fn, self)``)."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    return fn
 
 
 class RoutedCall:
@@ -76,9 +83,7 @@ class RoutedCall:
         self.deadline = None if timeout is None else clock() + timeout
         self.function = ""
         if config.hooks is not None:
-            target = fn
-            while isinstance(target, functools.partial):  # a method: (fn, instance)
-                target = target.func
+            target = unwrapped(fn)  # a method's partial names the method
             self.function = getattr(target, "__qualname__", None) or repr(target)
         #: (provider, error, latency, counted) of each failed attempt, in order.
         self.failures: list[tuple[str, Exception, float, bool]] = []

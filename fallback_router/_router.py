@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 import tenacity
 
 from ._attempt import Outcome
-from ._call import RoutedCall
+from ._call import RoutedCall, unwrapped
 from ._classify import ErrorMatcher
 from ._config import Config
 from ._cooldown import CooldownState, CooldownTracker, InMemoryCooldown
@@ -85,9 +85,7 @@ def _inlinable(tracker: CooldownTracker, clock: Callable[[], float] | None) -> b
 
 def _is_stream(fn: Callable[..., Any]) -> bool:
     """True for generator functions (and partials of them): their calls route a stream."""
-    while isinstance(fn, functools.partial):
-        fn = fn.func
-    return inspect.isgeneratorfunction(fn)
+    return inspect.isgeneratorfunction(unwrapped(fn))
 
 
 class Router:
