@@ -4,26 +4,32 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import tenacity
 
-from ._classify import ErrorMatcher, default_cooldown_on, to_predicate
-from ._cooldown import CooldownTracker, InMemoryCooldown, check_seconds
+from ._budget import RetryBudget
+from ._classify import default_cooldown_on, to_predicate
+from ._cooldown import InMemoryCooldown
+from ._counters import InMemoryRoundRobin, RoundRobinCounter
 from ._errors import InvalidConfigError
 from ._events import EventHook
 from ._limits import ConcurrencyLimiter
-from ._providers import Providers, ProvidersSpec, normalize
-from ._strategies import InMemoryRoundRobin, RoundRobinCounter, Strategy
+from ._policy import check_seconds
+from ._providers import Providers, normalize
+from ._ratelimit import InMemoryRateLimiter
+from ._redact import Redactor
+from ._strategies import StrategyObject, parse_strategy
+from ._tracker import CooldownTracker
 
 __all__ = ["Config"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
-    """What a :class:`Router` was told, validated; see ``Router`` for the meaning."""
+    """What a `Router` was told, validated; see `Router` for the meaning."""
 
-    strategy: Strategy
+    strategy: StrategyObject
     static: Providers | None
     dynamic: Callable[[], object] | None
     tracker: CooldownTracker | None
@@ -32,72 +38,118 @@ class Config:
     cooldown_on: Callable[[Exception], bool]
     reraise: bool
     timeout: float | None
+    attempt_timeout: float | None
+    first_item_timeout: float | None
+    idle_timeout: float | None
+    stream_failover: str | None
+    hedge_after: float | None
+    wait_for_cooldown: bool
+    accept: Callable[[Any], object] | None
+    rate_limits: Any
+    retry_budget: RetryBudget | None
     retry: tenacity.Retrying | None
     counter: RoundRobinCounter
     clock: Callable[[], float] | None
     hooks: tuple[EventHook, ...] | None
     limiter: ConcurrencyLimiter | None
+    max_abandoned: int
+    redactor: Redactor
+    affinity_size: int
+    affinity_ttl: float
 
     @classmethod
-    def build(  # noqa: PLR0913 - mirrors Router's keyword-only configuration
-        cls,
-        providers: ProvidersSpec,
-        *,
-        strategy: object,
-        cooldown: object,
-        exempt: object,
-        fallback_on: ErrorMatcher,
-        cooldown_on: ErrorMatcher | None,
-        reraise: object,
-        timeout: object,
-        retry: object,
-        counter: object,
-        clock: object,
-        on_event: object,
-        max_concurrency: object,
-    ) -> Config:
+    def build(cls, providers: object, **options: Any) -> Config:  # noqa: C901, PLR0912
         """Validate every argument; the error names the offending value."""
+        clock = options["clock"]
         if clock is not None and not callable(clock):
             msg = f"clock must be a zero-argument callable, got {clock!r}"
             raise InvalidConfigError(msg)
         static: Providers | None = None
         dynamic: Callable[[], object] | None = None
         if isinstance(providers, Sequence | Mapping) or not callable(providers):
-            static = normalize(cast("object", providers))
+            static = normalize(providers)
         else:
-            dynamic = providers
-        if not isinstance(reraise, bool):
-            msg = f"reraise must be a bool, got {reraise!r}"
-            raise InvalidConfigError(msg)
+            dynamic = cast("Callable[[], object]", providers)
+        for flag in ("reraise", "wait_for_cooldown"):
+            if not isinstance(options[flag], bool):
+                msg = f"{flag} must be a bool, got {options[flag]!r}"
+                raise InvalidConfigError(msg)
+        retry = options["retry"]
         if retry is not None and not isinstance(retry, tenacity.Retrying):
             msg = f"retry must be a tenacity.Retrying (used as a template), got {retry!r}"
             raise InvalidConfigError(msg)
+        counter = options["counter"]
         if counter is None:
             counter = InMemoryRoundRobin()
         elif not callable(getattr(counter, "next_index", None)):
             msg = f"counter must have a next_index() method, got {counter!r}"
             raise InvalidConfigError(msg)
+        seconds = {
+            name: None if options[name] is None else check_seconds(name, options[name])
+            for name in (
+                "timeout",
+                "attempt_timeout",
+                "first_item_timeout",
+                "idle_timeout",
+                "hedge_after",
+            )
+        }
+        if options["wait_for_cooldown"] and seconds["timeout"] is None:
+            msg = "wait_for_cooldown=True needs timeout= (the wait must fit in a budget)"
+            raise InvalidConfigError(msg)
+        stream_failover = options["stream_failover"]
+        if stream_failover not in (None, "buffer"):
+            msg = f"stream_failover must be None or 'buffer', got {stream_failover!r}"
+            raise InvalidConfigError(msg)
+        for name in ("accept", "redact"):
+            if options[name] is not None and not callable(options[name]):
+                msg = f"{name} must be a callable, got {options[name]!r}"
+                raise InvalidConfigError(msg)
+        budget = options["retry_budget"]
+        if budget is not None and not isinstance(budget, RetryBudget):
+            msg = f"retry_budget must be a RetryBudget, got {budget!r}"
+            raise InvalidConfigError(msg)
         typed_clock = cast("Callable[[], float] | None", clock)
         return cls(
-            strategy=Strategy.parse(strategy),
+            strategy=parse_strategy(options["strategy"]),
             static=static,
             dynamic=dynamic,
-            tracker=_tracker(cooldown, typed_clock),
-            exempt=_exempt(exempt, static),
-            fallback_on=to_predicate(fallback_on, "fallback_on"),
+            tracker=_tracker(options["cooldown"], typed_clock),
+            exempt=_names_of("exempt", options["exempt"], static),
+            fallback_on=to_predicate(options["fallback_on"], "fallback_on"),
             cooldown_on=(
                 default_cooldown_on
-                if cooldown_on is None
-                else to_predicate(cooldown_on, "cooldown_on")
+                if options["cooldown_on"] is None
+                else to_predicate(options["cooldown_on"], "cooldown_on")
             ),
-            reraise=reraise,
-            timeout=None if timeout is None else check_seconds("timeout", timeout),
+            reraise=options["reraise"],
+            timeout=seconds["timeout"],
+            attempt_timeout=seconds["attempt_timeout"],
+            first_item_timeout=seconds["first_item_timeout"],
+            idle_timeout=seconds["idle_timeout"],
+            stream_failover=stream_failover,
+            hedge_after=seconds["hedge_after"],
+            wait_for_cooldown=options["wait_for_cooldown"],
+            accept=options["accept"],
+            rate_limits=_rates(options["rate_limits"], static, typed_clock),
+            retry_budget=budget,
             retry=retry,
             counter=cast("RoundRobinCounter", counter),
             clock=typed_clock,
-            hooks=_hooks(on_event),
-            limiter=_limiter(max_concurrency, static),
+            hooks=_hooks(options["on_event"]),
+            limiter=_limiter(options["max_concurrency"], static),
+            max_abandoned=_positive_int("max_abandoned", options["max_abandoned"]),
+            redactor=Redactor(options["redact"]),
+            affinity_size=_positive_int("affinity_size", options["affinity_size"]),
+            affinity_ttl=check_seconds("affinity_ttl", options["affinity_ttl"]),
         )
+
+
+def _positive_int(argument: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        msg = f"{argument} must be an int >= 1, got {value!r}"
+        raise InvalidConfigError(msg)
+    return value
 
 
 def _tracker(cooldown: object, clock: Callable[[], float] | None) -> CooldownTracker | None:
@@ -111,17 +163,17 @@ def _tracker(cooldown: object, clock: Callable[[], float] | None) -> CooldownTra
     raise InvalidConfigError(msg)
 
 
-def _exempt(exempt: object, static: Providers | None) -> frozenset[str]:
-    if isinstance(exempt, str) or not isinstance(exempt, Iterable):
-        msg = f"exempt must be a collection of provider names, got {exempt!r}"
+def _names_of(argument: str, value: object, static: Providers | None) -> frozenset[str]:
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        msg = f"{argument} must be a collection of provider names, got {value!r}"
         raise InvalidConfigError(msg)
     names: set[str] = set()
-    for name in cast("Iterable[object]", exempt):
+    for name in cast("Iterable[object]", value):
         if not isinstance(name, str):
-            msg = f"exempt names must be str, got {name!r}"
+            msg = f"{argument} names must be str, got {name!r}"
             raise InvalidConfigError(msg)
         if static is not None and name not in static[0]:
-            msg = f"exempt names unknown provider {name!r}; providers: {static[0]}"
+            msg = f"{argument} names unknown provider {name!r}; providers: {static[0]}"
             raise InvalidConfigError(msg)
         names.add(name)
     return frozenset(names)
@@ -143,15 +195,40 @@ def _hooks(on_event: object) -> tuple[EventHook, ...] | None:
     return tuple(checked)
 
 
+def _check_known(argument: str, names: Iterable[object], static: Providers | None) -> None:
+    if static is None:
+        return
+    for name in names:
+        if name not in static[0]:
+            msg = f"{argument} names unknown provider {name!r}; providers: {static[0]}"
+            raise InvalidConfigError(msg)
+
+
 def _limiter(max_concurrency: object, static: Providers | None) -> ConcurrencyLimiter | None:
     if max_concurrency is None or isinstance(max_concurrency, ConcurrencyLimiter):
         return max_concurrency
-    if isinstance(max_concurrency, Mapping) and static is not None:
-        for name in cast("Mapping[object, object]", max_concurrency):
-            if name not in static[0]:
-                msg = f"max_concurrency names unknown provider {name!r}; providers: {static[0]}"
-                raise InvalidConfigError(msg)
+    if isinstance(max_concurrency, Mapping):
+        _check_known("max_concurrency", cast("Mapping[object, object]", max_concurrency), static)
     if isinstance(max_concurrency, int | Mapping):
         return ConcurrencyLimiter(cast("int | Mapping[str, int]", max_concurrency))
-    msg = f"max_concurrency must be an int, a mapping name -> int or a ConcurrencyLimiter, got {max_concurrency!r}"  # noqa: E501
+    msg = (
+        f"max_concurrency must be an int, a mapping name -> int or a ConcurrencyLimiter, "
+        f"got {max_concurrency!r}"
+    )
+    raise InvalidConfigError(msg)
+
+
+def _rates(rate_limits: object, static: Providers | None, clock: Callable[[], float] | None) -> Any:
+    if rate_limits is None:
+        return None
+    if isinstance(rate_limits, Mapping):
+        _check_known("rate_limits", cast("Mapping[object, object]", rate_limits), static)
+        return InMemoryRateLimiter(cast("Mapping[str, Any]", rate_limits), clock=clock)
+    needed = ("try_acquire", "wait_time", "refund", "limited")
+    if all(callable(getattr(rate_limits, name, None)) for name in needed):
+        return rate_limits
+    msg = (
+        f"rate_limits must be a mapping name -> 'N/s' | 'N/min' | 'N/h' | RateLimit, or a "
+        f"rate limiter (InMemoryRateLimiter, RedisRateLimiter), got {rate_limits!r}"
+    )
     raise InvalidConfigError(msg)

@@ -1,4 +1,10 @@
-"""The typed wrapper a router puts around a function: :class:`RoutedFunction`."""
+"""The typed wrappers a router puts around functions and methods.
+
+`RoutedFunction` (a plain `def`, or a generator function routing a stream),
+`AsyncRoutedFunction` (an `async def`), `AsyncRoutedStream` (an async generator
+function) and `BoundRoutedMethod` (any of them bound to an instance). This
+module imports no router: a wrapper reaches its router through `RouterLike`.
+"""
 
 # pyright: reportUnnecessaryTypeIgnoreComment=false
 # (the ignores in this module are for mypy; pyright needs none of them)
@@ -7,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -22,97 +28,68 @@ from typing import (
 
 from ._results import Result
 
-if TYPE_CHECKING:  # for annotations only: at run time this module imports no router
-    from ._router import Router
-
-__all__ = ["BoundRoutedMethod", "RoutedFunction", "RouterLike"]
+__all__ = [
+    "AsyncRoutedFunction",
+    "AsyncRoutedStream",
+    "BoundRoutedMethod",
+    "RoutedFunction",
+    "RouterLike",
+]
 
 P = ParamSpec("P")
+P2 = ParamSpec("P2")
 R = TypeVar("R")
+R2 = TypeVar("R2")
+T = TypeVar("T")
+C = TypeVar("C")
+RR = TypeVar("RR")
 
 
 class RouterLike(Protocol):
-    """What the wrapper needs of a router (so this module does not import it)."""
+    """What a wrapper needs of its router (so this module imports none)."""
 
-    def _make_caller(
-        self, fn: Callable[..., Any], want_result: bool = False
-    ) -> Callable[..., Any]: ...
-
-    def _call(
-        self,
-        fn: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        want_result: bool,
-    ) -> Any: ...
+    def caller(self, fn: Callable[..., Any], want_result: bool, method: bool) -> Callable[..., Any]:
+        """A caller routing `fn` (`method`: `fn(self, provider, ...)`, self passed first)."""
+        ...
 
 
-class RoutedFunction(functools.partial[R], Generic[P, R]):
-    """A function routed across providers; call it like the original minus the provider.
+class _Routed(functools.partial[Any]):
+    """What every routed function shares: name, docs, signature, method binding, pickling.
 
-    ``fn(*args)`` returns the provider's response; ``fn.route(*args)`` returns a
-    :class:`Result`; ``fn.router`` is the :class:`Router`. Keeps the wrapped
-    function's ``__name__``, ``__doc__`` and ``__wrapped__``. Used in a class body,
-    it becomes a method: the provider is passed after ``self``.
-
-    It is a ``functools.partial`` subclass only so that calling it costs one
-    C-level hop into the router's inlined happy path.
-
-    .. versionadded:: 0.1.0
+    A `functools.partial` subclass only so that calling it costs one C-level hop
+    into the router's caller (with the happy path inlined).
     """
 
-    router: Router
-    __wrapped__: Callable[Concatenate[Any, P], R]
+    __wrapped__: Callable[..., Any]
     __signature__: inspect.Signature | None
+    router: Any
 
-    def __new__(cls, router: RouterLike, fn: Callable[Concatenate[Any, P], R]) -> Self:
-        """Build the wrapper around the router's caller for ``fn``."""
-        return super().__new__(cls, router._make_caller(fn))  # noqa: SLF001
+    def __new__(cls, router: RouterLike, fn: Callable[..., Any]) -> Self:
+        """Build the wrapper around the router's caller for `fn`."""
+        return super().__new__(cls, router.caller(fn, False, False))
 
-    def __init__(self, router: RouterLike, fn: Callable[Concatenate[Any, P], R]) -> None:
+    def __init__(self, router: RouterLike, fn: Callable[..., Any]) -> None:
         functools.update_wrapper(self, fn)
-        self.router = router  # type: ignore[assignment]
+        self.router = router
         self.__signature__ = _without_params(fn, 0)
         # An instance attribute, not a method: fn.route(...) runs the router's caller
         # directly, with the happy path inlined as for fn(...).
-        self.__dict__["route"] = router._make_caller(fn, True)  # noqa: SLF001
-
-    if TYPE_CHECKING:
-
-        def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-            """Route the call and return the serving provider's response."""
-            ...
-
-        def route(self, *args: P.args, **kwargs: P.kwargs) -> Result[R]:
-            """Route the call and return a :class:`Result` describing it."""
-            ...
+        self.__dict__["route"] = router.caller(fn, True, False)
 
     def __set_name__(self, owner: type[Any], name: str) -> None:
         """Become a method: the first argument is the instance, the provider follows."""
         router, fn = self.router, self.__wrapped__
-
-        def unbound(instance: object, /, *args: Any, **kwargs: Any) -> Any:
-            return router._call(functools.partial(fn, instance), args, kwargs, False)  # noqa: SLF001
-
-        def route(instance: object, /, *args: Any, **kwargs: Any) -> Any:  # Class.method.route
-            return router._call(functools.partial(fn, instance), args, kwargs, True)  # noqa: SLF001
-
-        self.__dict__["route"] = route
+        self.__dict__["route"] = router.caller(fn, True, True)
+        self.__dict__["_attribute"] = name
         self.__signature__ = _without_params(fn, 1)  # (self, *rest): the provider goes
         # functools.partial's documented state protocol swaps the callable in place.
-        self.__setstate__((unbound, (), {}, self.__dict__))  # type: ignore[attr-defined]
+        self.__setstate__((router.caller(fn, False, True), (), {}, self.__dict__))  # type: ignore[attr-defined]
 
-    @overload
-    def __get__(self, instance: None, owner: type[Any] | None = None) -> Self: ...
-    @overload
-    def __get__(self, instance: object, owner: type[Any] | None = None) -> BoundRoutedMethod[R]: ...
-    def __get__(
-        self, instance: object | None, owner: type[Any] | None = None
-    ) -> Self | BoundRoutedMethod[R]:
-        """Bind to ``instance`` so the provider is passed after ``self``."""
+    def __get__(self, instance: object | None, owner: type[Any] | None = None) -> Any:
+        """Bind to `instance` so the provider is passed after `self`."""
         if instance is None:
             return self
-        return BoundRoutedMethod(self.router, self.__wrapped__, instance)
+        return BoundRoutedMethod(self, instance)
 
     def __reduce__(self) -> str | tuple[Any, ...]:
         """Pickle by reference to the module-level name, like a plain function."""
@@ -122,23 +99,151 @@ class RoutedFunction(functools.partial[R], Generic[P, R]):
         return f"<routed function {_qualname(self)} via {self.router!r}>"
 
 
-class BoundRoutedMethod(Generic[R]):
-    """A :class:`RoutedFunction` bound to an instance (``obj.method``).
+class RoutedFunction(_Routed, Generic[P, R]):
+    """A function routed across providers; call it like the original minus the provider.
 
-    .. versionadded:: 0.1.0
+    `fn(*args)` returns the provider's response; `fn.route(*args)` returns a
+    [`Result`][fallback_router.Result]; `fn.router` is the
+    [`Router`][fallback_router.Router]. Keeps the wrapped function's `__name__`,
+    `__doc__` and `__wrapped__`. Used in a class body, it becomes a method: the
+    provider is passed after `self`. A generator function routes a stream:
+    calling it returns an iterator, `route` a `Result` whose `response` is one.
+
+    Version:
+        Added in 0.1.0.
     """
 
-    __slots__ = ("__self__", "__wrapped__", "_fn", "router")
+    if TYPE_CHECKING:
 
-    def __init__(self, router: RouterLike, fn: Callable[..., R], instance: object) -> None:
+        def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+            """Route the call and return the serving provider's response."""
+            ...
+
+        def route(self, *args: P.args, **kwargs: P.kwargs) -> Result[R]:
+            """Route the call and return a `Result` describing it."""
+            ...
+
+        @overload
+        def __get__(self, instance: None, owner: type[Any] | None = None) -> Self: ...
+        @overload
+        def __get__(
+            self: RoutedFunction[Concatenate[Any, P2], R2],
+            instance: object,
+            owner: type[Any] | None = None,
+        ) -> BoundRoutedMethod[P2, R2, Result[R2]]: ...
+        def __get__(self, instance: object | None, owner: type[Any] | None = None) -> Any: ...
+
+
+class AsyncRoutedFunction(_Routed, Generic[P, R]):
+    """An `async def` routed across providers: `await fn(*args)`, `await fn.route(*args)`.
+
+    It is itself a coroutine function (`inspect.iscoroutinefunction` is True), so
+    frameworks that check treat it as one. Otherwise as
+    [`RoutedFunction`][fallback_router.RoutedFunction].
+
+    Version:
+        Added in 0.3.0.
+    """
+
+    if TYPE_CHECKING:
+
+        async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+            """Route the call and return the serving provider's response."""
+            ...
+
+        async def route(self, *args: P.args, **kwargs: P.kwargs) -> Result[R]:
+            """Route the call and return a `Result` describing it."""
+            ...
+
+        @overload
+        def __get__(self, instance: None, owner: type[Any] | None = None) -> Self: ...
+        @overload
+        def __get__(
+            self: AsyncRoutedFunction[Concatenate[Any, P2], R2],
+            instance: object,
+            owner: type[Any] | None = None,
+        ) -> BoundRoutedMethod[
+            P2, Coroutine[Any, Any, R2], Coroutine[Any, Any, Result[R2]]
+        ]: ...
+        def __get__(self, instance: object | None, owner: type[Any] | None = None) -> Any: ...
+
+
+class AsyncRoutedStream(_Routed, Generic[P, T]):
+    """An async generator function routed across providers: a routed async stream.
+
+    `fn(*args)` returns an async iterator (routed when first iterated);
+    `await fn.route(*args)` routes at once and returns a `Result` whose
+    `response` is the async iterator.
+
+    Version:
+        Added in 0.3.0.
+    """
+
+    if TYPE_CHECKING:
+
+        def __call__(self, *args: P.args, **kwargs: P.kwargs) -> AsyncIterator[T]:
+            """Return the stream's async iterator; routed when first iterated."""
+            ...
+
+        async def route(self, *args: P.args, **kwargs: P.kwargs) -> Result[AsyncIterator[T]]:
+            """Route the stream now and return a `Result` carrying it."""
+            ...
+
+        @overload
+        def __get__(self, instance: None, owner: type[Any] | None = None) -> Self: ...
+        @overload
+        def __get__(
+            self: AsyncRoutedStream[Concatenate[Any, P2], R2],
+            instance: object,
+            owner: type[Any] | None = None,
+        ) -> BoundRoutedMethod[
+            P2, AsyncIterator[R2], Coroutine[Any, Any, Result[AsyncIterator[R2]]]
+        ]: ...
+        def __get__(self, instance: object | None, owner: type[Any] | None = None) -> Any: ...
+
+
+class BoundRoutedMethod(functools.partial[C], Generic[P, C, RR]):
+    """A routed function bound to an instance (`obj.method`).
+
+    Calls and `route` pass the instance first and the provider after it. It
+    pickles by reference, like a plain bound method (`getattr(obj, name)`), so
+    `pool.map(obj.method, ...)` works under any start method.
+
+    Version:
+        Added in 0.1.0. Changed in 0.3.0: pickles; keeps the parameter types.
+    """
+
+    __self__: object
+    __wrapped__: Callable[..., Any]
+
+    def __new__(cls, routed: _Routed, instance: object) -> Self:
+        """Bind `routed` (a method's wrapper) to `instance`."""
+        return super().__new__(cls, routed.func, instance)
+
+    def __init__(self, routed: _Routed, instance: object) -> None:
         self.__self__ = instance
-        self.__wrapped__ = fn
-        self.router = router
-        self._fn = functools.partial(fn, instance)
+        self.__wrapped__ = routed.__wrapped__
+        self.__dict__["_routed"] = routed
+        self.__dict__["route"] = functools.partial(routed.__dict__["route"], instance)
+
+    if TYPE_CHECKING:
+
+        def __call__(self, *args: P.args, **kwargs: P.kwargs) -> C:
+            """Route the call and return the serving provider's response."""
+            ...
+
+        def route(self, *args: P.args, **kwargs: P.kwargs) -> RR:
+            """Route the call and return a `Result` describing it."""
+            ...
+
+    @property
+    def router(self) -> Any:
+        """The [`Router`][fallback_router.Router] routing this method."""
+        return self.__dict__["_routed"].router
 
     @property
     def __name__(self) -> str:
-        return self.__wrapped__.__name__
+        return str(self.__wrapped__.__name__)
 
     @property
     def __doc__(self) -> str | None:  # type: ignore[override]
@@ -146,28 +251,25 @@ class BoundRoutedMethod(Generic[R]):
 
     @property
     def __signature__(self) -> inspect.Signature | None:
-        """The signature callers see: without ``self`` and the provider."""
+        """The signature callers see: without `self` and the provider."""
         return _without_params(self.__wrapped__, 0, 1)
 
-    def __call__(self, *args: Any, **kwargs: Any) -> R:
-        """Route the call and return the serving provider's response."""
-        return self.router._call(self._fn, args, kwargs, False)  # type: ignore[no-any-return]  # noqa: SLF001
-
-    def route(self, *args: Any, **kwargs: Any) -> Result[R]:
-        """Route the call and return a :class:`Result` describing it."""
-        return self.router._call(self._fn, args, kwargs, True)  # type: ignore[no-any-return]  # noqa: SLF001
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle as `getattr(instance, name)`, as Python pickles bound methods."""
+        name = self.__dict__["_routed"].__dict__.get("_attribute") or self.__wrapped__.__name__
+        return (getattr, (self.__self__, name))
 
     def __repr__(self) -> str:
         return f"<bound routed method {self.__wrapped__.__qualname__} of {self.__self__!r}>"
 
 
-def _qualname(routed_fn: RoutedFunction[Any, Any]) -> str:
+def _qualname(routed_fn: _Routed) -> str:
     """The wrapped callable's qualified name, or its repr when it has none."""
     return str(routed_fn.__dict__.get("__qualname__") or repr(routed_fn.__wrapped__))
 
 
 def _without_params(fn: Callable[..., Any], *positions: int) -> inspect.Signature | None:
-    """Return ``fn``'s signature without the parameters at ``positions`` (for display)."""
+    """Return `fn`'s signature without the parameters at `positions` (for display)."""
     try:
         signature = inspect.signature(fn)
     except (TypeError, ValueError):  # builtins and some C callables have none

@@ -1,71 +1,84 @@
 """Errors raised by fallback_router.
 
-The hierarchy::
+The hierarchy:
 
-    Exception
-    └── RoutingError                      base of everything the library raises itself
-        ├── InvalidConfigError (+ValueError)   bad configuration or argument
-        │   └── NoProvidersError               the provider collection is empty
-        ├── AllProvidersFailedError (+ExceptionGroup)
-        │                                      the routed call failed; holds every error
-        └── DeadlineExceededError (+TimeoutError)
-                                               the call's time budget ran out
+```text
+Exception
+└── RoutingError                         base of everything the library raises itself
+    ├── InvalidConfigError (+ValueError)      bad configuration or argument
+    │   └── NoProvidersError                  the provider collection is empty
+    ├── AllProvidersFailedError (+ExceptionGroup)
+    │                                         the routed call failed; holds every error
+    ├── DeadlineExceededError (+TimeoutError) the call's time budget ran out
+    ├── AttemptTimeoutError (+TimeoutError)   one attempt ran past its limit
+    ├── StreamInterrupted                     a stream failed after delivering items
+    └── RejectedResponseError                 `accept=` rejected a response
+```
 
-Errors raised by providers that are not fallback triggers, and ``BaseException``s
-such as ``KeyboardInterrupt``, propagate unchanged and are never wrapped.
+Errors raised by providers that are not fallback triggers, and `BaseException`s
+such as `KeyboardInterrupt`, propagate unchanged and are never wrapped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self
+
+from ._display import error_html, error_markdown
 
 if TYPE_CHECKING:
     from ._results import Attempt
 
 __all__ = [
     "AllProvidersFailedError",
+    "AttemptTimeoutError",
     "DeadlineExceededError",
     "InvalidConfigError",
     "NoProvidersError",
+    "RejectedResponseError",
     "RoutingError",
+    "StreamInterrupted",
 ]
 
 
 class RoutingError(Exception):
     """Base class of every error fallback_router raises itself.
 
-    .. versionadded:: 0.1.0
+    Version:
+        Added in 0.1.0.
     """
 
 
 class InvalidConfigError(RoutingError, ValueError):
     """Configuration or an argument is invalid; the message names the bad value.
 
-    .. versionadded:: 0.1.0
+    Version:
+        Added in 0.1.0.
     """
 
 
 class NoProvidersError(InvalidConfigError):
     """The provider collection is empty.
 
-    .. versionadded:: 0.1.0
+    Version:
+        Added in 0.1.0.
     """
 
 
-class AllProvidersFailedError(RoutingError, ExceptionGroup):
+class AllProvidersFailedError(RoutingError, ExceptionGroup):  # type: ignore[type-arg]
     """Every attempted provider failed with a fallback-triggering error.
 
-    It is an ``ExceptionGroup``: ``.exceptions`` holds each provider's error in
-    attempt order, so ``except* RateLimitError as group:`` works, and ``group`` is
-    still an ``AllProvidersFailedError`` (``derive`` keeps the attributes).
-    ``.attempts`` holds the :class:`Attempt` records, ``.last_error`` the last
-    provider's error and ``.skipped`` the names passed over (in cooldown, or
-    saturated under ``max_concurrency``).
+    It is an `ExceptionGroup`: `.exceptions` holds each provider's error in
+    attempt order, so `except* RateLimitError as group:` works, and `group` is
+    still an `AllProvidersFailedError` (`derive` keeps the attributes).
+    `.attempts` holds the [`Attempt`][fallback_router.Attempt] records,
+    `.last_error` the last provider's error and `.skipped` the names passed over
+    (in cooldown, probed elsewhere, saturated or rate limited). In a notebook it
+    shows the attempt chain, with error texts redacted.
 
-    .. versionadded:: 0.1.0
-    .. versionchanged:: 0.2.0
-       ``skipped``; ``except*`` keeps the type and attributes.
+    Version:
+        Added in 0.1.0. Changed in 0.2.0: `skipped`; `except*` keeps the type and
+        attributes. Changed in 0.3.0: notebook display.
     """
 
     attempts: tuple[Attempt, ...]
@@ -79,7 +92,7 @@ class AllProvidersFailedError(RoutingError, ExceptionGroup):
         attempts: Sequence[Attempt] = (),
         skipped: Sequence[str] = (),
     ) -> Self:
-        """Build the group; ``attempts`` and ``skipped`` describe the routed call."""
+        """Build the group; `attempts` and `skipped` describe the routed call."""
         self = super().__new__(cls, message, exceptions)
         self.attempts = tuple(attempts)
         self.skipped = tuple(skipped)
@@ -102,23 +115,35 @@ class AllProvidersFailedError(RoutingError, ExceptionGroup):
         return errors[-1] if errors else self.exceptions[-1]
 
     def derive(self, excs: Sequence[Exception]) -> AllProvidersFailedError:  # type: ignore[override]
-        """Return a group of ``excs`` with this one's attempts and skipped names.
+        """Return a group of `excs` with this one's attempts and skipped names.
 
-        ``except*`` and ``split``/``subgroup`` call it; the matched part keeps the
-        type and the call's facts.
+        `except*` and `split`/`subgroup` call it; the matched part keeps the type
+        and the call's facts.
         """
         return AllProvidersFailedError(
             self.message, excs, attempts=self.attempts, skipped=self.skipped
         )
 
+    def _repr_html_(self) -> str:
+        """The attempt chain as HTML for notebooks (escaped, redacted)."""
+        return error_html(self, self.attempts, self.skipped)
+
+    def _repr_markdown_(self) -> str:
+        """The attempt chain as Markdown (escaped, redacted)."""
+        return error_markdown(self, self.attempts, self.skipped)
+
 
 class DeadlineExceededError(RoutingError, TimeoutError):
-    """The routed call's time budget (``timeout=``) ran out between attempts.
+    """The routed call's time budget (`timeout=`) ran out.
 
-    ``.attempts`` holds the attempts made so far and ``.timeout`` the budget; the
-    last provider error, if any, is chained as ``__cause__``.
+    `.attempts` holds the attempts made so far (an attempt the budget
+    interrupted is among them, its error an
+    [`AttemptTimeoutError`][fallback_router.AttemptTimeoutError]) and `.timeout`
+    the budget; the last provider error, if any, is chained as `__cause__`.
 
-    .. versionadded:: 0.1.0
+    Version:
+        Added in 0.1.0. Changed in 0.3.0: raised within the budget even while a
+        provider hangs; notebook display.
     """
 
     def __init__(self, message: str, *, timeout: float, attempts: Sequence[Attempt] = ()) -> None:
@@ -130,3 +155,84 @@ class DeadlineExceededError(RoutingError, TimeoutError):
     def last_error(self) -> BaseException | None:
         """The error of the last attempt, or None when no attempt was made."""
         return self.attempts[-1].error if self.attempts else None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_deadline, (str(self), self.timeout, self.attempts))
+
+    def _repr_html_(self) -> str:
+        """The attempt chain as HTML for notebooks (escaped, redacted)."""
+        return error_html(self, self.attempts, ())
+
+    def _repr_markdown_(self) -> str:
+        """The attempt chain as Markdown (escaped, redacted)."""
+        return error_markdown(self, self.attempts, ())
+
+
+def _rebuild_deadline(
+    message: str, timeout: float, attempts: tuple[Attempt, ...]
+) -> DeadlineExceededError:
+    return DeadlineExceededError(message, timeout=timeout, attempts=attempts)
+
+
+class AttemptTimeoutError(RoutingError, TimeoutError):
+    """One attempt ran past its limit; it counts as that provider's failure.
+
+    Raised for `attempt_timeout=`, a stream's `first_item_timeout=` and
+    `idle_timeout=`. `.provider` names the provider, `.limit` the limit in
+    seconds and `.kind` which limit it was (`"attempt"`, `"first item"`,
+    `"idle"` or `"budget"` when the call's whole budget ran out during it).
+
+    Version:
+        Added in 0.3.0.
+    """
+
+    def __init__(self, provider: str, limit: float, kind: str = "attempt") -> None:
+        super().__init__(f"{kind} timed out after {limit:g} s on {provider}")
+        self.provider = provider
+        self.limit = limit
+        self.kind = kind
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.provider, self.limit, self.kind))
+
+
+class StreamInterrupted(RoutingError):
+    """A stream failed after it had delivered items; no other provider was tried.
+
+    `.provider` served the stream, `.items` is how many items the consumer
+    received and `__cause__` is the provider's error (an
+    [`AttemptTimeoutError`][fallback_router.AttemptTimeoutError] when the stream
+    fell silent past `idle_timeout=`). A cut stream never looks like a complete
+    one.
+
+    Version:
+        Added in 0.3.0.
+    """
+
+    def __init__(self, provider: str, items: int) -> None:
+        super().__init__(f"stream from {provider} failed after {items} item(s)")
+        self.provider = provider
+        self.items = items
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.provider, self.items))
+
+
+class RejectedResponseError(RoutingError):
+    """`accept=` returned False for a provider's response.
+
+    It is that provider's failure and counts for cooldown; `.response` keeps
+    the rejected response (for a buffered stream, the list of its items) and
+    `.provider` names the provider.
+
+    Version:
+        Added in 0.3.0.
+    """
+
+    def __init__(self, provider: str, response: object) -> None:
+        super().__init__(f"response from {provider} rejected by accept=")
+        self.provider = provider
+        self.response = response
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.provider, self.response))

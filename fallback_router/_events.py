@@ -1,59 +1,88 @@
-"""Typed, frozen events passed to ``on_event`` hooks (for metrics and tracing)."""
+"""Typed, frozen events passed to `on_event` hooks (for metrics and tracing).
+
+A routed call's events share its `call_id` and arrive in order on the calling
+thread or task: [`CallStarted`][fallback_router.CallStarted] first, then attempts,
+skips and cooldowns, and [`CallSucceeded`][fallback_router.CallSucceeded] or
+[`CallFailed`][fallback_router.CallFailed] last. Error texts in events
+(`error_text`) are redacted; the `error` objects are the providers' own.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 if TYPE_CHECKING:
     from ._results import Attempt
 
 __all__ = [
+    "AttemptAbandoned",
     "AttemptFailed",
     "AttemptStarted",
     "AttemptSucceeded",
     "CallFailed",
+    "CallStarted",
+    "CallSucceeded",
     "CooldownEntered",
     "Event",
     "EventHook",
     "ProviderSkipped",
     "TerminusForced",
+    "builder",
 ]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Event:
-    """Base class of every event; ``function`` is the routed function's qualified name.
+    """Base class of every event.
 
-    .. versionadded:: 0.1.0
+    `function` is the routed function's qualified name and `call_id` identifies
+    the routed call (unique within the process).
+
+    Version:
+        Added in 0.1.0. Changed in 0.3.0: `call_id`.
     """
 
     function: str
+    call_id: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallStarted(Event):
+    """A routed call starts; `strategy` is the router's strategy name.
+
+    Version:
+        Added in 0.3.0.
+    """
+
+    strategy: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AttemptStarted(Event):
     """A provider call is about to start.
 
-    ``probe`` is True when this attempt is a half-open provider's single probe.
+    `probe` is True when this attempt is a half-open provider's single probe;
+    `hedged` when `hedge_after=` started it while another attempt still ran.
 
-    .. versionadded:: 0.1.0
-    .. versionchanged:: 0.2.0
-       ``probe``.
+    Version:
+        Added in 0.1.0. Changed in 0.2.0: `probe`. Changed in 0.3.0: `hedged`.
     """
 
     provider: str
     attempt: int
     is_terminus: bool
     probe: bool = False
+    hedged: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AttemptSucceeded(Event):
-    """A provider call returned; ``latency`` in seconds.
+    """A provider call returned (a stream: produced its first item); `latency` in seconds.
 
-    .. versionadded:: 0.1.0
+    Version:
+        Added in 0.1.0.
     """
 
     provider: str
@@ -63,12 +92,15 @@ class AttemptSucceeded(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AttemptFailed(Event):
-    """A provider call raised.
+    """A provider call raised, ran past its limit, or had its response rejected.
 
-    ``counted`` is True when the failure was recorded with the cooldown tracker;
-    ``fallback`` is False when the error is not a fallback trigger and propagates.
+    `counted` is True when the failure was recorded with the cooldown tracker;
+    `fallback` is False when the error is not a fallback trigger and propagates;
+    `timed_out` is True for an [`AttemptTimeoutError`][fallback_router.AttemptTimeoutError];
+    `error_text` is the redacted `"Type: message"`.
 
-    .. versionadded:: 0.1.0
+    Version:
+        Added in 0.1.0. Changed in 0.3.0: `timed_out`, `error_text`.
     """
 
     provider: str
@@ -77,19 +109,38 @@ class AttemptFailed(Event):
     latency: float
     counted: bool
     fallback: bool
+    timed_out: bool = False
+    error_text: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttemptAbandoned(Event):
+    """An attempt still running was given up without a verdict (recorded as nothing).
+
+    `reason` is `"hedge lost"` (another attempt won) or `"call ended"` (the call
+    was cancelled or interrupted while it ran).
+
+    Version:
+        Added in 0.3.0.
+    """
+
+    provider: str
+    attempt: int
+    reason: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ProviderSkipped(Event):
     """A provider was passed over.
 
-    ``reason`` says why: ``"cooldown"`` (``remaining`` seconds left),
-    ``"probe in flight"`` (half-open, another call probes it) or ``"saturated"``
-    (``max_concurrency`` calls in flight; ``remaining`` is 0.0).
+    `reason` says why: `"cooldown"` (`remaining` seconds left), `"probe in
+    flight"` (half-open, another call probes it), `"saturated"`
+    (`max_concurrency` calls, or `max_abandoned` abandoned calls, in flight),
+    `"rate limited"` (no token; `remaining` is the wait for one) or
+    `"retry budget"` (the router's retry budget refused further attempts).
 
-    .. versionadded:: 0.1.0
-    .. versionchanged:: 0.2.0
-       ``reason``.
+    Version:
+        Added in 0.1.0. Changed in 0.2.0: `reason`.
     """
 
     provider: str
@@ -101,7 +152,8 @@ class ProviderSkipped(Event):
 class TerminusForced(Event):
     """The terminus is attempted although it is in cooldown.
 
-    .. versionadded:: 0.1.0
+    Version:
+        Added in 0.1.0.
     """
 
     provider: str
@@ -110,29 +162,76 @@ class TerminusForced(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CooldownEntered(Event):
-    """A failure put ``provider`` into cooldown for ``duration`` seconds.
+    """A failure put `provider` into cooldown for `duration` seconds.
 
-    ``reason`` is the error that tripped it.
+    `reason` is the error that tripped it, `error_text` its redacted text.
 
-    .. versionadded:: 0.1.0
+    Version:
+        Added in 0.1.0. Changed in 0.3.0: `error_text`.
     """
 
     provider: str
     duration: float
     reason: Exception
+    error_text: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallSucceeded(Event):
+    """The routed call returned a response from `provider` on attempt `attempt`.
+
+    `elapsed` is the whole call's time in seconds (for a stream: to its first item).
+
+    Version:
+        Added in 0.3.0.
+    """
+
+    provider: str
+    attempt: int
+    elapsed: float
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CallFailed(Event):
-    """The routed call failed; ``error`` is what the caller receives.
+    """The routed call failed; `error` is what the caller receives.
 
-    .. versionadded:: 0.1.0
+    Also sent when a call ends by an exception that is not a fallback trigger,
+    or by a `BaseException` (cancellation, `KeyboardInterrupt`), so every
+    `CallStarted` is closed. `error_text` is the redacted text.
+
+    Version:
+        Added in 0.1.0. Changed in 0.3.0: `error` may be any `BaseException`;
+        `error_text`.
     """
 
-    error: Exception
+    error: BaseException
     attempts: tuple[Attempt, ...]
+    error_text: str = ""
 
 
-#: An ``on_event`` hook: called synchronously with each event; exceptions it raises
+#: An `on_event` hook: called synchronously with each event; exceptions it raises
 #: are logged and ignored.
 EventHook: TypeAlias = Callable[[Event], object]
+
+E = TypeVar("E", bound=Event)
+
+
+def builder(cls: type[E]) -> Callable[..., E]:
+    """A fast positional constructor for `cls` (fields in declaration order).
+
+    A frozen dataclass' `__init__` sets every field through `object.__setattr__`;
+    with hooks on the happy path that costs more than the routing. This sets the
+    slots directly; the objects are the same.
+    """
+    fields = [name for klass in reversed(cls.__mro__) for name in getattr(klass, "__slots__", ())]
+    setters = tuple(getattr(cls, name).__set__ for name in fields)
+    new = object.__new__
+
+    def build(*values: Any) -> E:
+        event = new(cls)
+        for setter, value in zip(setters, values, strict=True):
+            setter(event, value)
+        return event
+
+    build.__qualname__ = f"build_{cls.__name__}"
+    return build

@@ -1,7 +1,8 @@
-"""Per-provider concurrency limits: :class:`ConcurrencyLimiter`."""
+"""Per-provider concurrency limits: `ConcurrencyLimiter`."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections import deque
@@ -21,32 +22,46 @@ def _check_limit(name: str, value: object) -> int:
 
 
 class _Waiter:
-    """One blocked call: the names it can use and, once granted, the one it got."""
+    """One blocked call: the names it can use, how to wake it and what it got."""
 
-    __slots__ = ("event", "granted", "names")
+    __slots__ = ("granted", "names", "wake")
 
-    def __init__(self, names: frozenset[str]) -> None:
+    def __init__(self, names: frozenset[str], wake: Callable[[], None]) -> None:
         self.names = names
-        self.event = threading.Event()
+        self.wake = wake
         self.granted: str | None = None
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 class ConcurrencyLimiter:
     """Caps the calls in flight per provider; share one between routers to share caps.
 
     Args:
-        limits: an int for every provider, or a mapping ``name -> int`` (providers
+        limits: an int for every provider, or a mapping `name -> int` (providers
             not named are unlimited).
 
-    ``try_acquire`` never blocks; ``acquire_any`` blocks until one of several
-    providers has a free slot. Waiters are served in arrival order: a released slot
-    is handed straight to the oldest waiter that can use it (no busy-waiting, no
-    overtaking by a newcomer). Locks guard counters only, never a provider call.
+    `try_acquire` never blocks; `acquire_any` blocks (and `acquire_any_async`
+    awaits) until one of several providers has a free slot. Waiters are served in
+    arrival order, threads and tasks alike: a released slot is handed straight to
+    the oldest waiter that can use it (no busy-waiting, no overtaking by a
+    newcomer). Locks guard counters only, never a provider call, and a task
+    never awaits while holding one. A waiter interrupted (`KeyboardInterrupt`,
+    task cancellation) leaves the queue, and gives back a slot handed to it in
+    the meantime.
 
-    .. versionadded:: 0.2.0
+    Version:
+        Added in 0.2.0. Changed in 0.3.0: async waiters; interrupted waiters give
+        their slot back.
     """
 
-    __slots__ = ("_default", "_in_flight", "_limits", "_lock", "_waiters")
+    __slots__ = ("_default", "_in_flight", "_limits", "_lock", "_pending", "_waiters")
+
+    #: Its methods never wait on the network.
+    blocking = False
 
     def __init__(self, limits: int | Mapping[str, int]) -> None:
         if isinstance(limits, Mapping):
@@ -64,13 +79,19 @@ class ConcurrencyLimiter:
         self._lock = threading.Lock()
         self._in_flight: dict[str, int] = {}
         self._waiters: deque[_Waiter] = deque()
+        # Releases from finalizers (garbage collection may run while this very
+        # thread holds the lock): appended without a lock, applied at the next step.
+        self._pending: deque[str] = deque()
 
     def limit(self, name: str) -> int | None:
-        """Return ``name``'s limit, or None when it is unlimited."""
+        """Return `name`'s limit, or None when it is unlimited."""
         return self._limits.get(name, self._default)
 
     def in_flight(self, name: str) -> int:
-        """Return how many calls to ``name`` hold a slot now."""
+        """Return how many calls to `name` hold a slot now."""
+        if self._pending:
+            with self._lock:
+                self._drain()
         return self._in_flight.get(name, 0)
 
     def _take(self, name: str) -> bool:
@@ -81,12 +102,32 @@ class ConcurrencyLimiter:
         self._in_flight[name] = count + 1
         return True
 
+    def _free(self, name: str) -> bool:
+        """A slot of `name` is free and nobody waits for it (under the lock)."""
+        return not any(name in w.names for w in self._waiters) and self._take(name)
+
     def try_acquire(self, name: str) -> bool:
-        """Take a slot of ``name`` if one is free (and nobody waits for it); never block."""
+        """Take a slot of `name` if one is free (and nobody waits for it); never block."""
         with self._lock:
-            if any(name in w.names for w in self._waiters):
-                return False
-            return self._take(name)
+            self._drain()
+            return self._free(name)
+
+    def _enqueue(self, names: Sequence[str], wake: Callable[[], None]) -> str | _Waiter:
+        with self._lock:
+            self._drain()
+            for name in names:
+                if self._free(name):
+                    return name
+            waiter = _Waiter(frozenset(names), wake)
+            self._waiters.append(waiter)
+            return waiter
+
+    def _leave(self, waiter: _Waiter) -> str | None:
+        """Stop waiting: the slot handed over meanwhile, or None (then out of the queue)."""
+        with self._lock:
+            if waiter.granted is None:
+                self._waiters.remove(waiter)
+            return waiter.granted
 
     def acquire_any(
         self,
@@ -94,41 +135,96 @@ class ConcurrencyLimiter:
         deadline: float | None = None,
         clock: Callable[[], float] | None = None,
     ) -> str | None:
-        """Block until one of ``names`` has a free slot; return it (None at ``deadline``).
+        """Block until one of `names` has a free slot; return it (None at `deadline`).
 
-        ``deadline`` is on ``clock`` (default ``time.monotonic``); without one, wait
-        as long as it takes.
+        `deadline` is on `clock` (default `time.monotonic`); the wait itself is
+        measured once, in real time, so a frozen or stepped clock cannot stretch
+        it. Without a deadline, wait as long as it takes.
         """
-        with self._lock:
-            for name in names:
-                if not any(name in w.names for w in self._waiters) and self._take(name):
-                    return name
-            waiter = _Waiter(frozenset(names))
-            self._waiters.append(waiter)
+        event = threading.Event()
+        got = self._enqueue(names, event.set)
+        if isinstance(got, str):
+            return got
         now = clock if clock is not None else time.monotonic
-        while True:
-            timeout = None if deadline is None else max(0.0, deadline - now())
-            if waiter.event.wait(timeout) or (timeout is not None and timeout <= 0.0):
-                break
+        timeout = None if deadline is None else max(0.0, deadline - now())
+        try:
+            event.wait(timeout)
+        except BaseException:
+            granted = self._leave(got)
+            if granted is not None:
+                self.release(granted)
+            raise
+        return self._leave(got)
+
+    async def acquire_any_async(
+        self,
+        names: Sequence[str],
+        deadline: float | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> str | None:
+        """Await a free slot of one of `names` (as `acquire_any`, without blocking the loop).
+
+        Cancelling the awaiting task leaves the queue at once and gives back a
+        slot handed over meanwhile.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+
+        def wake() -> None:
+            try:
+                loop.call_soon_threadsafe(_resolve, future)
+            except RuntimeError:  # the loop is closed: nobody waits any more
+                pass
+
+        got = self._enqueue(names, wake)
+        if isinstance(got, str):
+            return got
+        now = clock if clock is not None else time.monotonic
+        timeout = None if deadline is None else max(0.0, deadline - now())
+        try:
+            await asyncio.wait_for(asyncio.shield(future), timeout)
+        except TimeoutError:
+            pass
+        except BaseException:
+            granted = self._leave(got)
+            if granted is not None:
+                self.release(granted)
+            raise
+        return self._leave(got)
+
+    def force_acquire(self, name: str) -> None:
+        """Count a slot of `name` as taken even past its limit (an abandoned call)."""
         with self._lock:
-            if waiter.granted is None:
-                self._waiters.remove(waiter)
-        return waiter.granted
+            self._drain()
+            self._in_flight[name] = self._in_flight.get(name, 0) + 1
 
     def release(self, name: str) -> None:
-        """Give back a slot of ``name``: to the oldest waiter that can use it, if any."""
+        """Give back a slot of `name`: to the oldest waiter that can use it, if any."""
         with self._lock:
-            for waiter in self._waiters:
-                if name in waiter.names:
-                    self._waiters.remove(waiter)
-                    waiter.granted = name
-                    waiter.event.set()
-                    return
-            count = self._in_flight.get(name, 0) - 1
-            if count > 0:
-                self._in_flight[name] = count
-            else:
-                self._in_flight.pop(name, None)
+            self._drain()
+            self._give(name)
+
+    def release_later(self, name: str) -> None:
+        """Give back a slot from a finalizer: never takes the lock (applied at the next step)."""
+        self._pending.append(name)
+
+    def _drain(self) -> None:
+        pending = self._pending
+        while pending:
+            self._give(pending.popleft())
+
+    def _give(self, name: str) -> None:
+        for waiter in self._waiters:
+            if name in waiter.names:
+                self._waiters.remove(waiter)
+                waiter.granted = name
+                waiter.wake()
+                return
+        count = self._in_flight.get(name, 0) - 1
+        if count > 0:
+            self._in_flight[name] = count
+        else:
+            self._in_flight.pop(name, None)
 
     def __repr__(self) -> str:
         limits = self._default if self._default is not None else self._limits

@@ -21,24 +21,42 @@ DEBUG, INFO, WARNING, ERROR = 10, 20, 30, 40
 
 __all__ = [
     "ATTEMPTING_TERMINUS",
+    "ATTEMPT_TIMED_OUT",
+    "BUDGET_EXHAUSTED",
     "ENTERING_COOLDOWN",
     "EVENT_HOOK_FAILED",
+    "HEDGING",
     "NOT_COUNTED",
     "PROBING",
+    "PRIMARY_FAILED",
     "PROVIDER_FAILED",
     "REDIS_BACK",
     "REDIS_MISCONFIGURED",
     "REDIS_UNAVAILABLE",
+    "RESPONSE_REJECTED",
+    "ROUND_ROBIN_FAILED",
     "SKIPPING",
+    "SKIPPING_RATE_LIMITED",
     "SKIPPING_SATURATED",
+    "STREAM_INTERRUPTED",
     "SUCCEEDED_ON_FALLBACK",
     "UNPARSABLE_RETRY_AFTER",
+    "WAITING",
     "logger",
     "template",
     "wants",
 ]
 
 SKIPPING = "skipping provider in cooldown"
+SKIPPING_RATE_LIMITED = "skipping rate-limited provider"
+ROUND_ROBIN_FAILED = "round-robin provider failed"
+PRIMARY_FAILED = "primary provider failed"
+ATTEMPT_TIMED_OUT = "attempt timed out"
+RESPONSE_REJECTED = "response rejected"
+STREAM_INTERRUPTED = "stream interrupted"
+HEDGING = "hedging"
+WAITING = "waiting for a provider"
+BUDGET_EXHAUSTED = "retry budget exhausted"
 SKIPPING_SATURATED = "skipping saturated provider"
 ATTEMPTING_TERMINUS = "attempting terminus provider despite cooldown"
 PROBING = "probing half-open provider"
@@ -52,7 +70,8 @@ REDIS_UNAVAILABLE = "redis unavailable, failing open"
 REDIS_BACK = "redis reachable again"
 REDIS_MISCONFIGURED = "redis misconfigured, failing open"
 
-_ERROR = "{error.__class__.__name__}: {error}"
+#: Errors reach records as redacted text (`error`) and their type name (`error_type`).
+_ERROR = "{error}"
 
 _TEMPLATES = {
     SKIPPING: SKIPPING + ": {provider} ({remaining:.1f} s left)",
@@ -60,6 +79,17 @@ _TEMPLATES = {
     ATTEMPTING_TERMINUS: ATTEMPTING_TERMINUS + ": {provider} ({remaining:.1f} s left)",
     PROBING: PROBING + ": {provider} (attempt {attempt})",
     PROVIDER_FAILED: PROVIDER_FAILED + ": {provider} (attempt {attempt} of {of}): " + _ERROR,
+    ROUND_ROBIN_FAILED: ROUND_ROBIN_FAILED + ": {provider} (one attempt): " + _ERROR,
+    PRIMARY_FAILED: PRIMARY_FAILED + ": {provider} (one attempt): " + _ERROR,
+    ATTEMPT_TIMED_OUT: ATTEMPT_TIMED_OUT + ": {provider} (attempt {attempt}): " + _ERROR,
+    RESPONSE_REJECTED: RESPONSE_REJECTED + ": {provider} (attempt {attempt}) by accept=",
+    STREAM_INTERRUPTED: STREAM_INTERRUPTED
+    + ": {provider} after {items} item(s): "
+    + _ERROR,
+    SKIPPING_RATE_LIMITED: SKIPPING_RATE_LIMITED + ": {provider} ({remaining:.3f} s to a token)",
+    HEDGING: HEDGING + ": {provider} started after {after:.3f} s (attempt {attempt})",
+    WAITING: WAITING + ": {providers} ({reason}, up to {wait:.3f} s)",
+    BUDGET_EXHAUSTED: BUDGET_EXHAUSTED + ": no attempt after {provider} (attempt {attempt})",
     NOT_COUNTED: NOT_COUNTED + ": {provider} (" + _ERROR + ")",
     ENTERING_COOLDOWN: ENTERING_COOLDOWN + ": {provider} for {duration:.1f} s",
     SUCCEEDED_ON_FALLBACK: SUCCEEDED_ON_FALLBACK

@@ -1,17 +1,25 @@
-"""Results of routed calls: :class:`Result`, :class:`Attempt` and :func:`current_attempt`."""
+"""Results of routed calls: `Result`, `Attempt` and `current_attempt()`."""
 
 from __future__ import annotations
 
-import html
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Generic, TypeVar, cast
 
-from ._text import error_text, full_error_text, printable, response_text
+from ._display import result_html, result_markdown
 
-__all__ = ["Attempt", "AttemptInfo", "Result", "current_attempt"]
+__all__ = [
+    "CURRENT",
+    "Attempt",
+    "AttemptInfo",
+    "AttemptState",
+    "Result",
+    "current_attempt",
+    "new_attempt",
+    "new_result",
+]
 
 T = TypeVar("T")
 
@@ -20,17 +28,29 @@ T = TypeVar("T")
 class Attempt:
     """One provider attempt of a routed call.
 
-    ``error`` is None for the successful attempt. ``counted`` is True when the
-    failure was recorded with the cooldown tracker (False for successes, exempt
-    providers, strategies without cooldown and errors ``cooldown_on`` rejects).
+    Attributes:
+        provider: the provider's name.
+        error: None for the successful attempt, else the provider's exception (an
+            [`AttemptTimeoutError`][fallback_router.AttemptTimeoutError] for one
+            that ran past its limit).
+        latency: seconds the attempt took (for a stream: to its first item).
+        counted: True when the failure was recorded with the cooldown tracker
+            (False for successes, exempt providers, strategies without cooldown
+            and errors `cooldown_on` rejects).
+        hedged: True for an attempt started by `hedge_after=` while another ran.
+        error_text: the error as `"Type: message"`, redacted ("" on success);
+            displays show this, never the raw message.
 
-    .. versionadded:: 0.1.0
+    Version:
+        Added in 0.1.0. Changed in 0.3.0: `hedged` and `error_text`.
     """
 
     provider: str
     error: Exception | None
     latency: float
     counted: bool = False
+    hedged: bool = False
+    error_text: str = ""
 
     @property
     def ok(self) -> bool:
@@ -40,18 +60,25 @@ class Attempt:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Result(Generic[T]):
-    """The outcome of a successful routed call, returned by ``fn.route(...)``.
+    """The outcome of a successful routed call, returned by `fn.route(...)`.
 
     Attributes:
-        response: what the provider call returned, unchanged.
+        response: what the provider call returned, unchanged (for a stream: the
+            iterator the consumer reads).
         provider: name of the provider that served the call.
-        latency: seconds the successful provider call took.
+        latency: seconds the serving attempt took (for a stream: its time to the
+            first item).
         attempt: 1-based number of attempts made (skipped providers do not count).
         was_terminus: True when the last provider of the list served the call.
-        attempts: every :class:`Attempt`, in order, the successful one last.
-        skipped: names of the providers skipped because they were in cooldown.
+        attempts: every [`Attempt`][fallback_router.Attempt], in order, the
+            successful one last.
+        skipped: names of the providers passed over (cooldown, probed elsewhere,
+            saturated, rate limited).
+        elapsed: seconds the whole call took: attempts, skips and waits (for a
+            stream: until its first item).
 
-    .. versionadded:: 0.1.0
+    Version:
+        Added in 0.1.0. Changed in 0.3.0: `elapsed`.
     """
 
     response: T
@@ -61,50 +88,32 @@ class Result(Generic[T]):
     was_terminus: bool
     attempts: tuple[Attempt, ...]
     skipped: tuple[str, ...] = ()
+    elapsed: float = 0.0
 
     def _repr_html_(self) -> str:
         """Render the attempt chain and the response as HTML for notebooks.
 
-        Skipped providers are struck through; a failed attempt shows its error cut
-        at ``ERROR_CHARS`` (100) characters with the full text in a tooltip, as in
-        ``status()``; the response is its ``repr``, escaped and cut at
-        ``RESPONSE_CHARS`` (200). Text keeps the notebook's own colour (light and dark
-        themes alike).
+        Skipped providers are struck through; a failed attempt shows its redacted
+        error cut at 100 characters with the full text in a tooltip; the
+        response is its `repr`, escaped and cut at 200 characters.
         """
-        esc = html.escape
-        parts = [
-            f'<span class="fr-skipped" title="skipped: in cooldown"><s>{esc(printable(name))}</s>'
-            "</span>"
-            for name in self.skipped
-        ]
-        for a in self.attempts:
-            name = esc(printable(a.provider))
-            if a.error is None:
-                ok = f"<b>{name}</b> ✔ {a.latency * 1000:.1f} ms"
-                parts.append(f'<span class="fr-ok">{ok}</span>')
-            else:
-                parts.append(
-                    f'<span class="fr-failed" title="{esc(full_error_text(a.error))}">'
-                    f"{name} ✘ {esc(error_text(a.error))}</span>"
-                )
-        chain = " → ".join(parts)
-        shown = response_text(self.response)
-        return (
-            '<div class="fallback-router-result" style="color:inherit">'
-            f"{chain}<br>served by <b>{esc(printable(self.provider))}</b> on attempt "
-            f"{self.attempt}{' (terminus)' if self.was_terminus else ''}<br>"
-            f'response: <code title="{esc(type(self.response).__qualname__)}" '
-            f'style="color:inherit;background:transparent">{esc(shown)}</code></div>'
-        )
+        return result_html(self)
+
+    def _repr_markdown_(self) -> str:
+        """Render the attempt chain and the response as Markdown."""
+        return result_markdown(self)
 
 
 class AttemptInfo:
     """What the running provider call may know about its attempt.
 
-    Returned by :func:`current_attempt`. ``time_left`` is read live from the
-    router's clock: the seconds left in the call's budget, or None without one.
+    Returned by [`current_attempt`][fallback_router.current_attempt].
+    `time_left` is read live from the router's clock: the seconds left before the
+    nearer of the call's budget (`timeout=`) and this attempt's limit
+    (`attempt_timeout=`, or a stream's first-item limit), or None without either.
 
-    .. versionadded:: 0.1.0
+    Version:
+        Added in 0.1.0. Changed in 0.3.0: `time_left` includes the attempt's limit.
     """
 
     __slots__ = ("_clock", "_deadline", "attempt", "is_terminus", "provider")
@@ -125,7 +134,7 @@ class AttemptInfo:
 
     @property
     def time_left(self) -> float | None:
-        """Seconds left in the routed call's budget (never negative), or None."""
+        """Seconds left before the nearer limit (never negative), or None."""
         if self._deadline is None:
             return None
         now = self._clock() if self._clock is not None else time.monotonic()
@@ -138,13 +147,13 @@ class AttemptInfo:
         )
 
 
-# (provider, attempt, is_terminus, deadline, clock) — a tuple keeps the hot path cheap;
-# the public AttemptInfo is built only when someone asks for it.
+#: `(provider, attempt, is_terminus, deadline, clock)`: a tuple keeps the hot path
+#: cheap; the public `AttemptInfo` is built only when someone asks for it.
 AttemptState = tuple[str, int, bool, float | None, Callable[[], float] | None]
 
 #: The attempt running in this context. Set and reset around every provider call,
-#: so a copied context (``copy_context().run``, a pool task that carries it) keeps
-#: the attempt that was current when it was copied.
+#: so a copied context (`copy_context().run`, a pool task that carries it) keeps
+#: the attempt that was current when it was copied; each asyncio task has its own.
 CURRENT: ContextVar[AttemptState | None] = ContextVar("fallback_router_attempt", default=None)
 
 
@@ -152,12 +161,14 @@ def current_attempt() -> AttemptInfo | None:
     """Describe the provider attempt running in this context, or None outside one.
 
     Inside a routed provider call this tells the provider its name, its 1-based
-    attempt number, whether it is the terminus and the call's ``time_left``, so it
-    can set its own HTTP timeout. Work handed to another thread with a copy of the
-    context (``contextvars.copy_context().run``, ``asyncio.to_thread``) sees the
-    attempt that was current when the context was copied.
+    attempt number, whether it is the terminus and `time_left`, so it can set
+    its own HTTP timeout (and is never abandoned for running late). Work handed
+    to another thread with a copy of the context
+    (`contextvars.copy_context().run`, `asyncio.to_thread`) sees the attempt that
+    was current when the context was copied; every asyncio task sees its own.
 
-    .. versionadded:: 0.1.0
+    Version:
+        Added in 0.1.0.
     """
     state = CURRENT.get()
     return None if state is None else AttemptInfo(*state)
@@ -172,18 +183,27 @@ _attempt_slots = tuple(getattr(Attempt, f).__set__ for f in Attempt.__slots__)
 _result_slots = tuple(getattr(Result, f).__set__ for f in Result.__slots__)
 
 
-def new_attempt(provider: str, error: Exception | None, latency: float, counted: bool) -> Attempt:
-    """Build an :class:`Attempt` as its constructor would, without its overhead."""
+def new_attempt(  # noqa: PLR0913 - the record's fields
+    provider: str,
+    error: Exception | None,
+    latency: float,
+    counted: bool,
+    hedged: bool = False,
+    error_text: str = "",
+) -> Attempt:
+    """Build an [`Attempt`][fallback_router.Attempt] as its constructor would, faster."""
     a = _new(Attempt)
-    set_provider, set_error, set_latency, set_counted = _attempt_slots
-    set_provider(a, provider)
-    set_error(a, error)
-    set_latency(a, latency)
-    set_counted(a, counted)
+    s_provider, s_error, s_latency, s_counted, s_hedged, s_text = _attempt_slots
+    s_provider(a, provider)
+    s_error(a, error)
+    s_latency(a, latency)
+    s_counted(a, counted)
+    s_hedged(a, hedged)
+    s_text(a, error_text)
     return a
 
 
-def new_result(
+def new_result(  # noqa: PLR0913 - the record's fields
     response: T,
     provider: str,
     latency: float,
@@ -191,10 +211,13 @@ def new_result(
     was_terminus: bool,
     attempts: tuple[Attempt, ...],
     skipped: tuple[str, ...],
+    elapsed: float,
 ) -> Result[T]:
-    """Build a :class:`Result` as its constructor would, without its overhead."""
+    """Build a [`Result`][fallback_router.Result] as its constructor would, faster."""
     r = cast("Result[T]", _new(Result))
-    s_response, s_provider, s_latency, s_attempt, s_terminus, s_attempts, s_skipped = _result_slots
+    s_response, s_provider, s_latency, s_attempt, s_terminus, s_attempts, s_skipped, s_elapsed = (
+        _result_slots
+    )
     s_response(r, response)
     s_provider(r, provider)
     s_latency(r, latency)
@@ -202,4 +225,5 @@ def new_result(
     s_terminus(r, was_terminus)
     s_attempts(r, attempts)
     s_skipped(r, skipped)
+    s_elapsed(r, elapsed)
     return r

@@ -2,33 +2,43 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import tenacity
 
-__all__ = ["retry_after_first"]
+from ._budget import RetryBudget
+
+__all__ = ["retry_after_first", "retry_after_first_async", "retry_controller"]
 
 
 class _BudgetStop(tenacity.stop.stop_base):
-    """The template's stop, or earlier: before a sleep would pass the call's deadline."""
+    """The template's stop, or earlier: before a sleep would pass the call's deadline,
+    or when the router's retry budget refuses the retry."""
 
     def __init__(
         self,
         inner: Callable[[tenacity.RetryCallState], bool],
-        deadline: float,
+        deadline: float | None,
         clock: Callable[[], float] | None,
+        budget: RetryBudget | None,
     ) -> None:
         self.inner = inner
         self.deadline = deadline
         self.clock = clock
+        self.budget = budget
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
         if self.inner(retry_state):
             return True
-        now = self.clock() if self.clock is not None else time.monotonic()
-        return now + retry_state.upcoming_sleep >= self.deadline
+        if self.deadline is not None:
+            now = self.clock() if self.clock is not None else time.monotonic()
+            if now + retry_state.upcoming_sleep >= self.deadline:
+                return True
+        return self.budget is not None and not self.budget.withdraw()
 
 
 class _ExceptionsOnly(tenacity.retry_base):
@@ -50,12 +60,41 @@ class _ExceptionsOnly(tenacity.retry_base):
         return bool(self.inner(retry_state))
 
 
-def retry_after_first(
+def retry_controller(
+    template: tenacity.BaseRetrying,
+    deadline: float | None,
+    clock: Callable[[], float] | None,
+    budget: RetryBudget | None,
+    async_: bool = False,
+) -> Any:
+    """A copy of `template` bounded by the deadline and the budget (sync or async)."""
+    stop: Any = template.stop
+    if deadline is not None or budget is not None:
+        stop = _BudgetStop(stop, deadline, clock, budget)
+    retry = _ExceptionsOnly(template.retry)
+    if not async_:
+        return template.copy(stop=stop, retry=retry, reraise=True)
+    sleep = template.sleep if inspect.iscoroutinefunction(template.sleep) else asyncio.sleep
+    return tenacity.AsyncRetrying(
+        sleep=sleep,
+        stop=stop,
+        wait=template.wait,
+        retry=retry,
+        before=template.before,
+        after=template.after,
+        before_sleep=template.before_sleep,
+        reraise=True,
+        retry_error_callback=template.retry_error_callback,
+    )
+
+
+def retry_after_first(  # noqa: PLR0913 - the attempt's facts
     template: tenacity.Retrying,
     first: Exception,
     call: Callable[[], Any],
     deadline: float | None,
     clock: Callable[[], float] | None,
+    budget: RetryBudget | None = None,
 ) -> Any:
     """Hand a first try that raised ``first`` to a copy of ``template``.
 
@@ -72,8 +111,23 @@ def retry_after_first(
             raise pending.pop()
         return call()
 
-    stop = template.stop
-    if deadline is not None:
-        stop = _BudgetStop(stop, deadline, clock)
-    retry = _ExceptionsOnly(template.retry)
-    return template.copy(stop=stop, retry=retry, reraise=True)(attempt)
+    return retry_controller(template, deadline, clock, budget)(attempt)
+
+
+async def retry_after_first_async(  # noqa: PLR0913 - the attempt's facts
+    template: tenacity.Retrying,
+    first: Exception,
+    call: Callable[[], Awaitable[Any]],
+    deadline: float | None,
+    clock: Callable[[], float] | None,
+    budget: RetryBudget | None = None,
+) -> Any:
+    """`retry_after_first` for an async attempt: tenacity's `AsyncRetrying`, same template."""
+    pending = [first]
+
+    async def attempt() -> Any:
+        if pending:
+            raise pending.pop()
+        return await call()
+
+    return await retry_controller(template, deadline, clock, budget, async_=True)(attempt)

@@ -1,107 +1,255 @@
-"""Routing strategies and the pure planning step of the fallback strategy."""
+"""Routing strategies: the `Strategy` names, strategy objects and their planners.
+
+A strategy object is configuration; a router binds it to a *planner* of its own
+(`bind`), which holds the mutable part (a rotation, weights, estimates) and
+decides the order of the providers for one call. Planning is pure apart from
+that state: it never blocks and never does I/O (a counter that waits on the
+network is ticked by the driver and its value passed in).
+"""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import NamedTuple, Protocol, runtime_checkable
+from typing import Any, NamedTuple
 
+from ._counters import RoundRobinCounter
 from ._errors import InvalidConfigError
 
-__all__ = ["InMemoryRoundRobin", "Plan", "RoundRobinCounter", "Strategy", "plan_fallback"]
+__all__ = [
+    "Fallback",
+    "Plan",
+    "Planner",
+    "PrimaryOnly",
+    "RoundRobin",
+    "Strategy",
+    "StrategyObject",
+    "plan_fallback",
+]
+
+#: Tells the planner whether provider `index` is benched for this call.
+Benched = Callable[[int], bool]
 
 
 class Strategy(StrEnum):
     """How a router picks providers; the string values are accepted everywhere.
 
-    .. versionadded:: 0.1.0
+    Each name is the default of a strategy object:
+    `"fallback"` is [`Fallback()`][fallback_router.Fallback], `"primary_only"`
+    [`PrimaryOnly()`][fallback_router.PrimaryOnly] and `"round_robin"`
+    [`RoundRobin(failover=False)`][fallback_router.RoundRobin].
+
+    Version:
+        Added in 0.1.0.
     """
 
     #: Call the first provider once; cooldown is neither consulted nor recorded.
     PRIMARY_ONLY = "primary_only"
     #: Try providers in order, skipping those in cooldown except the terminus.
     FALLBACK = "fallback"
-    #: One attempt on ``providers[i % n]`` from a shared, lock-guarded counter.
+    #: One attempt on `providers[i % n]` from a shared, lock-guarded counter.
     ROUND_ROBIN = "round_robin"
 
     @classmethod
     def parse(cls, value: object) -> Strategy:
-        """Return the strategy for ``value`` or raise ``InvalidConfigError``."""
+        """Return the strategy for `value` or raise `InvalidConfigError`."""
         if isinstance(value, str) and value in cls._value2member_map_:
             return cls(value)
         choices = ", ".join(repr(s.value) for s in cls)
-        msg = f"unknown strategy {value!r}: choose one of {choices}"
+        msg = (
+            f"unknown strategy {value!r}: choose one of {choices} or a strategy object "
+            f"(Fallback, PrimaryOnly, RoundRobin, Weighted, LeastBusy, LeastLatency)"
+        )
         raise InvalidConfigError(msg)
 
 
 class Plan(NamedTuple):
     """Which provider indices a fallback call tries, in order, and which it skips.
 
-    .. versionadded:: 0.1.0
+    Version:
+        Added in 0.1.0.
     """
 
     order: tuple[int, ...]
     skipped: tuple[int, ...]
 
 
-def plan_fallback(remaining: Sequence[float]) -> Plan:
-    """Plan a fallback call from each provider's remaining cooldown (0 = available).
+def plan_fallback(remaining: Sequence[float], order: Sequence[int] | None = None) -> Plan:
+    """Plan a failover walk from each provider's remaining cooldown (0 = available).
 
-    Providers in cooldown are skipped, except the last one (the terminus), which is
-    always planned, so a plan never is empty. Pure: the router acts on the result.
+    `order` is the strategy's order for the call (default: list order). Providers
+    in cooldown are skipped, except the last one of the order (the terminus),
+    which is always planned, so a plan is never empty. Pure: the router walks
+    the result, and passes over what turns out saturated or probed elsewhere.
 
-    .. versionadded:: 0.1.0
+    Version:
+        Added in 0.1.0. Changed in 0.3.0: `order`.
     """
-    last = len(remaining) - 1
-    order: list[int] = []
+    walk = range(len(remaining)) if order is None else order
+    last = walk[-1] if walk else -1
+    planned: list[int] = []
     skipped: list[int] = []
-    for index, left in enumerate(remaining):
-        if left > 0.0 and index != last:
+    for index in walk:
+        if remaining[index] > 0.0 and index != last:
             skipped.append(index)
         else:
-            order.append(index)
-    return Plan(tuple(order), tuple(skipped))
+            planned.append(index)
+    return Plan(tuple(planned), tuple(skipped))
 
 
-@runtime_checkable
-class RoundRobinCounter(Protocol):
-    """A shared counter for the round-robin strategy.
+class Planner:
+    """A router's strategy state: orders providers for one call.
 
-    ``next_index()`` returns 0, 1, 2, … — each value exactly once, even when many
-    threads (or, for :class:`RedisRoundRobin`, processes) call it at once.
-
-    .. versionadded:: 0.1.0
+    Attributes:
+        name: the strategy's name (in events and spans).
+        failover: walk the whole order as fallback does (else one attempt).
+        uses_cooldown: consult and record the cooldown tracker.
+        tracks: wants `started`/`ended`/`observed` notifications.
+        counter: the round-robin counter whose tick `order` uses, if any.
     """
 
-    def next_index(self) -> int:
-        """Return the next index, starting at 0."""
-        ...
+    name = "fallback"
+    failover = True
+    uses_cooldown = True
+    tracks = False
+    counter: RoundRobinCounter | None = None
+
+    def order(self, names: tuple[str, ...], tick: int, benched: Benched | None) -> list[int]:
+        """The provider indices for one call, first choice first."""
+        del tick, benched
+        return list(range(len(names)))
+
+    def pick(self, names: tuple[str, ...], tick: int) -> int:
+        """The first provider of a call while none is benched (the happy path)."""
+        return self.order(names, tick, None)[0]
+
+    #: `pick` always answers 0 (the happy path then skips it).
+    fixed_first = True
+
+    def started(self, name: str) -> None:
+        """An attempt on `name` starts (only called when `tracks`)."""
+
+    def ended(self, name: str) -> None:
+        """An attempt on `name` ended (only called when `tracks`)."""
+
+    def observed(self, name: str, latency: float) -> None:
+        """`name` served a call in `latency` seconds (only called when `tracks`)."""
+
+    def describe(self, name: str) -> dict[str, Any]:
+        """Strategy-relevant state of `name` for `status()` (weight, estimates...)."""
+        del name
+        return {}
 
 
-class InMemoryRoundRobin:
-    """A lock-guarded, in-process :class:`RoundRobinCounter`.
+class _OneAttempt(Planner):
+    name = "primary_only"
+    failover = False
+    uses_cooldown = False
 
-    Pass one instance as ``counter=`` to several routers to share their rotation.
+    def order(self, names: tuple[str, ...], tick: int, benched: Benched | None) -> list[int]:
+        del names, tick, benched
+        return [0]
 
-    .. versionadded:: 0.1.0
+
+class _Rotation(Planner):
+    """Round-robin: one attempt on the next provider, or a rotation with failover."""
+
+    name = "round_robin"
+    fixed_first = False
+
+    def pick(self, names: tuple[str, ...], tick: int) -> int:
+        return tick % len(names)
+
+    def __init__(self, counter: RoundRobinCounter, failover: bool) -> None:
+        self.counter = counter
+        self.failover = failover
+        self.uses_cooldown = failover
+
+    def order(self, names: tuple[str, ...], tick: int, benched: Benched | None) -> list[int]:
+        n = len(names)
+        if not self.failover:  # one attempt, on the first of the rotation that has room
+            pick = tick % n
+            return [*range(pick, n), *range(pick)]
+        healthy = list(range(n)) if benched is None else [i for i in range(n) if not benched(i)]
+        pick = healthy[tick % len(healthy)] if healthy else tick % n
+        return [*range(pick, n), *range(pick)]
+
+
+class StrategyObject:
+    """Base of the strategy objects: configuration a router binds to a planner."""
+
+    failover: bool = True
+
+    def bind(self, counter: RoundRobinCounter, names: Sequence[str] | None) -> Planner:
+        """Return a planner for one router (`names`: its fixed providers, if any)."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, slots=True)
+class Fallback(StrategyObject):
+    """Try providers in list order; skip benched ones; always try the last (terminus).
+
+    Version:
+        Added in 0.3.0 (the object form of `"fallback"`).
     """
 
-    __slots__ = ("_lock", "_value")
+    def bind(self, counter: RoundRobinCounter, names: Sequence[str] | None) -> Planner:
+        """Return a planner for one router."""
+        del counter, names
+        return Planner()
 
-    def __init__(self, start: int = 0) -> None:
-        if isinstance(start, bool) or not isinstance(start, int) or start < 0:
-            msg = f"start must be a non-negative int, got {start!r}"
+
+@dataclass(frozen=True, slots=True)
+class PrimaryOnly(StrategyObject):
+    """Call the first provider once; cooldown is neither consulted nor recorded.
+
+    Version:
+        Added in 0.3.0 (the object form of `"primary_only"`).
+    """
+
+    failover: bool = False
+
+    def bind(self, counter: RoundRobinCounter, names: Sequence[str] | None) -> Planner:
+        """Return a planner for one router."""
+        del counter, names
+        return _OneAttempt()
+
+
+@dataclass(frozen=True, slots=True)
+class RoundRobin(StrategyObject):
+    """Start each call on the next provider of a shared rotation.
+
+    Args:
+        failover: False (default, the `"round_robin"` string): one attempt on
+            `providers[i % n]`, no cooldown. True: the rotation runs over the
+            providers not benched for this call, so the healthy ones share the
+            traffic evenly (one of three down: the other two get half each); the
+            call then falls back through the rest in rotation order, as
+            `fallback` does — LiteLLM-style load spreading with failover.
+
+    Version:
+        Added in 0.3.0.
+    """
+
+    failover: bool = False
+
+    def bind(self, counter: RoundRobinCounter, names: Sequence[str] | None) -> Planner:
+        """Return a planner for one router, ticking `counter`."""
+        del names
+        if not isinstance(self.failover, bool):
+            msg = f"RoundRobin(failover=) must be a bool, got {self.failover!r}"
             raise InvalidConfigError(msg)
-        self._lock = threading.Lock()
-        self._value = start
+        return _Rotation(counter, self.failover)
 
-    def next_index(self) -> int:
-        """Return the next index, starting at ``start`` (default 0)."""
-        with self._lock:
-            value = self._value
-            self._value = value + 1
+
+def parse_strategy(value: object) -> StrategyObject:
+    """A strategy object for a `Strategy`, its string value, or a strategy object."""
+    if isinstance(value, StrategyObject):
         return value
-
-    def __repr__(self) -> str:
-        return f"InMemoryRoundRobin(next={self._value})"
+    strategy = Strategy.parse(value)
+    if strategy is Strategy.FALLBACK:
+        return Fallback()
+    if strategy is Strategy.PRIMARY_ONLY:
+        return PrimaryOnly()
+    return RoundRobin()

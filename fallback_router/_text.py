@@ -5,14 +5,17 @@ from __future__ import annotations
 __all__ = [
     "ERROR_CHARS",
     "RESPONSE_CHARS",
-    "error_text",
-    "full_error_text",
+    "cut",
+    "describe",
     "printable",
     "response_text",
 ]
 
 #: Characters of error text shown in tables and chains; the full text is in a tooltip.
 ERROR_CHARS = 100
+
+#: Characters of a response's `repr` shown by `Result._repr_html_`.
+RESPONSE_CHARS = 200
 
 _CONTROL = {i: f"\\x{i:02x}" for i in [*range(32), 127]} | {
     ord("\n"): "\\n",
@@ -28,27 +31,30 @@ def printable(text: str) -> str:
     return text.translate(_CONTROL)
 
 
-def error_text(error: BaseException | None, limit: int = ERROR_CHARS) -> str:
-    """One line per error: the type and its message, escaped and cut at ``limit``."""
-    if error is None:
-        return ""
-    text = printable(f"{type(error).__name__}: {error}".rstrip(": "))
+def cut(text: str, limit: int = ERROR_CHARS) -> str:
+    """`text` on one line, cut at `limit` characters (`…` marks a cut)."""
+    text = printable(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def full_error_text(error: BaseException | None) -> str:
-    """The whole error text (for tooltips)."""
-    return "" if error is None else f"{type(error).__name__}: {error}"
+def describe(error: BaseException | None) -> str:
+    """`"TypeName: message"` for an error (`""` for None); never raises.
 
-
-#: Characters of a response's ``repr`` shown by :meth:`Result._repr_html_`.
-RESPONSE_CHARS = 200
+    Not redacted: callers pass the text through the redactor before showing it.
+    """
+    if error is None:
+        return ""
+    try:
+        message = str(error)
+    except Exception:  # noqa: BLE001 - a display must not raise
+        message = "<str() failed>"
+    return f"{type(error).__name__}: {message}".rstrip(": ")
 
 
 def response_text(response: object, limit: int = RESPONSE_CHARS) -> str:
-    """A response's ``repr`` on one line, cut at ``limit`` characters (``…`` marks a cut)."""
+    """A response's `repr` on one line, cut at `limit` characters (`…` marks a cut)."""
     try:
-        text = printable(repr(response))
+        text = repr(response)
     except Exception:  # noqa: BLE001 - a display must not raise
         text = f"<{type(response).__qualname__} object (repr failed)>"
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return cut(text, limit)

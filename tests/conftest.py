@@ -194,7 +194,7 @@ def redis_server() -> Iterator[RedisServer | FakeRedisServer]:
         # fakeredis runs Lua in-process and is far slower than a real server:
         # give it the patience that real Redis never needs.
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr("fallback_router._redis.DEFAULT_OP_TIMEOUT", 5.0)
+            patch.setattr("fallback_router._redis_guard.DEFAULT_OP_TIMEOUT", 5.0)
             fake = FakeRedisServer()
             yield fake
             fake.stop()

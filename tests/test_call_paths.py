@@ -9,7 +9,7 @@ import warnings
 import pytest
 
 from fallback_router import InMemoryCooldown, Router, routed
-from fallback_router._status import RECENT_NAMES
+from fallback_router import RECENT_NAMES
 
 from .conftest import FakeClock
 

@@ -1,0 +1,367 @@
+"""The async driver: carries out the engine's actions without blocking the event loop.
+
+The same engine as the sync driver (`CallState.steps()`), carried out with
+`await`: attempts run in the calling task (hedged attempts in tasks of their
+own), waits for a slot or a token are awaited, and components that wait on the
+network (a Redis tracker, counter or rate limiter) are called in a worker
+thread (`asyncio.to_thread`). Time limits cancel the attempt; cancelling the
+routed call propagates at once and gives back everything it holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ._engine.call import AWAIT, HEDGE, IO, START, STARTED, CallState, Outcome
+from ._engine.setup import Setup
+from ._errors import AttemptTimeoutError, RejectedResponseError
+from ._results import CURRENT, AttemptState, new_attempt, new_result
+from ._retry import retry_after_first_async
+from ._routing import ROUTING
+
+__all__ = ["AsyncRun", "async_direct_caller", "drive_async", "run_async"]
+
+
+def check_awaited(response: object, fn: Callable[..., Any]) -> None:
+    """Refuse an `async def` that returned an awaitable (a missing `await`)."""
+    if inspect.isawaitable(response):
+        close = getattr(response, "close", None)
+        if close is not None:
+            close()
+        name = getattr(fn, "__qualname__", None) or repr(fn)
+        msg = (
+            f"{name} returned an awaitable ({type(response).__name__}) instead of the "
+            f"response: await the provider call inside it"
+        )
+        raise TypeError(msg)
+
+
+class AsyncRun:
+    """Runs one call's attempts in the calling task (hedged ones in tasks of their own)."""
+
+    __slots__ = ("args", "call", "fn", "kwargs", "tasks")
+
+    def __init__(
+        self, call: CallState, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
+        self.call = call
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+        self.tasks: dict[int, tuple[asyncio.Task[Outcome], float]] = {}
+
+    async def invoke(self, index: int) -> Any:
+        """Await the provider once (what one attempt runs; streams override it)."""
+        return await self.fn(self.call.objects[index], *self.args, **self.kwargs)
+
+    def check(self, response: Any) -> None:
+        """Refuse an awaitable response (streams override it)."""
+        if inspect.isawaitable(response):
+            check_awaited(response, self.fn)
+
+    def _limit(self) -> tuple[float | None, str]:
+        call = self.call
+        limit, kind = call.setup.attempt_timeout, "attempt"
+        if call.deadline is not None:
+            left = max(0.0, call.deadline - call.clock())
+            if limit is None or left < limit:
+                limit, kind = left, "budget"
+        return limit, kind
+
+    async def attempt(self, index: int, state: AttemptState, limit: float | None, kind: str) -> Outcome:
+        """One attempt with its retries, bounded by `limit`; never raises `Exception`."""
+        call = self.call
+        setup = call.setup
+        clock = call.clock
+        token = CURRENT.set(state)
+        start = clock()
+        try:
+            first = call.first
+            try:
+                async with asyncio.timeout(limit) as scope:
+                    if first is not None and first[0] == index and call.number == 1:
+                        _, _, made = first
+                        error = made[1]
+                        start = made[2]
+                    else:
+                        try:
+                            response = await self.invoke(index)
+                        except Exception as exc:  # noqa: BLE001 - reported, not handled, here
+                            error = exc
+                        else:
+                            end = clock()
+                            self.check(response)
+                            return _judge(setup, state[0], (response, None, start, end))
+                    retry = setup.retry
+                    if retry is None or error is None:
+                        return (None, error, start, clock())
+                    try:
+                        response = await retry_after_first_async(
+                            retry, error, lambda: self.invoke(index), state[3], setup.clock,
+                            setup.budget,
+                        )  # fmt: skip
+                    except Exception as exc:  # noqa: BLE001 - the retries' last error
+                        return (None, exc, start, clock())
+                    end = clock()
+                    self.check(response)
+                    return _judge(setup, state[0], (response, None, start, end))
+            except TimeoutError:
+                if not scope.expired():
+                    raise
+                error = AttemptTimeoutError(state[0], limit or 0.0, kind)
+                return (None, error, start, clock())
+        finally:
+            CURRENT.reset(token)
+
+    async def start(self, action: tuple[Any, ...]) -> Any:
+        """Carry out a START: await the attempt (or start it as a task, when hedging)."""
+        _, index, number, _forced, _probe, _hedged = action
+        call = self.call
+        setup = call.setup
+        limit, kind = self._limit() if setup.limits else (None, "attempt")
+        state = call.state(index, number, setup.attempt_timeout)
+        if setup.hedge_after is None:
+            try:
+                return await self.attempt(index, state, limit, kind)
+            finally:
+                call.ended(index)
+        task = asyncio.create_task(self.attempt(index, state, limit, kind))
+        self.tasks[index] = (task, call.clock())
+        return STARTED
+
+    async def await_(self, more: bool) -> Any:
+        """Carry out an AWAIT: the next attempt to end, or HEDGE after `hedge_after`."""
+        call = self.call
+        hedge_after = call.setup.hedge_after
+        timeout = None
+        if more and hedge_after is not None:
+            newest = max(start for _, start in self.tasks.values())
+            timeout = max(0.0, newest + hedge_after - call.clock())
+        tasks = {task: index for index, (task, _) in self.tasks.items()}
+        done, _ = await asyncio.wait(tasks, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        if not done:
+            return HEDGE
+        task = next(iter(done))
+        index = tasks[task]
+        del self.tasks[index]
+        call.ended(index)
+        return index, task.result()
+
+    def finish(self, reason: str = "hedge lost") -> None:
+        """The call concluded: cancel the attempts still running; they give back on end."""
+        call = self.call
+        for index, (task, _) in list(self.tasks.items()):
+            del self.tasks[index]
+            running = call.running.get(index)
+            name = call.names[index]
+            probe = running is not None and running[1]
+            if probe:
+                call.probes.discard(name)
+            task.add_done_callback(_released(call, index, probe))
+            task.cancel()
+            if running is not None:
+                call.setup.recorder.abandoned(name, running[0], reason, call.function,
+                                              call.call_id)  # fmt: skip
+
+    def abort(self) -> None:
+        """The call ends abnormally: give back what it holds (off the loop if blocking)."""
+        self.finish("call ended")
+        blocking = self.call.setup.blocking()
+        for fn, args in self.call.abort():
+            if blocking:
+                asyncio.get_running_loop().run_in_executor(None, _quietly, fn, args)
+            else:
+                _quietly(fn, args)
+
+
+def _quietly(fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    try:
+        fn(*args)
+    except Exception:  # noqa: BLE001, S110 - giving back must not mask the real error
+        pass
+
+
+def _released(call: CallState, index: int, probe: bool) -> Callable[[asyncio.Task[Outcome]], None]:
+    def done(task: asyncio.Task[Outcome]) -> None:
+        if not task.cancelled():
+            task.exception()  # retrieved: a loser's error is raised nowhere
+        call.ended(index)
+        caps = call.setup.caps
+        if probe and caps is not None and caps.end_probe is not None:
+            _quietly(caps.end_probe, (call.names[index],))
+
+    return done
+
+
+def _judge(setup: Setup, name: str, outcome: Outcome) -> Outcome:
+    accept = setup.accept
+    if accept is None or outcome[1] is not None or accept(outcome[0]):
+        return outcome
+    setup.recorder.rejected(name, 0)
+    return (None, RejectedResponseError(name, outcome[0]), outcome[2], outcome[3])
+
+
+async def drive_async(run: AsyncRun) -> Any:
+    """Run a call's steps to the end, awaiting what waits: its response, Result or error."""
+    call = run.call
+    steps = call.steps()
+    send = steps.send
+    reply: Any = None
+    while True:
+        try:
+            action = send(reply)
+        except StopIteration as stop:
+            run.finish()
+            return stop.value
+        except BaseException:
+            run.abort()
+            raise
+        try:
+            kind = action[0]
+            if kind == START:
+                reply = await run.start(action)
+            elif kind == IO:
+                reply = await asyncio.to_thread(action[1], *action[2])
+            elif kind == AWAIT:
+                reply = await run.await_(action[1])
+            else:
+                reply = await _wait(call, action)
+        except BaseException as exc:
+            steps.close()
+            run.abort()
+            call.closed(exc)
+            raise
+
+
+async def _wait(call: CallState, action: tuple[Any, ...]) -> str | None:
+    _, gate, names, until, _reason = action
+    if gate is not None and names:
+        return await gate.acquire_any_async(names, until, call.setup.clock)  # type: ignore[no-any-return]
+    if until is not None:
+        delay = until - call.clock()
+        if delay > 0:
+            await asyncio.sleep(delay)
+    return None
+
+
+async def run_async(  # noqa: PLR0913 - the call's facts
+    setup: Setup,
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    want_result: bool,
+    function: str,
+    first: tuple[int, int, Outcome] | None = None,
+    start: float | None = None,
+    call_id: int | None = None,
+) -> Any:
+    """Route one async call on the general path."""
+    call = CallState(setup, function, want_result, setup.blocking(), first, start, call_id)
+    return await drive_async(AsyncRun(call, fn, args, kwargs))
+
+
+def async_direct_caller(
+    setup: Setup, fn: Callable[..., Any], want_result: bool, function: str
+) -> Callable[..., Any]:
+    """Return `async call(*args, **kwargs)` routing `fn`, the happy path inlined.
+
+    The async twin of the sync happy path (see `_direct`): same eligibility, same
+    helpers; a tracker whose view would need a round trip sends the call to the
+    general path, which reads it off the loop.
+    """
+    static = setup.static
+    assert static is not None  # noqa: S101 - the happy path needs fixed providers
+    names, objects = static
+    count = len(names)
+    planner = setup.planner
+    router_clock = setup.clock
+    one = not planner.failover
+    terminus = tuple((i == count - 1) if one else count == 1 for i in range(count))
+    states = tuple((name, 1, terminus[i], None, router_clock) for i, name in enumerate(names))
+    tracker: Any = setup.tracker
+    counter = planner.counter
+    next_index = (
+        counter.next_index
+        if counter is not None and not getattr(counter, "blocking", False)
+        else None
+    )
+    blocking_counter = counter is not None and next_index is None
+    pick = None if planner.fixed_first else planner.pick
+    tracks = planner.tracks
+    recorder = setup.recorder
+    hooks = recorder.hooks
+    stats = setup.stats
+    local = stats.local
+    set_current, reset_current = CURRENT.set, CURRENT.reset
+    get_routing = ROUTING.get
+    call_ids = setup.call_ids
+    plain: set[type] = set()
+
+    async def direct_call(*args: Any, **kwargs: Any) -> Any:
+        clock = router_clock if router_clock is not None else time.monotonic
+        start = clock()
+        if (
+            (tracker is not None and start >= tracker.quiet_until)
+            or blocking_counter
+            or get_routing() is not None
+        ):
+            return await run_async(setup, fn, args, kwargs, want_result, function, None, start)
+        tick = next_index() if next_index is not None else 0
+        index = 0 if pick is None else pick(names, tick)
+        name = names[index]
+        call_id = 0
+        if hooks is not None:
+            call_id = next(call_ids)
+            recorder.started_call(function, call_id)
+            recorder.started(name, 1, terminus[index], None, False, False, function, call_id)
+        if tracks:
+            planner.started(name)
+        token = set_current(states[index])
+        try:
+            response = await fn(objects[index], *args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - handed to the general path below
+            failure: Outcome = (None, exc, start, clock())
+        except BaseException:
+            if tracks:
+                planner.ended(name)
+            raise
+        else:
+            end = clock()
+            if tracks:
+                planner.ended(name)
+            cls = type(response)
+            if cls not in plain:
+                check_awaited(response, fn)
+                if len(plain) < 64:
+                    plain.add(cls)
+            latency = max(0.0, end - start)
+            if tracks:
+                planner.observed(name, latency)
+            if hooks is None:
+                try:
+                    row = local.rows[name]
+                except (AttributeError, KeyError):
+                    row = stats.row(name)
+                row[0] += 1
+                row[1] = latency
+                row[2] = end
+            else:
+                recorder.succeeded(name, 1, latency, end, function, call_id)
+                recorder.succeeded_call(name, 1, latency, function, call_id)
+            if want_result:
+                return new_result(
+                    response, name, latency, 1, terminus[index],
+                    (new_attempt(name, None, latency, False),), (), latency,
+                )  # fmt: skip
+            return response
+        finally:
+            reset_current(token)
+        first = (index, tick, failure)
+        return await run_async(setup, fn, args, kwargs, want_result, function, first, start,
+                               call_id)  # fmt: skip
+
+    return direct_call

@@ -1,0 +1,266 @@
+"""Routing an async stream (an async generator function), as `_sync_stream` does for sync.
+
+Providers are tried until one yields its first item (`first_item_timeout=`
+bounds the wait; the attempt is cancelled past it); that provider then serves
+the stream, with `idle_timeout=` between items, and a later error reaches the
+consumer as `StreamInterrupted`. `stream_failover="buffer"` reads each
+provider's stream to its end first. The slot is given back when the stream
+ends, is closed (`aclose()`), or its iterator is garbage-collected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from typing import Any
+
+from ._async import AsyncRun, drive_async
+from ._engine.call import CallState
+from ._engine.setup import Setup
+from ._errors import AttemptTimeoutError, StreamInterrupted
+from ._results import CURRENT, AttemptState, Result, new_result
+
+__all__ = ["AsyncRelay", "lazy_stream_async", "route_stream_async"]
+
+_EMPTY = object()
+
+
+async def _next_item(gen: AsyncIterator[Any], state: AttemptState, limit: float | None, kind: str) -> Any:
+    """The provider's next item under its context, within `limit` (`_EMPTY` at the end)."""
+    token = CURRENT.set(state)
+    try:
+        async with asyncio.timeout(limit) as scope:
+            return await anext(gen)
+    except StopAsyncIteration:
+        return _EMPTY
+    except TimeoutError:
+        if scope.expired():
+            raise AttemptTimeoutError(state[0], limit or 0.0, kind) from None
+        raise
+    finally:
+        CURRENT.reset(token)
+
+
+async def _close(gen: AsyncIterator[Any], state: AttemptState) -> None:
+    aclose = getattr(gen, "aclose", None)
+    if aclose is not None:
+        token = CURRENT.set(state)
+        try:
+            await aclose()
+        finally:
+            CURRENT.reset(token)
+
+
+class AsyncStreamRun(AsyncRun):
+    """Attempts that open an async stream: the first item, or (buffered) every item."""
+
+    __slots__ = ("opened",)
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.opened: dict[int, AttemptState] = {}
+
+    def check(self, response: Any) -> None:
+        """Streams have no awaitable case."""
+
+    def _first_limit(self) -> tuple[float | None, str]:
+        call = self.call
+        setup = call.setup
+        limit, kind = setup.first_item_timeout, "first item"
+        if limit is None and setup.attempt_timeout is not None:
+            limit, kind = setup.attempt_timeout, "attempt"
+        if call.deadline is not None:
+            left = max(0.0, call.deadline - call.clock())
+            if limit is None or left < limit:
+                limit, kind = left, "budget"
+        return limit, kind
+
+    async def invoke(self, index: int) -> Any:
+        call = self.call
+        setup = call.setup
+        state = self.opened[index]
+        gen = self.fn(call.objects[index], *self.args, **self.kwargs)
+        limit, kind = self._first_limit()
+        try:
+            first = await _next_item(gen, state, limit, kind)
+            if not setup.buffer:
+                return (gen, first)
+            items: list[Any] = []
+            while first is not _EMPTY:
+                items.append(first)
+                limit, kind = setup.idle_timeout, "idle"
+                if call.deadline is not None:
+                    left = max(0.0, call.deadline - call.clock())
+                    if limit is None or left < limit:
+                        limit, kind = left, "budget"
+                first = await _next_item(gen, state, limit, kind)
+        except BaseException:
+            await asyncio.shield(_close_quietly(gen, state))
+            raise
+        return items
+
+    async def start(self, action: tuple[Any, ...]) -> Any:
+        _, index, number, _forced, _probe, _hedged = action
+        call = self.call
+        state = call.state(index, number, self._first_limit()[0])
+        self.opened[index] = state
+        keep = False
+        try:
+            outcome = await self.attempt(index, state, None, "attempt")
+            keep = outcome[1] is None and not call.setup.buffer
+            return outcome
+        finally:
+            if not keep:
+                call.ended(index)
+
+
+async def _close_quietly(gen: AsyncIterator[Any], state: AttemptState) -> None:
+    try:
+        await _close(gen, state)
+    except Exception:  # noqa: BLE001, S110 - the attempt's own error is what counts
+        pass
+
+
+async def route_stream_async(
+    setup: Setup,
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    function: str,
+) -> Result[AsyncIterator[Any]]:
+    """Route an async stream; its `Result` carries the consumer's async iterator."""
+    call = CallState(setup, function, True, setup.blocking())
+    run = AsyncStreamRun(call, fn, args, kwargs)
+    result: Result[Any] = await drive_async(run)
+    index = call.names.index(result.provider)
+    relay = AsyncRelay(call, index, result.response, run.opened[index])
+    return new_result(
+        relay,
+        result.provider,
+        result.latency,
+        result.attempt,
+        result.was_terminus,
+        result.attempts,
+        result.skipped,
+        result.elapsed,
+    )
+
+
+async def lazy_stream_async(
+    setup: Setup,
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    function: str,
+) -> AsyncGenerator[Any, None]:
+    """Route the stream when the consumer first asks for an item."""
+    relay = (await route_stream_async(setup, fn, args, kwargs, function)).response
+    try:
+        async for item in relay:
+            yield item
+    finally:
+        await relay.aclose()
+
+
+class AsyncRelay(AsyncIterator[Any]):
+    """The consumer's async iterator over the serving provider's stream (see `Relay`)."""
+
+    __slots__ = ("_call", "_first", "_gen", "_index", "_open", "_state", "items")
+
+    def __init__(self, call: CallState, index: int, opened: Any, state: AttemptState) -> None:
+        self._call = call
+        self._index = index
+        self._state = state
+        self.items = 0
+        self._open = True
+        if isinstance(opened, list):
+            self._gen: AsyncIterator[Any] | None = None
+            self._first: Any = iter(opened)
+            self._open = False
+        else:
+            self._gen, self._first = opened
+
+    def __aiter__(self) -> AsyncRelay:
+        return self
+
+    async def __anext__(self) -> Any:
+        if self._gen is None:
+            try:
+                item = next(self._first)
+            except StopIteration:
+                raise StopAsyncIteration from None
+            self.items += 1
+            return item
+        if not self._open:
+            raise StopAsyncIteration
+        first = self._first
+        if first is not _EMPTY and self.items == 0:
+            self._first = _EMPTY
+            self.items = 1
+            return first
+        call = self._call
+        start = call.clock()
+        try:
+            item = await _next_item(self._gen, self._state, call.setup.idle_timeout, "idle")
+        except Exception as exc:
+            await self._fail(exc, start)
+            raise StreamInterrupted(self._state[0], self.items) from exc
+        except BaseException:
+            await asyncio.shield(self.aclose())
+            raise
+        if item is _EMPTY:
+            await self.aclose()
+            raise StopAsyncIteration
+        self.items += 1
+        return item
+
+    async def _fail(self, error: Exception, start: float) -> None:
+        call = self._call
+        setup = call.setup
+        name = self._state[0]
+        end = call.clock()
+        recorder = setup.recorder
+        try:
+            recorder.interrupted(name, self.items, error)
+            _, counted, text = recorder.failed(
+                name, self._state[1], len(call.names), self._state[2], error,
+                max(0.0, end - start), end,
+                call.function, call.call_id,
+            )  # fmt: skip
+            tracker = setup.tracker
+            if counted and tracker is not None:
+                record = tracker.record_failure
+                if setup.blocking():
+                    duration = await asyncio.to_thread(record, name, error)
+                else:
+                    duration = record(name, error)
+                recorder.cooled(name, float(duration or 0.0), error, text, call.function,
+                                call.call_id)  # fmt: skip
+        finally:
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the provider's stream and give its slot back (once)."""
+        if not self._open:
+            return
+        self._open = False
+        gen = self._gen
+        try:
+            if gen is not None:
+                await _close(gen, self._state)
+        finally:
+            self._call.ended(self._index)
+
+    def __del__(self) -> None:
+        if getattr(self, "_open", False):
+            self._open = False
+            try:
+                self._call.ended(self._index, deferred=True)
+            except Exception:  # noqa: BLE001, S110 - a finalizer raises nowhere
+                pass
+
+    async def __aenter__(self) -> AsyncRelay:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

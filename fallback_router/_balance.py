@@ -1,0 +1,285 @@
+"""Load-spreading strategies: `Weighted`, `LeastBusy` and `LeastLatency`."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, cast
+
+from ._counters import RoundRobinCounter
+from ._errors import InvalidConfigError
+from ._strategies import Benched, Planner, StrategyObject
+
+__all__ = ["LeastBusy", "LeastLatency", "Weighted", "smooth_schedule"]
+
+#: The longest schedule `Weighted` builds (weights are scaled down beyond it).
+MAX_SCHEDULE = 10_000
+
+
+def smooth_schedule(weights: Sequence[int]) -> tuple[int, ...]:
+    """One period of smooth weighted round-robin over integer `weights` (indices).
+
+    Every run of `sum(weights)` picks holds each index exactly `w` times, spread
+    out (nginx's smooth weighted round-robin).
+    """
+    total = sum(weights)
+    current = [0] * len(weights)
+    out: list[int] = []
+    for _ in range(total):
+        for i, w in enumerate(weights):
+            current[i] += w
+        best = max(range(len(weights)), key=lambda i: (current[i], -i))
+        current[best] -= total
+        out.append(best)
+    return tuple(out)
+
+
+def _integers(weights: Sequence[float]) -> list[int]:
+    """Scale positive weights to small integers with the same proportions."""
+    fractions = [Fraction(w).limit_denominator(1000) for w in weights]
+    scale = math.lcm(*(f.denominator for f in fractions))
+    ints = [int(f * scale) for f in fractions]
+    divisor = math.gcd(*ints)
+    ints = [i // divisor for i in ints]
+    if sum(ints) > MAX_SCHEDULE:
+        factor = MAX_SCHEDULE / sum(ints)
+        ints = [max(1, round(i * factor)) for i in ints]
+    return ints
+
+
+def _check_weights(weights: object) -> dict[str, float]:
+    if not isinstance(weights, Mapping) or not weights:
+        msg = f"Weighted needs a non-empty mapping name -> weight, got {weights!r}"
+        raise InvalidConfigError(msg)
+    checked: dict[str, float] = {}
+    for name, value in cast("Mapping[object, object]", weights).items():
+        if not isinstance(name, str):
+            msg = f"Weighted: weight keys must be provider names, got {name!r}"
+            raise InvalidConfigError(msg)
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if not ok or not math.isfinite(cast("float", value)) or cast("float", value) <= 0:
+            msg = f"Weighted: the weight of {name!r} must be a positive number, got {value!r}"
+            raise InvalidConfigError(msg)
+        checked[name] = float(cast("float", value))
+    return checked
+
+
+class _WeightedPlanner(Planner):
+    name = "weighted"
+    fixed_first = False
+
+    def __init__(self, weights: dict[str, float], failover: bool) -> None:
+        self.weights = weights
+        self.failover = failover
+        self.uses_cooldown = failover
+        self._ticks = itertools.count()
+        self._schedules: dict[tuple[str, ...], tuple[int, ...]] = {}
+
+    def schedule(self, names: tuple[str, ...]) -> tuple[int, ...]:
+        """The pick schedule for `names` (built once per provider list)."""
+        found = self._schedules.get(names)
+        if found is None:
+            unknown = set(self.weights) - set(names)
+            missing = [n for n in names if n not in self.weights]
+            if unknown or missing:
+                msg = (
+                    f"Weighted: weights must name every provider exactly; unknown: "
+                    f"{sorted(unknown)}, missing: {missing}"
+                )
+                raise InvalidConfigError(msg)
+            found = smooth_schedule(_integers([self.weights[n] for n in names]))
+            if len(self._schedules) > 16:  # a providers callable changing its names
+                self._schedules.clear()
+            self._schedules[names] = found
+        return found
+
+    def pick(self, names: tuple[str, ...], tick: int) -> int:
+        schedule = self._schedules.get(names) or self.schedule(names)
+        return schedule[next(self._ticks) % len(schedule)]
+
+    def order(self, names: tuple[str, ...], tick: int, benched: Benched | None) -> list[int]:
+        del tick
+        n = len(names)
+        schedule = self.schedule(names)
+        position = next(self._ticks)
+        pick = schedule[position % len(schedule)]
+        if benched is not None and benched(pick):
+            for step in range(1, len(schedule)):
+                candidate = schedule[(position + step) % len(schedule)]
+                if not benched(candidate):
+                    pick = candidate
+                    break
+        return [pick, *(i for i in range(n) if i != pick)]
+
+    def describe(self, name: str) -> dict[str, Any]:
+        return {"weight": self.weights.get(name)}
+
+
+@dataclass(frozen=True, slots=True)
+class Weighted(StrategyObject):
+    """Spread calls over providers in proportion to `weights`, deterministically.
+
+    Smooth weighted round-robin: with integer weights every run of
+    `sum(weights)` calls starts exactly `w` of them on each provider (while none
+    is benched; a benched provider's turns go to the next healthy ones in the
+    schedule, so the others keep their proportions). Non-integer weights are
+    scaled to integers (denominators up to 1,000; a schedule longer than 10,000
+    is scaled down).
+
+    Args:
+        weights: provider name -> positive number; must name every provider.
+        failover: walk the remaining providers as fallback does (default True),
+            or make one attempt.
+
+    Version:
+        Added in 0.3.0.
+    """
+
+    weights: Mapping[str, float]
+    failover: bool = True
+
+    def bind(self, counter: RoundRobinCounter, names: Sequence[str] | None) -> Planner:
+        """Return a planner for one router (checks `weights` against fixed `names`)."""
+        del counter
+        planner = _WeightedPlanner(_check_weights(self.weights), _flag(self.failover))
+        if names is not None:
+            planner.schedule(tuple(names))
+        return planner
+
+
+class _BusyPlanner(Planner):
+    name = "least_busy"
+    fixed_first = False
+    tracks = True
+
+    def __init__(self, failover: bool) -> None:
+        self.failover = failover
+        self.uses_cooldown = failover
+        self._lock = threading.Lock()
+        self.in_flight: dict[str, int] = {}
+
+    def order(self, names: tuple[str, ...], tick: int, benched: Benched | None) -> list[int]:
+        del tick, benched
+        busy = self.in_flight
+        ranked = sorted(range(len(names)), key=lambda i: busy.get(names[i], 0))
+        return ranked
+
+    def started(self, name: str) -> None:
+        with self._lock:
+            self.in_flight[name] = self.in_flight.get(name, 0) + 1
+
+    def ended(self, name: str) -> None:
+        with self._lock:
+            left = self.in_flight.get(name, 0) - 1
+            if left > 0:
+                self.in_flight[name] = left
+            else:
+                self.in_flight.pop(name, None)
+
+    def describe(self, name: str) -> dict[str, Any]:
+        return {"in_flight": self.in_flight.get(name, 0)}
+
+
+@dataclass(frozen=True, slots=True)
+class LeastBusy(StrategyObject):
+    """Start each call on the provider with the fewest calls in flight through this router.
+
+    Ties go in list order. With `failover=True` (default) the call then walks
+    the others, least busy first, as fallback does.
+
+    Version:
+        Added in 0.3.0.
+    """
+
+    failover: bool = True
+
+    def bind(self, counter: RoundRobinCounter, names: Sequence[str] | None) -> Planner:
+        """Return a planner for one router."""
+        del counter, names
+        return _BusyPlanner(_flag(self.failover))
+
+
+class _LatencyPlanner(Planner):
+    name = "least_latency"
+    fixed_first = False
+    tracks = True
+
+    def __init__(self, failover: bool, explore: float, alpha: float) -> None:
+        self.failover = failover
+        self.uses_cooldown = failover
+        self.every = round(1 / explore) if explore > 0 else 0
+        self.alpha = alpha
+        self._ticks = itertools.count(1)
+        self.estimates: dict[str, float] = {}
+        self.sampled: dict[str, int] = {}  # name -> the tick of its latest sample
+
+    def order(self, names: tuple[str, ...], tick: int, benched: Benched | None) -> list[int]:
+        del tick
+        n, est = len(names), self.estimates
+        now = next(self._ticks)
+        ranked = sorted(range(n), key=lambda i: est.get(names[i], -math.inf))
+        if self.every and now % self.every == 0 and n > 1:
+            # Exploration: the provider sampled longest ago goes first (not benched).
+            others = [i for i in ranked[1:] if benched is None or not benched(i)]
+            if others:
+                stale = min(others, key=lambda i: self.sampled.get(names[i], -1))
+                ranked.remove(stale)
+                ranked.insert(0, stale)
+        return ranked
+
+    def observed(self, name: str, latency: float) -> None:
+        old = self.estimates.get(name)
+        latency = max(0.0, latency)
+        self.estimates[name] = latency if old is None else old + self.alpha * (latency - old)
+        self.sampled[name] = next(self._ticks) - 1
+
+    def describe(self, name: str) -> dict[str, Any]:
+        return {"latency_estimate": self.estimates.get(name)}
+
+
+@dataclass(frozen=True, slots=True)
+class LeastLatency(StrategyObject):
+    """Start each call on the provider with the lowest recent latency.
+
+    The estimate is an exponentially weighted average of successful attempts'
+    latencies (time to first item for streams; weight `alpha` for the newest
+    sample). Providers without a sample go first. One call in `1 / explore`
+    (default 5 %) starts on the provider sampled longest ago, so estimates stay
+    current: a provider that slows down loses its traffic within a few calls,
+    and one that recovers wins it back within `1 / explore` calls or so.
+
+    Args:
+        failover: walk the others, fastest first, as fallback does (default True).
+        explore: share of calls that start elsewhere (0 to 0.5; default 0.05).
+        alpha: weight of the newest sample in the average (0 < alpha <= 1; 0.3).
+
+    Version:
+        Added in 0.3.0.
+    """
+
+    failover: bool = True
+    explore: float = 0.05
+    alpha: float = field(default=0.3)
+
+    def bind(self, counter: RoundRobinCounter, names: Sequence[str] | None) -> Planner:
+        """Return a planner for one router."""
+        del counter, names
+        explore, alpha = self.explore, self.alpha
+        if not isinstance(explore, int | float) or not 0 <= explore <= 0.5:
+            msg = f"LeastLatency(explore=) must be between 0 and 0.5, got {explore!r}"
+            raise InvalidConfigError(msg)
+        if not isinstance(alpha, int | float) or not 0 < alpha <= 1:
+            msg = f"LeastLatency(alpha=) must be in (0, 1], got {alpha!r}"
+            raise InvalidConfigError(msg)
+        return _LatencyPlanner(_flag(self.failover), float(explore), float(alpha))
+
+
+def _flag(value: object) -> bool:
+    if not isinstance(value, bool):
+        msg = f"failover must be a bool, got {value!r}"
+        raise InvalidConfigError(msg)
+    return value

@@ -1,0 +1,567 @@
+"""The command line: look at and clear the cooldowns shared on Redis.
+
+Installed as the console script `fallback-router`, and runnable as
+`python -m fallback_router`:
+
+    fallback-router status --redis URL [--namespace NS] [--json]
+    fallback-router reset  --redis URL [--namespace NS] [PROVIDER ...]
+
+`status` prints every provider of the namespace that has state in Redis (benched,
+counting failures or half-open): a table, or with `--json` an object
+
+    {"namespace": "default",
+     "providers": [{"name": "gemini", "available": false,
+                    "cooldown_remaining": 41.9, "cooldown_length": 60.0,
+                    "half_open": false, "consecutive_failures": 0, "level": 0}]}
+
+(`cooldown_remaining` and `cooldown_length` in seconds; `cooldown_length` is null
+once the cooldown has ended, when Redis no longer holds it). `reset` clears the
+named providers, or every provider of the namespace when none is named (a name
+starting with `-` goes after `--`).
+
+Both read and write through a [`RedisCooldown`][fallback_router.RedisCooldown]
+built with the same namespace (default `"default"`) as the routers'.
+
+Reaching Redis:
+
+- `--redis redis://[[user]:password@]host[:port][/db]`; `rediss://...` for TLS,
+  with redis-py's query arguments such as `?ssl_ca_certs=/path/ca.crt` or
+  `?ssl_cert_reqs=none`; `unix:///path/to/redis.sock[?db=N]`.
+- Sentinel: `--sentinel HOST:PORT` (repeatable) `--service NAME` resolves the
+  primary through Sentinel; an optional `--redis` URL then only supplies the
+  primary's credentials, database and TLS (for example `redis://:PASSWORD@/0`),
+  its host and port are ignored.
+- Cluster: `--cluster --redis redis://HOST:PORT` reaches a Redis Cluster through
+  any of its nodes (`redis.cluster.RedisCluster.from_url`).
+
+Before reading or writing, the server is sent a PING bounded by `--timeout`
+seconds (default 2), and again afterwards: a tracker fails open (it answers from
+process-local state when Redis is down), so only these checks tell an empty
+namespace from an unreachable server.
+
+Exit status: 0 on success, 1 when Redis cannot be reached (one line on stderr
+naming the server, any password shown as `***`), 2 on usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import math
+import re
+import sys
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TextIO, TypeVar
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from . import CooldownState, RedisCooldown, __version__
+from ._redis import DEFAULT_NAMESPACE
+from ._redis_clients import BoundedClient, import_redis, misconfiguration, outage_errors
+
+__all__ = ["EXIT_OK", "EXIT_UNREACHABLE", "EXIT_USAGE", "main"]
+
+#: Exit status on success.
+EXIT_OK = 0
+#: Exit status when Redis cannot be reached (or answers with an error).
+EXIT_UNREACHABLE = 1
+#: Exit status on usage errors (argparse's).
+EXIT_USAGE = 2
+
+PROG = "fallback-router"
+#: Seconds the PING (and every later Redis operation) may take, by default.
+DEFAULT_TIMEOUT = 2.0
+REDACTED = "***"
+
+T = TypeVar("T")
+#: Said of a failure of the client built like the tracker's own.
+_OWN = " (through a client built like the tracker's)"
+
+_SCHEMES = ("redis", "rediss", "unix")
+#: Query arguments whose values are secrets (password, sentinel_password, ...).
+_SECRET_QUERY = re.compile(r"(?i)([^&;=]*(?:password|passwd|secret|token)[^&;=]*=)[^&;]*")
+
+_EPILOG = """\
+examples:
+  fallback-router status --redis redis://localhost:6379/0
+  fallback-router status --redis redis://localhost:6379/0 --namespace billing --json
+  fallback-router reset --redis redis://localhost:6379/0 gemini "azure east"
+  fallback-router reset --redis redis://localhost:6379/0          # the whole namespace
+
+reaching Redis:
+  --redis redis://[[user]:password@]host[:port][/db]
+  --redis rediss://host:6380/0?ssl_ca_certs=/etc/redis/ca.crt   (TLS; or ?ssl_cert_reqs=none)
+  --redis unix:///run/redis/redis.sock?db=0
+  Sentinel: --sentinel HOST:PORT [--sentinel HOST:PORT ...] --service NAME
+            resolves the primary through Sentinel; an optional --redis URL then only
+            gives the primary's credentials, database and TLS (redis://:PASSWORD@/0).
+  Cluster:  --cluster --redis redis://ANY-NODE:PORT  (redis.cluster.RedisCluster)
+
+exit status: 0 success, 1 Redis cannot be reached, 2 usage error
+"""
+
+
+# -- text ----------------------------------------------------------------------------------
+
+
+def redact_url(url: str) -> str:
+    """Return `url` with its password (userinfo or query argument) shown as `***`."""
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        userinfo, at, hostport = netloc.rpartition("@")
+        if at and ":" in userinfo:
+            netloc = f"{userinfo.partition(':')[0]}:{REDACTED}@{hostport}"
+        query = _SECRET_QUERY.sub(rf"\g<1>{REDACTED}", parts.query)
+        return _unsplit(parts.scheme, netloc, parts.path, query, parts.fragment)
+    except ValueError:  # not even a URL: hide everything between :// and @
+        return re.sub(r"(?<=://)[^/?#]*@", f"{REDACTED}@", url)
+
+
+def _unsplit(scheme: str, netloc: str, path: str, query: str, fragment: str) -> str:
+    """Join URL parts, keeping `unix:///path` (urlunsplit would drop the `//`)."""
+    return (
+        (
+            f"{scheme}://{netloc}{path}"
+            if scheme and (netloc or path.startswith("/"))
+            else urlunsplit((scheme, netloc, path, "", ""))
+        )
+        + (f"?{query}" if query else "")
+        + (f"#{fragment}" if fragment else "")
+    )
+
+
+def _secrets(url: str | None) -> list[str]:
+    """The secrets written in `url`, raw and decoded, to hide from error texts."""
+    if not url:
+        return []
+    found: list[str] = []
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        password = None
+    if password:
+        found.append(password)
+    found.extend(m.group(0).partition("=")[2] for m in _SECRET_QUERY.finditer(url))
+    found += [unquote(s) for s in found]
+    return sorted({s for s in found if s}, key=len, reverse=True)
+
+
+def _shown(text: str) -> str:
+    """`text` safe for a terminal: non-printable characters and backslashes escaped."""
+    return "".join(
+        c if c.isprintable() and c != "\\" else c.encode("unicode_escape").decode("ascii")
+        for c in text
+    )
+
+
+def _width(text: str) -> int:
+    """Terminal columns `text` takes (wide East Asian characters count 2)."""
+    return sum(
+        0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
+        for c in text
+    )
+
+
+def _pad(text: str, width: int, *, right: bool = False) -> str:
+    fill = " " * max(0, width - _width(text))
+    return fill + text if right else text + fill
+
+
+def _seconds(value: float) -> str:
+    """Seconds with one decimal, rounded up (a benched provider never shows 0.0 s)."""
+    return f"{math.ceil(value * 10) / 10:.1f} s"
+
+
+def _write(stream: TextIO, text: str) -> None:
+    """Write `text`; characters the stream cannot encode are backslash-escaped."""
+    try:
+        stream.write(text)
+    except UnicodeEncodeError:
+        encoding = getattr(stream, "encoding", None) or "ascii"
+        stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
+    stream.flush()
+
+
+def _one_line(text: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, REDACTED)
+    return " ".join(_shown(text).split())
+
+
+# -- arguments -----------------------------------------------------------------------------
+
+
+def _url(value: str) -> str:
+    """Argument type of `--redis`: a redis://, rediss:// or unix:// URL."""
+    try:
+        scheme = urlsplit(value).scheme
+        if scheme not in _SCHEMES:
+            msg = f"the URL must start with redis://, rediss:// or unix://: {redact_url(value)}"
+            raise argparse.ArgumentTypeError(msg)
+        import_redis().connection.parse_url(value)
+    except ValueError as exc:
+        msg = f"invalid Redis URL {redact_url(value)}: {_one_line(str(exc), _secrets(value))}"
+        raise argparse.ArgumentTypeError(msg) from None
+    return value
+
+
+def _address(value: str) -> tuple[str, int]:
+    """Argument type of `--sentinel`: HOST:PORT (an IPv6 host in brackets)."""
+    host, colon, port = value.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        msg = f"expected HOST:PORT, got {value!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return host, int(port)
+
+
+def _timeout(value: str) -> float:
+    """Argument type of `--timeout`: seconds, a finite number > 0."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds <= 0:
+        msg = f"expected a number of seconds > 0, got {value!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return seconds
+
+
+def _name(value: str) -> str:
+    """Argument type of a namespace or provider name: any non-empty text."""
+    if not value:
+        msg = "expected a non-empty name"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    connection = argparse.ArgumentParser(add_help=False)
+    where = connection.add_argument_group("connection")
+    where.add_argument(
+        "--redis",
+        metavar="URL",
+        type=_url,
+        help="redis://, rediss:// (TLS) or unix:// URL of the server the routers share",
+    )
+    where.add_argument(
+        "--namespace",
+        metavar="NS",
+        type=_name,
+        default=DEFAULT_NAMESPACE,
+        help=f"the trackers' namespace (default: {DEFAULT_NAMESPACE!r})",
+    )
+    where.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        type=_timeout,
+        default=DEFAULT_TIMEOUT,
+        help=f"bound of each Redis operation, the PING first (default: {DEFAULT_TIMEOUT:g})",
+    )
+    where.add_argument(
+        "--sentinel",
+        metavar="HOST:PORT",
+        type=_address,
+        action="append",
+        help="a Sentinel to ask for the primary of --service (repeatable)",
+    )
+    where.add_argument("--service", metavar="NAME", help="the Sentinel service name")
+    where.add_argument(
+        "--cluster",
+        action="store_true",
+        help="--redis names a node of a Redis Cluster",
+    )
+
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Show or clear the provider cooldowns that routers share on Redis.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    status = commands.add_parser(
+        "status",
+        parents=[connection],
+        help="print the shared cooldowns",
+        description="Print every provider of the namespace that has state in Redis.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    status.add_argument("--json", action="store_true", help="print a JSON object")
+    status.set_defaults(command_parser=status)
+    reset = commands.add_parser(
+        "reset",
+        parents=[connection],
+        help="clear shared cooldowns",
+        description="Clear the named providers' state, or the whole namespace's.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    reset.add_argument(
+        "providers",
+        metavar="PROVIDER",
+        nargs="*",
+        type=_name,
+        help="providers to clear (default: every provider of the namespace)",
+    )
+    reset.set_defaults(command_parser=reset)
+    return parser
+
+
+def _check(args: argparse.Namespace) -> None:
+    """Reject contradictory connection options (exits with status 2)."""
+    fail: Callable[[str], Any] = args.command_parser.error
+    if args.sentinel:
+        if not args.service:
+            fail("--sentinel needs --service NAME")
+        if args.cluster:
+            fail("--cluster and --sentinel exclude each other")
+    elif args.service:
+        fail("--service needs at least one --sentinel HOST:PORT")
+    elif args.redis is None:
+        fail("--redis URL is required (or --sentinel HOST:PORT with --service NAME)")
+    if args.cluster and args.redis is not None:
+        if args.redis.startswith("unix:"):
+            fail("--cluster needs a redis:// or rediss:// URL")
+        if import_redis().connection.parse_url(args.redis).get("db", 0) != 0:
+            fail("a Redis Cluster has only database 0")
+
+
+# -- connecting ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Target:
+    """Where to connect: a description for messages, and how to build the client."""
+
+    where: str
+    secrets: list[str]
+    build: Callable[[], Any]
+
+
+def _target(args: argparse.Namespace) -> _Target:
+    url: str | None = args.redis
+    timeout: float = args.timeout
+    retry: Any = importlib.import_module("redis.retry")
+    backoff: Any = importlib.import_module("redis.backoff")
+    bounds = {
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
+        "retry": retry.Retry(backoff.NoBackoff(), 0),
+    }
+    secrets = _secrets(url)
+    if args.sentinel:
+        sentinels: list[tuple[str, int]] = args.sentinel
+        service: str = args.service
+        listed = ", ".join(f"{host}:{port}" for host, port in sentinels)
+        where = f"Sentinel {listed} (service {service!r})"
+        options: dict[str, Any] = {}
+        if url is not None:
+            where += f" with {redact_url(url)}"
+            options = import_redis().connection.parse_url(url)
+            options.pop("connection_class", None)
+            ssl = url.startswith("rediss:")
+            options = {k: v for k, v in options.items() if k not in ("host", "port", "path")}
+            options |= {"ssl": True} if ssl else {}
+
+        def build_sentinel() -> Any:
+            module: Any = importlib.import_module("redis.sentinel")
+            found = module.Sentinel(sentinels, sentinel_kwargs=dict(bounds), **bounds)
+            return found.master_for(service, **options, **bounds)
+
+        return _Target(where, secrets, build_sentinel)
+    given: str = args.redis  # required without --sentinel (see _check)
+    if args.cluster:
+
+        def build_cluster() -> Any:
+            module: Any = importlib.import_module("redis.cluster")
+            return module.RedisCluster.from_url(_without_db(given), **bounds)
+
+        return _Target(f"{redact_url(given)} (cluster)", secrets, build_cluster)
+    return _Target(
+        redact_url(given), secrets, lambda: import_redis().Redis.from_url(given, **bounds)
+    )
+
+
+def _without_db(url: str) -> str:
+    """`url` without its database number (a cluster has only database 0).
+
+    redis-py's cluster client accepts `/0`, but then keeps `db` among its
+    connection options, and a cluster client built from those options (as the
+    tracker builds its own) refuses it.
+    """
+    parts = urlsplit(url)
+    query = "&".join(arg for arg in parts.query.split("&") if arg and not arg.startswith("db="))
+    return _unsplit(parts.scheme, parts.netloc, "", query, parts.fragment)
+
+
+class _UnreachableError(Exception):
+    """Redis could not be reached; the message is the one line to print."""
+
+
+class _OptionsError(Exception):
+    """The connection options were refused by redis-py; the message says why."""
+
+
+def _guarded(target: _Target, op: Callable[[], T], when: str = "") -> T:
+    """Return `op()`; Redis errors become the one-line errors the command prints."""
+    try:
+        return op()
+    except outage_errors() as exc:
+        fix = misconfiguration(exc)
+        detail = f"{type(exc).__name__}: {exc}" + (f" ({fix})" if fix else "")
+        msg = f"cannot reach Redis at {target.where}{when}: {detail}"
+        raise _UnreachableError(_one_line(msg, target.secrets)) from None
+    except (TypeError, ValueError) as exc:  # unknown or invalid URL query arguments
+        msg = f"invalid connection options for {target.where}: {exc}"
+        raise _OptionsError(_one_line(msg, target.secrets)) from None
+
+
+# -- commands ------------------------------------------------------------------------------
+
+
+def _row(name: str, state: CooldownState) -> dict[str, Any]:
+    return {
+        "name": name,
+        "available": state.remaining <= 0.0,
+        "cooldown_remaining": state.remaining,
+        "cooldown_length": state.length if state.length > 0 else None,
+        "half_open": state.half_open,
+        "consecutive_failures": state.consecutive_failures,
+        "level": state.level,
+    }
+
+
+def _state_text(state: CooldownState) -> str:
+    if state.remaining <= 0.0:
+        return "available"
+    if state.half_open:
+        return f"probing, {_seconds(state.remaining)} left"
+    return f"benched, {_seconds(state.remaining)} left"
+
+
+def _table(namespace: str, states: Mapping[str, CooldownState]) -> str:
+    if not states:
+        return f"no provider of namespace {namespace!r} has state\n"
+    header = ("PROVIDER", "STATE", "COOLDOWN", "HALF-OPEN", "FAILURES", "LEVEL")
+    rows = [
+        (
+            _shown(name),
+            _state_text(state),
+            _seconds(state.length) if state.length > 0 else "-",
+            "yes" if state.half_open else "no",
+            str(state.consecutive_failures),
+            str(state.level),
+        )
+        for name, state in sorted(states.items())
+    ]
+    widths = [max(_width(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    right = (False, False, True, False, True, True)
+    lines = [
+        "  ".join(
+            _pad(cell, width, right=flush)
+            for cell, width, flush in zip(row, widths, right, strict=True)
+        ).rstrip()
+        for row in [header, *rows]
+    ]
+    count = len(rows)
+    title = f"namespace {namespace!r}: {count} provider{'s' if count != 1 else ''} with state"
+    return "\n".join([title, *lines]) + "\n"
+
+
+def _status(tracker: RedisCooldown, namespace: str, as_json: bool) -> str:
+    """The text `status` prints."""
+    states = tracker.snapshot()
+    if not as_json:
+        return _table(namespace, states)
+    rows = [_row(name, state) for name, state in sorted(states.items())]
+    return json.dumps({"namespace": namespace, "providers": rows}, indent=2) + "\n"
+
+
+def _reset(
+    new_tracker: Callable[[], RedisCooldown], namespace: str, names: Sequence[str]
+) -> tuple[str, str]:
+    """Clear `names` (all when empty); return the report and a warning (or "")."""
+    tracker = new_tracker()
+    before = tracker.snapshot()
+    if names:
+        for name in names:
+            tracker.reset(name)
+        lines = [
+            f"reset {_shown(name)}: "
+            + (_state_text(before[name]) if name in before else "no state")
+            for name in names
+        ]
+    else:
+        tracker.reset()
+        cleared = ", ".join(_shown(name) for name in sorted(before)) or "nothing to clear"
+        lines = [f"reset namespace {namespace!r}: {cleared}"]
+    # Read back through a new tracker: one whose write failed (a read-only replica,
+    # say) answers from process-local state for its back-off period.
+    after = new_tracker().snapshot()
+    left = [_shown(name) for name in (names or sorted(after)) if name in after]
+    warning = (
+        f"{PROG}: warning: still has state after the reset: {', '.join(left)} "
+        "(benched again since, or the server refused the write: a read-only replica?)\n"
+        if left
+        else ""
+    )
+    return "\n".join(lines) + "\n", warning
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return its exit status.
+
+    Args:
+        argv: the arguments after the program name (default: `sys.argv[1:]`).
+
+    Returns:
+        0 on success, 1 when Redis cannot be reached, 2 on usage errors.
+    """
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+        _check(args)
+    except SystemExit as exc:  # argparse's usage errors (2), --help and --version (0)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    target = _target(args)
+    client: Any = None
+    own: BoundedClient | None = None
+    try:
+        # A cluster is discovered as its client is built: that may fail too.
+        client = _guarded(target, target.build)
+        _guarded(target, client.ping)
+        # The tracker talks to Redis through a client of its own, built from ours,
+        # and fails open (answers from process-local state) whenever that fails. A
+        # client built the same way must answer before and after the command.
+        bounded = own = BoundedClient(client, args.timeout)
+        _guarded(target, lambda: bounded.get().ping(), _OWN)
+
+        def new_tracker() -> RedisCooldown:
+            return RedisCooldown(client, namespace=args.namespace, op_timeout=args.timeout)
+
+        if args.command == "status":
+            report, warning = _status(new_tracker(), args.namespace, args.json), ""
+        else:
+            names = list(dict.fromkeys(args.providers))
+            report, warning = _reset(new_tracker, args.namespace, names)
+        _guarded(target, lambda: bounded.get().ping(), " (lost during the command)")
+    except _UnreachableError as exc:
+        _write(sys.stderr, f"{PROG}: {exc}\n")
+        return EXIT_UNREACHABLE
+    except _OptionsError as exc:
+        _write(sys.stderr, f"{PROG}: error: {exc}\n")
+        return EXIT_USAGE
+    finally:
+        if own is not None:
+            own.forget()  # closes it
+        if client is not None:
+            client.close()
+    _write(sys.stdout, report)
+    if warning:
+        _write(sys.stderr, warning)
+    return EXIT_OK

@@ -1,0 +1,312 @@
+"""Recording what attempts did: into the counts, the logs and the hooks.
+
+Tracker writes are not made here: they may wait on the network, so the call
+state asks its driver to make them and reports the verdict back
+([`Recorder.cooled`][fallback_router._engine.record.Recorder.cooled]).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .. import _log
+from .._classify import is_caller_bug
+from .._errors import AttemptTimeoutError
+from .._events import (
+    AttemptAbandoned,
+    AttemptFailed,
+    AttemptStarted,
+    AttemptSucceeded,
+    CallFailed,
+    CallStarted,
+    CallSucceeded,
+    CooldownEntered,
+    Event,
+    EventHook,
+    ProviderSkipped,
+    TerminusForced,
+    builder,
+)
+from .._log import DEBUG, ERROR, INFO, WARNING, wants
+from .._redact import Redactor, scrub
+from .stats import Stats
+
+__all__ = ["Recorder", "caller_bug_hint"]
+
+_T = _log.template
+_SKIP_PHRASE = {
+    "cooldown": _T(_log.SKIPPING),
+    "probe in flight": _T(_log.SKIPPING),
+    "rate limited": _T(_log.SKIPPING_RATE_LIMITED),
+}
+_log_saturated = _T(_log.SKIPPING_SATURATED)
+_log_forced = _T(_log.ATTEMPTING_TERMINUS)
+_log_probe = _T(_log.PROBING)
+_log_not_counted = _T(_log.NOT_COUNTED)
+_log_cooldown = _T(_log.ENTERING_COOLDOWN)
+_log_fallback_ok = _T(_log.SUCCEEDED_ON_FALLBACK)
+_log_hook = _T(_log.EVENT_HOOK_FAILED)
+_log_timed_out = _T(_log.ATTEMPT_TIMED_OUT)
+_log_rejected = _T(_log.RESPONSE_REJECTED)
+_log_hedge = _T(_log.HEDGING)
+_log_budget = _T(_log.BUDGET_EXHAUSTED)
+_log_wait = _T(_log.WAITING)
+_log_interrupted = _T(_log.STREAM_INTERRUPTED)
+
+call_started = builder(CallStarted)
+attempt_started = builder(AttemptStarted)
+attempt_succeeded = builder(AttemptSucceeded)
+call_succeeded = builder(CallSucceeded)
+_attempt_failed = builder(AttemptFailed)
+_call_failed = builder(CallFailed)
+_skipped = builder(ProviderSkipped)
+
+
+class Recorder:
+    """Turns attempt facts into counts, log records and events; one per router.
+
+    Nothing here runs on the happy path but `Stats`; logs are formatted by loguru
+    only when a handler takes them, events built only when hooks are set.
+    """
+
+    __slots__ = (
+        "_broken",
+        "cooldown_on",
+        "exempt",
+        "failed_phrase",
+        "fallback_on",
+        "hooks",
+        "redactor",
+        "stats",
+        "strategy",
+        "uses_tracker",
+    )
+
+    def __init__(  # noqa: PLR0913 - one per router, built once
+        self,
+        *,
+        uses_tracker: bool,
+        exempt: frozenset[str],
+        fallback_on: Callable[[Exception], bool],
+        cooldown_on: Callable[[Exception], bool],
+        hooks: tuple[EventHook, ...] | None,
+        stats: Stats,
+        redactor: Redactor,
+        strategy: str,
+        failed_phrase: str,
+    ) -> None:
+        self.uses_tracker = uses_tracker
+        self.exempt = exempt
+        self.fallback_on = fallback_on
+        self.cooldown_on = cooldown_on
+        self.hooks = hooks
+        self.stats = stats
+        self.redactor = redactor
+        self.strategy = strategy
+        self.failed_phrase = _T(failed_phrase)
+        self._broken: set[int] = set()  # hooks that raised (warned once each)
+
+    def emit(self, event: Event) -> None:
+        """Send `event` to every hook; a raising hook is logged and warned, never raised."""
+        for hook in self.hooks or ():
+            try:
+                hook(event)
+            except Exception as exc:  # noqa: BLE001 - a hook must never break the call
+                self._hook_failed(hook, event, exc)
+
+    def _hook_failed(self, hook: EventHook, event: Event, exc: Exception) -> None:
+        name = getattr(hook, "__qualname__", None) or repr(hook)
+        text = self.redactor.error_text(exc)
+        if wants(__name__, ERROR):
+            _log.logger.opt(exception=exc).error(
+                _log_hook, hook=name, event=type(event).__name__, error=text
+            )
+        if id(hook) not in self._broken:
+            self._broken.add(id(hook))
+            # A warnings filter set to "error" must not break the call either.
+            with contextlib.suppress(Exception):
+                warnings.warn(
+                    f"fallback_router: on_event hook {name} raised {text} "
+                    f"(ignored; reported once per hook)",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+
+    def started_call(self, function: str, call_id: int) -> None:
+        """A routed call starts (only called with hooks set)."""
+        self.emit(call_started(function, call_id, self.strategy))
+
+    def skipped(
+        self, name: str, remaining: float, reason: str, function: str, call_id: int
+    ) -> None:
+        """A provider was passed over (cooldown, probed elsewhere, saturated, rate limited)."""
+        self.stats.skip(name)
+        if wants(__name__, DEBUG):
+            phrase = _SKIP_PHRASE.get(reason)
+            if phrase is None:
+                _log.logger.debug(_log_saturated, provider=name, reason=reason)
+            else:
+                _log.logger.debug(phrase, provider=name, remaining=remaining, reason=reason)
+        if self.hooks is not None:
+            self.emit(_skipped(function, call_id, name, remaining, reason))
+
+    def started(  # noqa: PLR0913 - the attempt's facts
+        self,
+        name: str,
+        number: int,
+        is_terminus: bool,
+        forced: float | None,
+        probe: bool,
+        hedged: bool,
+        function: str,
+        call_id: int,
+    ) -> None:
+        """An attempt starts: `forced` is the terminus' remaining cooldown, if any."""
+        if forced is not None:
+            if wants(__name__, INFO):
+                _log.logger.info(_log_forced, provider=name, remaining=forced)
+            if self.hooks is not None:
+                self.emit(TerminusForced(function=function, call_id=call_id, provider=name,
+                                         remaining=forced))  # fmt: skip
+        if probe and wants(__name__, INFO):
+            _log.logger.info(_log_probe, provider=name, attempt=number)
+        if hedged and wants(__name__, INFO):
+            _log.logger.info(_log_hedge, provider=name, attempt=number, after=0.0)
+        if self.hooks is not None:
+            self.emit(attempt_started(function, call_id, name, number, is_terminus, probe, hedged))
+
+    def succeeded(  # noqa: PLR0913 - the attempt's facts
+        self, name: str, number: int, latency: float, end: float, function: str, call_id: int
+    ) -> None:
+        """An attempt returned: count it (the tracker is cleared by the caller)."""
+        self.stats.success(name, latency, end)
+        if number > 1 and wants(__name__, INFO):
+            _log.logger.info(_log_fallback_ok, provider=name, attempt=number, latency=latency)
+        if self.hooks is not None:
+            self.emit(attempt_succeeded(function, call_id, name, number, latency))
+
+    def failed(  # noqa: PLR0913 - the attempt's facts
+        self,
+        name: str,
+        number: int,
+        of: int,
+        is_terminus: bool,
+        error: Exception,
+        latency: float,
+        end: float,
+        function: str,
+        call_id: int,
+    ) -> tuple[bool, bool, str]:
+        """Count, log and emit a failed attempt.
+
+        Returns `(fallback, counted, error_text)`: whether `error` moves the call
+        on, whether it must be recorded with the tracker (the caller does that,
+        then calls `cooled`) and its redacted text.
+        """
+        fallback = self.fallback_on(error)
+        budget_cut = isinstance(error, AttemptTimeoutError) and error.kind == "budget"
+        counted = bool(
+            fallback
+            and self.uses_tracker
+            and name not in self.exempt
+            and not budget_cut
+            and self.cooldown_on(error)
+        )
+        redactor = self.redactor
+        text = redactor.error_text(error)
+        self.stats.failure(name, scrub(error, redactor), latency, end)
+        timed_out = isinstance(error, AttemptTimeoutError)
+        if wants(__name__, WARNING):
+            phrase = _log_timed_out if timed_out else self.failed_phrase
+            _log.logger.warning(
+                phrase,
+                provider=name,
+                attempt=number,
+                of=of,
+                is_terminus=is_terminus,
+                latency=latency,
+                error=text,
+                error_type=type(error).__name__,
+                counted=counted,
+            )
+        if self.hooks is not None:
+            self.emit(
+                _attempt_failed(
+                    function, call_id, name, number, error, latency, counted, fallback,
+                    timed_out, text,
+                )  # fmt: skip
+            )
+        if fallback and not counted and self.uses_tracker and name not in self.exempt and wants(
+            __name__, INFO
+        ):
+            _log.logger.info(_log_not_counted, provider=name, error=text)
+        return fallback, counted, text
+
+    def cooled(  # noqa: PLR0913 - the verdict's facts
+        self, name: str, duration: float, error: Exception, text: str, function: str, call_id: int
+    ) -> None:
+        """Report what the tracker's `record_failure` decided (a length in seconds)."""
+        if not duration:
+            return
+        if wants(__name__, WARNING):
+            _log.logger.warning(_log_cooldown, provider=name, duration=duration, error=text)
+        if self.hooks is not None:
+            self.emit(
+                CooldownEntered(
+                    function=function, call_id=call_id, provider=name, duration=duration,
+                    reason=error, error_text=text,
+                )  # fmt: skip
+            )
+
+    def abandoned(self, name: str, number: int, reason: str, function: str, call_id: int) -> None:
+        """An attempt still running was given up without a verdict."""
+        if self.hooks is not None:
+            self.emit(AttemptAbandoned(function=function, call_id=call_id, provider=name,
+                                       attempt=number, reason=reason))  # fmt: skip
+
+    def rejected(self, name: str, number: int) -> None:
+        """`accept=` rejected a response (logged next to the failure)."""
+        if wants(__name__, INFO):
+            _log.logger.info(_log_rejected, provider=name, attempt=number)
+
+    def budget_refused(self, name: str, number: int) -> None:
+        """The retry budget refused any attempt after `name`'s."""
+        if wants(__name__, WARNING):
+            _log.logger.warning(_log_budget, provider=name, attempt=number)
+
+    def waiting(self, names: Sequence[str], reason: str, wait: float) -> None:
+        """The call waits for a slot, a token or a cooldown's end."""
+        if wants(__name__, DEBUG):
+            _log.logger.debug(_log_wait, providers=", ".join(names), reason=reason, wait=wait)
+
+    def interrupted(self, name: str, items: int, error: BaseException) -> None:
+        """A stream failed after delivering `items` items."""
+        if wants(__name__, WARNING):
+            text = self.redactor.error_text(error)
+            _log.logger.warning(_log_interrupted, provider=name, items=items, error=text)
+
+    def succeeded_call(
+        self, provider: str, number: int, elapsed: float, function: str, call_id: int
+    ) -> None:
+        """The routed call returned (only called with hooks set)."""
+        self.emit(call_succeeded(function, call_id, provider, number, elapsed))
+
+    def failed_call(
+        self, error: BaseException, attempts: tuple[Any, ...], function: str, call_id: int
+    ) -> None:
+        """The routed call failed (only called with hooks set)."""
+        self.emit(_call_failed(function, call_id, error, attempts, self.redactor.error_text(error)))
+
+
+def caller_bug_hint(errors: Sequence[Exception]) -> str:
+    """A sentence for the failure message when every error is the same caller bug."""
+    kinds = {type(e) for e in errors}
+    if errors and len(kinds) == 1 and is_caller_bug(errors[0]):
+        return (
+            f"; every attempt raised {type(errors[0]).__name__}: this looks like a bug in "
+            f"the routed function rather than a provider failure"
+        )
+    return ""

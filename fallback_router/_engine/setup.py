@@ -1,0 +1,93 @@
+"""What a call needs of its router, frozen: `Setup` (the engine never sees a `Router`)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import tenacity
+
+from .._budget import RetryBudget
+from .._limits import ConcurrencyLimiter
+from .._providers import Providers, normalize
+from .._routing import Affinity
+from .._strategies import Planner
+from .._tracker import CooldownTracker, TrackerCapabilities
+from .._worker import Workers
+from .record import Recorder
+from .stats import Stats
+
+__all__ = ["Setup"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Setup:
+    """A router's configuration and its shared state, as the engine and drivers see it.
+
+    `tracker` is None when the strategy records nothing; `abandoned` exists when
+    attempts can be abandoned (time limits or hedging); `limits` tells whether a
+    sync attempt must run in a worker thread.
+    """
+
+    static: Providers | None
+    dynamic: Callable[[], object] | None
+    planner: Planner
+    tracker: CooldownTracker | None
+    caps: TrackerCapabilities | None
+    limiter: ConcurrencyLimiter | None
+    abandoned: ConcurrencyLimiter | None
+    rates: Any
+    budget: RetryBudget | None
+    retry: tenacity.Retrying | None
+    clock: Callable[[], float] | None
+    timeout: float | None
+    attempt_timeout: float | None
+    first_item_timeout: float | None
+    idle_timeout: float | None
+    hedge_after: float | None
+    wait_for_cooldown: bool
+    accept: Callable[[Any], object] | None
+    buffer: bool
+    reraise: bool
+    probe_ttl: float | None
+    recorder: Recorder
+    stats: Stats
+    affinity: Affinity
+    call_ids: Iterator[int]
+    workers: Workers
+
+    @property
+    def limits(self) -> bool:
+        """A sync attempt runs in a worker thread (a time limit or hedging is set)."""
+        return (
+            self.timeout is not None
+            or self.attempt_timeout is not None
+            or self.hedge_after is not None
+        )
+
+    def providers(self) -> Providers:
+        """The current `(names, objects)`; reads a `providers` callable."""
+        if self.static is not None:
+            return self.static
+        assert self.dynamic is not None  # noqa: S101 - one of the two is always set
+        providers = normalize(self.dynamic())
+        self.stats.bound(providers[0])
+        return providers
+
+    def blocking(self) -> bool:
+        """Some component waits on the network (async drivers then call it off the loop)."""
+        counter = self.planner.counter
+        return bool(
+            (self.caps is not None and self.caps.blocking)
+            or getattr(self.rates, "blocking", False)
+            or (counter is not None and getattr(counter, "blocking", False))
+        )
+
+
+def call_ids() -> Iterator[int]:
+    """Call ids for one router: unique within the process (a random 40-bit start)."""
+    import random  # noqa: PLC0415 - once per router
+
+    return itertools.count(random.getrandbits(40) << 20)  # noqa: S311 - an id, not a secret

@@ -1,0 +1,308 @@
+"""The sync driver: carries out the engine's actions with plain calls and threads.
+
+`drive` runs a call's `steps()` to the end. An attempt runs inline, unless a
+time limit or hedging is set: then it runs in a worker thread (`_worker`) and
+the caller waits for it at most until the limit. `direct_caller` is the happy
+path: the engine's first step specialised for a call that needs no plan.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ._engine.call import AWAIT, HEDGE, IO, START, STARTED, CallState, Outcome
+from ._engine.setup import Setup
+from ._errors import AttemptTimeoutError, RejectedResponseError
+from ._results import CURRENT, AttemptState
+from ._retry import retry_after_first
+from ._worker import Job
+
+__all__ = ["GRACE", "SyncRun", "check_not_awaitable", "drive", "run_call"]
+
+#: Seconds past a limit that a sync driver still waits for the attempt's own outcome.
+GRACE = 0.005
+
+
+def check_not_awaitable(response: object, fn: Callable[..., Any]) -> None:
+    """Refuse a plain `def` whose call returned an awaitable (an async SDK without await)."""
+    if inspect.isawaitable(response):
+        close = getattr(response, "close", None)
+        if close is not None:
+            close()  # a coroutine never awaited: closed, no "never awaited" warning
+        name = getattr(fn, "__qualname__", None) or repr(fn)
+        msg = (
+            f"{name} returned an awaitable ({type(response).__name__}): routed plain "
+            f"functions must return the response; declare it `async def` and await the "
+            f"provider call"
+        )
+        raise TypeError(msg)
+
+
+def _judge(setup: Setup, name: str, outcome: Outcome) -> Outcome:
+    """Apply `accept=` to a successful outcome: a rejected response becomes a failure."""
+    accept = setup.accept
+    if accept is None or outcome[1] is not None:
+        return outcome
+    if accept(outcome[0]):
+        return outcome
+    setup.recorder.rejected(name, 0)
+    return (None, RejectedResponseError(name, outcome[0]), outcome[2], outcome[3])
+
+
+class SyncRun:
+    """Runs one call's attempts in the calling thread (or workers, with limits)."""
+
+    __slots__ = ("args", "call", "fn", "jobs", "kwargs", "signal")
+
+    def __init__(
+        self, call: CallState, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
+        self.call = call
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+        self.jobs: dict[int, tuple[Job, float, float | None]] = {}  # index -> (job, start, until)
+        self.signal: threading.Event | None = None
+
+    # -- one attempt ------------------------------------------------------------------------
+
+    def invoke(self, index: int) -> Any:
+        """Call the provider once (what one attempt runs; streams override it)."""
+        return self.fn(self.call.objects[index], *self.args, **self.kwargs)
+
+    def check(self, response: Any) -> None:
+        """Refuse an awaitable response (streams override it: they have no such case)."""
+        if inspect.isawaitable(response):
+            check_not_awaitable(response, self.fn)
+
+    def attempt(self, index: int, state: AttemptState) -> Outcome:
+        """One attempt with its retries, under `current_attempt()`; never raises `Exception`."""
+        call = self.call
+        setup = call.setup
+        clock = call.clock
+        token = CURRENT.set(state)
+        try:
+            first = call.first
+            if first is not None and first[0] == index and call.number == 1:
+                _, _, made = first
+                error = made[1]
+                start = made[2]
+            else:
+                start = clock()
+                try:
+                    response = self.invoke(index)
+                except Exception as exc:  # noqa: BLE001 - reported, not handled, here
+                    error = exc
+                else:
+                    end = clock()
+                    self.check(response)  # outside the handler: a TypeError propagates
+                    return _judge(setup, state[0], (response, None, start, end))
+            retry = setup.retry
+            if retry is None or error is None:
+                return (None, error, start, clock())
+            try:
+                response = retry_after_first(
+                    retry, error, functools.partial(self.invoke, index), state[3],
+                    setup.clock, setup.budget,
+                )  # fmt: skip
+            except Exception as exc:  # noqa: BLE001 - the retries' last error is the outcome
+                return (None, exc, start, clock())
+            end = clock()
+            self.check(response)
+            return _judge(setup, state[0], (response, None, start, end))
+        finally:
+            CURRENT.reset(token)
+
+    def _limit(self) -> tuple[float | None, str]:
+        """Seconds this attempt may run and which limit that is."""
+        setup, call = self.call.setup, self.call
+        limit, kind = setup.attempt_timeout, "attempt"
+        if call.deadline is not None:
+            left = max(0.0, call.deadline - call.clock())
+            if limit is None or left < limit:
+                limit, kind = left, "budget"
+        return limit, kind
+
+    def start(self, action: tuple[Any, ...]) -> Any:
+        """Carry out a START: run the attempt (or start it beside others when hedging)."""
+        _, index, number, _forced, _probe, _hedged = action
+        call = self.call
+        setup = call.setup
+        if not setup.limits:
+            try:
+                return self.attempt(index, call.state(index, number, None))
+            finally:
+                call.ended(index)
+        limit, kind = self._limit()
+        state = call.state(index, number, setup.attempt_timeout)
+        if self.signal is None:
+            self.signal = threading.Event()
+        job = Job(functools.partial(self.attempt, index, state), self.signal)
+        setup.workers.submit(job)
+        start = call.clock()
+        # A provider that sets its own timeout from current_attempt().time_left fails
+        # with its own error just before the limit: GRACE lets that error win.
+        until = None if limit is None else time.monotonic() + limit + GRACE
+        self.jobs[index] = (job, start, until)
+        if setup.hedge_after is not None:
+            return STARTED
+        return self._collect(index, kind, limit)
+
+    def _collect(self, index: int, kind: str, limit: float | None) -> Outcome:
+        """Wait for the attempt on `index` until its limit: its outcome, or a timeout."""
+        job, start, until = self.jobs[index]
+        call = self.call
+        try:
+            done = job.wait(None if until is None else max(0.0, until - time.monotonic()))
+        except BaseException:
+            self._abandon(index, "call ended")
+            raise
+        if done:
+            del self.jobs[index]
+            call.ended(index)
+            return job.result()  # type: ignore[no-any-return]
+        self._abandon(index, None)
+        error = AttemptTimeoutError(call.names[index], limit or 0.0, kind)
+        return (None, error, start, call.clock())
+
+    def _abandon(self, index: int, reason: str | None) -> None:
+        """Stop watching the attempt on `index`; what it holds is given back when it ends."""
+        job = self.jobs.pop(index)[0]
+        call = self.call
+        name = call.names[index]
+        abandoned = call.setup.abandoned
+        running = call.running.get(index)
+        probe = running is not None and running[1] and reason is not None
+        caps = call.setup.caps
+
+        def on_end() -> None:
+            call.ended(index)
+            if abandoned is not None:
+                abandoned.release(name)
+            if probe and caps is not None and caps.end_probe is not None:
+                caps.end_probe(name)
+
+        if job.abandon(on_end):
+            if abandoned is not None:
+                abandoned.force_acquire(name)
+            if reason is not None and running is not None:
+                call.probes.discard(name)
+                call.setup.recorder.abandoned(name, running[0], reason, call.function,
+                                              call.call_id)  # fmt: skip
+        else:
+            call.ended(index)
+
+    def await_(self, more: bool) -> Any:
+        """Carry out an AWAIT: the next attempt to end, or HEDGE after `hedge_after`."""
+        call = self.call
+        setup = call.setup
+        signal = self.signal
+        assert signal is not None  # noqa: S101 - set by the first START
+        hedge_at = None
+        if more and setup.hedge_after is not None:
+            newest = max(start for _, start, _ in self.jobs.values())
+            hedge_at = time.monotonic() + max(0.0, newest + setup.hedge_after - call.clock())
+        while True:
+            for index, (job, _, _) in list(self.jobs.items()):
+                if job.done.is_set():
+                    del self.jobs[index]
+                    call.ended(index)
+                    return index, job.result()
+            now = time.monotonic()
+            limits = [until for _, _, until in self.jobs.values() if until is not None]
+            for index, (_, _, until) in list(self.jobs.items()):
+                if until is not None and until <= now:
+                    limit, kind = self._limit()
+                    return index, self._timeout(index, kind, limit)
+            if hedge_at is not None and hedge_at <= now:
+                return HEDGE
+            wake = min([*limits, *([hedge_at] if hedge_at is not None else [])], default=None)
+            signal.clear()
+            if not any(job.done.is_set() for job, _, _ in self.jobs.values()):
+                signal.wait(None if wake is None else max(0.0, wake - now))
+
+    def _timeout(self, index: int, kind: str, limit: float | None) -> Outcome:
+        call = self.call
+        start = self.jobs[index][1]
+        self._abandon(index, None)
+        error = AttemptTimeoutError(call.names[index], limit or 0.0, kind)
+        return (None, error, start, call.clock())
+
+    def finish(self) -> None:
+        """The call concluded: abandon the attempts still running (hedges that lost)."""
+        for index in list(self.jobs):
+            self._abandon(index, "hedge lost")
+
+    def abort(self) -> None:
+        """The call ends abnormally: give back what it holds, and abandon what runs."""
+        self.finish()
+        for fn, args in self.call.abort():
+            try:
+                fn(*args)
+            except Exception:  # noqa: BLE001, S110 - giving back must not mask the real error
+                pass
+
+
+def drive(run: SyncRun) -> Any:
+    """Run a call's steps to the end: its response or Result, or its error."""
+    call = run.call
+    steps = call.steps()
+    send = steps.send
+    reply: Any = None
+    while True:
+        try:
+            action = send(reply)
+        except StopIteration as stop:
+            run.finish()
+            return stop.value
+        except BaseException:
+            run.abort()
+            raise
+        try:
+            kind = action[0]
+            if kind == START:
+                reply = run.start(action)
+            elif kind == IO:
+                reply = action[1](*action[2])
+            elif kind == AWAIT:
+                reply = run.await_(action[1])
+            else:
+                reply = _wait(call, action)
+        except BaseException as exc:
+            steps.close()
+            run.abort()
+            call.closed(exc)
+            raise
+
+
+def _wait(call: CallState, action: tuple[Any, ...]) -> str | None:
+    """Carry out a WAIT: a free slot of `names` on `gate`, or the time `until`."""
+    _, gate, names, until, _reason = action
+    if gate is not None and names:
+        return gate.acquire_any(names, until, call.setup.clock)  # type: ignore[no-any-return]
+    if until is not None:
+        delay = until - call.clock()
+        if delay > 0:
+            threading.Event().wait(delay)  # real time: a frozen clock cannot stretch it
+    return None
+
+
+def run_call(
+    setup: Setup,
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    want_result: bool,
+    function: str,
+    first: tuple[int, int, Outcome] | None = None,
+    start: float | None = None,
+    call_id: int | None = None,
+) -> Any:
+    """Route one call on the general path (`first`: the happy path's failed attempt)."""
+    call = CallState(setup, function, want_result, False, first, start, call_id)
+    return drive(SyncRun(call, fn, args, kwargs))

@@ -1,0 +1,322 @@
+"""Routing a sync stream: fall back until a provider yields its first item, then relay.
+
+A decorated generator function routes a stream. Providers are tried as for a
+plain call until one produces its first item (or finishes empty); that provider
+then serves the whole stream, and a later error reaches the consumer as
+`StreamInterrupted` (recorded as that provider's failure). With
+`stream_failover="buffer"` each provider's stream is read to its end first, so a
+cut, a stall, a malformed item or a rejected stream falls back and the consumer
+sees exactly one complete stream. The provider's slot is held until the stream
+ends, is closed, or its iterator is garbage-collected.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Generator, Iterator
+from typing import Any
+
+from ._engine.call import CallState
+from ._engine.setup import Setup
+from ._errors import AttemptTimeoutError, StreamInterrupted
+from ._results import CURRENT, AttemptState, Result, new_result
+from ._sync import SyncRun, drive
+from ._worker import Job
+
+__all__ = ["Relay", "lazy_stream", "route_stream"]
+
+_EMPTY = object()
+
+
+def _next_item(gen: Iterator[Any], state: AttemptState) -> Any:
+    """The provider's next item, under its attempt's context (`_EMPTY` at the end)."""
+    token = CURRENT.set(state)
+    try:
+        return next(gen)
+    except StopIteration:
+        return _EMPTY
+    finally:
+        CURRENT.reset(token)
+
+
+def _close(gen: Iterator[Any], state: AttemptState) -> None:
+    close = getattr(gen, "close", None)
+    if close is not None:
+        token = CURRENT.set(state)
+        try:
+            close()
+        finally:
+            CURRENT.reset(token)
+
+
+def _bounded_next(  # noqa: PLR0913 - the read's facts
+    setup: Setup,
+    gen: Iterator[Any],
+    state: AttemptState,
+    limit: float | None,
+    kind: str,
+    release: Callable[[], None],
+) -> Any:
+    """`_next_item` in a worker, waited for at most `limit` seconds (real time).
+
+    Past the limit the read is abandoned and `AttemptTimeoutError` is raised;
+    when the read really returns, the generator is closed and `release` gives
+    the slot back (the caller must not).
+    """
+    if limit is None:
+        return _next_item(gen, state)
+    job = Job(functools.partial(_next_item, gen, state))
+    setup.workers.submit(job)
+    if job.wait(limit):
+        return job.result()
+    name = state[0]
+    abandoned = setup.abandoned
+
+    def on_end() -> None:
+        _close_quietly(gen, state)
+        if abandoned is not None:
+            abandoned.release(name)
+        release()
+
+    if job.abandon(on_end):
+        if abandoned is not None:
+            abandoned.force_acquire(name)
+        raise AttemptTimeoutError(name, limit, kind)
+    return job.result()
+
+
+def _close_quietly(gen: Iterator[Any], state: AttemptState) -> None:
+    try:
+        _close(gen, state)
+    except Exception:  # noqa: BLE001, S110 - an abandoned stream's cleanup raises nowhere
+        pass
+
+
+class StreamRun(SyncRun):
+    """Attempts that open a stream: the first item, or (buffered) every item."""
+
+    __slots__ = ("opened", "orphans")
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.opened: dict[int, AttemptState] = {}
+        self.orphans: set[int] = set()  # attempts whose abandoned read gives the slot back
+
+    def check(self, response: Any) -> None:
+        """Streams have no awaitable case."""
+
+    def invoke(self, index: int) -> Any:
+        call = self.call
+        setup = call.setup
+        state = self.opened[index]
+        gen = self.fn(call.objects[index], *self.args, **self.kwargs)
+        limit, kind = self._first_limit()
+        release = functools.partial(call.ended, index)
+        try:
+            first = _bounded_next(setup, gen, state, limit, kind, release)
+            if not setup.buffer:
+                return (gen, first)
+            items: list[Any] = []
+            while first is not _EMPTY:
+                items.append(first)
+                limit, kind = setup.idle_timeout, "idle"
+                if call.deadline is not None:
+                    left = max(0.0, call.deadline - call.clock())
+                    if limit is None or left < limit:
+                        limit, kind = left, "budget"
+                first = _bounded_next(setup, gen, state, limit, kind, release)
+        except AttemptTimeoutError:
+            self.orphans.add(index)  # the abandoned read closes and releases
+            raise
+        except BaseException:
+            _close_quietly(gen, state)
+            raise
+        return items
+
+    def _first_limit(self) -> tuple[float | None, str]:
+        call = self.call
+        setup = call.setup
+        limit = setup.first_item_timeout
+        kind = "first item"
+        if limit is None and setup.attempt_timeout is not None:
+            limit, kind = setup.attempt_timeout, "attempt"
+        if call.deadline is not None:
+            left = max(0.0, call.deadline - call.clock())
+            if limit is None or left < limit:
+                limit, kind = left, "budget"
+        return limit, kind
+
+    def start(self, action: tuple[Any, ...]) -> Any:
+        _, index, number, _forced, _probe, _hedged = action
+        call = self.call
+        state = call.state(index, number, self._first_limit()[0])
+        self.opened[index] = state
+        keep = False
+        try:
+            outcome = self.attempt(index, state)
+            keep = outcome[1] is None and not call.setup.buffer
+            return outcome
+        finally:
+            if not keep and index not in self.orphans:
+                call.ended(index)
+
+
+def route_stream(
+    setup: Setup,
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    function: str,
+) -> Result[Iterator[Any]]:
+    """Route a stream; its `Result` carries the consumer's iterator as `response`.
+
+    `latency` is the time to the first item (buffered: to the stream's end).
+    Raises like a plain routed call when no provider produces a first item.
+    """
+    call = CallState(setup, function, True)
+    run = StreamRun(call, fn, args, kwargs)
+    result: Result[Any] = drive(run)
+    index = call.names.index(result.provider)
+    relay = Relay(call, index, result.response, run.opened[index])
+    return new_result(
+        relay,
+        result.provider,
+        result.latency,
+        result.attempt,
+        result.was_terminus,
+        result.attempts,
+        result.skipped,
+        result.elapsed,
+    )
+
+
+def lazy_stream(
+    setup: Setup,
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    function: str,
+) -> Generator[Any, None, None]:
+    """Route the stream when the consumer first asks for an item."""
+    relay = route_stream(setup, fn, args, kwargs, function).response
+    try:
+        yield from relay
+    finally:
+        relay.close()
+
+
+class Relay(Iterator[Any]):
+    """The consumer's iterator over the serving provider's stream.
+
+    Each item is produced under the attempt's `current_attempt()`; silence past
+    `idle_timeout=` or an error after items were delivered raises
+    `StreamInterrupted` (recorded as the provider's failure). `close()` (or the
+    end of the stream, or garbage collection) closes the provider's generator
+    and gives its slot back, even when that generator's own cleanup raises.
+    """
+
+    __slots__ = ("_call", "_first", "_gen", "_index", "_open", "_state", "items")
+
+    def __init__(self, call: CallState, index: int, opened: Any, state: AttemptState) -> None:
+        self._call = call
+        self._index = index
+        self._state = state
+        self.items = 0
+        self._open = True
+        if isinstance(opened, list):  # buffered: complete already, slot given back
+            self._gen: Iterator[Any] | None = None
+            self._first: Any = iter(opened)
+            self._open = False
+        else:
+            self._gen, self._first = opened
+
+    def __iter__(self) -> Relay:
+        return self
+
+    def __next__(self) -> Any:
+        if self._gen is None:  # buffered
+            item = next(self._first)
+            self.items += 1
+            return item
+        if not self._open:
+            raise StopIteration
+        first = self._first
+        if first is not _EMPTY:
+            self._first = _EMPTY
+            if self.items == 0:
+                self.items = 1
+                return first
+        call = self._call
+        setup = call.setup
+        start = call.clock()
+        release = functools.partial(call.ended, self._index)
+        try:
+            item = _bounded_next(
+                setup, self._gen, self._state, setup.idle_timeout, "idle", release
+            )
+        except AttemptTimeoutError as exc:  # the abandoned read closes and releases
+            self._open = False
+            self._gen = None
+            self._fail(exc, start)
+            raise StreamInterrupted(self._state[0], self.items) from exc
+        except Exception as exc:
+            self._fail(exc, start)
+            raise StreamInterrupted(self._state[0], self.items) from exc
+        except BaseException:
+            self.close()
+            raise
+        if item is _EMPTY:
+            self.close()
+            raise StopIteration
+        self.items += 1
+        return item
+
+    def _fail(self, error: Exception, start: float) -> None:
+        """Record a failure after items were delivered, then close."""
+        call = self._call
+        setup = call.setup
+        name = self._state[0]
+        end = call.clock()
+        recorder = setup.recorder
+        try:
+            recorder.interrupted(name, self.items, error)
+            _, counted, text = recorder.failed(
+                name, self._state[1], len(call.names), self._state[2], error,
+                max(0.0, end - start), end,
+                call.function, call.call_id,
+            )  # fmt: skip
+            tracker = setup.tracker
+            if counted and tracker is not None:
+                duration = tracker.record_failure(name, error)
+                if duration is True:
+                    duration = tracker.remaining(name)
+                recorder.cooled(name, float(duration or 0.0), error, text, call.function,
+                                call.call_id)  # fmt: skip
+        finally:
+            self.close()
+
+    def close(self, deferred: bool = False) -> None:
+        """Close the provider's stream and give its slot back (once)."""
+        if not self._open:
+            return
+        self._open = False
+        gen = self._gen
+        try:
+            if gen is not None:
+                _close(gen, self._state)
+        finally:
+            self._call.ended(self._index, deferred)
+
+    def __del__(self) -> None:
+        if getattr(self, "_open", False):
+            try:
+                self.close(deferred=True)
+            except Exception:  # noqa: BLE001, S110 - a finalizer raises nowhere
+                pass
+
+    def __enter__(self) -> Relay:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
