@@ -151,8 +151,10 @@ def _public_module() -> None:
     namespace = globals()
     for name in __all__:
         obj = namespace[name]
-        if isinstance(obj, type) or callable(getattr(obj, "__code__", None)) or (
-            hasattr(obj, "__wrapped__") and isinstance(obj, type)
+        if (
+            isinstance(obj, type)
+            or callable(getattr(obj, "__code__", None))
+            or (hasattr(obj, "__wrapped__") and isinstance(obj, type))
         ):
             try:
                 obj.__module__ = __name__

@@ -72,7 +72,9 @@ class AsyncRun:
                 limit, kind = left, "budget"
         return limit, kind
 
-    async def attempt(self, index: int, state: AttemptState, limit: float | None, kind: str) -> Outcome:
+    async def attempt(
+        self, index: int, state: AttemptState, limit: float | None, kind: str
+    ) -> Outcome:
         """One attempt with its retries, bounded by `limit`; never raises `Exception`."""
         call = self.call
         setup = call.setup

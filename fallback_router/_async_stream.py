@@ -25,7 +25,9 @@ __all__ = ["AsyncRelay", "lazy_stream_async", "route_stream_async"]
 _EMPTY = object()
 
 
-async def _next_item(gen: AsyncIterator[Any], state: AttemptState, limit: float | None, kind: str) -> Any:
+async def _next_item(
+    gen: AsyncIterator[Any], state: AttemptState, limit: float | None, kind: str
+) -> Any:
     """The provider's next item under its context, within `limit` (`_EMPTY` at the end)."""
     token = CURRENT.set(state)
     try:
@@ -127,7 +129,7 @@ async def route_stream_async(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     function: str,
-) -> Result[AsyncIterator[Any]]:
+) -> Result[AsyncRelay]:
     """Route an async stream; its `Result` carries the consumer's async iterator."""
     call = CallState(setup, function, True, setup.blocking())
     run = AsyncStreamRun(call, fn, args, kwargs)

@@ -39,7 +39,16 @@ class RetryBudget:
         Added in 0.3.0.
     """
 
-    __slots__ = ("_allowance", "_deposits", "_last", "_lock", "clock", "min_per_second", "ratio", "ttl")
+    __slots__ = (
+        "_allowance",
+        "_deposits",
+        "_last",
+        "_lock",
+        "clock",
+        "min_per_second",
+        "ratio",
+        "ttl",
+    )
 
     def __init__(
         self,
@@ -49,7 +58,10 @@ class RetryBudget:
         ttl: float = 10.0,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        for argument, value, low in (("ratio", ratio, 0.0), ("min_per_second", min_per_second, 0.0)):
+        for argument, value, low in (
+            ("ratio", ratio, 0.0),
+            ("min_per_second", min_per_second, 0.0),
+        ):
             if (
                 isinstance(value, bool)
                 or not isinstance(value, int | float)

@@ -90,7 +90,10 @@ def http_status(*codes: int | range) -> Callable[[Exception], bool]:
     ranges: list[range] = []
     for code in codes:
         if isinstance(code, range):
-            if len(code) and (min(code) < 100 or max(code) > 599):
+            if not len(code):
+                msg = f"http_status() got {code!r}: an empty range matches no status"
+                raise InvalidConfigError(msg)
+            if min(code) < 100 or max(code) > 599:
                 msg = f"http_status() got {code!r}: ranges must lie within 100-599"
                 raise InvalidConfigError(msg)
             ranges.append(code)

@@ -147,8 +147,7 @@ class InMemoryCooldown:
                 return ()
         deadlines, probes = self._deadlines, self._probes
         return [
-            self._left(name, now) if name in deadlines or name in probes else 0.0
-            for name in names
+            self._left(name, now) if name in deadlines or name in probes else 0.0 for name in names
         ]
 
     peek = remaining_many

@@ -27,6 +27,7 @@ from typing import (
 )
 
 from ._results import Result
+from ._status import Status
 
 __all__ = [
     "AsyncRoutedFunction",
@@ -46,10 +47,30 @@ RR = TypeVar("RR")
 
 
 class RouterLike(Protocol):
-    """What a wrapper needs of its router (so this module imports none)."""
+    """A router as its wrappers see it: `fn.router` (a `Router` at run time).
+
+    Typed as this protocol so that this module imports no router (no import
+    cycle, not even for type checkers); it lists the router's public methods.
+    """
 
     def caller(self, fn: Callable[..., Any], want_result: bool, method: bool) -> Callable[..., Any]:
         """A caller routing `fn` (`method`: `fn(self, provider, ...)`, self passed first)."""
+        ...
+
+    def status(self) -> Status:
+        """Each provider's availability, cooldown, counts and strategy state."""
+        ...
+
+    def reset(self) -> None:
+        """Clear this router's providers' cooldowns and its counts."""
+        ...
+
+    def providers(self) -> tuple[tuple[str, ...], tuple[Any, ...]]:
+        """The current `(names, objects)`."""
+        ...
+
+    def execute(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        """Route one call of `fn(provider, *args, **kwargs)`; return its `Result`."""
         ...
 
 
@@ -62,7 +83,7 @@ class _Routed(functools.partial[Any]):
 
     __wrapped__: Callable[..., Any]
     __signature__: inspect.Signature | None
-    router: Any
+    router: RouterLike
 
     def __new__(cls, router: RouterLike, fn: Callable[..., Any]) -> Self:
         """Build the wrapper around the router's caller for `fn`."""
@@ -114,6 +135,7 @@ class RoutedFunction(_Routed, Generic[P, R]):
     """
 
     if TYPE_CHECKING:
+        __wrapped__: Callable[Concatenate[Any, P], R]
 
         def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
             """Route the call and return the serving provider's response."""
@@ -146,6 +168,7 @@ class AsyncRoutedFunction(_Routed, Generic[P, R]):
     """
 
     if TYPE_CHECKING:
+        __wrapped__: Callable[Concatenate[Any, P], Any]
 
         async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
             """Route the call and return the serving provider's response."""
@@ -162,9 +185,7 @@ class AsyncRoutedFunction(_Routed, Generic[P, R]):
             self: AsyncRoutedFunction[Concatenate[Any, P2], R2],
             instance: object,
             owner: type[Any] | None = None,
-        ) -> BoundRoutedMethod[
-            P2, Coroutine[Any, Any, R2], Coroutine[Any, Any, Result[R2]]
-        ]: ...
+        ) -> BoundRoutedMethod[P2, Coroutine[Any, Any, R2], Coroutine[Any, Any, Result[R2]]]: ...
         def __get__(self, instance: object | None, owner: type[Any] | None = None) -> Any: ...
 
 
@@ -237,9 +258,10 @@ class BoundRoutedMethod(functools.partial[C], Generic[P, C, RR]):
             ...
 
     @property
-    def router(self) -> Any:
+    def router(self) -> RouterLike:
         """The [`Router`][fallback_router.Router] routing this method."""
-        return self.__dict__["_routed"].router
+        routed: _Routed = self.__dict__["_routed"]
+        return routed.router
 
     @property
     def __name__(self) -> str:

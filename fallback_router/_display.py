@@ -18,6 +18,7 @@ from ._text import cut, describe, printable, response_text
 
 __all__ = ["error_html", "error_markdown", "md", "result_html", "result_markdown"]
 
+
 class Attempt(Protocol):
     """What a display reads of an attempt (the shape of `fallback_router.Attempt`)."""
 

@@ -65,7 +65,7 @@ class NoProvidersError(InvalidConfigError):
     """
 
 
-class AllProvidersFailedError(RoutingError, ExceptionGroup):  # type: ignore[type-arg]
+class AllProvidersFailedError(RoutingError, ExceptionGroup):
     """Every attempted provider failed with a fallback-triggering error.
 
     It is an `ExceptionGroup`: `.exceptions` holds each provider's error in

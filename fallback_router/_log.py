@@ -83,9 +83,7 @@ _TEMPLATES = {
     PRIMARY_FAILED: PRIMARY_FAILED + ": {provider} (one attempt): " + _ERROR,
     ATTEMPT_TIMED_OUT: ATTEMPT_TIMED_OUT + ": {provider} (attempt {attempt}): " + _ERROR,
     RESPONSE_REJECTED: RESPONSE_REJECTED + ": {provider} (attempt {attempt}) by accept=",
-    STREAM_INTERRUPTED: STREAM_INTERRUPTED
-    + ": {provider} after {items} item(s): "
-    + _ERROR,
+    STREAM_INTERRUPTED: STREAM_INTERRUPTED + ": {provider} after {items} item(s): " + _ERROR,
     SKIPPING_RATE_LIMITED: SKIPPING_RATE_LIMITED + ": {provider} ({remaining:.3f} s to a token)",
     HEDGING: HEDGING + ": {provider} started after {after:.3f} s (attempt {attempt})",
     WAITING: WAITING + ": {providers} ({reason}, up to {wait:.3f} s)",

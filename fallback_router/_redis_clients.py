@@ -112,7 +112,9 @@ def _factory(client: Any, op_timeout: float) -> Callable[[], Any]:
         nodes = [(node.host, node.port) for node in client.get_nodes()]
         # A cluster has one database; from_url(".../0") leaves db=0, which it refuses.
         options = {
-            k: v for k, v in _kept(dict(client.nodes_manager.connection_kwargs)).items() if k != "db"
+            k: v
+            for k, v in _kept(dict(client.nodes_manager.connection_kwargs)).items()
+            if k != "db"
         }
 
         def build_cluster() -> Any:

@@ -241,11 +241,11 @@ class Router:
     # -- decorating ---------------------------------------------------------------------
 
     @overload
-    def __call__(
+    def __call__(  # type: ignore[overload-overlap]
         self, fn: Callable[Concatenate[Any, P], Coroutine[Any, Any, R]]
     ) -> AsyncRoutedFunction[P, R]: ...
     @overload
-    def __call__(
+    def __call__(  # type: ignore[overload-overlap]
         self, fn: Callable[Concatenate[Any, P], AsyncIterator[T]]
     ) -> AsyncRoutedStream[P, T]: ...
     @overload
@@ -439,4 +439,3 @@ def routed(*, providers: ProvidersSpec, **options: Unpack[RouterOptions]) -> Rou
         Added in 0.1.0.
     """
     return Router(providers, **options)
-

@@ -217,8 +217,10 @@ class Status(Sequence[ProviderStatus]):
         head = "".join(f'<th style="text-align:left">{h}</th>' for h in self._headers())
         body: list[str] = []
         for r, cells in zip(self._rows, self._cells(), strict=True):
-            colour = "rgba(40,167,69,0.9)" if r.available and not r.half_open else (
-                "rgba(255,193,7,0.9)" if r.available else "rgba(220,53,69,0.9)"
+            colour = (
+                "rgba(40,167,69,0.9)"
+                if r.available and not r.half_open
+                else ("rgba(255,193,7,0.9)" if r.available else "rgba(220,53,69,0.9)")
             )
             dot = (
                 f'<span class="fr-dot" style="display:inline-block;width:0.6em;height:0.6em;'

@@ -167,7 +167,7 @@ def route_stream(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     function: str,
-) -> Result[Iterator[Any]]:
+) -> Result[Relay]:
     """Route a stream; its `Result` carries the consumer's iterator as `response`.
 
     `latency` is the time to the first item (buffered: to the stream's end).
@@ -251,9 +251,7 @@ class Relay(Iterator[Any]):
         start = call.clock()
         release = functools.partial(call.ended, self._index)
         try:
-            item = _bounded_next(
-                setup, self._gen, self._state, setup.idle_timeout, "idle", release
-            )
+            item = _bounded_next(setup, self._gen, self._state, setup.idle_timeout, "idle", release)
         except AttemptTimeoutError as exc:  # the abandoned read closes and releases
             self._open = False
             self._gen = None
@@ -319,4 +317,3 @@ class Relay(Iterator[Any]):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-

@@ -84,6 +84,7 @@ class CallState:
         "start",
         "tick",
         "timed_out",
+        "waited",
         "want_result",
     )
 
@@ -117,11 +118,15 @@ class CallState:
         self.skipped: list[str] = []
         self.reasons: list[str] = []
         self.timed_out = False
+        #: Seconds spent in waits (real time): a frozen clock cannot stretch a budget.
+        self.waited = 0.0
         self.budget_refused = False
         self.clean = True
         self.number = 0  # attempts started
         self.order: list[int] = []
-        self.running: dict[int, tuple[int, bool, bool, bool]] = {}  # index -> number, probe, hedged, forced
+        self.running: dict[
+            int, tuple[int, bool, bool, bool]
+        ] = {}  # index -> number, probe, hedged, forced
         self.pending: tuple[int, bool, bool] | None = None  # (index, slot, token) not started
         self.probes: set[str] = set()
 
@@ -245,6 +250,7 @@ class CallState:
                             wait = self._cooldown_wait([*benched_here, index], remaining)
                             if wait is not None:
                                 recorder.waiting([names[i] for i in benched_here], COOLDOWN, wait)
+                                self.waited += wait
                                 yield (WAIT, None, (), self.clock() + wait, COOLDOWN)
                                 remaining = yield from self._view()
                                 order = [*benched_here, index]
@@ -391,7 +397,8 @@ class CallState:
         if many is None:
             self.clean = False
             if self.defer_io:
-                return (yield (IO, _remaining_each, (tracker, names)))
+                each: Sequence[float] = yield (IO, _remaining_each, (tracker, names))
+                return each
             return _remaining_each(tracker, names)
         view = caps.peek(names) if self.defer_io and caps.peek is not None else None
         if view is None:
@@ -457,7 +464,10 @@ class CallState:
         """Seconds until the earliest of `indices` leaves cooldown, if within the budget."""
         assert self.deadline is not None  # noqa: S101 - only with a budget
         earliest = min(remaining[i] for i in indices)
-        return earliest if self.clock() + earliest <= self.deadline else None
+        budget = self.deadline - self.start
+        if self.clock() + earliest > self.deadline or self.waited + earliest > budget:
+            return None
+        return earliest
 
     def _wait(self, waiting: list[int]) -> Generator[Any, Any, tuple[int, bool, bool] | None]:
         """Wait until one of `waiting` has a slot and a token; it, or None out of time."""
@@ -492,9 +502,16 @@ class CallState:
             )
             if not gated and until is None:
                 return None  # nothing that could change by waiting
-            setup.recorder.waiting([names[i] for i in waiting], reason, -1.0)
+            span = None if until is None else max(0.0, until - now)
+            setup.recorder.waiting([names[i] for i in waiting], reason, span or -1.0)
             got = yield (WAIT, gate if gated else None, gated, until, reason)
             if got is None:
+                if span is not None:
+                    self.waited += span
+                    budget = None if self.deadline is None else self.deadline - self.start
+                    if budget is not None and self.waited >= budget:  # real time is up
+                        self.timed_out = True
+                        return None
                 continue
             assert gate is not None  # noqa: S101 - a slot comes from the gate
             index = names.index(got)
@@ -591,9 +608,7 @@ class CallState:
             ((RATE_LIMITED,), "rate limited"),
         )
         for reasons, label in labels:
-            names = [
-                n for n, r in zip(self.skipped, self.reasons, strict=True) if r in reasons
-            ]
+            names = [n for n, r in zip(self.skipped, self.reasons, strict=True) if r in reasons]
             if names:
                 text += f"; skipped {label}: {', '.join(dict.fromkeys(names))}"
         return text

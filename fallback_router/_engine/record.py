@@ -235,12 +235,24 @@ class Recorder:
         if self.hooks is not None:
             self.emit(
                 _attempt_failed(
-                    function, call_id, name, number, error, latency, counted, fallback,
-                    timed_out, text,
+                    function,
+                    call_id,
+                    name,
+                    number,
+                    error,
+                    latency,
+                    counted,
+                    fallback,
+                    timed_out,
+                    text,
                 )  # fmt: skip
             )
-        if fallback and not counted and self.uses_tracker and name not in self.exempt and wants(
-            __name__, INFO
+        if (
+            fallback
+            and not counted
+            and self.uses_tracker
+            and name not in self.exempt
+            and wants(__name__, INFO)
         ):
             _log.logger.info(_log_not_counted, provider=name, error=text)
         return fallback, counted, text
@@ -256,8 +268,12 @@ class Recorder:
         if self.hooks is not None:
             self.emit(
                 CooldownEntered(
-                    function=function, call_id=call_id, provider=name, duration=duration,
-                    reason=error, error_text=text,
+                    function=function,
+                    call_id=call_id,
+                    provider=name,
+                    duration=duration,
+                    reason=error,
+                    error_text=text,
                 )  # fmt: skip
             )
 

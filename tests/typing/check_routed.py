@@ -7,6 +7,7 @@ Pins that a routed function's type drops its provider parameter and that
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import assert_type
 
 from fallback_router import (
@@ -40,7 +41,7 @@ assert_type(generate("a cat", size=2), bytes)
 assert_type(generate.route("a cat"), Result[bytes])
 assert_type(generate.route("a cat").response, bytes)
 assert_type(generate.route("x").attempts[0].provider, str)
-assert_type(generate.router, Router)
+assert_type(generate.router.status(), Status)
 
 generate(1)  # type: ignore[arg-type]
 generate()  # type: ignore[call-arg]
@@ -73,3 +74,53 @@ try:
     generate("x")
 except AllProvidersFailedError as group:
     assert_type(group.last_error, Exception)
+
+
+# -- async functions, async streams and methods ------------------------------------------
+
+
+@routed(providers=["a", "b"])
+async def answer(provider: str, question: str) -> str:
+    return provider + question
+
+
+async def use_async() -> None:
+    assert_type(await answer("?"), str)
+    assert_type(await answer.route("?"), Result[str])
+    assert_type((await answer.route("?")).response, str)
+    await answer(42)  # type: ignore[arg-type]
+
+
+@routed(providers=["a", "b"])
+async def tokens(provider: str, prompt: str) -> AsyncIterator[str]:
+    yield provider + prompt
+
+
+async def use_stream() -> None:
+    async for token in tokens("hi"):
+        assert_type(token, str)
+    result = await tokens.route("hi")
+    assert_type(result.response, AsyncIterator[str])
+    tokens(1)  # type: ignore[arg-type]
+
+
+class Svc:
+    @routed(providers=["a", "b"])
+    def ask(self, provider: str, prompt: str) -> str:
+        return provider + prompt
+
+    @routed(providers=["a", "b"])
+    async def ask_async(self, provider: str, prompt: str) -> str:
+        return provider + prompt
+
+
+assert_type(Svc().ask("?"), str)
+assert_type(Svc().ask.route("?"), Result[str])
+Svc().ask(42, 43, 44)  # type: ignore[call-arg, arg-type]
+Svc().ask(42)  # type: ignore[arg-type]
+
+
+async def use_method() -> None:
+    assert_type(await Svc().ask_async("?"), str)
+    assert_type(await Svc().ask_async.route("?"), Result[str])
+    await Svc().ask_async(1)  # type: ignore[arg-type]

@@ -1,0 +1,101 @@
+"""Workers for the one-probe-in-the-system tests (imported by spawned children)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+
+def hammer(
+    url: str, namespace: str, threads: int, seconds: float, start_at: float
+) -> tuple[int, int]:
+    """Route calls over a (always failing) and b from `threads` threads until time runs out.
+
+    Returns (attempts on a that were claimed probes, attempts on a that were not).
+    """
+    import redis
+
+    from fallback_router import AttemptStarted, RedisCooldown, routed
+
+    control = redis.Redis.from_url(url)
+    tracker = RedisCooldown.from_url(url, duration=0.2, namespace=namespace, refresh=0.05)
+    counts = {"probe": 0, "plain": 0}
+    lock = threading.Lock()
+
+    def hook(event: object) -> None:
+        if isinstance(event, AttemptStarted) and event.provider == "a":
+            with lock:
+                counts["probe" if event.probe else "plain"] += 1
+            if event.probe:
+                seconds_, micros = control.time()
+                control.rpush(f"{namespace}:probes", f"{seconds_}.{micros:06d}")
+
+    def call(provider: str) -> str:
+        if provider == "a":
+            raise RuntimeError("a is down")
+        return provider
+
+    fn = routed(providers=["a", "b"], cooldown=tracker, on_event=hook)(call)
+    while time.time() < start_at:
+        time.sleep(0.001)  # all processes start together (a barrier across processes)
+
+    def loop() -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            fn()
+
+    workers = [threading.Thread(target=loop) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return counts["probe"], counts["plain"]
+
+
+def hold_probe(url: str, namespace: str, timeout: float) -> str:
+    """Probe a (half-open) through a router with `timeout=`; hang inside the probe."""
+    import redis
+
+    from fallback_router import RedisCooldown, routed
+
+    control = redis.Redis.from_url(url)
+    tracker = RedisCooldown.from_url(url, duration=0.05, max_duration=60, namespace=namespace)
+
+    def call(provider: str) -> str:
+        if provider == "a":
+            control.set("test:probing", "1")
+            time.sleep(60)  # the test kills this process meanwhile
+        return provider
+
+    return routed(providers=["a", "b"], cooldown=tracker, timeout=timeout)(call)()
+
+
+def staleness(
+    url: str, namespace: str, benched_at_key: str, seconds: float, busy: int
+) -> list[tuple[float, str]]:
+    """Route calls over a and b from `busy` CPU-bound threads; (wall time, provider) of each."""
+    from fallback_router import RedisCooldown, routed
+
+    tracker = RedisCooldown.from_url(url, duration=60, namespace=namespace)
+    fn = routed(providers=["a", "b"], cooldown=tracker)(lambda provider: provider)
+    fn()
+    served: list[tuple[float, str]] = []
+    lock = threading.Lock()
+
+    def work() -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            total = 0
+            for i in range(20_000):  # about a millisecond of pure-Python work
+                total += i * i
+            start = time.time()
+            provider = fn()
+            with lock:
+                served.append((start, provider))
+
+    threads = [threading.Thread(target=work) for _ in range(busy)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return served

@@ -1,0 +1,313 @@
+"""What a call gives back (DESIGN §4): every concurrency slot, half-open probe and rate-limit
+token it took, whatever ends it — a return, any exception, KeyboardInterrupt anywhere
+(provider, hook, log sink, a wait for a slot), a stream never iterated, abandoned or whose
+generator's cleanup raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import random
+import signal
+import threading
+import time
+
+import pytest
+from loguru import logger
+
+from fallback_router import (
+    AllProvidersFailedError,
+    AttemptStarted,
+    ConcurrencyLimiter,
+    InMemoryCooldown,
+    InMemoryRateLimiter,
+    StreamInterrupted,
+    routed,
+)
+
+from .conftest import FakeClock
+
+
+class Boom(Exception):
+    pass
+
+
+def free(limiter: ConcurrencyLimiter, *names: str) -> bool:
+    return all(limiter.in_flight(name) == 0 for name in names)
+
+
+# -- plain calls -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ending", ["return", "trigger", "non-trigger", "keyboard", "exit"])
+def test_every_ending_of_a_plain_call_gives_the_slot_back(ending):
+    """Return, fallback error, non-trigger error, KeyboardInterrupt, SystemExit: slot freed."""
+    limiter = ConcurrencyLimiter(1)
+    raised = {
+        "trigger": Boom("x"),
+        "non-trigger": KeyError("x"),
+        "keyboard": KeyboardInterrupt(),
+        "exit": SystemExit(3),
+    }
+
+    def call(provider):
+        if ending != "return":
+            raise raised[ending]
+        return provider
+
+    fn = routed(providers=["a"], max_concurrency=limiter, fallback_on=Boom)(call)
+    with (
+        pytest.raises((AllProvidersFailedError, KeyError, KeyboardInterrupt, SystemExit))
+        if (ending != "return")
+        else _nothing()
+    ):
+        fn()
+    assert free(limiter, "a")
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+@pytest.mark.parametrize("where", ["hook", "sink"])
+def test_keyboard_interrupt_at_a_probes_start_gives_probe_and_slot_back(where):
+    """KeyboardInterrupt in a hook or log sink at AttemptStarted of a probe: all given back."""
+    clock = FakeClock()
+    tracker = InMemoryCooldown(10, clock=clock)
+    limiter = ConcurrencyLimiter(1)
+    armed = {"on": False}
+
+    def hook(event):
+        if armed["on"] and where == "hook" and isinstance(event, AttemptStarted):
+            raise KeyboardInterrupt
+
+    def sink(message):
+        if armed["on"] and where == "sink" and "probing" in message:
+            raise KeyboardInterrupt
+
+    fn = routed(
+        providers=["a", "b"], cooldown=tracker, max_concurrency=limiter, clock=clock,
+        on_event=hook,
+    )(lambda provider: provider)  # fmt: skip
+    tracker.record_failure("a", Boom())
+    clock.advance(10)  # a is half-open: the next call probes it
+    logger.enable("fallback_router")
+    sink_id = logger.add(sink, level="INFO", catch=False)
+    armed["on"] = True
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            fn()
+    finally:
+        logger.remove(sink_id)
+        logger.disable("fallback_router")
+    assert free(limiter, "a", "b")
+    assert tracker.try_probe("a") is True  # the probe was given back
+
+
+def test_a_rate_limit_token_is_refunded_when_the_call_ends_before_its_attempt():
+    """KeyboardInterrupt in a hook before the attempt: the token taken for it comes back."""
+    clock = FakeClock()
+    limits = InMemoryRateLimiter({"a": "1/h"}, clock=clock)
+
+    def hook(event):
+        if isinstance(event, AttemptStarted):
+            raise KeyboardInterrupt
+
+    fn = routed(providers=["a"], rate_limits=limits, on_event=hook, clock=clock)(
+        lambda provider: provider
+    )
+    with pytest.raises(KeyboardInterrupt):
+        fn()
+    assert limits.tokens("a") == 1.0
+
+
+def test_keyboard_interrupt_while_waiting_for_a_slot_leaves_the_queue():
+    """Ctrl-C in a wait for a slot: the waiter leaves; the next freed slot is not swallowed."""
+    limiter = ConcurrencyLimiter(1)
+    assert limiter.try_acquire("a")  # someone else holds the only slot
+    fn = routed(providers=["a"], max_concurrency=limiter)(lambda provider: provider)
+    main = threading.main_thread().ident
+    assert main == threading.get_ident()
+
+    def interrupt():
+        for _ in range(500):  # bounded: until the main thread waits in the queue
+            if limiter._waiters:
+                break
+            time.sleep(0.005)
+        signal.pthread_kill(main, signal.SIGINT)
+
+    thread = threading.Thread(target=interrupt)
+    thread.start()
+    with pytest.raises(KeyboardInterrupt):
+        fn()
+    thread.join()
+    limiter.release("a")
+    assert free(limiter, "a")
+    assert fn() == "a"  # proceeds at once
+
+
+# -- streams ----------------------------------------------------------------------------------
+
+
+def test_a_routed_stream_never_iterated_gives_its_slot_back_when_collected():
+    """fn.route() on a generator whose Result is dropped: the slot comes back on collection."""
+    limiter = ConcurrencyLimiter(1)
+
+    @routed(providers=["a"], max_concurrency=limiter)
+    def stream(provider):
+        yield 1
+        yield 2
+
+    for _ in range(3):  # more than the limit: each dropped result gave its slot back
+        result = stream.route()
+        assert limiter.in_flight("a") == 1
+        del result
+        gc.collect()
+    assert free(limiter, "a")
+
+
+def test_a_stream_abandoned_midway_gives_its_slot_back():
+    """A consumer that stops after one item and drops the iterator frees the slot."""
+    limiter = ConcurrencyLimiter(1)
+    closed = []
+
+    @routed(providers=["a"], max_concurrency=limiter)
+    def stream(provider):
+        try:
+            yield from range(10)
+        finally:
+            closed.append(provider)
+
+    iterator = stream()
+    assert next(iterator) == 0
+    del iterator
+    gc.collect()
+    assert free(limiter, "a")
+    assert closed == ["a"]
+
+
+def test_a_provider_generator_whose_cleanup_raises_still_gives_its_slot_back():
+    """The provider's close() raising does not leak the slot."""
+    limiter = ConcurrencyLimiter(1)
+
+    @routed(providers=["a"], max_concurrency=limiter)
+    def stream(provider):
+        try:
+            yield 1
+            yield 2
+        finally:
+            raise Boom("cleanup")  # noqa: B012 - the point of the test
+
+    result = stream.route()
+    assert next(result.response) == 1
+    with pytest.raises(Boom):
+        result.response.close()
+    assert free(limiter, "a")
+
+
+def test_a_stream_failing_midway_gives_its_slot_back():
+    """StreamInterrupted after an item: the slot is free."""
+    limiter = ConcurrencyLimiter(1)
+
+    @routed(providers=["a"], max_concurrency=limiter)
+    def stream(provider):
+        yield 1
+        raise Boom("cut")
+
+    with pytest.raises(StreamInterrupted):
+        list(stream())
+    assert free(limiter, "a")
+
+
+# -- async ------------------------------------------------------------------------------------
+
+
+def test_cancelling_an_async_call_gives_everything_back():
+    """Task cancellation during the attempt and during a wait for a slot: all given back."""
+    limiter = ConcurrencyLimiter(1)
+    started = asyncio.Event
+
+    async def main():
+        began = started()
+
+        @routed(providers=["a"], max_concurrency=limiter)
+        async def call(provider):
+            began.set()
+            await asyncio.sleep(30)
+            return provider
+
+        running = asyncio.create_task(call())
+        await began.wait()
+        waiting = asyncio.create_task(call())  # queued behind the first
+        await asyncio.sleep(0.01)
+        waiting.cancel()
+        running.cancel()
+        for task in (running, waiting):
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        return free(limiter, "a")
+
+    assert asyncio.run(main())
+
+
+# -- many threads, every ending ----------------------------------------------------------------
+
+
+def test_random_endings_under_sixteen_threads_leave_nothing_held():
+    """16 threads x rounds of calls ending every way: after each round nothing is held."""
+    limiter = ConcurrencyLimiter({"a": 2, "b": 2, "c": 3})
+    tracker = InMemoryCooldown(0.001)
+    rng = random.Random(7)
+    endings = ["ok", "boom", "keyerror", "keyboard", "stream-drop", "stream-cut", "stream-ok"]
+
+    def call(provider, ending):
+        if ending == "boom":
+            raise Boom(provider)
+        if ending == "keyerror":
+            raise KeyError(provider)
+        if ending == "keyboard" and provider == "b":
+            raise KeyboardInterrupt
+        return provider
+
+    @routed(providers=["a", "b", "c"], cooldown=tracker, max_concurrency=limiter, fallback_on=Boom)
+    def plain(provider, ending):
+        return call(provider, ending)
+
+    @routed(providers=["a", "b", "c"], cooldown=tracker, max_concurrency=limiter, fallback_on=Boom)
+    def stream(provider, ending):
+        if ending == "boom":
+            raise Boom(provider)
+        yield 1
+        if ending == "stream-cut":
+            raise Boom("cut")
+        yield 2
+
+    def worker(seed):
+        local = random.Random(seed)
+        for _ in range(100):
+            ending = local.choice(endings)
+            try:
+                if ending.startswith("stream"):
+                    iterator = stream(ending)
+                    next(iterator)
+                    if ending != "stream-drop":
+                        list(iterator)
+                    del iterator
+                else:
+                    plain(ending)
+            except (AllProvidersFailedError, KeyError, KeyboardInterrupt, StreamInterrupted):
+                pass
+
+    for _ in range(5):
+        threads = [threading.Thread(target=worker, args=(rng.random(),)) for _ in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        gc.collect()
+        assert free(limiter, "a", "b", "c")

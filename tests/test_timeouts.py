@@ -1,0 +1,253 @@
+"""Time-bounded calls (DESIGN §6): enforced `timeout=`, `attempt_timeout=`, abandonment,
+`max_abandoned=`, hedging and `wait_for_cooldown=`, for sync and async functions.
+
+Providers that "hang" wait on an event the test sets at the end, so nothing outlives
+the test. Wall-clock bounds are asserted only with generous margins (seconds against
+budgets of a tenth), so a busy machine cannot break them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import threading
+import time
+
+import pytest
+
+from fallback_router import (
+    AttemptTimeoutError,
+    ConcurrencyLimiter,
+    DeadlineExceededError,
+    ProviderSkipped,
+    current_attempt,
+    routed,
+)
+
+from .conftest import FakeClock
+
+#: Generous: a budget of 0.1-0.3 s must end far below this even on a loaded machine.
+MARGIN = 3.0
+
+
+class Boom(Exception):
+    pass
+
+
+@pytest.fixture
+def gate():
+    """An event hanging providers wait on; set at teardown so no thread outlives a test."""
+    event = threading.Event()
+    yield event
+    event.set()
+
+
+def hanging(gate, *slow):
+    def call(provider):
+        if provider in slow:
+            gate.wait(30)
+            return f"late {provider}"
+        return provider
+
+    return call
+
+
+def test_timeout_is_enforced_while_a_provider_hangs(gate):
+    """timeout=0.2 with a hung provider: DeadlineExceededError well within the budget."""
+    fn = routed(providers=["a", "b"], timeout=0.2)(hanging(gate, "a"))
+    start = time.monotonic()
+    with pytest.raises(DeadlineExceededError) as info:
+        fn()
+    assert time.monotonic() - start < MARGIN
+    [attempt] = info.value.attempts
+    assert attempt.provider == "a"
+    assert isinstance(attempt.error, AttemptTimeoutError)
+    assert attempt.error.kind == "budget"
+    assert isinstance(info.value.__cause__, AttemptTimeoutError)
+
+
+def test_an_abandoned_call_gives_its_slot_back_when_it_really_ends(gate):
+    """The hung attempt keeps its slot until it returns; its late result goes nowhere."""
+    limiter = ConcurrencyLimiter(1)
+    fn = routed(providers=["a", "b"], timeout=0.2, max_concurrency=limiter, cooldown=None)(
+        hanging(gate, "a")
+    )
+    with pytest.raises(DeadlineExceededError):
+        fn()
+    assert limiter.in_flight("a") == 1  # still running, abandoned
+    gate.set()
+    for _ in range(500):  # bounded: the worker returns at once once released
+        if limiter.in_flight("a") == 0:
+            break
+        time.sleep(0.01)
+    assert limiter.in_flight("a") == 0
+    status = fn.router.status()["a"]
+    assert (status.successes, status.failures) == (0, 1)  # only the timeout recorded
+
+
+def test_attempt_timeout_moves_on_and_counts_for_cooldown(gate):
+    """attempt_timeout=0.1: the hung provider fails with AttemptTimeoutError, b serves."""
+    fn = routed(providers=["a", "b"], attempt_timeout=0.1)(hanging(gate, "a"))
+    result = fn.route()
+    assert result.provider == "b"
+    first = result.attempts[0]
+    assert isinstance(first.error, AttemptTimeoutError)
+    assert (first.error.kind, first.counted) == ("attempt", True)
+    assert not fn.router.status()["a"].available  # benched for the timeout
+
+
+def test_no_thread_is_started_without_a_time_limit():
+    """Without timeout= or attempt_timeout=, attempts run inline: no worker thread."""
+    fn = routed(providers=["a", "b"])(lambda provider: threading.current_thread().name)
+    assert fn() == threading.current_thread().name
+    assert fn.router.setup.workers.started == 0
+
+
+def test_time_left_is_the_nearer_of_both_limits():
+    """current_attempt().time_left counts to the attempt's limit when it is nearer."""
+    seen = []
+
+    def call(provider):
+        info = current_attempt()
+        assert info is not None
+        seen.append(info.time_left)
+        return provider
+
+    clock = FakeClock()
+    routed(providers=["a"], timeout=10, attempt_timeout=2, clock=clock)(call)()
+    routed(providers=["a"], timeout=1, attempt_timeout=2, clock=clock)(call)()
+    assert seen == [2.0, 1.0]
+
+
+def test_max_abandoned_passes_a_provider_over_as_saturated(gate):
+    """Two abandoned calls still running: the provider is passed over until one ends."""
+    events = []
+    fn = routed(
+        providers=["a", "b"], attempt_timeout=0.05, max_abandoned=2, cooldown=None,
+        on_event=events.append,
+    )(hanging(gate, "a"))  # fmt: skip
+    assert fn() == "b"
+    assert fn() == "b"
+    events.clear()
+    assert fn.route().attempts[0].provider == "b"  # a not attempted at all
+    skips = [e for e in events if isinstance(e, ProviderSkipped)]
+    assert [(e.provider, e.reason) for e in skips] == [("a", "saturated")]
+
+
+def test_a_late_exception_is_raised_nowhere(gate):
+    """An abandoned call that fails later leaves no trace: no thread exception warning."""
+
+    def call(provider):
+        if provider == "a":
+            gate.wait(30)
+            raise Boom("late")
+        return provider
+
+    fn = routed(providers=["a", "b"], attempt_timeout=0.05, cooldown=None)(call)
+    assert fn() == "b"
+    gate.set()
+    time.sleep(0.05)  # let the worker finish its abandoned call (nothing to wait for)
+    gc.collect()
+
+
+def test_hedging_starts_the_next_provider_and_the_first_success_wins(gate):
+    """hedge_after: a is slow, b starts beside it and wins; a is abandoned, not recorded."""
+    fn = routed(providers=["a", "b"], hedge_after=0.05, cooldown=None)(hanging(gate, "a"))
+    result = fn.route()
+    assert result.provider == "b"
+    assert [(a.provider, a.hedged) for a in result.attempts] == [("b", True)]
+    assert result.attempt == 2
+    status = fn.router.status()
+    assert (status["a"].successes, status["a"].failures) == (0, 0)
+
+
+def test_a_hedge_that_is_not_needed_never_starts():
+    """A provider answering before hedge_after: no second attempt."""
+    calls = []
+
+    def call(provider):
+        calls.append(provider)
+        return provider
+
+    fn = routed(providers=["a", "b"], hedge_after=5.0)(call)
+    assert fn() == "a"
+    assert calls == ["a"]
+
+
+def test_wait_for_cooldown_waits_for_the_earliest_end_within_the_budget():
+    """Every provider benched: the call waits for the earliest cooldown instead of forcing."""
+    calls = []
+
+    def call(provider):
+        calls.append(provider)
+        if len(calls) <= 2:
+            raise Boom(provider)
+        return provider
+
+    fn = routed(providers=["a", "b"], cooldown=0.1, timeout=2.0, wait_for_cooldown=True)(call)
+    with pytest.raises(Exception):
+        fn()  # both fail and are benched for 0.1 s
+    result = fn.route()
+    assert result.provider == "a"  # waited for a's cooldown, did not force b
+    assert calls == ["a", "b", "a"]
+
+
+# -- async ----------------------------------------------------------------------------------
+
+
+def test_async_timeout_cancels_the_attempt():
+    """An async attempt past the budget is cancelled (its cleanup runs), then DeadlineExceeded."""
+    cancelled = []
+
+    async def call(provider):
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.append(provider)
+            raise
+        return provider
+
+    fn = routed(providers=["a", "b"], timeout=0.1)(call)
+    with pytest.raises(DeadlineExceededError):
+        asyncio.run(fn())
+    assert cancelled == ["a"]
+
+
+def test_async_attempt_timeout_moves_on():
+    """attempt_timeout on an async provider: AttemptTimeoutError, then the next serves."""
+
+    async def call(provider):
+        if provider == "a":
+            await asyncio.sleep(30)
+        return provider
+
+    fn = routed(providers=["a", "b"], attempt_timeout=0.05)(call)
+    result = asyncio.run(fn.route())
+    assert result.provider == "b"
+    assert isinstance(result.attempts[0].error, AttemptTimeoutError)
+
+
+def test_async_hedging_cancels_the_loser():
+    """hedge_after on async: b wins, a is cancelled and recorded as nothing."""
+    cancelled = []
+
+    async def call(provider):
+        if provider == "a":
+            try:
+                await asyncio.sleep(30)
+            except asyncio.CancelledError:
+                cancelled.append(provider)
+                raise
+        return provider
+
+    fn = routed(providers=["a", "b"], hedge_after=0.02, cooldown=None)(call)
+
+    async def main():
+        result = await fn.route()
+        await asyncio.sleep(0)  # let the cancelled loser finish
+        return result
+
+    result = asyncio.run(main())
+    assert result.provider == "b"
+    assert cancelled == ["a"]
+    assert fn.router.status()["a"].failures == 0
