@@ -79,13 +79,13 @@ class _WeightedPlanner(Planner):
         self._ticks = itertools.count()
         self._schedules: dict[tuple[str, ...], tuple[int, ...]] = {}
 
-    def schedule(self, names: tuple[str, ...]) -> tuple[int, ...]:
-        """The pick schedule for `names` (built once per provider list)."""
+    def schedule(self, names: tuple[str, ...], check: bool = True) -> tuple[int, ...]:
+        """The pick schedule for `names` (built once per provider list or healthy subset)."""
         found = self._schedules.get(names)
         if found is None:
             unknown = set(self.weights) - set(names)
             missing = [n for n in names if n not in self.weights]
-            if unknown or missing:
+            if (unknown and check) or missing:
                 msg = (
                     f"Weighted: weights must name every provider exactly; unknown: "
                     f"{sorted(unknown)}, missing: {missing}"
@@ -105,14 +105,13 @@ class _WeightedPlanner(Planner):
         del tick
         n = len(names)
         schedule = self.schedule(names)
-        position = next(self._ticks)
-        pick = schedule[position % len(schedule)]
-        if benched is not None and benched(pick):
-            for step in range(1, len(schedule)):
-                candidate = schedule[(position + step) % len(schedule)]
-                if not benched(candidate):
-                    pick = candidate
-                    break
+        healthy = tuple(i for i in range(n) if benched is None or not benched(i))
+        if 0 < len(healthy) < n:  # the healthy ones keep their proportions among themselves
+            key = tuple(names[i] for i in healthy)
+            sub = self._schedules.get(key) or self.schedule(key, check=False)
+            pick = healthy[sub[next(self._ticks) % len(sub)]]
+        else:
+            pick = schedule[next(self._ticks) % len(schedule)]
         return [pick, *(i for i in range(n) if i != pick)]
 
     def describe(self, name: str) -> dict[str, Any]:
@@ -213,14 +212,15 @@ class _LatencyPlanner(Planner):
         self.uses_cooldown = failover
         self.every = round(1 / explore) if explore > 0 else 0
         self.alpha = alpha
-        self._ticks = itertools.count(1)
+        self._calls = itertools.count(1)
+        self.calls = 0  # calls planned so far (approximate under threads: for staleness)
         self.estimates: dict[str, float] = {}
-        self.sampled: dict[str, int] = {}  # name -> the tick of its latest sample
+        self.sampled: dict[str, int] = {}  # name -> the call count at its latest sample
 
     def order(self, names: tuple[str, ...], tick: int, benched: Benched | None) -> list[int]:
         del tick
         n, est = len(names), self.estimates
-        now = next(self._ticks)
+        now = self.calls = next(self._calls)
         ranked = sorted(range(n), key=lambda i: est.get(names[i], -math.inf))
         if self.every and now % self.every == 0 and n > 1:
             # Exploration: the provider sampled longest ago goes first (not benched).
@@ -235,7 +235,7 @@ class _LatencyPlanner(Planner):
         old = self.estimates.get(name)
         latency = max(0.0, latency)
         self.estimates[name] = latency if old is None else old + self.alpha * (latency - old)
-        self.sampled[name] = next(self._ticks) - 1
+        self.sampled[name] = self.calls
 
     def describe(self, name: str) -> dict[str, Any]:
         return {"latency_estimate": self.estimates.get(name)}

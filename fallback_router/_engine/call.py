@@ -100,6 +100,8 @@ class CallState:
     ) -> None:
         self.setup = setup
         self.names, self.objects = setup.providers()
+        if setup.budget is not None:
+            setup.budget.deposit()
         self.clock = clock = setup.clock if setup.clock is not None else time.monotonic
         self.start = clock() if start is None else start
         timeout = setup.timeout

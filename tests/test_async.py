@@ -1,0 +1,407 @@
+"""Async routing (DESIGN §11): `async def` and async generator functions, routed natively.
+
+Same strategies, trackers, limits, hooks, Result, errors and `current_attempt()` (per
+task) as sync; nothing blocks the event loop (waits are awaited, Redis is called off the
+loop); cancellation propagates at once and gives everything back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler
+
+import httpx
+import pytest
+
+from fallback_router import (
+    AllProvidersFailedError,
+    AttemptFailed,
+    AttemptStarted,
+    AttemptSucceeded,
+    CallStarted,
+    CallSucceeded,
+    ConcurrencyLimiter,
+    InMemoryCooldown,
+    RedisCooldown,
+    RedisRoundRobin,
+    Router,
+    StreamInterrupted,
+    current_attempt,
+    http_status,
+    routed,
+)
+
+from .conftest import FakeClock, http_server
+
+
+class Boom(Exception):
+    pass
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_a_routed_async_def_is_a_coroutine_function():
+    """Frameworks that check inspect.iscoroutinefunction see a routed async def as one."""
+
+    @routed(providers=["a"])
+    async def ask(provider, question):
+        return provider + question
+
+    assert inspect.iscoroutinefunction(ask)
+    assert inspect.iscoroutinefunction(ask.route)
+    assert run(ask("?")) == "a?"
+
+
+def test_async_fallback_result_and_events_match_sync():
+    """The same fallback, sync and async: the same Result shape and the same event kinds."""
+    kinds: dict[str, list[str]] = {"sync": [], "async": []}
+
+    def sync_call(provider):
+        if provider == "a":
+            raise Boom("a down")
+        return provider
+
+    async def async_call(provider):
+        return sync_call(provider)
+
+    sync_fn = routed(
+        providers=["a", "b"], on_event=lambda e: kinds["sync"].append(type(e).__name__)
+    )(sync_call)
+    async_fn = routed(
+        providers=["a", "b"], on_event=lambda e: kinds["async"].append(type(e).__name__)
+    )(async_call)
+    sync_result = sync_fn.route()
+    async_result = run(async_fn.route())
+    assert (async_result.provider, async_result.attempt) == (
+        sync_result.provider,
+        sync_result.attempt,
+    )
+    assert [a.provider for a in async_result.attempts] == ["a", "b"]
+    assert kinds["async"] == kinds["sync"]
+    assert kinds["async"][0] == "CallStarted" and kinds["async"][-1] == "CallSucceeded"
+
+
+def test_current_attempt_is_per_task():
+    """100 tasks at once: each provider call sees its own attempt facts."""
+    seen = []
+
+    @routed(providers=["a", "b", "c"], strategy="round_robin")
+    async def call(provider, i):
+        await asyncio.sleep(0)
+        info = current_attempt()
+        assert info is not None
+        seen.append((provider, info.provider))
+        return provider
+
+    async def main():
+        return await asyncio.gather(*(call(i) for i in range(100)))
+
+    served = run(main())
+    assert Counter(served) == {"a": 34, "b": 33, "c": 33}
+    assert all(provider == name for provider, name in seen)
+
+
+def test_one_router_serves_sync_and_async_with_shared_state():
+    """A failure through the sync function benches the provider for the async one."""
+    router = Router(["a", "b"])
+
+    @router
+    def sync_call(provider):
+        if provider == "a":
+            raise Boom("down")
+        return provider
+
+    @router
+    async def async_call(provider):
+        return provider
+
+    assert sync_call() == "b"
+    assert run(async_call.route()).skipped == ("a",)
+
+
+def test_async_methods_and_execute():
+    """Async methods route with the provider after self; execute awaits a coroutine."""
+
+    class Client:
+        @routed(providers=["a", "b"])
+        async def ask(self, provider, question):
+            return f"{provider}:{question}"
+
+    router = Router(["x"])
+
+    async def free(provider, value):
+        return provider + value
+
+    async def main():
+        return (await Client().ask("q"), (await Client().ask.route("r")).provider,
+                (await router.execute(free, "!")).response)  # fmt: skip
+
+    assert run(main()) == ("a:q", "a", "x!")
+    assert inspect.iscoroutinefunction(Client().ask)
+
+
+def test_an_async_def_returning_an_awaitable_is_a_type_error():
+    """async def returning an un-awaited coroutine: TypeError naming the missing await."""
+
+    async def inner():
+        return "x"
+
+    @routed(providers=["a"])
+    async def call(provider):
+        return inner()
+
+    with pytest.raises(TypeError, match="await"):
+        run(call())
+
+
+def test_a_plain_def_returning_a_coroutine_is_a_type_error_and_records_nothing():
+    """A plain def whose call returns a coroutine: TypeError naming async def; no success."""
+
+    async def sdk_call():
+        return "response"
+
+    fn = routed(providers=["a"])(lambda provider: sdk_call())
+    with pytest.raises(TypeError, match="async def"):
+        fn()
+    assert fn.router.status()["a"].successes == 0
+
+
+def test_async_streams_fall_back_until_the_first_item_then_commit():
+    """An async generator function: fallback before the first item, StreamInterrupted after."""
+
+    @routed(providers=["a", "b"])
+    async def tokens(provider, n):
+        if provider == "a":
+            raise Boom("down")
+        for i in range(n):
+            yield f"{provider}{i}"
+        raise Boom("cut")
+
+    async def main():
+        got = []
+        with pytest.raises(StreamInterrupted) as info:
+            async for token in tokens(2):
+                got.append(token)
+        return got, info.value
+
+    got, error = run(main())
+    assert got == ["b0", "b1"]
+    assert (error.provider, error.items) == ("b", 2)
+    assert isinstance(error.__cause__, Boom)
+
+
+def test_cancelling_an_async_call_propagates_at_once_and_records_nothing():
+    """CancelledError is never retried or recorded as a provider failure."""
+    events = []
+
+    @routed(providers=["a", "b"], on_event=events.append)
+    async def call(provider):
+        await asyncio.sleep(30)
+
+    async def main():
+        task = asyncio.create_task(call())
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    run(main())
+    assert not [e for e in events if isinstance(e, AttemptFailed)]
+    assert call.router.status()["a"].failures == 0
+
+
+def test_waiting_for_a_slot_is_awaited_not_blocking():
+    """A task waiting for a slot lets other tasks run (the loop keeps ticking)."""
+    limiter = ConcurrencyLimiter(1)
+    ticks = []
+
+    @routed(providers=["a"], max_concurrency=limiter)
+    async def call(provider):
+        await asyncio.sleep(0.05)
+        return provider
+
+    async def ticker():
+        for _ in range(5):
+            ticks.append(time.perf_counter())
+            await asyncio.sleep(0.01)
+
+    async def main():
+        return await asyncio.gather(call(), call(), ticker())
+
+    first, second, _ = run(main())
+    assert (first, second) == ("a", "a")
+    assert len(ticks) == 5
+    assert limiter.in_flight("a") == 0
+
+
+def test_a_thousand_tasks_over_three_providers_one_failing():
+    """1,000 concurrent tasks; b fails: exact counts, b benched once, one probe per cooldown end."""
+    clock = FakeClock()
+    tracker = InMemoryCooldown(1.0, clock=clock)
+    started = Counter()
+
+    def hook(event):
+        if isinstance(event, AttemptStarted):
+            started[(event.provider, event.probe)] += 1
+
+    @routed(providers=["b", "a", "c"], cooldown=tracker, clock=clock, on_event=hook)
+    async def call(provider):
+        await asyncio.sleep(0)
+        if provider == "b":
+            raise Boom("b down")
+        return provider
+
+    async def wave():
+        return await asyncio.gather(*(call() for _ in range(1000)))
+
+    first = run(wave())
+    assert Counter(first)["a"] == 1000
+    b_first = started[("b", False)]
+    assert 1 <= b_first <= 1000  # those in flight before the first failure
+    for round_ in range(3):
+        clock.advance(1.0)
+        served = run(wave())
+        assert Counter(served) == {"a": 1000}
+        assert started[("b", True)] == round_ + 1  # one probe per cooldown end
+    assert started[("b", False)] == b_first
+    status = call.router.status()
+    assert status["a"].successes == 4000
+
+
+class _Vendor(BaseHTTPRequestHandler):
+    """A local vendor: /limited (429, retry-after-ms), /broken (500), /ok."""
+
+    def do_GET(self) -> None:
+        if self.path == "/limited":
+            self.send_response(429)
+            self.send_header("retry-after-ms", "1500")
+        elif self.path == "/broken":
+            self.send_response(500)
+        else:
+            self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_httpx_async_client_against_local_vendors():
+    """httpx.AsyncClient: a 429 with retry-after-ms benches for 1.5 s, a 500 falls back too."""
+    with http_server(_Vendor) as base:
+
+        async def main():
+            async with httpx.AsyncClient(base_url=base) as client:
+
+                @routed(
+                    providers={"limited": "/limited", "broken": "/broken", "ok": "/ok"},
+                    cooldown_on=http_status(429, 500),
+                )
+                async def get(path):
+                    response = await client.get(path)
+                    response.raise_for_status()
+                    return response.text
+
+                result = await get.route()
+                return result, get.router.status()
+
+        result, status = run(main())
+    assert (result.provider, [a.provider for a in result.attempts]) == (
+        "ok",
+        ["limited", "broken", "ok"],
+    )
+    assert 1.0 < status["limited"].cooldown_remaining <= 1.5
+    assert status["broken"].cooldown_remaining > 1.5  # the default 60 s
+
+
+@pytest.mark.processes
+def test_the_loop_never_waits_on_a_paused_redis(proxy, redis_server):
+    """Redis hangs: calls fail open off the loop; a ticker's lag stays far below op_timeout."""
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=proxy.port)
+    tracker = RedisCooldown(client, namespace="paused", op_timeout=0.5, refresh=0.05)
+    counter = RedisRoundRobin(client, key="paused-rr", op_timeout=0.5)
+
+    @routed(providers=["a", "b"], cooldown=tracker)
+    async def call(provider):
+        await asyncio.sleep(0.001)
+        return provider
+
+    @routed(providers=["a", "b"], strategy="round_robin", counter=counter)
+    async def rotate(provider):
+        return provider
+
+    async def main():
+        await call()  # warm: the mirror is read once while Redis answers
+        proxy.set("hang")
+        lags = []
+
+        async def ticker():
+            for _ in range(100):
+                before = time.perf_counter()
+                await asyncio.sleep(0.005)
+                lags.append(time.perf_counter() - before - 0.005)
+
+        results = await asyncio.gather(
+            ticker(), *(call() for _ in range(50)), *(rotate() for _ in range(10))
+        )
+        return lags, results[1:]
+
+    try:
+        lags, served = run(main())
+    finally:
+        proxy.set("pass")
+    assert set(served) <= {"a", "b"}
+    assert max(lags) < 0.25  # op_timeout is 0.5 s; the loop itself never waited on Redis
+
+
+def test_redis_round_robin_from_async_code_is_exactly_balanced(redis_client):
+    """RedisRoundRobin's INCR runs off the loop; picks stay exact across tasks."""
+    counter = RedisRoundRobin(redis_client, key="async-rr")
+
+    @routed(providers=["a", "b", "c"], strategy="round_robin", counter=counter)
+    async def call(provider):
+        return provider
+
+    async def main():
+        return await asyncio.gather(*(call() for _ in range(60)))
+
+    assert Counter(run(main())) == {"a": 20, "b": 20, "c": 20}
+
+
+def test_all_failing_async_call_raises_the_group():
+    """An async call where every provider fails raises AllProvidersFailedError (except* works)."""
+
+    @routed(providers=["a", "b"], cooldown=None)
+    async def call(provider):
+        raise Boom(provider)
+
+    with pytest.raises(AllProvidersFailedError) as info:
+        run(call())
+    assert [type(e) for e in info.value.exceptions] == [Boom, Boom]
+
+
+def test_async_hooks_run_on_the_calling_task():
+    """Hooks run in the task's own thread and see the task's context."""
+    threads = set()
+    events = []
+
+    def hook(event):
+        threads.add(threading.get_ident())
+        events.append(type(event))
+
+    @routed(providers=["a"], on_event=hook)
+    async def call(provider):
+        return provider
+
+    run(call())
+    assert threads == {threading.get_ident()}
+    assert events == [CallStarted, AttemptStarted, AttemptSucceeded, CallSucceeded]

@@ -1,0 +1,407 @@
+"""Load- and quota-aware routing (DESIGN §3, §6): strategy objects, failover for every
+strategy, per-call preferences and affinity, proactive rate limits and retry budgets."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from fallback_router import (
+    AllProvidersFailedError,
+    AttemptStarted,
+    DeadlineExceededError,
+    Fallback,
+    InMemoryCooldown,
+    InMemoryRateLimiter,
+    InvalidConfigError,
+    LeastBusy,
+    LeastLatency,
+    PrimaryOnly,
+    ProviderSkipped,
+    RetryBudget,
+    RoundRobin,
+    Strategy,
+    Weighted,
+    routed,
+    routing,
+)
+
+from .conftest import FakeClock
+
+
+class Boom(Exception):
+    pass
+
+
+def first_picks(events):
+    """The provider each call started on (from AttemptStarted attempt 1)."""
+    return [e.provider for e in events if isinstance(e, AttemptStarted) and e.attempt == 1]
+
+
+# -- strategy objects ---------------------------------------------------------------------------
+
+
+def test_strategy_strings_are_the_objects_defaults():
+    """'fallback', 'primary_only' and 'round_robin' behave as Fallback(), PrimaryOnly(), RoundRobin()."""
+    for text, obj in (
+        ("fallback", Fallback()),
+        ("primary_only", PrimaryOnly()),
+        ("round_robin", RoundRobin()),
+    ):
+        by_text = routed(providers=["a", "b"], strategy=text)(lambda p: p)
+        by_obj = routed(providers=["a", "b"], strategy=obj)(lambda p: p)
+        assert [by_text() for _ in range(4)] == [by_obj() for _ in range(4)]
+        assert by_text.router.strategy == Strategy(text)
+
+
+def test_weighted_is_exact_over_every_window():
+    """{a: 3, b: 1}: 3,000 / 1,000 first picks in 4,000 calls, each run of 4 holding 3 a."""
+    events = []
+    fn = routed(providers=["a", "b"], strategy=Weighted({"a": 3, "b": 1}), on_event=events.append)(
+        lambda provider: provider
+    )
+    picks = [fn() for _ in range(4000)]
+    assert Counter(picks) == {"a": 3000, "b": 1000}
+    assert all(Counter(picks[i : i + 4]) == {"a": 3, "b": 1} for i in range(0, 4000, 4))
+
+
+def test_weighted_is_exact_under_sixteen_threads():
+    """16 threads, 4,000 calls: still exactly 3,000 / 1,000."""
+    fn = routed(providers=["a", "b"], strategy=Weighted({"a": 3, "b": 1}))(
+        lambda provider: provider
+    )
+    with ThreadPoolExecutor(16) as pool:
+        picks = list(pool.map(lambda _: fn(), range(4000)))
+    assert Counter(picks) == {"a": 3000, "b": 1000}
+
+
+@pytest.mark.parametrize(
+    "weights", [{"a": 1}, {"a": 1, "b": 1, "z": 1}, {"a": 0, "b": 1}, {"a": -1, "b": 1}, [("a", 1)]]
+)
+def test_weighted_rejects_unknown_missing_or_non_positive_weights(weights):
+    """Unknown or missing names and non-positive weights are InvalidConfigError when decorating."""
+    with pytest.raises(InvalidConfigError, match="Weighted"):
+        routed(providers=["a", "b"], strategy=Weighted(weights))(lambda provider: provider)
+
+
+def test_weighted_keeps_proportions_among_the_healthy_when_one_is_benched():
+    """{a: 2, b: 1, c: 1} with a benched: b and c share evenly, a is never started."""
+    tracker = InMemoryCooldown(3600)
+    tracker.record_failure("a", Boom())
+    fn = routed(
+        providers=["a", "b", "c"], strategy=Weighted({"a": 2, "b": 1, "c": 1}), cooldown=tracker
+    )(lambda provider: provider)
+    picks = Counter(fn() for _ in range(400))
+    assert picks == {"b": 200, "c": 200}
+
+
+def test_round_robin_with_failover_serves_every_call_and_spreads_evenly():
+    """RoundRobin(failover=True), one of three down: every call served, half each to the others."""
+    calls = Counter()
+
+    def call(provider):
+        calls[provider] += 1
+        if provider == "b":
+            raise Boom("b down")
+        return provider
+
+    fn = routed(providers=["a", "b", "c"], strategy=RoundRobin(failover=True))(call)
+    served = Counter(fn() for _ in range(1050))
+    assert served == {"a": 525, "c": 525}
+    assert calls["b"] == 1  # benched after its first failure
+
+
+def test_round_robin_without_failover_keeps_the_seed_semantics():
+    """RoundRobin() (the string's default): one attempt; a down provider fails its turn."""
+
+    def call(provider):
+        if provider == "b":
+            raise Boom("b down")
+        return provider
+
+    fn = routed(providers=["a", "b", "c"], strategy="round_robin")(call)
+    outcomes = []
+    for _ in range(6):
+        try:
+            outcomes.append(fn())
+        except AllProvidersFailedError as error:
+            outcomes.append(error.message)
+    assert outcomes == ["a", "round-robin provider failed: b", "c"] * 2
+
+
+def test_least_busy_steers_away_from_a_provider_holding_slow_calls():
+    """Two calls hang on a: the next calls start on b."""
+    gate = threading.Event()
+    entered = threading.Semaphore(0)
+
+    def call(provider, hold=False):
+        if hold:
+            entered.release()
+            gate.wait(10)
+        return provider
+
+    fn = routed(providers=["a", "b"], strategy=LeastBusy())(call)
+    holders = [threading.Thread(target=fn, kwargs={"hold": True}) for _ in range(2)]
+    holders[0].start()
+    entered.acquire()
+    holders[1].start()
+    entered.acquire()
+    try:
+        status = fn.router.status()
+        assert (status["a"].in_flight, status["b"].in_flight) == (1, 1)
+        assert fn() == "a"  # tie: list order
+    finally:
+        gate.set()
+        for holder in holders:
+            holder.join()
+
+
+def test_least_busy_counts_in_flight_calls_exactly():
+    """While a holds one call, LeastBusy starts new calls on b, then a again when it ends."""
+    gate = threading.Event()
+    entered = threading.Event()
+
+    def call(provider, hold=False):
+        if hold:
+            entered.set()
+            gate.wait(10)
+        return provider
+
+    fn = routed(providers=["a", "b"], strategy=LeastBusy())(call)
+    holder = threading.Thread(target=fn, kwargs={"hold": True})
+    holder.start()
+    assert entered.wait(10)
+    assert fn() == "b"
+    gate.set()
+    holder.join()
+    assert fn() == "a"
+
+
+def test_least_latency_follows_the_faster_provider_both_ways():
+    """A 5x faster provider gets >= 90 % of first attempts within 50 calls, and loses them
+    within 50 calls once it slows down."""
+    clock = FakeClock()
+    speed = {"a": 0.5, "b": 0.1}
+    events = []
+
+    def call(provider):
+        clock.advance(speed[provider])
+        return provider
+
+    fn = routed(providers=["a", "b"], strategy=LeastLatency(), clock=clock, on_event=events.append)(
+        call
+    )
+    for _ in range(50):
+        fn()
+    picks = first_picks(events)
+    assert picks[:2] == ["a", "b"]  # providers without a sample go first
+    assert Counter(picks[-45:])["b"] >= 0.9 * 45
+    speed.update(a=0.1, b=0.5)
+    events.clear()
+    for _ in range(50):
+        fn()
+    assert Counter(first_picks(events)[-30:])["a"] >= 0.9 * 30
+    assert fn.router.status()["a"].latency_estimate is not None
+
+
+def test_least_latency_explores_at_most_five_percent():
+    """With one provider clearly faster, at most 5 % of calls start elsewhere."""
+    clock = FakeClock()
+    events = []
+
+    def call(provider):
+        clock.advance(0.5 if provider == "a" else 0.1)
+        return provider
+
+    fn = routed(providers=["a", "b"], strategy=LeastLatency(), clock=clock, on_event=events.append)(
+        call
+    )
+    for _ in range(1000):
+        fn()
+    assert Counter(first_picks(events)[2:])["a"] <= 0.05 * 998 + 1
+
+
+# -- routing() preferences and affinity -----------------------------------------------------------
+
+
+def test_only_and_prefer_reorder_one_call():
+    """routing(only=...) restricts, routing(prefer=...) moves names to the front."""
+    fn = routed(providers=["a", "b", "c"])(lambda provider: provider)
+    with routing(prefer=["c"]):
+        assert fn() == "c"
+    with routing(only=["b", "c"]):
+        assert fn.route().attempts[0].provider == "b"
+    assert fn() == "a"
+
+
+def test_preferences_reach_threads_given_a_copied_context_and_tasks():
+    """A thread running a copied context and an asyncio task created inside see the block."""
+    fn = routed(providers=["a", "b"])(lambda provider: provider)
+
+    @routed(providers=["a", "b"])
+    async def afn(provider):
+        return provider
+
+    with routing(prefer=["b"]):
+        context = contextvars.copy_context()
+
+        async def main():
+            return await asyncio.create_task(afn())
+
+        in_task = asyncio.run(main())
+    result = []
+    thread = threading.Thread(target=lambda: result.append(context.run(fn)))
+    thread.start()
+    thread.join()
+    assert (result, in_task) == (["b"], "b")
+
+
+def test_unknown_names_in_preferences_are_invalid_config():
+    """routing(only=['zzz']) on a router without zzz: InvalidConfigError naming it."""
+    fn = routed(providers=["a", "b"])(lambda provider: provider)
+    with routing(only=["zzz"]), pytest.raises(InvalidConfigError, match="zzz"):
+        fn()
+    with routing(prefer=["a", "nope"]), pytest.raises(InvalidConfigError, match="nope"):
+        fn()
+
+
+def test_affinity_keeps_a_key_on_one_provider_and_repins_when_it_is_benched():
+    """100 calls with one key start on the same provider; benched, the key moves and stays."""
+    tracker = InMemoryCooldown(3600)
+    fn = routed(providers=["a", "b", "c"], strategy=RoundRobin(failover=True), cooldown=tracker)(
+        lambda provider: provider
+    )
+    with routing(affinity="conversation-1"):
+        served = {fn() for _ in range(100)}
+        assert len(served) == 1
+        pinned = served.pop()
+        tracker.record_failure(pinned, Boom())
+        moved = {fn() for _ in range(100)}
+    assert len(moved) == 1
+    assert pinned not in moved
+
+
+def test_affinity_memory_is_bounded_and_lapses():
+    """affinity_size bounds the keys kept (LRU); affinity_ttl lapses a pin."""
+    clock = FakeClock()
+    fn = routed(
+        providers=["a", "b"], strategy=RoundRobin(failover=True), affinity_size=2, affinity_ttl=10,
+        clock=clock,
+    )(lambda provider: provider)  # fmt: skip
+    for key in ("k1", "k2", "k3"):
+        with routing(affinity=key):
+            fn()
+    affinity = fn.router.setup.affinity
+    assert len(affinity) == 2
+    assert affinity.get("k1", clock.now) is None  # the least recently used key went
+    assert affinity.get("k3", clock.now) in {"a", "b"}
+    clock.advance(11)
+    assert affinity.get("k3", clock.now) is None  # lapsed after affinity_ttl
+
+
+# -- rate limits ---------------------------------------------------------------------------------
+
+
+def test_a_provider_without_a_token_is_passed_over_as_rate_limited():
+    """'2/min' on a: the third call skips it (reason 'rate limited'), b serves."""
+    clock = FakeClock()
+    events = []
+    fn = routed(
+        providers=["a", "b"], rate_limits={"a": "2/min"}, clock=clock, on_event=events.append
+    )(lambda provider: provider)
+    assert [fn(), fn()] == ["a", "a"]
+    result = fn.route()
+    assert (result.provider, result.skipped) == ("b", ("a",))
+    skips = [e for e in events if isinstance(e, ProviderSkipped)]
+    assert [(e.provider, e.reason) for e in skips] == [("a", "rate limited")]
+    assert 29 < skips[0].remaining <= 30
+    assert fn.router.status()["a"].tokens == pytest.approx(0.0, abs=1e-6)
+
+
+def test_rate_limits_bind_the_terminus_and_the_call_waits_within_timeout():
+    """Every provider out of tokens: the call waits for the earliest token, within timeout."""
+    fn = routed(providers=["a"], rate_limits={"a": "20/s"}, timeout=1.0)(lambda provider: provider)
+    served = [fn() for _ in range(25)]  # 20 at once, 5 more as tokens come (50 ms apart)
+    assert served == ["a"] * 25
+
+
+def test_a_rate_limit_wait_past_the_budget_is_a_deadline_error():
+    """No token within timeout: DeadlineExceededError, nothing attempted."""
+    fn = routed(providers=["a"], rate_limits={"a": "1/h"}, timeout=0.1)(lambda provider: provider)
+    fn()
+    with pytest.raises(DeadlineExceededError, match="rate limited: a"):
+        fn()
+
+
+def test_a_shared_rate_limiter_caps_two_routers_together():
+    """One InMemoryRateLimiter passed to two routers: their calls share the bucket."""
+    clock = FakeClock()
+    limits = InMemoryRateLimiter({"a": "3/min"}, clock=clock)
+    one = routed(providers=["a", "b"], rate_limits=limits, clock=clock)(lambda provider: provider)
+    two = routed(providers=["a", "b"], rate_limits=limits, clock=clock)(lambda provider: provider)
+    assert [one(), two(), one(), two()] == ["a", "a", "a", "b"]
+
+
+# -- retry budget --------------------------------------------------------------------------------
+
+
+def test_a_retry_budget_caps_attempts_in_a_total_outage():
+    """ratio 0.2, 10/s: in an outage attempts stay <= 1.2 x calls + 10 x (seconds + 1)."""
+    clock = FakeClock()
+    budget = RetryBudget(0.2, 10, clock=clock)
+    attempts = Counter()
+
+    def call(provider):
+        attempts["all"] += 1
+        raise Boom(provider)
+
+    fn = routed(providers=["a", "b", "c"], cooldown=None, retry_budget=budget, clock=clock)(call)
+    calls = 0
+    refused = 0
+    for _ in range(20):  # 20 seconds of 100 calls each
+        for _ in range(100):
+            calls += 1
+            try:
+                fn()
+            except AllProvidersFailedError as error:
+                refused += "retry budget exhausted" in str(error)
+        clock.advance(1.0)
+    assert attempts["all"] <= 1.2 * calls + 10 * (20 + 1)
+    assert refused > 0
+
+
+def test_a_retry_budget_allows_failover_while_traffic_is_healthy():
+    """With deposits from healthy calls, an occasional failover is allowed."""
+    clock = FakeClock()
+    budget = RetryBudget(0.2, 0, clock=clock)
+    state = {"down": False}
+
+    def call(provider):
+        if state["down"] and provider == "a":
+            raise Boom("a")
+        return provider
+
+    fn = routed(providers=["a", "b"], cooldown=None, retry_budget=budget, clock=clock)(call)
+    for _ in range(10):
+        fn()  # 10 calls deposit 2 attempts
+    state["down"] = True
+    assert [fn(), fn()] == ["b", "b"]
+    with pytest.raises(AllProvidersFailedError, match="retry budget exhausted"):
+        fn()
+
+
+def test_status_shows_strategy_state():
+    """status() rows carry weights, in-flight counts, latency estimates and tokens."""
+    fn = routed(
+        providers=["a", "b"], strategy=Weighted({"a": 2, "b": 1}), rate_limits={"a": "5/s"}
+    )(lambda provider: provider)
+    fn()
+    status = fn.router.status()
+    assert (status["a"].weight, status["b"].weight) == (2.0, 1.0)
+    assert status["a"].tokens is not None and status["b"].tokens is None
+    assert "weight" in repr(status) and "tokens" in repr(status)
