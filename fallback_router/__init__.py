@@ -73,8 +73,7 @@ from ._strategies import Strategy as Strategy
 from ._strategies import plan_fallback as plan_fallback
 from ._tracker import CooldownState as CooldownState
 from ._tracker import CooldownTracker as CooldownTracker
-
-__version__ = "0.2.0"
+from ._version import __version__ as __version__
 
 __all__ = [
     "CALLER_BUGS",

@@ -49,17 +49,26 @@ import argparse
 import importlib
 import json
 import math
-import re
 import sys
-import unicodedata
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TextIO, TypeVar
-from urllib.parse import unquote, urlsplit, urlunsplit
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
-from . import CooldownState, RedisCooldown, __version__
-from ._redis import DEFAULT_NAMESPACE
+from ._cli_text import (
+    one_line,
+    redact_url,
+    row,
+    secrets_of,
+    shown,
+    state_text,
+    table,
+    unsplit,
+    write,
+)
+from ._redis import DEFAULT_NAMESPACE, RedisCooldown
 from ._redis_clients import BoundedClient, import_redis, misconfiguration, outage_errors
+from ._version import __version__
 
 __all__ = ["EXIT_OK", "EXIT_UNREACHABLE", "EXIT_USAGE", "main"]
 
@@ -73,15 +82,12 @@ EXIT_USAGE = 2
 PROG = "fallback-router"
 #: Seconds the PING (and every later Redis operation) may take, by default.
 DEFAULT_TIMEOUT = 2.0
-REDACTED = "***"
 
 T = TypeVar("T")
 #: Said of a failure of the client built like the tracker's own.
 _OWN = " (through a client built like the tracker's)"
 
 _SCHEMES = ("redis", "rediss", "unix")
-#: Query arguments whose values are secrets (password, sentinel_password, ...).
-_SECRET_QUERY = re.compile(r"(?i)([^&;=]*(?:password|passwd|secret|token)[^&;=]*=)[^&;]*")
 
 _EPILOG = """\
 examples:
@@ -106,91 +112,6 @@ exit status: 0 success, 1 Redis cannot be reached, 2 usage error
 # -- text ----------------------------------------------------------------------------------
 
 
-def redact_url(url: str) -> str:
-    """Return `url` with its password (userinfo or query argument) shown as `***`."""
-    try:
-        parts = urlsplit(url)
-        netloc = parts.netloc
-        userinfo, at, hostport = netloc.rpartition("@")
-        if at and ":" in userinfo:
-            netloc = f"{userinfo.partition(':')[0]}:{REDACTED}@{hostport}"
-        query = _SECRET_QUERY.sub(rf"\g<1>{REDACTED}", parts.query)
-        return _unsplit(parts.scheme, netloc, parts.path, query, parts.fragment)
-    except ValueError:  # not even a URL: hide everything between :// and @
-        return re.sub(r"(?<=://)[^/?#]*@", f"{REDACTED}@", url)
-
-
-def _unsplit(scheme: str, netloc: str, path: str, query: str, fragment: str) -> str:
-    """Join URL parts, keeping `unix:///path` (urlunsplit would drop the `//`)."""
-    return (
-        (
-            f"{scheme}://{netloc}{path}"
-            if scheme and (netloc or path.startswith("/"))
-            else urlunsplit((scheme, netloc, path, "", ""))
-        )
-        + (f"?{query}" if query else "")
-        + (f"#{fragment}" if fragment else "")
-    )
-
-
-def _secrets(url: str | None) -> list[str]:
-    """The secrets written in `url`, raw and decoded, to hide from error texts."""
-    if not url:
-        return []
-    found: list[str] = []
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        password = None
-    if password:
-        found.append(password)
-    found.extend(m.group(0).partition("=")[2] for m in _SECRET_QUERY.finditer(url))
-    found += [unquote(s) for s in found]
-    return sorted({s for s in found if s}, key=len, reverse=True)
-
-
-def _shown(text: str) -> str:
-    """`text` safe for a terminal: non-printable characters and backslashes escaped."""
-    return "".join(
-        c if c.isprintable() and c != "\\" else c.encode("unicode_escape").decode("ascii")
-        for c in text
-    )
-
-
-def _width(text: str) -> int:
-    """Terminal columns `text` takes (wide East Asian characters count 2)."""
-    return sum(
-        0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
-        for c in text
-    )
-
-
-def _pad(text: str, width: int, *, right: bool = False) -> str:
-    fill = " " * max(0, width - _width(text))
-    return fill + text if right else text + fill
-
-
-def _seconds(value: float) -> str:
-    """Seconds with one decimal, rounded up (a benched provider never shows 0.0 s)."""
-    return f"{math.ceil(value * 10) / 10:.1f} s"
-
-
-def _write(stream: TextIO, text: str) -> None:
-    """Write `text`; characters the stream cannot encode are backslash-escaped."""
-    try:
-        stream.write(text)
-    except UnicodeEncodeError:
-        encoding = getattr(stream, "encoding", None) or "ascii"
-        stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
-    stream.flush()
-
-
-def _one_line(text: str, secrets: Sequence[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, REDACTED)
-    return " ".join(_shown(text).split())
-
-
 # -- arguments -----------------------------------------------------------------------------
 
 
@@ -203,7 +124,7 @@ def _url(value: str) -> str:
             raise argparse.ArgumentTypeError(msg)
         import_redis().connection.parse_url(value)
     except ValueError as exc:
-        msg = f"invalid Redis URL {redact_url(value)}: {_one_line(str(exc), _secrets(value))}"
+        msg = f"invalid Redis URL {redact_url(value)}: {one_line(str(exc), secrets_of(value))}"
         raise argparse.ArgumentTypeError(msg) from None
     return value
 
@@ -353,7 +274,7 @@ def _target(args: argparse.Namespace) -> _Target:
         "socket_connect_timeout": timeout,
         "retry": retry.Retry(backoff.NoBackoff(), 0),
     }
-    secrets = _secrets(url)
+    secrets = secrets_of(url)
     if args.sentinel:
         sentinels: list[tuple[str, int]] = args.sentinel
         service: str = args.service
@@ -396,7 +317,7 @@ def _without_db(url: str) -> str:
     """
     parts = urlsplit(url)
     query = "&".join(arg for arg in parts.query.split("&") if arg and not arg.startswith("db="))
-    return _unsplit(parts.scheme, parts.netloc, "", query, parts.fragment)
+    return unsplit(parts.scheme, parts.netloc, "", query, parts.fragment)
 
 
 class _UnreachableError(Exception):
@@ -415,70 +336,21 @@ def _guarded(target: _Target, op: Callable[[], T], when: str = "") -> T:
         fix = misconfiguration(exc)
         detail = f"{type(exc).__name__}: {exc}" + (f" ({fix})" if fix else "")
         msg = f"cannot reach Redis at {target.where}{when}: {detail}"
-        raise _UnreachableError(_one_line(msg, target.secrets)) from None
+        raise _UnreachableError(one_line(msg, target.secrets)) from None
     except (TypeError, ValueError) as exc:  # unknown or invalid URL query arguments
         msg = f"invalid connection options for {target.where}: {exc}"
-        raise _OptionsError(_one_line(msg, target.secrets)) from None
+        raise _OptionsError(one_line(msg, target.secrets)) from None
 
 
 # -- commands ------------------------------------------------------------------------------
-
-
-def _row(name: str, state: CooldownState) -> dict[str, Any]:
-    return {
-        "name": name,
-        "available": state.remaining <= 0.0,
-        "cooldown_remaining": state.remaining,
-        "cooldown_length": state.length if state.length > 0 else None,
-        "half_open": state.half_open,
-        "consecutive_failures": state.consecutive_failures,
-        "level": state.level,
-    }
-
-
-def _state_text(state: CooldownState) -> str:
-    if state.remaining <= 0.0:
-        return "available"
-    if state.half_open:
-        return f"probing, {_seconds(state.remaining)} left"
-    return f"benched, {_seconds(state.remaining)} left"
-
-
-def _table(namespace: str, states: Mapping[str, CooldownState]) -> str:
-    if not states:
-        return f"no provider of namespace {namespace!r} has state\n"
-    header = ("PROVIDER", "STATE", "COOLDOWN", "HALF-OPEN", "FAILURES", "LEVEL")
-    rows = [
-        (
-            _shown(name),
-            _state_text(state),
-            _seconds(state.length) if state.length > 0 else "-",
-            "yes" if state.half_open else "no",
-            str(state.consecutive_failures),
-            str(state.level),
-        )
-        for name, state in sorted(states.items())
-    ]
-    widths = [max(_width(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    right = (False, False, True, False, True, True)
-    lines = [
-        "  ".join(
-            _pad(cell, width, right=flush)
-            for cell, width, flush in zip(row, widths, right, strict=True)
-        ).rstrip()
-        for row in [header, *rows]
-    ]
-    count = len(rows)
-    title = f"namespace {namespace!r}: {count} provider{'s' if count != 1 else ''} with state"
-    return "\n".join([title, *lines]) + "\n"
 
 
 def _status(tracker: RedisCooldown, namespace: str, as_json: bool) -> str:
     """The text `status` prints."""
     states = tracker.snapshot()
     if not as_json:
-        return _table(namespace, states)
-    rows = [_row(name, state) for name, state in sorted(states.items())]
+        return table(namespace, states)
+    rows = [row(name, state) for name, state in sorted(states.items())]
     return json.dumps({"namespace": namespace, "providers": rows}, indent=2) + "\n"
 
 
@@ -492,18 +364,17 @@ def _reset(
         for name in names:
             tracker.reset(name)
         lines = [
-            f"reset {_shown(name)}: "
-            + (_state_text(before[name]) if name in before else "no state")
+            f"reset {shown(name)}: " + (state_text(before[name]) if name in before else "no state")
             for name in names
         ]
     else:
         tracker.reset()
-        cleared = ", ".join(_shown(name) for name in sorted(before)) or "nothing to clear"
+        cleared = ", ".join(shown(name) for name in sorted(before)) or "nothing to clear"
         lines = [f"reset namespace {namespace!r}: {cleared}"]
     # Read back through a new tracker: one whose write failed (a read-only replica,
     # say) answers from process-local state for its back-off period.
     after = new_tracker().snapshot()
-    left = [_shown(name) for name in (names or sorted(after)) if name in after]
+    left = [shown(name) for name in (names or sorted(after)) if name in after]
     warning = (
         f"{PROG}: warning: still has state after the reset: {', '.join(left)} "
         "(benched again since, or the server refused the write: a read-only replica?)\n"
@@ -551,17 +422,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             report, warning = _reset(new_tracker, args.namespace, names)
         _guarded(target, lambda: bounded.get().ping(), " (lost during the command)")
     except _UnreachableError as exc:
-        _write(sys.stderr, f"{PROG}: {exc}\n")
+        write(sys.stderr, f"{PROG}: {exc}\n")
         return EXIT_UNREACHABLE
     except _OptionsError as exc:
-        _write(sys.stderr, f"{PROG}: error: {exc}\n")
+        write(sys.stderr, f"{PROG}: error: {exc}\n")
         return EXIT_USAGE
     finally:
         if own is not None:
             own.forget()  # closes it
         if client is not None:
             client.close()
-    _write(sys.stdout, report)
+    write(sys.stdout, report)
     if warning:
-        _write(sys.stderr, warning)
+        write(sys.stderr, warning)
     return EXIT_OK

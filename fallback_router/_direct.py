@@ -94,8 +94,7 @@ def direct_caller(
                 if len(plain) < _PLAIN_TYPES:
                     plain.add(cls)
             latency = end - start
-            if latency < 0.0:
-                latency = 0.0
+            latency = max(latency, 0.0)
             if tracks:
                 planner.observed(name, latency)
             if hooks is None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import random
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -19,6 +18,7 @@ from ._errors import InvalidConfigError
 from ._policy import RETRY_AFTER_CAP, CooldownPolicy, check_seconds, read_retry_after
 from ._redis_clients import import_redis
 from ._redis_guard import connect
+from ._redis_mirror import MIRROR_NAMES, Mirror
 from ._tracker import CooldownState
 
 __all__ = ["DEFAULT_NAMESPACE", "DEFAULT_REFRESH", "MIRROR_NAMES", "RedisCooldown"]
@@ -27,10 +27,6 @@ __all__ = ["DEFAULT_NAMESPACE", "DEFAULT_REFRESH", "MIRROR_NAMES", "RedisCooldow
 DEFAULT_NAMESPACE = "default"
 #: Seconds between two reads of the shared state into a process' mirror, by default.
 DEFAULT_REFRESH = 0.1
-#: Names one refresh reads at most (the most recently asked about win).
-MIRROR_NAMES = 4096
-
-_Mirror = tuple[dict[str, float], set[str], frozenset[str]]  # deadlines, dirty, covered
 
 
 class RedisCooldown:
@@ -132,15 +128,12 @@ class RedisCooldown:
         self._guard.on_recover = self._recovered
         self._guard.on_failure = self._failed
         self.clock = clock
-        self._watched: dict[str, None] = {}  # fixed names of routers using the tracker
-        self._recent: dict[str, None] = {}  # names asked about since the last read
-        self._mirror: _Mirror = ({}, set(), frozenset())
-        self._written: dict[str, tuple[float | None, bool]] = {}  # own writes since a read
-        self._read_at = -math.inf  # when the mirror's read started (this process' clock)
-        self._mirror_lock = threading.Lock()
-        self._refreshing = threading.Lock()
         #: No watched provider has state until then (the router's happy path reads it).
         self.quiet_until = -math.inf
+        self.mirror = Mirror(
+            self, self._fetch, self.local, lambda: self._guard.down, self.refresh,
+            self.op_timeout, clock,
+        )  # fmt: skip
         self._prefix = lua.prefix(namespace)
 
     @classmethod
@@ -157,144 +150,44 @@ class RedisCooldown:
         clock = self.clock
         return clock() if clock is not None else time.monotonic()
 
-    def watch(self, names: Sequence[str]) -> None:
-        """Include `names` in every read (a router's fixed providers; called once)."""
-        with self._mirror_lock:
-            for name in names:
-                self._watched[name] = None
-            self.quiet_until = -math.inf
-
     # -- the process-local mirror ----------------------------------------------------------
 
-    def _failed(self) -> None:
-        """After a failed operation: a new client next time; the mirror is not trusted."""
-        self._conn.forget()
-        self._read_at = -math.inf
-        self.quiet_until = -math.inf
+    def watch(self, names: Sequence[str]) -> None:
+        """Include `names` in every read (a router's fixed providers; called once)."""
+        self.mirror.watch(names)
 
-    def _recovered(self) -> None:
-        """Redis answers again: it is authoritative, the local state goes."""
-        self.local.reset()
-        self._read_at = -math.inf
-        self.quiet_until = -math.inf
+    def peek(self, names: Sequence[str]) -> Sequence[float] | None:
+        """Answer `remaining_many` from the mirror without waiting on the network, or None."""
+        return self.mirror.peek(names)
 
-    def _staleness(self, now: float) -> int:
-        """0: the mirror is fresh; 1: stale, read again soon; 2: too stale to use."""
-        age = now - self._read_at
-        if not 0.0 <= age < math.inf:  # never read, or the clock stepped back
-            return 2
-        if age < self.refresh:
-            return 0
-        # A read in progress may take a while (a busy process, a slow server): the view
-        # serves meanwhile, until it is older than refresh + this margin.
-        return 1 if age < self.refresh + min(self.op_timeout, self.refresh / 2) else 2
+    def remaining_many(self, names: Sequence[str]) -> Sequence[float]:
+        """Return the cooldown left for each name (`()`: none has state), from the mirror.
 
-    def _read_in_background(self, names: Sequence[str]) -> None:
-        """Start one read in a thread of its own (for async callers), if none runs."""
-        if self._refreshing.acquire(blocking=False):
-            try:
-                thread = threading.Thread(target=self._read_and_release, args=(list(names),))
-                thread.daemon = True
-                thread.start()
-            except BaseException:
-                self._refreshing.release()
-                raise
+        A mirror due for a read is read by this call while other threads keep
+        using it; one too stale to use (or not covering `names`, or never read)
+        is read before answering, by this call or the one it waits for.
+        """
+        return self.mirror.remaining_many(names)
 
-    def _read_and_release(self, names: Sequence[str]) -> None:
-        try:
-            self._read(names)
-        finally:
-            self._refreshing.release()
-
-    def _read(self, names: Sequence[str]) -> None:
-        """Read the names in use into the mirror: one round trip (under `_refreshing`)."""
-        start = self._now()
-        with self._mirror_lock:
-            wanted = dict.fromkeys([*self._watched, *self._recent, *names])
-            self._recent = {}
-            self._written = {}
-        order = list(wanted)[-MIRROR_NAMES - len(self._watched) :]
+    def _fetch(self, order: list[str]) -> list[int] | None:
+        """Read `order`'s state: one round trip; None while failing open."""
 
         def op() -> list[int]:
             per_name = [self._keys(n) for n in order]
             keys = [k[kind] for kind in range(4) for k in per_name]
             return list(self._conn.script(lua.READ)(keys=keys)) if keys else []
 
-        raw = self._guard.run(op, lambda: None)
-        if raw is None:  # failing open: the local tracker answers meanwhile
-            return
-        count = len(order)
-        deadlines = {
-            n: start + ms / 1000.0 for n, ms in zip(order, raw[:count], strict=True) if ms > 0
-        }
-        dirty = {n for n, has in zip(order, raw[count:], strict=True) if has}
-        with self._mirror_lock:
-            for name, (deadline, has) in self._written.items():  # written meanwhile
-                _apply(deadlines, dirty, name, deadline, has)
-            self._written = {}
-            self._mirror = (deadlines, dirty, frozenset(order))
-            self._read_at = start
-            self.quiet_until = start + self.refresh if not dirty else -math.inf
+        return self._guard.run(op, lambda: None)
 
-    def _answer(self, mirror: _Mirror, names: Sequence[str], now: float) -> Sequence[float]:
-        deadlines, dirty, _ = mirror
-        recent = self._recent
-        for name in names:
-            if name not in recent:
-                recent[name] = None
-        if dirty.isdisjoint(names):
-            return ()
-        return [max(0.0, deadlines.get(n, now) - now) for n in names]
+    def _failed(self) -> None:
+        """After a failed operation: a new client next time; the mirror is not trusted."""
+        self._conn.forget()
+        self.mirror.forget()
 
-    def peek(self, names: Sequence[str]) -> Sequence[float] | None:
-        """Answer `remaining_many` from the mirror without waiting on the network, or None.
-
-        None when the mirror does not cover `names` or is too stale to use; a
-        mirror due for a read is used while a read starts in the background.
-        """
-        now = self._now()
-        if self._guard.down:
-            return self.local.remaining_many(names)
-        mirror = self._mirror
-        if not mirror[2].issuperset(names):
-            return None
-        staleness = self._staleness(now)
-        if staleness == 2:
-            return None
-        if staleness == 1:
-            self._read_in_background(names)
-        return self._answer(mirror, names, now)
-
-    def remaining_many(self, names: Sequence[str]) -> Sequence[float]:
-        """Return the cooldown left for each name, from the process-local mirror.
-
-        A mirror due for a read is read by this call, while other threads keep
-        using it; one too stale to use (or that does not cover `names`, or was
-        never read) is read before answering: by this call, or by the call this
-        one waits for (about one round trip). Returns `()` when none of the names
-        has any state.
-        """
-        now = self._now()
-        if self._guard.down:
-            return self.local.remaining_many(names)
-        mirror = self._mirror
-        covered = mirror[2].issuperset(names)
-        staleness = self._staleness(now) if covered else 2
-        if staleness == 1 and self._refreshing.acquire(blocking=False):
-            self._read_and_release(names)
-        elif staleness == 2 and self._refreshing.acquire(timeout=4 * self.op_timeout):
-            try:
-                # A read that started since this call found the mirror stale will do.
-                if self._read_at < now or not self._mirror[2].issuperset(names):
-                    self._read(names)
-            finally:
-                self._refreshing.release()
-        if self._guard.down:  # failing open: the local tracker answers, never the mirror
-            return self.local.remaining_many(names)
-        mirror = self._mirror
-        if not mirror[2].issuperset(names):  # the read failed or timed out: no view
-            return self.local.remaining_many(names)
-        return self._answer(mirror, names, self._now())
+    def _recovered(self) -> None:
+        """Redis answers again: it is authoritative, the local state goes."""
+        self.local.reset()
+        self.mirror.forget()
 
     def remaining(self, name: str) -> float:
         """Return the seconds `name` stays unavailable (cooldown, else a probe in flight)."""
@@ -304,15 +197,6 @@ class RedisCooldown:
     def is_available(self, name: str) -> bool:
         """Return True when `name` is not in cooldown."""
         return self.remaining(name) <= 0.0
-
-    def _write(self, name: str, deadline: float | None, has: bool) -> None:
-        """Apply this process' own write to the mirror at once."""
-        with self._mirror_lock:  # in place: a write costs the same however many names
-            deadlines, dirty, _ = self._mirror
-            _apply(deadlines, dirty, name, deadline, has)
-            self._written[name] = (deadline, has)
-            if dirty:
-                self.quiet_until = -math.inf
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -324,7 +208,7 @@ class RedisCooldown:
         (nothing to probe). The probe key expires after `ttl` (at most
         `probe_ttl`) seconds, so a prober that died holds the provider no longer.
         """
-        if not self._guard.down and name not in self._mirror[1]:
+        if not self._guard.down and not self.mirror.dirty(name):
             return None
         seconds = self.probe_ttl if ttl is None else min(ttl, self.probe_ttl)
 
@@ -336,7 +220,7 @@ class RedisCooldown:
             )
             if code == 3:
                 left = int(ms) / 1000.0
-                self._write(name, self._now() + left, True)
+                self.mirror.write(name, self._now() + left, True)
                 return left
             return None if code == 0 else code == 1
 
@@ -372,7 +256,7 @@ class RedisCooldown:
                 ],
             )
             seconds = ms / 1000.0 if tripped else 0.0
-            self._write(name, self._now() + seconds if seconds > 0 else None, True)
+            self.mirror.write(name, self._now() + seconds if seconds > 0 else None, True)
             return seconds
 
         return self._guard.run(op, lambda: self.local.record_failure(name, error))
@@ -383,7 +267,7 @@ class RedisCooldown:
         With `clears_cooldown=False` (a call that saw `name` available), a
         cooldown or probe set on the server since then is kept.
         """
-        if not self._guard.down and name not in self._mirror[1]:
+        if not self._guard.down and not self.mirror.dirty(name):
             return
 
         def op() -> None:
@@ -391,7 +275,7 @@ class RedisCooldown:
                 keys=self._keys(name), args=[1 if clears_cooldown else 0]
             )
             if int(cleared):
-                self._write(name, None, False)
+                self.mirror.write(name, None, False)
 
         self._guard.run(op, lambda: self.local.record_success(name, clears_cooldown))
 
@@ -408,8 +292,7 @@ class RedisCooldown:
 
         self.local.reset(name)
         self._guard.run(op, lambda: None)
-        self._read_at = -math.inf  # read again at the next call
-        self.quiet_until = -math.inf
+        self.mirror.forget()  # read again at the next call
 
     def snapshot(self) -> Mapping[str, CooldownState]:
         """Return every provider of this namespace that still has state."""
@@ -458,15 +341,3 @@ class RedisCooldown:
             f"RedisCooldown(namespace={self.namespace!r}, duration={p.duration}, "
             f"threshold={p.threshold}, max_duration={p.max_duration})"
         )
-
-
-def _apply(
-    deadlines: dict[str, float], dirty: set[str], name: str, deadline: float | None, has: bool
-) -> None:
-    """Set `name`'s entry in a mirror: its deadline (None: none) and whether it has state."""
-    deadlines.pop(name, None)
-    dirty.discard(name)
-    if deadline is not None:
-        deadlines[name] = deadline
-    if has:
-        dirty.add(name)

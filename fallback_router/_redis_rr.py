@@ -6,10 +6,10 @@ from collections.abc import Callable
 from typing import Any
 
 from . import _redis_scripts as lua
+from ._counters import InMemoryRoundRobin
 from ._errors import InvalidConfigError
 from ._redis_clients import import_redis
 from ._redis_guard import connect
-from ._counters import InMemoryRoundRobin
 
 __all__ = ["RedisRoundRobin"]
 

@@ -183,7 +183,7 @@ _attempt_slots = tuple(getattr(Attempt, f).__set__ for f in Attempt.__slots__)
 _result_slots = tuple(getattr(Result, f).__set__ for f in Result.__slots__)
 
 
-def new_attempt(  # noqa: PLR0913 - the record's fields
+def new_attempt(
     provider: str,
     error: Exception | None,
     latency: float,

@@ -17,7 +17,8 @@ __all__ = ["retry_after_first", "retry_after_first_async", "retry_controller"]
 
 class _BudgetStop(tenacity.stop.stop_base):
     """The template's stop, or earlier: before a sleep would pass the call's deadline,
-    or when the router's retry budget refuses the retry."""
+    or when the router's retry budget refuses the retry.
+    """
 
     def __init__(
         self,
@@ -88,7 +89,7 @@ def retry_controller(
     )
 
 
-def retry_after_first(  # noqa: PLR0913 - the attempt's facts
+def retry_after_first(
     template: tenacity.Retrying,
     first: Exception,
     call: Callable[[], Any],
@@ -114,7 +115,7 @@ def retry_after_first(  # noqa: PLR0913 - the attempt's facts
     return retry_controller(template, deadline, clock, budget)(attempt)
 
 
-async def retry_after_first_async(  # noqa: PLR0913 - the attempt's facts
+async def retry_after_first_async(
     template: tenacity.Retrying,
     first: Exception,
     call: Callable[[], Awaitable[Any]],

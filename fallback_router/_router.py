@@ -18,16 +18,12 @@ stream; plain and method.
 
 from __future__ import annotations
 
-import functools
-import inspect
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, Concatenate, ParamSpec, TypeVar, Unpack, overload
 
-from ._async import async_direct_caller, run_async
-from ._async_stream import lazy_stream_async, route_stream_async
+from ._callers import ASYNC, ASYNC_STREAM, kind_of, make_caller
 from ._config import Config
 from ._decorator import AsyncRoutedFunction, AsyncRoutedStream, RoutedFunction
-from ._direct import direct_caller
 from ._engine.record import Recorder
 from ._engine.setup import Setup, call_ids
 from ._engine.stats import Stats
@@ -39,8 +35,6 @@ from ._results import Result
 from ._routing import Affinity
 from ._status import Status, build_status
 from ._strategies import Strategy, StrategyObject
-from ._sync import run_call
-from ._sync_stream import lazy_stream, route_stream
 from ._tracker import TrackerCapabilities
 from ._worker import Workers
 
@@ -49,38 +43,6 @@ __all__ = ["Router", "routed"]
 P = ParamSpec("P")
 R = TypeVar("R")
 T = TypeVar("T")
-
-_PLAIN, _STREAM, _ASYNC, _ASYNC_STREAM = "plain", "stream", "async", "async stream"
-
-
-def unwrapped(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """`fn` without its `functools.partial` layers (a method is `partial(fn, self)`)."""
-    while isinstance(fn, functools.partial):
-        fn = fn.func
-    return fn
-
-
-def kind_of(fn: object) -> str:
-    """What calling `fn` routes: a plain call, a stream, an async call or an async stream."""
-    if not callable(fn):
-        msg = f"routed needs a callable, got {fn!r}"
-        raise TypeError(msg)
-    target = unwrapped(fn)
-    if inspect.isasyncgenfunction(target):
-        return _ASYNC_STREAM
-    if inspect.iscoroutinefunction(target):
-        return _ASYNC
-    if inspect.isgeneratorfunction(target):
-        return _STREAM
-    call = getattr(type(target), "__call__", None)  # noqa: B004 - reading the method
-    if not inspect.isfunction(target) and inspect.iscoroutinefunction(call):
-        return _ASYNC
-    return _PLAIN
-
-
-def _name_of(fn: Callable[..., Any]) -> str:
-    target = unwrapped(fn)
-    return str(getattr(target, "__qualname__", None) or repr(target))
 
 
 class Router:
@@ -253,34 +215,15 @@ class Router:
     def __call__(self, fn: Callable[..., Any]) -> Any:
         """Decorate `fn` (first parameter: the provider) with this router."""
         kind = kind_of(fn)
-        if kind == _ASYNC:
+        if kind == ASYNC:
             return AsyncRoutedFunction(self, fn)
-        if kind == _ASYNC_STREAM:
+        if kind == ASYNC_STREAM:
             return AsyncRoutedStream(self, fn)
         return RoutedFunction(self, fn)
 
     def caller(self, fn: Callable[..., Any], want_result: bool, method: bool) -> Callable[..., Any]:
         """A caller routing `fn`; `method`: called as `caller(instance, *args, **kwargs)`."""
-        kind = kind_of(fn)
-        setup = self.setup
-        function = _name_of(fn)
-        if method:
-            return _method_caller(self, fn, kind, want_result)
-        if kind == _STREAM:
-            if want_result:
-                return functools.partial(_route_stream, setup, fn, function)
-            return functools.partial(_lazy_stream, setup, fn, function)
-        if kind == _ASYNC_STREAM:
-            if want_result:
-                return functools.partial(_route_stream_async, setup, fn, function)
-            return functools.partial(_lazy_stream_async, setup, fn, function)
-        if kind == _ASYNC:
-            if self._direct:
-                return async_direct_caller(setup, fn, want_result, function)
-            return functools.partial(_run_async, setup, fn, want_result, function)
-        if self._direct:
-            return direct_caller(setup, fn, want_result, function)
-        return functools.partial(_run, setup, fn, want_result, function)
+        return make_caller(self.setup, self._direct, fn, want_result, method)
 
     def execute(
         self, fn: Callable[Concatenate[Any, P], R], /, *args: P.args, **kwargs: P.kwargs
@@ -337,86 +280,6 @@ class Router:
             f"Router(providers={names!r}, strategy={self.setup.planner.name!r}, "
             f"tracker={self.config.tracker!r})"
         )
-
-
-def _run(setup: Setup, fn: Any, want_result: bool, function: str, *args: Any, **kwargs: Any) -> Any:
-    return run_call(setup, fn, args, kwargs, want_result, function)
-
-
-async def _run_async(
-    setup: Setup, fn: Any, want_result: bool, function: str, *args: Any, **kwargs: Any
-) -> Any:
-    return await run_async(setup, fn, args, kwargs, want_result, function)
-
-
-def _route_stream(setup: Setup, fn: Any, function: str, *args: Any, **kwargs: Any) -> Any:
-    return route_stream(setup, fn, args, kwargs, function)
-
-
-def _lazy_stream(setup: Setup, fn: Any, function: str, *args: Any, **kwargs: Any) -> Iterator[Any]:
-    yield from lazy_stream(setup, fn, args, kwargs, function)
-
-
-async def _route_stream_async(
-    setup: Setup, fn: Any, function: str, *args: Any, **kwargs: Any
-) -> Any:
-    return await route_stream_async(setup, fn, args, kwargs, function)
-
-
-async def _lazy_stream_async(
-    setup: Setup, fn: Any, function: str, *args: Any, **kwargs: Any
-) -> AsyncIterator[Any]:
-    async for item in lazy_stream_async(setup, fn, args, kwargs, function):
-        yield item
-
-
-def _method_caller(router: Router, fn: Any, kind: str, want_result: bool) -> Callable[..., Any]:
-    """A caller for a method: `caller(instance, *args)` routes `fn(instance, provider, *args)`.
-
-    Methods take the general path (the instance is bound per call).
-    """
-    setup = router.setup
-    function = _name_of(fn)
-    if kind == _ASYNC_STREAM:
-        if want_result:
-
-            async def route_async_stream(instance: object, /, *args: Any, **kwargs: Any) -> Any:
-                bound = functools.partial(fn, instance)
-                return await route_stream_async(setup, bound, args, kwargs, function)
-
-            return route_async_stream
-
-        async def async_stream(instance: object, /, *args: Any, **kwargs: Any) -> Any:
-            bound = functools.partial(fn, instance)
-            async for item in lazy_stream_async(setup, bound, args, kwargs, function):
-                yield item
-
-        return async_stream
-    if kind == _ASYNC:
-
-        async def async_method(instance: object, /, *args: Any, **kwargs: Any) -> Any:
-            bound = functools.partial(fn, instance)
-            return await run_async(setup, bound, args, kwargs, want_result, function)
-
-        return async_method
-    if kind == _STREAM:
-        if want_result:
-
-            def route_method_stream(instance: object, /, *args: Any, **kwargs: Any) -> Any:
-                return route_stream(setup, functools.partial(fn, instance), args, kwargs, function)
-
-            return route_method_stream
-
-        def method_stream(instance: object, /, *args: Any, **kwargs: Any) -> Any:
-            yield from lazy_stream(setup, functools.partial(fn, instance), args, kwargs, function)
-
-        return method_stream
-
-    def method(instance: object, /, *args: Any, **kwargs: Any) -> Any:
-        bound = functools.partial(fn, instance)
-        return run_call(setup, bound, args, kwargs, want_result, function)
-
-    return method
 
 
 def routed(*, providers: ProvidersSpec, **options: Unpack[RouterOptions]) -> Router:

@@ -49,7 +49,7 @@ def _close(gen: Iterator[Any], state: AttemptState) -> None:
             CURRENT.reset(token)
 
 
-def _bounded_next(  # noqa: PLR0913 - the read's facts
+def _bounded_next(
     setup: Setup,
     gen: Iterator[Any],
     state: AttemptState,

@@ -126,7 +126,7 @@ class OpenTelemetryHook:
             self._duration = meter.create_histogram(
                 *duration, explicit_bucket_boundaries_advisory=DURATION_BUCKETS
             )
-        except TypeError:  # pragma: no cover - OpenTelemetry before 1.23
+        except TypeError:  # pragma: no cover - OpenTelemetry before 1.30
             self._duration = meter.create_histogram(*duration)
         skips = "fallback_router.skips", "{skip}", "Providers passed over by routed calls."
         self._skips = meter.create_counter(*skips)

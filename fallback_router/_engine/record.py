@@ -12,10 +12,10 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .. import _log
-from .._classify import is_caller_bug
-from .._errors import AttemptTimeoutError
-from .._events import (
+from fallback_router import _log
+from fallback_router._classify import is_caller_bug
+from fallback_router._errors import AttemptTimeoutError
+from fallback_router._events import (
     AttemptAbandoned,
     AttemptFailed,
     AttemptStarted,
@@ -30,8 +30,9 @@ from .._events import (
     TerminusForced,
     builder,
 )
-from .._log import DEBUG, ERROR, INFO, WARNING, wants
-from .._redact import Redactor, scrub
+from fallback_router._log import DEBUG, ERROR, INFO, WARNING, wants
+from fallback_router._redact import Redactor, scrub
+
 from .stats import Stats
 
 __all__ = ["Recorder", "caller_bug_hint"]
@@ -178,7 +179,7 @@ class Recorder:
         if self.hooks is not None:
             self.emit(attempt_started(function, call_id, name, number, is_terminus, probe, hedged))
 
-    def succeeded(  # noqa: PLR0913 - the attempt's facts
+    def succeeded(
         self, name: str, number: int, latency: float, end: float, function: str, call_id: int
     ) -> None:
         """An attempt returned: count it (the tracker is cleared by the caller)."""
@@ -257,7 +258,7 @@ class Recorder:
             _log.logger.info(_log_not_counted, provider=name, error=text)
         return fallback, counted, text
 
-    def cooled(  # noqa: PLR0913 - the verdict's facts
+    def cooled(
         self, name: str, duration: float, error: Exception, text: str, function: str, call_id: int
     ) -> None:
         """Report what the tracker's `record_failure` decided (a length in seconds)."""

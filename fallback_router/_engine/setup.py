@@ -9,13 +9,14 @@ from typing import Any
 
 import tenacity
 
-from .._budget import RetryBudget
-from .._limits import ConcurrencyLimiter
-from .._providers import Providers, normalize
-from .._routing import Affinity
-from .._strategies import Planner
-from .._tracker import CooldownTracker, TrackerCapabilities
-from .._worker import Workers
+from fallback_router._budget import RetryBudget
+from fallback_router._limits import ConcurrencyLimiter
+from fallback_router._providers import Providers, normalize
+from fallback_router._routing import Affinity
+from fallback_router._strategies import Planner
+from fallback_router._tracker import CooldownTracker, TrackerCapabilities
+from fallback_router._worker import Workers
+
 from .record import Recorder
 from .stats import Stats
 
@@ -90,4 +91,4 @@ def call_ids() -> Iterator[int]:
     """Call ids for one router: unique within the process (a random 40-bit start)."""
     import random  # noqa: PLC0415 - once per router
 
-    return itertools.count(random.getrandbits(40) << 20)  # noqa: S311 - an id, not a secret
+    return itertools.count(random.getrandbits(40) << 20)

@@ -1,0 +1,272 @@
+"""A routed call's facts and how it concludes: `CallFacts`, the base of `CallState`.
+
+The facts (names, clock, deadline, failures, skips, what is held) and the
+conclusions drawn from them (the `Result`, the error, the call's last event).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fallback_router._errors import AllProvidersFailedError, DeadlineExceededError
+from fallback_router._results import Attempt, AttemptState, Result, new_attempt, new_result
+from fallback_router._routing import ROUTING
+
+from .record import caller_bug_hint
+from .setup import Setup
+
+__all__ = [
+    "BUDGET",
+    "COOLDOWN",
+    "PROBING",
+    "RATE_LIMITED",
+    "SATURATED",
+    "WAIT",
+    "CallFacts",
+    "Outcome",
+]
+
+#: What one attempt produced: `(response, error, start, end)` on the router's clock.
+Outcome = tuple[Any, Exception | None, float, float]
+
+#: The wait action (see `CallState`): `(WAIT, gate, names, until, reason)`.
+WAIT = 4
+COOLDOWN, PROBING, SATURATED, RATE_LIMITED, BUDGET = (
+    "cooldown",
+    "probe in flight",
+    "saturated",
+    "rate limited",
+    "retry budget",
+)
+
+
+class CallFacts:
+    """The facts of one routed call on the general path, and how it concludes."""
+
+    __slots__ = (
+        "budget_refused",
+        "call_id",
+        "clean",
+        "clock",
+        "deadline",
+        "defer_io",
+        "failures",
+        "first",
+        "function",
+        "names",
+        "number",
+        "objects",
+        "order",
+        "pending",
+        "probes",
+        "reasons",
+        "running",
+        "setup",
+        "skipped",
+        "start",
+        "tick",
+        "timed_out",
+        "waited",
+        "want_result",
+    )
+
+    def __init__(
+        self,
+        setup: Setup,
+        function: str,
+        want_result: bool,
+        defer_io: bool = False,
+        first: tuple[int, int, Outcome] | None = None,
+        start: float | None = None,
+        call_id: int | None = None,
+    ) -> None:
+        self.setup = setup
+        self.names, self.objects = setup.providers()
+        if setup.budget is not None:
+            setup.budget.deposit()
+        self.clock = clock = setup.clock if setup.clock is not None else time.monotonic
+        self.start = clock() if start is None else start
+        timeout = setup.timeout
+        self.deadline = None if timeout is None else self.start + timeout
+        self.function = function
+        self.want_result = want_result
+        self.defer_io = defer_io
+        #: The happy path's failed first attempt: (index, tick, outcome).
+        self.first = first
+        self.tick = 0
+        if call_id is None:
+            call_id = next(setup.call_ids) if setup.recorder.hooks is not None else 0
+        self.call_id = call_id
+        #: (provider, error, latency, counted, hedged, text) of each failed attempt.
+        self.failures: list[tuple[str, Exception, float, bool, bool, str]] = []
+        self.skipped: list[str] = []
+        self.reasons: list[str] = []
+        self.timed_out = False
+        #: Seconds spent in waits (real time): a frozen clock cannot stretch a budget.
+        self.waited = 0.0
+        self.budget_refused = False
+        self.clean = True
+        self.number = 0  # attempts started
+        self.order: list[int] = []
+        self.running: dict[
+            int, tuple[int, bool, bool, bool]
+        ] = {}  # index -> number, probe, hedged, forced
+        self.pending: tuple[int, bool, bool] | None = None  # (index, slot, token) not started
+        self.probes: set[str] = set()
+
+    # -- facts for drivers ------------------------------------------------------------
+
+    def state(self, index: int, number: int, limit: float | None) -> AttemptState:
+        """The `current_attempt()` facts of attempt `number` on provider `index`.
+
+        `limit` is the attempt's own limit in seconds (None: none); `time_left`
+        counts to the nearer of it and the call's deadline.
+        """
+        deadline = self.deadline
+        if limit is not None:
+            own = self.clock() + limit
+            deadline = own if deadline is None else min(deadline, own)
+        return (
+            self.names[index],
+            number,
+            index == self.terminus(),
+            deadline,
+            self.setup.clock,
+        )
+
+    def terminus(self) -> int:
+        """The index of this call's terminus: the last of its order (one-attempt
+        strategies: the last provider, as ever).
+        """
+        if self.order and self.setup.planner.failover:
+            return self.order[-1]
+        return len(self.names) - 1
+
+    def ended(self, index: int, deferred: bool = False) -> None:
+        """An attempt on `index` really ended: give its slot back (`deferred`: from a finalizer)."""
+        setup = self.setup
+        name = self.names[index]
+        if setup.limiter is not None:
+            if deferred:
+                setup.limiter.release_later(name)
+            else:
+                setup.limiter.release(name)
+        if setup.planner.tracks:
+            setup.planner.ended(name)
+
+    def abort(self) -> list[tuple[Callable[..., Any], tuple[Any, ...]]]:
+        """What to give back when the call ends abnormally (run by the driver)."""
+        setup = self.setup
+        ops: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
+        if self.pending is not None:
+            index, slot, token = self.pending
+            self.pending = None
+            name = self.names[index]
+            if slot and setup.limiter is not None:
+                ops.append((setup.limiter.release, (name,)))
+            if token and setup.rates is not None:
+                ops.append((setup.rates.refund, (name,)))
+        caps = setup.caps
+        if caps is not None and caps.end_probe is not None:
+            ops.extend((caps.end_probe, (name,)) for name in self.probes)
+        self.probes.clear()
+        return ops
+
+    # -- the walk ------------------------------------------------------------------------
+
+    def skip(self, name: str, remaining: float, reason: str) -> None:
+        self.skipped.append(name)
+        self.reasons.append(reason)
+        self.setup.recorder.skipped(name, remaining, reason, self.function, self.call_id)
+
+    def done(self, response: Any, index: int, number: int, latency: float, hedged: bool) -> Any:
+        setup = self.setup
+        elapsed = max(0.0, self.clock() - self.start)
+        prefs = ROUTING.get()
+        if prefs is not None and prefs.affinity is not None:
+            setup.affinity.pin(prefs.affinity, self.names[index], self.clock())
+        if setup.recorder.hooks is not None:
+            setup.recorder.succeeded_call(
+                self.names[index], number, elapsed, self.function, self.call_id
+            )
+        if not self.want_result:
+            return response
+        return self.result(response, index, number, latency, hedged, elapsed)
+
+    def result(
+        self, response: Any, index: int, number: int, latency: float, hedged: bool, elapsed: float
+    ) -> Result[Any]:
+        """The [`Result`][fallback_router.Result] of a call that `index` served."""
+        name = self.names[index]
+        return new_result(
+            response,
+            name,
+            latency,
+            number,
+            index == self.terminus(),
+            (*self.attempts(), new_attempt(name, None, latency, False, hedged)),
+            tuple(self.skipped),
+            elapsed,
+        )
+
+    def attempts(self) -> list[Attempt]:
+        """The [`Attempt`][fallback_router.Attempt] records of the failed attempts so far."""
+        return [new_attempt(*failure) for failure in self.failures]
+
+    def _close(self, error: BaseException) -> None:
+        recorder = self.setup.recorder
+        if recorder.hooks is not None:
+            recorder.failed_call(error, tuple(self.attempts()), self.function, self.call_id)
+
+    def closed(self, error: BaseException) -> None:
+        """The call ended by `error` outside the walk (a `BaseException`): tell the hooks."""
+        self._close(error)
+
+    def error(self) -> Exception:
+        """Build the error the caller receives, and emit `CallFailed`."""
+        setup = self.setup
+        attempts = self.attempts()
+        errors = [failure[1] for failure in self.failures]
+        error: Exception
+        if self.timed_out or not errors:
+            timeout = setup.timeout
+            error = DeadlineExceededError(
+                f"time budget of {timeout} s ran out after {len(attempts)} attempt(s)"
+                + self._skips_text(),
+                timeout=timeout if timeout is not None else float("inf"),
+                attempts=attempts,
+            )
+            error.__cause__ = errors[-1] if errors else None
+        elif setup.reraise:
+            error = errors[-1]
+        else:
+            tried = ", ".join(a.provider for a in attempts)
+            if setup.planner.failover:
+                message = f"all providers failed ({tried})"
+            else:
+                message = f"{setup.planner.name.replace('_', '-')} provider failed: {tried}"
+            if self.budget_refused:
+                message += "; retry budget exhausted: no further attempt"
+            error = AllProvidersFailedError(
+                message + self._skips_text() + caller_bug_hint(errors),
+                errors,
+                attempts=attempts,
+                skipped=self.skipped,
+            )
+        self._close(error)
+        return error
+
+    def _skips_text(self) -> str:
+        text = ""
+        labels = (
+            ((COOLDOWN, PROBING), "in cooldown"),
+            ((SATURATED,), "saturated"),
+            ((RATE_LIMITED,), "rate limited"),
+        )
+        for reasons, label in labels:
+            names = [n for n, r in zip(self.skipped, self.reasons, strict=True) if r in reasons]
+            if names:
+                text += f"; skipped {label}: {', '.join(dict.fromkeys(names))}"
+        return text

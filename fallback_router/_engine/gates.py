@@ -1,0 +1,155 @@
+"""The gates a candidate passes before its attempt: slots, tokens, the budget, waits.
+
+Functions over a call's facts ([`CallFacts`][fallback_router._engine.facts.CallFacts]):
+what the walk in `CallState.steps()` asks before it starts an attempt, and the
+waiting when every provider left is saturated or rate limited.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Sequence
+from typing import Any
+
+from .facts import BUDGET, RATE_LIMITED, SATURATED, WAIT, CallFacts
+
+__all__ = [
+    "acquire",
+    "cooldown_wait",
+    "full",
+    "give_back",
+    "left_of",
+    "may_continue",
+    "remaining_each",
+    "wait_for",
+]
+
+
+def acquire(call: CallFacts, index: int, slot: bool = False) -> tuple[bool, bool] | str:
+    """Take `index`'s slot and token: `(slot, token)` held, or why not (nothing held).
+
+    `slot`: the slot is held already (handed over by a wait).
+    """
+    setup = call.setup
+    name = call.names[index]
+    abandoned, limiter, rates = setup.abandoned, setup.limiter, setup.rates
+    if abandoned is not None and full(abandoned, name):
+        if slot:
+            limiter.release(name)  # type: ignore[union-attr]
+        return SATURATED
+    if limiter is not None and not slot:
+        if not limiter.try_acquire(name):
+            return SATURATED
+        slot = True
+    if rates is not None and rates.limited(name):
+        if not rates.try_acquire(name):
+            if slot:
+                limiter.release(name)  # type: ignore[union-attr]
+            return RATE_LIMITED
+        return slot, True
+    return slot, False
+
+
+def give_back(call: CallFacts) -> None:
+    """Give back the slot and token of a candidate that was not started."""
+    pending = call.pending
+    call.pending = None
+    if pending is None:
+        return
+    index, slot, token = pending
+    name = call.names[index]
+    if slot:
+        call.setup.limiter.release(name)  # type: ignore[union-attr]
+    if token:
+        call.setup.rates.refund(name)
+
+
+def may_continue(call: CallFacts, name: str) -> bool:
+    """Before an attempt after the first: the deadline and the retry budget allow it."""
+    if call.deadline is not None and call.clock() >= call.deadline:
+        call.timed_out = True
+        return False
+    budget = call.setup.budget
+    if budget is not None and not budget.withdraw():
+        call.budget_refused = True
+        call.setup.recorder.budget_refused(name, call.number)
+        call.skip(name, 0.0, BUDGET)
+        return False
+    return True
+
+
+def cooldown_wait(
+    call: CallFacts, indices: Sequence[int], remaining: Sequence[float]
+) -> float | None:
+    """Seconds until the earliest of `indices` leaves cooldown, if within the budget."""
+    assert call.deadline is not None  # noqa: S101 - only with a budget
+    earliest = min(remaining[i] for i in indices)
+    budget = call.deadline - call.start
+    if call.clock() + earliest > call.deadline or call.waited + earliest > budget:
+        return None
+    return earliest
+
+
+def wait_for(
+    call: CallFacts, waiting: list[int]
+) -> Generator[Any, Any, tuple[int, bool, bool] | None]:
+    """Wait until one of `waiting` has a slot and a token; it, or None out of time."""
+    setup = call.setup
+    names = call.names
+    rates = setup.rates
+    while True:
+        for index in list(waiting):
+            taken = acquire(call, index)
+            if not isinstance(taken, str):
+                waiting.remove(index)
+                return (index, *taken)
+        now = call.clock()
+        if call.deadline is not None and now >= call.deadline:
+            call.timed_out = True
+            return None
+        until = call.deadline
+        reason = SATURATED
+        if rates is not None:
+            waits = [rates.wait_time(names[i]) for i in waiting if rates.limited(names[i])]
+            if waits:
+                soonest = now + max(min(waits), 0.001)
+                until = soonest if until is None else min(until, soonest)
+                reason = RATE_LIMITED
+        gate = setup.limiter
+        if gate is None or not any(full(gate, names[i]) for i in waiting):
+            gate = setup.abandoned
+        gated = tuple(names[i] for i in waiting if full(gate, names[i])) if gate is not None else ()
+        if not gated and until is None:
+            return None  # nothing that could change by waiting
+        span = None if until is None else max(0.0, until - now)
+        setup.recorder.waiting([names[i] for i in waiting], reason, span or -1.0)
+        got = yield (WAIT, gate if gated else None, gated, until, reason)
+        if got is None:
+            if span is not None:
+                call.waited += span
+                budget = None if call.deadline is None else call.deadline - call.start
+                if budget is not None and call.waited >= budget:  # real time is up
+                    call.timed_out = True
+                    return None
+            continue
+        assert gate is not None  # noqa: S101 - a slot comes from the gate
+        index = names.index(got)
+        if gate is not setup.limiter:  # room among abandoned calls: only looked at
+            gate.release(got)
+            continue
+        taken = acquire(call, index, slot=True)
+        if not isinstance(taken, str):
+            waiting.remove(index)
+            return (index, *taken)
+
+
+def remaining_each(tracker: Any, names: Sequence[str]) -> list[float]:
+    return [tracker.remaining(name) for name in names]
+
+
+def left_of(tracker: Any, name: str) -> float:
+    return max(0.0, tracker.remaining(name)) if tracker is not None else 0.0
+
+
+def full(gate: Any, name: str) -> bool:
+    limit = gate.limit(name)
+    return limit is not None and gate.in_flight(name) >= limit
