@@ -46,15 +46,14 @@ naming the server, any password shown as `***`), 2 on usage errors.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import math
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from ._cli_redis import OptionsError, UnreachableError, guarded, target
 from ._cli_text import (
     one_line,
     redact_url,
@@ -63,11 +62,10 @@ from ._cli_text import (
     shown,
     state_text,
     table,
-    unsplit,
     write,
 )
 from ._redis import DEFAULT_NAMESPACE, RedisCooldown
-from ._redis_clients import BoundedClient, import_redis, misconfiguration, outage_errors
+from ._redis_clients import BoundedClient, import_redis
 from ._version import __version__
 
 __all__ = ["EXIT_OK", "EXIT_UNREACHABLE", "EXIT_USAGE", "main"]
@@ -255,93 +253,6 @@ def _check(args: argparse.Namespace) -> None:
 # -- connecting ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Target:
-    """Where to connect: a description for messages, and how to build the client."""
-
-    where: str
-    secrets: list[str]
-    build: Callable[[], Any]
-
-
-def _target(args: argparse.Namespace) -> _Target:
-    url: str | None = args.redis
-    timeout: float = args.timeout
-    retry: Any = importlib.import_module("redis.retry")
-    backoff: Any = importlib.import_module("redis.backoff")
-    bounds = {
-        "socket_timeout": timeout,
-        "socket_connect_timeout": timeout,
-        "retry": retry.Retry(backoff.NoBackoff(), 0),
-    }
-    secrets = secrets_of(url)
-    if args.sentinel:
-        sentinels: list[tuple[str, int]] = args.sentinel
-        service: str = args.service
-        listed = ", ".join(f"{host}:{port}" for host, port in sentinels)
-        where = f"Sentinel {listed} (service {service!r})"
-        options: dict[str, Any] = {}
-        if url is not None:
-            where += f" with {redact_url(url)}"
-            options = import_redis().connection.parse_url(url)
-            options.pop("connection_class", None)
-            ssl = url.startswith("rediss:")
-            options = {k: v for k, v in options.items() if k not in ("host", "port", "path")}
-            options |= {"ssl": True} if ssl else {}
-
-        def build_sentinel() -> Any:
-            module: Any = importlib.import_module("redis.sentinel")
-            found = module.Sentinel(sentinels, sentinel_kwargs=dict(bounds), **bounds)
-            return found.master_for(service, **options, **bounds)
-
-        return _Target(where, secrets, build_sentinel)
-    given: str = args.redis  # required without --sentinel (see _check)
-    if args.cluster:
-
-        def build_cluster() -> Any:
-            module: Any = importlib.import_module("redis.cluster")
-            return module.RedisCluster.from_url(_without_db(given), **bounds)
-
-        return _Target(f"{redact_url(given)} (cluster)", secrets, build_cluster)
-    return _Target(
-        redact_url(given), secrets, lambda: import_redis().Redis.from_url(given, **bounds)
-    )
-
-
-def _without_db(url: str) -> str:
-    """`url` without its database number (a cluster has only database 0).
-
-    redis-py's cluster client accepts `/0`, but then keeps `db` among its
-    connection options, and a cluster client built from those options (as the
-    tracker builds its own) refuses it.
-    """
-    parts = urlsplit(url)
-    query = "&".join(arg for arg in parts.query.split("&") if arg and not arg.startswith("db="))
-    return unsplit(parts.scheme, parts.netloc, "", query, parts.fragment)
-
-
-class _UnreachableError(Exception):
-    """Redis could not be reached; the message is the one line to print."""
-
-
-class _OptionsError(Exception):
-    """The connection options were refused by redis-py; the message says why."""
-
-
-def _guarded(target: _Target, op: Callable[[], T], when: str = "") -> T:
-    """Return `op()`; Redis errors become the one-line errors the command prints."""
-    try:
-        return op()
-    except outage_errors() as exc:
-        fix = misconfiguration(exc)
-        detail = f"{type(exc).__name__}: {exc}" + (f" ({fix})" if fix else "")
-        msg = f"cannot reach Redis at {target.where}{when}: {detail}"
-        raise _UnreachableError(one_line(msg, target.secrets)) from None
-    except (TypeError, ValueError) as exc:  # unknown or invalid URL query arguments
-        msg = f"invalid connection options for {target.where}: {exc}"
-        raise _OptionsError(one_line(msg, target.secrets)) from None
-
-
 # -- commands ------------------------------------------------------------------------------
 
 
@@ -399,18 +310,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         _check(args)
     except SystemExit as exc:  # argparse's usage errors (2), --help and --version (0)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    target = _target(args)
+    chosen = target(args)
     client: Any = None
     own: BoundedClient | None = None
     try:
         # A cluster is discovered as its client is built: that may fail too.
-        client = _guarded(target, target.build)
-        _guarded(target, client.ping)
+        client = guarded(chosen, chosen.build)
+        guarded(chosen, client.ping)
         # The tracker talks to Redis through a client of its own, built from ours,
         # and fails open (answers from process-local state) whenever that fails. A
         # client built the same way must answer before and after the command.
         bounded = own = BoundedClient(client, args.timeout)
-        _guarded(target, lambda: bounded.get().ping(), _OWN)
+        guarded(chosen, lambda: bounded.get().ping(), _OWN)
 
         def new_tracker() -> RedisCooldown:
             return RedisCooldown(client, namespace=args.namespace, op_timeout=args.timeout)
@@ -420,11 +331,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             names = list(dict.fromkeys(args.providers))
             report, warning = _reset(new_tracker, args.namespace, names)
-        _guarded(target, lambda: bounded.get().ping(), " (lost during the command)")
-    except _UnreachableError as exc:
+        guarded(chosen, lambda: bounded.get().ping(), " (lost during the command)")
+    except UnreachableError as exc:
         write(sys.stderr, f"{PROG}: {exc}\n")
         return EXIT_UNREACHABLE
-    except _OptionsError as exc:
+    except OptionsError as exc:
         write(sys.stderr, f"{PROG}: error: {exc}\n")
         return EXIT_USAGE
     finally:

@@ -193,6 +193,8 @@ class OpenTelemetryHook:
     def _call_started(self, event: ev.CallStarted) -> None:
         attributes = {"fallback_router.function": event.function, STRATEGY: event.strategy}
         span = self._tracer.start_span(f"route {event.function}", attributes=attributes)
+        if not span.is_recording():  # tracing off or sampled out: metrics only
+            return
         call = _Call(span, trace.set_span_in_context(span), event.strategy)
         with self._lock:
             stale = [old] if (old := self._calls.pop(event.call_id, None)) else []
