@@ -1,0 +1,142 @@
+"""The package's shape (issue: one engine, two drivers): small modules, no import cycle
+(not even for type checkers), and a routed call that passes through each call-path
+module once (no module calls back into one that called it)."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from fallback_router import InMemoryCooldown, routed
+
+PACKAGE = Path(__file__).resolve().parent.parent / "fallback_router"
+LIMIT = 350
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        found[name] = path
+    return found
+
+
+def imports_of(name: str, path: Path) -> set[str]:
+    """Every package module `name` imports: top level, in functions, under TYPE_CHECKING."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            known = modules()
+            candidates = [
+                f"{target}.{alias.name}" if f"{target}.{alias.name}" in known else target
+                for alias in node.names
+            ]
+        elif isinstance(node, ast.Import):
+            candidates = [alias.name for alias in node.names]
+        else:
+            continue
+        found.update(c for c in candidates if c.startswith("fallback_router"))
+    return found
+
+
+def graph() -> dict[str, set[str]]:
+    mods = modules()
+    edges: dict[str, set[str]] = defaultdict(set)
+    for name, path in mods.items():
+        for target in imports_of(name, path):
+            if target in mods and target != name and target != "fallback_router":
+                edges[name].add(target)
+    return edges
+
+
+def test_no_module_is_over_the_line_limit():
+    """Every module reads in one sitting: at most 350 lines."""
+    long = {
+        name: n
+        for name, path in modules().items()
+        if (n := len(path.read_text().splitlines())) > LIMIT
+    }
+    assert long == {}
+
+
+def test_no_import_cycle_not_even_under_type_checking():
+    """The import graph of the package's modules (every import statement) has no cycle."""
+    edges = graph()
+    state: dict[str, int] = {}
+    cycles = []
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(edges.get(node, ())):
+            if state.get(nxt) == 1:
+                cycles.append([*trail[trail.index(nxt) :], nxt] if nxt in trail else [node, nxt])
+            elif nxt not in state:
+                visit(nxt, [*trail, nxt])
+        state[node] = 2
+
+    for start in sorted(modules()):
+        if start not in state:
+            visit(start, [start])
+    assert cycles == []
+
+
+def test_only_the_package_root_imports_from_the_package_root():
+    """Private modules import each other, never the public facade (which imports them)."""
+    offenders = [
+        name
+        for name, path in modules().items()
+        if name not in ("fallback_router", "fallback_router.otel", "fallback_router.__main__")
+        and "fallback_router" in {t for t in imports_of(name, path) if t == "fallback_router"}
+    ]
+    assert offenders == []
+
+
+def _call_path_modules(fn) -> list[list[str]]:
+    """Run `fn` under a profiler; the package modules on the stack at each call event."""
+    stacks: list[list[str]] = []
+
+    def profile(frame, event, arg):
+        if event != "call":
+            return
+        trail = []
+        f = frame
+        while f is not None:
+            module = f.f_globals.get("__name__", "")
+            if module.startswith("fallback_router") and (not trail or trail[-1] != module):
+                trail.append(module)
+            f = f.f_back
+        stacks.append(list(reversed(trail)))
+
+    sys.setprofile(profile)
+    try:
+        fn()
+    finally:
+        sys.setprofile(None)
+    return stacks
+
+
+@pytest.mark.parametrize("path", ["happy", "general"])
+def test_a_routed_call_visits_each_call_path_module_once(path):
+    """On every call stack of a routed call, a package module appears in one run only:
+    no module calls into another that calls back into it (checked with sys.setprofile)."""
+    tracker = InMemoryCooldown(60)
+    if path == "general":
+        tracker.record_failure("a", RuntimeError())
+
+    fn = routed(providers=["a", "b", "c"], cooldown=tracker)(lambda provider: provider)
+    stacks = _call_path_modules(fn.route)
+    assert stacks
+    for trail in stacks:
+        assert len(trail) == len(set(trail)), trail
