@@ -15,7 +15,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from ._engine.call import AWAIT, HEDGE, IO, START, STARTED, CallState, Outcome
+from ._engine.call import ABANDON, AWAIT, HEDGE, IO, START, STARTED, CallState, Outcome
 from ._engine.setup import Setup
 from ._errors import AttemptTimeoutError, RejectedResponseError
 from ._results import CURRENT, AttemptState
@@ -156,7 +156,7 @@ class AsyncRun:
         call = self.call
         for index, (task, _) in list(self.tasks.items()):
             del self.tasks[index]
-            running = call.running.get(index)
+            running = call.running.pop(index, None)
             name = call.names[index]
             probe = running is not None and running[1]
             if probe:
@@ -170,6 +170,12 @@ class AsyncRun:
     def abort(self) -> None:
         """The call ends abnormally: give back what it holds (off the loop if blocking)."""
         self.finish("call ended")
+        call = self.call
+        for index, (number, *_) in list(call.running.items()):  # attempts cut short
+            call.setup.recorder.abandoned(
+                call.names[index], number, "call ended", call.function, call.call_id
+            )
+        call.running.clear()
         blocking = self.call.setup.blocking()
         for fn, args in self.call.abort():
             if blocking:
@@ -215,7 +221,6 @@ async def drive_async(run: AsyncRun) -> Any:
         try:
             action = send(reply)
         except StopIteration as stop:
-            run.finish()
             return stop.value
         except BaseException:
             run.abort()
@@ -228,6 +233,9 @@ async def drive_async(run: AsyncRun) -> Any:
                 reply = await asyncio.to_thread(action[1], *action[2])
             elif kind == AWAIT:
                 reply = await run.await_(action[1])
+            elif kind == ABANDON:
+                run.finish(action[1])
+                reply = None
             else:
                 reply = await _wait(call, action)
         except BaseException as exc:

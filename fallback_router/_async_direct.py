@@ -76,9 +76,12 @@ def async_direct_caller(
             response = await fn(objects[index], *args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - handed to the general path below
             failure: Outcome = (None, exc, start, clock())
-        except BaseException:
+        except BaseException as exc:  # Ctrl-C, cancellation: the call ends here, closed
             if tracks:
                 planner.ended(name)
+            if hooks is not None:
+                recorder.abandoned(name, 1, "call ended", function, call_id)
+                recorder.failed_call(exc, (), function, call_id)
             raise
         else:
             end = clock()

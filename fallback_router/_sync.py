@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ._engine.call import AWAIT, HEDGE, IO, START, STARTED, CallState, Outcome
+from ._engine.call import ABANDON, AWAIT, HEDGE, IO, START, STARTED, CallState, Outcome
 from ._engine.setup import Setup
 from ._errors import AttemptTimeoutError, RejectedResponseError
 from ._results import CURRENT, AttemptState
@@ -66,7 +66,8 @@ class SyncRun:
         self.fn = fn
         self.args = args
         self.kwargs = kwargs
-        self.jobs: dict[int, tuple[Job, float, float | None]] = {}  # index -> (job, start, until)
+        # index -> (job, start, until (time.monotonic), limit, kind)
+        self.jobs: dict[int, tuple[Job, float, float | None, float | None, str]] = {}
         self.signal: threading.Event | None = None
 
     # -- one attempt ------------------------------------------------------------------------
@@ -148,14 +149,14 @@ class SyncRun:
         # A provider that sets its own timeout from current_attempt().time_left fails
         # with its own error just before the limit: GRACE lets that error win.
         until = None if limit is None else time.monotonic() + limit + GRACE
-        self.jobs[index] = (job, start, until)
+        self.jobs[index] = (job, start, until, limit, kind)
         if setup.hedge_after is not None:
             return STARTED
         return self._collect(index, kind, limit)
 
     def _collect(self, index: int, kind: str, limit: float | None) -> Outcome:
         """Wait for the attempt on `index` until its limit: its outcome, or a timeout."""
-        job, start, until = self.jobs[index]
+        job, start, until, _, _ = self.jobs[index]
         call = self.call
         try:
             done = job.wait(None if until is None else max(0.0, until - time.monotonic()))
@@ -176,7 +177,7 @@ class SyncRun:
         call = self.call
         name = call.names[index]
         abandoned = call.setup.abandoned
-        running = call.running.get(index)
+        running = call.running.pop(index, None) if reason is not None else call.running.get(index)
         probe = running is not None and running[1] and reason is not None
         caps = call.setup.caps
 
@@ -205,25 +206,24 @@ class SyncRun:
         assert signal is not None  # noqa: S101 - set by the first START
         hedge_at = None
         if more and setup.hedge_after is not None:
-            newest = max(start for _, start, _ in self.jobs.values())
+            newest = max(entry[1] for entry in self.jobs.values())
             hedge_at = time.monotonic() + max(0.0, newest + setup.hedge_after - call.clock())
         while True:
-            for index, (job, _, _) in list(self.jobs.items()):
+            for index, (job, *_) in list(self.jobs.items()):
                 if job.done.is_set():
                     del self.jobs[index]
                     call.ended(index)
                     return index, job.result()
             now = time.monotonic()
-            limits = [until for _, _, until in self.jobs.values() if until is not None]
-            for index, (_, _, until) in list(self.jobs.items()):
+            limits = [entry[2] for entry in self.jobs.values() if entry[2] is not None]
+            for index, (_, _, until, limit, kind) in list(self.jobs.items()):
                 if until is not None and until <= now:
-                    limit, kind = self._limit()
                     return index, self._timeout(index, kind, limit)
             if hedge_at is not None and hedge_at <= now:
                 return HEDGE
             wake = min([*limits, *([hedge_at] if hedge_at is not None else [])], default=None)
             signal.clear()
-            if not any(job.done.is_set() for job, _, _ in self.jobs.values()):
+            if not any(entry[0].done.is_set() for entry in self.jobs.values()):
                 signal.wait(None if wake is None else max(0.0, wake - now))
 
     def _timeout(self, index: int, kind: str, limit: float | None) -> Outcome:
@@ -233,14 +233,20 @@ class SyncRun:
         error = AttemptTimeoutError(call.names[index], limit or 0.0, kind)
         return (None, error, start, call.clock())
 
-    def finish(self) -> None:
-        """The call concluded: abandon the attempts still running (hedges that lost)."""
+    def finish(self, reason: str) -> None:
+        """Abandon the attempts still running (hedges that lost, or the call ended)."""
         for index in list(self.jobs):
-            self._abandon(index, "hedge lost")
+            self._abandon(index, reason)
 
     def abort(self) -> None:
         """The call ends abnormally: give back what it holds, and abandon what runs."""
-        self.finish()
+        self.finish("call ended")
+        call = self.call
+        for index, (number, *_) in list(call.running.items()):  # inline attempts cut short
+            call.setup.recorder.abandoned(
+                call.names[index], number, "call ended", call.function, call.call_id
+            )
+        call.running.clear()
         for fn, args in self.call.abort():
             try:
                 fn(*args)
@@ -258,7 +264,6 @@ def drive(run: SyncRun) -> Any:
         try:
             action = send(reply)
         except StopIteration as stop:
-            run.finish()
             return stop.value
         except BaseException:
             run.abort()
@@ -271,6 +276,9 @@ def drive(run: SyncRun) -> Any:
                 reply = action[1](*action[2])
             elif kind == AWAIT:
                 reply = run.await_(action[1])
+            elif kind == ABANDON:
+                run.finish(action[1])
+                reply = None
             else:
                 reply = _wait(call, action)
         except BaseException as exc:

@@ -78,21 +78,21 @@ class _Labels:
 class OpenTelemetryHook:
     """An `on_event` hook that turns routed calls into OpenTelemetry spans and metrics.
 
-    A routed call is a span `route {function}`, a child of the context current when
-    the call starts (the application's request span, say); each attempt a child span
-    `attempt {provider}` (`fallback_router.provider`, `.attempt`, `.strategy`,
-    `.probe`, `.hedged`, `.is_terminus`). A failed attempt has status ERROR with the
-    redacted error text, `error.type`, `fallback_router.timed_out`, `.counted` and
-    `.fallback`; an abandoned one `fallback_router.abandoned` (the reason). Skips,
-    hedges, cooldowns and a forced terminus are events of the call span. Metrics:
-    `fallback_router.attempt.duration` (histogram, s), `fallback_router.skips` and
-    `fallback_router.cooldowns` (counters), by `fallback_router.provider`.
+    A routed call is a span `route {function}`, a child of the span current when the call
+    starts (the application's request span); each attempt a child span `attempt {provider}`
+    (`fallback_router.provider`, `.attempt`, `.strategy`, `.probe`, `.hedged`,
+    `.is_terminus`). A failed attempt has status ERROR with the redacted error text,
+    `error.type`, `fallback_router.timed_out`, `.counted` and `.fallback`; an abandoned one
+    `fallback_router.abandoned` (the reason). Skips, hedges, cooldowns and a forced
+    terminus are events of the call span. Metrics: `fallback_router.attempt.duration`
+    (histogram, s), `fallback_router.skips` and `fallback_router.cooldowns` (counters), by
+    `fallback_router.provider`.
 
-    One hook serves any number of routers, threads and asyncio tasks: it never
-    attaches a context, so interleaved async calls cannot cross-talk, and it never
-    raises into the router (its own failure is logged, the event ignored). At most
-    `max_open_calls` calls are tracked: past it the oldest call's spans are ended
-    with `fallback_router.abandoned` = `"evicted"`.
+    One hook serves any number of routers, threads and asyncio tasks: it never attaches a
+    context, so interleaved async calls cannot cross-talk, and it never raises into the
+    router (its own failure is logged, the event ignored). A call whose span does not
+    record (no SDK, or sampled out) gets metrics only. At most `max_open_calls` calls are
+    tracked; past it the oldest call's spans end (`fallback_router.abandoned`: `"evicted"`).
 
     Args:
         tracer_provider: where spans go; default the global tracer provider.

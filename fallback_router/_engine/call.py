@@ -13,6 +13,8 @@ driver (sync or async) carries it out and sends the answer back:
 - `(WAIT, gate, names, until, reason)`: wait until one of `names` has a free
   slot on the limiter `gate` (reply its name, the slot taken) or until `until`
   on the router's clock (reply None); `gate` None: just wait until `until`.
+- `(ABANDON, reason)`: the call concludes while attempts still run (hedges that
+  lost, or a deadline): give them up now, with `reason`; reply anything.
 
 The generator returns the call's `Result` (or the bare response) and raises
 the call's error. The driver gives a finished attempt's slot back
@@ -40,6 +42,7 @@ from .gates import (
 )
 
 __all__ = [
+    "ABANDON",
     "AWAIT",
     "HEDGE",
     "IO",
@@ -50,7 +53,7 @@ __all__ = [
     "Outcome",
 ]
 
-START, AWAIT, IO = 1, 2, 3
+START, AWAIT, IO, ABANDON = 1, 2, 3, 5
 STARTED = object()
 HEDGE = object()
 
@@ -222,6 +225,8 @@ class CallState(CallFacts):
                 recorder.succeeded(name, number, latency, end, self.function, self.call_id)
                 if planner.tracks:
                     planner.observed(name, latency)
+                if self.running:  # hedges that lost: abandoned before the call's last event
+                    yield (ABANDON, "hedge lost")
                 return self.done(response, index, number, latency, hedged)
             fallback, counted, text = recorder.failed(
                 name, number, len(names), index == self.terminus(), error, latency, end,
@@ -248,6 +253,8 @@ class CallState(CallFacts):
                     else:
                         end_probe(name)
             if not fallback:
+                if self.running:
+                    yield (ABANDON, "call ended")
                 self._close(error)
                 raise error  # not a fallback trigger: unchanged, no context added
             self.failures.append((name, error, latency, counted, hedged, text))
@@ -255,6 +262,8 @@ class CallState(CallFacts):
                 self.timed_out = True
                 break
         give_back(self)
+        if self.running:
+            yield (ABANDON, "call ended")
         raise self.error()
 
     def _view(self) -> Generator[Any, Any, Sequence[float]]:

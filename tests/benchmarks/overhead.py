@@ -1,27 +1,42 @@
 """Measure fallback_router's per-call overhead against peers, interleaved in one process.
 
 Run: ``python tests/benchmarks/overhead.py`` (not collected by pytest; never timed in
-tests). Prints ns per call (median of rounds) and ratios against the hand-written
-fallback loop, then the thread-parallelism check. Numbers go to the README.
+tests; ``pip install -e '.[bench]'`` for the peers). Every row is the median ns per call
+over ``BENCH_ROUNDS`` rounds (default 15) of ``CALLS`` calls, the rows of a table
+interleaved round by round, and its ratio to a hand-written loop doing the same work:
+
+- sync: the happy path against a lock + dict fallback loop, tenacity, stamina, pybreaker
+  and circuitbreaker; each strategy; hooks; time limits (worker threads); the skip and
+  failure paths against hand loops that skip and fail the same way;
+- async: the happy path against a hand-written async fallback loop, tenacity's
+  ``AsyncRetrying``, stamina's async retry and aiobreaker;
+- the in-memory rate limiter's check.
 """
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
+import os
 import statistics
 import sys
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import tenacity
 
-from fallback_router import Router, routed
+from fallback_router import (
+    InMemoryRateLimiter,
+    LeastBusy,
+    LeastLatency,
+    RoundRobin,
+    Weighted,
+    routed,
+)
 
-ROUNDS = int(__import__("os").environ.get("BENCH_ROUNDS", "15"))
-CALLS = 20_000
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "15"))
+CALLS = int(os.environ.get("BENCH_CALLS", "20000"))
 
 
 class Boom(Exception):
@@ -32,23 +47,21 @@ def provider_call(provider: str, x: int) -> int:
     return x
 
 
-# -- peers ---------------------------------------------------------------------------
+async def provider_async(provider: str, x: int) -> int:
+    return x
 
 
-def direct(x: int) -> int:
-    return provider_call("a", x)
+# -- hand-written peers -------------------------------------------------------------------
 
 
 def make_hand_loop(
-    failing: str = "", benched: str = "", rotate: bool = False, result: bool = False
+    failing: str = "", benched: str = "", rotate: bool = False
 ) -> Callable[[int], Any]:
     """A minimal hand-written fallback: a Lock-guarded dict of deadlines.
 
-    ``failing`` names a provider that raises on every call (its failures are
-    counted under the lock, as a router counts them); ``benched`` one whose
-    deadline lies an hour ahead (skipped); ``rotate`` starts each call at the next
-    provider of a lock-guarded counter (round-robin); ``result`` returns a small
-    record of who served the call instead of the bare response.
+    ``failing`` raises on every call (its failures counted under the lock, as a router
+    counts them); ``benched`` has a deadline an hour ahead (skipped); ``rotate`` starts
+    each call at the next provider of a lock-guarded counter.
     """
     lock = threading.Lock()
     deadlines: dict[str, float] = {}
@@ -65,7 +78,7 @@ def make_hand_loop(
             with lock:
                 start = counter[0]
                 counter[0] = start + 1
-            order = (providers[start % 3],)
+            order = providers[start % 3 :] + providers[: start % 3]
         for name in order:
             with lock:
                 deadline = deadlines.get(name)
@@ -74,154 +87,242 @@ def make_hand_loop(
             try:
                 if name == failing:
                     raise Boom
-                response = provider_call(name, x)
-            except Exception as exc:
+                return provider_call(name, x)
+            except Exception as exc:  # noqa: BLE001 - a hand loop catches everything
                 last = exc
                 with lock:
                     failures[name] = failures.get(name, 0) + 1
-                continue
-            return (name, response) if result else response
         raise RuntimeError from last
 
     return call
 
 
-@tenacity.retry(stop=tenacity.stop_after_attempt(3))
-def with_tenacity(x: int) -> int:
-    return provider_call("a", x)
+def make_async_hand_loop() -> Callable[[int], Awaitable[Any]]:
+    """The async twin of the hand loop: lock + dict of deadlines, awaiting the provider."""
+    lock = threading.Lock()
+    deadlines: dict[str, float] = {}
+    providers = ("a", "b", "c")
+
+    async def call(x: int) -> Any:
+        last: Exception | None = None
+        for name in providers:
+            with lock:
+                deadline = deadlines.get(name)
+            if deadline is not None and deadline > time.monotonic() and name != "c":
+                continue
+            try:
+                return await provider_async(name, x)
+            except Exception as exc:  # noqa: BLE001 - a hand loop catches everything
+                last = exc
+        raise RuntimeError from last
+
+    return call
 
 
-def optional_peers() -> dict[str, Callable[[int], int]]:
-    """pybreaker and stamina, when installed (pip install -e '.[bench]')."""
-    peers: dict[str, Callable[[int], int]] = {}
-    try:
-        import pybreaker
-    except ImportError:
-        pass
-    else:
-        breaker = pybreaker.CircuitBreaker(fail_max=3, reset_timeout=60)
+def sync_peers() -> dict[str, Callable[[int], Any]]:
+    """tenacity always; stamina, pybreaker and circuitbreaker when installed."""
+    peers: dict[str, Callable[[int], Any]] = {}
 
-        def with_pybreaker(x: int) -> int:
-            return breaker.call(provider_call, "a", x)  # type: ignore[no-any-return]
+    @tenacity.retry(stop=tenacity.stop_after_attempt(3))
+    def with_tenacity(x: int) -> int:
+        return provider_call("a", x)
 
-        peers["pybreaker CircuitBreaker.call"] = with_pybreaker
+    peers["tenacity @retry(stop_after_attempt(3))"] = with_tenacity
     try:
         import stamina
-    except ImportError:
-        pass
-    else:
 
         @stamina.retry(on=Exception, attempts=3)
         def with_stamina(x: int) -> int:
             return provider_call("a", x)
 
         peers["stamina @retry(attempts=3)"] = with_stamina
+    except ImportError:
+        pass
+    try:
+        import pybreaker
+
+        breaker = pybreaker.CircuitBreaker(fail_max=3, reset_timeout=60)
+        peers["pybreaker CircuitBreaker.call"] = lambda x: breaker.call(provider_call, "a", x)
+    except ImportError:
+        pass
+    try:
+        from circuitbreaker import circuit
+
+        @circuit(failure_threshold=3, recovery_timeout=60)
+        def with_circuitbreaker(x: int) -> int:
+            return provider_call("a", x)
+
+        peers["circuitbreaker @circuit"] = with_circuitbreaker
+    except ImportError:
+        pass
     return peers
 
 
-def routed_fn(strategy: str, **options: Any) -> Callable[[int], int]:
-    @routed(providers=["a", "b", "c"], strategy=strategy, **options)
-    def call(provider: str, x: int) -> int:
-        return provider_call(provider, x)
+def async_peers() -> dict[str, Callable[[int], Awaitable[Any]]]:
+    """tenacity AsyncRetrying always; stamina async and aiobreaker when installed."""
+    peers: dict[str, Callable[[int], Awaitable[Any]]] = {}
 
-    return call
+    @tenacity.retry(stop=tenacity.stop_after_attempt(3))
+    async def with_tenacity(x: int) -> int:
+        return await provider_async("a", x)
+
+    peers["tenacity async @retry (AsyncRetrying)"] = with_tenacity
+    try:
+        import stamina
+
+        @stamina.retry(on=Exception, attempts=3)
+        async def with_stamina(x: int) -> int:
+            return await provider_async("a", x)
+
+        peers["stamina async @retry"] = with_stamina
+    except ImportError:
+        pass
+    try:
+        import aiobreaker
+
+        breaker = aiobreaker.CircuitBreaker(fail_max=3)
+
+        async def with_aiobreaker(x: int) -> int:
+            return await breaker.call_async(provider_async, "a", x)  # type: ignore[no-any-return]
+
+        peers["aiobreaker CircuitBreaker.call_async"] = with_aiobreaker
+    except ImportError:
+        pass
+    return peers
 
 
-def routed_failing(**options: Any) -> Callable[[int], int]:
+# -- routed cases --------------------------------------------------------------------------
+
+
+def routed_fn(**options: Any) -> Callable[[int], Any]:
+    return routed(providers=["a", "b", "c"], **options)(provider_call)
+
+
+def routed_failing() -> Callable[[int], Any]:
     """The first provider raises on every call; it is exempt, so never benched."""
 
-    @routed(providers=["a", "b", "c"], exempt={"a"}, **options)
     def call(provider: str, x: int) -> int:
         if provider == "a":
             raise Boom
-        return provider_call(provider, x)
+        return x
 
-    return call
+    return routed(providers=["a", "b", "c"], exempt={"a"})(call)
 
 
-def routed_benched() -> Callable[[int], int]:
+def routed_benched() -> Callable[[int], Any]:
     """The first provider is in an hour-long cooldown: every call skips it."""
 
-    @routed(providers=["a", "b", "c"], cooldown=3600)
     def call(provider: str, x: int) -> int:
         if provider == "a" and x < 0:
             raise Boom
-        return provider_call(provider, x)
+        return x
 
-    with contextlib.suppress(Exception):
-        call(-1)  # benches a
-    return call
+    fn = routed(providers=["a", "b", "c"], cooldown=3600)(call)
+    try:
+        fn(-1)  # benches a
+    except Exception:  # noqa: BLE001, S110 - b serves it; only the bench matters
+        pass
+    return fn
 
 
-def time_per_call(fn: Callable[[int], Any]) -> float:
+# -- timing --------------------------------------------------------------------------------
+
+
+def time_sync(fn: Callable[[int], Any]) -> float:
     start = time.perf_counter_ns()
     for i in range(CALLS):
         fn(i)
     return (time.perf_counter_ns() - start) / CALLS
 
 
-def interleaved(cases: dict[str, Callable[[int], Any]]) -> dict[str, float]:
+def time_async(fn: Callable[[int], Awaitable[Any]], loop: asyncio.AbstractEventLoop) -> float:
+    async def many() -> None:
+        for i in range(CALLS):
+            await fn(i)
+
+    start = time.perf_counter_ns()
+    loop.run_until_complete(many())
+    return (time.perf_counter_ns() - start) / CALLS
+
+
+def interleaved(cases: dict[str, Callable[[], float]]) -> dict[str, float]:
     samples: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(ROUNDS):
-        for name, fn in cases.items():
-            samples[name].append(time_per_call(fn))
+        for name, measure in cases.items():
+            samples[name].append(measure())
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
-def threads_check() -> tuple[float, float]:
-    """Return (one thread, 8 threads) seconds for 8 x 10 calls to a 10 ms provider."""
-    router = Router(["slow-a", "slow-b"], strategy="fallback")
-
-    @router
-    def slow(provider: str) -> str:
-        time.sleep(0.01)
-        return provider
-
-    per_thread = 10
-    start = time.perf_counter()
-    for _ in range(per_thread):
-        slow()
-    one = time.perf_counter() - start
-    start = time.perf_counter()
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda _: [slow() for _ in range(per_thread)], range(8)))
-    eight = time.perf_counter() - start
-    return one, eight
+def table(title: str, medians: dict[str, float], baselines: dict[str, str]) -> None:
+    """Print `medians` with the ratio of each row to its baseline row."""
+    print(f"\n{title}")
+    width = max(map(len, medians))
+    for name, ns in medians.items():
+        base = baselines.get(name, next(iter(medians)))
+        ratio = ns / medians[base]
+        print(f"  {name:<{width}}  {ns:8.0f} ns  {ratio:6.2f}x {base}")
 
 
 def main() -> None:
-    routed_rr = routed_fn("round_robin")
-    cases: dict[str, Callable[[int], Any]] = {
-        "direct call": direct,
-        "hand-written fallback loop": make_hand_loop(),
-        "tenacity @retry(stop_after_attempt(3))": with_tenacity,
-        **optional_peers(),
-        "routed primary_only": routed_fn("primary_only"),
-        "routed fallback": routed_fn("fallback"),
-        "routed fallback + retry= template": routed_fn(
-            "fallback", retry=tenacity.Retrying(stop=tenacity.stop_after_attempt(3))
+    print(f"python {sys.version.split()[0]}, {ROUNDS} rounds x {CALLS} calls, median ns/call")
+    hand = "hand loop (lock + dict)"
+    sync_cases: dict[str, Callable[[int], Any]] = {
+        hand: make_hand_loop(),
+        "direct call (no routing)": lambda x: provider_call("a", x),
+        **sync_peers(),
+        "routed fallback": routed_fn(),
+        "routed primary_only": routed_fn(strategy="primary_only"),
+        "routed round_robin": routed_fn(strategy="round_robin"),
+        "routed RoundRobin(failover=True)": routed_fn(strategy=RoundRobin(failover=True)),
+        "routed Weighted({a: 3, b: 1, c: 1})": routed_fn(
+            strategy=Weighted({"a": 3, "b": 1, "c": 1})
         ),
-        "routed fallback + on_event hook set": routed_fn("fallback", on_event=lambda e: None),
-        "hand loop, round-robin": make_hand_loop(rotate=True),
-        "routed round_robin": routed_rr,
-        "hand loop returning (provider, response)": make_hand_loop(result=True),
-        "routed fn.route() -> Result": routed_fn("fallback").route,  # type: ignore[attr-defined]
+        "routed LeastBusy()": routed_fn(strategy=LeastBusy()),
+        "routed LeastLatency()": routed_fn(strategy=LeastLatency()),
+        "routed fn.route() -> Result": routed_fn().route,  # type: ignore[attr-defined]
+        "routed + no-op on_event hook": routed_fn(on_event=lambda event: None),
+        "routed + retry= template": routed_fn(
+            retry=tenacity.Retrying(stop=tenacity.stop_after_attempt(3))
+        ),
+        "routed + attempt_timeout=5 (worker thread)": routed_fn(attempt_timeout=5.0),
         "hand loop, skips one benched": make_hand_loop(benched="a"),
         "routed, skips one in cooldown": routed_benched(),
         "hand loop, first raises, second serves": make_hand_loop(failing="a"),
         "routed, first raises, second serves": routed_failing(),
     }
-    medians = interleaved(cases)
-    hand = medians["hand-written fallback loop"]
-    print(f"python {sys.version.split()[0]}, {ROUNDS} rounds x {CALLS} calls, median ns/call")
-    width = max(map(len, medians))
-    for name, ns in medians.items():
-        print(f"  {name:<{width}}  {ns:9.0f} ns   {ns / hand:6.2f}x hand loop")
-    one, eight = threads_check()
-    print(
-        f"8 threads x 10 calls to a 10 ms provider: {eight:.3f} s; one thread's share "
-        f"(10 calls): {one:.3f} s; ratio {eight / one:.2f}"
+    baselines = {
+        "routed, skips one in cooldown": "hand loop, skips one benched",
+        "routed, first raises, second serves": "hand loop, first raises, second serves",
+    }
+    medians = interleaved({name: (lambda f=fn: time_sync(f)) for name, fn in sync_cases.items()})
+    table("sync (ratio to the hand loop doing the same)", medians, baselines)
+
+    loop = asyncio.new_event_loop()
+    async_hand = "async hand loop (lock + dict)"
+
+    async def direct_async(x: int) -> int:
+        return await provider_async("a", x)
+
+    async_cases: dict[str, Callable[[int], Awaitable[Any]]] = {
+        async_hand: make_async_hand_loop(),
+        "direct await (no routing)": direct_async,
+        **async_peers(),
+        "routed async fallback": routed(providers=["a", "b", "c"])(provider_async),
+        "routed async + attempt_timeout=5": routed(providers=["a", "b", "c"], attempt_timeout=5.0)(
+            provider_async
+        ),
+    }
+    medians = interleaved(
+        {name: (lambda f=fn: time_async(f, loop)) for name, fn in async_cases.items()}
     )
+    table("async (ratio to the async hand loop)", medians, {})
+    loop.close()
+
+    limiter = InMemoryRateLimiter({"a": f"{10**12}/s"})
+    medians = interleaved(
+        {"InMemoryRateLimiter.try_acquire": lambda: time_sync(lambda _: limiter.try_acquire("a"))}
+    )
+    table("rate limiter check", medians, {})
 
 
 if __name__ == "__main__":
