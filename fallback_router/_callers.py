@@ -14,6 +14,7 @@ from ._async_direct import async_direct_caller
 from ._async_stream import lazy_stream_async, route_stream_async
 from ._direct import direct_caller
 from ._engine.setup import Setup
+from ._errors import InvalidConfigError
 from ._sync import run_call
 from ._sync_stream import lazy_stream, route_stream
 
@@ -63,6 +64,13 @@ def make_caller(
     """
     kind = kind_of(fn)
     function = _name_of(fn)
+    if kind in (STREAM, ASYNC_STREAM) and setup.accept is not None and not setup.buffer:
+        msg = (
+            f"accept= cannot judge the stream {function!r} before it is delivered: "
+            f"route streams with stream_failover='buffer' (accept= then receives the "
+            f"list of the stream's items), or use a router without accept= for them"
+        )
+        raise InvalidConfigError(msg)
     if method:
         return _method_caller(setup, fn, kind, want_result)
     if kind == STREAM:

@@ -21,17 +21,18 @@ __all__ = [
     "to_predicate",
 ]
 
-#: What ``fallback_on`` / ``cooldown_on`` accept: an exception type, a tuple of
-#: them, or a predicate taking the exception.
 ErrorMatcher: TypeAlias = (
     type[BaseException] | tuple[type[BaseException], ...] | Callable[[Exception], bool]
 )
+"""What `fallback_on=` and `cooldown_on=` accept.
+
+An exception type, a tuple of them, or a predicate taking the exception (such as
+[`http_status(429, 503)`][fallback_router.http_status]).
+"""
 
 #: 4xx statuses that still say something about the provider, not the request.
 _PROVIDER_4XX = frozenset({401, 403, 404, 408, 429})
 
-#: Errors that are the caller's own bug: they fall back but never bench a provider
-#: under the default ``cooldown_on`` (``UnboundLocalError`` is a ``NameError``).
 CALLER_BUGS: tuple[type[Exception], ...] = (
     TypeError,
     AttributeError,
@@ -40,6 +41,14 @@ CALLER_BUGS: tuple[type[Exception], ...] = (
     ImportError,
     NotImplementedError,
 )
+"""Errors that are the caller's own bug: they fall back but never bench a provider.
+
+Applies under the default `cooldown_on` ([`default_cooldown_on`][fallback_router.default_cooldown_on]);
+`UnboundLocalError` is a `NameError`.
+
+Version:
+    Added in 0.2.0.
+"""
 
 
 def _as_status(value: object) -> int | None:
@@ -51,10 +60,18 @@ def _as_status(value: object) -> int | None:
 def status_of(error: BaseException) -> int | None:
     """Return the HTTP status an error carries, or None.
 
-    Looks at ``.status_code``, ``.response.status_code``, ``.status`` and ``.code``
-    in that order; only ints from 100 to 599 count.
+    Looks at `.status_code` (openai, anthropic), `.response.status_code` (httpx,
+    requests), `.status` and `.code` (urllib's `HTTPError`) in that order; only ints
+    from 100 to 599 count.
 
-    .. versionadded:: 0.1.0
+    Args:
+        error: any exception.
+
+    Returns:
+        The status code, or None when the error carries none.
+
+    Version:
+        Added in 0.1.0.
     """
     value = getattr(error, "status_code", None)
     if value is not None and (status := _as_status(value)) is not None:
@@ -72,16 +89,32 @@ def status_of(error: BaseException) -> int | None:
 
 
 def http_status(*codes: int | range) -> Callable[[Exception], bool]:
-    """Build a predicate true for errors whose HTTP status is one of ``codes``.
+    """Build a predicate true for errors whose HTTP status is one of `codes`.
 
-    ``codes`` are ints or ranges from 100 to 599, e.g. ``http_status(429,
-    range(500, 600))``; ranges are kept as ranges (no memory per code). Use it as
-    ``fallback_on=`` or ``cooldown_on=``.
+    Use it as `fallback_on=` or `cooldown_on=`. The status is read by
+    [`status_of`][fallback_router.status_of]; ranges are kept as ranges (no memory
+    per code).
+
+    Args:
+        *codes: ints or ranges from 100 to 599.
+
+    Returns:
+        A predicate over exceptions, named after its codes in reprs.
 
     Raises:
-        InvalidConfigError: no codes, or a code or range outside 100-599.
+        InvalidConfigError: no codes, an empty range, or a code or range outside
+            100-599.
 
-    .. versionadded:: 0.1.0
+    Example:
+        ```python
+        from fallback_router import http_status, routed
+
+        @routed(providers=["a", "b"], cooldown_on=http_status(429, range(500, 600)))
+        def complete(provider, prompt): ...
+        ```
+
+    Version:
+        Added in 0.1.0.
     """
     if not codes:
         msg = "http_status() needs at least one status code"
@@ -114,21 +147,27 @@ def http_status(*codes: int | range) -> Callable[[Exception], bool]:
 
 
 def is_caller_bug(error: BaseException) -> bool:
-    """Return True for errors that are the routed function's own bug (:data:`CALLER_BUGS`)."""
+    """Return True for errors that are the routed function's own bug (`CALLER_BUGS`)."""
     return isinstance(error, CALLER_BUGS)
 
 
 def default_cooldown_on(error: Exception) -> bool:
     """Count every error except a caller's bad request or bug.
 
-    Not counted: HTTP 4xx statuses other than 401, 403, 404, 408 and 429, and the
-    caller's own bugs (``TypeError``, ``AttributeError``, ``NameError`` and
-    ``UnboundLocalError``, ``AssertionError``, ``ImportError``,
-    ``NotImplementedError``). They still fall back; they just bench nobody.
+    The default `cooldown_on`. Not counted: HTTP 4xx statuses other than 401,
+    403, 404, 408 and 429, and the caller's own bugs
+    ([`CALLER_BUGS`][fallback_router.CALLER_BUGS]: `TypeError`, `AttributeError`,
+    `NameError` and `UnboundLocalError`, `AssertionError`, `ImportError`,
+    `NotImplementedError`). They still fall back; they just bench nobody.
 
-    .. versionadded:: 0.1.0
-    .. versionchanged:: 0.2.0
-       The caller's own bugs are no longer counted.
+    Args:
+        error: the provider's exception (one that falls back).
+
+    Returns:
+        True when the failure counts towards the provider's cooldown.
+
+    Version:
+        Added in 0.1.0. Changed in 0.2.0: the caller's own bugs are no longer counted.
     """
     if isinstance(error, CALLER_BUGS):
         return False
@@ -137,7 +176,7 @@ def default_cooldown_on(error: Exception) -> bool:
 
 
 def to_predicate(matcher: object, argument: str) -> Callable[[Exception], bool]:
-    """Turn an :data:`ErrorMatcher` into a predicate; ``argument`` names it in errors."""
+    """Turn an `ErrorMatcher` into a predicate; `argument` names it in errors."""
     if isinstance(matcher, type):
         if issubclass(matcher, BaseException):
             return _isinstance_predicate(matcher)

@@ -138,7 +138,8 @@ class InMemoryCooldown:
         """
         if self.quiet_until > 0.0:
             return ()
-        now = self._now()
+        clock = self.clock
+        now = clock() if clock is not None else time.monotonic()
         heap = self._heap
         if heap and heap[0][0] <= now:  # some state lapsed: settle it first
             with self._lock:
@@ -151,6 +152,10 @@ class InMemoryCooldown:
         ]
 
     peek = remaining_many
+
+    def has_state(self, name: str) -> bool:
+        """Whether `name` has any state (cooldown, counted failures, half-open memory)."""
+        return name in self._deadlines or name in self._failures or name in self._levels
 
     # -- half-open probes -----------------------------------------------------------
 

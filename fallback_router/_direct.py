@@ -1,11 +1,15 @@
-"""The sync happy path: the engine's first step, specialised for a call that needs no plan.
+"""The sync happy path: the engine's first steps, specialised for calls that need no plan.
 
 A call takes it when the router has fixed providers, no time limits, limiters,
-budget or `accept=`, no `routing()` preferences are in force, and the tracker
-(if the strategy uses one) promises it holds no state (`quiet_until`). It picks
-the strategy's first provider, calls it and counts the success exactly as the
-general path would, with the same helpers; a failed first attempt is handed to
-the general path (`run_call`), which continues it instead of making it again.
+budget, retry template or `accept=`, and no `routing()` preferences are in force.
+With a tracker that holds no state (`quiet_until`) it picks the strategy's first
+provider and calls it. Otherwise, with a tracker that answers without waiting on
+the network, it walks the strategy's order as the engine does: providers in
+cooldown are skipped (the pure [`plan_fallback`][fallback_router.plan_fallback]
+rule), failures recorded, the next provider tried. It uses the engine's own
+helpers for counts, records, events, `current_attempt()` and `Result`; anything
+unusual (a half-open provider, a forced terminus, a retry template) hands the
+call to the engine (`run_call`) with the walk so far, and the engine goes on.
 """
 
 from __future__ import annotations
@@ -15,19 +19,20 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ._engine.call import Outcome
+from ._engine.call import CallState
+from ._engine.facts import COOLDOWN, Outcome
 from ._engine.setup import Setup
 from ._results import CURRENT, new_attempt, new_result
 from ._routing import ROUTING
-from ._sync import check_not_awaitable, run_call
+from ._sync import SyncRun, check_not_awaitable, drive, run_call
 
 __all__ = ["direct_caller"]
 
-#: Response types seen not to be awaitable (a small cache; checked once per type).
+#: Response types seen not to be awaitable (a small per-router cache).
 _PLAIN_TYPES = 64
 
 
-def direct_caller(
+def direct_caller(  # noqa: C901, PLR0915 - the happy path, inlined on purpose
     setup: Setup, fn: Callable[..., Any], want_result: bool, function: str
 ) -> Callable[..., Any]:
     """Return `call(*args, **kwargs)` routing `fn` with the happy path inlined."""
@@ -44,9 +49,17 @@ def direct_caller(
     states = tuple((name, 1, terminus[i], None, router_clock) for i, name in enumerate(names))
     calls = tuple(functools.partial(fn, provider) for provider in objects)
     tracker: Any = setup.tracker
+    caps = setup.caps
+    # The walk needs a view without network I/O and a way to tell a clean provider.
+    walks = setup.retry is None and (
+        tracker is None or (caps is not None and not caps.blocking and caps.has_state is not None)
+    )
+    has_state = caps.has_state if caps is not None else None
+    remaining_many = caps.remaining_many if caps is not None else None
     counter = planner.counter
     next_index = counter.next_index if counter is not None else None
     pick = None if planner.fixed_first else planner.pick
+    fixed_order = list(range(count)) if planner.fixed_first else None
     tracks = planner.tracks
     recorder = setup.recorder
     hooks = recorder.hooks
@@ -60,25 +73,136 @@ def direct_caller(
     def general(args: Any, kwargs: Any, first: Any, start: Any, call_id: Any) -> Any:
         return run_call(setup, fn, args, kwargs, want_result, function, first, start, call_id)
 
+    def walk(  # noqa: C901, PLR0912, PLR0913 - the engine's walk, for the common case
+        args: Any,
+        kwargs: Any,
+        start: float,
+        tick: int,
+        view: Any,
+        first: tuple[int, Outcome] | None,
+        call_id: int,
+    ) -> Any:
+        """Walk the order from its start (or on from a failed first pick)."""
+        clock = router_clock if router_clock is not None else time.monotonic
+        if fixed_order is not None:
+            order = fixed_order
+        else:
+            order = planner.order(names, tick, (lambda i: view[i] > 0.0) if view else None)
+            if first is not None:
+                order = [first[0], *(i for i in order if i != first[0])]
+        last = order[-1] if not one else count - 1
+        failures: list[tuple[str, Exception, float, bool, bool, str]] = []
+        skipped: list[str] = []
+        reasons: list[str] = []
+        for position, index in enumerate(order):
+            name = names[index]
+            if first is not None and index == first[0] and not failures:
+                failure = first[1]
+            else:
+                if one and failures:
+                    break
+                left = view[index] if view else 0.0
+                if left > 0.0 and index != last:
+                    skipped.append(name)
+                    reasons.append(COOLDOWN)
+                    recorder.skipped(name, left, COOLDOWN, function, call_id)
+                    continue
+                if left > 0.0 or (view and has_state is not None and has_state(name)):
+                    # A forced terminus or a half-open provider: the engine goes on.
+                    progress = (order, position, tick, failures, skipped, reasons)
+                    call = CallState(setup, function, want_result, start=start,
+                                     call_id=call_id, progress=progress)  # fmt: skip
+                    return drive(SyncRun(call, fn, args, kwargs))
+                number = len(failures) + 1
+                if hooks is not None:
+                    recorder.started(name, number, index == last, None, False, False,
+                                     function, call_id)  # fmt: skip
+                if tracks:
+                    planner.started(name)
+                token = set_current(
+                    states[index]
+                    if number == 1 and terminus[index] == (index == last)
+                    else (name, number, index == last, None, router_clock)
+                )
+                begun = clock()
+                try:
+                    response = calls[index](*args, **kwargs)
+                except Exception as exc:  # noqa: BLE001 - recorded below
+                    failure = (None, exc, begun, clock())
+                else:
+                    end = clock()
+                    if tracks:
+                        planner.ended(name)
+                    if type(response) not in plain:
+                        check_not_awaitable(response, fn)
+                    latency = max(0.0, end - begun)
+                    recorder.succeeded(name, number, latency, end, function, call_id)
+                    if tracks:
+                        planner.observed(name, latency)
+                    elapsed = max(0.0, end - start)
+                    if hooks is not None:
+                        recorder.succeeded_call(name, number, elapsed, function, call_id)
+                    if not want_result:
+                        return response
+                    done = [new_attempt(*f) for f in failures]
+                    done.append(new_attempt(name, None, latency, False))
+                    return new_result(response, name, latency, number, index == last,
+                                      tuple(done), tuple(skipped), elapsed)  # fmt: skip
+                finally:
+                    reset_current(token)
+                if tracks:
+                    planner.ended(name)
+            # -- a failed attempt: recorded as the engine records it
+            error = failure[1]
+            assert error is not None  # noqa: S101 - only failures get here
+            latency = max(0.0, failure[3] - failure[2])
+            fallback, counted, text = recorder.failed(
+                name, len(failures) + 1, count, index == last, error, latency, failure[3],
+                function, call_id,
+            )  # fmt: skip
+            if counted:
+                duration = tracker.record_failure(name, error)
+                if duration is True:  # a tracker of the 0.1 protocol
+                    duration = tracker.remaining(name)
+                recorder.cooled(name, float(duration or 0.0), error, text, function, call_id)
+            if not fallback:
+                if hooks is not None:
+                    recorder.failed_call(error, tuple(new_attempt(*f) for f in failures),
+                                         function, call_id)  # fmt: skip
+                raise error  # not a fallback trigger: unchanged, no context added
+            failures.append((name, error, latency, counted, False, text))
+        progress = (order, len(order), tick, failures, skipped, reasons)
+        call = CallState(setup, function, want_result, start=start, call_id=call_id,
+                         progress=progress)  # fmt: skip
+        raise call.error()
+
     def direct_call(*args: Any, **kwargs: Any) -> Any:
         clock = router_clock if router_clock is not None else time.monotonic
         start = clock()
-        if (tracker is not None and start >= tracker.quiet_until) or get_routing() is not None:
+        if get_routing() is not None:
             return general(args, kwargs, None, start, None)
+        view: Any = ()
+        if tracker is not None and start >= tracker.quiet_until:
+            if not walks:
+                return general(args, kwargs, None, start, None)
+            view = remaining_many(names)  # type: ignore[misc]
         tick = next_index() if next_index is not None else 0
-        index = 0 if pick is None else pick(names, tick)
-        name = names[index]
         call_id = 0
         if hooks is not None:
             call_id = next(call_ids)
             recorder.started_call(function, call_id)
+        if view:
+            return walk(args, kwargs, start, tick, view, None, call_id)
+        index = 0 if pick is None else pick(names, tick)
+        name = names[index]
+        if hooks is not None:
             recorder.started(name, 1, terminus[index], None, False, False, function, call_id)
         if tracks:
             planner.started(name)
         token = set_current(states[index])
         try:
             response = calls[index](*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - handed to the general path below
+        except Exception as exc:  # noqa: BLE001 - handed to the walk below
             failure: Outcome = (None, exc, start, clock())
         except BaseException as exc:  # Ctrl-C, cancellation: the call ends here, closed
             if tracks:
@@ -97,7 +221,8 @@ def direct_caller(
                 if len(plain) < _PLAIN_TYPES:
                     plain.add(cls)
             latency = end - start
-            latency = max(latency, 0.0)
+            if latency < 0.0:
+                latency = 0.0
             if tracks:
                 planner.observed(name, latency)
             if hooks is None:
@@ -126,6 +251,10 @@ def direct_caller(
         finally:
             reset_current(token)
         # Outside the except block: later errors get no __context__ from this one.
-        return general(args, kwargs, (index, tick, failure), start, call_id)
+        if tracks:
+            planner.ended(name)
+        if not walks:
+            return general(args, kwargs, (index, tick, failure), start, call_id)
+        return walk(args, kwargs, start, tick, view, (index, failure), call_id)
 
     return direct_call

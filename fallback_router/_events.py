@@ -220,18 +220,19 @@ def builder(cls: type[E]) -> Callable[..., E]:
     """A fast positional constructor for `cls` (fields in declaration order).
 
     A frozen dataclass' `__init__` sets every field through `object.__setattr__`;
-    with hooks on the happy path that costs more than the routing. This sets the
-    slots directly; the objects are the same.
+    with hooks on the happy path that costs more than the routing. The builder
+    is generated once per class and sets the slots directly (unrolled); the
+    objects are the same.
     """
     fields = [name for klass in reversed(cls.__mro__) for name in getattr(klass, "__slots__", ())]
-    setters = tuple(getattr(cls, name).__set__ for name in fields)
-    new = object.__new__
-
-    def build(*values: Any) -> E:
-        event = new(cls)
-        for setter, value in zip(setters, values, strict=True):
-            setter(event, value)
-        return event
-
+    names = [f"v{i}" for i in range(len(fields))]
+    namespace: dict[str, Any] = {"new": object.__new__, "cls": cls}
+    lines = [f"def build({', '.join(names)}):", "    e = new(cls)"]
+    for i, field in enumerate(fields):
+        namespace[f"s{i}"] = getattr(cls, field).__set__
+        lines.append(f"    s{i}(e, v{i})")
+    lines.append("    return e")
+    exec("\n".join(lines), namespace)  # noqa: S102 - generated from the class's own fields
+    build: Callable[..., E] = namespace["build"]
     build.__qualname__ = f"build_{cls.__name__}"
     return build

@@ -1,20 +1,20 @@
 """Rate-limit hints: how long a server asks a client to wait, read from its error.
 
 Read duck-typed from the error's attributes and its response headers, so httpx,
-requests, urllib, the ``openai`` SDK and ``google-genai`` work without being
+requests, urllib, the `openai` SDK and `google-genai` work without being
 dependencies. In order (the first present wins):
 
-1. ``retry-after-ms`` (milliseconds; the OpenAI SDK honours it first);
-2. ``Retry-After`` (delta-seconds or an HTTP date), or an error's ``.retry_after``;
-3. on a 429 only: OpenAI's ``x-ratelimit-reset-requests`` / ``-tokens`` (durations
-   such as ``6m0s``): the reset of the limit whose ``x-ratelimit-remaining-*`` is 0,
+1. `retry-after-ms` (milliseconds; the OpenAI SDK honours it first);
+2. `Retry-After` (delta-seconds or an HTTP date), or an error's `.retry_after`;
+3. on a 429 only: OpenAI's `x-ratelimit-reset-requests` / `-tokens` (durations
+   such as `6m0s`): the reset of the limit whose `x-ratelimit-remaining-*` is 0,
    else the longest;
-4. on a 429 only: Google's ``RetryInfo.retryDelay`` in the error details
-   (``google-genai``'s ``errors.ClientError.details``).
+4. on a 429 only: Google's `RetryInfo.retryDelay` in the error details
+   (`google-genai`'s `errors.ClientError.details`).
 
 Values that are present but not understood (negative, NaN, infinite, not digits)
-raise :class:`UnparsableRetryAfterError`; huge values are clamped to :data:`HUGE`
-seconds, never an ``OverflowError``.
+raise [`UnparsableRetryAfterError`][fallback_router.UnparsableRetryAfterError]; huge
+values are clamped to `HUGE` seconds (a year), never an `OverflowError`.
 """
 
 from __future__ import annotations
@@ -45,7 +45,12 @@ _RETRY_INFO = "google.rpc.RetryInfo"
 class UnparsableRetryAfterError(ValueError):
     """A rate-limit hint was present but could not be understood.
 
-    .. versionadded:: 0.2.0
+    Raised by [`retry_after_of`][fallback_router.retry_after_of]; `args[0]` is the
+    value as found. The trackers catch it, log "unparsable Retry-After" and use
+    the normal cooldown.
+
+    Version:
+        Added in 0.2.0.
     """
 
 
@@ -74,11 +79,11 @@ def _number(value: object) -> float:
 
 
 def parse_retry_after(value: object, now: Callable[[], float] | None = None) -> float:
-    """Parse a ``Retry-After`` value into seconds (at most :data:`HUGE`).
+    """Parse a `Retry-After` value into seconds (at most `HUGE`).
 
-    Accepts non-negative numbers, ``timedelta``, digit strings and HTTP dates (RFC
-    9110); a date is measured against ``now()`` (default ``time.time``, looked up at
-    call time) and a past date means 0. Raises ``UnparsableRetryAfterError`` for
+    Accepts non-negative numbers, `timedelta`, digit strings and HTTP dates (RFC
+    9110); a date is measured against `now()` (default `time.time`, looked up at
+    call time) and a past date means 0. Raises `UnparsableRetryAfterError` for
     anything else: negative numbers, NaN, infinities, signs, exponents, words.
     """
     if isinstance(value, dt.timedelta):
@@ -101,7 +106,7 @@ def parse_retry_after(value: object, now: Callable[[], float] | None = None) -> 
 
 
 def parse_duration(value: object) -> float:
-    """Parse an OpenAI reset duration (``1s``, ``6m0s``, ``20ms``, ``1h2m3.5s``)."""
+    """Parse an OpenAI reset duration (`1s`, `6m0s`, `20ms`, `1h2m3.5s`)."""
     text = value.decode("latin-1") if isinstance(value, bytes) else value
     if not isinstance(text, str) or not _DURATION.fullmatch(text.strip()):
         raise UnparsableRetryAfterError(value)
@@ -149,7 +154,7 @@ def _openai_reset(headers: Any) -> float | None:
 
 
 def _iter_details(details: object) -> Iterable[Mapping[str, object]]:
-    """Yield every mapping in a Google error payload's ``details`` lists."""
+    """Yield every mapping in a Google error payload's `details` lists."""
     if isinstance(details, Mapping):
         payload = cast("Mapping[str, object]", details)
         inner = payload.get("error")
@@ -173,13 +178,35 @@ def _google_retry_delay(error: BaseException) -> float | None:
 def retry_after_of(error: BaseException) -> float | None:
     """Return the seconds a server asked to wait before calling again, or None.
 
-    See the module documentation for the headers and payloads read, in order.
-    Raises ``UnparsableRetryAfterError`` when a hint is present but not understood.
+    Read duck-typed from the error's `.response.headers`, `.headers` and
+    attributes (httpx, requests, urllib, the `openai` SDK, `google-genai`); the
+    first hint present wins:
 
-    .. versionadded:: 0.1.0
-    .. versionchanged:: 0.2.0
-       Reads ``retry-after-ms``, OpenAI's ``x-ratelimit-reset-*`` and Google's
-       ``RetryInfo``; rejects negative, NaN and infinite values; clamps huge ones.
+    1. `retry-after-ms` (milliseconds; the OpenAI SDK honours it first);
+    2. `Retry-After` (delta-seconds or an HTTP date), or the error's `.retry_after`;
+    3. on a 429 only: OpenAI's `x-ratelimit-reset-requests` / `-tokens` (durations
+       such as `6m0s`): the reset of the limit whose `x-ratelimit-remaining-*` is
+       `0`, else the longest;
+    4. on a 429 only: Google's `RetryInfo.retryDelay` in the error details
+       (`google-genai`'s `errors.ClientError.details`).
+
+    Huge values are clamped to a year, never an `OverflowError`; the trackers then
+    clamp to their own `max_duration` (or one hour).
+
+    Args:
+        error: the provider's exception.
+
+    Returns:
+        Seconds to wait, or None when the error carries no hint.
+
+    Raises:
+        UnparsableRetryAfterError: a hint is present but not understood (negative,
+            NaN, infinite, signs, exponents, words).
+
+    Version:
+        Added in 0.1.0. Changed in 0.2.0: reads `retry-after-ms`, OpenAI's
+        `x-ratelimit-reset-*` and Google's `RetryInfo`; rejects negative, NaN and
+        infinite values; clamps huge ones.
     """
     headers = _headers_of(error)
     if headers is not None:

@@ -1,14 +1,16 @@
 """Log messages and the package's loguru logger.
 
 Every message starts with a stable phrase (the constants below, for filtering) and
-then states the facts in words, so loguru's default format reads well::
+then states the facts in words, so loguru's default format reads well:
 
-    provider failed: gemini (attempt 1 of 3): RateLimitError: 429 Too Many Requests
+```text
+provider failed: gemini (attempt 1 of 3): RateLimitError: 429 Too Many Requests
+```
 
-The same facts travel as structured fields in ``record["extra"]`` (provider,
-attempt, latency, remaining, duration, error...). Templates are ``str.format``
+The same facts travel as structured fields in `record["extra"]` (provider,
+attempt, latency, remaining, duration, error...). Templates are `str.format`
 strings that loguru fills only when a handler takes the record: nothing is
-formatted while the package is disabled (``logger.disable("fallback_router")``,
+formatted while the package is disabled (`logger.disable("fallback_router")`,
 the state after import) or below every handler's level.
 """
 
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 from loguru import logger
 
-#: loguru's level numbers, for :func:`wants`.
+#: loguru's level numbers, for `wants`.
 DEBUG, INFO, WARNING, ERROR = 10, 20, 30, 40
 
 __all__ = [
@@ -105,7 +107,7 @@ _TEMPLATES = {
 
 
 def template(phrase: str) -> str:
-    """Return the message template that starts with the stable ``phrase``."""
+    """Return the message template that starts with the stable `phrase`."""
     return _TEMPLATES[phrase]
 
 
@@ -113,13 +115,13 @@ _core = getattr(logger, "_core", None)
 
 
 def wants(module: str, level: int) -> bool:
-    """False when loguru would certainly drop a ``level`` record logged from ``module``.
+    """False when loguru would certainly drop a `level` record logged from `module`.
 
     The call path asks this before each log call, so a disabled package (the
     state after import) or a level below every handler costs one attribute
     read instead of loguru's frame inspection. It reads loguru's handler and
-    activation tables, which loguru keeps current on ``add``, ``remove``,
-    ``enable`` and ``disable``; a module loguru has not seen yet, or a loguru
+    activation tables, which loguru keeps current on `add`, `remove`,
+    `enable` and `disable`; a module loguru has not seen yet, or a loguru
     whose internals look different, gets True and loguru decides as usual.
     """
     core = _core

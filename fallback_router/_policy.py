@@ -25,9 +25,9 @@ DEFAULT_PROBE_TTL = 30.0
 
 
 def check_seconds(argument: str, value: object, *, allow_zero: bool = False) -> float:
-    """Validate a positive, finite number of seconds; name ``argument`` in errors.
+    """Validate a positive, finite number of seconds; name `argument` in errors.
 
-    Ints too large for a float (``10**400``) are rejected like infinities.
+    Ints too large for a float (`10**400`) are rejected like infinities.
     """
     seconds = math.nan
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -89,7 +89,7 @@ class CooldownPolicy:
         return self.max_duration if self.max_duration is not None else self.duration
 
     def length(self, level: int, retry_after: float | None) -> float:
-        """Return the cooldown length for an escalation ``level`` and Retry-After."""
+        """Return the cooldown length for an escalation `level` and Retry-After."""
         return self.clamp(self.base_length(level, retry_after) * self.jitter_factor(), retry_after)
 
     def base_length(self, level: int, retry_after: float | None) -> float:
@@ -105,17 +105,17 @@ class CooldownPolicy:
             return cap
 
     def limit(self, retry_after: float | None) -> float:
-        """The longest cooldown: ``max_duration``, else one hour for a Retry-After."""
+        """The longest cooldown: `max_duration`, else one hour for a Retry-After."""
         if self.max_duration is not None:
             return self.max_duration
         return max(self.duration, RETRY_AFTER_CAP) if retry_after is not None else math.inf
 
     def jitter_factor(self) -> float:
-        """A random factor from 1 to ``1 + jitter``."""
+        """A random factor from 1 to `1 + jitter`."""
         return 1.0 + self.jitter * random.random() if self.jitter else 1.0  # noqa: S311
 
     def clamp(self, seconds: float, retry_after: float | None) -> float:
-        """Clamp a jittered length to :meth:`limit` (jitter never passes the cap)."""
+        """Clamp a jittered length to `limit()` (jitter never passes the cap)."""
         return min(seconds, self.limit(retry_after))
 
 

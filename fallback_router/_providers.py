@@ -1,4 +1,4 @@
-"""Normalising and validating provider collections into ``(names, objects)``."""
+"""Normalising and validating provider collections into `(names, objects)`."""
 
 # pyright: reportUnnecessaryTypeIgnoreComment=false
 # (the ignores in this module are for mypy; pyright needs none of them)
@@ -12,7 +12,7 @@ from ._errors import InvalidConfigError, NoProvidersError
 
 __all__ = ["Providers", "ProvidersSpec", "normalize", "provider_name"]
 
-#: What ``providers=`` accepts: a sequence, a mapping, or a zero-argument callable
+#: What `providers=` accepts: a sequence, a mapping, or a zero-argument callable
 #: returning either.
 ProvidersSpec: TypeAlias = (
     Sequence[Any] | Mapping[str, Any] | Callable[[], Sequence[Any] | Mapping[str, Any]]
@@ -23,7 +23,7 @@ Providers: TypeAlias = tuple[tuple[str, ...], tuple[Any, ...]]
 
 
 def provider_name(obj: object, index: int) -> str:
-    """Return the name of a sequence element, or raise ``InvalidConfigError``."""
+    """Return the name of a sequence element, or raise `InvalidConfigError`."""
     if isinstance(obj, str):
         name: object = obj
     else:
@@ -41,7 +41,7 @@ def provider_name(obj: object, index: int) -> str:
 
 
 def normalize(spec: object) -> Providers:
-    """Turn a static provider collection into ``(names, objects)``, validated.
+    """Turn a static provider collection into `(names, objects)`, validated.
 
     Raises:
         NoProvidersError: the collection is empty.

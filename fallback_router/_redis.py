@@ -169,6 +169,10 @@ class RedisCooldown:
         """
         return self.mirror.remaining_many(names)
 
+    def has_state(self, name: str) -> bool:
+        """Whether `name` had any state at the mirror's last read (or by this process' writes)."""
+        return self.mirror.dirty(name)
+
     def _fetch(self, order: list[str]) -> list[int] | None:
         """Read `order`'s state: one round trip; None while failing open."""
 

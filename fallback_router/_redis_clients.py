@@ -3,7 +3,7 @@
 A tracker never uses the client it was given: it builds one to the same
 deployment (address, auth, TLS, database, Sentinel service, cluster nodes) whose
 every connection — Sentinel discovery and cluster slot discovery included — has the
-tracker's ``op_timeout`` for connecting and for each reply, and no retries. The
+tracker's `op_timeout` for connecting and for each reply, and no retries. The
 client is built on first use, inside the fail-open guard, so a deployment that is
 down when the tracker is created costs nothing until it is asked.
 """
@@ -99,7 +99,7 @@ def _kept(kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _factory(client: Any, op_timeout: float) -> Callable[[], Any]:
-    """Return a builder of a bounded client to ``client``'s deployment (checked now)."""
+    """Return a builder of a bounded client to `client`'s deployment (checked now)."""
     redis = import_redis()
     # redis-py's cluster and Sentinel classes are untyped: used through Any.
     cluster: Any = importlib.import_module("redis.cluster")
@@ -187,7 +187,7 @@ class BoundedClient:
         return client
 
     def script(self, source: str) -> Any:
-        """The Lua script ``source`` registered on the client."""
+        """The Lua script `source` registered on the client."""
         script = self._scripts.get(source)
         if script is None:
             script = self._scripts[source] = self.get().register_script(source)

@@ -37,12 +37,16 @@ class Attempt:
         counted: True when the failure was recorded with the cooldown tracker
             (False for successes, exempt providers, strategies without cooldown
             and errors `cooldown_on` rejects).
-        hedged: True for an attempt started by `hedge_after=` while another ran.
+        hedged: True for attempts that ran side by side (`hedge_after=`): the hedge
+            that started beside a slow attempt, and the attempts it raced.
         error_text: the error as `"Type: message"`, redacted ("" on success);
             displays show this, never the raw message.
+        abandoned: True for an attempt given up while it ran, with no verdict (a
+            hedge that lost): neither a success nor a failure; `latency` is the
+            time it ran until then.
 
     Version:
-        Added in 0.1.0. Changed in 0.3.0: `hedged` and `error_text`.
+        Added in 0.1.0. Changed in 0.3.0: `hedged`, `error_text` and `abandoned`.
     """
 
     provider: str
@@ -51,11 +55,12 @@ class Attempt:
     counted: bool = False
     hedged: bool = False
     error_text: str = ""
+    abandoned: bool = False
 
     @property
     def ok(self) -> bool:
         """True when this attempt succeeded."""
-        return self.error is None
+        return self.error is None and not self.abandoned
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -190,16 +195,18 @@ def new_attempt(
     counted: bool,
     hedged: bool = False,
     error_text: str = "",
+    abandoned: bool = False,
 ) -> Attempt:
     """Build an [`Attempt`][fallback_router.Attempt] as its constructor would, faster."""
     a = _new(Attempt)
-    s_provider, s_error, s_latency, s_counted, s_hedged, s_text = _attempt_slots
+    s_provider, s_error, s_latency, s_counted, s_hedged, s_text, s_abandoned = _attempt_slots
     s_provider(a, provider)
     s_error(a, error)
     s_latency(a, latency)
     s_counted(a, counted)
     s_hedged(a, hedged)
     s_text(a, error_text)
+    s_abandoned(a, abandoned)
     return a
 
 

@@ -43,7 +43,7 @@ class _BudgetStop(tenacity.stop.stop_base):
 
 
 class _ExceptionsOnly(tenacity.retry_base):
-    """The template's retry predicate, but never for non-``Exception`` outcomes."""
+    """The template's retry predicate, but never for non-`Exception` outcomes."""
 
     def __init__(
         self, inner: tenacity.retry_base | Callable[[tenacity.RetryCallState], bool]
@@ -97,13 +97,13 @@ def retry_after_first(
     clock: Callable[[], float] | None,
     budget: RetryBudget | None = None,
 ) -> Any:
-    """Hand a first try that raised ``first`` to a copy of ``template``.
+    """Hand a first try that raised `first` to a copy of `template`.
 
-    tenacity sees ``first`` as its first attempt (so the happy path never builds a
-    controller), then calls ``call`` for the retries. The copy re-raises the last
-    exception itself, never ``tenacity.RetryError``, stops before a sleep would
-    pass ``deadline`` and never retries a ``BaseException`` that is not an
-    ``Exception`` (``KeyboardInterrupt``, ``SystemExit``), whatever the template says.
+    tenacity sees `first` as its first attempt (so the happy path never builds a
+    controller), then calls `call` for the retries. The copy re-raises the last
+    exception itself, never `tenacity.RetryError`, stops before a sleep would
+    pass `deadline` and never retries a `BaseException` that is not an
+    `Exception` (`KeyboardInterrupt`, `SystemExit`), whatever the template says.
     """
     pending = [first]
 

@@ -27,6 +27,9 @@ __all__ = ["GRACE", "SyncRun", "check_not_awaitable", "drive", "run_call"]
 #: Seconds past a limit that a sync driver still waits for the attempt's own outcome.
 GRACE = 0.005
 
+#: Response types that are never awaitable (others are checked on each call).
+_PLAIN = frozenset({int, str, bytes, float, dict, list, tuple, type(None), bool})
+
 
 def check_not_awaitable(response: object, fn: Callable[..., Any]) -> None:
     """Refuse a plain `def` whose call returned an awaitable (an async SDK without await)."""
@@ -78,7 +81,7 @@ class SyncRun:
 
     def check(self, response: Any) -> None:
         """Refuse an awaitable response (streams override it: they have no such case)."""
-        if inspect.isawaitable(response):
+        if type(response) not in _PLAIN:
             check_not_awaitable(response, self.fn)
 
     def attempt(self, index: int, state: AttemptState) -> Outcome:

@@ -60,6 +60,8 @@ class CooldownTracker(Protocol):
       Compared with the router's clock when the tracker's `clock` attribute is
       the router's.
     - `watch(names)`: the router announces its fixed provider names once.
+    - `has_state(name)`: whether `name` has any state (without claiming anything);
+      with it, a call that finds some providers benched skips them on the happy path.
     - `blocking`: True when methods may wait on the network; async routers then
       call them in a worker thread (`peek(names)` answers without I/O, or None).
 
@@ -112,6 +114,7 @@ class TrackerCapabilities:
     keeps_cooldown: bool
     blocking: bool
     peek: Callable[[Sequence[str]], Sequence[float] | None] | None
+    has_state: Callable[[str], bool] | None
 
     @classmethod
     def of(cls, tracker: object) -> TrackerCapabilities:
@@ -126,4 +129,5 @@ class TrackerCapabilities:
             keeps_cooldown=_accepts(record_success, "clears_cooldown"),
             blocking=getattr(tracker, "blocking", False) is True,
             peek=getattr(tracker, "peek", None),
+            has_state=getattr(tracker, "has_state", None),
         )

@@ -155,7 +155,11 @@ def test_hedging_starts_the_next_provider_and_the_first_success_wins(gate):
     fn = routed(providers=["a", "b"], hedge_after=0.05, cooldown=None)(hanging(gate, "a"))
     result = fn.route()
     assert result.provider == "b"
-    assert [(a.provider, a.hedged) for a in result.attempts] == [("b", True)]
+    assert [(a.provider, a.hedged, a.abandoned) for a in result.attempts] == [
+        ("a", True, True),  # the slow one, abandoned without a verdict
+        ("b", True, False),
+    ]
+    assert not result.attempts[0].ok
     assert result.attempt == 2
     status = fn.router.status()
     assert (status["a"].successes, status["a"].failures) == (0, 0)

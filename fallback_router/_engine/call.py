@@ -72,12 +72,17 @@ class CallState(CallFacts):
         tracker = setup.tracker
         caps = setup.caps
         defer = self.defer_io
-        if recorder.hooks is not None and self.first is None:
+        progress = self.progress
+        if recorder.hooks is not None and self.first is None and progress is None:
             recorder.started_call(self.function, self.call_id)
         # -- the view of the cooldowns
         remaining: Sequence[float] = ()
         if tracker is not None:
-            remaining = yield from self._view()
+            many = caps.remaining_many if caps is not None else None
+            if many is not None and not defer:  # the common case, without a sub-generator
+                remaining = many(names)
+            else:
+                remaining = yield from self._view()
             self.clean = not remaining
         benched = (lambda i: remaining[i] > 0.0) if remaining else None
         # -- the order
@@ -85,11 +90,13 @@ class CallState(CallFacts):
         counter = planner.counter
         if first is not None:
             self.tick = first[1]
+        elif progress is not None:
+            self.tick = progress[2]
         elif counter is not None:
             blocking = defer and getattr(counter, "blocking", False)
             self.tick = (yield (IO, counter.next_index, ())) if blocking else counter.next_index()
-        order = planner.order(names, self.tick, benched)
-        prefs = ROUTING.get()
+        order = progress[0] if progress is not None else planner.order(names, self.tick, benched)
+        prefs = ROUTING.get() if progress is None else None
         if prefs is not None:
             pinned = None
             if prefs.affinity is not None:
@@ -102,8 +109,11 @@ class CallState(CallFacts):
         # -- the walk
         waiting: list[int] = []  # saturated or rate limited: may be waited for
         benched_here: list[int] = []  # skipped for cooldown (for wait_for_cooldown)
-        position = 0
+        position = 0 if progress is None else progress[1]
         probing = caps is not None and caps.try_probe is not None and not self.clean
+        gated = (
+            setup.limiter is not None or setup.rates is not None or setup.abandoned is not None
+        )
         outcome: Outcome | None = None
         index = -1
         while True:
@@ -125,6 +135,7 @@ class CallState(CallFacts):
                             if wait is not None:
                                 recorder.waiting([names[i] for i in benched_here], COOLDOWN, wait)
                                 self.waited += wait
+                                self.unskip([names[i] for i in benched_here])
                                 yield (WAIT, None, (), self.clock() + wait, COOLDOWN)
                                 remaining = yield from self._view()
                                 order = [*benched_here, index]
@@ -132,7 +143,11 @@ class CallState(CallFacts):
                                 self.order, position, last = order, 0, index
                                 continue
                         forced = left
-                    taken = acquire(self, index)
+                    if not gated:
+                        ready = (index, False, False)
+                        taken: tuple[bool, bool] | str = (False, False)
+                    else:
+                        taken = acquire(self, index)
                     if isinstance(taken, str):
                         until_token = setup.rates.wait_time(name) if taken == RATE_LIMITED else 0.0
                         self.skip(name, until_token, taken)
@@ -187,15 +202,17 @@ class CallState(CallFacts):
                     self.number += 1
                     number = self.number
                     hedged = bool(self.running)
-                    if not made:  # the happy path reported its own attempt
+                    if not made and (
+                        recorder.hooks is not None or forced is not None or probe or hedged
+                    ):  # the happy path reported its own attempt; logs only in these cases
                         recorder.started(
                             name, number, index == self.terminus(), forced, probe, hedged,
                             self.function,
                             self.call_id,
                         )  # fmt: skip
-                        if planner.tracks:
-                            planner.started(name)
-                    self.running[index] = (number, probe, hedged, forced is not None)
+                    if not made and planner.tracks:
+                        planner.started(name)
+                    self.running[index] = (number, probe, hedged, forced is not None, self.clock())
                     self.pending = None  # the driver gives the slot back from here on
                     reply = yield (START, index, number, forced, probe, hedged)
                     if reply is STARTED:
@@ -207,7 +224,7 @@ class CallState(CallFacts):
                         outcome = reply
             # -- an attempt ended: `index`, `outcome`
             assert outcome is not None  # noqa: S101
-            number, probe, hedged, was_forced = self.running.pop(index)
+            number, probe, hedged, was_forced, _ = self.running.pop(index)
             name = names[index]
             response, error, begun, end = outcome
             outcome = None
@@ -226,6 +243,8 @@ class CallState(CallFacts):
                 if planner.tracks:
                     planner.observed(name, latency)
                 if self.running:  # hedges that lost: abandoned before the call's last event
+                    self.note_losers()
+                    hedged = True
                     yield (ABANDON, "hedge lost")
                 return self.done(response, index, number, latency, hedged)
             fallback, counted, text = recorder.failed(

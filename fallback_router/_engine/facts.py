@@ -26,10 +26,17 @@ __all__ = [
     "WAIT",
     "CallFacts",
     "Outcome",
+    "Progress",
 ]
 
 #: What one attempt produced: `(response, error, start, end)` on the router's clock.
 Outcome = tuple[Any, Exception | None, float, float]
+
+#: The happy path's walk when it hands a call over: (order, position to go on from,
+#: tick, failures, skipped names, skip reasons).
+Progress = tuple[
+    list[int], int, int, list[tuple[str, Exception, float, bool, bool, str]], list[str], list[str]
+]
 
 #: The wait action (see `CallState`): `(WAIT, gate, names, until, reason)`.
 WAIT = 4
@@ -55,12 +62,14 @@ class CallFacts:
         "failures",
         "first",
         "function",
+        "losers",
         "names",
         "number",
         "objects",
         "order",
         "pending",
         "probes",
+        "progress",
         "reasons",
         "running",
         "setup",
@@ -81,6 +90,7 @@ class CallFacts:
         first: tuple[int, int, Outcome] | None = None,
         start: float | None = None,
         call_id: int | None = None,
+        progress: Progress | None = None,
     ) -> None:
         self.setup = setup
         self.names, self.objects = setup.providers()
@@ -103,18 +113,22 @@ class CallFacts:
         self.failures: list[tuple[str, Exception, float, bool, bool, str]] = []
         self.skipped: list[str] = []
         self.reasons: list[str] = []
+        #: The happy path's walk so far: (order, position, tick) once it hands over.
+        self.progress = progress
+        if progress is not None:
+            self.failures, self.skipped, self.reasons = progress[3], progress[4], progress[5]
         self.timed_out = False
         #: Seconds spent in waits (real time): a frozen clock cannot stretch a budget.
         self.waited = 0.0
         self.budget_refused = False
         self.clean = True
-        self.number = 0  # attempts started
+        self.number = len(self.failures)  # attempts started
         self.order: list[int] = []
-        self.running: dict[
-            int, tuple[int, bool, bool, bool]
-        ] = {}  # index -> number, probe, hedged, forced
+        # index -> number, probe, hedged, forced, started (router clock)
+        self.running: dict[int, tuple[int, bool, bool, bool, float]] = {}
         self.pending: tuple[int, bool, bool] | None = None  # (index, slot, token) not started
         self.probes: set[str] = set()
+        self.losers: list[Attempt] = []  # hedges that lost (listed, abandoned)
 
     # -- facts for drivers ------------------------------------------------------------
 
@@ -176,6 +190,21 @@ class CallFacts:
 
     # -- the walk ------------------------------------------------------------------------
 
+    def note_losers(self) -> None:
+        """Attempts still running as another wins: listed in the Result as abandoned."""
+        now = self.clock()
+        for index, (_, _, _, _, started) in sorted(self.running.items(), key=lambda i: i[1][0]):
+            self.losers.append(
+                new_attempt(self.names[index], None, max(0.0, now - started), False, True,
+                            "", True)  # fmt: skip
+            )
+
+    def unskip(self, names: list[str]) -> None:
+        """`names` were waited for, not passed over: they leave `skipped`."""
+        kept = [(n, r) for n, r in zip(self.skipped, self.reasons, strict=True) if n not in names]
+        self.skipped[:] = [n for n, _ in kept]
+        self.reasons[:] = [r for _, r in kept]
+
     def skip(self, name: str, remaining: float, reason: str) -> None:
         self.skipped.append(name)
         self.reasons.append(reason)
@@ -206,7 +235,7 @@ class CallFacts:
             latency,
             number,
             index == self.terminus(),
-            (*self.attempts(), new_attempt(name, None, latency, False, hedged)),
+            (*self.attempts(), *self.losers, new_attempt(name, None, latency, False, hedged)),
             tuple(self.skipped),
             elapsed,
         )

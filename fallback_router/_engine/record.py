@@ -14,7 +14,7 @@ from typing import Any
 
 from fallback_router import _log
 from fallback_router._classify import is_caller_bug
-from fallback_router._errors import AttemptTimeoutError
+from fallback_router._errors import AttemptTimeoutError, RejectedResponseError
 from fallback_router._events import (
     AttemptAbandoned,
     AttemptFailed,
@@ -76,6 +76,7 @@ class Recorder:
     __slots__ = (
         "_broken",
         "cooldown_on",
+        "emit",
         "exempt",
         "failed_phrase",
         "fallback_on",
@@ -109,14 +110,31 @@ class Recorder:
         self.strategy = strategy
         self.failed_phrase = _T(failed_phrase)
         self._broken: set[int] = set()  # hooks that raised (warned once each)
+        #: Send an event to every hook; a raising hook is logged and warned, never raised.
+        self.emit = self._emitter()
 
-    def emit(self, event: Event) -> None:
+    def _emit_all(self, event: Event) -> None:
         """Send `event` to every hook; a raising hook is logged and warned, never raised."""
         for hook in self.hooks or ():
             try:
                 hook(event)
             except Exception as exc:  # noqa: BLE001 - a hook must never break the call
                 self._hook_failed(hook, event, exc)
+
+    def _emitter(self) -> Callable[[Event], None]:
+        """`emit`, specialised once: one hook is called without a loop."""
+        hooks = self.hooks
+        if hooks is None or len(hooks) != 1:
+            return self._emit_all
+        hook, failed = hooks[0], self._hook_failed
+
+        def emit_one(event: Event) -> None:
+            try:
+                hook(event)
+            except Exception as exc:  # noqa: BLE001 - a hook must never break the call
+                failed(hook, event, exc)
+
+        return emit_one
 
     def _hook_failed(self, hook: EventHook, event: Event, exc: Exception) -> None:
         name = getattr(hook, "__qualname__", None) or repr(hook)
@@ -207,7 +225,10 @@ class Recorder:
         on, whether it must be recorded with the tracker (the caller does that,
         then calls `cooled`) and its redacted text.
         """
-        fallback = self.fallback_on(error)
+        # The router's own verdicts (a limit, accept=) move the call on whatever fallback_on
+        # says; whether they bench is cooldown_on's call (the default counts them).
+        own = isinstance(error, (AttemptTimeoutError, RejectedResponseError))
+        fallback = own or self.fallback_on(error)
         budget_cut = isinstance(error, AttemptTimeoutError) and error.kind == "budget"
         counted = bool(
             fallback
