@@ -43,8 +43,9 @@ CALLER_BUGS: tuple[type[Exception], ...] = (
 )
 """Errors that are the caller's own bug: they fall back but never bench a provider.
 
-Applies under the default `cooldown_on` ([`default_cooldown_on`][fallback_router.default_cooldown_on]);
-`UnboundLocalError` is a `NameError`.
+Applies under the default `cooldown_on`
+([`default_cooldown_on`][fallback_router.default_cooldown_on]); `UnboundLocalError`
+is a `NameError`.
 
 Version:
     Added in 0.2.0.

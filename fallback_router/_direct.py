@@ -21,6 +21,7 @@ from typing import Any
 
 from ._engine.call import CallState
 from ._engine.facts import COOLDOWN, Outcome
+from ._engine.record import attempt_started, attempt_succeeded, call_started, call_succeeded
 from ._engine.setup import Setup
 from ._results import CURRENT, new_attempt, new_result
 from ._routing import ROUTING
@@ -68,6 +69,8 @@ def direct_caller(  # noqa: C901, PLR0915 - the happy path, inlined on purpose
     set_current, reset_current = CURRENT.set, CURRENT.reset
     get_routing = ROUTING.get
     call_ids = setup.call_ids
+    emit = recorder.emit
+    strategy = recorder.strategy
     plain: set[type] = set()
 
     def general(args: Any, kwargs: Any, first: Any, start: Any, call_id: Any) -> Any:
@@ -190,13 +193,13 @@ def direct_caller(  # noqa: C901, PLR0915 - the happy path, inlined on purpose
         call_id = 0
         if hooks is not None:
             call_id = next(call_ids)
-            recorder.started_call(function, call_id)
+            emit(call_started(function, call_id, strategy))
         if view:
             return walk(args, kwargs, start, tick, view, None, call_id)
         index = 0 if pick is None else pick(names, tick)
         name = names[index]
         if hooks is not None:
-            recorder.started(name, 1, terminus[index], None, False, False, function, call_id)
+            emit(attempt_started(function, call_id, name, 1, terminus[index], False, False))
         if tracks:
             planner.started(name)
         token = set_current(states[index])
@@ -225,17 +228,16 @@ def direct_caller(  # noqa: C901, PLR0915 - the happy path, inlined on purpose
                 latency = 0.0
             if tracks:
                 planner.observed(name, latency)
-            if hooks is None:
-                try:
-                    row = local.rows[name]
-                except (AttributeError, KeyError):
-                    row = stats.row(name)
-                row[0] += 1
-                row[1] = latency
-                row[2] = end
-            else:
-                recorder.succeeded(name, 1, latency, end, function, call_id)
-                recorder.succeeded_call(name, 1, latency, function, call_id)
+            try:
+                row = local.rows[name]
+            except (AttributeError, KeyError):
+                row = stats.row(name)
+            row[0] += 1
+            row[1] = latency
+            row[2] = end
+            if hooks is not None:  # what Recorder.succeeded and succeeded_call send
+                emit(attempt_succeeded(function, call_id, name, 1, latency))
+                emit(call_succeeded(function, call_id, name, 1, latency))
             if want_result:
                 return new_result(
                     response,

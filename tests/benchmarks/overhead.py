@@ -97,6 +97,55 @@ def make_hand_loop(
     return call
 
 
+def make_hand_loop_same_work(failing: str = "", benched: str = "") -> Callable[[int], Any]:
+    """The hand loop doing what a routed call records: skips and failures counted under
+    the lock (a failure keeps a copy of its error without traceback, as ``last_error``),
+    the attempt told through a context variable, timed, its success and latency counted."""
+    import contextvars
+
+    lock = threading.Lock()
+    deadlines: dict[str, float] = {}
+    stats: dict[str, list[Any]] = {name: [0, 0, 0, None, 0.0] for name in "abc"}
+    current: contextvars.ContextVar[str | None] = contextvars.ContextVar("attempt", default=None)
+    if benched:
+        deadlines[benched] = time.monotonic() + 3600
+
+    def call(x: int) -> Any:
+        last: Exception | None = None
+        for name in ("a", "b", "c"):
+            with lock:
+                deadline = deadlines.get(name)
+            if deadline is not None and deadline > time.monotonic() and name != "c":
+                with lock:
+                    stats[name][2] += 1
+                continue
+            token = current.set(name)
+            start = time.monotonic()
+            try:
+                if name == failing:
+                    raise Boom
+                response = provider_call(name, x)
+            except Exception as exc:  # noqa: BLE001 - a hand loop catches everything
+                last = exc
+                kept = type(exc).__new__(type(exc), *exc.args)
+                with lock:
+                    row = stats[name]
+                    row[1] += 1
+                    row[3] = kept
+                    row[4] = time.monotonic() - start
+                continue
+            finally:
+                current.reset(token)
+            latency = time.monotonic() - start
+            with lock:
+                stats[name][0] += 1
+                stats[name][4] = latency
+            return response
+        raise RuntimeError from last
+
+    return call
+
+
 def make_async_hand_loop() -> Callable[[int], Awaitable[Any]]:
     """The async twin of the hand loop: lock + dict of deadlines, awaiting the provider."""
     lock = threading.Lock()
@@ -114,6 +163,45 @@ def make_async_hand_loop() -> Callable[[int], Awaitable[Any]]:
                 return await provider_async(name, x)
             except Exception as exc:  # noqa: BLE001 - a hand loop catches everything
                 last = exc
+        raise RuntimeError from last
+
+    return call
+
+
+def make_async_hand_loop_same_work() -> Callable[[int], Awaitable[Any]]:
+    """The async hand loop doing what a routed call does on its happy path: check the
+    cooldowns, tell the provider call its attempt (a context variable), time it, and
+    count the success and its latency (under the lock)."""
+    import contextvars
+
+    lock = threading.Lock()
+    deadlines: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    latencies: dict[str, float] = {}
+    current: contextvars.ContextVar[str | None] = contextvars.ContextVar("attempt", default=None)
+    providers = ("a", "b", "c")
+
+    async def call(x: int) -> Any:
+        last: Exception | None = None
+        for name in providers:
+            with lock:
+                deadline = deadlines.get(name)
+            if deadline is not None and deadline > time.monotonic() and name != "c":
+                continue
+            token = current.set(name)
+            start = time.monotonic()
+            try:
+                response = await provider_async(name, x)
+            except Exception as exc:  # noqa: BLE001 - a hand loop catches everything
+                last = exc
+                continue
+            finally:
+                current.reset(token)
+            latency = time.monotonic() - start
+            with lock:
+                counts[name] = counts.get(name, 0) + 1
+                latencies[name] = latency
+            return response
         raise RuntimeError from last
 
     return call
@@ -286,12 +374,16 @@ def main() -> None:
         ),
         "routed + attempt_timeout=5 (worker thread)": routed_fn(attempt_timeout=5.0),
         "hand loop, skips one benched": make_hand_loop(benched="a"),
+        "hand loop doing the same work, skips one": make_hand_loop_same_work(benched="a"),
         "routed, skips one in cooldown": routed_benched(),
         "hand loop, first raises, second serves": make_hand_loop(failing="a"),
+        "hand loop doing the same work, first raises": make_hand_loop_same_work(failing="a"),
         "routed, first raises, second serves": routed_failing(),
     }
     baselines = {
+        "hand loop doing the same work, skips one": "hand loop, skips one benched",
         "routed, skips one in cooldown": "hand loop, skips one benched",
+        "hand loop doing the same work, first raises": "hand loop, first raises, second serves",
         "routed, first raises, second serves": "hand loop, first raises, second serves",
     }
     medians = interleaved({name: (lambda f=fn: time_sync(f)) for name, fn in sync_cases.items()})
@@ -303,8 +395,10 @@ def main() -> None:
     async def direct_async(x: int) -> int:
         return await provider_async("a", x)
 
+    async_same = "async hand loop doing the same work"
     async_cases: dict[str, Callable[[int], Awaitable[Any]]] = {
         async_hand: make_async_hand_loop(),
+        async_same: make_async_hand_loop_same_work(),
         "direct await (no routing)": direct_async,
         **async_peers(),
         "routed async fallback": routed(providers=["a", "b", "c"])(provider_async),
@@ -315,7 +409,8 @@ def main() -> None:
     medians = interleaved(
         {name: (lambda f=fn: time_async(f, loop)) for name, fn in async_cases.items()}
     )
-    table("async (ratio to the async hand loop)", medians, {})
+    same = {name: async_same for name in async_cases if name.startswith("routed")}
+    table("async (routed rows: ratio to the hand loop doing the same work)", medians, same)
     loop.close()
 
     limiter = InMemoryRateLimiter({"a": f"{10**12}/s"})
