@@ -6,6 +6,8 @@ loguru and is disabled until the application calls
 `logger.enable("fallback_router")`.
 """
 
+import contextlib as _contextlib
+
 from loguru import logger as _logger
 
 from ._balance import LeastBusy as LeastBusy
@@ -155,10 +157,10 @@ def _public_module() -> None:
             or callable(getattr(obj, "__code__", None))
             or (hasattr(obj, "__wrapped__") and isinstance(obj, type))
         ):
-            try:
+            with _contextlib.suppress(
+                AttributeError, TypeError
+            ):  # pragma: no cover - a builtin alias
                 obj.__module__ = __name__
-            except (AttributeError, TypeError):  # pragma: no cover - a builtin alias
-                pass
 
 
 _public_module()

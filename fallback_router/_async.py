@@ -11,6 +11,7 @@ routed call propagates at once and gives back everything it holds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -81,8 +82,9 @@ class AsyncRun:
         start = clock()
         try:
             first = call.first
+            scope = asyncio.timeout(limit)
             try:
-                async with asyncio.timeout(limit) as scope:
+                async with scope:
                     if first is not None and first[0] == index and call.number == 1:
                         _, _, made = first
                         error = made[1]
@@ -185,10 +187,8 @@ class AsyncRun:
 
 
 def _quietly(fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
-    try:
+    with contextlib.suppress(Exception):  # giving back must not mask the real error
         fn(*args)
-    except Exception:  # noqa: BLE001, S110 - giving back must not mask the real error
-        pass
 
 
 def _released(call: CallState, index: int, probe: bool) -> Callable[[asyncio.Task[Outcome]], None]:
@@ -248,7 +248,8 @@ async def drive_async(run: AsyncRun) -> Any:
 async def _wait(call: CallState, action: tuple[Any, ...]) -> str | None:
     _, gate, names, until, _reason = action
     if gate is not None and names:
-        return await gate.acquire_any_async(names, until, call.setup.clock)  # type: ignore[no-any-return]
+        got: str | None = await gate.acquire_any_async(names, until, call.setup.clock)
+        return got
     if until is not None:
         delay = until - call.clock()
         if delay > 0:

@@ -15,7 +15,7 @@ from ._routing import ROUTING
 __all__ = ["async_direct_caller"]
 
 
-def async_direct_caller(
+def async_direct_caller(  # noqa: C901, PLR0915 - the happy path, inlined on purpose
     setup: Setup, fn: Callable[..., Any], want_result: bool, function: str
 ) -> Callable[..., Any]:
     """Return `async call(*args, **kwargs)` routing `fn`, the happy path inlined.
@@ -50,9 +50,9 @@ def async_direct_caller(
     set_current, reset_current = CURRENT.set, CURRENT.reset
     get_routing = ROUTING.get
     call_ids = setup.call_ids
-    plain: set[type] = set()
+    plain: set[type[Any]] = set()
 
-    async def direct_call(*args: Any, **kwargs: Any) -> Any:
+    async def direct_call(*args: Any, **kwargs: Any) -> Any:  # noqa: C901, PLR0912, PLR0915
         clock = router_clock if router_clock is not None else time.monotonic
         start = clock()
         if (
@@ -73,7 +73,7 @@ def async_direct_caller(
             planner.started(name)
         token = set_current(states[index])
         try:
-            response = await fn(objects[index], *args, **kwargs)
+            response: Any = await fn(objects[index], *args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - handed to the general path below
             failure: Outcome = (None, exc, start, clock())
         except BaseException as exc:  # Ctrl-C, cancellation: the call ends here, closed
@@ -87,7 +87,7 @@ def async_direct_caller(
             end = clock()
             if tracks:
                 planner.ended(name)
-            cls = type(response)
+            cls: Any = response.__class__
             if cls not in plain:
                 check_awaited(response, fn)
                 if len(plain) < 64:

@@ -11,8 +11,9 @@ ends, is closed (`aclose()`), or its iterator is garbage-collected.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from typing import Any
+from typing import Any, Self
 
 from ._async import AsyncRun, drive_async
 from ._engine.call import CallState
@@ -30,8 +31,9 @@ async def _next_item(
 ) -> Any:
     """The provider's next item under its context, within `limit` (`_EMPTY` at the end)."""
     token = CURRENT.set(state)
+    scope = asyncio.timeout(limit)
     try:
-        async with asyncio.timeout(limit) as scope:
+        async with scope:
             return await anext(gen)
     except StopAsyncIteration:
         return _EMPTY
@@ -117,10 +119,8 @@ class AsyncStreamRun(AsyncRun):
 
 
 async def _close_quietly(gen: AsyncIterator[Any], state: AttemptState) -> None:
-    try:
+    with contextlib.suppress(Exception):  # the attempt's own error is what counts
         await _close(gen, state)
-    except Exception:  # noqa: BLE001, S110 - the attempt's own error is what counts
-        pass
 
 
 async def route_stream_async(
@@ -175,7 +175,7 @@ class AsyncRelay(AsyncIterator[Any]):
         self._state = state
         self.items = 0
         self._open = True
-        if isinstance(opened, list):
+        if call.setup.buffer:  # `opened` is every item: complete already, slot given back
             self._gen: AsyncIterator[Any] | None = None
             self._first: Any = iter(opened)
             self._open = False
@@ -256,12 +256,10 @@ class AsyncRelay(AsyncIterator[Any]):
     def __del__(self) -> None:
         if getattr(self, "_open", False):
             self._open = False
-            try:
+            with contextlib.suppress(Exception):  # a finalizer raises nowhere
                 self._call.ended(self._index, deferred=True)
-            except Exception:  # noqa: BLE001, S110 - a finalizer raises nowhere
-                pass
 
-    async def __aenter__(self) -> AsyncRelay:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

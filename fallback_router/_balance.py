@@ -98,6 +98,7 @@ class _WeightedPlanner(Planner):
         return found
 
     def pick(self, names: tuple[str, ...], tick: int) -> int:
+        del tick  # the schedule's own position counts
         schedule = self._schedules.get(names) or self.schedule(names)
         return schedule[next(self._ticks) % len(schedule)]
 
@@ -164,8 +165,7 @@ class _BusyPlanner(Planner):
     def order(self, names: tuple[str, ...], tick: int, benched: Benched | None) -> list[int]:
         del tick, benched
         busy = self.in_flight
-        ranked = sorted(range(len(names)), key=lambda i: busy.get(names[i], 0))
-        return ranked
+        return sorted(range(len(names)), key=lambda i: busy.get(names[i], 0))
 
     def started(self, name: str) -> None:
         with self._lock:

@@ -1,5 +1,7 @@
-"""Callers: what calling a routed function runs, by kind (plain, stream, async, async
-stream) and form (function or method); the happy path where the router allows it.
+"""Callers: what calling a routed function runs.
+
+By kind (plain, stream, async, async stream) and form (function or method), with
+the happy path where the router allows it.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ def _name_of(fn: Callable[..., Any]) -> str:
     return str(getattr(target, "__qualname__", None) or repr(target))
 
 
-def make_caller(
+def make_caller(  # noqa: PLR0911 - one return per kind of caller
     setup: Setup, direct: bool, fn: Callable[..., Any], want_result: bool, method: bool
 ) -> Callable[..., Any]:
     """A caller routing `fn`; `method`: called as `caller(instance, *args, **kwargs)`.
@@ -121,7 +123,9 @@ async def _lazy_stream_async(
         yield item
 
 
-def _method_caller(setup: Setup, fn: Any, kind: str, want_result: bool) -> Callable[..., Any]:
+def _method_caller(  # noqa: C901 - one small function per kind
+    setup: Setup, fn: Any, kind: str, want_result: bool
+) -> Callable[..., Any]:
     """A caller for a method: `caller(instance, *args)` routes `fn(instance, provider, *args)`.
 
     Methods take the general path (the instance is bound per call).

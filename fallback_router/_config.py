@@ -66,8 +66,9 @@ class Config:
             raise InvalidConfigError(msg)
         static: Providers | None = None
         dynamic: Callable[[], object] | None = None
-        if isinstance(providers, Sequence | Mapping) or not callable(providers):
-            static = normalize(providers)
+        collection = isinstance(providers, Sequence | Mapping)
+        if collection or not callable(providers):
+            static = normalize(cast("Any", providers))
         else:
             dynamic = cast("Callable[[], object]", providers)
         for flag in ("reraise", "wait_for_cooldown"):

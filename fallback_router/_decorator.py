@@ -110,7 +110,7 @@ class _Routed(functools.partial[Any]):
         """Bind to `instance` so the provider is passed after `self`."""
         if instance is None:
             return self
-        return BoundRoutedMethod(self, instance)
+        return BoundRoutedMethod[Any, Any, Any](self, instance)
 
     def __reduce__(self) -> str | tuple[Any, ...]:
         """Pickle by reference to the module-level name, like a plain function."""

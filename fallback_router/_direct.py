@@ -71,12 +71,12 @@ def direct_caller(  # noqa: C901, PLR0915 - the happy path, inlined on purpose
     call_ids = setup.call_ids
     emit = recorder.emit
     strategy = recorder.strategy
-    plain: set[type] = set()
+    plain: set[type[Any]] = set()
 
     def general(args: Any, kwargs: Any, first: Any, start: Any, call_id: Any) -> Any:
         return run_call(setup, fn, args, kwargs, want_result, function, first, start, call_id)
 
-    def walk(  # noqa: C901, PLR0912, PLR0913 - the engine's walk, for the common case
+    def walk(  # noqa: C901, PLR0912, PLR0915 - the engine's walk, for the common case
         args: Any,
         kwargs: Any,
         start: float,
@@ -164,6 +164,7 @@ def direct_caller(  # noqa: C901, PLR0915 - the happy path, inlined on purpose
                 function, call_id,
             )  # fmt: skip
             if counted:
+                assert tracker is not None  # noqa: S101 - counted implies a tracker
                 duration = tracker.record_failure(name, error)
                 if duration is True:  # a tracker of the 0.1 protocol
                     duration = tracker.remaining(name)
@@ -179,7 +180,9 @@ def direct_caller(  # noqa: C901, PLR0915 - the happy path, inlined on purpose
                          progress=progress)  # fmt: skip
         raise call.error()
 
-    def direct_call(*args: Any, **kwargs: Any) -> Any:
+    def direct_call(  # noqa: C901, PLR0911, PLR0912, PLR0915 - inlined on purpose
+        *args: Any, **kwargs: Any
+    ) -> Any:
         clock = router_clock if router_clock is not None else time.monotonic
         start = clock()
         if get_routing() is not None:
@@ -204,7 +207,7 @@ def direct_caller(  # noqa: C901, PLR0915 - the happy path, inlined on purpose
             planner.started(name)
         token = set_current(states[index])
         try:
-            response = calls[index](*args, **kwargs)
+            response: Any = calls[index](*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - handed to the walk below
             failure: Outcome = (None, exc, start, clock())
         except BaseException as exc:  # Ctrl-C, cancellation: the call ends here, closed
@@ -218,14 +221,13 @@ def direct_caller(  # noqa: C901, PLR0915 - the happy path, inlined on purpose
             end = clock()
             if tracks:
                 planner.ended(name)
-            cls = type(response)
+            cls: Any = response.__class__
             if cls not in plain:
                 check_not_awaitable(response, fn)
                 if len(plain) < _PLAIN_TYPES:
                     plain.add(cls)
             latency = end - start
-            if latency < 0.0:
-                latency = 0.0
+            latency = max(latency, 0.0)
             if tracks:
                 planner.observed(name, latency)
             try:

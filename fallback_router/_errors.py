@@ -196,7 +196,7 @@ class AttemptTimeoutError(RoutingError, TimeoutError):
         return (type(self), (self.provider, self.limit, self.kind))
 
 
-class StreamInterrupted(RoutingError):
+class StreamInterrupted(RoutingError):  # noqa: N818 - the name the design gives it
     """A stream failed after it had delivered items; no other provider was tried.
 
     `.provider` served the stream, `.items` is how many items the consumer

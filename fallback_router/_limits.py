@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections import deque
@@ -171,10 +172,8 @@ class ConcurrencyLimiter:
         future: asyncio.Future[None] = loop.create_future()
 
         def wake() -> None:
-            try:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
                 loop.call_soon_threadsafe(_resolve, future)
-            except RuntimeError:  # the loop is closed: nobody waits any more
-                pass
 
         got = self._enqueue(names, wake)
         if isinstance(got, str):
@@ -184,7 +183,7 @@ class ConcurrencyLimiter:
         try:
             await asyncio.wait_for(asyncio.shield(future), timeout)
         except TimeoutError:
-            pass
+            pass  # the deadline: whatever was handed over meanwhile is below
         except BaseException:
             granted = self._leave(got)
             if granted is not None:

@@ -104,9 +104,20 @@ _E = TypeVar("_E", bound=BaseException)
 
 
 def redact(text: str) -> str:
-    """Apply the built-in rules (see the module documentation) to `text`.
+    """Hide the secrets in `text`: what the router does to every error text it shows.
+
+    Becomes `***`: passwords in URLs (`https://user:***@host`); values of URL query
+    parameters named like a credential (`key`, `api_key`, `apikey`, `token`,
+    `access_token`, `sig`, `signature`, `secret`, `password`...); values of the
+    headers `Authorization`, `Proxy-Authorization`, `Cookie`, `x-api-key`,
+    `api-key`, `x-goog-api-key` in any form they are printed (header lines, dicts,
+    lists of pairs); `Bearer …` tokens; OpenAI-style keys (`sk-…`, shown as
+    `sk-***`) and Google API keys (`AIza…`).
 
     Never raises: for a value that is not a `str` (a caller's bug) it returns `***`.
+
+    Version:
+        Added in 0.3.0.
     """
     try:
         if not _suspicious(text):  # most error texts: nothing any rule could match

@@ -1,9 +1,11 @@
 """Rate limits shared on a Redis server: [`RedisRateLimiter`][fallback_router.RedisRateLimiter].
 
 One hash per limited provider holds its bucket (`t`: tokens, `ts`: the server's
-`TIME` in microseconds when they were counted)::
+`TIME` in microseconds when they were counted):
 
-    fallback_router-rate:{<namespace>}:<provider>
+```text
+fallback_router-rate:{<namespace>}:<provider>
+```
 
 The prefix lies outside `fallback_router:{...}`, the cooldown trackers' key space;
 `{<namespace>}` is a Redis Cluster hash tag, and `<namespace>` and `<provider>` are

@@ -16,8 +16,10 @@ __all__ = ["retry_after_first", "retry_after_first_async", "retry_controller"]
 
 
 class _BudgetStop(tenacity.stop.stop_base):
-    """The template's stop, or earlier: before a sleep would pass the call's deadline,
-    or when the router's retry budget refuses the retry.
+    """The template's stop, or earlier: past the call's deadline, or out of budget.
+
+    It stops before a sleep would pass the deadline, and when the router's retry
+    budget refuses the retry.
     """
 
     def __init__(

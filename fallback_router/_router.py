@@ -59,9 +59,12 @@ class Router:
         **options: keyword options:
 
             - `strategy`: `"fallback"` (default), `"primary_only"`,
-              `"round_robin"`, or a strategy object ([`Fallback`][fallback_router.Fallback],
-              [`RoundRobin`][fallback_router.RoundRobin], [`Weighted`][fallback_router.Weighted],
-              [`LeastBusy`][fallback_router.LeastBusy], [`LeastLatency`][fallback_router.LeastLatency]...).
+              `"round_robin"`, or a strategy object
+              ([`Fallback`][fallback_router.Fallback],
+              [`RoundRobin`][fallback_router.RoundRobin],
+              [`Weighted`][fallback_router.Weighted],
+              [`LeastBusy`][fallback_router.LeastBusy],
+              [`LeastLatency`][fallback_router.LeastLatency]...).
             - `cooldown`: seconds (builds an `InMemoryCooldown`), a tracker
               (shared, or a `RedisCooldown`), or None. Default 60.
             - `exempt`: names of providers that never enter cooldown.
@@ -216,10 +219,10 @@ class Router:
         """Decorate `fn` (first parameter: the provider) with this router."""
         kind = kind_of(fn)
         if kind == ASYNC:
-            return AsyncRoutedFunction(self, fn)
+            return AsyncRoutedFunction[Any, Any](self, fn)
         if kind == ASYNC_STREAM:
-            return AsyncRoutedStream(self, fn)
-        return RoutedFunction(self, fn)
+            return AsyncRoutedStream[Any, Any](self, fn)
+        return RoutedFunction[Any, Any](self, fn)
 
     def caller(self, fn: Callable[..., Any], want_result: bool, method: bool) -> Callable[..., Any]:
         """A caller routing `fn`; `method`: called as `caller(instance, *args, **kwargs)`."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Hashable, Iterable, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -46,7 +46,7 @@ def routing(
     only: Iterable[str] | None = None,
     prefer: Iterable[str] = (),
     affinity: Hashable | None = None,
-) -> Iterator[Preferences]:
+) -> Generator[None, None, None]:
     """Set preferences for the routed calls made inside the block.
 
     A context manager over a context variable: it holds for threads handed a
@@ -87,7 +87,7 @@ def routing(
         )
     token = ROUTING.set(chosen)
     try:
-        yield chosen
+        yield
     finally:
         ROUTING.reset(token)
 
@@ -139,7 +139,10 @@ def prefer_order(
     for argument, given in (("only", prefs.only or ()), ("prefer", prefs.prefer)):
         unknown = sorted(set(given) - known)
         if unknown:
-            msg = f"routing({argument}=) names unknown provider(s) {unknown}; providers: {list(names)}"
+            msg = (
+                f"routing({argument}=) names unknown provider(s) {unknown}; "
+                f"providers: {list(names)}"
+            )
             raise InvalidConfigError(msg)
     result = list(order)
     if prefs.only is not None:

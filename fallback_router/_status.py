@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, overload
 
@@ -92,11 +92,24 @@ def _error_text(error: Exception | None) -> str:
     return redact(describe(error))
 
 
-_OPTIONAL = (
-    ("in flight", "in_flight", lambda v: str(v) if v else ""),
-    ("weight", "weight", lambda v: "" if v is None else f"{v:g}"),
+def _count_text(value: int) -> str:
+    return str(value) if value else ""
+
+
+def _number_text(value: float | None) -> str:
+    return "" if value is None else f"{value:g}"
+
+
+def _tokens_text(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}"
+
+
+#: Columns shown only when some row has a value: (header, attribute, format).
+_OPTIONAL: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
+    ("in flight", "in_flight", _count_text),
+    ("weight", "weight", _number_text),
     ("latency est.", "latency_estimate", _latency_text),
-    ("tokens", "tokens", lambda v: "" if v is None else f"{v:.1f}"),
+    ("tokens", "tokens", _tokens_text),
 )
 _HEADERS = ("provider", "available", "consecutive", "successes", "failures", "skips")
 _TAIL = ("last latency", "last failure", "last error")

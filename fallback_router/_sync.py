@@ -8,6 +8,7 @@ path: the engine's first step specialised for a call that needs no plan.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import threading
@@ -169,7 +170,8 @@ class SyncRun:
         if done:
             del self.jobs[index]
             call.ended(index)
-            return job.result()  # type: ignore[no-any-return]
+            outcome: Outcome = job.result()
+            return outcome
         self._abandon(index, None)
         error = AttemptTimeoutError(call.names[index], limit or 0.0, kind)
         return (None, error, start, call.clock())
@@ -224,7 +226,9 @@ class SyncRun:
                     return index, self._timeout(index, kind, limit)
             if hedge_at is not None and hedge_at <= now:
                 return HEDGE
-            wake = min([*limits, *([hedge_at] if hedge_at is not None else [])], default=None)
+            if hedge_at is not None:
+                limits.append(hedge_at)
+            wake = min(limits) if limits else None
             signal.clear()
             if not any(entry[0].done.is_set() for entry in self.jobs.values()):
                 signal.wait(None if wake is None else max(0.0, wake - now))
@@ -251,10 +255,8 @@ class SyncRun:
             )
         call.running.clear()
         for fn, args in self.call.abort():
-            try:
+            with contextlib.suppress(Exception):  # giving back must not mask the real error
                 fn(*args)
-            except Exception:  # noqa: BLE001, S110 - giving back must not mask the real error
-                pass
 
 
 def drive(run: SyncRun) -> Any:
@@ -295,7 +297,8 @@ def _wait(call: CallState, action: tuple[Any, ...]) -> str | None:
     """Carry out a WAIT: a free slot of `names` on `gate`, or the time `until`."""
     _, gate, names, until, _reason = action
     if gate is not None and names:
-        return gate.acquire_any(names, until, call.setup.clock)  # type: ignore[no-any-return]
+        got: str | None = gate.acquire_any(names, until, call.setup.clock)
+        return got
     if until is not None:
         delay = until - call.clock()
         if delay > 0:
@@ -303,7 +306,7 @@ def _wait(call: CallState, action: tuple[Any, ...]) -> str | None:
     return None
 
 
-def run_call(
+def run_call(  # noqa: PLR0913 - the call's facts
     setup: Setup,
     fn: Callable[..., Any],
     args: tuple[Any, ...],

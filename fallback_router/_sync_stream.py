@@ -12,9 +12,10 @@ ends, is closed, or its iterator is garbage-collected.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable, Generator, Iterator
-from typing import Any
+from typing import Any, Self
 
 from ._engine.call import CallState
 from ._engine.setup import Setup
@@ -86,10 +87,8 @@ def _bounded_next(
 
 
 def _close_quietly(gen: Iterator[Any], state: AttemptState) -> None:
-    try:
+    with contextlib.suppress(Exception):  # an abandoned stream's cleanup raises nowhere
         _close(gen, state)
-    except Exception:  # noqa: BLE001, S110 - an abandoned stream's cleanup raises nowhere
-        pass
 
 
 class StreamRun(SyncRun):
@@ -223,7 +222,7 @@ class Relay(Iterator[Any]):
         self._state = state
         self.items = 0
         self._open = True
-        if isinstance(opened, list):  # buffered: complete already, slot given back
+        if call.setup.buffer:  # `opened` is every item: complete already, slot given back
             self._gen: Iterator[Any] | None = None
             self._first: Any = iter(opened)
             self._open = False
@@ -307,12 +306,10 @@ class Relay(Iterator[Any]):
 
     def __del__(self) -> None:
         if getattr(self, "_open", False):
-            try:
+            with contextlib.suppress(Exception):  # a finalizer raises nowhere
                 self.close(deferred=True)
-            except Exception:  # noqa: BLE001, S110 - a finalizer raises nowhere
-                pass
 
-    def __enter__(self) -> Relay:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -20,8 +20,9 @@ except ImportError as exc:
 
 from loguru import logger
 
+import fallback_router as ev  # the public event classes
+
 from . import __version__
-from . import _events as ev
 
 if TYPE_CHECKING:
     from opentelemetry.util.types import Attributes, AttributeValue

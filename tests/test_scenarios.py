@@ -1,6 +1,6 @@
 """Failover scenarios of an LLM app: local fake vendors, the official ``openai`` SDK.
 
-Every app is routed with the recipe (``tests/support/llm_recipe.py``, also in the guide)
+Every app is routed with the recipe (``examples/llm_recipe.py``, shown verbatim in the guide)
 and only its time limits shortened (``LIMITS``). Each scenario runs sync
 (``openai.OpenAI``) and async (``openai.AsyncOpenAI``), as a plain call, a stream and a
 buffered stream where that applies, and ends with the complete answer or a clean,
@@ -35,15 +35,17 @@ from fallback_router import (
 
 from .support.fake_openai import DEFAULT_TOKENS, FakeOpenAI
 from .support.helpers import FakeClock
-from .support.llm_recipe import (
-    IncompleteAnswer,
-    atext_of,
-    benches,
-    falls_back,
-    has_text,
-    llm_options,
-    text_of,
-)
+from .support.helpers import load_example
+
+_recipe = load_example("llm_recipe")
+IncompleteAnswer = _recipe.IncompleteAnswer
+atext_of = _recipe.atext_of
+benches = _recipe.benches
+falls_back = _recipe.falls_back
+has_text = _recipe.has_text
+llm_options = _recipe.llm_options
+text_of = _recipe.text_of
+
 
 pytestmark = pytest.mark.timeout(30)
 

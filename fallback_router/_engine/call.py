@@ -24,7 +24,7 @@ give back.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
 from fallback_router._errors import AttemptTimeoutError
@@ -84,7 +84,7 @@ class CallState(CallFacts):
             else:
                 remaining = yield from self._view()
             self.clean = not remaining
-        benched = (lambda i: remaining[i] > 0.0) if remaining else None
+        benched = _benched(remaining)
         # -- the order
         first = self.first
         counter = planner.counter
@@ -111,9 +111,7 @@ class CallState(CallFacts):
         benched_here: list[int] = []  # skipped for cooldown (for wait_for_cooldown)
         position = 0 if progress is None else progress[1]
         probing = caps is not None and caps.try_probe is not None and not self.clean
-        gated = (
-            setup.limiter is not None or setup.rates is not None or setup.abandoned is not None
-        )
+        gated = setup.limiter is not None or setup.rates is not None or setup.abandoned is not None
         outcome: Outcome | None = None
         index = -1
         while True:
@@ -149,11 +147,14 @@ class CallState(CallFacts):
                     else:
                         taken = acquire(self, index)
                     if isinstance(taken, str):
-                        until_token = setup.rates.wait_time(name) if taken == RATE_LIMITED else 0.0
+                        rates = setup.rates
+                        until_token = (
+                            rates.wait_time(name) if taken == RATE_LIMITED and rates else 0.0
+                        )
                         self.skip(name, until_token, taken)
                         waiting.append(index)
                         continue
-                    ready = (index, *taken)
+                    ready = (index, taken[0], taken[1])
                 elif self.running:
                     reply = yield (AWAIT, False)
                     index, outcome = reply
@@ -163,7 +164,7 @@ class CallState(CallFacts):
                         break
                     index = ready[0]
                     if remaining and remaining[index] > 0.0:
-                        forced = remaining[index]
+                        forced = float(remaining[index])
                 else:
                     break
                 if ready is not None:
@@ -301,3 +302,14 @@ class CallState(CallFacts):
         if view is None:
             view = (yield (IO, many, (names,))) if self.defer_io else many(names)
         return view
+
+
+def _benched(remaining: Sequence[float]) -> Callable[[int], bool] | None:
+    """Whether provider `index` is benched in this view (None: nobody is)."""
+    if not remaining:
+        return None
+
+    def benched(index: int) -> bool:
+        return remaining[index] > 0.0
+
+    return benched

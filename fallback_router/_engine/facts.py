@@ -81,7 +81,7 @@ class CallFacts:
         "want_result",
     )
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - the call's facts
         self,
         setup: Setup,
         function: str,
@@ -151,8 +151,9 @@ class CallFacts:
         )
 
     def terminus(self) -> int:
-        """The index of this call's terminus: the last of its order (one-attempt
-        strategies: the last provider, as ever).
+        """The index of this call's terminus (one-attempt strategies: the last provider).
+
+        The terminus is the last of the call's order.
         """
         if self.order and self.setup.planner.failover:
             return self.order[-1]
@@ -195,8 +196,7 @@ class CallFacts:
         now = self.clock()
         for index, (_, _, _, _, started) in sorted(self.running.items(), key=lambda i: i[1][0]):
             self.losers.append(
-                new_attempt(self.names[index], None, max(0.0, now - started), False, True,
-                            "", True)  # fmt: skip
+                new_attempt(self.names[index], None, max(0.0, now - started), False, True, "", True)
             )
 
     def unskip(self, names: list[str]) -> None:

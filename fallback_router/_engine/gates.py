@@ -89,7 +89,7 @@ def cooldown_wait(
     return earliest
 
 
-def wait_for(
+def wait_for(  # noqa: C901, PLR0912 - one wait loop: slots, tokens, real time
     call: CallFacts, waiting: list[int]
 ) -> Generator[Any, Any, tuple[int, bool, bool] | None]:
     """Wait until one of `waiting` has a slot and a token; it, or None out of time."""
@@ -112,6 +112,9 @@ def wait_for(
             waits = [rates.wait_time(names[i]) for i in waiting if rates.limited(names[i])]
             if waits:
                 soonest = now + max(min(waits), 0.001)
+                if setup.limiter is None and call.deadline is not None and soonest > call.deadline:
+                    call.timed_out = True  # no token can come within the budget: say so now
+                    return None
                 until = soonest if until is None else min(until, soonest)
                 reason = RATE_LIMITED
         gate = setup.limiter

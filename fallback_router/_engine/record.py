@@ -267,7 +267,7 @@ class Recorder:
                     fallback,
                     timed_out,
                     text,
-                )  # fmt: skip
+                )
             )
         if (
             fallback
@@ -296,7 +296,7 @@ class Recorder:
                     duration=duration,
                     reason=error,
                     error_text=text,
-                )  # fmt: skip
+                )
             )
 
     def abandoned(self, name: str, number: int, reason: str, function: str, call_id: int) -> None:

@@ -47,13 +47,27 @@ class ChatClient:
         self.name = name
         self.chat = SimpleNamespace(completions=_Completions(name))
 
-    def complete(self, prompt: str) -> str:
+    def complete(self, prompt: str, timeout: float | None = None) -> str:
         return f"{self.name}: {prompt}"
+
+
+def _recipe() -> dict[str, Any]:
+    """The LLM recipe's names: the guide shows the file (a snippet include), then uses it."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "llm_recipe.py"
+    spec = importlib.util.spec_from_file_location("examples_llm_recipe", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return {name: getattr(module, name) for name in dir(module) if not name.startswith("_")}
 
 
 def namespace() -> dict[str, Any]:
     """A fresh namespace for one page's snippets."""
     return {
+        **_recipe(),
         "__name__": "__docs__",
         "gemini": ImageProvider("gemini"),
         "grok": ImageProvider("grok"),
