@@ -41,14 +41,11 @@ class InMemoryCooldown:
             `time.monotonic`, looked up at every call so freezegun reaches it.
 
     Writes are one locked step and never scan other providers (expiries sit in a
-    heap), so they cost the same with 10 or 100,000 providers in cooldown.
-    `is_available` and `remaining` read the dict without the lock, so the hot
-    path never queues behind a writer. A success clears the provider's cooldown,
-    count and escalation (a success of a call that saw the provider available
-    keeps a cooldown set meanwhile). A new cooldown never shortens an existing
-    one, and a clock that steps backwards never makes one last longer than its
-    length. State lapses a window (`max_duration`, else `duration`) after its
-    last event.
+    heap): they cost the same with 10 or 100,000 providers in cooldown. Reads take
+    no lock. A success clears the provider's cooldown, count and escalation (one
+    of a call that saw it available keeps a cooldown set meanwhile). A new cooldown
+    never shortens an existing one; a clock that steps back never lengthens one.
+    State lapses a window (`max_duration`, else `duration`) after its last event.
 
     Version:
         Added in 0.1.0. Changed in 0.2.0: `half_open`; `record_failure` returns
