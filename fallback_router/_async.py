@@ -62,15 +62,6 @@ class AsyncRun:
         if inspect.isawaitable(response):
             check_awaited(response, self.fn)
 
-    def _limit(self) -> tuple[float | None, str]:
-        call = self.call
-        limit, kind = call.setup.attempt_timeout, "attempt"
-        if call.deadline is not None:
-            left = max(0.0, call.deadline - call.clock())
-            if limit is None or left < limit:
-                limit, kind = left, "budget"
-        return limit, kind
-
     async def attempt(
         self, index: int, state: AttemptState, limit: float | None, kind: str
     ) -> Outcome:
@@ -124,7 +115,7 @@ class AsyncRun:
         _, index, number, _forced, _probe, _hedged = action
         call = self.call
         setup = call.setup
-        limit, kind = self._limit() if setup.limits else (None, "attempt")
+        limit, kind = call.limit("attempt") if setup.limits else (None, "attempt")
         state = call.state(index, number, setup.attempt_timeout)
         if setup.hedge_after is None:
             try:

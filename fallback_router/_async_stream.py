@@ -67,24 +67,12 @@ class AsyncStreamRun(AsyncRun):
     def check(self, response: Any) -> None:
         """Streams have no awaitable case."""
 
-    def _first_limit(self) -> tuple[float | None, str]:
-        call = self.call
-        setup = call.setup
-        limit, kind = setup.first_item_timeout, "first item"
-        if limit is None and setup.attempt_timeout is not None:
-            limit, kind = setup.attempt_timeout, "attempt"
-        if call.deadline is not None:
-            left = max(0.0, call.deadline - call.clock())
-            if limit is None or left < limit:
-                limit, kind = left, "budget"
-        return limit, kind
-
     async def invoke(self, index: int) -> Any:
         call = self.call
         setup = call.setup
         state = self.opened[index]
         gen = self.fn(call.objects[index], *self.args, **self.kwargs)
-        limit, kind = self._first_limit()
+        limit, kind = self.call.limit("first item")
         try:
             first = await _next_item(gen, state, limit, kind)
             if not setup.buffer:
@@ -92,11 +80,7 @@ class AsyncStreamRun(AsyncRun):
             items: list[Any] = []
             while first is not _EMPTY:
                 items.append(first)
-                limit, kind = setup.idle_timeout, "idle"
-                if call.deadline is not None:
-                    left = max(0.0, call.deadline - call.clock())
-                    if limit is None or left < limit:
-                        limit, kind = left, "budget"
+                limit, kind = call.limit("idle")
                 first = await _next_item(gen, state, limit, kind)
         except BaseException:
             await asyncio.shield(_close_quietly(gen, state))
@@ -106,7 +90,7 @@ class AsyncStreamRun(AsyncRun):
     async def start(self, action: tuple[Any, ...]) -> Any:
         _, index, number, _forced, _probe, _hedged = action
         call = self.call
-        state = call.state(index, number, self._first_limit()[0])
+        state = call.state(index, number, self.call.limit("first item")[0])
         self.opened[index] = state
         keep = False
         try:

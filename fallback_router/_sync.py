@@ -123,16 +123,6 @@ class SyncRun:
         finally:
             CURRENT.reset(token)
 
-    def _limit(self) -> tuple[float | None, str]:
-        """Seconds this attempt may run and which limit that is."""
-        setup, call = self.call.setup, self.call
-        limit, kind = setup.attempt_timeout, "attempt"
-        if call.deadline is not None:
-            left = max(0.0, call.deadline - call.clock())
-            if limit is None or left < limit:
-                limit, kind = left, "budget"
-        return limit, kind
-
     def start(self, action: tuple[Any, ...]) -> Any:
         """Carry out a START: run the attempt (or start it beside others when hedging)."""
         _, index, number, _forced, _probe, _hedged = action
@@ -143,7 +133,7 @@ class SyncRun:
                 return self.attempt(index, call.state(index, number, None))
             finally:
                 call.ended(index)
-        limit, kind = self._limit()
+        limit, kind = call.limit("attempt")
         state = call.state(index, number, setup.attempt_timeout)
         if self.signal is None:
             self.signal = threading.Event()

@@ -109,7 +109,7 @@ class StreamRun(SyncRun):
         setup = call.setup
         state = self.opened[index]
         gen = self.fn(call.objects[index], *self.args, **self.kwargs)
-        limit, kind = self._first_limit()
+        limit, kind = self.call.limit("first item")
         release = functools.partial(call.ended, index)
         try:
             first = _bounded_next(setup, gen, state, limit, kind, release)
@@ -118,11 +118,7 @@ class StreamRun(SyncRun):
             items: list[Any] = []
             while first is not _EMPTY:
                 items.append(first)
-                limit, kind = setup.idle_timeout, "idle"
-                if call.deadline is not None:
-                    left = max(0.0, call.deadline - call.clock())
-                    if limit is None or left < limit:
-                        limit, kind = left, "budget"
+                limit, kind = call.limit("idle")
                 first = _bounded_next(setup, gen, state, limit, kind, release)
         except AttemptTimeoutError:
             self.orphans.add(index)  # the abandoned read closes and releases
@@ -132,23 +128,10 @@ class StreamRun(SyncRun):
             raise
         return items
 
-    def _first_limit(self) -> tuple[float | None, str]:
-        call = self.call
-        setup = call.setup
-        limit = setup.first_item_timeout
-        kind = "first item"
-        if limit is None and setup.attempt_timeout is not None:
-            limit, kind = setup.attempt_timeout, "attempt"
-        if call.deadline is not None:
-            left = max(0.0, call.deadline - call.clock())
-            if limit is None or left < limit:
-                limit, kind = left, "budget"
-        return limit, kind
-
     def start(self, action: tuple[Any, ...]) -> Any:
         _, index, number, _forced, _probe, _hedged = action
         call = self.call
-        state = call.state(index, number, self._first_limit()[0])
+        state = call.state(index, number, self.call.limit("first item")[0])
         self.opened[index] = state
         keep = False
         try:

@@ -150,6 +150,24 @@ class CallFacts:
             self.setup.clock,
         )
 
+    def limit(self, what: str) -> tuple[float | None, str]:
+        """Seconds the next wait may take, and which limit that is.
+
+        `what`: `"attempt"` (`attempt_timeout`), `"first item"` (a stream's
+        `first_item_timeout`, else `attempt_timeout`) or `"idle"` (`idle_timeout`);
+        the call's budget (kind `"budget"`) when it is nearer.
+        """
+        setup = self.setup
+        limit = setup.idle_timeout if what == "idle" else setup.attempt_timeout
+        kind = what if what != "first item" else "attempt"
+        if what == "first item" and setup.first_item_timeout is not None:
+            limit, kind = setup.first_item_timeout, what
+        if self.deadline is not None:
+            left = max(0.0, self.deadline - self.clock())
+            if limit is None or left < limit:
+                limit, kind = left, "budget"
+        return limit, kind
+
     def terminus(self) -> int:
         """The index of this call's terminus (one-attempt strategies: the last provider).
 
