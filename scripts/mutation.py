@@ -53,8 +53,8 @@ def scores() -> dict[str, Counter[str]]:
     skip = equivalent()
     before = previous()
     table: dict[str, Counter[str]] = {}
-    for meta in sorted(MUTANTS.glob("*.py.meta")):
-        module = meta.name.removesuffix(".py.meta")
+    for meta in sorted(MUTANTS.rglob("*.py.meta")):
+        module = ".".join(meta.relative_to(MUTANTS).with_name(meta.name.removesuffix(".py.meta")).parts)
         counts = table.setdefault(module, Counter())
         for key, checked in json.loads(meta.read_text())["exit_code_by_key"].items():
             code = before.get(key) if checked is None else checked
@@ -75,7 +75,7 @@ def survivors(pattern: str = "*") -> list[str]:
     """Names of the surviving mutants that match ``pattern``."""
     before = previous()
     names = []
-    for meta in sorted(MUTANTS.glob("*.py.meta")):
+    for meta in sorted(MUTANTS.rglob("*.py.meta")):
         for key, checked in json.loads(meta.read_text())["exit_code_by_key"].items():
             code = before.get(key) if checked is None else checked
             if code in SURVIVED and fnmatch.fnmatch(key, pattern):
@@ -85,7 +85,7 @@ def survivors(pattern: str = "*") -> list[str]:
 
 def _functions(module: str) -> dict[str, ast.AST]:
     """The mutated module's functions (methods included) by their mutmut names."""
-    tree = ast.parse((MUTANTS / f"{module}.py").read_text())
+    tree = ast.parse((MUTANTS / f"{module.replace('.', '/')}.py").read_text())
     return {
         node.name: node
         for node in ast.walk(tree)
@@ -116,8 +116,8 @@ def _differences(
 
 def changes(name: str) -> list[tuple[object, object, tuple[ast.AST, ...]]]:
     """What mutant ``name`` changed in its function, as (original, mutated, ancestors)."""
-    module = name.split(".")[1]
-    function = name.split(".", 2)[2]
+    parts = name.split(".")
+    module, function = ".".join(parts[1:-1]), parts[-1]
     functions = _functions(module)
     original = functions[function.rsplit("__mutmut_", 1)[0] + "__mutmut_orig"]
     return list(_differences(original, functions[function]))
@@ -188,7 +188,7 @@ def reset_survivors(pattern: str) -> list[str]:
     """
     kept, skip = previous(), equivalent()
     names = []
-    for meta in sorted(MUTANTS.glob("*.py.meta")):
+    for meta in sorted(MUTANTS.rglob("*.py.meta")):
         data = json.loads(meta.read_text())
         codes = data["exit_code_by_key"]
         for key, code in codes.items():
