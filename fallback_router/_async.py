@@ -90,12 +90,13 @@ class AsyncRun:
                             self.check(response)
                             return _judge(setup, state[0], (response, None, start, end))
                     retry = setup.retry
-                    if retry is None or error is None:
+                    trigger = setup.recorder.fallback_on
+                    if retry is None or error is None or not trigger(error):
                         return (None, error, start, clock())
                     try:
                         response = await retry_after_first_async(
                             retry, error, lambda: self.invoke(index), state[3], setup.clock,
-                            setup.budget,
+                            setup.budget, trigger,
                         )  # fmt: skip
                     except Exception as exc:  # noqa: BLE001 - the retries' last error
                         return (None, exc, start, clock())
@@ -189,7 +190,11 @@ def _released(call: CallState, index: int, probe: bool) -> Callable[[asyncio.Tas
         call.ended(index)
         caps = call.setup.caps
         if probe and caps is not None and caps.end_probe is not None:
-            _quietly(caps.end_probe, (call.names[index],))
+            args = (caps.end_probe, (call.names[index],))
+            if caps.blocking:  # a Redis round trip: never on the event loop
+                asyncio.get_running_loop().run_in_executor(None, _quietly, *args)
+            else:
+                _quietly(*args)
 
     return done
 
@@ -213,8 +218,9 @@ async def drive_async(run: AsyncRun) -> Any:
             action = send(reply)
         except StopIteration as stop:
             return stop.value
-        except BaseException:
+        except BaseException as exc:  # the call's error, or a hook/sink/predicate that raised
             run.abort()
+            call.closed(exc)  # once: nothing when the call's last event went already
             raise
         try:
             kind = action[0]

@@ -89,7 +89,13 @@ def async_direct_caller(  # noqa: C901, PLR0915 - the happy path, inlined on pur
                 planner.ended(name)
             cls: Any = response.__class__
             if cls not in plain:
-                check_awaited(response, fn)
+                try:
+                    check_awaited(response, fn)
+                except TypeError as exc:  # the call ends here: closed for the hooks
+                    if hooks is not None:
+                        recorder.abandoned(name, 1, "call ended", function, call_id)
+                        recorder.failed_call(exc, (), function, call_id)
+                    raise
                 if len(plain) < 64:
                     plain.add(cls)
             latency = max(0.0, end - start)

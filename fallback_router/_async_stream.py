@@ -116,6 +116,7 @@ async def route_stream_async(
 ) -> Result[AsyncRelay]:
     """Route an async stream; its `Result` carries the consumer's async iterator."""
     call = CallState(setup, function, True, setup.blocking())
+    call.stream = not setup.buffer  # an unbuffered stream's call ends with the stream
     run = AsyncStreamRun(call, fn, args, kwargs)
     result: Result[Any] = await drive_async(run)
     index = call.names.index(result.provider)
@@ -151,7 +152,7 @@ async def lazy_stream_async(
 class AsyncRelay(AsyncIterator[Any]):
     """The consumer's async iterator over the serving provider's stream (see `Relay`)."""
 
-    __slots__ = ("_call", "_first", "_gen", "_index", "_open", "_state", "items")
+    __slots__ = ("_buffered", "_call", "_first", "_gen", "_index", "_open", "_state", "items")
 
     def __init__(self, call: CallState, index: int, opened: Any, state: AttemptState) -> None:
         self._call = call
@@ -159,7 +160,8 @@ class AsyncRelay(AsyncIterator[Any]):
         self._state = state
         self.items = 0
         self._open = True
-        if call.setup.buffer:  # `opened` is every item: complete already, slot given back
+        self._buffered = call.setup.buffer
+        if self._buffered:  # `opened` is every item: complete already, slot given back
             self._gen: AsyncIterator[Any] | None = None
             self._first: Any = iter(opened)
             self._open = False
@@ -170,7 +172,7 @@ class AsyncRelay(AsyncIterator[Any]):
         return self
 
     async def __anext__(self) -> Any:
-        if self._gen is None:
+        if self._buffered:
             try:
                 item = next(self._first)
             except StopIteration:
@@ -186,12 +188,17 @@ class AsyncRelay(AsyncIterator[Any]):
             return first
         call = self._call
         start = call.clock()
+        gen = self._gen
+        assert gen is not None  # noqa: S101 - an unbuffered relay holds its generator while open
         try:
-            item = await _next_item(self._gen, self._state, call.setup.idle_timeout, "idle")
+            item = await _next_item(gen, self._state, call.setup.idle_timeout, "idle")
         except Exception as exc:
-            await self._fail(exc, start)
-            raise StreamInterrupted(self._state[0], self.items) from exc
-        except BaseException:
+            error = StreamInterrupted(self._state[0], self.items)
+            error.__cause__ = exc
+            await self._fail(exc, start, error)
+            raise error from exc
+        except BaseException as exc:  # cancelled: the call's last event, then close
+            call.closed(exc)
             await asyncio.shield(self.aclose())
             raise
         if item is _EMPTY:
@@ -200,7 +207,7 @@ class AsyncRelay(AsyncIterator[Any]):
         self.items += 1
         return item
 
-    async def _fail(self, error: Exception, start: float) -> None:
+    async def _fail(self, error: Exception, start: float, interrupted: StreamInterrupted) -> None:
         call = self._call
         setup = call.setup
         name = self._state[0]
@@ -223,6 +230,7 @@ class AsyncRelay(AsyncIterator[Any]):
                 recorder.cooled(name, float(duration or 0.0), error, text, call.function,
                                 call.call_id)  # fmt: skip
         finally:
+            call.closed(interrupted)
             await self.aclose()
 
     async def aclose(self) -> None:
@@ -236,12 +244,14 @@ class AsyncRelay(AsyncIterator[Any]):
                 await _close(gen, self._state)
         finally:
             self._call.ended(self._index)
+            self._call.stream_ended(self._state[0], self._state[1])
 
     def __del__(self) -> None:
         if getattr(self, "_open", False):
             self._open = False
             with contextlib.suppress(Exception):  # a finalizer raises nowhere
-                self._call.ended(self._index, deferred=True)
+                self._call.ended(self._index)
+                self._call.stream_ended(self._state[0], self._state[1])
 
     async def __aenter__(self) -> Self:
         return self

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -12,6 +11,7 @@ from typing import Any, cast
 
 from ._counters import RoundRobinCounter
 from ._errors import InvalidConfigError
+from ._serial import Serial
 from ._strategies import Benched, Planner, StrategyObject
 
 __all__ = ["LeastBusy", "LeastLatency", "Weighted", "smooth_schedule"]
@@ -115,6 +115,12 @@ class _WeightedPlanner(Planner):
             pick = schedule[next(self._ticks) % len(schedule)]
         return [pick, *(i for i in range(n) if i != pick)]
 
+    def after(
+        self, names: tuple[str, ...], first: int, tick: int, benched: Benched | None
+    ) -> list[int]:
+        del tick, benched
+        return [first, *(i for i in range(len(names)) if i != first)]
+
     def describe(self, name: str) -> dict[str, Any]:
         return {"weight": self.weights.get(name)}
 
@@ -159,8 +165,17 @@ class _BusyPlanner(Planner):
     def __init__(self, failover: bool) -> None:
         self.failover = failover
         self.uses_cooldown = failover
-        self._lock = threading.Lock()
         self.in_flight: dict[str, int] = {}
+        # Counts change under a lock that `ended` (run by finalizers too) never waits for.
+        self._serial: Serial[tuple[str, int]] = Serial(self._count)
+
+    def _count(self, change: tuple[str, int]) -> None:
+        name, delta = change
+        left = self.in_flight.get(name, 0) + delta
+        if left > 0:
+            self.in_flight[name] = left
+        else:
+            self.in_flight.pop(name, None)
 
     def order(self, names: tuple[str, ...], tick: int, benched: Benched | None) -> list[int]:
         del tick, benched
@@ -168,16 +183,10 @@ class _BusyPlanner(Planner):
         return sorted(range(len(names)), key=lambda i: busy.get(names[i], 0))
 
     def started(self, name: str) -> None:
-        with self._lock:
-            self.in_flight[name] = self.in_flight.get(name, 0) + 1
+        self._serial.submit((name, 1))
 
     def ended(self, name: str) -> None:
-        with self._lock:
-            left = self.in_flight.get(name, 0) - 1
-            if left > 0:
-                self.in_flight[name] = left
-            else:
-                self.in_flight.pop(name, None)
+        self._serial.submit((name, -1))
 
     def describe(self, name: str) -> dict[str, Any]:
         return {"in_flight": self.in_flight.get(name, 0)}
@@ -230,6 +239,14 @@ class _LatencyPlanner(Planner):
                 ranked.remove(stale)
                 ranked.insert(0, stale)
         return ranked
+
+    def after(
+        self, names: tuple[str, ...], first: int, tick: int, benched: Benched | None
+    ) -> list[int]:
+        del tick, benched
+        est = self.estimates
+        ranked = sorted(range(len(names)), key=lambda i: est.get(names[i], -math.inf))
+        return [first, *(i for i in ranked if i != first)]
 
     def observed(self, name: str, latency: float) -> None:
         old = self.estimates.get(name)

@@ -50,7 +50,8 @@ class InMemoryCooldown:
     Version:
         Added in 0.1.0. Changed in 0.2.0: `half_open`; `record_failure` returns
         the cooldown length. Changed in 0.3.0: `probe_ttl`; `try_probe` tells a
-        cooldown apart from nothing to probe; backwards clocks are clamped.
+        cooldown apart from nothing to probe; backwards clocks are clamped;
+        `record_failure` returns 0.0 while a cooldown as long is already set.
     """
 
     #: Its methods never wait on the network (see the tracker capabilities).
@@ -93,8 +94,7 @@ class InMemoryCooldown:
         self.quiet_until = math.inf
 
     def _now(self) -> float:
-        clock = self.clock
-        return clock() if clock is not None else time.monotonic()
+        return self.clock() if self.clock is not None else time.monotonic()
 
     # -- reads (lock-free) ----------------------------------------------------------
 
@@ -189,7 +189,7 @@ class InMemoryCooldown:
     # -- writes ---------------------------------------------------------------------
 
     def record_failure(self, name: str, error: BaseException) -> float:
-        """Count a failure of `name`; return the cooldown it started (0.0 for none)."""
+        """Count a failure of `name`; return the cooldown it started or extended, else 0.0."""
         retry_after = read_retry_after(name, error)
         policy = self.policy
         with self._lock:
@@ -219,12 +219,12 @@ class InMemoryCooldown:
                 self._refresh_quiet()
                 return 0.0
             new_deadline = now + seconds
-            if deadline is not None and deadline > new_deadline:
-                new_deadline, seconds = deadline, previous[2] if previous else seconds
+            if deadline is not None and deadline >= new_deadline:
+                return 0.0  # benched at least as long already: nothing new starts
             self._deadlines[name] = new_deadline
             self._levels[name] = (level, new_deadline, seconds, count)
             self._schedule(name, new_deadline)  # then half-open until the window lapses
-            return new_deadline - now
+            return seconds
 
     def record_success(self, name: str, clears_cooldown: bool = True) -> None:
         """Clear `name`'s cooldown, failure count, escalation and probe.
@@ -266,11 +266,10 @@ class InMemoryCooldown:
                 benched = name in self._deadlines
                 level, _, length, tripped = self._levels.get(name, (0, 0.0, 0.0, 0))
                 left = self._deadlines[name] - now if benched else 0.0
+                count = tripped if benched else self._failures.get(name, (0, 0.0))[0]
                 out[name] = CooldownState(
                     remaining=min(left, length) if benched else self._left(name, now),
-                    consecutive_failures=(
-                        tripped if benched else self._failures.get(name, (0, 0.0))[0]
-                    ),
+                    consecutive_failures=count,
                     level=level,
                     length=length,
                     half_open=self.half_open and not benched and name in self._levels,

@@ -73,6 +73,17 @@ def direct_caller(  # noqa: C901, PLR0915 - the happy path, inlined on purpose
     strategy = recorder.strategy
     plain: set[type[Any]] = set()
 
+    def refused(response: Any, name: str, number: int, failures: Any, call_id: int) -> None:
+        """`check_not_awaitable` on an unseen type; a refusal closes the call for the hooks."""
+        try:
+            check_not_awaitable(response, fn)
+        except TypeError as exc:
+            if hooks is not None:
+                recorder.abandoned(name, number, "call ended", function, call_id)
+                recorder.failed_call(exc, tuple(new_attempt(*f) for f in failures),
+                                     function, call_id)  # fmt: skip
+            raise
+
     def general(args: Any, kwargs: Any, first: Any, start: Any, call_id: Any) -> Any:
         return run_call(setup, fn, args, kwargs, want_result, function, first, start, call_id)
 
@@ -90,9 +101,11 @@ def direct_caller(  # noqa: C901, PLR0915 - the happy path, inlined on purpose
         if fixed_order is not None:
             order = fixed_order
         else:
-            order = planner.order(names, tick, (lambda i: view[i] > 0.0) if view else None)
-            if first is not None:
-                order = [first[0], *(i for i in order if i != first[0])]
+            benched = (lambda i: view[i] > 0.0) if view else None
+            if first is None:
+                order = planner.order(names, tick, benched)
+            else:  # the first pick failed: the strategy's order after it, no second pick
+                order = planner.after(names, first[0], tick, benched)
         last = order[-1] if not one else count - 1
         failures: list[tuple[str, Exception, float, bool, bool, str]] = []
         skipped: list[str] = []
@@ -132,12 +145,20 @@ def direct_caller(  # noqa: C901, PLR0915 - the happy path, inlined on purpose
                     response = calls[index](*args, **kwargs)
                 except Exception as exc:  # noqa: BLE001 - recorded below
                     failure = (None, exc, begun, clock())
+                except BaseException as exc:  # Ctrl-C, exit: the call ends here, closed
+                    if tracks:
+                        planner.ended(name)
+                    if hooks is not None:
+                        recorder.abandoned(name, number, "call ended", function, call_id)
+                        recorder.failed_call(exc, tuple(new_attempt(*f) for f in failures),
+                                             function, call_id)  # fmt: skip
+                    raise
                 else:
                     end = clock()
                     if tracks:
                         planner.ended(name)
                     if type(response) not in plain:
-                        check_not_awaitable(response, fn)
+                        refused(response, name, number, failures, call_id)
                     latency = max(0.0, end - begun)
                     recorder.succeeded(name, number, latency, end, function, call_id)
                     if tracks:
@@ -223,7 +244,7 @@ def direct_caller(  # noqa: C901, PLR0915 - the happy path, inlined on purpose
                 planner.ended(name)
             cls: Any = response.__class__
             if cls not in plain:
-                check_not_awaitable(response, fn)
+                refused(response, name, 1, (), call_id)
                 if len(plain) < _PLAIN_TYPES:
                     plain.add(cls)
             latency = end - start

@@ -7,10 +7,11 @@ import contextlib
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import cast
 
 from ._errors import InvalidConfigError
+from ._serial import Serial
 
 __all__ = ["ConcurrencyLimiter"]
 
@@ -59,7 +60,7 @@ class ConcurrencyLimiter:
         their slot back.
     """
 
-    __slots__ = ("_default", "_in_flight", "_limits", "_lock", "_pending", "_waiters")
+    __slots__ = ("_default", "_in_flight", "_limits", "_serial", "_waiters")
 
     #: Its methods never wait on the network.
     blocking = False
@@ -77,12 +78,11 @@ class ConcurrencyLimiter:
         else:
             self._limits = {}
             self._default = _check_limit("every provider", limits)
-        self._lock = threading.Lock()
         self._in_flight: dict[str, int] = {}
         self._waiters: deque[_Waiter] = deque()
-        # Releases from finalizers (garbage collection may run while this very
-        # thread holds the lock): appended without a lock, applied at the next step.
-        self._pending: deque[str] = deque()
+        # The lock; a release never waits for it (garbage collection can run a finalizer
+        # anywhere, also inside this thread's own locked section): it is queued instead.
+        self._serial: Serial[str] = Serial(self._give)
 
     def limit(self, name: str) -> int | None:
         """Return `name`'s limit, or None when it is unlimited."""
@@ -90,9 +90,9 @@ class ConcurrencyLimiter:
 
     def in_flight(self, name: str) -> int:
         """Return how many calls to `name` hold a slot now."""
-        if self._pending:
-            with self._lock:
-                self._drain()
+        if self._serial.pending:
+            with self._locked():
+                pass
         return self._in_flight.get(name, 0)
 
     def _take(self, name: str) -> bool:
@@ -109,13 +109,11 @@ class ConcurrencyLimiter:
 
     def try_acquire(self, name: str) -> bool:
         """Take a slot of `name` if one is free (and nobody waits for it); never block."""
-        with self._lock:
-            self._drain()
+        with self._locked():
             return self._free(name)
 
     def _enqueue(self, names: Sequence[str], wake: Callable[[], None]) -> str | _Waiter:
-        with self._lock:
-            self._drain()
+        with self._locked():
             for name in names:
                 if self._free(name):
                     return name
@@ -125,7 +123,7 @@ class ConcurrencyLimiter:
 
     def _leave(self, waiter: _Waiter) -> str | None:
         """Stop waiting: the slot handed over meanwhile, or None (then out of the queue)."""
-        with self._lock:
+        with self._locked():
             if waiter.granted is None:
                 self._waiters.remove(waiter)
             return waiter.granted
@@ -193,24 +191,32 @@ class ConcurrencyLimiter:
 
     def force_acquire(self, name: str) -> None:
         """Count a slot of `name` as taken even past its limit (an abandoned call)."""
-        with self._lock:
-            self._drain()
+        with self._locked():
             self._in_flight[name] = self._in_flight.get(name, 0) + 1
 
     def release(self, name: str) -> None:
-        """Give back a slot of `name`: to the oldest waiter that can use it, if any."""
-        with self._lock:
-            self._drain()
-            self._give(name)
+        """Give back a slot of `name`: to the oldest waiter that can use it, if any.
+
+        Never waits for the limiter's lock, so it is safe from a finalizer that
+        runs while any thread, this one included, holds it (garbage collection):
+        the release is queued, and applied by whoever holds the lock before it is
+        let go.
+        """
+        self._serial.submit(name)
 
     def release_later(self, name: str) -> None:
-        """Give back a slot from a finalizer: never takes the lock (applied at the next step)."""
-        self._pending.append(name)
+        """Give back a slot from a finalizer (kept for callers of 0.2; same as `release`)."""
+        self.release(name)
 
-    def _drain(self) -> None:
-        pending = self._pending
-        while pending:
-            self._give(pending.popleft())
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """The lock, with queued releases applied before and after."""
+        serial = self._serial
+        serial.hold()
+        try:
+            yield
+        finally:
+            serial.let_go()
 
     def _give(self, name: str) -> None:
         for waiter in self._waiters:

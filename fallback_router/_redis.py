@@ -238,14 +238,14 @@ class RedisCooldown:
         )
 
     def record_failure(self, name: str, error: BaseException) -> float:
-        """Count a failure atomically on the server; return the cooldown it started."""
+        """Count a failure atomically on the server; return the cooldown it started or extended."""
         retry_after = read_retry_after(name, error)
         policy = self.policy
 
         def op() -> float:
             racap = policy.max_duration or max(policy.duration, RETRY_AFTER_CAP)
             jitter = 1.0 + policy.jitter * random.random()  # noqa: S311 - not crypto
-            tripped, ms = self._conn.script(lua.RECORD_FAILURE)(
+            code, ms = self._conn.script(lua.RECORD_FAILURE)(
                 keys=self._keys(name),
                 args=[
                     policy.threshold,
@@ -259,9 +259,9 @@ class RedisCooldown:
                     1 if self.half_open else 0,
                 ],
             )
-            seconds = ms / 1000.0 if tripped else 0.0
-            self.mirror.write(name, self._now() + seconds if seconds > 0 else None, True)
-            return seconds
+            held = ms / 1000.0  # the cooldown the provider has now, new or not
+            self.mirror.write(name, self._now() + held if held > 0 else None, True)
+            return held if code == 1 else 0.0
 
         return self._guard.run(op, lambda: self.local.record_failure(name, error))
 

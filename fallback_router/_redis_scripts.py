@@ -97,7 +97,8 @@ return 1
 # ARGV: threshold, window_ms, base_ms, max_ms (-1: no escalation), multiplier,
 #       retry_after_ms (-1: none), retry_after_cap_ms, jitter factor (>= 1),
 #       half_open 0/1
-# -> {tripped 0/1, cooldown ms}
+# -> {0: nothing started, 1: a cooldown started or extended, 2: a longer one kept;
+#     the ms of cooldown the provider has now}
 RECORD_FAILURE = """
 local threshold = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
@@ -108,10 +109,11 @@ local ra = tonumber(ARGV[6])
 local racap = tonumber(ARGV[7])
 local jitter = tonumber(ARGV[8])
 local cur = redis.call('PTTL', KEYS[1])
+local held = math.max(cur, 0)
 local probation = ARGV[9] == '1' and cur <= 0 and redis.call('EXISTS', KEYS[3]) == 1
 local n = redis.call('INCR', KEYS[2])
 redis.call('PEXPIRE', KEYS[2], window)
-if n < threshold and not probation then return {0, 0} end
+if n < threshold and not probation then return {0, held} end
 redis.call('DEL', KEYS[2], KEYS[4])
 local level = 0
 if maxms >= 0 then
@@ -132,14 +134,16 @@ end
 ms = ms * jitter
 if maxms >= 0 then ms = math.min(ms, maxms) end
 ms = math.floor(ms)
-if ms <= 0 then return {0, 0} end
+if ms <= 0 then return {0, held} end
+local code = 1
 if cur < ms then
   redis.call('SET', KEYS[1], ms .. ':' .. n, 'PX', ms)
 else
   ms = cur
+  code = 2
 end
 redis.call('SET', KEYS[3], level, 'PX', ms + window)
-return {1, ms}
+return {code, ms}
 """
 
 # KEYS: counter; ARGV: expiry ms -> the counter's new value

@@ -74,7 +74,9 @@ class Result(Generic[T]):
         latency: seconds the serving attempt took (for a stream: its time to the
             first item).
         attempt: 1-based number of attempts made (skipped providers do not count).
-        was_terminus: True when the last provider of the list served the call.
+        was_terminus: True when the call's terminus served it: the last provider
+            of the call's order (the list's last for fallback and one-attempt
+            strategies; for a rotation or a balancing strategy, the one tried last).
         attempts: every [`Attempt`][fallback_router.Attempt], in order, the
             successful one last.
         skipped: names of the providers passed over (cooldown, probed elsewhere,

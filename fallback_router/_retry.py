@@ -44,22 +44,27 @@ class _BudgetStop(tenacity.stop.stop_base):
         return self.budget is not None and not self.budget.withdraw()
 
 
-class _ExceptionsOnly(tenacity.retry_base):
-    """The template's retry predicate, but never for non-`Exception` outcomes."""
+class _TriggersOnly(tenacity.retry_base):
+    """The template's retry predicate, only for the router's fallback triggers.
+
+    A non-`Exception` (`KeyboardInterrupt`, `SystemExit`) or an error that is not
+    a fallback trigger propagates at once, whatever the template says.
+    """
 
     def __init__(
-        self, inner: tenacity.retry_base | Callable[[tenacity.RetryCallState], bool]
+        self,
+        inner: tenacity.retry_base | Callable[[tenacity.RetryCallState], bool],
+        trigger: Callable[[Exception], bool],
     ) -> None:
         self.inner = inner
+        self.trigger = trigger
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
         outcome = retry_state.outcome
-        if (
-            outcome is not None
-            and outcome.failed
-            and not isinstance(outcome.exception(), Exception)
-        ):
-            return False  # KeyboardInterrupt, SystemExit...: propagate at once
+        if outcome is not None and outcome.failed:
+            error = outcome.exception()
+            if not isinstance(error, Exception) or not self.trigger(error):
+                return False
         return bool(self.inner(retry_state))
 
 
@@ -68,13 +73,14 @@ def retry_controller(
     deadline: float | None,
     clock: Callable[[], float] | None,
     budget: RetryBudget | None,
+    trigger: Callable[[Exception], bool],
     async_: bool = False,
 ) -> Any:
     """A copy of `template` bounded by the deadline and the budget (sync or async)."""
     stop: Any = template.stop
     if deadline is not None or budget is not None:
         stop = _BudgetStop(stop, deadline, clock, budget)
-    retry = _ExceptionsOnly(template.retry)
+    retry = _TriggersOnly(template.retry, trigger)
     if not async_:
         return template.copy(stop=stop, retry=retry, reraise=True)
     sleep = template.sleep if inspect.iscoroutinefunction(template.sleep) else asyncio.sleep
@@ -97,15 +103,17 @@ def retry_after_first(
     call: Callable[[], Any],
     deadline: float | None,
     clock: Callable[[], float] | None,
-    budget: RetryBudget | None = None,
+    budget: RetryBudget | None,
+    trigger: Callable[[Exception], bool],
 ) -> Any:
     """Hand a first try that raised `first` to a copy of `template`.
 
     tenacity sees `first` as its first attempt (so the happy path never builds a
     controller), then calls `call` for the retries. The copy re-raises the last
     exception itself, never `tenacity.RetryError`, stops before a sleep would
-    pass `deadline` and never retries a `BaseException` that is not an
-    `Exception` (`KeyboardInterrupt`, `SystemExit`), whatever the template says.
+    pass `deadline` and retries only errors for which `trigger` (the router's
+    `fallback_on`) is true: never a `KeyboardInterrupt` or `SystemExit`, nor an
+    error that would not move the call on, whatever the template says.
     """
     pending = [first]
 
@@ -114,7 +122,7 @@ def retry_after_first(
             raise pending.pop()
         return call()
 
-    return retry_controller(template, deadline, clock, budget)(attempt)
+    return retry_controller(template, deadline, clock, budget, trigger)(attempt)
 
 
 async def retry_after_first_async(
@@ -123,7 +131,8 @@ async def retry_after_first_async(
     call: Callable[[], Awaitable[Any]],
     deadline: float | None,
     clock: Callable[[], float] | None,
-    budget: RetryBudget | None = None,
+    budget: RetryBudget | None,
+    trigger: Callable[[Exception], bool],
 ) -> Any:
     """`retry_after_first` for an async attempt: tenacity's `AsyncRetrying`, same template."""
     pending = [first]
@@ -133,4 +142,5 @@ async def retry_after_first_async(
             raise pending.pop()
         return await call()
 
-    return await retry_controller(template, deadline, clock, budget, async_=True)(attempt)
+    controller = retry_controller(template, deadline, clock, budget, trigger, async_=True)
+    return await controller(attempt)

@@ -124,6 +124,16 @@ class Planner:
         """The first provider of a call while none is benched (the happy path)."""
         return self.order(names, tick, None)[0]
 
+    def after(
+        self, names: tuple[str, ...], first: int, tick: int, benched: Benched | None
+    ) -> list[int]:
+        """The order of a call whose first provider, `first`, was picked already.
+
+        Used once the happy path's pick failed: the rest of the call follows the
+        strategy without a second pick (no schedule turn or exploration spent).
+        """
+        return [first, *(i for i in self.order(names, tick, benched) if i != first)]
+
     #: `pick` always answers 0 (the happy path then skips it).
     fixed_first = True
 

@@ -25,6 +25,14 @@ from ._worker import Job
 
 __all__ = ["GRACE", "SyncRun", "check_not_awaitable", "drive", "run_call"]
 
+#: Real elapsed time for waits on worker threads: a frozen or injected clock (freezegun
+#: patches `time.monotonic`) must not stretch a limit. CLOCK_MONOTONIC where it exists.
+_real_now = (
+    functools.partial(time.clock_gettime, time.CLOCK_MONOTONIC)
+    if hasattr(time, "clock_gettime")
+    else time.perf_counter
+)
+
 #: Seconds past a limit that a sync driver still waits for the attempt's own outcome.
 GRACE = 0.005
 
@@ -108,12 +116,13 @@ class SyncRun:
                     self.check(response)  # outside the handler: a TypeError propagates
                     return _judge(setup, state[0], (response, None, start, end))
             retry = setup.retry
-            if retry is None or error is None:
+            trigger = setup.recorder.fallback_on
+            if retry is None or error is None or not trigger(error):
                 return (None, error, start, clock())
             try:
                 response = retry_after_first(
                     retry, error, functools.partial(self.invoke, index), state[3],
-                    setup.clock, setup.budget,
+                    setup.clock, setup.budget, trigger,
                 )  # fmt: skip
             except Exception as exc:  # noqa: BLE001 - the retries' last error is the outcome
                 return (None, exc, start, clock())
@@ -142,7 +151,7 @@ class SyncRun:
         start = call.clock()
         # A provider that sets its own timeout from current_attempt().time_left fails
         # with its own error just before the limit: GRACE lets that error win.
-        until = None if limit is None else time.monotonic() + limit + GRACE
+        until = None if limit is None else _real_now() + limit + GRACE
         self.jobs[index] = (job, start, until, limit, kind)
         if setup.hedge_after is not None:
             return STARTED
@@ -153,7 +162,7 @@ class SyncRun:
         job, start, until, _, _ = self.jobs[index]
         call = self.call
         try:
-            done = job.wait(None if until is None else max(0.0, until - time.monotonic()))
+            done = job.wait(None if until is None else max(0.0, until - _real_now()))
         except BaseException:
             self._abandon(index, "call ended")
             raise
@@ -183,15 +192,13 @@ class SyncRun:
             if probe and caps is not None and caps.end_probe is not None:
                 caps.end_probe(name)
 
-        if job.abandon(on_end):
-            if abandoned is not None:
-                abandoned.force_acquire(name)
-            if reason is not None and running is not None:
-                call.probes.discard(name)
-                call.setup.recorder.abandoned(name, running[0], reason, call.function,
-                                              call.call_id)  # fmt: skip
-        else:
-            call.ended(index)
+        if abandoned is not None:  # counted first: the job may end any moment now
+            abandoned.force_acquire(name)
+        if reason is not None and running is not None:
+            call.probes.discard(name)
+            call.setup.recorder.abandoned(name, running[0], reason, call.function, call.call_id)
+        if not job.abandon(on_end):
+            on_end()  # it ended meanwhile: its outcome goes nowhere, its holds come back
 
     def await_(self, more: bool) -> Any:
         """Carry out an AWAIT: the next attempt to end, or HEDGE after `hedge_after`."""
@@ -202,14 +209,14 @@ class SyncRun:
         hedge_at = None
         if more and setup.hedge_after is not None:
             newest = max(entry[1] for entry in self.jobs.values())
-            hedge_at = time.monotonic() + max(0.0, newest + setup.hedge_after - call.clock())
+            hedge_at = _real_now() + max(0.0, newest + setup.hedge_after - call.clock())
         while True:
             for index, (job, *_) in list(self.jobs.items()):
                 if job.done.is_set():
                     del self.jobs[index]
                     call.ended(index)
                     return index, job.result()
-            now = time.monotonic()
+            now = _real_now()
             limits = [entry[2] for entry in self.jobs.values() if entry[2] is not None]
             for index, (_, _, until, limit, kind) in list(self.jobs.items()):
                 if until is not None and until <= now:
@@ -260,8 +267,9 @@ def drive(run: SyncRun) -> Any:
             action = send(reply)
         except StopIteration as stop:
             return stop.value
-        except BaseException:
+        except BaseException as exc:  # the call's error, or a hook/sink/predicate that raised
             run.abort()
+            call.closed(exc)  # once: nothing when the call's last event went already
             raise
         try:
             kind = action[0]

@@ -57,19 +57,37 @@ def _bounded_next(
     limit: float | None,
     kind: str,
     release: Callable[[], None],
+    orphan: Callable[[], None],
 ) -> Any:
     """`_next_item` in a worker, waited for at most `limit` seconds (real time).
 
-    Past the limit the read is abandoned and `AttemptTimeoutError` is raised;
-    when the read really returns, the generator is closed and `release` gives
-    the slot back (the caller must not).
+    Past the limit, or when the wait itself is interrupted (Ctrl-C), the read is
+    abandoned: `orphan()` tells the caller the generator and the slot are no
+    longer its to close or give back; when the read really returns, the generator
+    is closed and `release` gives the slot back. Past the limit,
+    `AttemptTimeoutError` is raised.
     """
     if limit is None:
         return _next_item(gen, state)
     job = Job(functools.partial(_next_item, gen, state))
     setup.workers.submit(job)
-    if job.wait(limit):
-        return job.result()
+    try:
+        if job.wait(limit):
+            return job.result()
+    except BaseException:
+        if _abandon(setup, job, gen, state, release):
+            orphan()
+        raise
+    if _abandon(setup, job, gen, state, release):
+        orphan()
+        raise AttemptTimeoutError(state[0], limit, kind)
+    return job.result()  # it ended just now
+
+
+def _abandon(
+    setup: Setup, job: Job, gen: Iterator[Any], state: AttemptState, release: Callable[[], None]
+) -> bool:
+    """Give a read up; False when it ended meanwhile (then nothing changes)."""
     name = state[0]
     abandoned = setup.abandoned
 
@@ -79,11 +97,13 @@ def _bounded_next(
             abandoned.release(name)
         release()
 
+    if abandoned is not None:  # counted first: the read may end any moment now
+        abandoned.force_acquire(name)
     if job.abandon(on_end):
-        if abandoned is not None:
-            abandoned.force_acquire(name)
-        raise AttemptTimeoutError(name, limit, kind)
-    return job.result()
+        return True
+    if abandoned is not None:
+        abandoned.release(name)
+    return False
 
 
 def _close_quietly(gen: Iterator[Any], state: AttemptState) -> None:
@@ -111,20 +131,19 @@ class StreamRun(SyncRun):
         gen = self.fn(call.objects[index], *self.args, **self.kwargs)
         limit, kind = self.call.limit("first item")
         release = functools.partial(call.ended, index)
+        orphan = functools.partial(self.orphans.add, index)
         try:
-            first = _bounded_next(setup, gen, state, limit, kind, release)
+            first = _bounded_next(setup, gen, state, limit, kind, release, orphan)
             if not setup.buffer:
                 return (gen, first)
             items: list[Any] = []
             while first is not _EMPTY:
                 items.append(first)
                 limit, kind = call.limit("idle")
-                first = _bounded_next(setup, gen, state, limit, kind, release)
-        except AttemptTimeoutError:
-            self.orphans.add(index)  # the abandoned read closes and releases
-            raise
+                first = _bounded_next(setup, gen, state, limit, kind, release, orphan)
         except BaseException:
-            _close_quietly(gen, state)
+            if index not in self.orphans:  # an abandoned read closes and releases itself
+                _close_quietly(gen, state)
             raise
         return items
 
@@ -156,6 +175,7 @@ def route_stream(
     Raises like a plain routed call when no provider produces a first item.
     """
     call = CallState(setup, function, True)
+    call.stream = not setup.buffer  # an unbuffered stream's call ends with the stream
     run = StreamRun(call, fn, args, kwargs)
     result: Result[Any] = drive(run)
     index = call.names.index(result.provider)
@@ -197,7 +217,7 @@ class Relay(Iterator[Any]):
     and gives its slot back, even when that generator's own cleanup raises.
     """
 
-    __slots__ = ("_call", "_first", "_gen", "_index", "_open", "_state", "items")
+    __slots__ = ("_buffered", "_call", "_first", "_gen", "_index", "_open", "_state", "items")
 
     def __init__(self, call: CallState, index: int, opened: Any, state: AttemptState) -> None:
         self._call = call
@@ -205,7 +225,8 @@ class Relay(Iterator[Any]):
         self._state = state
         self.items = 0
         self._open = True
-        if call.setup.buffer:  # `opened` is every item: complete already, slot given back
+        self._buffered = call.setup.buffer
+        if self._buffered:  # `opened` is every item: complete already, slot given back
             self._gen: Iterator[Any] | None = None
             self._first: Any = iter(opened)
             self._open = False
@@ -216,7 +237,7 @@ class Relay(Iterator[Any]):
         return self
 
     def __next__(self) -> Any:
-        if self._gen is None:  # buffered
+        if self._buffered:
             item = next(self._first)
             self.items += 1
             return item
@@ -231,18 +252,22 @@ class Relay(Iterator[Any]):
         call = self._call
         setup = call.setup
         start = call.clock()
-        release = functools.partial(call.ended, self._index)
+        gen = self._gen
+        assert gen is not None  # noqa: S101 - an unbuffered relay holds its generator while open
+        idle = setup.idle_timeout
         try:
-            item = _bounded_next(setup, self._gen, self._state, setup.idle_timeout, "idle", release)
-        except AttemptTimeoutError as exc:  # the abandoned read closes and releases
-            self._open = False
-            self._gen = None
-            self._fail(exc, start)
-            raise StreamInterrupted(self._state[0], self.items) from exc
+            if idle is None:
+                item = _next_item(gen, self._state)
+            else:
+                release = functools.partial(call.ended, self._index)
+                item = _bounded_next(setup, gen, self._state, idle, "idle", release, self._orphan)
         except Exception as exc:
-            self._fail(exc, start)
-            raise StreamInterrupted(self._state[0], self.items) from exc
-        except BaseException:
+            error = StreamInterrupted(self._state[0], self.items)
+            error.__cause__ = exc
+            self._fail(exc, start, error)
+            raise error from exc
+        except BaseException as exc:
+            self._call.closed(exc)  # the call's last event: before close() sends another
             self.close()
             raise
         if item is _EMPTY:
@@ -251,7 +276,12 @@ class Relay(Iterator[Any]):
         self.items += 1
         return item
 
-    def _fail(self, error: Exception, start: float) -> None:
+    def _orphan(self) -> None:
+        """The read in progress was abandoned: it closes the stream and releases itself."""
+        self._open = False
+        self._gen = None
+
+    def _fail(self, error: Exception, start: float, interrupted: StreamInterrupted) -> None:
         """Record a failure after items were delivered, then close."""
         call = self._call
         setup = call.setup
@@ -273,9 +303,10 @@ class Relay(Iterator[Any]):
                 recorder.cooled(name, float(duration or 0.0), error, text, call.function,
                                 call.call_id)  # fmt: skip
         finally:
+            call.closed(interrupted)
             self.close()
 
-    def close(self, deferred: bool = False) -> None:
+    def close(self) -> None:
         """Close the provider's stream and give its slot back (once)."""
         if not self._open:
             return
@@ -285,12 +316,13 @@ class Relay(Iterator[Any]):
             if gen is not None:
                 _close(gen, self._state)
         finally:
-            self._call.ended(self._index, deferred)
+            self._call.ended(self._index)
+            self._call.stream_ended(self._state[0], self._state[1])
 
     def __del__(self) -> None:
         if getattr(self, "_open", False):
             with contextlib.suppress(Exception):  # a finalizer raises nowhere
-                self.close(deferred=True)
+                self.close()
 
     def __enter__(self) -> Self:
         return self

@@ -10,6 +10,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import tenacity
 
 from fallback_router import (
     AllProvidersFailedError,
@@ -87,6 +88,81 @@ def test_weighted_rejects_unknown_missing_or_non_positive_weights(weights):
     """Unknown or missing names and non-positive weights are InvalidConfigError when decorating."""
     with pytest.raises(InvalidConfigError, match="Weighted"):
         routed(providers=["a", "b"], strategy=Weighted(weights))(lambda provider: provider)
+
+
+@pytest.mark.parametrize("path", ["lean", "hooks", "engine"])
+def test_a_failed_first_pick_spends_one_schedule_turn_not_two(path):
+    """{a, b, c} equal, exempt (never benched), a failing once: call 2 still starts on b.
+
+    The failed pick falls back without a second turn of the schedule, so every
+    window of three calls starts once on each provider.
+    """
+    failed = []
+    events = []
+
+    def call(provider):
+        if provider == "a" and not failed:
+            failed.append(provider)
+            raise Boom("a once")
+        return provider
+
+    fn = routed(
+        providers=["a", "b", "c"],
+        strategy=Weighted({"a": 1, "b": 1, "c": 1}),
+        exempt=["a", "b", "c"],
+        on_event=events.append if path == "hooks" else None,
+        # a retry template hands a failed first pick to the engine
+        retry=tenacity.Retrying(stop=tenacity.stop_after_attempt(1)) if path == "engine" else None,
+    )(call)
+    served = [fn() for _ in range(6)]
+    assert served == ["b", "b", "c", "a", "b", "c"]  # call 1 fell back from a to b
+
+
+def test_an_async_failed_first_pick_spends_one_schedule_turn_not_two():
+    """The async twin: the engine goes on from the happy path's pick without a new turn."""
+    failed = []
+
+    async def call(provider):
+        if provider == "a" and not failed:
+            failed.append(provider)
+            raise Boom("a once")
+        return provider
+
+    fn = routed(
+        providers=["a", "b", "c"],
+        strategy=Weighted({"a": 1, "b": 1, "c": 1}),
+        exempt=["a", "b", "c"],
+    )(call)
+
+    async def main():
+        return [await fn() for _ in range(6)]
+
+    assert asyncio.run(main()) == ["b", "b", "c", "a", "b", "c"]
+
+
+def test_least_latency_explores_on_schedule_after_a_failed_first_pick():
+    """explore=0.5: every 2nd call explores, failed first picks or not (one turn per call)."""
+    clock = FakeClock()
+    events = []
+    fails = iter([True, False, False, False, False, False])
+
+    def call(provider):
+        clock.advance(0.5 if provider == "a" else 0.1)
+        if provider == "a" and next(fails):
+            raise Boom("a once")
+        return provider
+
+    fn = routed(
+        providers=["a", "b"],
+        strategy=LeastLatency(explore=0.5),
+        exempt=["a", "b"],
+        clock=clock,
+        on_event=events.append,
+    )(call)
+    for _ in range(6):
+        fn()
+    # a has no sample until call 3 (failures are not latencies); every 2nd call explores.
+    assert first_picks(events) == ["a", "b", "a", "a", "b", "a"]
 
 
 def test_weighted_keeps_proportions_among_the_healthy_when_one_is_benched():

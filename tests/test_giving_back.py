@@ -191,6 +191,38 @@ def test_a_stream_abandoned_midway_gives_its_slot_back():
     assert closed == ["a"]
 
 
+def test_a_stream_collected_while_its_thread_holds_the_limiters_lock_does_not_deadlock():
+    """The cyclic GC may run a dropped stream's cleanup inside any allocation, also one the
+    limiter makes under its own lock: the slot is given back when the lock is let go.
+
+    (The collection is run under the lock explicitly; on its own it happens at random.)
+    """
+    limiter = ConcurrencyLimiter(2)
+
+    @routed(providers=["a"], max_concurrency=limiter)
+    def stream(provider):
+        yield 1
+        yield 2
+
+    iterator = stream()
+    assert next(iterator) == 1
+    holder: list[object] = [iterator]
+    holder.append(holder)  # a reference cycle: only the cyclic GC frees it
+    del iterator, holder
+    assert limiter.in_flight("a") == 1
+    finished = threading.Event()
+
+    def collect_under_the_lock():
+        with limiter._locked():  # noqa: SLF001 - where an allocation could trigger the GC
+            gc.collect()
+        finished.set()
+
+    worker = threading.Thread(target=collect_under_the_lock, daemon=True)
+    worker.start()
+    assert finished.wait(30), "the finalizer waited for a lock its own thread holds"
+    assert free(limiter, "a")
+
+
 def test_a_provider_generator_whose_cleanup_raises_still_gives_its_slot_back():
     """The provider's close() raising does not leak the slot."""
     limiter = ConcurrencyLimiter(1)

@@ -30,7 +30,7 @@ from typing import Any
 from fallback_router._errors import AttemptTimeoutError
 from fallback_router._routing import ROUTING, prefer_order
 
-from .facts import COOLDOWN, PROBING, RATE_LIMITED, WAIT, CallFacts, Outcome
+from .facts import COOLDOWN, IO, PROBING, WAIT, CallFacts, Outcome
 from .gates import (
     acquire,
     cooldown_wait,
@@ -53,7 +53,7 @@ __all__ = [
     "Outcome",
 ]
 
-START, AWAIT, IO, ABANDON = 1, 2, 3, 5
+START, AWAIT, ABANDON = 1, 2, 5
 STARTED = object()
 HEDGE = object()
 
@@ -95,7 +95,12 @@ class CallState(CallFacts):
         elif counter is not None:
             blocking = defer and getattr(counter, "blocking", False)
             self.tick = (yield (IO, counter.next_index, ())) if blocking else counter.next_index()
-        order = progress[0] if progress is not None else planner.order(names, self.tick, benched)
+        if progress is not None:
+            order = progress[0]
+        elif first is not None:  # the happy path picked already: no second pick
+            order = planner.after(names, first[0], self.tick, benched)
+        else:
+            order = planner.order(names, self.tick, benched)
         prefs = ROUTING.get() if progress is None else None
         if prefs is not None:
             pinned = None
@@ -112,6 +117,8 @@ class CallState(CallFacts):
         position = 0 if progress is None else progress[1]
         probing = caps is not None and caps.try_probe is not None and not self.clean
         gated = setup.limiter is not None or setup.rates is not None or setup.abandoned is not None
+        # A rate limiter that waits on the network is asked off the loop (async drivers).
+        gates_io = defer and bool(getattr(setup.rates, "blocking", False))
         outcome: Outcome | None = None
         index = -1
         while True:
@@ -123,7 +130,10 @@ class CallState(CallFacts):
                     position += 1
                     name = names[index]
                     left = remaining[index] if remaining else 0.0
-                    if left > 0.0:
+                    if first is not None and index == first[0] and not self.number:
+                        left = 0.0  # the happy path's attempt: made already, only recorded
+                        ready = (index, False, False)
+                    elif left > 0.0:
                         if index != last:
                             self.skip(name, left, COOLDOWN)
                             benched_here.append(index)
@@ -141,28 +151,30 @@ class CallState(CallFacts):
                                 self.order, position, last = order, 0, index
                                 continue
                         forced = left
-                    if not gated:
+                    if ready is not None:
+                        pass
+                    elif not gated:
                         ready = (index, False, False)
-                        taken: tuple[bool, bool] | str = (False, False)
                     else:
-                        taken = acquire(self, index)
-                    if isinstance(taken, str):
-                        rates = setup.rates
-                        until_token = (
-                            rates.wait_time(name) if taken == RATE_LIMITED and rates else 0.0
+                        taken = (
+                            (yield (IO, acquire, (self, index)))
+                            if gates_io
+                            else acquire(self, index)
                         )
-                        self.skip(name, until_token, taken)
-                        waiting.append(index)
-                        continue
-                    ready = (index, taken[0], taken[1])
+                        if not isinstance(taken[0], bool):
+                            self.skip(name, float(taken[1]), taken[0])
+                            waiting.append(index)
+                            continue
+                        ready = (index, taken[0], bool(taken[1]))
                 elif self.running:
                     reply = yield (AWAIT, False)
                     index, outcome = reply
                 elif waiting and not self.timed_out:
-                    ready = yield from wait_for(self, waiting)
+                    ready = yield from wait_for(self, waiting, gates_io)
                     if ready is None:
                         break
                     index = ready[0]
+                    self.unskip([names[index]])
                     if remaining and remaining[index] > 0.0:
                         forced = float(remaining[index])
                 else:
@@ -173,7 +185,16 @@ class CallState(CallFacts):
                     name = names[index]
                     self.pending = ready
                     if self.number and (not planner.failover or not may_continue(self, name)):
-                        break  # one-attempt strategies make one; else the deadline or budget
+                        # One-attempt strategies make one; else the deadline or budget.
+                        if not self.running:
+                            break
+                        if gates_io:  # attempts still run: wait for them, start no more
+                            yield (IO, give_back, (self,))
+                        else:
+                            give_back(self)
+                        position, ready = len(order), None
+                        waiting.clear()
+                        continue
                     probe = False
                     if probing and forced is None:
                         assert caps is not None  # noqa: S101 - probing implies caps
@@ -203,6 +224,8 @@ class CallState(CallFacts):
                     self.number += 1
                     number = self.number
                     hedged = bool(self.running)
+                    for other, entry in list(self.running.items()):  # raced: hedged as well
+                        self.running[other] = (entry[0], entry[1], True, entry[3], entry[4])
                     if not made and (
                         recorder.hooks is not None or forced is not None or probe or hedged
                     ):  # the happy path reported its own attempt; logs only in these cases
@@ -275,9 +298,9 @@ class CallState(CallFacts):
             if not fallback:
                 if self.running:
                     yield (ABANDON, "call ended")
-                self._close(error)
+                self.closed(error)
                 raise error  # not a fallback trigger: unchanged, no context added
-            self.failures.append((name, error, latency, counted, hedged, text))
+            self.failed(number, (name, error, latency, counted, hedged, text))
             if isinstance(error, AttemptTimeoutError) and error.kind == "budget":
                 self.timed_out = True
                 break

@@ -6,6 +6,7 @@ conclusions drawn from them (the `Result`, the error, the call's last event).
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections.abc import Callable
 from typing import Any
@@ -20,6 +21,7 @@ from .setup import Setup
 __all__ = [
     "BUDGET",
     "COOLDOWN",
+    "IO",
     "PROBING",
     "RATE_LIMITED",
     "SATURATED",
@@ -40,13 +42,11 @@ Progress = tuple[
 
 #: The wait action (see `CallState`): `(WAIT, gate, names, until, reason)`.
 WAIT = 4
-COOLDOWN, PROBING, SATURATED, RATE_LIMITED, BUDGET = (
-    "cooldown",
-    "probe in flight",
-    "saturated",
-    "rate limited",
-    "retry budget",
-)
+#: The I/O action (see `CallState`): `(IO, fn, args)`.
+IO = 3
+#: Why a provider was passed over (`ProviderSkipped.reason`).
+COOLDOWN, PROBING, SATURATED = "cooldown", "probe in flight", "saturated"
+RATE_LIMITED, BUDGET = "rate limited", "retry budget"
 
 
 class CallFacts:
@@ -57,6 +57,7 @@ class CallFacts:
         "call_id",
         "clean",
         "clock",
+        "closed_event",
         "deadline",
         "defer_io",
         "failures",
@@ -65,6 +66,7 @@ class CallFacts:
         "losers",
         "names",
         "number",
+        "numbers",
         "objects",
         "order",
         "pending",
@@ -75,6 +77,7 @@ class CallFacts:
         "setup",
         "skipped",
         "start",
+        "stream",
         "tick",
         "timed_out",
         "waited",
@@ -102,6 +105,8 @@ class CallFacts:
         self.deadline = None if timeout is None else self.start + timeout
         self.function = function
         self.want_result = want_result
+        #: A stream: its last event comes when the stream ends (sent by its relay).
+        self.stream = False
         self.defer_io = defer_io
         #: The happy path's failed first attempt: (index, tick, outcome).
         self.first = first
@@ -128,7 +133,11 @@ class CallFacts:
         self.running: dict[int, tuple[int, bool, bool, bool, float]] = {}
         self.pending: tuple[int, bool, bool] | None = None  # (index, slot, token) not started
         self.probes: set[str] = set()
-        self.losers: list[Attempt] = []  # hedges that lost (listed, abandoned)
+        self.losers: list[tuple[int, Attempt]] = []  # hedges that lost: (number, record)
+        #: Attempt numbers of `failures` (in order: hedged attempts may end out of order).
+        self.numbers = list(range(1, len(self.failures) + 1))
+        #: The call's last event (CallSucceeded or CallFailed) was sent.
+        self.closed_event = False
 
     # -- facts for drivers ------------------------------------------------------------
 
@@ -177,15 +186,12 @@ class CallFacts:
             return self.order[-1]
         return len(self.names) - 1
 
-    def ended(self, index: int, deferred: bool = False) -> None:
-        """An attempt on `index` really ended: give its slot back (`deferred`: from a finalizer)."""
+    def ended(self, index: int) -> None:
+        """An attempt on `index` really ended: give its slot back (never waits: finalizers too)."""
         setup = self.setup
         name = self.names[index]
         if setup.limiter is not None:
-            if deferred:
-                setup.limiter.release_later(name)
-            else:
-                setup.limiter.release(name)
+            setup.limiter.release(name)
         if setup.planner.tracks:
             setup.planner.ended(name)
 
@@ -212,10 +218,10 @@ class CallFacts:
     def note_losers(self) -> None:
         """Attempts still running as another wins: listed in the Result as abandoned."""
         now = self.clock()
-        for index, (_, _, _, _, started) in sorted(self.running.items(), key=lambda i: i[1][0]):
-            self.losers.append(
-                new_attempt(self.names[index], None, max(0.0, now - started), False, True, "", True)
-            )
+        for index, (number, _, _, _, started) in self.running.items():
+            latency = max(0.0, now - started)
+            loser = new_attempt(self.names[index], None, latency, False, True, "", True)
+            self.losers.append((number, loser))
 
     def unskip(self, names: list[str]) -> None:
         """`names` were waited for, not passed over: they leave `skipped`."""
@@ -234,7 +240,8 @@ class CallFacts:
         prefs = ROUTING.get()
         if prefs is not None and prefs.affinity is not None:
             setup.affinity.pin(prefs.affinity, self.names[index], self.clock())
-        if setup.recorder.hooks is not None:
+        if setup.recorder.hooks is not None and not self.stream:
+            self.closed_event = True
             setup.recorder.succeeded_call(
                 self.names[index], number, elapsed, self.function, self.call_id
             )
@@ -253,35 +260,57 @@ class CallFacts:
             latency,
             number,
             index == self.terminus(),
-            (*self.attempts(), *self.losers, new_attempt(name, None, latency, False, hedged)),
+            (*self.attempts(), new_attempt(name, None, latency, False, hedged)),
             tuple(self.skipped),
             elapsed,
         )
 
     def attempts(self) -> list[Attempt]:
         """The [`Attempt`][fallback_router.Attempt] records of the failed attempts so far."""
-        return [new_attempt(*failure) for failure in self.failures]
+        done = [(n, new_attempt(*f)) for n, f in zip(self.numbers, self.failures, strict=True)]
+        done += self.losers
+        return [attempt for _, attempt in sorted(done, key=lambda pair: pair[0])]
 
-    def _close(self, error: BaseException) -> None:
+    def failed(self, number: int, failure: tuple[str, Exception, float, bool, bool, str]) -> None:
+        """Note a failed attempt, in attempt order (hedged attempts may end out of order)."""
+        position = bisect.bisect(self.numbers, number)
+        self.numbers.insert(position, number)
+        self.failures.insert(position, failure)
+
+    def closed(self, error: BaseException) -> None:
+        """The call ended by `error`: tell the hooks (once; not after its last event)."""
+        if self.closed_event:
+            return
+        self.closed_event = True
         recorder = self.setup.recorder
         if recorder.hooks is not None:
             recorder.failed_call(error, tuple(self.attempts()), self.function, self.call_id)
 
-    def closed(self, error: BaseException) -> None:
-        """The call ended by `error` outside the walk (a `BaseException`): tell the hooks."""
-        self._close(error)
+    def stream_ended(self, name: str, number: int) -> None:
+        """A stream this call served ended, was closed or dropped: its last event (once)."""
+        if self.closed_event:
+            return
+        self.closed_event = True
+        recorder = self.setup.recorder
+        if recorder.hooks is not None:
+            elapsed = max(0.0, self.clock() - self.start)
+            recorder.succeeded_call(name, number, elapsed, self.function, self.call_id)
 
     def error(self) -> Exception:
         """Build the error the caller receives, and emit `CallFailed`."""
         setup = self.setup
         attempts = self.attempts()
-        errors = [failure[1] for failure in self.failures]
+        errors = [attempt.error for attempt in attempts if attempt.error is not None]
         error: Exception
         if self.timed_out or not errors:
             timeout = setup.timeout
+            what = (
+                f"time budget of {timeout} s ran out"
+                if timeout is not None
+                else "no provider could be attempted"
+            )
             error = DeadlineExceededError(
-                f"time budget of {timeout} s ran out after {len(attempts)} attempt(s)"
-                + self._skips_text(),
+                f"{what} after {len(attempts)} attempt(s)" + self._skips_text(),
                 timeout=timeout if timeout is not None else float("inf"),
                 attempts=attempts,
             )
@@ -302,7 +331,7 @@ class CallFacts:
                 attempts=attempts,
                 skipped=self.skipped,
             )
-        self._close(error)
+        self.closed(error)
         return error
 
     def _skips_text(self) -> str:

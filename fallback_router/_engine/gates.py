@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Generator, Sequence
 from typing import Any
 
-from .facts import BUDGET, RATE_LIMITED, SATURATED, WAIT, CallFacts
+from .facts import BUDGET, IO, RATE_LIMITED, SATURATED, WAIT, CallFacts
 
 __all__ = [
     "acquire",
@@ -20,12 +20,18 @@ __all__ = [
     "left_of",
     "may_continue",
     "remaining_each",
+    "token_waits",
     "wait_for",
 ]
 
 
-def acquire(call: CallFacts, index: int, slot: bool = False) -> tuple[bool, bool] | str:
-    """Take `index`'s slot and token: `(slot, token)` held, or why not (nothing held).
+#: What `acquire` answers: `(slot held, token held)`, or `(reason, seconds)` when the
+#: provider cannot be attempted now (saturated, or rate limited for that long).
+Taken = tuple[bool, bool] | tuple[str, float]
+
+
+def acquire(call: CallFacts, index: int, slot: bool = False) -> Taken:
+    """Take `index`'s slot and token, or say why not (then nothing is held).
 
     `slot`: the slot is held already (handed over by a wait).
     """
@@ -35,18 +41,26 @@ def acquire(call: CallFacts, index: int, slot: bool = False) -> tuple[bool, bool
     if abandoned is not None and full(abandoned, name):
         if slot:
             limiter.release(name)  # type: ignore[union-attr]
-        return SATURATED
+        return (SATURATED, 0.0)
     if limiter is not None and not slot:
         if not limiter.try_acquire(name):
-            return SATURATED
+            return (SATURATED, 0.0)
         slot = True
     if rates is not None and rates.limited(name):
         if not rates.try_acquire(name):
             if slot:
                 limiter.release(name)  # type: ignore[union-attr]
-            return RATE_LIMITED
+            return (RATE_LIMITED, float(rates.wait_time(name)))
         return slot, True
     return slot, False
+
+
+def token_waits(call: CallFacts, waiting: Sequence[int]) -> list[float]:
+    """Seconds until each rate-limited provider of `waiting` has a token."""
+    rates = call.setup.rates
+    if rates is None:
+        return []
+    return [rates.wait_time(call.names[i]) for i in waiting if rates.limited(call.names[i])]
 
 
 def give_back(call: CallFacts) -> None:
@@ -90,37 +104,38 @@ def cooldown_wait(
 
 
 def wait_for(  # noqa: C901, PLR0912 - one wait loop: slots, tokens, real time
-    call: CallFacts, waiting: list[int]
+    call: CallFacts, waiting: list[int], io: bool = False
 ) -> Generator[Any, Any, tuple[int, bool, bool] | None]:
-    """Wait until one of `waiting` has a slot and a token; it, or None out of time."""
+    """Wait until one of `waiting` has a slot and a token; it, or None out of time.
+
+    `io`: the rate limiter waits on the network: its calls are asked of the driver.
+    """
     setup = call.setup
     names = call.names
-    rates = setup.rates
     while True:
         for index in list(waiting):
-            taken = acquire(call, index)
-            if not isinstance(taken, str):
+            taken: Taken = (yield (IO, acquire, (call, index))) if io else acquire(call, index)
+            if isinstance(taken[0], bool):
                 waiting.remove(index)
-                return (index, *taken)
+                return (index, taken[0], bool(taken[1]))
         now = call.clock()
         if call.deadline is not None and now >= call.deadline:
             call.timed_out = True
             return None
-        until = call.deadline
-        reason = SATURATED
-        if rates is not None:
-            waits = [rates.wait_time(names[i]) for i in waiting if rates.limited(names[i])]
-            if waits:
-                soonest = now + max(min(waits), 0.001)
-                if setup.limiter is None and call.deadline is not None and soonest > call.deadline:
-                    call.timed_out = True  # no token can come within the budget: say so now
-                    return None
-                until = soonest if until is None else min(until, soonest)
-                reason = RATE_LIMITED
         gate = setup.limiter
         if gate is None or not any(full(gate, names[i]) for i in waiting):
             gate = setup.abandoned
         gated = tuple(names[i] for i in waiting if full(gate, names[i])) if gate is not None else ()
+        until = call.deadline
+        reason = SATURATED
+        waits = (yield (IO, token_waits, (call, waiting))) if io else token_waits(call, waiting)
+        if waits:
+            soonest = now + max(min(waits), 0.001)
+            if not gated and call.deadline is not None and soonest > call.deadline:
+                call.timed_out = True  # no token can come within the budget: say so now
+                return None
+            until = soonest if until is None else min(until, soonest)
+            reason = RATE_LIMITED
         if not gated and until is None:
             return None  # nothing that could change by waiting
         span = None if until is None else max(0.0, until - now)
@@ -139,10 +154,10 @@ def wait_for(  # noqa: C901, PLR0912 - one wait loop: slots, tokens, real time
         if gate is not setup.limiter:  # room among abandoned calls: only looked at
             gate.release(got)
             continue
-        taken = acquire(call, index, slot=True)
-        if not isinstance(taken, str):
+        taken = (yield (IO, acquire, (call, index, True))) if io else acquire(call, index, True)
+        if isinstance(taken[0], bool):
             waiting.remove(index)
-            return (index, *taken)
+            return (index, taken[0], bool(taken[1]))
 
 
 def remaining_each(tracker: Any, names: Sequence[str]) -> list[float]:
