@@ -19,6 +19,7 @@ from ._async import AsyncRun, drive_async
 from ._engine.call import CallState
 from ._engine.setup import Setup
 from ._errors import AttemptTimeoutError, StreamInterrupted
+from ._relay import RelayBase
 from ._results import CURRENT, AttemptState, Result, new_result
 
 __all__ = ["AsyncRelay", "lazy_stream_async", "route_stream_async"]
@@ -149,24 +150,10 @@ async def lazy_stream_async(
         await relay.aclose()
 
 
-class AsyncRelay(AsyncIterator[Any]):
+class AsyncRelay(RelayBase, AsyncIterator[Any]):
     """The consumer's async iterator over the serving provider's stream (see `Relay`)."""
 
-    __slots__ = ("_buffered", "_call", "_first", "_gen", "_index", "_open", "_state", "items")
-
-    def __init__(self, call: CallState, index: int, opened: Any, state: AttemptState) -> None:
-        self._call = call
-        self._index = index
-        self._state = state
-        self.items = 0
-        self._open = True
-        self._buffered = call.setup.buffer
-        if self._buffered:  # `opened` is every item: complete already, slot given back
-            self._gen: AsyncIterator[Any] | None = None
-            self._first: Any = iter(opened)
-            self._open = False
-        else:
-            self._gen, self._first = opened
+    __slots__ = ()
 
     def __aiter__(self) -> AsyncRelay:
         return self
@@ -208,29 +195,20 @@ class AsyncRelay(AsyncIterator[Any]):
         return item
 
     async def _fail(self, error: Exception, start: float, interrupted: StreamInterrupted) -> None:
-        call = self._call
-        setup = call.setup
-        name = self._state[0]
-        end = call.clock()
-        recorder = setup.recorder
+        """Record a failure after items were delivered, then close."""
         try:
-            recorder.interrupted(name, self.items, error)
-            _, counted, text = recorder.failed(
-                name, self._state[1], len(call.names), self._state[2], error,
-                max(0.0, end - start), end,
-                call.function, call.call_id,
-            )  # fmt: skip
-            tracker = setup.tracker
-            if counted and tracker is not None:
-                record = tracker.record_failure
-                if setup.blocking():
-                    duration = await asyncio.to_thread(record, name, error)
+            record, text = self._interrupted(error, start)
+            if record:
+                tracker = self._call.setup.tracker
+                assert tracker is not None  # noqa: S101 - `record` says there is one
+                name = self._state[0]
+                if self._call.setup.blocking():
+                    duration = await asyncio.to_thread(tracker.record_failure, name, error)
                 else:
-                    duration = record(name, error)
-                recorder.cooled(name, float(duration or 0.0), error, text, call.function,
-                                call.call_id)  # fmt: skip
+                    duration = tracker.record_failure(name, error)
+                self._cooled(duration, error, text)
         finally:
-            call.closed(interrupted)
+            self._call.closed(interrupted)
             await self.aclose()
 
     async def aclose(self) -> None:

@@ -101,7 +101,7 @@ def direct_caller(  # noqa: C901, PLR0915 - the happy path, inlined on purpose
         if fixed_order is not None:
             order = fixed_order
         else:
-            benched = (lambda i: view[i] > 0.0) if view else None
+            benched: Callable[[int], bool] | None = (lambda i: view[i] > 0.0) if view else None
             if first is None:
                 order = planner.order(names, tick, benched)
             else:  # the first pick failed: the strategy's order after it, no second pick

@@ -7,7 +7,7 @@ import contextlib
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import cast
 
 from ._errors import InvalidConfigError
@@ -209,7 +209,7 @@ class ConcurrencyLimiter:
         self.release(name)
 
     @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
+    def _locked(self) -> Generator[None]:
         """The lock, with queued releases applied before and after."""
         serial = self._serial
         serial.hold()

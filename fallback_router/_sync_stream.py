@@ -20,6 +20,7 @@ from typing import Any, Self
 from ._engine.call import CallState
 from ._engine.setup import Setup
 from ._errors import AttemptTimeoutError, StreamInterrupted
+from ._relay import RelayBase
 from ._results import CURRENT, AttemptState, Result, new_result
 from ._sync import SyncRun, drive
 from ._worker import Job
@@ -207,7 +208,7 @@ def lazy_stream(
         relay.close()
 
 
-class Relay(Iterator[Any]):
+class Relay(RelayBase, Iterator[Any]):
     """The consumer's iterator over the serving provider's stream.
 
     Each item is produced under the attempt's `current_attempt()`; silence past
@@ -217,21 +218,7 @@ class Relay(Iterator[Any]):
     and gives its slot back, even when that generator's own cleanup raises.
     """
 
-    __slots__ = ("_buffered", "_call", "_first", "_gen", "_index", "_open", "_state", "items")
-
-    def __init__(self, call: CallState, index: int, opened: Any, state: AttemptState) -> None:
-        self._call = call
-        self._index = index
-        self._state = state
-        self.items = 0
-        self._open = True
-        self._buffered = call.setup.buffer
-        if self._buffered:  # `opened` is every item: complete already, slot given back
-            self._gen: Iterator[Any] | None = None
-            self._first: Any = iter(opened)
-            self._open = False
-        else:
-            self._gen, self._first = opened
+    __slots__ = ()
 
     def __iter__(self) -> Relay:
         return self
@@ -283,27 +270,14 @@ class Relay(Iterator[Any]):
 
     def _fail(self, error: Exception, start: float, interrupted: StreamInterrupted) -> None:
         """Record a failure after items were delivered, then close."""
-        call = self._call
-        setup = call.setup
-        name = self._state[0]
-        end = call.clock()
-        recorder = setup.recorder
         try:
-            recorder.interrupted(name, self.items, error)
-            _, counted, text = recorder.failed(
-                name, self._state[1], len(call.names), self._state[2], error,
-                max(0.0, end - start), end,
-                call.function, call.call_id,
-            )  # fmt: skip
-            tracker = setup.tracker
-            if counted and tracker is not None:
-                duration = tracker.record_failure(name, error)
-                if duration is True:
-                    duration = tracker.remaining(name)
-                recorder.cooled(name, float(duration or 0.0), error, text, call.function,
-                                call.call_id)  # fmt: skip
+            record, text = self._interrupted(error, start)
+            if record:
+                tracker = self._call.setup.tracker
+                assert tracker is not None  # noqa: S101 - `record` says there is one
+                self._cooled(tracker.record_failure(self._state[0], error), error, text)
         finally:
-            call.closed(interrupted)
+            self._call.closed(interrupted)
             self.close()
 
     def close(self) -> None:

@@ -32,6 +32,7 @@ from fallback_router._routing import ROUTING, prefer_order
 
 from .facts import COOLDOWN, IO, PROBING, WAIT, CallFacts, Outcome
 from .gates import (
+    Taken,
     acquire,
     cooldown_wait,
     give_back,
@@ -95,6 +96,7 @@ class CallState(CallFacts):
         elif counter is not None:
             blocking = defer and getattr(counter, "blocking", False)
             self.tick = (yield (IO, counter.next_index, ())) if blocking else counter.next_index()
+        order: list[int]
         if progress is not None:
             order = progress[0]
         elif first is not None:  # the happy path picked already: no second pick
@@ -156,16 +158,17 @@ class CallState(CallFacts):
                     elif not gated:
                         ready = (index, False, False)
                     else:
-                        taken = (
+                        taken: Taken = (
                             (yield (IO, acquire, (self, index)))
                             if gates_io
                             else acquire(self, index)
                         )
-                        if not isinstance(taken[0], bool):
-                            self.skip(name, float(taken[1]), taken[0])
+                        slot, token = taken
+                        if isinstance(slot, str):  # (reason, seconds to wait)
+                            self.skip(name, float(token), slot)
                             waiting.append(index)
                             continue
-                        ready = (index, taken[0], bool(taken[1]))
+                        ready = (index, slot, bool(token))
                 elif self.running:
                     reply = yield (AWAIT, False)
                     index, outcome = reply

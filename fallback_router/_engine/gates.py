@@ -13,6 +13,7 @@ from typing import Any
 from .facts import BUDGET, IO, RATE_LIMITED, SATURATED, WAIT, CallFacts
 
 __all__ = [
+    "Taken",
     "acquire",
     "cooldown_wait",
     "full",
