@@ -1,8 +1,13 @@
-"""Shared fixtures: a fake clock, freezegun, loguru capture, and a real Redis server."""
+"""Shared fixtures: a fake clock, freezegun, loguru capture, a real Redis server (and ways
+to break it), a local HTTP server, spawned workers.
+
+Stand-in providers, errors and waits live in ``tests/support/helpers.py``.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import os
 import shutil
 import socket
@@ -19,20 +24,11 @@ from typing import Any
 import pytest
 from loguru import logger
 
+from .support.helpers import FakeClock
+from .support.web import Endpoints
+
+SUPPORT = str(Path(__file__).parent / "support")
 REQUIRE_REDIS = os.environ.get("FALLBACK_ROUTER_REQUIRE_REDIS") == "1"
-
-
-class FakeClock:
-    """A manual monotonic clock: ``clock()`` reads it, ``advance()`` moves it."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture
@@ -246,3 +242,83 @@ def proxy(redis_server: Any, real_redis_binary: str) -> Iterator[Any]:
     fault = FaultProxy(redis_server.port)
     yield fault
     fault.close()
+
+
+@pytest.fixture(scope="session")
+def web_server() -> Iterator[ThreadingHTTPServer]:
+    """``tests/support/web.py``'s endpoints on a free 127.0.0.1 port, for the session."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Endpoints)
+    httpd.daemon_threads = True
+    httpd.hits = []  # type: ignore[attr-defined]
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def web(web_server: ThreadingHTTPServer) -> str:
+    """The base URL of ``web_server``, its recorded hits cleared."""
+    web_server.hits.clear()  # type: ignore[attr-defined]
+    return f"http://127.0.0.1:{web_server.server_address[1]}"
+
+
+# -- Redis: round trips, dead and hanging servers, workers ---------------------------------
+
+
+@pytest.fixture
+def round_trips(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count requests written to Redis sockets (one per round trip, pipelines included)."""
+    from redis.connection import AbstractConnection
+
+    sent = [0]
+    original = AbstractConnection.send_packed_command
+
+    def counting(self: Any, command: Any, check_health: bool = True) -> Any:
+        sent[0] += 1
+        return original(self, command, check_health)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
+    return sent
+
+
+@pytest.fixture
+def dead_port() -> int:
+    """A loopback port nobody listens on."""
+    return free_port()
+
+
+@pytest.fixture
+def hanging_port() -> Iterator[int]:
+    """A port that accepts connections but never answers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.05)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    thread.join()
+    for conn in accepted:
+        conn.close()
+    listener.close()
+
+
+@pytest.fixture
+def spawn(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A spawn context whose children import tests/support's workers."""
+    monkeypatch.syspath_prepend(SUPPORT)
+    monkeypatch.setenv("PYTHONPATH", SUPPORT)
+    return multiprocessing.get_context("spawn")

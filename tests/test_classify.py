@@ -1,22 +1,23 @@
-"""Which failures count (DESIGN §5): status codes, http_status, Retry-After parsing."""
+"""Which failures count (DESIGN §5): status codes, http_status, default_cooldown_on, the
+caller's own bugs, matchers; with real httpx, urllib and requests errors.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
-import email.utils
-
 import pytest
+import requests
 
 from fallback_router import (
+    AllProvidersFailedError,
     InMemoryCooldown,
     InvalidConfigError,
     default_cooldown_on,
     http_status,
-    retry_after_of,
     routed,
     status_of,
 )
-from fallback_router._hints import UnparsableRetryAfterError, parse_retry_after
+
+from .support.web import endpoints, httpx_get, requests_get, urllib_get
 
 
 class Response:
@@ -73,6 +74,17 @@ def test_status_of_ignores_a_response_without_status():
     assert status_of(error) is None
 
 
+@pytest.mark.parametrize(("code", "counts"), [(99, False), (100, True), (599, True), (600, False)])
+def test_status_codes_count_from_100_to_599(code, counts):
+    """Only 100..599 is a status: 99 and 600 on .status_code are not."""
+    from fallback_router import status_of
+
+    class Failure(Exception):
+        status_code = code
+
+    assert (status_of(Failure()) == code) is counts
+
+
 def test_http_status_predicate_matches_codes_and_ranges():
     """http_status(429, range(500, 600)) matches those statuses only."""
     predicate = http_status(429, range(500, 600))
@@ -83,11 +95,30 @@ def test_http_status_predicate_matches_codes_and_ranges():
     assert "429" in predicate.__name__
 
 
-@pytest.mark.parametrize("bad", [(), (99,), ("429",), (600,)])
+def test_http_status_boundaries_and_name():
+    """Ranges may start at 100 and end at 599; the predicate is named after its codes."""
+    predicate = http_status(range(100, 200), 599)
+    assert predicate(SDKError(100))
+    assert predicate(SDKError(599))
+    assert not predicate(SDKError(200))
+    assert predicate.__name__ == "http_status(range(100, 200), 599)"
+    with pytest.raises(
+        InvalidConfigError, match=r"^http_status\(\) needs at least one status code$"
+    ):
+        http_status()
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [(), (99,), (600,), ("429",), (True,), (range(90, 200),), (range(500, 601),)],
+)
 def test_http_status_rejects_bad_codes(bad):
-    """Codes must be ints from 100 to 599 or ranges, at least one."""
+    """Codes must be ints from 100 to 599 or ranges within, at least one; else named."""
     with pytest.raises(InvalidConfigError, match="http_status"):
         http_status(*bad)
+
+
+# -- what counts for cooldown --------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -130,6 +161,34 @@ def test_a_4xx_falls_back_without_cooldown_and_says_so(clock, logs):
     assert record["extra"]["provider"] == "a"
 
 
+class NoStatusResponse:
+    """An HTTP response object without a status code (a streaming stub, say)."""
+
+
+class ResponseError(Exception):
+    def __init__(self) -> None:
+        super().__init__("no status")
+        self.response = NoStatusResponse()
+
+
+def test_an_error_whose_response_has_no_status_code_is_counted_and_falls_back():
+    """A .response without a status code: no status; the error falls back and counts."""
+    assert status_of(ResponseError()) is None
+    assert default_cooldown_on(ResponseError()) is True
+    calls: list[str] = []
+
+    def call(provider: str) -> str:
+        calls.append(provider)
+        if provider == "a":
+            raise ResponseError
+        return provider
+
+    fn = routed(providers=["a", "b"])(call)
+    assert fn() == "b"
+    assert fn() == "b"
+    assert calls == ["a", "b", "b"]  # counted: a was benched
+
+
 def test_cooldown_on_http_status_limits_what_is_recorded(clock):
     """cooldown_on=http_status(429) records only rate limits."""
     tracker = InMemoryCooldown(60, clock=clock)
@@ -154,95 +213,93 @@ def test_cooldown_on_accepts_exception_types(clock):
     assert fn.route().attempts[0].counted is False
 
 
-# -- Retry-After -------------------------------------------------------------------------
+def test_an_explicit_cooldown_on_replaces_the_default_entirely():
+    """cooldown_on=Exception counts a TypeError too."""
 
+    @routed(providers=["a", "b"], cooldown_on=Exception)
+    def f(provider):
+        raise TypeError("x")
 
-def test_retry_after_from_attribute_and_headers():
-    """Retry-After comes from .retry_after, then the response's or the error's headers."""
-    with_attribute = RuntimeError()
-    with_attribute.retry_after = 7  # type: ignore[attr-defined]
-    assert retry_after_of(with_attribute) == 7
-    assert retry_after_of(ClientError(429, {"Retry-After": "12"})) == 12
-    assert retry_after_of(ClientError(429, {"retry-after": "3"})) == 3
-    bare = RuntimeError()
-    bare.headers = {"Retry-After": "4"}  # type: ignore[attr-defined]
-    assert retry_after_of(bare) == 4
-    assert retry_after_of(ClientError(429)) is None
-    assert retry_after_of(RuntimeError()) is None
-
-
-def test_retry_after_headers_without_get_are_ignored():
-    """Headers that are not a mapping are ignored."""
-    error = RuntimeError()
-    error.headers = ["Retry-After: 3"]  # type: ignore[attr-defined]
-    assert retry_after_of(error) is None
-
-
-def test_retry_after_http_date(frozen):
-    """An HTTP date is converted to seconds from now (wall clock)."""
-    when = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=90)
-    header = email.utils.format_datetime(when, usegmt=True)
-    assert parse_retry_after(header) == pytest.approx(90, abs=1)
-
-
-def test_retry_after_date_in_the_past_is_zero(frozen):
-    """A date in the past means now."""
-    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+    with pytest.raises(AllProvidersFailedError):
+        f()
+    assert set(f.router.tracker.snapshot()) == {"a", "b"}
 
 
 @pytest.mark.parametrize(
-    ("value", "seconds"),
+    "bug",
     [
-        (5, 5.0),
-        (2.5, 2.5),
-        ("  10 ", 10.0),
-        (b"4", 4.0),
-        (dt.timedelta(minutes=1), 60.0),
-        (10**400, 365 * 86_400.0),
-        ("9" * 400, 365 * 86_400.0),
+        TypeError,
+        AttributeError,
+        NameError,
+        UnboundLocalError,
+        AssertionError,
+        ImportError,
+        NotImplementedError,
     ],
 )
-def test_retry_after_values(value, seconds):
-    """Numbers, digit strings, bytes and timedeltas are understood; huge ones are clamped."""
-    assert parse_retry_after(value) == seconds
+def test_a_caller_bug_falls_back_but_benches_nobody(bug):
+    """After f() fails on a, b, c with a bug, nothing is in cooldown; next call starts at a."""
+    calls: list[str] = []
+
+    @routed(providers=["a", "b", "c"])
+    def f(provider):
+        calls.append(provider)
+        raise bug("oops")
+
+    with pytest.raises(AllProvidersFailedError) as info:
+        f()
+    assert calls == ["a", "b", "c"]
+    assert "looks like a bug in the routed function" in str(info.value)
+    assert f.router.tracker.snapshot() == {}
+    assert [a.counted for a in info.value.attempts] == [False, False, False]
+    with pytest.raises(AllProvidersFailedError):
+        f()
+    assert calls[3:] == ["a", "b", "c"]
 
 
+@pytest.mark.parametrize("bad", [int, dict, 5, "TypeError", (ValueError, int), (ValueError, "x")])
+@pytest.mark.parametrize("argument", ["fallback_on", "cooldown_on"])
+def test_matchers_reject_non_exceptions_when_decorating(argument, bad):
+    """int, a non-exception class, or a tuple holding one: InvalidConfigError naming it."""
+    with pytest.raises(InvalidConfigError, match=argument):
+        routed(providers=["a"], **{argument: bad})
+
+
+# -- real HTTP clients against a local server ----------------------------------------------
+
+
+@pytest.mark.parametrize("get", [httpx_get, urllib_get, requests_get])
 @pytest.mark.parametrize(
-    "value",
-    [
-        "soon",
-        "nan",
-        "inf",
-        "-3",
-        "+3",
-        "1e3",
-        -3,
-        float("nan"),
-        float("inf"),
-        object(),
-        True,
-        "Mon, 99 Foo 2015",
-    ],
-)
-def test_unparsable_retry_after_raises(value):
-    """Anything else is reported as unparsable."""
-    with pytest.raises(UnparsableRetryAfterError):
-        parse_retry_after(value)
+    ("status", "counts"),
+    [(400, False), (401, True), (403, True), (404, True), (408, True), (422, False),
+     (429, True), (500, True), (502, True), (503, True), (504, True)],
+)  # fmt: skip
+def test_default_classification_of_real_client_errors(web, get, status, counts):
+    """Each client's real error carries its status and is classified as documented."""
+    with pytest.raises(Exception) as info:
+        get(f"{web}/status/{status}")
+    assert status_of(info.value) == status
+    assert default_cooldown_on(info.value) is counts
 
 
-def test_naive_http_date_is_taken_as_utc(frozen):
-    """A date without a zone is read as UTC."""
-    assert parse_retry_after("Thu, 01 Jan 2026 12:01:00 -0000") == pytest.approx(60)
+def test_http_status_predicate_on_real_errors(web):
+    """cooldown_on=http_status(429, 503) matches real client errors."""
+    predicate = http_status(429, 503)
+    for get in (httpx_get, urllib_get, requests_get):
+        with pytest.raises(Exception) as info:
+            get(f"{web}/status/503")
+        assert predicate(info.value)
+        with pytest.raises(Exception) as info:
+            get(f"{web}/status/500")
+        assert not predicate(info.value)
 
 
-def test_http_status_boundaries_and_name():
-    """Ranges may start at 100 and end at 599; the predicate is named after its codes."""
-    predicate = http_status(range(100, 200), 599)
-    assert predicate(SDKError(100))
-    assert predicate(SDKError(599))
-    assert not predicate(SDKError(200))
-    assert predicate.__name__ == "http_status(range(100, 200), 599)"
-    with pytest.raises(
-        InvalidConfigError, match=r"^http_status\(\) needs at least one status code$"
-    ):
-        http_status()
+def test_requests_caller_errors_fall_back_without_cooldown(web, web_server, clock):
+    """A 400 moves on but does not bench; a 404 benches (the endpoint is gone)."""
+    tracker = InMemoryCooldown(30, clock=clock)
+    providers = endpoints(web, picky="/status/400", gone="/status/404", healthy="/ok")
+    result = routed(providers=providers, cooldown=tracker)(requests_get).route()
+    assert result.provider == "healthy"
+    assert [a.counted for a in result.attempts] == [False, True, False]
+    assert set(tracker.snapshot()) == {"gone"}
+    assert isinstance(result.attempts[0].error, requests.HTTPError)

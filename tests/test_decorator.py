@@ -1,8 +1,9 @@
-"""Decorator mechanics (DESIGN §1): routed, Router, execute, methods, metadata."""
+"""The decorator (DESIGN §1): routed, Router, execute, methods, metadata, pickling."""
 
 from __future__ import annotations
 
 import pickle
+import re
 
 import pytest
 
@@ -12,9 +13,10 @@ from fallback_router import (
     Result,
     RoutedFunction,
     Router,
-    current_attempt,
     routed,
 )
+
+from .support.helpers import Boom, Fleet
 
 
 @routed(providers=["a", "b"])
@@ -54,6 +56,28 @@ def test_signature_of_a_callable_without_one_is_none():
     assert fn("b") == "b"
 
 
+def test_signatures_of_functions_and_methods_decorated_in_the_test():
+    """The same, for objects built while the test runs (not at import)."""
+    import inspect
+
+    @routed(providers=["a"])
+    def ask(provider, prompt: str, *, temperature: float = 0.5) -> str:
+        return f"{provider}:{prompt}:{temperature}"
+
+    class Bot:
+        @routed(providers=["a"])
+        def ask(self, provider, prompt: str) -> str:
+            return f"{provider}:{prompt}"
+
+    # (annotations are strings here: the module uses `from __future__ import annotations`)
+    assert str(inspect.signature(ask)) == "(prompt: 'str', *, temperature: 'float' = 0.5) -> 'str'"
+    assert str(inspect.signature(Bot.ask)) == "(self, prompt: 'str') -> 'str'"
+    assert str(inspect.signature(Bot().ask)) == "(prompt: 'str') -> 'str'"
+    bot = Bot()
+    assert Bot.ask(bot, "hi") == "a:hi"  # through the class, the instance first
+    assert Bot.ask.route(bot, "hi").response == "a:hi"
+
+
 def test_decorated_function_pickles_by_reference():
     """A module-level routed function pickles like a plain function."""
     assert pickle.loads(pickle.dumps(documented)) is documented
@@ -71,14 +95,87 @@ def test_router_execute_routes_a_plain_function():
     assert result.response == "a?!"
 
 
-def test_execute_rejects_async_functions():
-    """execute() applies the same checks as decorating."""
+def test_router_decorates_several_functions_sharing_state(clock):
+    """@router on several functions shares one cooldown state."""
+    router = Router(["a", "b"], clock=clock)
+    vendors = Fleet("a")
 
-    async def ask(provider):
+    @router
+    def first(provider):
+        return vendors(provider)
+
+    @router
+    def second(provider):
+        return vendors(provider)
+
+    first()
+    vendors.calls.clear()
+    assert second.route().skipped == ("a",)
+
+
+def test_a_partial_can_be_routed_and_has_a_readable_repr():
+    """Callables without __qualname__ (a partial) are routed and shown by their repr."""
+    import functools
+
+    def ask(provider, suffix):
+        return provider + suffix
+
+    fn = routed(providers=["a"])(functools.partial(ask, suffix="!"))
+    assert fn() == "a!"
+    assert "functools.partial" in repr(fn)
+
+
+def test_decorating_a_non_callable_is_a_type_error():
+    """Router(...)(42) is refused."""
+    with pytest.raises(TypeError, match="callable"):
+        Router(["a"])(42)  # type: ignore[arg-type]
+
+
+def test_bare_routed_without_arguments_is_not_a_decorator():
+    """There is one spelling, @routed(...): the bare form fails loudly."""
+    with pytest.raises(TypeError):
+
+        @routed  # type: ignore[call-arg, arg-type]
+        def ask(provider):
+            return provider
+
+
+def test_router_repr_names_providers_and_strategy():
+    """Router's repr names its providers (or a callable), its strategy and its tracker."""
+    assert repr(Router(providers=["a", "b"], cooldown=None)).startswith(
+        "Router(providers=('a', 'b'), strategy='fallback', tracker=None"
+    )
+    assert "strategy='round_robin'" in repr(Router(["a", "b"], strategy="round_robin"))
+    assert repr(Router(providers=lambda: ["a"], cooldown=None)).startswith(
+        "Router(providers='<callable>'"
+    )
+
+
+def test_a_plain_def_returning_an_awaitable_is_a_type_error_naming_async_def():
+    """A plain def returning a coroutine: TypeError naming `async def`, coroutine closed, no count."""
+    coroutines = []
+
+    async def sdk(provider):
         return provider
 
-    with pytest.raises(TypeError, match="async"):
-        Router(["a"]).execute(ask)
+    def call(provider):
+        coroutines.append(sdk(provider))
+        return coroutines[-1]
+
+    message = (
+        f"{call.__qualname__} returned an awaitable (coroutine): routed plain functions must "
+        "return the response; declare it `async def` and await the provider call"
+    )
+    happy = routed(providers=["a", "b"])(call)
+    general = routed(providers=["a", "b"], max_concurrency=2)(call)
+    for fn in (happy, general):
+        with pytest.raises(TypeError, match=f"^{re.escape(message)}$"):
+            fn()
+        assert coroutines.pop().cr_frame is None  # closed: no "never awaited" warning
+        assert [(r.successes, r.failures) for r in fn.router.status()] == [(0, 0), (0, 0)]
+
+
+# -- methods -------------------------------------------------------------------------------
 
 
 def assistant_class() -> type:
@@ -98,7 +195,7 @@ def assistant_class() -> type:
     return Assistant
 
 
-#: Only for the signature test, which reads no router state.
+#: Only for the signature tests, which read no router state.
 Assistant = assistant_class()
 
 
@@ -113,6 +210,23 @@ def test_methods_receive_self_then_the_provider():
     assert bot.ask.__doc__ == "Ask politely."
     assert bot.ask.__self__ is bot
     assert "bound routed method" in repr(bot.ask)
+
+
+class Pickled:
+    """A module-level class, so its instances and bound routed methods pickle by reference."""
+
+    @routed(providers=["a"])
+    def ask(self, provider: str, prompt: str) -> str:
+        return f"{provider}/{prompt}"
+
+
+def test_a_bound_routed_method_pickles_and_reaches_its_router():
+    """A bound method pickles as getattr(instance, name); .router is the class' router."""
+    bound = Pickled().ask
+    assert bound.router is Pickled.ask.router
+    copy = pickle.loads(pickle.dumps(bound))
+    assert copy("hi") == "a/hi"
+    assert isinstance(copy.__self__, Pickled)
 
 
 def test_methods_fall_back_per_instance_state():
@@ -136,178 +250,6 @@ def test_class_access_returns_the_routed_function():
     assert Bot.ask.route(Bot(), "y").response == "a/y"
 
 
-def test_decorating_async_def_is_a_type_error():
-    """The library is synchronous: async def is refused when decorating."""
-    with pytest.raises(TypeError, match="is async"):
-
-        @routed(providers=["a"])
-        async def ask(provider):
-            return provider
-
-
-def test_decorating_async_generator_is_a_type_error():
-    """Async generators are refused too."""
-    with pytest.raises(TypeError, match="is async"):
-
-        @routed(providers=["a"])
-        async def stream(provider):
-            yield provider
-
-
-def test_an_object_with_async_call_is_a_type_error():
-    """A callable object whose __call__ is async is refused too."""
-
-    class Client:
-        async def __call__(self, provider):
-            return provider
-
-    with pytest.raises(TypeError, match="is async"):
-        routed(providers=["a"])(Client())
-
-
-def test_a_partial_can_be_routed_and_has_a_readable_repr():
-    """Callables without __qualname__ (a partial) are routed and shown by their repr."""
-    import functools
-
-    def ask(provider, suffix):
-        return provider + suffix
-
-    fn = routed(providers=["a"])(functools.partial(ask, suffix="!"))
-    assert fn() == "a!"
-    assert "functools.partial" in repr(fn)
-
-
-def test_decorating_a_non_callable_is_a_type_error():
-    """Router(...)(42) is refused."""
-    with pytest.raises(TypeError, match="callable"):
-        Router(["a"])(42)  # type: ignore[arg-type]
-
-
-def test_current_attempt_describes_the_running_provider_call():
-    """current_attempt() gives the provider name, attempt number and terminus flag."""
-    seen = []
-
-    def call(provider):
-        info = current_attempt()
-        assert info is not None
-        seen.append((info.provider, info.attempt, info.is_terminus, info.time_left))
-        if provider != "c":
-            raise RuntimeError(provider)
-        return provider
-
-    routed(providers=["a", "b", "c"], cooldown=None)(call)()
-    assert seen == [("a", 1, False, None), ("b", 2, False, None), ("c", 3, True, None)]
-    assert current_attempt() is None
-
-
-def test_current_attempt_is_none_outside_a_routed_call():
-    """Outside any routed call there is no attempt."""
-    assert current_attempt() is None
-
-
-def test_nested_routed_calls_restore_the_outer_attempt():
-    """A routed call inside a provider call does not clobber the outer attempt info."""
-    inner = routed(providers=["inner"])(lambda p: current_attempt().provider)  # type: ignore[union-attr]
-
-    def outer(provider):
-        before = current_attempt()
-        got = inner()
-        after = current_attempt()
-        assert before is not None
-        assert after is not None
-        return got, before.provider, after.provider
-
-    assert routed(providers=["outer"])(outer)() == ("inner", "outer", "outer")
-
-
-def test_a_copied_context_carries_the_attempt_into_a_helper_thread():
-    """Work handed to a thread with the context sees the attempt that handed it over."""
-    import contextvars
-    import threading
-
-    seen = {}
-
-    def helper(key):
-        info = current_attempt()
-        seen[key] = None if info is None else (info.provider, info.attempt)
-
-    def call(provider):
-        context = contextvars.copy_context()
-        thread = threading.Thread(target=context.run, args=(helper, provider))
-        thread.start()
-        thread.join()
-        if provider == "a":
-            raise RuntimeError("a down")
-        return provider
-
-    routed(providers=["a", "b"], cooldown=None)(call)()
-    assert seen == {"a": ("a", 1), "b": ("b", 2)}
-
-
-def test_a_helper_thread_can_make_its_own_routed_calls_in_a_copied_context():
-    """A routed call in a thread that inherited the context uses its own slot."""
-    import contextvars
-    import threading
-
-    inner = routed(providers=["inner"])(lambda p: current_attempt().provider)  # type: ignore[union-attr]
-    seen = []
-
-    def call(provider):
-        context = contextvars.copy_context()
-        thread = threading.Thread(target=lambda: seen.append(context.run(inner)))
-        thread.start()
-        thread.join()
-        info = current_attempt()
-        assert info is not None
-        return info.provider
-
-    assert routed(providers=["outer"])(call)() == "outer"
-    assert seen == ["inner"]
-
-
-def test_attempt_info_repr_is_readable():
-    """AttemptInfo has a readable repr."""
-
-    def call(provider):
-        return repr(current_attempt())
-
-    text = routed(providers=["a"])(call)()
-    assert text == "AttemptInfo(provider='a', attempt=1, is_terminus=True, time_left=None)"
-
-
-def test_router_repr_names_providers_and_strategy():
-    """Router has a readable repr."""
-    text = repr(Router(["a", "b"], strategy="round_robin"))
-    assert "('a', 'b')" in text
-    assert "round_robin" in text
-    assert "<callable>" in repr(Router(lambda: ["a"]))
-
-
-def test_configuration_errors_are_raised_when_decorating():
-    """Bad configuration fails at @routed(...), before any call."""
-    from fallback_router import InvalidConfigError
-
-    with pytest.raises(InvalidConfigError):
-        routed(providers=["a"], timeout=-1)
-    with pytest.raises(InvalidConfigError):
-        routed(providers=["a"], clock=3)  # type: ignore[arg-type]
-    with pytest.raises(InvalidConfigError):
-        routed(providers=["a"], retry=3)  # type: ignore[arg-type]
-    with pytest.raises(InvalidConfigError):
-        routed(providers=["a"], on_event=3)  # type: ignore[arg-type]
-    with pytest.raises(InvalidConfigError):
-        routed(providers=["a"], on_event=[print, 3])  # type: ignore[list-item]
-
-
-def test_bare_routed_without_arguments_is_not_a_decorator():
-    """There is one spelling, @routed(...): the bare form fails loudly."""
-    with pytest.raises(TypeError):
-
-        @routed  # type: ignore[call-arg, arg-type]
-        def ask(provider):
-            return provider
-
-
 def test_failure_path_of_bound_method():
     """A bound method failing everywhere raises the group like a function."""
 
@@ -320,23 +262,29 @@ def test_failure_path_of_bound_method():
         Broken().ask()
 
 
-def test_signatures_of_functions_and_methods_decorated_in_the_test():
-    """The same, for objects built while the test runs (not at import)."""
-    import inspect
+def test_generator_methods_stream_through_the_general_path():
+    """A routed generator method: iterating streams, .route() returns a Result."""
+    calls: list[str] = []
 
-    @routed(providers=["a"])
-    def ask(provider, prompt: str, *, temperature: float = 0.5) -> str:
-        return f"{provider}:{prompt}:{temperature}"
+    class Client:
+        def __init__(self, failing: str) -> None:
+            self.failing = failing
 
-    class Bot:
-        @routed(providers=["a"])
-        def ask(self, provider, prompt: str) -> str:
-            return f"{provider}:{prompt}"
+        @routed(providers=["a", "b"], cooldown=None)
+        def stream(self, provider, n, *, sep=""):
+            calls.append(provider)
+            if provider == self.failing:
+                raise Boom(provider)
+            for i in range(n):
+                yield f"{provider}{sep}{i}"
 
-    # (annotations are strings here: the module uses `from __future__ import annotations`)
-    assert str(inspect.signature(ask)) == "(prompt: 'str', *, temperature: 'float' = 0.5) -> 'str'"
-    assert str(inspect.signature(Bot.ask)) == "(self, prompt: 'str') -> 'str'"
-    assert str(inspect.signature(Bot().ask)) == "(prompt: 'str') -> 'str'"
-    bot = Bot()
-    assert Bot.ask(bot, "hi") == "a:hi"  # through the class, the instance first
-    assert Bot.ask.route(bot, "hi").response == "a:hi"
+    client = Client(failing="a")
+    lazy = client.stream(2, sep="-")
+    assert calls == []  # nothing is routed before the first item is asked for
+    assert list(lazy) == ["b-0", "b-1"]
+    assert calls == ["a", "b"]
+    result = client.stream.route(3, sep=":")
+    assert result.provider == "b"
+    assert list(result.response) == ["b:0", "b:1", "b:2"]
+    result = Client.stream.route(Client(failing="b"), 1)
+    assert (result.provider, list(result.response)) == ("a", ["a0"])

@@ -30,6 +30,7 @@ def snippets(page: Path) -> list[tuple[int, str]]:
 
 
 def test_the_collector_finds_the_snippets():
+    """The snippet collector finds the README's first block and more than 15 in all."""
     readme = snippets(ROOT / "README.md")
     assert readme
     assert readme[0][1].startswith("from fallback_router import routed")
@@ -38,6 +39,7 @@ def test_the_collector_finds_the_snippets():
 
 @pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(ROOT)) for p in PAGES])
 def test_snippets_run(page, redis_server, monkeypatch, capsys):
+    """Every Python snippet of a page runs, in order, in one namespace."""
     monkeypatch.syspath_prepend(str(ROOT / "tests" / "support"))
     monkeypatch.setenv("REDIS_URL", redis_server.url)
     import doc_stubs

@@ -1,4 +1,6 @@
-"""Logging (DESIGN §3, §8): loguru, disabled until enabled, stable messages, fields."""
+"""Logging (DESIGN §3, §8): loguru, disabled until enabled, stable messages with facts in
+words and structured fields.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +8,15 @@ import logging
 
 from loguru import logger
 
-from fallback_router import routed
+from fallback_router import (
+    Event,
+    InMemoryCooldown,
+    TerminusForced,
+    routed,
+)
 
-
-def fleet(*failing: str):
-    def call(provider):
-        if provider in failing:
-            raise RuntimeError(f"{provider} down")
-        return provider
-
-    return call
+from .conftest import FakeClock
+from .support.helpers import fleet
 
 
 def test_logging_is_disabled_until_the_application_enables_it():
@@ -29,6 +30,12 @@ def test_logging_is_disabled_until_the_application_enables_it():
     assert seen == []
 
 
+def test_happy_path_logs_nothing(logs):
+    """A first-try success emits no record at all."""
+    routed(providers=["a", "b"])(fleet())()
+    assert logs.records == []
+
+
 def test_failure_and_cooldown_messages_with_fields(logs, clock):
     """A failure logs 'provider failed' and 'provider entering cooldown' with fields."""
     fn = routed(providers=["a", "b"], cooldown=30, clock=clock)(fleet("a"))
@@ -40,7 +47,8 @@ def test_failure_and_cooldown_messages_with_fields(logs, clock):
     assert extra["attempt"] == 1
     assert extra["is_terminus"] is False
     assert extra["counted"] is True
-    assert str(extra["error"]) == "a down"
+    assert extra["error"] == "RuntimeError: a down"  # redacted text, not the object
+    assert extra["error_type"] == "RuntimeError"
     assert extra["latency"] == 0.0
     [entering] = logs.find("provider entering cooldown")
     assert entering["level"].name == "WARNING"
@@ -73,10 +81,21 @@ def test_skip_and_terminus_messages(logs, clock):
     assert forced["extra"] == {"provider": "b", "remaining": 20.0}
 
 
-def test_happy_path_logs_nothing(logs):
-    """A first-try success emits no record at all."""
-    routed(providers=["a", "b"])(fleet())()
-    assert logs.records == []
+def test_a_forced_terminus_is_logged_with_its_remaining_cooldown(logs):
+    """Forcing a benched terminus logs its remaining cooldown and emits TerminusForced."""
+    clock = FakeClock()
+    tracker = InMemoryCooldown(60, clock=clock)
+    tracker.record_failure("b", RuntimeError("b down"))
+    clock.advance(15)
+    events: list[Event] = []
+    fn = routed(providers=["a", "b"], cooldown=tracker, on_event=events.append)(
+        lambda p: (_ for _ in ()).throw(RuntimeError("a down")) if p == "a" else p
+    )
+    assert fn() == "b"
+    [record] = logs.find("attempting terminus provider despite cooldown")
+    assert record["message"] == "attempting terminus provider despite cooldown: b (45.0 s left)"
+    forced = [e for e in events if isinstance(e, TerminusForced)]
+    assert [(e.provider, e.remaining) for e in forced] == [("b", 45.0)]
 
 
 def test_loguru_can_be_routed_into_standard_logging(caplog):
@@ -132,6 +151,6 @@ def test_an_unknown_loguru_layout_leaves_the_decision_to_loguru(monkeypatch, log
     from fallback_router import _log
 
     monkeypatch.setattr(_log, "_core", object())
-    assert _log.wants("fallback_router._record", _log.DEBUG) is True
+    assert _log.wants("fallback_router._engine.record", _log.DEBUG) is True
     routed(providers=["a", "b"], cooldown=None)(fleet("a"))()
     assert logs.find("provider failed: a")

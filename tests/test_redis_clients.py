@@ -11,6 +11,8 @@ import pytest
 from fallback_router import InvalidConfigError, RedisCooldown
 from fallback_router._redis_clients import BoundedClient, misconfiguration
 
+from .support.redis_helpers import unreachable_client
+
 redis = pytest.importorskip("redis")
 
 
@@ -19,6 +21,7 @@ def bounded(client: object, op_timeout: float = 0.25) -> object:
 
 
 def test_a_standalone_client_keeps_where_and_who_and_drops_patience():
+    """The bounded client keeps host, db and credentials; timeouts bounded, no retries."""
     from redis.retry import Retry
 
     user = redis.Redis(
@@ -41,6 +44,7 @@ def test_a_standalone_client_keeps_where_and_who_and_drops_patience():
 
 
 def test_tls_and_unix_socket_clients_keep_their_connection_class():
+    """TLS and unix-socket clients keep their connection class and address."""
     tls = bounded(redis.Redis.from_url("rediss://h:7000/1"))
     assert tls.connection_pool.connection_class is redis.SSLConnection
     assert tls.connection_pool.connection_kwargs["host"] == "h"
@@ -52,6 +56,7 @@ def test_tls_and_unix_socket_clients_keep_their_connection_class():
 
 @pytest.mark.parametrize("is_master", [True, False])
 def test_a_sentinel_client_is_rebuilt_with_bounded_discovery(is_master):
+    """A Sentinel client is rebuilt with its sentinels and bounded discovery timeouts."""
     from redis.sentinel import Sentinel, SentinelConnectionPool
 
     sentinel = Sentinel(
@@ -80,11 +85,13 @@ def test_a_sentinel_client_is_rebuilt_with_bounded_discovery(is_master):
 
 
 def test_anything_else_is_refused_by_name():
+    """Anything but a Redis client is an InvalidConfigError naming it."""
     with pytest.raises(InvalidConfigError, match=r"^client must be a redis\.Redis .*, got 5$"):
         RedisCooldown(5)
 
 
 def test_the_client_and_its_scripts_are_built_once_and_forgotten_together():
+    """The bounded client and its scripts are built once and rebuilt together after forget()."""
     conn = BoundedClient(redis.Redis(host="127.0.0.1", port=1), 0.1)
     client = conn.get()
     assert conn.get() is client
@@ -123,16 +130,27 @@ AUTH = "Redis refused the credentials: set the client's username/password"
     ],
 )
 def test_misconfigurations_are_told_apart(error, fix):
+    """MOVED, ASK, CROSSSLOT, NOAUTH, WRONGPASS and READONLY each name their fix."""
     assert misconfiguration(redis.exceptions.ResponseError(error)) == fix
 
 
 def test_typed_misconfiguration_errors_are_recognised():
+    """redis-py's AuthenticationError and ReadOnlyError are misconfigurations too."""
     e = redis.exceptions
     assert misconfiguration(e.AuthenticationError("invalid")) == AUTH
     assert misconfiguration(e.ReadOnlyError("replica")).startswith("the server is a read-only")
 
 
 def test_outages_are_not_misconfigurations():
+    """A refused connection or an unknown error is an outage, not a misconfiguration."""
     assert misconfiguration(redis.exceptions.ConnectionError("refused")) is None
     assert misconfiguration(redis.exceptions.ResponseError("ERR unknown")) is None
     assert misconfiguration(OSError("MOVED")) is not None  # the text alone is enough
+
+
+def test_the_bounded_client_has_short_timeouts_and_no_retries(dead_port):
+    """The tracker's own connection settings are what bound the delay of an outage."""
+    tracker = RedisCooldown(unreachable_client(dead_port), op_timeout=0.15)
+    kwargs = tracker._conn.get().connection_pool.connection_kwargs
+    assert kwargs["socket_timeout"] == kwargs["socket_connect_timeout"] == 0.15
+    assert kwargs["retry"].get_retries() == 0

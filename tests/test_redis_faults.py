@@ -1,26 +1,35 @@
-"""Fault injection between RedisCooldown and a real redis-server.
+"""Redis faults (DESIGN §7): fail-open on a process-local tracker, bounded delays, one log
+line per outage, misconfiguration named with its fix, recovery; a fault proxy between
+the tracker and a real redis-server.
 
-A TCP proxy (``tests/support/fault_proxy.py``) passes, delays, hangs, resets
-connections mid-reply or refuses them; the server's data is flushed and its
-connections killed mid-run. Each scenario asserts that no routed call raises, that the
-delay a fault adds stays within the documented bound (``2 * op_timeout`` once per
-back-off period), and that the shared state converges once the fault is gone.
+The delay bound (``2 * op_timeout`` once per back-off) is the contract, so it is checked on
+the wall clock, with the documented slack for a loaded machine; back-offs use a FakeClock.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from fallback_router import RedisCooldown, routed
+from fallback_router import (
+    InMemoryCooldown,
+    RedisCooldown,
+    RedisRoundRobin,
+    routed,
+)
 
-from .conftest import FakeClock
+from .conftest import FakeClock, RedisServer
+from .support.fault_proxy import FaultProxy
+from .support.helpers import RetryAfter, fleet
+from .support.redis_helpers import through, unreachable_client
 
 OP_TIMEOUT = 0.2
-SLACK = 0.4  # thread scheduling on a loaded 2-core machine
+SLACK = 0.4  # wall clock, unavoidable: the documented bound plus scheduling on 2 loaded cores
 BOUND = 2 * OP_TIMEOUT + SLACK
+
 
 # mode, injected delay, whether the tracker must fail open
 SCENARIOS: dict[str, tuple[str, float, bool]] = {
@@ -31,12 +40,6 @@ SCENARIOS: dict[str, tuple[str, float, bool]] = {
     "reset mid-reply": ("reset", 0.0, True),
     "refuse connections": ("refuse", 0.0, True),
 }
-
-
-def flaky(provider: str) -> str:
-    if provider == "a":
-        raise RuntimeError("a down")
-    return provider
 
 
 def timed_calls(fn: Any, count: int = 20) -> float:
@@ -51,6 +54,7 @@ def timed_calls(fn: Any, count: int = 20) -> float:
 
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
 def test_fault(scenario, proxy, redis_client, logs):
+    """Through each fault a routed call never raises, stays within the bound, then converges."""
     import redis
 
     mode, delay, fails_open = SCENARIOS[scenario]
@@ -61,7 +65,7 @@ def test_fault(scenario, proxy, redis_client, logs):
         client, duration=60, namespace=namespace, op_timeout=OP_TIMEOUT, clock=clock
     )
     observer = RedisCooldown(redis_client, duration=60, namespace=namespace)
-    fn = routed(providers=["a", "b"], cooldown=tracker, clock=clock)(flaky)
+    fn = routed(providers=["a", "b"], cooldown=tracker, clock=clock)(fleet("a"))
     assert fn() == "b"  # through the proxy: a is benched in Redis
     assert observer.remaining("a") > 59
 
@@ -85,9 +89,10 @@ def test_fault(scenario, proxy, redis_client, logs):
 
 
 def test_flushall_mid_run(redis_client, real_redis_binary):
+    """After FLUSHALL the mirror learns a is clean: a is tried again and benched again."""
     clock = FakeClock()
     tracker = RedisCooldown(redis_client, duration=60, namespace="flush", clock=clock)
-    fn = routed(providers=["a", "b"], cooldown=tracker, clock=clock)(flaky)
+    fn = routed(providers=["a", "b"], cooldown=tracker, clock=clock)(fleet("a"))
     assert fn() == "b"
     assert fn.route().skipped == ("a",)
     redis_client.flushall()  # every key (and the cooldown) gone
@@ -98,6 +103,7 @@ def test_flushall_mid_run(redis_client, real_redis_binary):
 
 
 def test_client_kill_mid_run(proxy, redis_client, logs):
+    """A killed connection fails open without raising; after the back-off Redis is used again."""
     clock = FakeClock()
     tracker = RedisCooldown(
         redis_client.__class__(host="127.0.0.1", port=proxy.port),
@@ -107,7 +113,7 @@ def test_client_kill_mid_run(proxy, redis_client, logs):
         clock=clock,
     )
     observer = RedisCooldown(redis_client, namespace="kill")
-    fn = routed(providers=["a", "b"], cooldown=tracker, clock=clock)(flaky)
+    fn = routed(providers=["a", "b"], cooldown=tracker, clock=clock)(fleet("a"))
     assert fn() == "b"
     redis_client.client_kill_filter(_type="normal", skipme=True)  # the tracker's connection
     clock.advance(0.1)
@@ -118,31 +124,322 @@ def test_client_kill_mid_run(proxy, redis_client, logs):
     assert observer.remaining("a") > 59  # back on Redis
 
 
-def test_other_threads_never_wait_for_a_slow_refresh(proxy):
-    """While one call reads a slow Redis (0.3 s per reply), other threads' calls don't wait."""
-    import threading
+# -- outages -------------------------------------------------------------------------------
 
-    import redis
 
+def test_unreachable_redis_fails_open_and_logs_once(dead_port, logs):
+    """Nobody listening: calls succeed, the outage is logged once, not per call."""
+    clock = FakeClock()
+    tracker = RedisCooldown(unreachable_client(dead_port), clock=clock)
+    counter = RedisRoundRobin(unreachable_client(dead_port), clock=clock)
+    fn = routed(providers=["a", "b"], cooldown=tracker)(fleet())
+    rr = routed(providers=["a", "b"], strategy="round_robin", counter=counter)(lambda p: p)
+    assert [fn() for _ in range(20)] == ["a"] * 20
+    assert [rr() for _ in range(4)] == ["a", "b", "a", "b"]
+    assert len(logs.find("redis unavailable, failing open")) == 2  # one per tracker/counter
+    clock.advance(5.1)  # back-off over: one more try, still down, still no new log line
+    fn()
+    assert len(logs.find("redis unavailable, failing open")) == 2
+
+
+def test_outage_logs_name_the_error(dead_port, logs):
+    """The fail-open log carries the error as redacted text and its type's name."""
+    tracker = RedisCooldown(unreachable_client(dead_port), namespace="log-error")
+    tracker.record_failure("a", RuntimeError())
+    (down,) = logs.find("redis unavailable, failing open")
+    assert "(cooldown): ConnectionError: " in down["message"]
+    assert down["extra"]["error"].startswith("ConnectionError: ")
+    assert down["extra"]["error_type"] == "ConnectionError"
+
+
+def test_hanging_redis_adds_a_bounded_delay(hanging_port):
+    """A Redis that never answers costs at most ~2 x op_timeout, then nothing."""
+    tracker = RedisCooldown(unreachable_client(hanging_port), op_timeout=0.1)
+    fn = routed(providers=["a", "b"], cooldown=tracker)(fleet())
+    start = time.monotonic()
+    assert fn() == "a"
+    first = time.monotonic() - start
+    start = time.monotonic()
+    for _ in range(50):
+        fn()
+    rest = time.monotonic() - start
+    assert first < 0.2 + 0.5  # documented bound 2 x op_timeout, plus scheduling slack
+    assert rest < 0.5  # 50 calls inside the back-off wait on nothing (wall clock, generous)
+
+
+def test_redis_stopped_mid_run_then_back(logs, real_redis_binary):
+    """Terminate the server mid-run: calls go on; after the back-off Redis is used again."""
+    server = RedisServer(real_redis_binary)
+    server.start()
+    clock = FakeClock()
+    try:
+        tracker = RedisCooldown(server.client(), duration=60, clock=clock)
+        fn = routed(providers=["a", "b"], cooldown=tracker)(fleet("a"))
+        assert fn() == "b"
+        assert not tracker.is_available("a")
+        server.stop()
+        assert [fn() for _ in range(5)] == ["b"] * 5  # the mirror answers, a still benched
+        assert logs.find("redis unavailable, failing open") == []  # not asked yet
+        clock.advance(0.1)  # the next read of the shared state finds the outage
+        assert [fn() for _ in range(5)] == ["b"] * 5
+        assert len(logs.find("redis unavailable, failing open")) == 1
+        server.start()  # same port, empty data
+        clock.advance(5.1)
+        assert dict(tracker.local.snapshot())  # benched locally during the outage
+        assert fn() == "b"  # "a" fails again, now recorded on the new server
+        assert logs.find("redis reachable again")
+        assert server.client().exists("fallback_router:{default}:cooldown:a") == 1
+        assert dict(tracker.local.snapshot()) == {}  # local state dropped on recovery
+    finally:
+        server.stop()
+
+
+def test_a_second_outage_after_recovery_is_logged_again(logs, real_redis_binary):
+    """Each outage is logged once, and so is each recovery."""
+    server = RedisServer(real_redis_binary)
+    clock = FakeClock()
+    try:
+        tracker = RedisCooldown(server.client(), clock=clock)
+        assert tracker.is_available("a")  # down (never started)
+        server.start()
+        clock.advance(5.1)
+        assert tracker.is_available("a")  # back
+        server.stop()
+        clock.advance(5.1)
+        assert tracker.is_available("a")  # down again
+        assert len(logs.find("redis unavailable, failing open")) == 2
+        assert len(logs.find("redis reachable again")) == 1
+    finally:
+        server.stop()
+
+
+def test_back_off_ends_exactly_after_backoff_seconds(proxy, redis_client, logs):
+    """Redis is asked again exactly backoff seconds after a failure; both log lines exact."""
+    clock = FakeClock()
+    tracker = RedisCooldown(through(proxy), namespace="backoff", backoff=5, clock=clock)
+    proxy.set("refuse")
+    assert tracker.record_failure("a", RuntimeError()) == 60.0  # locally
+    proxy.set("pass")
+    clock.advance(4.999)
+    assert tracker.snapshot()["a"].remaining == pytest.approx(60.0 - 4.999)  # still the local state
+    clock.advance(0.001)
+    assert tracker.snapshot() == {}  # Redis again: it never heard of a
+    (back,) = logs.find("redis reachable again")
+    assert back["message"] == "redis reachable again (cooldown)"
+    (down,) = logs.find("redis unavailable, failing open")
+    assert "(cooldown)" in down["message"]
+    assert "retrying in 5" in down["message"]
+
+
+def test_after_a_failed_operation_the_client_is_built_again(proxy):
+    """After a failed operation the tracker's and the counter's clients are rebuilt."""
+    tracker = RedisCooldown(through(proxy), namespace="rebuild")
+    tracker.record_failure("a", RuntimeError())
+    assert tracker._conn._client is not None
+    proxy.set("refuse")
+    tracker.reset("a")
+    assert tracker._conn._client is None  # a Sentinel or cluster is discovered again
+    counter = RedisRoundRobin(through(proxy), key="rebuild:rr")
+    assert counter.next_index() == 0  # refused: the local counter answers
+    assert counter._conn._client is None
+
+
+# -- the local tracker meanwhile -----------------------------------------------------------
+
+
+def test_during_an_outage_cooldowns_are_kept_locally(dead_port):
+    """During an outage every call consults the local tracker, which keeps a benched."""
+    clock = FakeClock()
+    tracker = RedisCooldown(unreachable_client(dead_port), duration=60, clock=clock)
+    calls: list[str] = []
+
+    def call(provider):
+        calls.append(provider)
+        if provider == "a":
+            raise RuntimeError("a down")
+        return provider
+
+    fn = routed(providers=["a", "b"], cooldown=tracker, clock=clock)(call)
+    for _ in range(6):
+        assert fn() == "b"
+    assert calls == ["a", "b", "b", "b", "b", "b", "b"]
+    assert set(tracker.snapshot()) == {"a"}
+
+
+def test_the_fail_open_tracker_uses_the_configured_policy(dead_port):
+    """During an outage: threshold, duration, escalation and jitter are the tracker's own."""
     clock = FakeClock()
     tracker = RedisCooldown(
-        redis.Redis(host="127.0.0.1", port=proxy.port),
-        namespace="slow-refresh",
-        op_timeout=2.0,
+        unreachable_client(dead_port),
+        duration=7,
+        threshold=2,
+        max_duration=100,
+        multiplier=3,
+        jitter=0.0,
         clock=clock,
+        half_open=False,
     )
-    fn = routed(providers=["a", "b"], cooldown=tracker, clock=clock)(lambda p: p)
-    assert fn() == "a"  # the mirror is read once
-    proxy.set("delay", 0.3)
-    clock.advance(0.1)  # stale: the next call reads Redis, slowly
-    reading = threading.Thread(target=fn)
-    reading.start()
-    deadline = time.monotonic() + 5
-    while not tracker._refreshing.locked() and time.monotonic() < deadline:
-        time.sleep(0.001)  # until the reader holds the refresh (not a cooldown wait)
-    assert tracker._refreshing.locked()
-    start = time.monotonic()
-    assert [fn() for _ in range(100)] == ["a"] * 100  # the mirror as it is
-    others = time.monotonic() - start
-    reading.join()
-    assert others < 0.15, f"100 calls took {others:.3f} s during a 0.3 s refresh"
+    assert tracker.record_failure("a", RuntimeError()) == 0.0  # below the threshold
+    assert tracker.record_failure("a", RuntimeError()) == 7
+    clock.advance(7)
+    tracker.record_failure("a", RuntimeError())
+    assert tracker.record_failure("a", RuntimeError()) == 21  # escalated by 3
+    assert tracker.local.policy == tracker.policy
+
+
+def test_local_jitter_matches_the_policy(dead_port):
+    """The local fallback tracker has the same policy, jitter included."""
+    tracker = RedisCooldown(unreachable_client(dead_port), duration=10, jitter=0.25)
+    assert tracker.local.policy == tracker.policy
+    assert tracker.local.policy.jitter == 0.25
+
+
+def test_the_local_fallback_reads_retry_after(dead_port):
+    """The local fallback tracker honours Retry-After."""
+    clock = FakeClock()
+    tracker = RedisCooldown(unreachable_client(dead_port), duration=10, clock=clock)
+    assert tracker.record_failure("a", RetryAfter(42)) == 42.0
+    assert tracker.local.policy.jitter == tracker.policy.jitter
+
+
+def test_successes_during_an_outage_clear_the_local_count(dead_port):
+    """threshold=2: fail, ok, fail, ok, fail never benches a (as in memory)."""
+    tracker = RedisCooldown(unreachable_client(dead_port), threshold=2, clock=FakeClock())
+    memory = InMemoryCooldown(threshold=2, clock=FakeClock())
+    routes = []
+    for cooldown in (tracker, memory):
+        flags = iter([False, True, False, True, False])
+
+        def call(provider, flags=flags):
+            if provider == "a" and not next(flags):
+                raise RuntimeError("a down")
+            return provider
+
+        fn = routed(providers=["a", "b"], cooldown=cooldown)(call)
+        routes.append([fn.route().attempt for _ in range(5)])
+    assert routes[0] == routes[1] == [2, 1, 2, 1, 2]
+    assert tracker.is_available("a")
+
+
+def test_reset_during_an_outage_resets_only_that_name(dead_port):
+    """reset(name) during an outage forgets that name locally, never raises."""
+    clock = FakeClock()
+    tracker = RedisCooldown(unreachable_client(dead_port), duration=10, clock=clock)
+    tracker.record_failure("a", RuntimeError())
+    tracker.record_failure("b", RuntimeError())
+    tracker.reset("a")  # never raises; the local tracker forgets a only
+    assert set(tracker.snapshot()) == {"b"}
+
+
+# -- the mirror after an outage ------------------------------------------------------------
+
+
+def mirrored_through(
+    proxy: FaultProxy, redis_client: Any, namespace: str, outage: Callable[[Any], object]
+) -> tuple[RedisCooldown, RedisCooldown, FakeClock]:
+    """A tracker behind the proxy that read its mirror, then lived through an outage.
+
+    ``outage(tracker)`` is the write that fails while the proxy refuses; the back-off
+    (5 s) has just ended. Returns the tracker, an observer and the clock.
+    """
+    clock = FakeClock()
+    tracker = RedisCooldown(through(proxy), namespace=namespace, refresh=30, backoff=5, clock=clock)
+    other = RedisCooldown(redis_client, namespace=namespace)
+    assert tracker.remaining_many(["a", "b"]) == ()
+    proxy.set("refuse")
+    outage(tracker)
+    proxy.set("pass")
+    clock.advance(5)  # exactly the back-off: Redis is asked again
+    return tracker, other, clock
+
+
+def test_a_refresh_sees_other_processes_after_recovery(proxy, redis_client):
+    """After an outage ends, the next call reads Redis again (the mirror is not kept)."""
+    tracker, other, clock = mirrored_through(
+        proxy, redis_client, "mirror-back", lambda t: t.reset("x")
+    )
+    assert tracker.remaining_many(["a", "b"]) == ()  # recovered, mirror read again
+    other.record_failure("a", RuntimeError())
+    clock.advance(1)  # within refresh: only a recovery-forced read would see it
+    assert tracker.remaining_many(["a", "b"]) == ()
+    clock.advance(30)
+    assert tracker.remaining_many(["a", "b"])[0] > 59
+
+
+def fail_x(tracker: RedisCooldown) -> None:
+    tracker.record_failure("x", RuntimeError())
+
+
+def test_the_mirror_is_read_again_after_an_outage_that_began_in_a_write(proxy, redis_client):
+    """A write fails: the mirror is not trusted any more; the first read after it asks."""
+    tracker, other, _ = mirrored_through(proxy, redis_client, "out-write", fail_x)
+    other.record_failure("a", RuntimeError())
+    assert tracker.remaining_many(["a", "b"])[0] > 59  # read again, within refresh
+
+
+def test_the_mirror_is_read_again_after_a_recovery_in_a_write(proxy, redis_client):
+    """Redis answering a write after an outage makes the next call read the mirror again."""
+    tracker, other, _ = mirrored_through(proxy, redis_client, "back-write", fail_x)
+    tracker.record_failure("y", RuntimeError())  # Redis answers: recovered in a write
+    other.record_failure("a", RuntimeError())
+    assert tracker.remaining_many(["a", "b"])[0] > 59
+
+
+# -- round robin ---------------------------------------------------------------------------
+
+
+def test_round_robin_outage_is_logged_with_its_name_and_clock(dead_port, logs):
+    """A counter's outage is logged as round_robin; its back-off runs on the given clock."""
+    clock = FakeClock()
+    counter = RedisRoundRobin(unreachable_client(dead_port), key="rr:down", clock=clock)
+    assert [counter.next_index() for _ in range(3)] == [0, 1, 2]  # local counter
+    (down,) = logs.find("redis unavailable, failing open")
+    assert "(round_robin)" in down["message"]
+    assert "retrying in 5.0 s" in down["message"]  # the default back-off
+    assert counter.op_timeout == 0.1  # DEFAULT_OP_TIMEOUT
+    assert counter._guard.down
+    clock.advance(5)
+    assert not counter._guard.down  # the back-off runs on the given clock
+
+
+def test_a_round_robin_counter_recovers_without_raising(proxy, logs):
+    """A counter answers locally during an outage and goes on from Redis's count after it."""
+    clock = FakeClock()
+    counter = RedisRoundRobin(through(proxy), key="rr:back", backoff=5, clock=clock)
+    assert counter.next_index() == 0
+    proxy.set("refuse")
+    assert counter.next_index() == 0  # the local counter answers
+    proxy.set("pass")
+    clock.advance(5)
+    assert counter.next_index() == 1  # Redis again, where it left off
+    assert logs.find("redis reachable again (round_robin)")
+
+
+# -- misconfiguration ----------------------------------------------------------------------
+
+
+def test_misconfiguration_is_logged_with_the_fix_every_backoff(redis_server, logs):
+    """A server that wants a password: NOAUTH is named, with the fix, once per back-off."""
+    import redis
+
+    server = RedisServer(redis_server.binary)
+    server.start()
+    try:
+        redis.Redis.from_url(server.url).config_set("requirepass", "s3cret")
+        clock = FakeClock()
+        tracker = RedisCooldown(
+            redis.Redis.from_url(server.url), namespace="auth", backoff=2, clock=clock
+        )
+        assert tracker.record_failure("a", RuntimeError()) == 60.0  # locally
+        clock.advance(2)
+        tracker.record_failure("b", RuntimeError())
+        records = logs.find("redis misconfigured, failing open")
+        assert len(records) == 2  # every back-off period, until fixed
+        message = records[0]["message"]
+        assert message.startswith("redis misconfigured, failing open (cooldown): ")
+        assert "AuthenticationError" in message  # the error
+        assert "fix: Redis refused the credentials" in message  # the fix
+        assert message.endswith("retrying in 2.0 s")  # and the back-off
+        assert not logs.find("redis unavailable, failing open")
+    finally:
+        server.stop()

@@ -24,6 +24,7 @@ import pytest
 from fallback_router import RedisCooldown, routed
 
 from .conftest import FakeClock
+from .support.helpers import fleet
 
 # Spawns workers, servers or a browser: left out of mutation runs (see pyproject.toml).
 pytestmark = pytest.mark.processes
@@ -78,16 +79,8 @@ def client(topology: dict[str, Any]) -> Any:
     return redis_topologies.client(topology["spec"])
 
 
-def fleet(*failing: str):
-    def call(provider: str) -> str:
-        if provider in failing:
-            raise RuntimeError(f"{provider} down")
-        return provider
-
-    return call
-
-
 def test_cooldowns_are_shared_by_processes(topology, spawn):
+    """On each deployment, a provider benched by one process is skipped by another."""
     from redis_workers import bench_via, calls_to_a_via
 
     namespace = f"shared-{topology['name']}"
@@ -96,12 +89,14 @@ def test_cooldowns_are_shared_by_processes(topology, spawn):
         counts = pool.starmap(calls_to_a_via, [(topology["spec"], namespace, 10)] * 2)
     assert counts == [0, 0]
     tracker = RedisCooldown(client(topology), namespace=namespace)
-    assert 59 < tracker.remaining("a") <= 60
+    # Wall clock (the server's TTL): processes started since; a generous margin under load.
+    assert 50 < tracker.remaining("a") <= 60
     tracker.reset()
     assert tracker.is_available("a")
 
 
 def test_round_robin_is_shared_by_processes(topology, spawn):
+    """On each deployment, processes share one round-robin counter."""
     from redis_workers import round_robin_via
 
     key = f"fr-test:{{rr}}:{topology['name']}"
@@ -122,6 +117,7 @@ def stopped_processes(topology: dict[str, Any], namespace: str) -> list[Any]:
 
 
 def test_a_hanging_deployment_adds_a_bounded_delay_then_none(topology):
+    """A stopped (SIGSTOP) deployment adds a bounded delay once, then none; then Redis again."""
     import redis_topologies
 
     namespace = f"hang-{topology['name']}"
@@ -151,7 +147,7 @@ def test_a_hanging_deployment_adds_a_bounded_delay_then_none(topology):
     clock.advance(5.1)
     assert fn() == "b"
     shared = RedisCooldown(client(topology), namespace=namespace)
-    assert 59 < shared.remaining("a") <= 60
+    assert 50 < shared.remaining("a") <= 60  # the server's TTL: a generous margin under load
     shared.reset()
 
 
@@ -182,6 +178,7 @@ def misconfigured_calls(tracker: RedisCooldown, clock: FakeClock, logs) -> list[
 
 
 def test_a_plain_client_on_a_cluster_node_is_told_to_use_redis_cluster(cluster, logs):
+    """A plain client on a cluster node is logged with the fix: use RedisCluster."""
     import redis
 
     clock = FakeClock()
@@ -200,6 +197,7 @@ def test_a_plain_client_on_a_cluster_node_is_told_to_use_redis_cluster(cluster, 
 
 
 def test_missing_credentials_are_named(logs, support_path):
+    """A server that wants a password is logged with the fix: set the credentials."""
     binaries_or_skip()
     import redis
     import redis_topologies as t
@@ -222,6 +220,7 @@ def test_missing_credentials_are_named(logs, support_path):
 
 
 def test_a_read_only_replica_is_named(logs, support_path):
+    """A read-only replica is logged with the fix: connect to the primary."""
     binaries_or_skip()
     import redis
     import redis_topologies as t

@@ -1,4 +1,6 @@
-"""Results and errors (DESIGN §4)."""
+"""Results and errors (DESIGN §4): the response unchanged, Result and Attempt, the error tree,
+except*, reraise, non-trigger and BaseException propagation.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +11,19 @@ import pytest
 from fallback_router import (
     AllProvidersFailedError,
     Attempt,
+    AttemptTimeoutError,
     DeadlineExceededError,
+    InMemoryCooldown,
     InvalidConfigError,
+    RejectedResponseError,
     Result,
     RoutingError,
+    StreamInterrupted,
     routed,
 )
+
+from .conftest import FakeClock
+from .support.helpers import Boom, fleet
 
 
 class RateLimitError(Exception):
@@ -62,11 +71,55 @@ def test_route_returns_a_frozen_result_with_every_field():
     assert result.attempts[1].ok
     assert not result.attempts[0].ok
     assert result.attempts[1].latency == result.latency
+    assert result.attempts[0].error_text == "RateLimitError: slow down"
+    assert (result.attempts[1].error_text, result.attempts[0].hedged) == ("", False)
+    assert result.elapsed >= result.latency  # the whole call, the serving attempt's latency
     assert result.skipped == ()
     with pytest.raises(dataclasses.FrozenInstanceError):
         result.provider = "x"  # type: ignore[misc]
     with pytest.raises(dataclasses.FrozenInstanceError):
         result.attempts[0].provider = "x"  # type: ignore[misc]
+
+
+def test_happy_path_results_are_exact():
+    """fn.route() on the inlined happy path: every field of the Result."""
+    clock = FakeClock()
+
+    def call(provider):
+        clock.advance(0.25)
+        return provider.upper()
+
+    fn = routed(providers=["a", "b"], clock=clock)(call)
+    assert fn.route() == Result(
+        response="A",
+        provider="a",
+        latency=0.25,
+        attempt=1,
+        was_terminus=False,
+        attempts=(Attempt(provider="a", error=None, latency=0.25, counted=False),),
+        skipped=(),
+        elapsed=0.25,
+    )
+    rr = routed(providers=["a", "b"], strategy="round_robin", clock=clock)(call)
+    assert [(r.provider, r.was_terminus) for r in (rr.route(), rr.route())] == [
+        ("a", False),
+        ("b", True),
+    ]
+
+
+def test_general_path_latency_is_the_serving_attempts():
+    """latency is the serving attempt's; each Attempt has its own; elapsed is the whole call."""
+    clock = FakeClock()
+
+    def call(provider):
+        clock.advance(1.0 if provider == "a" else 0.25)
+        if provider == "a":
+            raise Boom
+        return provider
+
+    result = routed(providers=["a", "b"], clock=clock)(call).route()
+    assert (result.latency, [a.latency for a in result.attempts]) == (0.25, [1.0, 0.25])
+    assert result.elapsed == 1.25  # the whole call
 
 
 def test_result_and_attempt_are_keyword_only_and_slotted():
@@ -75,6 +128,16 @@ def test_result_and_attempt_are_keyword_only_and_slotted():
     assert not hasattr(attempt, "__dict__")
     with pytest.raises(TypeError):
         Attempt("a", None, 0.1)  # type: ignore[misc]
+
+
+# -- errors --------------------------------------------------------------------------------
+
+
+def test_error_hierarchy():
+    """Every library error derives from RoutingError with the documented extra bases."""
+    assert issubclass(InvalidConfigError, (RoutingError, ValueError))
+    assert issubclass(AllProvidersFailedError, ExceptionGroup)
+    assert issubclass(DeadlineExceededError, (RoutingError, TimeoutError))
 
 
 def test_all_providers_failed_is_an_exception_group_in_attempt_order():
@@ -92,18 +155,131 @@ def test_all_providers_failed_is_an_exception_group_in_attempt_order():
     assert "a, b, c" in str(group)
 
 
-def test_except_star_matches_provider_errors():
-    """Users can write except* RateLimitError."""
-    errors = {"a": RateLimitError("a"), "b": ServerError("b")}
-    fn = routed(providers=["a", "b"])(failing(errors))
-    caught = []
-    try:
+def test_the_message_names_tried_and_skipped_providers(clock):
+    """'all providers failed (c); skipped in cooldown: a, b'."""
+    tracker = InMemoryCooldown(10, clock=clock)
+    tracker.record_failure("a", Boom())
+    tracker.record_failure("b", Boom())
+
+    @routed(providers=["a", "b", "c"], cooldown=tracker)
+    def f(provider):
+        raise Boom(provider)
+
+    with pytest.raises(AllProvidersFailedError) as info:
+        f()
+    assert str(info.value).startswith("all providers failed (c); skipped in cooldown: a, b")
+    assert info.value.skipped == ("a", "b")
+
+
+def test_a_single_caller_bug_is_named_in_the_error():
+    """When every attempt raised the same caller bug, the message says so, word for word."""
+
+    def call(provider):
+        raise TypeError("bad argument")
+
+    fn = routed(providers=["a"], cooldown=None)(call)
+    with pytest.raises(AllProvidersFailedError) as info:
         fn()
+    assert str(info.value) == (
+        "all providers failed (a); every attempt raised TypeError: this looks like a bug "
+        "in the routed function rather than a provider failure (1 sub-exception)"
+    )
+
+
+def test_mixed_errors_get_no_bug_hint():
+    """The bug hint appears only when every attempt raised the same caller bug."""
+
+    @routed(providers=["a", "b"], cooldown=None)
+    def f(provider):
+        raise TypeError("x") if provider == "a" else Boom("y")
+
+    with pytest.raises(AllProvidersFailedError) as info:
+        f()
+    assert "bug" not in str(info.value)
+
+
+def test_except_star_splits_by_type_and_keeps_the_attributes(clock):
+    """except* catches each provider error type; the group there keeps attempts and skips."""
+    tracker = InMemoryCooldown(10, clock=clock)
+    tracker.record_failure("a", Boom())
+    errors = {"b": RateLimitError("b"), "c": ServerError("c"), "d": RateLimitError("d")}
+
+    @routed(providers=["a", "b", "c", "d"], cooldown=tracker)
+    def f(provider):
+        raise errors[provider] if provider in errors else Boom(provider)
+
+    caught = {}
+    try:
+        f()
     except* RateLimitError as group:
-        caught.append(group.exceptions)
+        caught["rate"] = group
     except* ServerError as group:
-        caught.append(group.exceptions)
-    assert caught == [(errors["a"],), (errors["b"],)]
+        caught["server"] = group
+    rate = caught["rate"]
+    assert isinstance(rate, AllProvidersFailedError)
+    assert rate.exceptions == (errors["b"], errors["d"])
+    assert caught["server"].exceptions == (errors["c"],)
+    assert [a.provider for a in rate.attempts] == ["b", "c", "d"]
+    assert rate.skipped == ("a",)
+    assert rate.last_error is errors["d"]
+
+
+def test_errors_pickle_and_keep_their_args():
+    """AllProvidersFailedError pickles with its args, message and attempts."""
+    import pickle
+
+    def call(provider):
+        raise RuntimeError(provider)
+
+    fn = routed(providers=["a"], cooldown=None)(call)
+    with pytest.raises(AllProvidersFailedError) as info:
+        fn()
+    error = info.value
+    assert error.args[0] == "all providers failed (a)"
+    assert [str(e) for e in error.args[1]] == ["a"]
+    copy = pickle.loads(pickle.dumps(error))
+    assert (copy.message, [a.provider for a in copy.attempts]) == (error.message, ["a"])
+
+
+@pytest.mark.parametrize(
+    ("error", "facts"),
+    [
+        (AttemptTimeoutError("a", 1.5, "idle"), {"provider": "a", "limit": 1.5, "kind": "idle"}),
+        (StreamInterrupted("a", 3), {"provider": "a", "items": 3}),
+        (RejectedResponseError("a", {"x": 1}), {"provider": "a", "response": {"x": 1}}),
+    ],
+)
+def test_every_error_carrying_data_pickles_with_it(error, facts):
+    """AttemptTimeoutError, StreamInterrupted and RejectedResponseError survive pickling."""
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(error))
+    assert (type(copy), str(copy), vars(copy)) == (type(error), str(error), facts)
+
+
+def test_a_deadline_error_pickles_and_shows_its_attempts(clock):
+    """DeadlineExceededError pickles with its budget and attempts and displays its chain."""
+    import pickle
+
+    fn = routed(providers=["a", "b", "c"], timeout=5, clock=clock, cooldown=None)(
+        fleet("a", "b", "c", clock=clock, cost=3)
+    )
+    with pytest.raises(DeadlineExceededError) as info:
+        fn()
+    copy = pickle.loads(pickle.dumps(info.value))
+    assert (str(copy), copy.timeout) == ("time budget of 5.0 s ran out after 2 attempt(s)", 5.0)
+    assert [a.provider for a in copy.attempts] == ["a", "b"]
+    assert info.value._repr_html_() == (
+        '<div class="fallback-router-error" style="color:inherit"><b>DeadlineExceededError: '
+        "time budget of 5.0 s ran out after 2 attempt(s)</b><br>"
+        '<span class="fr-failed" title="RuntimeError: a down">a failed: RuntimeError: a down'
+        '</span> → <span class="fr-failed" title="RuntimeError: b down">b failed: '
+        "RuntimeError: b down</span></div>"
+    )
+    assert info.value._repr_markdown_() == (
+        "**DeadlineExceededError: time budget of 5\\.0 s ran out after 2 attempt\\(s\\)**\n\n"
+        "- a failed: RuntimeError: a down\n- b failed: RuntimeError: b down"
+    )
 
 
 def test_reraise_raises_the_last_providers_own_exception():
@@ -115,10 +291,7 @@ def test_reraise_raises_the_last_providers_own_exception():
     assert info.value is errors["b"]
 
 
-def test_reraise_must_be_a_bool():
-    """reraise= is validated."""
-    with pytest.raises(InvalidConfigError, match="reraise"):
-        routed(providers=["a"], reraise="yes")  # type: ignore[arg-type]
+# -- what propagates at once ---------------------------------------------------------------
 
 
 def test_non_trigger_exceptions_propagate_at_once_unchanged():
@@ -139,12 +312,26 @@ def test_non_trigger_exceptions_propagate_at_once_unchanged():
     assert fn.router.tracker.snapshot() == {}
 
 
-def test_non_trigger_exception_propagates_on_a_later_attempt_too(clock):
-    """After a fallback, a non-trigger on the next provider still propagates unchanged."""
-    errors = {"a": RateLimitError("a"), "b": KeyError("b")}
-    fn = routed(providers=["a", "b", "c"], fallback_on=RateLimitError, clock=clock)(failing(errors))
-    with pytest.raises(KeyError):
-        fn.route()
+@pytest.mark.parametrize("hooks", [None, [lambda e: None]])
+def test_a_non_trigger_error_reaches_the_caller_without_context(hooks):
+    """The second provider's non-trigger error carries no __context__ from the first, on every path."""
+
+    class Fatal(Exception):
+        pass
+
+    @routed(providers=["a", "b"], fallback_on=Boom, on_event=hooks)
+    def f(provider):
+        if provider == "a":
+            raise Boom("a")
+        raise Fatal("b")
+
+    with pytest.raises(Fatal) as info:
+        f()
+    assert info.value.__context__ is None
+    assert info.value.__cause__ is None
+    with pytest.raises(Fatal) as info:
+        f.route()  # route() too
+    assert info.value.__context__ is None
 
 
 def test_fallback_on_accepts_a_predicate():
@@ -172,58 +359,3 @@ def test_base_exceptions_propagate_and_are_never_recorded(exc_type, clock):
     assert fn.router.tracker is not None
     assert fn.router.tracker.snapshot() == {}
     assert fn.router.status()["a"].failures == 0
-
-
-def test_base_exception_leaves_no_current_attempt_behind():
-    """After a KeyboardInterrupt, current_attempt() is None again."""
-    from fallback_router import current_attempt
-
-    def call(provider):
-        raise KeyboardInterrupt
-
-    fn = routed(providers=["a"])(call)
-    with pytest.raises(KeyboardInterrupt):
-        fn()
-    assert current_attempt() is None
-
-
-def test_error_hierarchy():
-    """Every library error derives from RoutingError with the documented extra bases."""
-    assert issubclass(InvalidConfigError, (RoutingError, ValueError))
-    assert issubclass(AllProvidersFailedError, ExceptionGroup)
-    assert issubclass(DeadlineExceededError, (RoutingError, TimeoutError))
-
-
-@pytest.mark.parametrize("bad", ["x", (ValueError, "x"), 3])
-def test_invalid_fallback_on_is_rejected(bad):
-    """fallback_on must be exception types or a predicate."""
-    with pytest.raises(InvalidConfigError, match="fallback_on"):
-        routed(providers=["a"], fallback_on=bad)
-
-
-def test_invalid_cooldown_on_is_rejected():
-    """cooldown_on is validated like fallback_on."""
-    with pytest.raises(InvalidConfigError, match="cooldown_on"):
-        routed(providers=["a"], cooldown_on=42)  # type: ignore[arg-type]
-
-
-def test_result_html_shows_the_chain_escaped(clock):
-    """Result._repr_html_ shows skipped, failed and serving providers, escaped."""
-    fn = routed(providers=["<s>", "b&", "c"], clock=clock)(
-        failing({"<s>": RateLimitError("<boom>"), "b&": ServerError("x")})
-    )
-    fn()
-    html = fn.route()._repr_html_()
-    assert "&lt;s&gt;" in html
-    assert "<boom>" not in html
-    assert "served by <b>c</b>" in html
-    assert "(terminus)" in html
-    assert "fr-skipped" in html
-
-
-def test_result_html_shows_failures_before_success():
-    """A failed attempt appears in the chain with its error."""
-    fn = routed(providers=["a", "b"], cooldown=None)(failing({"a": RateLimitError("nope")}))
-    html = fn.route()._repr_html_()
-    assert "RateLimitError: nope" in html
-    assert html.index("RateLimitError") < html.index("served by")

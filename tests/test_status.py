@@ -1,25 +1,26 @@
-"""router.status() and router.reset() (DESIGN §8): rows, reprs, escaping."""
+"""router.status() and router.reset() (DESIGN §8): the rows' values; how they look is in
+test_displays.
+"""
 
 from __future__ import annotations
 
 import pytest
 
-from fallback_router import AllProvidersFailedError, ProviderStatus, Status, routed
+from fallback_router import (
+    AllProvidersFailedError,
+    ProviderStatus,
+    Status,
+    routed,
+)
 
-
-def fleet(*failing: str):
-    def call(provider):
-        if provider in failing:
-            raise RuntimeError(f"{provider} <down>")
-        return provider
-
-    return call
+from .conftest import FakeClock
+from .support.helpers import Boom, fleet
 
 
 @pytest.fixture
 def benched(clock):
     """A router whose first provider failed once and is in cooldown."""
-    fn = routed(providers=["a", "b", "c"], cooldown=30, clock=clock)(fleet("a"))
+    fn = routed(providers=["a", "b", "c"], cooldown=30, clock=clock)(fleet("a", message="<down>"))
     fn()
     fn()
     return fn
@@ -83,6 +84,101 @@ def test_last_latency_is_the_latest_attempts(clock):
     assert fn.router.status()["a"].last_latency == 3.0
 
 
+def test_skips_and_the_last_failure_time_are_counted(frozen):
+    """skips counts the calls that passed a provider over; last_failure_at is UTC wall time."""
+    import datetime as dt
+
+    fn = routed(providers=["a", "b"], cooldown=30)(fleet("a"))
+    for _ in range(3):
+        assert fn() == "b"  # a fails once, then is skipped twice
+    a, b = fn.router.status()
+    assert (a.failures, a.skips, b.skips) == (1, 2, 0)
+    assert a.last_failure_at == dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
+    assert b.last_failure_at is None
+
+
+def test_last_error_is_a_detached_copy_with_type_args_and_attributes():
+    """last_error is a detached copy: type, args, attributes; no traceback; odd errors fall back."""
+
+    class HTTPError(Exception):
+        def __init__(self, message, status_code):
+            super().__init__(message)
+            self.status_code = status_code
+
+    class Uncopyable(Exception):
+        def __new__(cls, *args):
+            if not args:
+                raise TypeError("needs a message")
+            return super().__new__(cls, *args)
+
+        def __init__(self, message):
+            super().__init__(message)
+            self.note = "x"
+
+        @property
+        def __dict__(self):  # type: ignore[override]
+            raise RuntimeError("no state for you")
+
+    errors = {
+        "http": HTTPError("rate limited", 429),
+        "group": ExceptionGroup("two", [ValueError("v"), KeyError("k")]),
+        "odd": Uncopyable("odd one"),
+    }
+
+    def call(provider):
+        raise errors[provider]
+
+    fn = routed(providers=list(errors), cooldown=None)(call)
+    with pytest.raises(Exception, match="all providers failed"):
+        fn()
+    status = fn.router.status()
+    http = status["http"].last_error
+    assert type(http) is HTTPError
+    assert (http.args, http.status_code) == (("rate limited",), 429)
+    assert http is not errors["http"]
+    assert http.__traceback__ is None
+    group = status["group"].last_error
+    assert type(group) is ExceptionGroup
+    assert [str(e) for e in group.exceptions] == ["v", "'k'"]
+    odd = status["odd"].last_error
+    assert type(odd) is RuntimeError
+    assert str(odd) == "Uncopyable: odd one"
+
+
+def test_status_of_a_router_without_tracker():
+    """Without cooldowns every provider is available."""
+    fn = routed(providers=["a"], cooldown=None)(fleet())
+    fn()
+    assert fn.router.status()["a"].available is True
+    assert fn.router.status()["a"].successes == 1
+
+
+def test_status_survives_a_tracker_whose_snapshot_raises():
+    """A tracker that cannot report its state leaves the rows available, never raises."""
+    from fallback_router import InMemoryCooldown
+
+    class Broken(InMemoryCooldown):
+        def snapshot(self):
+            raise ConnectionError("no state today")
+
+    fn = routed(providers=["a", "b"], cooldown=Broken(30))(fleet("a"))
+    fn()
+    a = fn.router.status()["a"]
+    assert (a.available, a.cooldown_remaining, a.failures) == (True, 0.0, 1)
+
+
+def test_status_equality():
+    """Two statuses with equal rows are equal; a status is not hashable."""
+    fn = routed(providers=["a"])(fleet())
+    assert fn.router.status() == fn.router.status()
+    assert fn.router.status() != "status"
+    with pytest.raises(TypeError):
+        hash(fn.router.status())
+
+
+# -- reset ---------------------------------------------------------------------------------
+
+
 def test_reset_clears_cooldowns_and_counts(benched):
     """router.reset() makes every provider available and zeroes the counts."""
     benched.router.reset()
@@ -105,69 +201,11 @@ def test_reset_only_touches_this_routers_providers(clock):
     assert set(tracker.snapshot()) == {"other"}
 
 
-def test_text_repr_is_a_table(benched):
-    """The repr is an aligned table a person can read."""
-    text = repr(benched.router.status())
-    lines = text.splitlines()
-    assert lines[0].split()[:3] == ["provider", "available", "consecutive"]
-    assert lines[1].startswith("a ")
-    assert "no (30.0 s)" in lines[1]
-    assert "RuntimeError: a <down>" in lines[1]
-
-
-def test_html_marks_benched_rows_and_escapes_user_data(clock):
-    """HTML shows benched rows with a bar; names and errors are escaped."""
-    fn = routed(providers=["<script>", "b"], clock=clock)(fleet("<script>"))
-    fn()
-    html = fn.router.status()._repr_html_()
-    assert "<script>" not in html
-    assert "&lt;script&gt;" in html
-    assert "&lt;down&gt;" in html
-    assert 'class="fr-benched"' in html
-    assert 'class="fr-available"' in html
-    assert "fr-bar" in html
-    assert "benched 60.0 s" in html
-
-
-def test_markdown_escapes_pipes_and_html(clock):
-    """Markdown rows stay one row even with pipes in the data."""
-    fn = routed(providers=["a|b", "c"], clock=clock)(fleet("a|b"))
-    fn()
-    md = fn.router.status()._repr_markdown_()
-    lines = md.splitlines()
-    assert lines[0].startswith("| provider |")
-    assert "a\\|b" in lines[2]
-    assert "&lt;down&gt;" in lines[2]
-    assert len(lines) == 4
-
-
-def test_ipython_display_formatter_renders_status_and_result(clock):
-    """IPython picks the HTML and Markdown reprs."""
-    from IPython.core.formatters import DisplayFormatter
-
-    fn = routed(providers=["a", "b"], clock=clock)(fleet("a"))
-    result = fn.route()
-    formatter = DisplayFormatter()
-    data, _ = formatter.format(fn.router.status())
-    assert "text/html" in data
-    assert "text/markdown" in data
-    assert "fallback-router-status" in data["text/html"]
-    data, _ = formatter.format(result)
-    assert "fallback-router-result" in data["text/html"]
-
-
-def test_status_of_a_router_without_tracker():
-    """Without cooldowns every provider is available."""
-    fn = routed(providers=["a"], cooldown=None)(fleet())
-    fn()
-    assert fn.router.status()["a"].available is True
-    assert fn.router.status()["a"].successes == 1
-
-
-def test_status_equality():
-    """Two statuses with equal rows are equal; a status is not hashable."""
-    fn = routed(providers=["a"])(fleet())
-    assert fn.router.status() == fn.router.status()
-    assert fn.router.status() != "status"
-    with pytest.raises(TypeError):
-        hash(fn.router.status())
+def test_reset_clears_providers_given_as_a_mapping():
+    """reset() clears cooldowns of providers given as a mapping."""
+    clock = FakeClock()
+    fn = routed(providers={"a": 1, "b": 2}, clock=clock)(lambda provider: provider)
+    fn.router.tracker.record_failure("a", Boom())
+    fn.router.reset()
+    assert fn.router.status()["a"].available
+    assert fn() == 1

@@ -3,41 +3,32 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fallback_router import (
     AllProvidersFailedError,
     InMemoryCooldown,
     InMemoryRoundRobin,
     InvalidConfigError,
+    RoundRobin,
     Router,
     Strategy,
+    plan_fallback,
     routed,
 )
 
-
-class Down(Exception):
-    """A provider is down."""
-
-
-class Fleet:
-    """Providers by name that fail while listed in ``failing``; records every call."""
-
-    def __init__(self, *failing: str) -> None:
-        self.failing = set(failing)
-        self.calls: list[str] = []
-
-    def __call__(self, provider: str, prompt: str = "p") -> str:
-        self.calls.append(provider)
-        if provider in self.failing:
-            raise Down(provider)
-        return f"{provider}:{prompt}"
+from .conftest import FakeClock
+from .support.helpers import Boom, Fleet, fleet
 
 
 def test_strategy_is_a_str_enum_accepting_values():
-    """Strategy values are plain strings accepted everywhere."""
+    """Strategy values are plain strings; router.strategy is the enum, or the object given."""
     assert Strategy("fallback") is Strategy.FALLBACK
     assert Strategy.ROUND_ROBIN == "round_robin"
     assert Router(["a"], strategy="primary_only").strategy is Strategy.PRIMARY_ONLY
+    rotation = RoundRobin(failover=True)
+    assert Router(["a"], strategy=rotation).strategy is rotation
 
 
 def test_default_strategy_is_fallback():
@@ -45,158 +36,139 @@ def test_default_strategy_is_fallback():
     assert Router(["a"]).strategy is Strategy.FALLBACK
 
 
-def test_unknown_strategy_fails_at_decoration_naming_it():
-    """An unknown strategy is an InvalidConfigError listing the choices."""
-    with pytest.raises(InvalidConfigError, match=r"unknown strategy 'fastest'.*'fallback'"):
-        routed(providers=["a"], strategy="fastest")
-
-
-# -- primary_only ----------------------------------------------------------------------
+# -- primary_only --------------------------------------------------------------------------
 
 
 def test_primary_only_calls_only_the_first_provider():
-    """primary_only calls the first provider once and never another."""
-    fleet = Fleet("a")
-    fn = routed(providers=["a", "b"], strategy="primary_only")(fleet)
+    """primary_only calls the first provider once (after a failed first try too), never another."""
+    vendors = Fleet("a")
+    fn = routed(providers=["a", "b"], strategy="primary_only")(vendors)
     with pytest.raises(AllProvidersFailedError) as info:
         fn()
-    assert fleet.calls == ["a"]
-    assert [type(e) for e in info.value.exceptions] == [Down]
+    assert vendors.calls == ["a"]
+    assert [type(e) for e in info.value.exceptions] == [Boom]
+
+
+@pytest.mark.parametrize(
+    ("strategy", "message", "logged"),
+    [
+        (
+            "primary_only",
+            "primary-only provider failed: a",
+            "primary provider failed: a (one attempt): RuntimeError: a down",
+        ),
+        (
+            "round_robin",
+            "round-robin provider failed: a",
+            "round-robin provider failed: a (one attempt): RuntimeError: a down",
+        ),
+    ],
+)
+def test_one_attempt_strategies_speak_of_one_attempt(strategy, message, logged, logs):
+    """primary_only and round_robin: error and log name the one attempt, never "1 of 2"."""
+    fn = routed(providers=["a", "b"], strategy=strategy)(fleet("a"))
+    with pytest.raises(AllProvidersFailedError) as info:
+        fn()
+    assert info.value.message == message
+    assert logs.messages("WARNING") == [logged]
 
 
 def test_primary_only_neither_consults_nor_records_cooldown(clock):
     """primary_only ignores an existing cooldown and records nothing."""
     tracker = InMemoryCooldown(60, clock=clock)
-    tracker.record_failure("a", Down())
-    fleet = Fleet()
-    fn = routed(providers=["a", "b"], strategy="primary_only", cooldown=tracker)(fleet)
+    tracker.record_failure("a", Boom())
+    vendors = Fleet()
+    fn = routed(providers=["a", "b"], strategy="primary_only", cooldown=tracker)(vendors)
     assert fn() == "a:p"
-    fleet.failing.add("a")
+    vendors.failing.add("a")
     before = tracker.snapshot()
     with pytest.raises(AllProvidersFailedError):
         fn()
     assert tracker.snapshot() == before
-    assert fleet.calls == ["a", "a"]
+    assert vendors.calls == ["a", "a"]
 
 
-# -- fallback --------------------------------------------------------------------------
+# -- fallback ------------------------------------------------------------------------------
 
 
 def test_fallback_tries_providers_in_order_until_one_succeeds():
     """Failing providers hand the call to the next one."""
-    fleet = Fleet("a", "b")
-    fn = routed(providers=["a", "b", "c"])(fleet)
+    vendors = Fleet("a", "b")
+    fn = routed(providers=["a", "b", "c"])(vendors)
     result = fn.route("x")
     assert result.response == "c:x"
-    assert fleet.calls == ["a", "b", "c"]
+    assert vendors.calls == ["a", "b", "c"]
     assert result.attempt == 3
     assert result.was_terminus is True
     assert [a.provider for a in result.attempts] == ["a", "b", "c"]
-    assert [type(a.error) for a in result.attempts] == [Down, Down, type(None)]
+    assert [type(a.error) for a in result.attempts] == [Boom, Boom, type(None)]
 
 
 def test_fallback_puts_failed_providers_into_cooldown_and_skips_them(clock):
     """A failed provider is skipped while its cooldown lasts, then tried again."""
-    fleet = Fleet("a")
-    fn = routed(providers=["a", "b", "c"], cooldown=30, clock=clock)(fleet)
+    vendors = Fleet("a")
+    fn = routed(providers=["a", "b", "c"], cooldown=30, clock=clock)(vendors)
     assert fn() == "b:p"
-    fleet.calls.clear()
-    fleet.failing.clear()
+    vendors.calls.clear()
+    vendors.failing.clear()
     result = fn.route()
-    assert fleet.calls == ["b"]
+    assert vendors.calls == ["b"]
     assert result.skipped == ("a",)
     assert result.attempt == 1
     clock.advance(30.001)
     assert fn.route().provider == "a"
 
 
+def test_a_provider_with_half_a_second_left_is_skipped():
+    """Half a second of cooldown left still skips; at zero the provider is tried."""
+    clock = FakeClock()
+    calls: list[str] = []
+
+    def call(provider: str) -> str:
+        calls.append(provider)
+        if provider == "a" and len(calls) == 1:
+            raise RuntimeError("a down")
+        return provider
+
+    fn = routed(providers=["a", "b"], cooldown=InMemoryCooldown(10, clock=clock))(call)
+    fn()
+    clock.advance(9.5)
+    assert fn.route().skipped == ("a",)
+    clock.advance(0.5)
+    assert fn() == "a"
+
+
 def test_skipped_providers_do_not_count_as_attempts(clock):
     """attempt counts calls made, not providers skipped."""
-    fleet = Fleet("a", "b")
-    fn = routed(providers=["a", "b", "c"], clock=clock)(fleet)
+    vendors = Fleet("a", "b")
+    fn = routed(providers=["a", "b", "c"], clock=clock)(vendors)
     fn()
-    fleet.calls.clear()
+    vendors.calls.clear()
     result = fn.route()
     assert result.skipped == ("a", "b")
     assert result.attempt == 1
     assert len(result.attempts) == 1
 
 
-def test_terminus_is_attempted_despite_cooldown(clock):
-    """The last provider is always tried, even in cooldown, so a call always attempts."""
-    fleet = Fleet("a", "b")
-    fn = routed(providers=["a", "b"], clock=clock)(fleet)
-    with pytest.raises(AllProvidersFailedError):
-        fn()
-    assert fn.router.status()["b"].available is False
-    fleet.calls.clear()
-    fleet.failing.clear()
-    result = fn.route()
-    assert fleet.calls == ["b"]
-    assert result.skipped == ("a",)
-    assert result.was_terminus is True
-
-
-def test_single_provider_in_cooldown_is_still_called(clock):
-    """With one provider, it is the terminus: always called."""
-    fleet = Fleet("only")
-    fn = routed(providers=["only"], clock=clock)(fleet)
-    for _ in range(3):
-        with pytest.raises(AllProvidersFailedError):
-            fn()
-    assert fleet.calls == ["only"] * 3
-
-
-def test_success_is_recorded_with_the_tracker(clock):
-    """A success clears the provider's counted failures."""
-    tracker = InMemoryCooldown(60, threshold=3, clock=clock)
-    fleet = Fleet("a")
-    fn = routed(providers=["a", "b"], cooldown=tracker)(fleet)
-    fn()
-    fn()
-    assert tracker.snapshot()["a"].consecutive_failures == 2
-    fleet.failing.clear()
-    fn()
-    assert "a" not in tracker.snapshot()
-
-
 def test_exempt_providers_never_enter_cooldown(clock):
     """An exempt provider's failures are never recorded."""
     tracker = InMemoryCooldown(60, clock=clock)
-    fleet = Fleet("a")
-    fn = routed(providers=["a", "b"], cooldown=tracker, exempt={"a"})(fleet)
+    vendors = Fleet("a")
+    fn = routed(providers=["a", "b"], cooldown=tracker, exempt={"a"})(vendors)
     for _ in range(5):
         result = fn.route()
         assert result.attempts[0].counted is False
-    assert fleet.calls == ["a", "b"] * 5
+    assert vendors.calls == ["a", "b"] * 5
     assert tracker.snapshot() == {}
-
-
-def test_exempt_must_name_known_providers():
-    """A typo in exempt is caught at decoration."""
-    with pytest.raises(InvalidConfigError, match="unknown provider 'laozhnag'"):
-        routed(providers=["a", "laozhang"], exempt={"laozhnag"})
-
-
-def test_exempt_must_be_a_collection_not_a_bare_string():
-    """exempt='name' would be ambiguous; it must be a collection."""
-    with pytest.raises(InvalidConfigError, match="exempt must be a collection"):
-        Router(["a"], exempt="a")
-
-
-def test_exempt_names_must_be_strings():
-    """exempt holds names."""
-    with pytest.raises(InvalidConfigError, match="exempt names must be str"):
-        Router(["a"], exempt=[1])
 
 
 def test_cooldown_none_disables_tracking():
     """cooldown=None: nothing is skipped, nothing recorded."""
-    fleet = Fleet("a")
-    fn = routed(providers=["a", "b"], cooldown=None)(fleet)
+    vendors = Fleet("a")
+    fn = routed(providers=["a", "b"], cooldown=None)(vendors)
     fn()
     fn()
-    assert fleet.calls == ["a", "b", "a", "b"]
+    assert vendors.calls == ["a", "b", "a", "b"]
     assert fn.router.tracker is None
     assert fn.router.status()["a"].available is True
 
@@ -204,41 +176,142 @@ def test_cooldown_none_disables_tracking():
 def test_a_tracker_instance_is_shared_between_routers(clock):
     """Two routers given the same tracker see each other's cooldowns."""
     tracker = InMemoryCooldown(60, clock=clock)
-    fleet = Fleet("a")
-    first = routed(providers=["a", "b"], cooldown=tracker)(fleet)
-    second = routed(providers=["a", "c"], cooldown=tracker)(fleet)
+    vendors = Fleet("a")
+    first = routed(providers=["a", "b"], cooldown=tracker)(vendors)
+    second = routed(providers=["a", "c"], cooldown=tracker)(vendors)
     first()
-    fleet.calls.clear()
+    vendors.calls.clear()
     assert second.route().skipped == ("a",)
-    assert fleet.calls == ["c"]
+    assert vendors.calls == ["c"]
 
 
-@pytest.mark.parametrize("bad", [-1, 0, float("nan"), float("inf"), True, "60"])
-def test_invalid_cooldown_argument_is_rejected(bad):
-    """cooldown= must be positive seconds, a tracker or None."""
-    with pytest.raises(InvalidConfigError, match="cooldown"):
-        Router(["a"], cooldown=bad)
+# -- the terminus --------------------------------------------------------------------------
 
 
-def test_router_decorates_several_functions_sharing_state(clock):
-    """@router on several functions shares one cooldown state."""
-    router = Router(["a", "b"], clock=clock)
-    fleet = Fleet("a")
-
-    @router
-    def first(provider):
-        return fleet(provider)
-
-    @router
-    def second(provider):
-        return fleet(provider)
-
-    first()
-    fleet.calls.clear()
-    assert second.route().skipped == ("a",)
+def test_terminus_is_attempted_despite_cooldown(clock):
+    """The last provider is always tried, even in cooldown, so a call always attempts."""
+    vendors = Fleet("a", "b")
+    fn = routed(providers=["a", "b"], clock=clock)(vendors)
+    with pytest.raises(AllProvidersFailedError):
+        fn()
+    assert fn.router.status()["b"].available is False
+    vendors.calls.clear()
+    vendors.failing.clear()
+    result = fn.route()
+    assert vendors.calls == ["b"]
+    assert result.skipped == ("a",)
+    assert result.was_terminus is True
 
 
-# -- round_robin -----------------------------------------------------------------------
+def test_single_provider_in_cooldown_is_still_called(clock):
+    """With one provider, it is the terminus: always called."""
+    vendors = Fleet("only")
+    fn = routed(providers=["only"], clock=clock)(vendors)
+    for _ in range(3):
+        with pytest.raises(AllProvidersFailedError):
+            fn()
+    assert vendors.calls == ["only"] * 3
+
+
+def test_a_forced_terminus_that_succeeds_is_cleared():
+    """a and b benched; b (the terminus) is forced, succeeds, and is available again."""
+    clock = FakeClock()
+    broken = {"a", "b"}
+
+    def call(provider: str) -> str:
+        if provider in broken:
+            raise RuntimeError(f"{provider} down")
+        return provider
+
+    fn = routed(providers=["a", "b"], cooldown=InMemoryCooldown(60, clock=clock))(call)
+    with pytest.raises(AllProvidersFailedError):
+        fn()
+    broken.clear()
+    assert fn.route().skipped == ("a",)
+    rows = {row.name: row for row in fn.router.status()}
+    assert rows["b"].available
+    assert rows["b"].consecutive_failures == 0
+    assert not rows["a"].available
+    assert fn.route().skipped == ("a",)  # b was not benched again by a stale state
+
+
+# -- the plan, over random cooldown states -------------------------------------------------
+
+
+remaining_lists = st.lists(
+    st.one_of(st.just(0.0), st.floats(min_value=0.001, max_value=1e6)), min_size=1, max_size=12
+)
+
+
+@given(remaining_lists)
+def test_plan_always_attempts_the_terminus_last(remaining):
+    """The terminus is always planned, and it is the last attempt."""
+    plan = plan_fallback(remaining)
+    assert plan.order[-1] == len(remaining) - 1
+
+
+@given(remaining_lists)
+def test_plan_has_no_repeats_and_covers_every_provider_once(remaining):
+    """Attempts + skipped = the providers considered, each exactly once, in order."""
+    plan = plan_fallback(remaining)
+    assert sorted(plan.order + plan.skipped) == list(range(len(remaining)))
+    assert list(plan.order) == sorted(plan.order)
+    assert list(plan.skipped) == sorted(plan.skipped)
+
+
+@given(remaining_lists)
+def test_plan_skips_exactly_the_non_terminal_providers_in_cooldown(remaining):
+    """A provider is skipped iff it is in cooldown and not the terminus."""
+    plan = plan_fallback(remaining)
+    last = len(remaining) - 1
+    assert set(plan.skipped) == {i for i, left in enumerate(remaining) if left > 0 and i != last}
+
+
+names = st.lists(
+    st.text(alphabet="abcdefgh", min_size=1, max_size=3), min_size=1, max_size=6, unique=True
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(names=names, data=st.data())
+def test_routed_calls_respect_the_plan_and_never_record_exempt(names, data):
+    """Over random failures, benches and exemptions, a routed call follows the rules."""
+    tracker = InMemoryCooldown(30, clock=lambda: 1000.0)
+    benched = data.draw(st.sets(st.sampled_from(names)))
+    failing = data.draw(st.sets(st.sampled_from(names)))
+    exempt = data.draw(st.sets(st.sampled_from(names)))
+    for name in benched:
+        tracker.record_failure(name, RuntimeError("earlier"))
+    calls: list[str] = []
+
+    def call(provider):
+        calls.append(provider)
+        if provider in failing:
+            raise RuntimeError(provider)
+        return provider
+
+    fn = routed(providers=names, cooldown=tracker, exempt=exempt)(call)
+    try:
+        result = fn.route()
+    except AllProvidersFailedError as group:
+        attempted = [a.provider for a in group.attempts]
+        skipped: tuple[str, ...] = tuple(n for n in names if n not in attempted)
+        assert attempted[-1] == names[-1]
+    else:
+        attempted = [a.provider for a in result.attempts]
+        skipped = result.skipped
+        assert result.attempt == len(attempted)
+        assert result.provider == attempted[-1]
+    assert calls == attempted
+    assert len(set(attempted)) == len(attempted)
+    assert names[-1] not in skipped
+    assert set(skipped) <= benched
+    for name in attempted:
+        if name in exempt and name not in benched:
+            assert tracker.is_available(name)
+
+
+# -- round_robin ---------------------------------------------------------------------------
 
 
 def test_round_robin_first_pick_is_the_first_provider_then_rotates():
@@ -247,16 +320,34 @@ def test_round_robin_first_pick_is_the_first_provider_then_rotates():
     assert [fn() for _ in range(7)] == ["a", "b", "c", "a", "b", "c", "a"]
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"on_event": lambda e: None},
+        {"timeout": 30.0},
+        {"providers": lambda: ["a", "b", "c"]},
+        {"max_concurrency": 5},
+    ],
+    ids=["hook", "budget", "callable providers", "limits"],
+)
+def test_round_robin_rotates_on_the_general_path(options):
+    """Hooks, budgets, callable providers and limits leave the happy path; rotation stays."""
+    config = {"providers": ["a", "b", "c"], **options}
+    fn = routed(strategy="round_robin", **config)(lambda p: p)
+    assert [fn() for _ in range(7)] == ["a", "b", "c", "a", "b", "c", "a"]
+    assert [fn.route().provider for _ in range(2)] == ["b", "c"]
+
+
 def test_round_robin_makes_one_attempt_without_fallback_or_cooldown(clock):
-    """A failing pick fails the call; nothing is recorded or skipped."""
-    fleet = Fleet("a")
-    fn = routed(providers=["a", "b"], strategy="round_robin", clock=clock)(fleet)
+    """A failing pick (also on the happy path's first try) fails the call: no fallback, no record."""
+    vendors = Fleet("a")
+    fn = routed(providers=["a", "b"], strategy="round_robin", clock=clock)(vendors)
     with pytest.raises(AllProvidersFailedError):
         fn()
     assert fn() == "b:p"
     with pytest.raises(AllProvidersFailedError):
         fn()
-    assert fleet.calls == ["a", "b", "a"]
+    assert vendors.calls == ["a", "b", "a"]
     assert fn.router.tracker is not None
     assert fn.router.tracker.snapshot() == {}
 
@@ -284,12 +375,6 @@ def test_round_robin_with_changing_provider_count_stays_in_range():
     assert fn() == "a"
     current = ["x"]
     assert fn() == "x"
-
-
-def test_invalid_counter_is_rejected():
-    """counter= needs next_index()."""
-    with pytest.raises(InvalidConfigError, match="next_index"):
-        Router(["a"], strategy="round_robin", counter=object())  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("bad", [-1, 1.5, True])

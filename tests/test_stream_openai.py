@@ -15,7 +15,7 @@ import httpx
 import openai
 import pytest
 
-from fallback_router import InMemoryCooldown, current_attempt, routed
+from fallback_router import InMemoryCooldown, StreamInterrupted, current_attempt, routed
 
 from .conftest import FakeClock, http_server
 
@@ -101,6 +101,7 @@ def chat_over(server: str, *vendors: str, clock: FakeClock) -> Any:
 
 
 def test_a_vendor_failing_before_its_first_chunk_falls_back(server):
+    """A vendor failing before its first chunk (503) falls back and is benched."""
     Vendors.requests.clear()
     chat = chat_over(server, "down", "ok", clock=FakeClock())
     result = chat.route("hi")
@@ -120,12 +121,15 @@ def test_a_vendor_failing_before_its_first_chunk_falls_back(server):
 
 
 def test_a_vendor_breaking_mid_stream_raises_to_the_consumer(server):
+    """A vendor cut mid-stream: StreamInterrupted to the consumer, no fallback, benched."""
     Vendors.requests.clear()
     chat = chat_over(server, "breaks", "ok", clock=FakeClock())
     stream = chat("hi")
     received = [next(stream), next(stream)]
-    with pytest.raises((httpx.RemoteProtocolError, openai.APIConnectionError)):
+    with pytest.raises(StreamInterrupted) as info:
         next(stream)
+    assert isinstance(info.value.__cause__, (httpx.RemoteProtocolError, openai.APIConnectionError))
+    assert (info.value.provider, info.value.items) == ("breaks", 2)
     assert received == ["breaks:Hel", "breaks:lo"]
     assert Vendors.requests == ["breaks"]  # the consumer holds part of an answer: no fallback
     rows = {row.name: row for row in chat.router.status()}

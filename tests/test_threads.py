@@ -165,3 +165,40 @@ def test_status_survives_threads_that_finished(threads):
     for _ in range(3):
         run_threads(lambda _: [fn() for _ in range(100)], threads=threads)
     assert fn.router.status()["a"].successes == 3 * threads * 100
+
+
+def test_reset_and_status_are_safe_while_threads_call():
+    """16 threads call while another resets and reads status: nothing raises, counts stay sane."""
+    names = [f"p{i}" for i in range(40)]
+    counter = iter(range(10**9))
+
+    @routed(providers=lambda: [names[next(counter) % 40]])
+    def f(provider):
+        return provider
+
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(17)
+
+    def call():
+        barrier.wait()
+        try:
+            while not stop.is_set():
+                f()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=call) for _ in range(16)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    try:
+        for _ in range(300):
+            f.router.reset()
+            for row in f.router.status():
+                assert row.successes >= 0
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert errors == []

@@ -8,7 +8,11 @@ Its ``mode`` decides what happens to traffic from then on:
 - ``"hang"``: accept connections and read requests, never answer;
 - ``"reset"``: forward requests, then reset the connection in the middle of the reply
   (half of its bytes, then an RST);
-- ``"refuse"``: stop listening: new connections are refused (existing ones dropped).
+- ``"refuse"``: stop listening: new connections are refused (existing ones dropped);
+- ``"hold"``: forward requests, hold every reply until ``release()`` (``holding`` is set
+  once a reply waits): a thread handshake for "a round trip is on the wire", no sleeps.
+
+``requests`` logs every chunk a client sent (``count(b"EVALSHA")`` counts script calls).
 """
 
 from __future__ import annotations
@@ -29,6 +33,9 @@ class FaultProxy:
         self._connections: list[socket.socket] = []
         self._stopped = threading.Event()
         self._listener: socket.socket | None = None
+        self.requests: list[bytes] = []
+        self.holding = threading.Event()  # a reply is held ("hold" mode)
+        self._released = threading.Event()
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
@@ -38,8 +45,11 @@ class FaultProxy:
 
     def set(self, mode: str, delay: float = 0.0) -> None:
         """Switch to ``mode``; ``refuse`` closes the listener, leaving it reopens it."""
-        assert mode in ("pass", "delay", "hang", "reset", "refuse"), mode
+        assert mode in ("pass", "delay", "hang", "reset", "refuse", "hold"), mode
         self.delay = delay
+        if mode == "hold":
+            self.holding.clear()
+            self._released.clear()
         if mode == "refuse":
             self.mode = mode
             self._close_listener()
@@ -48,6 +58,15 @@ class FaultProxy:
         if self.mode == "refuse":
             self._listen()
         self.mode = mode
+
+    def release(self) -> None:
+        """Let the replies held in "hold" mode go, and pass from now on."""
+        self.mode = "pass"
+        self._released.set()
+
+    def count(self, command: bytes) -> int:
+        """How many request chunks sent so far contain ``command`` (e.g. ``b"EVALSHA"``)."""
+        return sum(command in chunk for chunk in list(self.requests))
 
     def drop_connections(self) -> None:
         with self._lock:
@@ -58,6 +77,7 @@ class FaultProxy:
 
     def close(self) -> None:
         self._stopped.set()
+        self._released.set()
         self._close_listener()
         self.drop_connections()
 
@@ -107,6 +127,7 @@ class FaultProxy:
         """Client to server: forwarded, except while hanging (read and dropped)."""
         try:
             while data := client.recv(65536):
+                self.requests.append(data)
                 if self.mode != "hang":
                     upstream.sendall(data)
         except OSError:
@@ -122,6 +143,9 @@ class FaultProxy:
                 mode = self.mode
                 if mode == "delay":
                     time.sleep(self.delay)  # the injected latency
+                if mode == "hold":
+                    self.holding.set()
+                    self._released.wait()
                 if mode == "reset":
                     client.sendall(data[: max(1, len(data) // 2)])
                     client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

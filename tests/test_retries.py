@@ -1,40 +1,21 @@
-"""Per-provider tenacity retries and the per-call time budget (DESIGN §6)."""
+"""Per-provider retries (DESIGN §6, retry=): a tenacity template per attempt, never past the
+budget, never for BaseException; exhausted retries fail with the provider's own error.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 import tenacity
 
 from fallback_router import (
     AllProvidersFailedError,
-    DeadlineExceededError,
-    InvalidConfigError,
-    current_attempt,
     routed,
 )
 
-
-class Flaky:
-    """Each provider fails with the listed errors in turn, then succeeds."""
-
-    def __init__(self, script: dict[str, list[Exception]], clock=None, cost: float = 0.0):
-        self.script = {k: list(v) for k, v in script.items()}
-        self.calls: list[str] = []
-        self.clock = clock
-        self.cost = cost
-        self.time_left: list[tuple[str, float | None]] = []
-
-    def __call__(self, provider: str) -> str:
-        self.calls.append(provider)
-        info = current_attempt()
-        assert info is not None
-        self.time_left.append((provider, info.time_left))
-        if self.clock is not None:
-            self.clock.advance(self.cost)
-        pending = self.script.get(provider)
-        if pending:
-            raise pending.pop(0)
-        return provider
+from .conftest import FakeClock
+from .support.helpers import Boom, Flaky
 
 
 def template(sleeps: list[float], attempts: int = 3, wait: float = 1.0) -> tenacity.Retrying:
@@ -66,6 +47,22 @@ def test_plain_calls_retry_too(strategy):
     assert fn() == "a"
     assert flaky.calls == ["a", "a", "a"]
     assert fn.router.status()["a"].successes == 1
+
+
+def test_retries_on_the_general_path_repeat_the_same_arguments():
+    """Retries on the general path call the provider again with the same arguments."""
+    seen: list[tuple[Any, ...]] = []
+
+    def call(provider: str, *args: Any, **kwargs: Any) -> str:
+        seen.append((provider, args, kwargs))
+        if len(seen) == 1:
+            raise RuntimeError("flaky")
+        return provider
+
+    retry = tenacity.Retrying(stop=tenacity.stop_after_attempt(2), wait=tenacity.wait_none())
+    fn = routed(providers=["a", "b"], retry=retry, on_event=lambda e: None)(call)
+    assert fn(1, 2, key="v") == "a"
+    assert seen == [("a", (1, 2), {"key": "v"})] * 2
 
 
 @pytest.mark.parametrize("strategy", ["primary_only", "round_robin"])
@@ -122,6 +119,31 @@ def test_the_happy_path_never_builds_a_tenacity_controller(monkeypatch):
     assert fn.route().provider == "a"
 
 
+def test_keyboard_interrupt_is_never_retried_by_a_template():
+    """A retry= template that retries everything still lets Ctrl-C through at once."""
+    calls: list[str] = []
+    retry = tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type(BaseException),
+        stop=tenacity.stop_after_attempt(5),
+        wait=tenacity.wait_none(),
+    )
+
+    @routed(providers=["a", "b"], retry=retry)
+    def f(provider):
+        calls.append(provider)
+        if len(calls) == 1:
+            raise Boom
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        f()
+    assert calls == ["a", "a"]
+    assert f.router.status()["a"].failures == 0
+
+
+# -- within a budget -----------------------------------------------------------------------
+
+
 def test_retries_never_outlive_the_budget(clock):
     """The budget stops tenacity before a sleep would pass the deadline."""
     sleeps: list[float] = []
@@ -145,75 +167,36 @@ def test_retries_never_outlive_the_budget(clock):
     assert flaky.calls == ["a"] * 3
 
 
-def test_deadline_stops_the_call_before_the_terminus(clock):
-    """Once the budget is spent between attempts: DeadlineExceededError, terminus untried."""
-    flaky = Flaky({"a": [RuntimeError("a")], "b": [RuntimeError("b")]}, clock=clock, cost=3)
-    fn = routed(providers=["a", "b", "c"], timeout=5, clock=clock)(flaky)
-    with pytest.raises(DeadlineExceededError) as info:
-        fn()
-    error = info.value
-    assert flaky.calls == ["a", "b"]
-    assert [a.provider for a in error.attempts] == ["a", "b"]
-    assert str(error.__cause__) == "b"
-    assert error.last_error is error.__cause__
-    assert error.timeout == 5
-    assert isinstance(error, TimeoutError)
+def retrying_router(timeout, attempts):
+    import tenacity
 
-
-def test_time_left_is_given_to_each_attempt(clock):
-    """current_attempt().time_left counts down the call's budget."""
-    flaky = Flaky({"a": [RuntimeError()]}, clock=clock, cost=1.5)
-    routed(providers=["a", "b"], timeout=5, clock=clock)(flaky)()
-    assert flaky.time_left == [("a", 5.0), ("b", 3.5)]
-
-
-def test_time_left_is_none_without_budget():
-    """Without timeout= there is no budget."""
-    flaky = Flaky({})
-    routed(providers=["a"])(flaky)()
-    assert flaky.time_left == [("a", None)]
-
-
-def test_time_left_never_goes_negative(clock):
-    """A slow attempt sees 0, not a negative budget."""
+    clock = FakeClock()
+    tries: list[float] = []
 
     def call(provider):
-        clock.advance(10)
-        info = current_attempt()
-        assert info is not None
-        return info.time_left
+        tries.append(clock())
+        raise Boom(provider)
 
-    assert routed(providers=["a"], timeout=5, clock=clock)(call)() == 0.0
+    retry = tenacity.Retrying(
+        stop=tenacity.stop_after_attempt(attempts),
+        wait=tenacity.wait_fixed(1),
+        sleep=clock.advance,
+    )
+    fn = routed(providers=["a"], cooldown=None, retry=retry, timeout=timeout, clock=clock)(call)
+    return fn, tries
 
 
-def test_deadline_with_freezegun(frozen):
-    """The default clock is time.monotonic looked up per call, so freezegun drives it."""
-
-    def call(provider):
-        frozen.tick(4)
-        raise RuntimeError(provider)
-
-    fn = routed(providers=["a", "b", "c"], timeout=6)(call)
-    with pytest.raises(DeadlineExceededError) as info:
+def test_retries_stop_at_the_templates_limit_within_a_budget():
+    """Within a long budget retries stop at the template's own limit."""
+    fn, tries = retrying_router(timeout=100, attempts=2)
+    with pytest.raises(Exception, match="all providers failed"):
         fn()
-    assert len(info.value.attempts) == 2
+    assert tries == [1000.0, 1001.0]
 
 
-def test_all_attempts_inside_the_budget_fail_as_a_group(clock):
-    """If every provider fails within the budget, the group is raised as usual."""
-    flaky = Flaky({"a": [RuntimeError()], "b": [RuntimeError()]}, clock=clock, cost=1)
-    with pytest.raises(AllProvidersFailedError):
-        routed(providers=["a", "b"], timeout=5, clock=clock)(flaky)()
-
-
-@pytest.mark.parametrize("bad", [0, -1, float("nan"), "5"])
-def test_invalid_timeout_is_rejected(bad):
-    """timeout= must be positive, finite seconds."""
-    with pytest.raises(InvalidConfigError, match="timeout"):
-        routed(providers=["a"], timeout=bad)
-
-
-def test_retry_must_be_a_retrying_template():
-    """retry= takes a tenacity.Retrying."""
-    with pytest.raises(InvalidConfigError, match=r"tenacity\.Retrying"):
-        routed(providers=["a"], retry=tenacity.stop_after_attempt(3))  # type: ignore[arg-type]
+def test_retries_stop_before_a_sleep_would_reach_the_deadline():
+    """Budget 3 s, 1 s between tries: tries at 0, 1 and 2 s; a 4th would start at 3 s."""
+    fn, tries = retrying_router(timeout=3, attempts=10)
+    with pytest.raises(Exception, match="all providers failed"):
+        fn()
+    assert tries == [1000.0, 1001.0, 1002.0]

@@ -1,0 +1,168 @@
+"""Streams (DESIGN §9): a generator function routes a stream; fallback until the first item,
+then StreamInterrupted; slots held until the consumer closes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from fallback_router import (
+    AllProvidersFailedError,
+    AttemptFailed,
+    InMemoryCooldown,
+    StreamInterrupted,
+    current_attempt,
+    routed,
+)
+
+from .conftest import FakeClock
+from .support.helpers import Boom
+
+
+def test_a_stream_falls_back_until_its_first_item_and_reports_it():
+    """Fallback until a first item; route() tells provider, attempt, time to first item."""
+    clock = FakeClock()
+    seen: list[tuple[str, int]] = []
+
+    @routed(providers=["a", "b"], clock=clock, cooldown=None)
+    def words(provider: str) -> Iterator[str]:
+        clock.advance(0.25)
+        if provider == "a":
+            raise RuntimeError("a down")
+        info = current_attempt()
+        assert info is not None
+        seen.append((info.provider, info.attempt))
+        yield "one"
+        clock.advance(5)  # after the first item: not part of the latency
+        info = current_attempt()
+        assert info is not None
+        seen.append((info.provider, info.attempt))
+        yield "two"
+
+    result = words.route()
+    assert (result.provider, result.attempt, result.was_terminus) == ("b", 2, True)
+    assert (result.latency, result.elapsed) == (0.25, 0.5)  # to the first item
+    assert [a.provider for a in result.attempts] == ["a", "b"]
+    assert list(result.response) == ["one", "two"]
+    assert seen == [("b", 2), ("b", 2)]
+    assert list(words()) == ["one", "two"]  # a plain call iterates the same stream
+
+
+def test_a_stream_that_fails_everywhere_raises_the_group():
+    """No provider produces a first item: AllProvidersFailedError, like a plain call."""
+
+    @routed(providers=["a", "b"])
+    def chat(provider):
+        raise Boom(provider)
+        yield  # pragma: no cover - makes this a generator function
+
+    with pytest.raises(AllProvidersFailedError):
+        list(chat())
+
+
+def test_a_stream_failing_mid_way_is_interrupted_recorded_and_benched(clock):
+    """After its first item a stream's error is StreamInterrupted: no fallback, a benched."""
+    events: list[object] = []
+    tried: list[str] = []
+
+    @routed(
+        providers=["a", "b"],
+        cooldown=InMemoryCooldown(30, clock=clock),
+        clock=clock,
+        on_event=events.append,
+    )
+    def stream(provider):
+        tried.append(provider)
+        yield 1
+        raise Boom("mid-stream")
+
+    items = stream()
+    assert next(items) == 1
+    with pytest.raises(StreamInterrupted) as info:
+        next(items)
+    assert (info.value.provider, info.value.items) == ("a", 1)
+    assert isinstance(info.value.__cause__, Boom)
+    assert str(info.value.__cause__) == "mid-stream"
+    (failed,) = [e for e in events if isinstance(e, AttemptFailed)]
+    assert (failed.function, failed.provider, failed.attempt) == (
+        stream.__wrapped__.__qualname__,
+        "a",
+        1,
+    )
+    assert tried == ["a"]  # the consumer holds part of an answer: no other provider
+    assert stream.router.tracker.remaining("a") == 30  # counted: a is benched
+
+
+def test_a_mid_stream_failure_is_logged_as_that_attempt(logs):
+    """A mid-stream failure is logged as that attempt's failure and as an interruption."""
+    clock = FakeClock()
+
+    @routed(providers=["a", "b"], clock=clock, cooldown=None)
+    def words(provider: str) -> Iterator[str]:
+        if provider == "a":
+            raise RuntimeError("a down")
+        yield "one"
+        clock.advance(0.5)
+        raise RuntimeError("b broke")
+
+    stream = words()
+    assert next(stream) == "one"
+    with pytest.raises(StreamInterrupted) as info:
+        next(stream)
+    assert str(info.value.__cause__) == "b broke"
+    messages = [r["message"] for r in logs.find("provider failed")]
+    assert messages == [
+        "provider failed: a (attempt 1 of 2): RuntimeError: a down",
+        "provider failed: b (attempt 2 of 2): RuntimeError: b broke",
+    ]
+    [last] = logs.find("provider failed: b")
+    assert last["extra"]["latency"] == 0.5
+    [interrupted] = logs.find("stream interrupted")
+    assert interrupted["message"] == "stream interrupted: b after 1 item(s): RuntimeError: b broke"
+    assert last["extra"]["is_terminus"] is True
+    row = words.router.status()["b"]
+    assert (row.successes, row.failures, row.last_latency) == (1, 1, 0.5)
+
+
+def test_a_stream_gets_keyword_arguments_and_holds_its_slot_until_closed():
+    """An open stream holds its slot; closing the consumer closes the provider's generator."""
+    seen: list[tuple[str, int]] = []
+    closed: list[str] = []
+
+    @routed(providers=["a", "b"], max_concurrency=1, cooldown=None)
+    def stream(provider, n, *, tag):
+        try:
+            for i in range(n):
+                state = current_attempt()
+                seen.append((state.provider, state.attempt))
+                yield f"{tag}{provider}{i}"
+        finally:
+            closed.append(provider)
+
+    result = stream.route(3, tag="#")
+    items = iter(result.response)
+    assert next(items) == "#a0"
+    assert stream.route(1, tag="!").provider == "b"  # a's slot is held by the open stream
+    items.close()  # the consumer stops early: the provider's generator is closed
+    assert closed == ["b", "a"]
+    assert stream.router.limiter.in_flight("a") == 0
+    assert stream.route(1, tag="!").provider == "a"  # and the slot is free again
+    assert seen[0] == ("a", 1)
+
+
+def test_a_forced_terminus_streams():
+    """A benched terminus is forced and streams."""
+    clock = FakeClock()
+    tracker = InMemoryCooldown(10, clock=clock)
+
+    @routed(providers=["a", "b"], cooldown=tracker, clock=clock)
+    def stream(provider):
+        if provider == "a":
+            raise Boom
+        yield provider
+
+    tracker.record_failure("b", Boom())
+    result = stream.route()
+    assert (result.provider, result.was_terminus, list(result.response)) == ("b", True, ["b"])
