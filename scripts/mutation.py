@@ -54,7 +54,8 @@ def scores() -> dict[str, Counter[str]]:
     before = previous()
     table: dict[str, Counter[str]] = {}
     for meta in sorted(MUTANTS.rglob("*.py.meta")):
-        module = ".".join(meta.relative_to(MUTANTS).with_name(meta.name.removesuffix(".py.meta")).parts)
+        relative = meta.relative_to(MUTANTS)
+        module = ".".join(relative.with_name(meta.name.removesuffix(".py.meta")).parts)
         counts = table.setdefault(module, Counter())
         for key, checked in json.loads(meta.read_text())["exit_code_by_key"].items():
             code = before.get(key) if checked is None else checked

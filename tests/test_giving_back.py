@@ -7,6 +7,7 @@ generator's cleanup raises.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import random
 import signal
@@ -60,18 +61,10 @@ def test_every_ending_of_a_plain_call_gives_the_slot_back(ending):
     with (
         pytest.raises((AllProvidersFailedError, KeyError, KeyboardInterrupt, SystemExit))
         if (ending != "return")
-        else _nothing()
+        else contextlib.nullcontext()
     ):
         fn()
     assert free(limiter, "a")
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 @pytest.mark.parametrize("where", ["hook", "sink"])
@@ -213,7 +206,7 @@ def test_a_stream_collected_while_its_thread_holds_the_limiters_lock_does_not_de
     finished = threading.Event()
 
     def collect_under_the_lock():
-        with limiter._locked():  # noqa: SLF001 - where an allocation could trigger the GC
+        with limiter._locked():
             gc.collect()
         finished.set()
 
@@ -233,7 +226,7 @@ def test_a_provider_generator_whose_cleanup_raises_still_gives_its_slot_back():
             yield 1
             yield 2
         finally:
-            raise Boom("cleanup")  # noqa: B012 - the point of the test
+            raise Boom("cleanup")
 
     result = stream.route()
     assert next(result.response) == 1
@@ -290,7 +283,7 @@ def test_cancelling_an_async_call_gives_everything_back():
 # -- many threads, every ending ----------------------------------------------------------------
 
 
-def test_random_endings_under_sixteen_threads_leave_nothing_held():
+def test_random_endings_under_sixteen_threads_leave_nothing_held():  # noqa: C901 - every ending
     """16 threads x rounds of calls ending every way: after each round nothing is held."""
     limiter = ConcurrencyLimiter({"a": 2, "b": 2, "c": 3})
     tracker = InMemoryCooldown(0.001)

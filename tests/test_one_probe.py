@@ -10,8 +10,8 @@ process is busy computing.
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
-
 import threading
 import time
 from pathlib import Path
@@ -126,7 +126,7 @@ def test_four_processes_make_one_probe_per_cooldown_end(
     assert plain == 0
     stamps = [float(s) for s in redis_client.lrange(f"{namespace}:probes", 0, -1)]
     assert len(stamps) == probes >= 3
-    gaps = [later - earlier for earlier, later in zip(stamps, stamps[1:], strict=False)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(stamps)]
     assert min(gaps) >= 0.19  # each probe re-benches for 0.2 s (server time; ms rounding)
 
 

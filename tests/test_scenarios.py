@@ -34,8 +34,7 @@ from fallback_router import (
 )
 
 from .support.fake_openai import DEFAULT_TOKENS, FakeOpenAI
-from .support.helpers import FakeClock
-from .support.helpers import load_example
+from .support.helpers import FakeClock, load_example
 
 _recipe = load_example("llm_recipe")
 IncompleteAnswer = _recipe.IncompleteAnswer

@@ -56,7 +56,7 @@ def graph() -> dict[str, set[str]]:
     edges: dict[str, set[str]] = defaultdict(set)
     for name, path in mods.items():
         for target in imports_of(name, path):
-            if target in mods and target != name and target != "fallback_router":
+            if target in mods and target not in (name, "fallback_router"):
                 edges[name].add(target)
     return edges
 

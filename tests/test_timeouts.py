@@ -16,6 +16,7 @@ import time
 import pytest
 
 from fallback_router import (
+    AllProvidersFailedError,
     AttemptTimeoutError,
     ConcurrencyLimiter,
     DeadlineExceededError,
@@ -189,7 +190,7 @@ def test_wait_for_cooldown_waits_for_the_earliest_end_within_the_budget():
         return provider
 
     fn = routed(providers=["a", "b"], cooldown=0.1, timeout=2.0, wait_for_cooldown=True)(call)
-    with pytest.raises(Exception):
+    with pytest.raises(AllProvidersFailedError):
         fn()  # both fail and are benched for 0.1 s
     result = fn.route()
     assert result.provider == "a"  # waited for a's cooldown, did not force b

@@ -88,7 +88,7 @@ def make_hand_loop(
                 if name == failing:
                     raise Boom
                 return provider_call(name, x)
-            except Exception as exc:  # noqa: BLE001 - a hand loop catches everything
+            except Exception as exc:
                 last = exc
                 with lock:
                     failures[name] = failures.get(name, 0) + 1
@@ -125,7 +125,7 @@ def make_hand_loop_same_work(failing: str = "", benched: str = "") -> Callable[[
                 if name == failing:
                     raise Boom
                 response = provider_call(name, x)
-            except Exception as exc:  # noqa: BLE001 - a hand loop catches everything
+            except Exception as exc:
                 last = exc
                 kept = type(exc).__new__(type(exc), *exc.args)
                 with lock:
@@ -161,7 +161,7 @@ def make_async_hand_loop() -> Callable[[int], Awaitable[Any]]:
                 continue
             try:
                 return await provider_async(name, x)
-            except Exception as exc:  # noqa: BLE001 - a hand loop catches everything
+            except Exception as exc:
                 last = exc
         raise RuntimeError from last
 
@@ -192,7 +192,7 @@ def make_async_hand_loop_same_work() -> Callable[[int], Awaitable[Any]]:
             start = time.monotonic()
             try:
                 response = await provider_async(name, x)
-            except Exception as exc:  # noqa: BLE001 - a hand loop catches everything
+            except Exception as exc:
                 last = exc
                 continue
             finally:
@@ -308,7 +308,7 @@ def routed_benched() -> Callable[[int], Any]:
     fn = routed(providers=["a", "b", "c"], cooldown=3600)(call)
     try:
         fn(-1)  # benches a
-    except Exception:  # noqa: BLE001, S110 - b serves it; only the bench matters
+    except Exception:
         pass
     return fn
 

@@ -58,7 +58,8 @@ def _recipe() -> dict[str, Any]:
 
     path = Path(__file__).resolve().parents[2] / "examples" / "llm_recipe.py"
     spec = importlib.util.spec_from_file_location("examples_llm_recipe", path)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return {name: getattr(module, name) for name in dir(module) if not name.startswith("_")}
