@@ -10,7 +10,7 @@ from ._async import check_awaited, run_async
 from ._engine.facts import Outcome
 from ._engine.setup import Setup
 from ._results import CURRENT, new_attempt, new_result
-from ._routing import ROUTING
+from ._routing import ENTERED, ROUTING
 
 __all__ = ["async_direct_caller"]
 
@@ -45,10 +45,10 @@ def async_direct_caller(  # noqa: C901, PLR0915 - the happy path, inlined on pur
     tracks = planner.tracks
     recorder = setup.recorder
     hooks = recorder.hooks
-    stats = setup.stats
-    local = stats.local
+    cells = tuple(setup.stats.cell(name) for name in names)  # each provider's success counts
     set_current, reset_current = CURRENT.set, CURRENT.reset
     get_routing = ROUTING.get
+    entered = ENTERED
     call_ids = setup.call_ids
     plain: set[type[Any]] = set()
 
@@ -58,7 +58,7 @@ def async_direct_caller(  # noqa: C901, PLR0915 - the happy path, inlined on pur
         if (
             (tracker is not None and start >= tracker.quiet_until)
             or blocking_counter
-            or get_routing() is not None
+            or (entered[0] and get_routing() is not None)
         ):
             return await run_async(setup, fn, args, kwargs, want_result, function, None, start)
         tick = next_index() if next_index is not None else 0
@@ -73,7 +73,8 @@ def async_direct_caller(  # noqa: C901, PLR0915 - the happy path, inlined on pur
             planner.started(name)
         token = set_current(states[index])
         try:
-            response: Any = await fn(objects[index], *args, **kwargs)
+            obj = objects[index]
+            response: Any = await (fn(obj, *args, **kwargs) if kwargs else fn(obj, *args))
         except Exception as exc:  # noqa: BLE001 - handed to the general path below
             failure: Outcome = (None, exc, start, clock())
         except BaseException as exc:  # Ctrl-C, cancellation: the call ends here, closed
@@ -102,13 +103,10 @@ def async_direct_caller(  # noqa: C901, PLR0915 - the happy path, inlined on pur
             if tracks:
                 planner.observed(name, latency)
             if hooks is None:
-                try:
-                    row = local.rows[name]
-                except (AttributeError, KeyError):
-                    row = stats.row(name)
-                row[0] += 1
-                row[1] = latency
-                row[2] = end
+                cell = cells[index]
+                cell.tick()
+                cell.latency = latency
+                cell.end = end
             else:
                 recorder.succeeded(name, 1, latency, end, function, call_id)
                 recorder.succeeded_call(name, 1, latency, function, call_id)

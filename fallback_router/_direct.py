@@ -24,7 +24,7 @@ from ._engine.facts import COOLDOWN, Outcome
 from ._engine.record import attempt_started, attempt_succeeded, call_started, call_succeeded
 from ._engine.setup import Setup
 from ._results import CURRENT, new_attempt, new_result
-from ._routing import ROUTING
+from ._routing import ENTERED, ROUTING
 from ._sync import SyncRun, check_not_awaitable, drive, run_call
 
 __all__ = ["direct_caller"]
@@ -64,12 +64,13 @@ def direct_caller(  # noqa: C901, PLR0915 - the happy path, inlined on purpose
     tracks = planner.tracks
     recorder = setup.recorder
     hooks = recorder.hooks
-    stats = setup.stats
-    local = stats.local
+    cells = tuple(setup.stats.cell(name) for name in names)  # each provider's success counts
     set_current, reset_current = CURRENT.set, CURRENT.reset
     get_routing = ROUTING.get
+    entered = ENTERED
     call_ids = setup.call_ids
     emit = recorder.emit
+    emit_two = recorder.emit_two
     strategy = recorder.strategy
     plain: set[type[Any]] = set()
 
@@ -157,8 +158,11 @@ def direct_caller(  # noqa: C901, PLR0915 - the happy path, inlined on purpose
                     end = clock()
                     if tracks:
                         planner.ended(name)
-                    if type(response) not in plain:
+                    cls: Any = response.__class__
+                    if cls not in plain:
                         refused(response, name, number, failures, call_id)
+                        if len(plain) < _PLAIN_TYPES:
+                            plain.add(cls)
                     latency = max(0.0, end - begun)
                     recorder.succeeded(name, number, latency, end, function, call_id)
                     if tracks:
@@ -201,74 +205,96 @@ def direct_caller(  # noqa: C901, PLR0915 - the happy path, inlined on purpose
                          progress=progress)  # fmt: skip
         raise call.error()
 
-    def direct_call(  # noqa: C901, PLR0911, PLR0912, PLR0915 - inlined on purpose
-        *args: Any, **kwargs: Any
-    ) -> Any:
-        clock = router_clock if router_clock is not None else time.monotonic
-        start = clock()
-        if get_routing() is not None:
-            return general(args, kwargs, None, start, None)
-        view: Any = ()
-        if tracker is not None and start >= tracker.quiet_until:
-            if not walks:
-                return general(args, kwargs, None, start, None)
-            view = remaining_many(names)  # type: ignore[misc]
+    # Hooks, a strategy that tracks calls or picks per call: the happy path's extra steps,
+    # behind one flag so that a plain fallback router pays for none of them.
+    special = hooks is not None or tracks or pick is not None or next_index is not None
+
+    def interrupted(name: str, call_id: int, error: BaseException) -> None:
+        """Ctrl-C or cancellation in the first attempt: the call ends here, closed."""
+        if tracks:
+            planner.ended(name)
+        if hooks is not None:
+            recorder.abandoned(name, 1, "call ended", function, call_id)
+            recorder.failed_call(error, (), function, call_id)
+
+    def begin_walk(args: Any, kwargs: Any, start: float) -> Any:
+        """The tracker holds state: walk the strategy's order from its start."""
+        view = remaining_many(names)  # type: ignore[misc]
         tick = next_index() if next_index is not None else 0
         call_id = 0
         if hooks is not None:
             call_id = next(call_ids)
             emit(call_started(function, call_id, strategy))
-        if view:
-            return walk(args, kwargs, start, tick, view, None, call_id)
-        index = 0 if pick is None else pick(names, tick)
-        name = names[index]
-        if hooks is not None:
-            emit(attempt_started(function, call_id, name, 1, terminus[index], False, False))
-        if tracks:
-            planner.started(name)
+        # An empty view (the state lapsed meanwhile) walks as well: nothing is skipped.
+        return walk(args, kwargs, start, tick, view, None, call_id)
+
+    def direct_call(  # noqa: C901, PLR0911, PLR0912, PLR0915 - inlined on purpose
+        *args: Any, **kwargs: Any
+    ) -> Any:
+        clock = router_clock if router_clock is not None else time.monotonic
+        start = clock()
+        if entered[0] and get_routing() is not None:
+            return general(args, kwargs, None, start, None)
+        if tracker is not None and start >= tracker.quiet_until:
+            if not walks:
+                return general(args, kwargs, None, start, None)
+            return begin_walk(args, kwargs, start)
+        tick = index = call_id = 0
+        if special:  # the tick, the pick, the call id and their events (inlined: ~80 ns less)
+            if next_index is not None:
+                tick = next_index()
+            if pick is not None:
+                index = pick(names, tick)
+            if hooks is not None:
+                call_id = next(call_ids)
+                emit_two(
+                    call_started(function, call_id, strategy),
+                    attempt_started(function, call_id, names[index], 1, terminus[index], False,
+                                    False),
+                )  # fmt: skip
+            if tracks:
+                planner.started(names[index])
         token = set_current(states[index])
         try:
-            response: Any = calls[index](*args, **kwargs)
+            # Without keywords, no keyword dict to merge: ~25 ns less.
+            response: Any = calls[index](*args, **kwargs) if kwargs else calls[index](*args)
         except Exception as exc:  # noqa: BLE001 - handed to the walk below
             failure: Outcome = (None, exc, start, clock())
-        except BaseException as exc:  # Ctrl-C, cancellation: the call ends here, closed
-            if tracks:
-                planner.ended(name)
-            if hooks is not None:
-                recorder.abandoned(name, 1, "call ended", function, call_id)
-                recorder.failed_call(exc, (), function, call_id)
+        except BaseException as exc:
+            if special:
+                interrupted(names[index], call_id, exc)
             raise
         else:
             end = clock()
-            if tracks:
-                planner.ended(name)
             cls: Any = response.__class__
             if cls not in plain:
-                refused(response, name, 1, (), call_id)
+                refused(response, names[index], 1, (), call_id)
                 if len(plain) < _PLAIN_TYPES:
                     plain.add(cls)
             latency = end - start
-            latency = max(latency, 0.0)
-            if tracks:
-                planner.observed(name, latency)
-            try:
-                row = local.rows[name]
-            except (AttributeError, KeyError):
-                row = stats.row(name)
-            row[0] += 1
-            row[1] = latency
-            row[2] = end
-            if hooks is not None:  # what Recorder.succeeded and succeeded_call send
-                emit(attempt_succeeded(function, call_id, name, 1, latency))
-                emit(call_succeeded(function, call_id, name, 1, latency))
+            if latency < 0.0:  # noqa: PLR1730 - cheaper than calling max()
+                latency = 0.0
+            cell = cells[index]
+            cell.tick()
+            cell.latency = latency
+            cell.end = end
+            if special:  # the strategy's notes and what Recorder.succeeded(_call) send
+                if tracks:
+                    planner.ended(names[index])
+                    planner.observed(names[index], latency)
+                if hooks is not None:
+                    emit_two(
+                        attempt_succeeded(function, call_id, names[index], 1, latency),
+                        call_succeeded(function, call_id, names[index], 1, latency),
+                    )
             if want_result:
                 return new_result(
                     response,
-                    name,
+                    names[index],
                     latency,
                     1,
                     terminus[index],
-                    (new_attempt(name, None, latency, False),),
+                    (new_attempt(names[index], None, latency, False),),
                     (),
                     latency,
                 )
@@ -277,9 +303,9 @@ def direct_caller(  # noqa: C901, PLR0915 - the happy path, inlined on purpose
             reset_current(token)
         # Outside the except block: later errors get no __context__ from this one.
         if tracks:
-            planner.ended(name)
+            planner.ended(names[index])
         if not walks:
             return general(args, kwargs, (index, tick, failure), start, call_id)
-        return walk(args, kwargs, start, tick, view, (index, failure), call_id)
+        return walk(args, kwargs, start, tick, (), (index, failure), call_id)
 
     return direct_call

@@ -10,7 +10,7 @@ skips and cooldowns, and [`CallSucceeded`][fallback_router.CallSucceeded] or
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class Event:
     """Base class of every event.
 
@@ -48,7 +48,7 @@ class Event:
     call_id: int = 0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class CallStarted(Event):
     """A routed call starts; `strategy` is the router's strategy name.
 
@@ -59,7 +59,7 @@ class CallStarted(Event):
     strategy: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class AttemptStarted(Event):
     """A provider call is about to start.
 
@@ -77,7 +77,7 @@ class AttemptStarted(Event):
     hedged: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class AttemptSucceeded(Event):
     """A provider call returned (a stream: produced its first item); `latency` in seconds.
 
@@ -90,7 +90,7 @@ class AttemptSucceeded(Event):
     latency: float
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class AttemptFailed(Event):
     """A provider call raised, ran past its limit, or had its response rejected.
 
@@ -113,7 +113,7 @@ class AttemptFailed(Event):
     error_text: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class AttemptAbandoned(Event):
     """An attempt still running was given up without a verdict (recorded as nothing).
 
@@ -129,7 +129,7 @@ class AttemptAbandoned(Event):
     reason: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class ProviderSkipped(Event):
     """A provider was passed over.
 
@@ -148,7 +148,7 @@ class ProviderSkipped(Event):
     reason: str = "cooldown"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class TerminusForced(Event):
     """The terminus is attempted although it is in cooldown.
 
@@ -160,7 +160,7 @@ class TerminusForced(Event):
     remaining: float
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class CooldownEntered(Event):
     """A failure put `provider` into cooldown for `duration` seconds.
 
@@ -176,11 +176,11 @@ class CooldownEntered(Event):
     error_text: str = ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class CallSucceeded(Event):
     """The routed call returned a response from `provider` on attempt `attempt`.
 
-    `elapsed` is the whole call's time in seconds (for a stream: to its first item).
+    `elapsed` is the whole call's time in seconds (for a stream: until it ended).
 
     Version:
         Added in 0.3.0.
@@ -191,7 +191,7 @@ class CallSucceeded(Event):
     elapsed: float
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class CallFailed(Event):
     """The routed call failed; `error` is what the caller receives.
 
@@ -221,17 +221,15 @@ def builder(cls: type[E]) -> Callable[..., E]:
 
     A frozen dataclass' `__init__` sets every field through `object.__setattr__`;
     with hooks on the happy path that costs more than the routing. The builder
-    is generated once per class and sets the slots directly (unrolled); the
-    objects are the same.
+    is generated once per class and fills the instance's `__dict__` directly
+    (unrolled); the objects are the same as `cls(...)` makes.
     """
-    fields = [name for klass in reversed(cls.__mro__) for name in getattr(klass, "__slots__", ())]
-    names = [f"v{i}" for i in range(len(fields))]
-    namespace: dict[str, Any] = {"new": object.__new__, "cls": cls}
-    lines = [f"def build({', '.join(names)}):", "    e = new(cls)"]
-    for i, field in enumerate(fields):
-        namespace[f"s{i}"] = getattr(cls, field).__set__
-        lines.append(f"    s{i}(e, v{i})")
+    names = [field.name for field in fields(cls)]
+    args = [f"v{i}" for i in range(len(names))]
+    lines = [f"def build({', '.join(args)}):", "    e = new(cls)", "    d = e.__dict__"]
+    lines += [f"    d[{name!r}] = {arg}" for name, arg in zip(names, args, strict=True)]
     lines.append("    return e")
+    namespace: dict[str, Any] = {"new": object.__new__, "cls": cls}
     exec("\n".join(lines), namespace)  # noqa: S102 - generated from the class's own fields
     build: Callable[..., E] = namespace["build"]
     build.__qualname__ = f"build_{cls.__name__}"

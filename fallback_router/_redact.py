@@ -283,10 +283,12 @@ def _clean_deep(value: object, redactor: Callable[[str], str], depth: int) -> ob
 def _copy(error: _E, redactor: Callable[[str], str], depth: int) -> _E:
     """A fresh `type(error)` with cleaned `args` and attributes; no traceback, cause or context."""
     cls = type(error)
-    args = tuple(_clean(arg, redactor, depth) for arg in error.args)
+    args = tuple([_clean(arg, redactor, depth) for arg in error.args]) if error.args else ()
     clone = cls.__new__(cls, *args)
     clone.args = args
-    clone.__dict__.update({k: _clean(v, redactor, depth) for k, v in vars(error).items()})
+    attributes = vars(error)
+    if attributes:
+        clone.__dict__.update({k: _clean(v, redactor, depth) for k, v in attributes.items()})
     return clone
 
 

@@ -12,7 +12,7 @@ from typing import cast
 
 from ._errors import InvalidConfigError
 
-__all__ = ["ROUTING", "Affinity", "Preferences", "prefer_order", "routing"]
+__all__ = ["ENTERED", "ROUTING", "Affinity", "Preferences", "prefer_order", "routing"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +26,10 @@ class Preferences:
 
 #: The preferences of the current context (None outside every `routing()` block).
 ROUTING: ContextVar[Preferences | None] = ContextVar("fallback_router_routing", default=None)
+
+#: `[True]` once any `routing()` block was entered in this process: until then no
+#: context can hold preferences, and the happy paths skip reading `ROUTING`.
+ENTERED = [False]
 
 
 def _names(argument: str, value: object) -> tuple[str, ...]:
@@ -85,6 +89,7 @@ def routing(
             prefer=chosen.prefer or outer.prefer,
             affinity=affinity if affinity is not None else outer.affinity,
         )
+    ENTERED[0] = True
     token = ROUTING.set(chosen)
     try:
         yield

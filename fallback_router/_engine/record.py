@@ -7,8 +7,6 @@ state asks its driver to make them and reports the verdict back
 
 from __future__ import annotations
 
-import contextlib
-import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -24,15 +22,15 @@ from fallback_router._events import (
     CallStarted,
     CallSucceeded,
     CooldownEntered,
-    Event,
     EventHook,
     ProviderSkipped,
     TerminusForced,
     builder,
 )
-from fallback_router._log import DEBUG, ERROR, INFO, WARNING, wants
+from fallback_router._log import DEBUG, INFO, WARNING, wants
 from fallback_router._redact import Redactor, scrub
 
+from .hooks import Hooks
 from .stats import Stats
 
 __all__ = ["Recorder", "caller_bug_hint"]
@@ -49,7 +47,6 @@ _log_probe = _T(_log.PROBING)
 _log_not_counted = _T(_log.NOT_COUNTED)
 _log_cooldown = _T(_log.ENTERING_COOLDOWN)
 _log_fallback_ok = _T(_log.SUCCEEDED_ON_FALLBACK)
-_log_hook = _T(_log.EVENT_HOOK_FAILED)
 _log_timed_out = _T(_log.ATTEMPT_TIMED_OUT)
 _log_rejected = _T(_log.RESPONSE_REJECTED)
 _log_hedge = _T(_log.HEDGING)
@@ -74,9 +71,9 @@ class Recorder:
     """
 
     __slots__ = (
-        "_broken",
         "cooldown_on",
         "emit",
+        "emit_two",
         "exempt",
         "failed_phrase",
         "fallback_on",
@@ -109,50 +106,11 @@ class Recorder:
         self.redactor = redactor
         self.strategy = strategy
         self.failed_phrase = _T(failed_phrase)
-        self._broken: set[int] = set()  # hooks that raised (warned once each)
+        delivery = Hooks(hooks or (), redactor)
         #: Send an event to every hook; a raising hook is logged and warned, never raised.
-        self.emit = self._emitter()
-
-    def _emit_all(self, event: Event) -> None:
-        """Send `event` to every hook; a raising hook is logged and warned, never raised."""
-        for hook in self.hooks or ():
-            try:
-                hook(event)
-            except Exception as exc:  # noqa: BLE001 - a hook must never break the call
-                self._hook_failed(hook, event, exc)
-
-    def _emitter(self) -> Callable[[Event], None]:
-        """`emit`, specialised once: one hook is called without a loop."""
-        hooks = self.hooks
-        if hooks is None or len(hooks) != 1:
-            return self._emit_all
-        hook, failed = hooks[0], self._hook_failed
-
-        def emit_one(event: Event) -> None:
-            try:
-                hook(event)
-            except Exception as exc:  # noqa: BLE001 - a hook must never break the call
-                failed(hook, event, exc)
-
-        return emit_one
-
-    def _hook_failed(self, hook: EventHook, event: Event, exc: Exception) -> None:
-        name = getattr(hook, "__qualname__", None) or repr(hook)
-        text = self.redactor.error_text(exc)
-        if wants(__name__, ERROR):
-            _log.logger.opt(exception=exc).error(
-                _log_hook, hook=name, event=type(event).__name__, error=text
-            )
-        if id(hook) not in self._broken:
-            self._broken.add(id(hook))
-            # A warnings filter set to "error" must not break the call either.
-            with contextlib.suppress(Exception):
-                warnings.warn(
-                    f"fallback_router: on_event hook {name} raised {text} "
-                    f"(ignored; reported once per hook)",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
+        self.emit = delivery.emit
+        #: Send two events in order (the happy path's pairs), one call for both.
+        self.emit_two = delivery.emit_two
 
     def started_call(self, function: str, call_id: int) -> None:
         """A routed call starts (only called with hooks set)."""
@@ -227,7 +185,8 @@ class Recorder:
         """
         # The router's own verdicts (a limit, accept=) move the call on whatever fallback_on
         # says; whether they bench is cooldown_on's call (the default counts them).
-        own = isinstance(error, (AttemptTimeoutError, RejectedResponseError))
+        timed_out = isinstance(error, AttemptTimeoutError)
+        own = timed_out or isinstance(error, RejectedResponseError)
         fallback = own or self.fallback_on(error)
         budget_cut = isinstance(error, AttemptTimeoutError) and error.kind == "budget"
         counted = bool(
@@ -240,7 +199,6 @@ class Recorder:
         redactor = self.redactor
         text = redactor.error_text(error)
         self.stats.failure(name, scrub(error, redactor), latency, end)
-        timed_out = isinstance(error, AttemptTimeoutError)
         if wants(__name__, WARNING):
             phrase = _log_timed_out if timed_out else self.failed_phrase
             _log.logger.warning(

@@ -97,6 +97,67 @@ def make_hand_loop(
     return call
 
 
+def make_hand_strategy_loop(kind: str) -> Callable[[int], Any]:  # noqa: C901 - three loops
+    """The hand loop with a strategy's first pick, done as simply as by hand.
+
+    ``weighted``: a lock-guarded counter into a precomputed schedule (a, a, b, a, c);
+    ``least_busy``: lock-guarded in-flight counts, raised before the call and lowered
+    after it, the least busy first; ``least_latency``: a dict of moving averages, the
+    fastest first (unsampled ones before), updated under the lock after a success.
+    """
+    lock = threading.Lock()
+    deadlines: dict[str, float] = {}
+    providers = ("a", "b", "c")
+    schedule = ("a", "a", "b", "a", "c")
+    counter = [0]
+    busy = dict.fromkeys(providers, 0)
+    estimates: dict[str, float] = {}
+
+    def first() -> str:
+        if kind == "weighted":
+            with lock:
+                tick = counter[0]
+                counter[0] = tick + 1
+            return schedule[tick % len(schedule)]
+        if kind == "least_busy":
+            with lock:
+                return min(providers, key=busy.__getitem__)
+        return min(providers, key=lambda name: estimates.get(name, -1.0))
+
+    orders = {pick: (pick, *(name for name in providers if name != pick)) for pick in providers}
+
+    def call(x: int) -> Any:
+        order = orders[first()]
+        last: Exception | None = None
+        for name in order:
+            with lock:
+                deadline = deadlines.get(name)
+            if deadline is not None and deadline > time.monotonic() and name != order[-1]:
+                continue
+            if kind == "least_busy":
+                with lock:
+                    busy[name] += 1
+            start = time.monotonic()
+            try:
+                response = provider_call(name, x)
+            except Exception as exc:
+                last = exc
+                continue
+            finally:
+                if kind == "least_busy":
+                    with lock:
+                        busy[name] -= 1
+            if kind == "least_latency":
+                latency = time.monotonic() - start
+                with lock:
+                    old = estimates.get(name)
+                    estimates[name] = latency if old is None else old + 0.3 * (latency - old)
+            return response
+        raise RuntimeError from last
+
+    return call
+
+
 def make_hand_loop_same_work(failing: str = "", benched: str = "") -> Callable[[int], Any]:
     """The hand loop doing what a routed call records: skips and failures counted under
     the lock (a failure keeps a copy of its error without traceback, as ``last_error``),
@@ -345,10 +406,12 @@ def table(title: str, medians: dict[str, float], baselines: dict[str, str]) -> N
     """Print `medians` with the ratio of each row to its baseline row."""
     print(f"\n{title}")
     width = max(map(len, medians))
+    first = next(iter(medians))
     for name, ns in medians.items():
-        base = baselines.get(name, next(iter(medians)))
+        base = baselines.get(name, first)
         ratio = ns / medians[base]
-        print(f"  {name:<{width}}  {ns:8.0f} ns  {ratio:6.2f}x {base}")
+        also = f" ({ns / medians[first]:.2f}x {first})" if base != first else ""
+        print(f"  {name:<{width}}  {ns:8.0f} ns  {ratio:6.2f}x {base}{also}")
 
 
 def main() -> None:
@@ -373,6 +436,10 @@ def main() -> None:
             retry=tenacity.Retrying(stop=tenacity.stop_after_attempt(3))
         ),
         "routed + attempt_timeout=5 (worker thread)": routed_fn(attempt_timeout=5.0),
+        "hand loop, rotating (lock-guarded counter)": make_hand_loop(rotate=True),
+        "hand loop, weighted schedule": make_hand_strategy_loop("weighted"),
+        "hand loop, least busy": make_hand_strategy_loop("least_busy"),
+        "hand loop, least latency": make_hand_strategy_loop("least_latency"),
         "hand loop, skips one benched": make_hand_loop(benched="a"),
         "hand loop doing the same work, skips one": make_hand_loop_same_work(benched="a"),
         "routed, skips one in cooldown": routed_benched(),
@@ -380,11 +447,19 @@ def main() -> None:
         "hand loop doing the same work, first raises": make_hand_loop_same_work(failing="a"),
         "routed, first raises, second serves": routed_failing(),
     }
+    rotating = "hand loop, rotating (lock-guarded counter)"
+    skipping = "hand loop doing the same work, skips one"
+    failing = "hand loop doing the same work, first raises"
     baselines = {
-        "hand loop doing the same work, skips one": "hand loop, skips one benched",
-        "routed, skips one in cooldown": "hand loop, skips one benched",
-        "hand loop doing the same work, first raises": "hand loop, first raises, second serves",
-        "routed, first raises, second serves": "hand loop, first raises, second serves",
+        "routed round_robin": rotating,
+        "routed RoundRobin(failover=True)": rotating,
+        "routed Weighted({a: 3, b: 1, c: 1})": "hand loop, weighted schedule",
+        "routed LeastBusy()": "hand loop, least busy",
+        "routed LeastLatency()": "hand loop, least latency",
+        skipping: "hand loop, skips one benched",
+        "routed, skips one in cooldown": skipping,
+        failing: "hand loop, first raises, second serves",
+        "routed, first raises, second serves": failing,
     }
     medians = interleaved({name: (lambda f=fn: time_sync(f)) for name, fn in sync_cases.items()})
     table("sync (ratio to the hand loop doing the same)", medians, baselines)
