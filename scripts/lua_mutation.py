@@ -34,7 +34,7 @@ from mutation import equivalent
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULE = ROOT / "fallback_router" / "_redis.py"
-TESTS = ["tests/test_redis.py", "tests/test_redis_details.py", "tests/test_cooldown.py"]
+TESTS = ["tests/test_redis.py", "tests/test_cooldowns.py", "tests/test_half_open.py"]
 PYTEST = ["-x", "-q", "-p", "no:randomly", "-p", "no:cacheprovider", "--no-cov"]
 PYTEST += ["-m", "not memory and not processes", "--timeout", "30"]
 
