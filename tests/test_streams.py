@@ -166,3 +166,83 @@ def test_a_forced_terminus_streams():
     tracker.record_failure("b", Boom())
     result = stream.route()
     assert (result.provider, result.was_terminus, list(result.response)) == ("b", True, ["b"])
+
+
+# -- a stream's call lasts as long as the stream ---------------------------------------------
+
+
+def kinds_of(events) -> list[str]:
+    return [type(event).__name__ for event in events]
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+@pytest.mark.parametrize("ending", ["complete", "closed early", "cut"])
+def test_a_streams_call_ends_with_the_stream(flavour, ending):  # noqa: C901 - two flavours
+    """The call's last event comes when the stream ends, is closed or is cut, and nothing
+    follows it: CallSucceeded (elapsed up to then) or, when cut, AttemptFailed then CallFailed.
+    """
+    import asyncio
+
+    from fallback_router import CallFailed, CallSucceeded
+
+    clock = FakeClock()
+    events: list[object] = []
+
+    def sync_words(provider: str) -> Iterator[str]:
+        yield "one"
+        clock.advance(2)
+        if ending == "cut":
+            raise Boom("cut")
+        yield "two"
+
+    async def async_words(provider: str):
+        for word in sync_words(provider):
+            yield word
+
+    fn = routed(providers=["a"], clock=clock, cooldown=None, on_event=events.append)(
+        sync_words if flavour == "sync" else async_words
+    )
+
+    async def consume_async() -> list[str]:
+        got: list[str] = []
+        stream = fn()
+        try:
+            async for word in stream:
+                got.append(word)
+                if ending == "closed early":
+                    break
+        finally:
+            await stream.aclose()
+        return got
+
+    def consume() -> list[str]:
+        if flavour == "async":
+            return asyncio.run(consume_async())
+        got = []
+        stream = fn()
+        for word in stream:
+            got.append(word)
+            assert kinds_of(events)[-1] == "AttemptSucceeded"  # the call is not over yet
+            if ending == "closed early":
+                break
+        stream.close()
+        return got
+
+    if ending == "cut":
+        with pytest.raises(StreamInterrupted):
+            consume()
+        assert kinds_of(events)[-3:] == ["AttemptSucceeded", "AttemptFailed", "CallFailed"]
+        assert isinstance(events[-1], CallFailed)
+        assert isinstance(events[-1].error, StreamInterrupted)
+        return
+    words = consume()
+    assert words == (["one"] if ending == "closed early" else ["one", "two"])
+    assert kinds_of(events) == [
+        "CallStarted",
+        "AttemptStarted",
+        "AttemptSucceeded",
+        "CallSucceeded",
+    ]
+    done = events[-1]
+    assert isinstance(done, CallSucceeded)
+    assert done.elapsed == (0.0 if ending == "closed early" else 2.0)
