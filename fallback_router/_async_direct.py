@@ -52,7 +52,7 @@ def async_direct_caller(  # noqa: C901, PLR0915 - the happy path, inlined on pur
     call_ids = setup.call_ids
     plain: set[type[Any]] = set()
 
-    async def direct_call(*args: Any, **kwargs: Any) -> Any:  # noqa: C901, PLR0912, PLR0915
+    async def direct_call(*args: Any, **kwargs: Any) -> Any:  # noqa: C901, PLR0912, PLR0915 - inlined on purpose
         clock = router_clock if router_clock is not None else time.monotonic
         start = clock()
         if (

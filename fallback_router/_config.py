@@ -58,7 +58,7 @@ class Config:
     affinity_ttl: float
 
     @classmethod
-    def build(cls, providers: object, **options: Any) -> Config:  # noqa: C901, PLR0912
+    def build(cls, providers: object, **options: Any) -> Config:  # noqa: C901, PLR0912 - one check per option
         """Validate every argument; the error names the offending value."""
         clock = options["clock"]
         if clock is not None and not callable(clock):

@@ -112,7 +112,7 @@ class CooldownPolicy:
 
     def jitter_factor(self) -> float:
         """A random factor from 1 to `1 + jitter`."""
-        return 1.0 + self.jitter * random.random() if self.jitter else 1.0  # noqa: S311
+        return 1.0 + self.jitter * random.random() if self.jitter else 1.0  # noqa: S311 - jitter, not crypto
 
     def clamp(self, seconds: float, retry_after: float | None) -> float:
         """Clamp a jittered length to `limit()` (jitter never passes the cap)."""

@@ -55,14 +55,14 @@ def import_redis() -> Any:
 def outage_errors() -> tuple[type[BaseException], ...]:
     """What a Redis operation raises when Redis cannot answer it (fail open on these)."""
     redis = import_redis()
-    from redis.exceptions import RedisClusterException  # noqa: PLC0415
+    from redis.exceptions import RedisClusterException  # noqa: PLC0415 - redis is optional
 
     return (redis.RedisError, RedisClusterException, OSError)
 
 
 def misconfiguration(error: BaseException) -> str | None:
     """The fix for an error that means the deployment is misconfigured, else None."""
-    from redis import exceptions as e  # noqa: PLC0415
+    from redis import exceptions as e  # noqa: PLC0415 - redis is optional
 
     text = str(error)
     if isinstance(error, (e.MovedError, e.AskError)) or text.startswith(("MOVED", "ASK ")):
@@ -83,8 +83,8 @@ def misconfiguration(error: BaseException) -> str | None:
 
 
 def _bounds(op_timeout: float) -> dict[str, Any]:
-    from redis.backoff import NoBackoff  # noqa: PLC0415
-    from redis.retry import Retry  # noqa: PLC0415
+    from redis.backoff import NoBackoff  # noqa: PLC0415 - redis is optional
+    from redis.retry import Retry  # noqa: PLC0415 - redis is optional
 
     return {
         "socket_timeout": op_timeout,
@@ -104,8 +104,8 @@ def _factory(client: Any, op_timeout: float) -> Callable[[], Any]:
     # redis-py's cluster and Sentinel classes are untyped: used through Any.
     cluster: Any = importlib.import_module("redis.cluster")
     sentinels: Any = importlib.import_module("redis.sentinel")
-    RedisCluster, ClusterNode = cluster.RedisCluster, cluster.ClusterNode  # noqa: N806
-    Sentinel, SentinelConnectionPool = sentinels.Sentinel, sentinels.SentinelConnectionPool  # noqa: N806
+    RedisCluster, ClusterNode = cluster.RedisCluster, cluster.ClusterNode  # noqa: N806 - class names
+    Sentinel, SentinelConnectionPool = sentinels.Sentinel, sentinels.SentinelConnectionPool  # noqa: N806 - class names
 
     bounds = _bounds(op_timeout)
     if isinstance(client, RedisCluster):

@@ -119,6 +119,7 @@ def test_a_rate_limit_token_is_refunded_when_the_call_ends_before_its_attempt():
     assert limits.tokens("a") == 1.0
 
 
+@pytest.mark.signals
 def test_keyboard_interrupt_while_waiting_for_a_slot_leaves_the_queue():
     """Ctrl-C in a wait for a slot: the waiter leaves; the next freed slot is not swallowed."""
     limiter = ConcurrencyLimiter(1)

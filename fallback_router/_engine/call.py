@@ -250,7 +250,7 @@ class CallState(CallFacts):
                     else:
                         outcome = reply
             # -- an attempt ended: `index`, `outcome`
-            assert outcome is not None  # noqa: S101
+            assert outcome is not None  # noqa: S101 - set by every branch above
             number, probe, hedged, was_forced, _ = self.running.pop(index)
             name = names[index]
             response, error, begun, end = outcome
