@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any, Self
 
@@ -229,7 +230,10 @@ class AsyncRelay(RelayBase, AsyncIterator[Any]):
             self._open = False
             with contextlib.suppress(Exception):  # a finalizer raises nowhere
                 self._call.ended(self._index)
-                self._call.stream_ended(self._state[0], self._state[1])
+                # The call's last event, in a context of its own (see `Relay.__del__`).
+                contextvars.copy_context().run(
+                    self._call.stream_ended, self._state[0], self._state[1]
+                )
 
     async def __aenter__(self) -> Self:
         return self

@@ -107,7 +107,7 @@ def _route_stream(setup: Setup, fn: Any, function: str, *args: Any, **kwargs: An
 
 
 def _lazy_stream(setup: Setup, fn: Any, function: str, *args: Any, **kwargs: Any) -> Iterator[Any]:
-    yield from lazy_stream(setup, fn, args, kwargs, function)
+    return lazy_stream(setup, fn, args, kwargs, function)  # a generator: routes at first next()
 
 
 async def _route_stream_async(

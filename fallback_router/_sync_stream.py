@@ -13,6 +13,7 @@ ends, is closed, or its iterator is garbage-collected.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 from collections.abc import Callable, Generator, Iterator
 from typing import Any, Self
@@ -203,9 +204,12 @@ def lazy_stream(
     """Route the stream when the consumer first asks for an item."""
     relay = route_stream(setup, fn, args, kwargs, function).response
     try:
-        yield from relay
-    finally:
-        relay.close()
+        # Not `yield from`: closing this generator would close the relay in the closer's
+        # context, before the `finally` below.
+        for item in relay:  # noqa: UP028
+            yield item
+    finally:  # also run by the garbage collector: in a context of its own (see Relay)
+        contextvars.copy_context().run(relay.close)
 
 
 class Relay(RelayBase, Iterator[Any]):
@@ -296,7 +300,9 @@ class Relay(RelayBase, Iterator[Any]):
     def __del__(self) -> None:
         if getattr(self, "_open", False):
             with contextlib.suppress(Exception):  # a finalizer raises nowhere
-                self.close()
+                # In a context of its own: the code the collector interrupted keeps its
+                # context variables as they were, whatever the provider's cleanup sets.
+                contextvars.copy_context().run(self.close)
 
     def __enter__(self) -> Self:
         return self

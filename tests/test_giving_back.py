@@ -284,6 +284,7 @@ def test_cancelling_an_async_call_gives_everything_back():
 # -- many threads, every ending ----------------------------------------------------------------
 
 
+@pytest.mark.signals
 def test_random_endings_under_sixteen_threads_leave_nothing_held():  # noqa: C901 - every ending
     """16 threads x rounds of calls ending every way: after each round nothing is held."""
     limiter = ConcurrencyLimiter({"a": 2, "b": 2, "c": 3})

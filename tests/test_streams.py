@@ -246,3 +246,32 @@ def test_a_streams_call_ends_with_the_stream(flavour, ending):  # noqa: C901 - t
     done = events[-1]
     assert isinstance(done, CallSucceeded)
     assert done.elapsed == (0.0 if ending == "closed early" else 2.0)
+
+
+@pytest.mark.parametrize("form", ["iterator", "route"])
+def test_a_collected_stream_leaves_the_interrupted_codes_context_alone(form):
+    """A dropped stream is closed by the garbage collector wherever it happens to run: the
+    hooks and cleanup it runs then set context variables in a context of their own."""
+    import contextvars
+    import gc
+
+    from fallback_router import CallSucceeded
+
+    marker = contextvars.ContextVar("marker", default="untouched")
+
+    def hook(event):
+        if isinstance(event, CallSucceeded):
+            marker.set("set by a hook at the stream's end")
+
+    @routed(providers=["a"], on_event=hook)
+    def stream(provider: str) -> Iterator[int]:
+        yield 1
+        yield 2
+
+    iterator = stream() if form == "iterator" else stream.route().response
+    assert next(iterator) == 1
+    holder: list[object] = [iterator]
+    holder.append(holder)  # a reference cycle: only the cyclic collector frees it
+    del iterator, holder
+    gc.collect()
+    assert marker.get() == "untouched"
