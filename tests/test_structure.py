@@ -13,6 +13,8 @@ import pytest
 
 from fallback_router import InMemoryCooldown, routed
 
+pytestmark = pytest.mark.source
+
 PACKAGE = Path(__file__).resolve().parent.parent / "fallback_router"
 LIMIT = 350
 
