@@ -115,11 +115,12 @@ def test_four_processes_make_one_probe_per_cooldown_end(
 
     namespace = "one-probe"
     start_at = time.time() + 2.0  # after the children have imported everything
+    # Benched before any worker exists, until 0.5 s after they start: a never-failed
+    # provider is tried plainly, so the bench must not race the workers' first calls.
+    bench = RedisCooldown(redis_client, duration=start_at + 0.5 - time.time(), namespace=namespace)
+    bench.record_failure("a", RuntimeError())
     with spawn.Pool(4) as pool:
         pending = pool.starmap_async(hammer, [(redis_server.url, namespace, 8, 1.5, start_at)] * 4)
-        time.sleep(max(0.0, start_at - 0.5 - time.time()))
-        bench = RedisCooldown(redis_client, duration=1.0, namespace=namespace)
-        bench.record_failure("a", RuntimeError())  # benched for 0.5 s more as the workers start
         counts = pending.get(timeout=60)
     probes = sum(c[0] for c in counts)
     plain = sum(c[1] for c in counts)
