@@ -35,7 +35,7 @@ from mutation import equivalent
 ROOT = Path(__file__).resolve().parent.parent
 MODULE = ROOT / "fallback_router" / "_redis.py"
 TESTS = ["tests/test_redis.py", "tests/test_cooldowns.py", "tests/test_half_open.py"]
-PYTEST = ["-x", "-q", "-p", "no:randomly", "-p", "no:cacheprovider", "--no-cov"]
+PYTEST = ["-x", "-q", "-p", "no:randomly", "-p", "no:cacheprovider", "--no-cov", "-n", "0"]
 PYTEST += ["-m", "not memory and not processes and not signals and not source", "--timeout", "30"]
 
 # (pattern, replacement) applied at one match at a time; patterns see only the Lua text.

@@ -71,7 +71,7 @@ class Ran:
         return [p["name"] for p in self.json()["providers"]]
 
 
-@pytest.fixture(params=["process", "main"])
+@pytest.fixture(params=[pytest.param("process", marks=pytest.mark.slow), "main"])
 def cli(request, capsys) -> Callable[..., Ran]:
     """Run the command line: `python -m fallback_router` in a subprocess, or `main()`."""
 
@@ -393,6 +393,7 @@ def test_reset_on_a_read_only_replica_warns(cli, redis_server, redis_client, rep
     assert set(RedisCooldown(redis_client).snapshot()) == {"a"}
 
 
+@pytest.mark.slow
 def test_names_print_on_an_ascii_only_stdout(redis_server, redis_client, monkeypatch):
     """Where stdout cannot encode a name, it is backslash-escaped, in a subprocess and in main()."""
     bench(redis_client, "名前", "ü")

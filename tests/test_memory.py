@@ -57,6 +57,7 @@ def test_status_counts_are_bounded_for_a_changing_provider_list(new_per_call):
 
 
 @pytest.mark.memory
+@pytest.mark.slow
 def test_counts_are_bounded_for_a_changing_provider_list():
     """100,000 distinct names over a router's life: counts kept for current + RECENT_NAMES."""
     from fallback_router import RECENT_NAMES
@@ -122,6 +123,7 @@ def test_last_error_keeps_no_frames_alive():
 
 
 @pytest.mark.memory
+@pytest.mark.slow
 def test_counts_keep_no_state_per_thread_and_stay_exact_across_raw_threads():
     """50 raw `_thread` threads and a pool: counts exact, and memory does not grow per thread."""
 
@@ -208,6 +210,7 @@ def test_tracker_writes_do_not_scan_every_provider(clock):
 
 
 @pytest.mark.memory
+@pytest.mark.slow
 def test_http_status_ranges_cost_no_memory_per_code():
     """http_status(range(100, 600)) is about as big as one range."""
 

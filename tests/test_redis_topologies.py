@@ -27,7 +27,7 @@ from .conftest import FakeClock
 from .support.helpers import fleet
 
 # Spawns workers, servers or a browser: left out of mutation runs (see pyproject.toml).
-pytestmark = pytest.mark.processes
+pytestmark = [pytest.mark.processes, pytest.mark.slow]
 
 SUPPORT = str(Path(__file__).parent / "support")
 TOPOLOGIES = ["tls", "unix", "sentinel", "cluster"]

@@ -28,7 +28,7 @@ import pytest
 import fallback_router
 
 # Spawns mkdocs and a browser: left out of mutation runs (see pyproject.toml).
-pytestmark = pytest.mark.processes
+pytestmark = [pytest.mark.processes, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parent.parent
 

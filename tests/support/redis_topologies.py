@@ -99,7 +99,8 @@ def with_signal(proc: subprocess.Popen[bytes], sig: int) -> None:
 def ping(**connect: Any) -> bool:
     import redis
 
-    return bool(redis.Redis(socket_timeout=1, socket_connect_timeout=1, **connect).ping())
+    with redis.Redis(socket_timeout=1, socket_connect_timeout=1, **connect) as probe:
+        return bool(probe.ping())
 
 
 # -- TLS ---------------------------------------------------------------------------------
