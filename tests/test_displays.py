@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -22,7 +20,7 @@ from fallback_router import (
 )
 
 from .conftest import FakeClock
-from .support.helpers import Boom, fleet
+from .support.helpers import Boom, chromium, fleet
 
 # Generated once from the scenario below, then read line by line: errors cut at 100
 # characters with the full text in the title, responses at 200, user data escaped.
@@ -472,17 +470,6 @@ THEMES = {
     "light": ("#ffffff", "rgba(0, 0, 0, 0.87)"),
     "dark": ("#111111", "rgba(255, 255, 255, 1)"),
 }
-
-
-def chromium() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    if os.environ.get("FALLBACK_ROUTER_REQUIRE_BROWSER") == "1":
-        pytest.fail("chromium is required here (FALLBACK_ROUTER_REQUIRE_BROWSER=1)")
-    pytest.skip("needs chromium (apt-get install chromium); CI installs it")
-    raise AssertionError  # unreachable
 
 
 def browser(binary: str, tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:

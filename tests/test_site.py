@@ -17,7 +17,6 @@ import html
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +25,8 @@ from typing import Any
 import pytest
 
 import fallback_router
+
+from .support.helpers import chromium
 
 # Spawns mkdocs and a browser: left out of mutation runs (see pyproject.toml).
 pytestmark = [pytest.mark.processes, pytest.mark.slow]
@@ -179,17 +180,6 @@ SABOTAGE = """
 <table><tr><td style="width: 1px"><code style="word-break: break-all">was_terminus</code></td>
 <td>a cell</td></tr></table>
 """.format(long="x" * 400)
-
-
-def chromium() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    if os.environ.get("FALLBACK_ROUTER_REQUIRE_BROWSER") == "1":
-        pytest.fail("chromium is required here (FALLBACK_ROUTER_REQUIRE_BROWSER=1)")
-    pytest.skip("needs chromium (apt-get install chromium); CI installs it")
-    raise AssertionError  # unreachable
 
 
 def layout(

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 from collections.abc import Callable
 from typing import Any
+
+import pytest
 
 from fallback_router import ConcurrencyLimiter, InMemoryCooldown, current_attempt, routed
 
@@ -155,3 +159,15 @@ def load_example(name: str) -> Any:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def chromium() -> str:
+    """The headless browser's path; a failure in CI (FALLBACK_ROUTER_REQUIRE_BROWSER=1), else a skip."""
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    if os.environ.get("FALLBACK_ROUTER_REQUIRE_BROWSER") == "1":
+        pytest.fail("chromium is required here (FALLBACK_ROUTER_REQUIRE_BROWSER=1)")
+    pytest.skip("needs chromium (apt-get install chromium); CI installs it")
+    raise AssertionError  # unreachable
