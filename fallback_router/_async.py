@@ -88,7 +88,7 @@ class AsyncRun:
                         else:
                             end = clock()
                             self.check(response)
-                            return _judge(setup, state[0], (response, None, start, end))
+                            return _judge(setup, state[0], state[1], (response, None, start, end))
                     retry = setup.retry
                     trigger = setup.recorder.fallback_on
                     if retry is None or error is None or not trigger(error):
@@ -102,7 +102,7 @@ class AsyncRun:
                         return (None, exc, start, clock())
                     end = clock()
                     self.check(response)
-                    return _judge(setup, state[0], (response, None, start, end))
+                    return _judge(setup, state[0], state[1], (response, None, start, end))
             except TimeoutError:
                 if not scope.expired():
                     raise
@@ -199,11 +199,11 @@ def _released(call: CallState, index: int, probe: bool) -> Callable[[asyncio.Tas
     return done
 
 
-def _judge(setup: Setup, name: str, outcome: Outcome) -> Outcome:
+def _judge(setup: Setup, name: str, number: int, outcome: Outcome) -> Outcome:
     accept = setup.accept
     if accept is None or outcome[1] is not None or accept(outcome[0]):
         return outcome
-    setup.recorder.rejected(name, 0)
+    setup.recorder.rejected(name, number)
     return (None, RejectedResponseError(name, outcome[0]), outcome[2], outcome[3])
 
 

@@ -89,7 +89,7 @@ _TEMPLATES = {
     SKIPPING_RATE_LIMITED: SKIPPING_RATE_LIMITED + ": {provider} ({remaining:.3f} s to a token)",
     HEDGING: HEDGING + ": {provider} started after {after:.3f} s (attempt {attempt})",
     WAITING: WAITING + ": {providers} ({reason}, up to {wait:.3f} s)",
-    BUDGET_EXHAUSTED: BUDGET_EXHAUSTED + ": no attempt after {provider} (attempt {attempt})",
+    BUDGET_EXHAUSTED: BUDGET_EXHAUSTED + ": {provider} not attempted after attempt {attempt}",
     NOT_COUNTED: NOT_COUNTED + ": {provider} (" + _ERROR + ")",
     ENTERING_COOLDOWN: ENTERING_COOLDOWN + ": {provider} for {duration:.1f} s",
     SUCCEEDED_ON_FALLBACK: SUCCEEDED_ON_FALLBACK

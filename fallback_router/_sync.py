@@ -55,14 +55,14 @@ def check_not_awaitable(response: object, fn: Callable[..., Any]) -> None:
         raise TypeError(msg)
 
 
-def _judge(setup: Setup, name: str, outcome: Outcome) -> Outcome:
+def _judge(setup: Setup, name: str, number: int, outcome: Outcome) -> Outcome:
     """Apply `accept=` to a successful outcome: a rejected response becomes a failure."""
     accept = setup.accept
     if accept is None or outcome[1] is not None:
         return outcome
     if accept(outcome[0]):
         return outcome
-    setup.recorder.rejected(name, 0)
+    setup.recorder.rejected(name, number)
     return (None, RejectedResponseError(name, outcome[0]), outcome[2], outcome[3])
 
 
@@ -114,7 +114,7 @@ class SyncRun:
                 else:
                     end = clock()
                     self.check(response)  # outside the handler: a TypeError propagates
-                    return _judge(setup, state[0], (response, None, start, end))
+                    return _judge(setup, state[0], state[1], (response, None, start, end))
             retry = setup.retry
             trigger = setup.recorder.fallback_on
             if retry is None or error is None or not trigger(error):
@@ -128,7 +128,7 @@ class SyncRun:
                 return (None, exc, start, clock())
             end = clock()
             self.check(response)
-            return _judge(setup, state[0], (response, None, start, end))
+            return _judge(setup, state[0], state[1], (response, None, start, end))
         finally:
             CURRENT.reset(token)
 

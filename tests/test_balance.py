@@ -406,6 +406,17 @@ def test_rate_limits_bind_the_terminus_and_the_call_waits_within_timeout():
     assert served == ["a"] * 25
 
 
+def test_a_call_out_of_tokens_waits_for_the_next_token_not_the_budget(logs):
+    """'20/s', timeout=1: the 21st call waits the 50 ms until a token, reason 'rate limited'."""
+    fn = routed(providers=["a"], rate_limits={"a": "20/s"}, timeout=1.0)(lambda provider: provider)
+    assert [fn() for _ in range(21)] == ["a"] * 21
+    waited = logs.find("waiting for a provider")
+    assert waited
+    assert {r["extra"]["reason"] for r in waited} == {"rate limited"}
+    assert all(r["extra"]["providers"] == "a" for r in waited)
+    assert 0.0 < waited[0]["extra"]["wait"] <= 0.05  # one token's refill, not the budget
+
+
 def test_a_rate_limit_wait_past_the_budget_is_a_deadline_error():
     """No token within timeout: DeadlineExceededError, nothing attempted."""
     fn = routed(providers=["a"], rate_limits={"a": "1/h"}, timeout=0.1)(lambda provider: provider)

@@ -5,12 +5,17 @@ words and structured fields.
 from __future__ import annotations
 
 import logging
+import threading
+import warnings
 
+import pytest
 from loguru import logger
 
 from fallback_router import (
+    AllProvidersFailedError,
     Event,
     InMemoryCooldown,
+    RetryBudget,
     TerminusForced,
     routed,
 )
@@ -154,3 +159,95 @@ def test_an_unknown_loguru_layout_leaves_the_decision_to_loguru(monkeypatch, log
     assert _log.wants("fallback_router._engine.record", _log.DEBUG) is True
     routed(providers=["a", "b"], cooldown=None)(fleet("a"))()
     assert logs.find("provider failed: a")
+
+
+# -- the messages of the rarer paths, word for word -----------------------------------------
+
+
+def test_a_hedge_is_logged_with_its_delay(logs):
+    """'hedging: b started after X s (attempt 2)': X is the time a had been running."""
+    release = threading.Event()
+
+    def call(provider):
+        if provider == "a":
+            release.wait(30)
+        return provider
+
+    fn = routed(providers=["a", "b"], hedge_after=0.05, cooldown=None)(call)
+    try:
+        assert fn() == "b"
+    finally:
+        release.set()
+    [hedge] = logs.find("hedging")
+    extra = hedge["extra"]
+    assert (extra["provider"], extra["attempt"]) == ("b", 2)
+    assert extra["after"] >= 0.05  # not less than hedge_after (a lower bound only)
+    assert hedge["message"] == f"hedging: b started after {extra['after']:.3f} s (attempt 2)"
+    assert hedge["level"].name == "INFO"
+
+
+def test_a_rejected_response_is_logged(logs):
+    """accept= refusing a's answer: 'response rejected: a (attempt 1) by accept='."""
+    fn = routed(providers=["a", "b"], accept=lambda response: response != "a")(fleet())
+    assert fn() == "b"
+    [rejected] = logs.find("response rejected")
+    assert rejected["message"] == "response rejected: a (attempt 1) by accept="
+    assert (rejected["extra"]["provider"], rejected["extra"]["attempt"]) == ("a", 1)
+    assert rejected["level"].name == "INFO"
+
+
+def test_a_spent_retry_budget_is_logged(logs, clock):
+    """No budget left after a's failure: 'retry budget exhausted: b not attempted after attempt 1'."""
+    budget = RetryBudget(0.0, 0.0, clock=clock)
+    fn = routed(providers=["a", "b"], retry_budget=budget, cooldown=None, clock=clock)(fleet("a"))
+    with pytest.raises(AllProvidersFailedError):
+        fn()
+    [spent] = logs.find("retry budget exhausted")
+    assert spent["message"] == "retry budget exhausted: b not attempted after attempt 1"
+    assert (spent["extra"]["provider"], spent["extra"]["attempt"]) == ("b", 1)
+    assert spent["level"].name == "WARNING"
+
+
+def test_a_wait_is_logged_with_who_why_and_how_long(logs):
+    """'waiting for a provider: a (rate limited, up to X s)' at DEBUG."""
+    fn = routed(providers=["a"], rate_limits={"a": "1/s"}, timeout=2.0)(lambda provider: provider)
+    assert [fn(), fn()] == ["a", "a"]
+    [wait] = logs.find("waiting for a provider")
+    seconds = wait["extra"]["wait"]
+    assert 0.0 < seconds <= 1.0
+    assert wait["message"] == f"waiting for a provider: a (rate limited, up to {seconds:.3f} s)"
+    assert wait["level"].name == "DEBUG"
+
+
+def broken_hook(event: Event) -> None:
+    raise ValueError("boom")
+
+
+def test_a_single_raising_hook_is_named_on_every_event(logs):
+    """One hook (the single-hook delivery): every event it broke on is logged by name."""
+    seen: list[str] = []
+    fn = routed(
+        providers=["a", "b"], cooldown=None, on_event=lambda e: seen.append(type(e).__name__)
+    )
+    expected_events = (fn(fleet("a"))(), seen)[1]
+    fn = routed(providers=["a", "b"], cooldown=None, on_event=broken_hook)(fleet("a"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert fn() == "b"
+    records = logs.find("event hook raised")
+    assert [r["extra"]["event"] for r in records] == expected_events
+    assert {r["extra"]["hook"] for r in records} == {"broken_hook"}
+    assert {r["extra"]["error"] for r in records} == {"ValueError: boom"}
+    assert all(r["exception"] is not None for r in records)
+    once = " (ignored; reported once per hook)"
+    assert [str(w.message) for w in caught] == [
+        "fallback_router: on_event hook broken_hook raised ValueError: boom" + once
+    ]
+
+
+def test_a_warnings_filter_set_to_error_does_not_break_the_call():
+    """The once-per-hook RuntimeWarning under an 'error' filter: still ignored."""
+    fn = routed(providers=["a"], on_event=broken_hook)(fleet())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert fn() == "a"

@@ -20,6 +20,7 @@ from fallback_router import (
     AttemptTimeoutError,
     ConcurrencyLimiter,
     DeadlineExceededError,
+    InMemoryCooldown,
     ProviderSkipped,
     current_attempt,
     routed,
@@ -195,6 +196,36 @@ def test_wait_for_cooldown_waits_for_the_earliest_end_within_the_budget():
     result = fn.route()
     assert result.provider == "a"  # waited for a's cooldown, did not force b
     assert calls == ["a", "b", "a"]
+
+
+@pytest.mark.parametrize(
+    ("first_takes", "left", "waits"),
+    [
+        (0.0625, 0.09375, 0),  # b's end (view + a's attempt) is past the deadline: forced
+        (0.03125, 0.09375, 1),  # it ends exactly at the deadline: waited for
+        (0.0, 0.125, 1),  # the whole budget: waited once, then the budget is spent
+        (0.0, 0.0625, 2),  # half the budget: twice (the clock is frozen), then spent
+    ],
+)
+def test_wait_for_cooldown_waits_only_within_the_budget(logs, first_takes, left, waits):
+    """A cooldown is waited for only while its end and the time waited fit in the budget."""
+    clock = FakeClock()
+    tracker = InMemoryCooldown(left, clock=clock)
+    tracker.record_failure("b", Boom("b"))  # the call's view: b benched for `left`
+
+    def call(provider):
+        if provider == "a":
+            clock.advance(first_takes)
+            raise Boom(provider)
+        return provider
+
+    fn = routed(providers=["a", "b"], cooldown=tracker, timeout=0.125, wait_for_cooldown=True,
+                clock=clock)(call)  # fmt: skip
+    result = fn.route()
+    assert [a.provider for a in result.attempts] == ["a", "b"]
+    waited = logs.find("waiting for a provider")
+    assert [r["extra"]["providers"] for r in waited] == ["b"] * waits
+    assert [r["extra"]["wait"] for r in waited] == [left] * waits
 
 
 # -- async ----------------------------------------------------------------------------------

@@ -143,7 +143,8 @@ class CallState(CallFacts):
                         if setup.wait_for_cooldown and self.deadline is not None:
                             wait = cooldown_wait(self, [*benched_here, index], remaining)
                             if wait is not None:
-                                recorder.waiting([names[i] for i in benched_here], COOLDOWN, wait)
+                                waiting = [names[i] for i in (*benched_here, index)]
+                                recorder.waiting(waiting, COOLDOWN, wait)
                                 self.waited += wait
                                 self.unskip([names[i] for i in benched_here])
                                 yield (WAIT, None, (), self.clock() + wait, COOLDOWN)
@@ -227,6 +228,10 @@ class CallState(CallFacts):
                     self.number += 1
                     number = self.number
                     hedged = bool(self.running)
+                    # a hedge's delay: since the earliest attempt still running started
+                    after = (
+                        self.clock() - min(e[4] for e in self.running.values()) if hedged else 0.0
+                    )
                     for other, entry in list(self.running.items()):  # raced: hedged as well
                         self.running[other] = (entry[0], entry[1], True, entry[3], entry[4])
                     if not made and (
@@ -236,6 +241,7 @@ class CallState(CallFacts):
                             name, number, index == self.terminus(), forced, probe, hedged,
                             self.function,
                             self.call_id,
+                            after,
                         )  # fmt: skip
                     if not made and planner.tracks:
                         planner.started(name)

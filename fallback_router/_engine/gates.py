@@ -105,7 +105,7 @@ def cooldown_wait(
 
 
 def wait_for(  # noqa: C901, PLR0912 - one wait loop: slots, tokens, real time
-    call: CallFacts, waiting: list[int], io: bool = False
+    call: CallFacts, waiting: list[int], io: bool
 ) -> Generator[Any, Any, tuple[int, bool, bool] | None]:
     """Wait until one of `waiting` has a slot and a token; it, or None out of time.
 

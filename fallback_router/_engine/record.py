@@ -140,8 +140,10 @@ class Recorder:
         hedged: bool,
         function: str,
         call_id: int,
+        after: float = 0.0,
     ) -> None:
-        """An attempt starts: `forced` is the terminus' remaining cooldown, if any."""
+        """An attempt starts: `forced` is the terminus' remaining cooldown, if any; a hedge
+        starts `after` seconds after the earliest attempt still running."""
         if forced is not None:
             if wants(__name__, INFO):
                 _log.logger.info(_log_forced, provider=name, remaining=forced)
@@ -151,7 +153,7 @@ class Recorder:
         if probe and wants(__name__, INFO):
             _log.logger.info(_log_probe, provider=name, attempt=number)
         if hedged and wants(__name__, INFO):
-            _log.logger.info(_log_hedge, provider=name, attempt=number, after=0.0)
+            _log.logger.info(_log_hedge, provider=name, attempt=number, after=after)
         if self.hooks is not None:
             self.emit(attempt_started(function, call_id, name, number, is_terminus, probe, hedged))
 
