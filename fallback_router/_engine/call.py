@@ -143,8 +143,9 @@ class CallState(CallFacts):
                         if setup.wait_for_cooldown and self.deadline is not None:
                             wait = cooldown_wait(self, [*benched_here, index], remaining)
                             if wait is not None:
-                                waiting = [names[i] for i in (*benched_here, index)]
-                                recorder.waiting(waiting, COOLDOWN, wait)
+                                recorder.waiting(
+                                    [names[i] for i in (*benched_here, index)], COOLDOWN, wait
+                                )
                                 self.waited += wait
                                 self.unskip([names[i] for i in benched_here])
                                 yield (WAIT, None, (), self.clock() + wait, COOLDOWN)
