@@ -142,8 +142,10 @@ class Recorder:
         call_id: int,
         after: float = 0.0,
     ) -> None:
-        """An attempt starts: `forced` is the terminus' remaining cooldown, if any; a hedge
-        starts `after` seconds after the earliest attempt still running."""
+        """An attempt starts (`forced`: the terminus' remaining cooldown, if any).
+
+        A hedge starts `after` seconds after the earliest attempt still running.
+        """
         if forced is not None:
             if wants(__name__, INFO):
                 _log.logger.info(_log_forced, provider=name, remaining=forced)
