@@ -4,6 +4,7 @@ then StreamInterrupted; slots held until the consumer closes.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import pytest
@@ -11,6 +12,8 @@ import pytest
 from fallback_router import (
     AllProvidersFailedError,
     AttemptFailed,
+    AttemptTimeoutError,
+    DeadlineExceededError,
     InMemoryCooldown,
     StreamInterrupted,
     current_attempt,
@@ -275,3 +278,115 @@ def test_a_collected_stream_leaves_the_interrupted_codes_context_alone(form):
     del iterator, holder
     gc.collect()
     assert marker.get() == "untouched"
+
+
+# -- a stream's time limits, in process (the HTTP scenarios drive them against a server) ----
+
+
+@pytest.fixture
+def stall():
+    """An event stalled providers wait on; set at teardown so no thread outlives a test."""
+    import threading
+
+    event = threading.Event()
+    yield event
+    event.set()
+
+
+def stalling(stall, slow: str, items_first: int):
+    """A stream provider: `slow` yields `items_first` items, then stalls; others answer."""
+
+    def chat(provider):
+        if provider == slow:
+            for i in range(items_first):
+                yield f"{provider}{i}"
+            stall.wait(30)
+            return
+        yield f"{provider}0"
+        yield f"{provider}1"
+
+    return chat
+
+
+LIMIT_CASES = [
+    # options, the kind of limit the silent first item meets
+    ({"first_item_timeout": 0.05}, "first item"),
+    ({"attempt_timeout": 0.05}, "attempt"),  # no first_item_timeout: attempt_timeout bounds it
+    ({"first_item_timeout": 0.05, "attempt_timeout": 30}, "first item"),
+    ({"first_item_timeout": 30, "timeout": 0.05}, "budget"),  # the budget is nearer
+]
+
+
+@pytest.mark.parametrize(("options", "kind"), LIMIT_CASES)
+def test_a_silent_stream_falls_back_at_its_first_item_limit(stall, options, kind):
+    """No first item within the limit: AttemptTimeoutError of that kind, then the next."""
+    fn = routed(providers=["a", "b"], cooldown=None, **options)(stalling(stall, "a", 0))
+    if kind == "budget":
+        with pytest.raises(DeadlineExceededError) as info:
+            list(fn())
+        [attempt] = info.value.attempts
+    else:
+        result = fn.route()
+        assert (result.provider, list(result.response)) == ("b", ["b0", "b1"])
+        attempt = result.attempts[0]
+    assert attempt.provider == "a"
+    assert isinstance(attempt.error, AttemptTimeoutError)
+    assert attempt.error.kind == kind
+
+
+@pytest.mark.parametrize(("options", "kind"), LIMIT_CASES)
+def test_an_async_silent_stream_falls_back_at_its_first_item_limit(options, kind):
+    """The same for an async generator function (the attempt is cancelled)."""
+
+    async def chat(provider):
+        if provider == "a":
+            await asyncio.sleep(30)
+        yield f"{provider}0"
+        yield f"{provider}1"
+
+    fn = routed(providers=["a", "b"], cooldown=None, **options)(chat)
+
+    async def run():
+        if kind == "budget":
+            with pytest.raises(DeadlineExceededError) as info:
+                [item async for item in fn()]
+            return info.value.attempts[0]
+        result = await fn.route()
+        assert (result.provider, [item async for item in result.response]) == ("b", ["b0", "b1"])
+        return result.attempts[0]
+
+    attempt = asyncio.run(run())
+    assert attempt.provider == "a"
+    assert isinstance(attempt.error, AttemptTimeoutError)
+    assert attempt.error.kind == kind
+
+
+def test_a_stream_silent_after_its_first_item_is_interrupted_by_idle_timeout(stall):
+    """One item, then silence past idle_timeout: StreamInterrupted from an 'idle' timeout."""
+    fn = routed(providers=["a", "b"], cooldown=None, idle_timeout=0.05)(stalling(stall, "a", 1))
+    stream = fn()
+    assert next(stream) == "a0"
+    with pytest.raises(StreamInterrupted) as info:
+        next(stream)
+    assert isinstance(info.value.__cause__, AttemptTimeoutError)
+    assert info.value.__cause__.kind == "idle"
+
+
+def test_an_async_stream_silent_after_its_first_item_is_interrupted_by_idle_timeout():
+    """The same for an async generator function."""
+
+    async def chat(provider):
+        yield f"{provider}0"
+        await asyncio.sleep(30)
+        yield f"{provider}1"
+
+    fn = routed(providers=["a", "b"], cooldown=None, idle_timeout=0.05)(chat)
+
+    async def run():
+        stream = fn()
+        assert await anext(stream) == "a0"
+        await anext(stream)
+
+    with pytest.raises(StreamInterrupted) as info:
+        asyncio.run(run())
+    assert info.value.__cause__.kind == "idle"
