@@ -8,6 +8,7 @@ import dataclasses
 import warnings
 
 import pytest
+import tenacity
 
 from fallback_router import (
     AllProvidersFailedError,
@@ -17,6 +18,7 @@ from fallback_router import (
     CallFailed,
     CallStarted,
     CallSucceeded,
+    ConcurrencyLimiter,
     CooldownEntered,
     Event,
     InMemoryCooldown,
@@ -399,3 +401,57 @@ def test_a_hook_without_a_qualname_is_named_by_its_repr(logs):
         fn()
     assert "on_event hook <the hook> raised" in str(caught[0].message)
     assert logs.find("event hook raised; ignored: <the hook> on AttemptStarted")
+
+
+def general_path_cases():
+    """Routers whose calls take the general path, each with a skip, a wait or a failure."""
+    clock = FakeClock()
+    benched = InMemoryCooldown(60, clock=clock)
+    benched.record_failure("a", Boom("a"))
+    later = FakeClock()
+    half_open = InMemoryCooldown(1.0, clock=later)
+    half_open.record_failure("a", Boom("a"))
+    later.advance(1.0)  # a's cooldown is over: the next call probes it
+    limits = ConcurrencyLimiter({"a": 1})
+    limits.try_acquire("a")  # a is saturated for the whole test
+    return {
+        "rate limited": ({"rate_limits": {"a": "1/h"}}, 2, fleet()),
+        "saturated": ({"max_concurrency": limits}, 1, fleet()),
+        "benched, retry template": (
+            {"cooldown": benched, "retry": tenacity.Retrying(stop=tenacity.stop_after_attempt(2))},
+            1,
+            fleet(),
+        ),
+        "forced terminus": ({"cooldown": benched, "providers": ["a"]}, 1, fleet()),
+        "a fails under a budget": ({"cooldown": None, "timeout": 30}, 1, fleet("a")),
+        "accept= refuses a": ({"accept": lambda response: response != "a"}, 1, fleet()),
+        "stream, a fails first": ({"cooldown": None}, 1, None),
+        "probe": ({"cooldown": half_open, "clock": later}, 1, fleet()),
+    }
+
+
+@pytest.mark.parametrize("case", list(general_path_cases()))
+def test_every_event_of_a_call_names_its_function_and_call_id(case):
+    """Off the happy path too: one function name and one call_id on all of a call's events."""
+    options, calls, fn = general_path_cases()[case]
+
+    def chat(provider):
+        if provider == "a":
+            raise Boom(provider)
+        yield provider
+
+    events: list[Event] = []
+    options = {"providers": ["a", "b"], **options, "on_event": events.append}
+    routed_fn = routed(**options)(fn if fn is not None else chat)
+    for _ in range(calls):
+        outcome = routed_fn()
+        if fn is None:
+            list(outcome)
+    name = (fn if fn is not None else chat).__qualname__
+    per_call = [e for e in events if e.call_id == events[-1].call_id]
+    assert len(per_call) >= 3
+    assert {e.function for e in events} == {name}
+    assert isinstance(per_call[0], CallStarted)
+    assert isinstance(per_call[-1], CallSucceeded)
+    ids = [e.call_id for e in events]
+    assert ids == sorted(ids)  # each call's events together, calls in order

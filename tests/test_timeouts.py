@@ -17,6 +17,7 @@ import pytest
 
 from fallback_router import (
     AllProvidersFailedError,
+    Attempt,
     AttemptTimeoutError,
     ConcurrencyLimiter,
     DeadlineExceededError,
@@ -163,6 +164,12 @@ def test_hedging_starts_the_next_provider_and_the_first_success_wins(gate):
     ]
     assert not result.attempts[0].ok
     assert result.attempt == 2
+    loser, winner = result.attempts
+    assert loser == Attempt(provider="a", error=None, latency=loser.latency, counted=False,
+                            hedged=True, error_text="", abandoned=True)  # fmt: skip
+    assert winner == Attempt(provider="b", error=None, latency=result.latency, counted=False,
+                             hedged=True, error_text="", abandoned=False)  # fmt: skip
+    assert 0.05 <= loser.latency <= result.elapsed  # ran from the start until b won
     status = fn.router.status()
     assert (status["a"].successes, status["a"].failures) == (0, 0)
 
