@@ -27,6 +27,7 @@ from fallback_router import (
     ConcurrencyLimiter,
     InMemoryCooldown,
     RedisCooldown,
+    RedisRateLimiter,
     RedisRoundRobin,
     Router,
     StreamInterrupted,
@@ -324,7 +325,6 @@ def test_httpx_async_client_against_local_vendors():
     assert status["broken"].cooldown_remaining > 1.5  # the default 60 s
 
 
-@pytest.mark.processes
 def test_the_loop_never_waits_on_a_paused_redis(proxy, redis_server):
     """Redis hangs: calls fail open off the loop; a ticker's lag stays far below op_timeout."""
     import redis
@@ -332,6 +332,7 @@ def test_the_loop_never_waits_on_a_paused_redis(proxy, redis_server):
     client = redis.Redis(host="127.0.0.1", port=proxy.port)
     tracker = RedisCooldown(client, namespace="paused", op_timeout=0.5, refresh=0.05)
     counter = RedisRoundRobin(client, key="paused-rr", op_timeout=0.5)
+    rates = RedisRateLimiter(client, {"a": "10000/s"}, namespace="paused", op_timeout=0.5)
 
     @routed(providers=["a", "b"], cooldown=tracker)
     async def call(provider):
@@ -340,6 +341,10 @@ def test_the_loop_never_waits_on_a_paused_redis(proxy, redis_server):
 
     @routed(providers=["a", "b"], strategy="round_robin", counter=counter)
     async def rotate(provider):
+        return provider
+
+    @routed(providers=["a", "b"], cooldown=None, rate_limits=rates)
+    async def limited(provider):
         return provider
 
     async def main():
@@ -354,7 +359,10 @@ def test_the_loop_never_waits_on_a_paused_redis(proxy, redis_server):
                 lags.append(time.perf_counter() - before - 0.005)
 
         results = await asyncio.gather(
-            ticker(), *(call() for _ in range(50)), *(rotate() for _ in range(10))
+            ticker(),
+            *(call() for _ in range(50)),
+            *(rotate() for _ in range(10)),
+            *(limited() for _ in range(10)),
         )
         return lags, results[1:]
 
