@@ -417,12 +417,50 @@ def test_a_call_out_of_tokens_waits_for_the_next_token_not_the_budget(logs):
     assert 0.0 < waited[0]["extra"]["wait"] <= 0.05  # one token's refill, not the budget
 
 
-def test_a_rate_limit_wait_past_the_budget_is_a_deadline_error():
-    """No token within timeout: DeadlineExceededError, nothing attempted."""
+def test_a_rate_limit_wait_past_the_budget_is_a_deadline_error(logs):
+    """No token within timeout: DeadlineExceededError at once (no wait), nothing attempted."""
     fn = routed(providers=["a"], rate_limits={"a": "1/h"}, timeout=0.1)(lambda provider: provider)
     fn()
+    with pytest.raises(DeadlineExceededError, match="rate limited: a") as info:
+        fn()
+    assert info.value.attempts == ()
+    assert logs.find("waiting for a provider") == []  # said so at once, did not wait it out
+
+
+def test_a_failure_then_no_token_within_the_budget_is_a_deadline_error():
+    """a fails, b has no token before the deadline: DeadlineExceededError (from a's error)."""
+    def call(provider):
+        if provider == "a":
+            raise Boom(provider)
+        return provider
+
+    limits = InMemoryRateLimiter({"b": "1/h"})
+    limits.try_acquire("b")  # b's only token this hour
+    fn = routed(providers=["a", "b"], rate_limits=limits, timeout=0.1, cooldown=None)(call)
+    with pytest.raises(DeadlineExceededError, match="rate limited: b") as info:
+        fn()
+    assert [a.provider for a in info.value.attempts] == ["a"]
+    assert isinstance(info.value.__cause__, Boom)
+
+
+def test_without_a_budget_a_call_out_of_tokens_waits_for_one():
+    """No timeout=: the call waits for the next token (nothing else could change)."""
+    fn = routed(providers=["a"], rate_limits={"a": "20/s"})(lambda provider: provider)
+    assert [fn() for _ in range(21)] == ["a"] * 21
+
+
+def test_a_wait_for_a_token_under_a_frozen_clock_ends_by_real_time(logs):
+    """The limiter's clock never moves: three real 0.1 s waits spend the 0.25 s budget."""
+    clock = FakeClock()
+    limits = InMemoryRateLimiter({"a": "10/s"}, clock=clock)
+    fn = routed(providers=["a"], rate_limits=limits, timeout=0.25, clock=clock)(
+        lambda provider: provider
+    )
+    assert [fn() for _ in range(10)] == ["a"] * 10  # the burst
     with pytest.raises(DeadlineExceededError, match="rate limited: a"):
         fn()
+    waits = [r["extra"]["wait"] for r in logs.find("waiting for a provider")]
+    assert waits == [pytest.approx(0.1)] * 3
 
 
 def test_a_shared_rate_limiter_caps_two_routers_together():
