@@ -429,6 +429,7 @@ def test_a_rate_limit_wait_past_the_budget_is_a_deadline_error(logs):
 
 def test_a_failure_then_no_token_within_the_budget_is_a_deadline_error():
     """a fails, b has no token before the deadline: DeadlineExceededError (from a's error)."""
+
     def call(provider):
         if provider == "a":
             raise Boom(provider)
