@@ -84,6 +84,58 @@ def test_last_latency_is_the_latest_attempts(clock):
     assert fn.router.status()["a"].last_latency == 3.0
 
 
+def test_last_latency_at_one_instant_is_the_failure_recorded_last(clock):
+    """A failure ending at the instant a success ended (recorded after it) is the latest."""
+    costs = iter([0.25, 0.0])
+
+    def call(provider):
+        cost = next(costs)
+        clock.advance(cost)
+        if cost == 0.0:
+            raise Boom(provider)
+        return provider
+
+    fn = routed(providers=["a"], cooldown=None, clock=clock)(call)
+    fn()
+    with pytest.raises(AllProvidersFailedError):
+        fn()  # ends at the same clock reading as the success
+    assert fn.router.status()["a"].last_latency == 0.0
+
+
+def test_last_latency_of_a_provider_that_only_failed(clock):
+    """Named by a providers callable, never successful: last_latency is its failure's."""
+
+    def call(provider):
+        clock.advance(0.5)
+        raise Boom(provider)
+
+    fn = routed(providers=lambda: ["a"], cooldown=None, clock=clock)(call)
+    with pytest.raises(AllProvidersFailedError):
+        fn()
+    row = fn.router.status()["a"]
+    assert (row.successes, row.failures, row.last_latency) == (0, 1, 0.5)
+
+
+def test_last_latency_after_a_reset_is_the_next_failures(clock):
+    """reset() forgets the last success: a failure afterwards sets last_latency."""
+    fail = [False]
+
+    def call(provider):
+        clock.advance(0.5 if fail[0] else 0.25)
+        if fail[0]:
+            raise Boom(provider)
+        return provider
+
+    fn = routed(providers=["a"], cooldown=None, clock=clock)(call)
+    fn()
+    fn.router.reset()
+    assert fn.router.status()["a"].last_latency is None
+    fail[0] = True
+    with pytest.raises(AllProvidersFailedError):
+        fn()
+    assert fn.router.status()["a"].last_latency == 0.5
+
+
 def test_skips_and_the_last_failure_time_are_counted(frozen):
     """skips counts the calls that passed a provider over; last_failure_at is UTC wall time."""
     import datetime as dt
