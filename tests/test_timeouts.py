@@ -18,7 +18,9 @@ import pytest
 from fallback_router import (
     AllProvidersFailedError,
     Attempt,
+    AttemptAbandoned,
     AttemptTimeoutError,
+    CallSucceeded,
     ConcurrencyLimiter,
     DeadlineExceededError,
     InMemoryCooldown,
@@ -172,6 +174,23 @@ def test_hedging_starts_the_next_provider_and_the_first_success_wins(gate):
     assert 0.05 <= loser.latency <= result.elapsed  # ran from the start until b won
     status = fn.router.status()
     assert (status["a"].successes, status["a"].failures) == (0, 0)
+
+
+def test_a_lost_hedge_is_told_as_abandoned_before_the_call_succeeds(gate):
+    """Events: a's AttemptAbandoned ('hedge lost'), with the call's id, before CallSucceeded."""
+    events = []
+    fn = routed(providers=["a", "b"], hedge_after=0.05, cooldown=None, on_event=events.append)(
+        hanging(gate, "a")
+    )
+    assert fn() == "b"
+    call_id = events[0].call_id
+    abandoned = [e for e in events if isinstance(e, AttemptAbandoned)]
+    assert abandoned == [
+        AttemptAbandoned(function="hanging.<locals>.call", call_id=call_id, provider="a", attempt=1,
+                         reason="hedge lost")
+    ]  # fmt: skip
+    assert isinstance(events[-1], CallSucceeded)
+    assert events.index(abandoned[0]) < len(events) - 1
 
 
 def test_a_hedge_that_is_not_needed_never_starts():
