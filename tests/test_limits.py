@@ -14,12 +14,32 @@ from fallback_router import (
     ConcurrencyLimiter,
     DeadlineExceededError,
     Event,
+    InMemoryRateLimiter,
     InvalidConfigError,
     ProviderSkipped,
     routed,
 )
 
 from .support.helpers import Boom, saturated_router
+
+
+def test_a_budget_spent_on_saturated_and_rate_limited_providers_says_both():
+    """'time budget of 0.05 s ran out after 0 attempt(s); skipped saturated: a; skipped
+    rate limited: b'."""
+    limiter = ConcurrencyLimiter({"a": 1})
+    limiter.try_acquire("a")  # a's only slot, held elsewhere
+    rates = InMemoryRateLimiter({"b": "1/h"})
+    rates.try_acquire("b")  # b's only token this hour
+    fn = routed(providers=["a", "b"], max_concurrency=limiter, rate_limits=rates, timeout=0.05)(
+        lambda provider: provider
+    )
+    with pytest.raises(DeadlineExceededError) as info:
+        fn()
+    assert str(info.value) == (
+        "time budget of 0.05 s ran out after 0 attempt(s); skipped saturated: a;"
+        " skipped rate limited: b"
+    )
+    assert (info.value.timeout, info.value.attempts) == (0.05, ())
 
 
 def test_a_saturated_provider_is_passed_over_and_listed():

@@ -200,8 +200,11 @@ def test_a_spent_retry_budget_is_logged(logs, clock):
     """No budget left after a's failure: 'retry budget exhausted: b not attempted after attempt 1'."""
     budget = RetryBudget(0.0, 0.0, clock=clock)
     fn = routed(providers=["a", "b"], retry_budget=budget, cooldown=None, clock=clock)(fleet("a"))
-    with pytest.raises(AllProvidersFailedError):
+    with pytest.raises(AllProvidersFailedError) as info:
         fn()
+    assert (
+        info.value.message == "all providers failed (a); retry budget exhausted: no further attempt"
+    )
     [spent] = logs.find("retry budget exhausted")
     assert spent["message"] == "retry budget exhausted: b not attempted after attempt 1"
     assert (spent["extra"]["provider"], spent["extra"]["attempt"]) == ("b", 1)
