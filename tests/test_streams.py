@@ -390,3 +390,51 @@ def test_an_async_stream_silent_after_its_first_item_is_interrupted_by_idle_time
     with pytest.raises(StreamInterrupted) as info:
         asyncio.run(run())
     assert info.value.__cause__.kind == "idle"
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+def test_a_fallen_back_streams_call_ends_once_with_the_stream(flavour):
+    """The general path: x fails, a streams; read to the end, closed, collected: one
+    CallSucceeded, the last event, naming the function, the call and a."""
+    import asyncio
+    import gc
+
+    from fallback_router import CallSucceeded
+
+    events: list[object] = []
+
+    def words(provider: str) -> Iterator[str]:
+        if provider == "x":
+            raise Boom("x")
+        yield "one"
+        yield "two"
+
+    async def async_words(provider: str):
+        for word in words(provider):
+            yield word
+
+    fn = routed(providers=["x", "a"], cooldown=None, on_event=events.append)(
+        words if flavour == "sync" else async_words
+    )
+
+    async def consume_async() -> list[str]:
+        stream = fn()
+        got = [word async for word in stream]
+        await stream.aclose()
+        await stream.aclose()
+        return got
+
+    if flavour == "sync":
+        stream = fn()
+        assert list(stream) == ["one", "two"]
+        stream.close()
+        stream.close()
+        del stream
+    else:
+        assert asyncio.run(consume_async()) == ["one", "two"]
+    gc.collect()
+    ended = [e for e in events if isinstance(e, CallSucceeded)]
+    assert ended == [events[-1]]
+    assert (ended[0].provider, ended[0].attempt) == ("a", 2)
+    assert ended[0].function == (words if flavour == "sync" else async_words).__qualname__
+    assert ended[0].call_id == events[0].call_id
