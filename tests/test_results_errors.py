@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+import tenacity
 
 from fallback_router import (
     AllProvidersFailedError,
@@ -120,6 +121,38 @@ def test_general_path_latency_is_the_serving_attempts():
     result = routed(providers=["a", "b"], clock=clock)(call).route()
     assert (result.latency, [a.latency for a in result.attempts]) == (0.25, [1.0, 0.25])
     assert result.elapsed == 1.25  # the whole call
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"max_concurrency": 5}, {"retry": tenacity.Retrying(stop=tenacity.stop_after_attempt(1))}],
+)
+def test_a_fallen_back_result_is_exact_on_every_path(options):
+    """a fails, b serves (the walk, the engine with limits, the engine with retries)."""
+    clock = FakeClock()
+
+    def call(provider):
+        clock.advance(1.0 if provider == "a" else 0.25)
+        if provider == "a":
+            raise Boom(provider)
+        return provider.upper()
+
+    result = routed(providers=["a", "b"], clock=clock, **options)(call).route()
+    error = result.attempts[0].error
+    assert isinstance(error, Boom)
+    assert result == Result(
+        response="B",
+        provider="b",
+        latency=0.25,
+        attempt=2,
+        was_terminus=True,
+        attempts=(
+            Attempt(provider="a", error=error, latency=1.0, counted=True, error_text="Boom: a"),
+            Attempt(provider="b", error=None, latency=0.25, counted=False),
+        ),
+        skipped=(),
+        elapsed=1.25,
+    )
 
 
 def test_result_and_attempt_are_keyword_only_and_slotted():
