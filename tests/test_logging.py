@@ -222,6 +222,47 @@ def test_a_wait_is_logged_with_who_why_and_how_long(logs):
     assert wait["level"].name == "DEBUG"
 
 
+def test_a_timed_out_attempt_is_logged_as_such(logs):
+    """'attempt timed out: a (attempt 1): AttemptTimeoutError: ...', not 'provider failed'."""
+    release = threading.Event()
+
+    def call(provider):
+        if provider == "a":
+            release.wait(30)
+        return provider
+
+    fn = routed(providers=["a", "b"], attempt_timeout=0.05)(call)
+    try:
+        assert fn() == "b"
+    finally:
+        release.set()
+    [timed_out] = logs.find("attempt timed out")
+    assert timed_out["message"].startswith("attempt timed out: a (attempt 1): AttemptTimeoutError")
+    assert logs.find("provider failed") == []
+
+
+@pytest.mark.parametrize(
+    ("options", "logged"),
+    [
+        ({"cooldown_on": lambda error: False}, True),  # moves on, not benched: said so
+        ({}, False),  # counted: the cooldown log says it
+        ({"exempt": {"a"}}, False),  # exempt: never counted, nothing to say
+        ({"cooldown": None}, False),  # no tracker: nothing to count with
+    ],
+)
+def test_a_failure_that_moves_on_without_counting_says_so(logs, options, logged):
+    """'failure not counted for cooldown: a (RuntimeError: a down)' only when it applies."""
+    fn = routed(providers=["a", "b"], **options)(fleet("a"))
+    assert fn() == "b"
+    records = logs.find("failure not counted for cooldown")
+    if not logged:
+        assert records == []
+        return
+    [record] = records
+    assert record["message"] == "failure not counted for cooldown: a (RuntimeError: a down)"
+    assert (record["extra"]["provider"], record["extra"]["error"]) == ("a", "RuntimeError: a down")
+
+
 def broken_hook(event: Event) -> None:
     raise ValueError("boom")
 

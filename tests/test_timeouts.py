@@ -69,6 +69,22 @@ def test_timeout_is_enforced_while_a_provider_hangs(gate):
     assert isinstance(attempt.error, AttemptTimeoutError)
     assert attempt.error.kind == "budget"
     assert isinstance(info.value.__cause__, AttemptTimeoutError)
+    assert not attempt.counted  # running out of the call's budget is not a's fault
+    assert fn.router.status()["a"].available
+
+
+def test_the_routers_own_verdicts_move_the_call_on_whatever_fallback_on_says(gate):
+    """fallback_on=KeyError: a timed-out or rejected attempt still falls back (and benches)."""
+    timed = routed(providers=["a", "b"], attempt_timeout=0.05, fallback_on=KeyError)(
+        hanging(gate, "a")
+    )
+    assert timed() == "b"
+    refused = routed(providers=["a", "b"], accept=lambda r: r != "a", fallback_on=KeyError)(
+        lambda provider: provider
+    )
+    assert refused() == "b"
+    assert not timed.router.status()["a"].available
+    assert not refused.router.status()["a"].available
 
 
 def test_an_abandoned_call_gives_its_slot_back_when_it_really_ends(gate):
