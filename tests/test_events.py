@@ -455,3 +455,4 @@ def test_every_event_of_a_call_names_its_function_and_call_id(case):
     assert isinstance(per_call[-1], CallSucceeded)
     ids = [e.call_id for e in events]
     assert ids == sorted(ids)  # each call's events together, calls in order
+    assert len(set(ids)) == calls  # one id per call
