@@ -438,3 +438,37 @@ def test_a_fallen_back_streams_call_ends_once_with_the_stream(flavour):
     assert (ended[0].provider, ended[0].attempt) == ("a", 2)
     assert ended[0].function == (words if flavour == "sync" else async_words).__qualname__
     assert ended[0].call_id == events[0].call_id
+
+
+def test_a_buffered_stream_that_stalls_falls_back_on_its_idle_limit(stall):
+    """stream_failover='buffer': a stalls after one item; b's whole stream, a's 'idle' timeout."""
+    fn = routed(providers=["a", "b"], cooldown=None, idle_timeout=0.05, stream_failover="buffer")(
+        stalling(stall, "a", 1)
+    )
+    result = fn.route()
+    assert (result.provider, list(result.response)) == ("b", ["b0", "b1"])
+    error = result.attempts[0].error
+    assert isinstance(error, AttemptTimeoutError)
+    assert error.kind == "idle"
+
+
+def test_an_async_buffered_stream_that_stalls_falls_back_on_its_idle_limit():
+    """The same for an async generator function."""
+
+    async def chat(provider):
+        yield f"{provider}0"
+        if provider == "a":
+            await asyncio.sleep(30)
+        yield f"{provider}1"
+
+    fn = routed(providers=["a", "b"], cooldown=None, idle_timeout=0.05, stream_failover="buffer")(
+        chat
+    )
+
+    async def run():
+        result = await fn.route()
+        return result, [item async for item in result.response]
+
+    result, items = asyncio.run(run())
+    assert (result.provider, items) == ("b", ["b0", "b1"])
+    assert result.attempts[0].error.kind == "idle"
