@@ -11,7 +11,7 @@ at a time (comparison and arithmetic operators, ``and``/``or``/``not``, ``min``/
 ``floor``/``ceil``, integer and string literals, and deleting a statement), writes the
 mutated module into a temporary copy of the package and runs the in-process Redis tests
 against a real redis-server. A mutant is killed when a test fails. Mutants listed in
-``scripts/equivalent_mutants.txt`` (names ``fallback_router._redis.<SCRIPT>__lua_<n>``)
+``scripts/equivalent_mutants.txt`` (names ``fallback_router._redis_scripts.<SCRIPT>__lua_<n>``)
 are left out of the score.
 """
 
@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mutation import equivalent
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULE = ROOT / "fallback_router" / "_redis.py"
+MODULE = ROOT / "fallback_router" / "_redis_scripts.py"
 TESTS = ["tests/test_redis.py", "tests/test_cooldowns.py", "tests/test_half_open.py"]
 PYTEST = ["-x", "-q", "-p", "no:randomly", "-p", "no:cacheprovider", "--no-cov", "-n", "0"]
 PYTEST += ["-m", "not memory and not processes and not signals and not source", "--timeout", "30"]
@@ -107,7 +107,7 @@ def mutants() -> Iterator[tuple[str, str, str, str]]:
             msg = f"{script}'s text occurs more than once in {MODULE}"
             raise SystemExit(msg)
         for n, (description, mutated) in enumerate(mutate(lua), start=1):
-            name = f"fallback_router._redis.{script}__lua_{n}"
+            name = f"fallback_router._redis_scripts.{script}__lua_{n}"
             yield name, description, script, source.replace(lua, mutated)
 
 
