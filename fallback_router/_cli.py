@@ -340,7 +340,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     finally:
         if own is not None:
-            own.forget()  # closes it
+            own.close()
         if client is not None:
             client.close()
     write(sys.stdout, report)

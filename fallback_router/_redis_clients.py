@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -165,16 +166,38 @@ def _factory(client: Any, op_timeout: float) -> Callable[[], Any]:
     return build_standalone
 
 
-class BoundedClient:
-    """The tracker's client and its scripts, built on first use."""
+def _close_quietly(box: list[Any]) -> None:
+    """Close the client in `box` and its pool's sockets (a broken one may fail to).
 
-    __slots__ = ("_build", "_client", "_lock", "_scripts")
+    Its tracker is gone, so nothing is in flight on it.
+    """
+    client, box[0] = box[0], None
+    if client is not None:
+        with contextlib.suppress(Exception):
+            client.close()
+        pool = getattr(client, "connection_pool", None)
+        if pool is not None:
+            with contextlib.suppress(Exception):
+                pool.disconnect()
+
+
+class BoundedClient:
+    """The tracker's client and its scripts, built on first use.
+
+    The client is the tracker's own (its pool, its sockets): it is closed when
+    the tracker is collected, before the collector could finalize its sockets
+    unclosed (a `ResourceWarning` each).
+    """
+
+    __slots__ = ("__weakref__", "_box", "_build", "_client", "_lock", "_scripts")
 
     def __init__(self, client: Any, op_timeout: float) -> None:
         self._build = _factory(client, op_timeout)
         self._client: Any = None
         self._scripts: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._box: list[Any] = [None]  # the client, for the finalizer (which must not hold self)
+        weakref.finalize(self, _close_quietly, self._box)
 
     def get(self) -> Any:
         """The bounded client (built now if needed; raises like an operation would)."""
@@ -182,7 +205,7 @@ class BoundedClient:
         if client is None:
             with self._lock:
                 if self._client is None:
-                    self._client = self._build()
+                    self._client = self._box[0] = self._build()
                 client = self._client
         return client
 
@@ -193,10 +216,18 @@ class BoundedClient:
             script = self._scripts[source] = self.get().register_script(source)
         return script
 
+    def close(self) -> None:
+        """Close the client and its pool's sockets (nothing may be in flight on it)."""
+        with self._lock:
+            self._client = None
+            self._scripts = {}
+        _close_quietly(self._box)
+
     def forget(self) -> None:
         """Drop the client (after an outage a cluster or Sentinel is discovered again)."""
         with self._lock:
             client, self._client = self._client, None
+            self._box[0] = None
             self._scripts = {}
         if client is not None:
             with contextlib.suppress(Exception):  # closing a broken client may fail
