@@ -213,9 +213,13 @@ def test_a_busy_process_sees_another_process_cooldown_within_the_bound(
     from probe_workers import staleness
 
     namespace = "busy"
+    started = f"{namespace}:started"
     with spawn.Pool(1) as pool:
-        pending = pool.apply_async(staleness, (redis_server.url, namespace, "", 2.0, 8))
-        time.sleep(0.8)  # B runs its busy threads meanwhile
+        pending = pool.apply_async(staleness, (redis_server.url, namespace, started, 2.0, 8))
+        deadline = time.monotonic() + 60
+        while not redis_client.get(started) and time.monotonic() < deadline:
+            time.sleep(0.01)  # B's start-up (spawn, imports) may take long on a busy machine
+        time.sleep(0.3)  # B runs its busy threads meanwhile
         RedisCooldown(redis_client, duration=60, namespace=namespace).record_failure(
             "a", RuntimeError()
         )

@@ -71,14 +71,19 @@ def hold_probe(url: str, namespace: str, timeout: float) -> str:
 
 
 def staleness(
-    url: str, namespace: str, benched_at_key: str, seconds: float, busy: int
+    url: str, namespace: str, started_key: str, seconds: float, busy: int
 ) -> list[tuple[float, str]]:
     """Route calls over a and b from `busy` CPU-bound threads; (wall time, provider) of each."""
     from fallback_router import RedisCooldown, routed
 
+    import redis
+
     tracker = RedisCooldown.from_url(url, duration=60, namespace=namespace)
     fn = routed(providers=["a", "b"], cooldown=tracker)(lambda provider: provider)
     fn()
+    if started_key:  # tell the test that calls are about to run
+        with redis.Redis.from_url(url) as control:
+            control.set(started_key, "1")
     served: list[tuple[float, str]] = []
     lock = threading.Lock()
 
