@@ -74,9 +74,9 @@ def staleness(
     url: str, namespace: str, started_key: str, seconds: float, busy: int
 ) -> list[tuple[float, str]]:
     """Route calls over a and b from `busy` CPU-bound threads; (wall time, provider) of each."""
-    from fallback_router import RedisCooldown, routed
-
     import redis
+
+    from fallback_router import RedisCooldown, routed
 
     tracker = RedisCooldown.from_url(url, duration=60, namespace=namespace)
     fn = routed(providers=["a", "b"], cooldown=tracker)(lambda provider: provider)
