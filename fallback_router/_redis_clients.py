@@ -189,24 +189,31 @@ class BoundedClient:
     unclosed (a `ResourceWarning` each).
     """
 
-    __slots__ = ("__weakref__", "_box", "_build", "_client", "_lock", "_scripts")
+    __slots__ = ("__weakref__", "_box", "_build", "_lock", "_scripts")
 
     def __init__(self, client: Any, op_timeout: float) -> None:
         self._build = _factory(client, op_timeout)
-        self._client: Any = None
         self._scripts: dict[str, Any] = {}
         self._lock = threading.Lock()
-        self._box: list[Any] = [None]  # the client, for the finalizer (which must not hold self)
+        # The client once built (None before, and after close or forget); a box the
+        # finalizer can hold without holding self.
+        self._box: list[Any] = [None]
         weakref.finalize(self, _close_quietly, self._box)
+
+    @property
+    def current(self) -> Any:
+        """The client if it is built, else None (never builds one)."""
+        return self._box[0]
 
     def get(self) -> Any:
         """The bounded client (built now if needed; raises like an operation would)."""
-        client = self._client
+        box = self._box
+        client = box[0]
         if client is None:
             with self._lock:
-                if self._client is None:
-                    self._client = self._box[0] = self._build()
-                client = self._client
+                if box[0] is None:
+                    box[0] = self._build()
+                client = box[0]
         return client
 
     def script(self, source: str) -> Any:
@@ -219,15 +226,13 @@ class BoundedClient:
     def close(self) -> None:
         """Close the client and its pool's sockets (nothing may be in flight on it)."""
         with self._lock:
-            self._client = None
             self._scripts = {}
-        _close_quietly(self._box)
+            _close_quietly(self._box)
 
     def forget(self) -> None:
         """Drop the client (after an outage a cluster or Sentinel is discovered again)."""
         with self._lock:
-            client, self._client = self._client, None
-            self._box[0] = None
+            client, self._box[0] = self._box[0], None
             self._scripts = {}
         if client is not None:
             with contextlib.suppress(Exception):  # closing a broken client may fail

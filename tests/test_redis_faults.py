@@ -235,13 +235,13 @@ def test_after_a_failed_operation_the_client_is_built_again(proxy):
     """After a failed operation the tracker's and the counter's clients are rebuilt."""
     tracker = RedisCooldown(through(proxy), namespace="rebuild")
     tracker.record_failure("a", RuntimeError())
-    assert tracker._conn._client is not None
+    assert tracker._conn.current is not None
     proxy.set("refuse")
     tracker.reset("a")
-    assert tracker._conn._client is None  # a Sentinel or cluster is discovered again
+    assert tracker._conn.current is None  # a Sentinel or cluster is discovered again
     counter = RedisRoundRobin(through(proxy), key="rebuild:rr")
     assert counter.next_index() == 0  # refused: the local counter answers
-    assert counter._conn._client is None
+    assert counter._conn.current is None
 
 
 # -- the local tracker meanwhile -----------------------------------------------------------
