@@ -76,6 +76,14 @@ def logs() -> Iterator[LogCapture]:
     logger.disable("fallback_router")  # the state after import, for the next test
 
 
+@pytest.fixture
+def gate() -> Iterator[threading.Event]:
+    """An event hanging providers wait on; set at teardown so no thread outlives a test."""
+    event = threading.Event()
+    yield event
+    event.set()
+
+
 # -- a real Redis server on 127.0.0.1 ----------------------------------------------------
 
 

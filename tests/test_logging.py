@@ -5,7 +5,6 @@ words and structured fields.
 from __future__ import annotations
 
 import logging
-import threading
 import warnings
 
 import pytest
@@ -21,7 +20,7 @@ from fallback_router import (
 )
 
 from .conftest import FakeClock
-from .support.helpers import fleet
+from .support.helpers import fleet, hanging
 
 
 def test_logging_is_disabled_until_the_application_enables_it():
@@ -164,20 +163,10 @@ def test_an_unknown_loguru_layout_leaves_the_decision_to_loguru(monkeypatch, log
 # -- the messages of the rarer paths, word for word -----------------------------------------
 
 
-def test_a_hedge_is_logged_with_its_delay(logs):
+def test_a_hedge_is_logged_with_its_delay(logs, gate):
     """'hedging: b started after X s (attempt 2)': X is the time a had been running."""
-    release = threading.Event()
-
-    def call(provider):
-        if provider == "a":
-            release.wait(30)
-        return provider
-
-    fn = routed(providers=["a", "b"], hedge_after=0.05, cooldown=None)(call)
-    try:
-        assert fn() == "b"
-    finally:
-        release.set()
+    fn = routed(providers=["a", "b"], hedge_after=0.05, cooldown=None)(hanging(gate, "a"))
+    assert fn() == "b"
     [hedge] = logs.find("hedging")
     extra = hedge["extra"]
     assert (extra["provider"], extra["attempt"]) == ("b", 2)
@@ -222,20 +211,10 @@ def test_a_wait_is_logged_with_who_why_and_how_long(logs):
     assert wait["level"].name == "DEBUG"
 
 
-def test_a_timed_out_attempt_is_logged_as_such(logs):
+def test_a_timed_out_attempt_is_logged_as_such(logs, gate):
     """'attempt timed out: a (attempt 1): AttemptTimeoutError: ...', not 'provider failed'."""
-    release = threading.Event()
-
-    def call(provider):
-        if provider == "a":
-            release.wait(30)
-        return provider
-
-    fn = routed(providers=["a", "b"], attempt_timeout=0.05)(call)
-    try:
-        assert fn() == "b"
-    finally:
-        release.set()
+    fn = routed(providers=["a", "b"], attempt_timeout=0.05)(hanging(gate, "a"))
+    assert fn() == "b"
     [timed_out] = logs.find("attempt timed out")
     assert timed_out["message"].startswith("attempt timed out: a (attempt 1): AttemptTimeoutError")
     assert logs.find("provider failed") == []

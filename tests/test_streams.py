@@ -283,24 +283,14 @@ def test_a_collected_stream_leaves_the_interrupted_codes_context_alone(form):
 # -- a stream's time limits, in process (the HTTP scenarios drive them against a server) ----
 
 
-@pytest.fixture
-def stall():
-    """An event stalled providers wait on; set at teardown so no thread outlives a test."""
-    import threading
-
-    event = threading.Event()
-    yield event
-    event.set()
-
-
-def stalling(stall, slow: str, items_first: int):
+def stalling(gate, slow: str, items_first: int):
     """A stream provider: `slow` yields `items_first` items, then stalls; others answer."""
 
     def chat(provider):
         if provider == slow:
             for i in range(items_first):
                 yield f"{provider}{i}"
-            stall.wait(30)
+            gate.wait(30)
             return
         yield f"{provider}0"
         yield f"{provider}1"
@@ -318,9 +308,9 @@ LIMIT_CASES = [
 
 
 @pytest.mark.parametrize(("options", "kind"), LIMIT_CASES)
-def test_a_silent_stream_falls_back_at_its_first_item_limit(stall, options, kind):
+def test_a_silent_stream_falls_back_at_its_first_item_limit(gate, options, kind):
     """No first item within the limit: AttemptTimeoutError of that kind, then the next."""
-    fn = routed(providers=["a", "b"], cooldown=None, **options)(stalling(stall, "a", 0))
+    fn = routed(providers=["a", "b"], cooldown=None, **options)(stalling(gate, "a", 0))
     if kind == "budget":
         with pytest.raises(DeadlineExceededError) as info:
             list(fn())
@@ -361,9 +351,9 @@ def test_an_async_silent_stream_falls_back_at_its_first_item_limit(options, kind
     assert attempt.error.kind == kind
 
 
-def test_a_stream_silent_after_its_first_item_is_interrupted_by_idle_timeout(stall):
+def test_a_stream_silent_after_its_first_item_is_interrupted_by_idle_timeout(gate):
     """One item, then silence past idle_timeout: StreamInterrupted from an 'idle' timeout."""
-    fn = routed(providers=["a", "b"], cooldown=None, idle_timeout=0.05)(stalling(stall, "a", 1))
+    fn = routed(providers=["a", "b"], cooldown=None, idle_timeout=0.05)(stalling(gate, "a", 1))
     stream = fn()
     assert next(stream) == "a0"
     with pytest.raises(StreamInterrupted) as info:
@@ -440,10 +430,10 @@ def test_a_fallen_back_streams_call_ends_once_with_the_stream(flavour):
     assert ended[0].call_id == events[0].call_id
 
 
-def test_a_buffered_stream_that_stalls_falls_back_on_its_idle_limit(stall):
+def test_a_buffered_stream_that_stalls_falls_back_on_its_idle_limit(gate):
     """stream_failover='buffer': a stalls after one item; b's whole stream, a's 'idle' timeout."""
     fn = routed(providers=["a", "b"], cooldown=None, idle_timeout=0.05, stream_failover="buffer")(
-        stalling(stall, "a", 1)
+        stalling(gate, "a", 1)
     )
     result = fn.route()
     assert (result.provider, list(result.response)) == ("b", ["b0", "b1"])

@@ -30,6 +30,7 @@ from fallback_router import (
 )
 
 from .conftest import FakeClock
+from .support.helpers import hanging
 
 #: Generous: a budget of 0.1-0.3 s must end far below this even on a loaded machine.
 MARGIN = 3.0
@@ -37,24 +38,6 @@ MARGIN = 3.0
 
 class Boom(Exception):
     pass
-
-
-@pytest.fixture
-def gate():
-    """An event hanging providers wait on; set at teardown so no thread outlives a test."""
-    event = threading.Event()
-    yield event
-    event.set()
-
-
-def hanging(gate, *slow):
-    def call(provider):
-        if provider in slow:
-            gate.wait(30)
-            return f"late {provider}"
-        return provider
-
-    return call
 
 
 def test_timeout_is_enforced_while_a_provider_hangs(gate):

@@ -171,3 +171,15 @@ def chromium() -> str:
         pytest.fail("chromium is required here (FALLBACK_ROUTER_REQUIRE_BROWSER=1)")
     pytest.skip("needs chromium (apt-get install chromium); CI installs it")
     raise AssertionError  # unreachable
+
+
+def hanging(gate: Any, *slow: str) -> Callable[[str], str]:
+    """A provider: the `slow` ones wait on `gate` (up to 30 s), then answer late; others at once."""
+
+    def call(provider: str) -> str:
+        if provider in slow:
+            gate.wait(30)
+            return f"late {provider}"
+        return provider
+
+    return call
