@@ -224,7 +224,11 @@ class BoundedClient:
         return script
 
     def close(self) -> None:
-        """Close the client and its pool's sockets (nothing may be in flight on it)."""
+        """Close the client and its pool's sockets, for good.
+
+        For an owner that has finished with it: nothing may be in flight on it,
+        and a later `get()` would build a new client.
+        """
         with self._lock:
             self._scripts = {}
             _close_quietly(self._box)
@@ -237,3 +241,9 @@ class BoundedClient:
         if client is not None:
             with contextlib.suppress(Exception):  # closing a broken client may fail
                 client.close()
+            # Idle sockets of its own pool are closed now; those other threads still
+            # use are left to them (closing them would fail their commands).
+            pool = getattr(client, "connection_pool", None)
+            if pool is not None:
+                with contextlib.suppress(Exception):
+                    pool.disconnect(inuse_connections=False)

@@ -273,7 +273,7 @@ class Recorder:
             _log.logger.info(_log_rejected, provider=name, attempt=number)
 
     def budget_refused(self, name: str, number: int) -> None:
-        """The retry budget refused any attempt after `name`'s."""
+        """The retry budget kept `name` from being attempted after attempt `number`."""
         if wants(__name__, WARNING):
             _log.logger.warning(_log_budget, provider=name, attempt=number)
 
