@@ -18,7 +18,11 @@ def hammer(  # noqa: C901 - one worker's whole loop
     from fallback_router import AttemptStarted, RedisCooldown, routed
 
     control = redis.Redis.from_url(url)
-    tracker = RedisCooldown.from_url(url, duration=0.2, namespace=namespace, refresh=0.05)
+    # A patient op_timeout: the subject is one probe, not fail-open; a tracker failing open
+    # under load (4 processes x 8 threads beside the suite) would rightly try a plainly.
+    tracker = RedisCooldown.from_url(
+        url, duration=0.2, namespace=namespace, refresh=0.05, op_timeout=2.0
+    )
     counts = {"probe": 0, "plain": 0}
     lock = threading.Lock()
 
@@ -59,7 +63,9 @@ def hold_probe(url: str, namespace: str, timeout: float) -> str:
     from fallback_router import RedisCooldown, routed
 
     control = redis.Redis.from_url(url)
-    tracker = RedisCooldown.from_url(url, duration=0.05, max_duration=60, namespace=namespace)
+    tracker = RedisCooldown.from_url(
+        url, duration=0.05, max_duration=60, namespace=namespace, op_timeout=2.0
+    )
 
     def call(provider: str) -> str:
         if provider == "a":

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from fallback_router import RedisCooldown, RedisRoundRobin, routed
 
+#: Every test here needs Redis to answer: a freshly spawned process's first round trip on a
+#: loaded machine may outlast the default 0.1 s, and failing open would rightly change
+#: the answer. (Failing open is tested in test_redis_faults.py.)
+PATIENT = 2.0
+
 
 def round_robin_picks(url: str, key: str, calls: int) -> list[str]:
     """Make ``calls`` round-robin calls through a counter shared on Redis."""
-    counter = RedisRoundRobin.from_url(url, key=key)
+    counter = RedisRoundRobin.from_url(url, key=key, op_timeout=PATIENT)
     fn = routed(providers=["a", "b", "c"], strategy="round_robin", counter=counter)(
         lambda provider: provider
     )
@@ -35,7 +40,9 @@ def probe_or_skip(url: str, namespace: str, hold: bool, probe_ttl: float = 60.0)
     import redis
 
     control = redis.Redis.from_url(url)
-    tracker = RedisCooldown.from_url(url, duration=60, namespace=namespace, probe_ttl=probe_ttl)
+    tracker = RedisCooldown.from_url(
+        url, duration=60, namespace=namespace, probe_ttl=probe_ttl, op_timeout=PATIENT
+    )
 
     def call(provider: str) -> str:
         if provider == "a":
@@ -52,7 +59,7 @@ def bench_via(spec: dict, namespace: str) -> bool:
     """Fail provider "a" once through a tracker on the deployment ``spec``."""
     from redis_topologies import client
 
-    tracker = RedisCooldown(client(spec), duration=60, namespace=namespace)
+    tracker = RedisCooldown(client(spec), duration=60, namespace=namespace, op_timeout=PATIENT)
 
     def call(provider: str) -> str:
         if provider == "a":
@@ -67,7 +74,7 @@ def calls_to_a_via(spec: dict, namespace: str, calls: int) -> int:
     """Route ``calls`` calls on the deployment ``spec``; count those that reached "a"."""
     from redis_topologies import client
 
-    tracker = RedisCooldown(client(spec), duration=60, namespace=namespace)
+    tracker = RedisCooldown(client(spec), duration=60, namespace=namespace, op_timeout=PATIENT)
     reached = 0
 
     def call(provider: str) -> str:
@@ -87,7 +94,7 @@ def round_robin_via(spec: dict, key: str, calls: int) -> list[str]:
     """Round-robin calls through a counter on the deployment ``spec``."""
     from redis_topologies import client
 
-    counter = RedisRoundRobin(client(spec), key=key)
+    counter = RedisRoundRobin(client(spec), key=key, op_timeout=PATIENT)
     fn = routed(providers=["a", "b", "c"], strategy="round_robin", counter=counter)(
         lambda provider: provider
     )
