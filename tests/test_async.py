@@ -12,6 +12,7 @@ import inspect
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler
 
 import httpx
@@ -26,6 +27,8 @@ from fallback_router import (
     CallSucceeded,
     ConcurrencyLimiter,
     InMemoryCooldown,
+    InMemoryRateLimiter,
+    RateLimiter,
     RedisCooldown,
     RedisRateLimiter,
     RedisRoundRobin,
@@ -416,3 +419,168 @@ def test_async_hooks_run_on_the_calling_task():
     run(call())
     assert threads == {threading.get_ident()}
     assert events == [CallStarted, AttemptStarted, AttemptSucceeded, CallSucceeded]
+
+
+# -- where components are called: off the loop exactly when they say they block ------------
+
+
+class Noting:
+    """Notes the thread each method of a component ran on, by method name."""
+
+    def __init__(self) -> None:
+        self.threads: dict[str, set[int]] = {}
+
+    def note(self, method: str) -> None:
+        self.threads.setdefault(method, set()).add(threading.get_ident())
+
+
+class NotingCooldown(InMemoryCooldown):
+    """An in-memory tracker that says whether it blocks, and notes where it was called."""
+
+    def __init__(self, blocking: bool, **options):
+        super().__init__(**options)
+        self.blocking = blocking
+        self.seen = Noting()
+        self.probed_elsewhere: set[str] = set()  # as another process's probe, unseen by views
+
+    def remaining_many(self, names):
+        self.seen.note("remaining_many")
+        return super().remaining_many(names)
+
+    def peek(self, names) -> Sequence[float] | None:
+        """Never answers without I/O (None): the read is asked of the driver."""
+        self.seen.note("peek")
+        return None
+
+    def remaining(self, name):
+        self.seen.note("remaining")
+        return super().remaining(name)
+
+    def try_probe(self, name, ttl=None):
+        self.seen.note("try_probe")
+        if name in self.probed_elsewhere:
+            return False
+        return super().try_probe(name, ttl)
+
+    def record_failure(self, name, error):
+        self.seen.note("record_failure")
+        return super().record_failure(name, error)
+
+    def record_success(self, name, clears_cooldown=True):
+        self.seen.note("record_success")
+        return super().record_success(name, clears_cooldown)
+
+
+class NotingCounter:
+    """A round-robin counter that says whether it blocks and notes where it was called."""
+
+    def __init__(self, blocking: bool) -> None:
+        self.blocking = blocking
+        self.seen = Noting()
+        self.value = -1
+
+    def next_index(self) -> int:
+        self.seen.note("next_index")
+        self.value += 1
+        return self.value
+
+
+class NotingRates(RateLimiter):
+    """The in-memory rate limiter, saying whether it blocks and noting where it was called."""
+
+    def __init__(self, blocking: bool, limits) -> None:
+        self.inner = InMemoryRateLimiter(limits)
+        self.blocking = blocking
+        self.seen = Noting()
+
+    def try_acquire(self, name):
+        self.seen.note("try_acquire")
+        return self.inner.try_acquire(name)
+
+    def wait_time(self, name):
+        self.seen.note("wait_time")
+        return self.inner.wait_time(name)
+
+    def refund(self, name):
+        self.seen.note("refund")
+        self.inner.refund(name)
+
+    def tokens(self, name):
+        return self.inner.tokens(name)
+
+    def limited(self, name):
+        self.seen.note("limited")
+        return self.inner.limited(name)
+
+
+def placement_calls(blocking: bool):
+    """Async calls that reach every tracker, counter and rate-limiter method of the walk.
+
+    Returns the components and the loop's thread.
+    """
+    clock = FakeClock()
+    tracker = NotingCooldown(blocking, duration=10, clock=clock)
+    counter = NotingCounter(blocking)
+    rates = NotingRates(blocking, {"c": "1/s"})
+    tracker.record_failure("x", RuntimeError())  # some state: calls plan from a view
+    tracker.seen.threads.clear()
+
+    @routed(providers=["a", "b"], cooldown=tracker, clock=clock)
+    async def fail_over(provider):
+        if provider == "a":
+            raise Boom(provider)
+        return provider
+
+    @routed(providers=["a", "b"], strategy="round_robin", counter=counter, cooldown=None)
+    async def rotate(provider):
+        return provider
+
+    @routed(providers=["c", "d"], cooldown=None, rate_limits=rates)
+    async def limited(provider):
+        return provider
+
+    async def main():
+        assert await fail_over() == "b"  # a fails (record_failure), b succeeds (record_success)
+        clock.advance(10)  # a is half-open, and probed by another process (a stale view)
+        tracker.probed_elsewhere.add("a")
+        assert await fail_over() == "b"  # a: the probe is taken (remaining), skipped
+        assert [await rotate() for _ in range(3)] == ["a", "b", "a"]
+        assert [await limited() for _ in range(2)] == ["c", "d"]  # c's one token, then d
+        return threading.get_ident()
+
+    return tracker, counter, rates, run(main())
+
+
+def test_components_that_block_are_only_called_off_the_loop():
+    """blocking = True: every tracker, counter and limiter call runs in a worker thread,
+    except `peek` (answers without I/O, on the loop; None: the read goes off the loop)."""
+    tracker, counter, rates, loop = placement_calls(blocking=True)
+    assert set(tracker.seen.threads) == {
+        "peek",
+        "remaining_many",
+        "record_failure",
+        "record_success",
+        "try_probe",
+        "remaining",
+    }
+    assert tracker.seen.threads.pop("peek") == {loop}
+    for seen in (tracker.seen, counter.seen, rates.seen):
+        assert seen.threads, "not reached"
+        for method, threads in seen.threads.items():
+            assert loop not in threads, f"{method} ran on the event loop"
+    assert set(rates.seen.threads) >= {"try_acquire", "limited"}
+
+
+def test_components_that_do_not_block_are_called_on_the_loop():
+    """blocking = False (in-memory structures): called on the loop, never a thread hop."""
+    tracker, counter, rates, loop = placement_calls(blocking=False)
+    assert set(tracker.seen.threads) == {
+        "remaining_many",
+        "record_failure",
+        "record_success",
+        "try_probe",
+        "remaining",
+    }  # no peek: the view is read directly
+    for seen in (tracker.seen, counter.seen, rates.seen):
+        assert seen.threads, "not reached"
+        assert set().union(*seen.threads.values()) == {loop}
