@@ -210,6 +210,61 @@ def test_round_robin_without_failover_keeps_the_seed_semantics():
     assert outcomes == ["a", "round-robin provider failed: b", "c"] * 2
 
 
+@pytest.mark.parametrize("providers", [["a", "b", "c"], lambda: ["a", "b", "c"]])
+def test_a_one_attempt_strategys_terminus_is_the_last_provider(logs, providers):
+    """RoundRobin(failover=False): each call makes one attempt; only the last provider's
+    failure is the terminus's (logged is_terminus), whatever the call's order (on the happy
+    path and on the general one, which a providers callable takes)."""
+
+    def call(provider):
+        raise Boom(provider)
+
+    fn = routed(providers=providers, strategy="round_robin", cooldown=None)(call)
+    for _ in range(3):
+        with pytest.raises(AllProvidersFailedError):
+            fn()
+    failed = [r for r in logs.records if "is_terminus" in r["extra"]]
+    flags = [(r["extra"]["provider"], r["extra"]["is_terminus"]) for r in failed]
+    assert flags == [("a", False), ("b", False), ("c", True)]
+
+
+@pytest.mark.parametrize("providers", [["a", "b"], lambda: ["a", "b"]])
+def test_least_busy_and_least_latency_learn_from_a_failed_over_call(providers):
+    """A call that fails over counts b in flight while it runs, gives it back after, and
+    feeds b's latency (never a's failure) to LeastLatency's estimate (on the happy path and
+    on the general one, which a providers callable takes)."""
+    clock = FakeClock()
+    gate = threading.Event()
+    entered = threading.Event()
+    busy = {}
+
+    def call(provider, hold=False):
+        clock.advance(0.25)
+        if provider == "a":
+            raise Boom("a down")
+        if hold:
+            status = fn.router.status()
+            busy.update(a=status["a"], b=status["b"])
+            entered.set()
+            gate.wait(10)
+        return provider
+
+    fn = routed(providers=providers, strategy=LeastBusy(), cooldown=None)(call)
+    holder = threading.Thread(target=fn, kwargs={"hold": True})
+    holder.start()
+    assert entered.wait(10)
+    gate.set()
+    holder.join()
+    assert (busy["a"].in_flight, busy["b"].in_flight) == (0, 1)
+    status = fn.router.status()
+    assert (status["a"].in_flight, status["b"].in_flight) == (0, 0)
+
+    fastest = routed(providers=providers, strategy=LeastLatency(), cooldown=None, clock=clock)(call)
+    assert fastest() == "b"
+    status = fastest.router.status()
+    assert (status["a"].latency_estimate, status["b"].latency_estimate) == (None, 0.25)
+
+
 def test_least_busy_steers_away_from_a_provider_holding_slow_calls():
     """Two calls hang on a: the next calls start on b."""
     gate = threading.Event()
