@@ -338,3 +338,41 @@ def test_random_endings_under_sixteen_threads_leave_nothing_held():  # noqa: C90
             thread.join()
         gc.collect()
         assert free(limiter, "a", "b", "c")
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_a_candidate_the_budget_refuses_gives_its_slot_and_token_back(kind):
+    """a fails; b has its slot and token taken, then the retry budget refuses it: both go
+    back, and b is reported skipped for the budget (0 s), never attempted."""
+    from fallback_router import ProviderSkipped, RetryBudget
+
+    clock = FakeClock()
+    limiter = ConcurrencyLimiter(2)
+    rates = InMemoryRateLimiter({"b": "5/min"}, clock=clock)
+    events = []
+    options = {
+        "cooldown": None,
+        "max_concurrency": limiter,
+        "rate_limits": rates,
+        "retry_budget": RetryBudget(0.2, 0, clock=clock),  # no deposits: nothing to spend
+        "clock": clock,
+        "on_event": events.append,
+    }
+
+    def sync_call(provider):
+        raise Boom(provider)
+
+    async def async_call(provider):
+        raise Boom(provider)
+
+    with pytest.raises(AllProvidersFailedError, match="retry budget exhausted") as info:
+        if kind == "sync":
+            routed(providers=["a", "b"], **options)(sync_call)()
+        else:
+            asyncio.run(routed(providers=["a", "b"], **options)(async_call)())
+    assert [type(e) for e in info.value.exceptions] == [Boom]
+    assert free(limiter, "a", "b")
+    assert rates.tokens("b") == 5.0
+    skipped = [e for e in events if isinstance(e, ProviderSkipped)]
+    assert [(e.provider, e.remaining, e.reason) for e in skipped] == [("b", 0.0, "retry budget")]
+    assert not [e for e in events if isinstance(e, AttemptStarted) and e.provider == "b"]
