@@ -365,11 +365,13 @@ def test_a_candidate_the_budget_refuses_gives_its_slot_and_token_back(kind):
     async def async_call(provider):
         raise Boom(provider)
 
-    with pytest.raises(AllProvidersFailedError, match="retry budget exhausted") as info:
+    def route():
         if kind == "sync":
-            routed(providers=["a", "b"], **options)(sync_call)()
-        else:
-            asyncio.run(routed(providers=["a", "b"], **options)(async_call)())
+            return routed(providers=["a", "b"], **options)(sync_call)()
+        return asyncio.run(routed(providers=["a", "b"], **options)(async_call)())
+
+    with pytest.raises(AllProvidersFailedError, match="retry budget exhausted") as info:
+        route()
     assert [type(e) for e in info.value.exceptions] == [Boom]
     assert free(limiter, "a", "b")
     assert rates.tokens("b") == 5.0
