@@ -32,6 +32,7 @@ from fallback_router import (
     RedisCooldown,
     RedisRateLimiter,
     RedisRoundRobin,
+    RoundRobin,
     Router,
     StreamInterrupted,
     current_attempt,
@@ -513,11 +514,16 @@ class NotingRates(RateLimiter):
         return self.inner.limited(name)
 
 
-def placement_calls(blocking: bool):
-    """Async calls that reach every tracker, counter and rate-limiter method of the walk.
+def placement_calls(blocking: bool, fixed: bool):
+    """Async calls that reach every tracker, counter and rate-limiter method of the walk
+    (`fixed`: provider lists, else providers callables: every call takes the engine).
 
     Returns the components and the loop's thread.
     """
+
+    def providers(*names: str):
+        return list(names) if fixed else (lambda: list(names))
+
     clock = FakeClock()
     tracker = NotingCooldown(blocking, duration=10, clock=clock)
     counter = NotingCounter(blocking)
@@ -525,17 +531,17 @@ def placement_calls(blocking: bool):
     tracker.record_failure("x", RuntimeError())  # some state: calls plan from a view
     tracker.seen.threads.clear()
 
-    @routed(providers=["a", "b"], cooldown=tracker, clock=clock)
+    @routed(providers=providers("a", "b"), cooldown=tracker, clock=clock)
     async def fail_over(provider):
         if provider == "a":
             raise Boom(provider)
         return provider
 
-    @routed(providers=["a", "b"], strategy="round_robin", counter=counter, cooldown=None)
+    @routed(providers=providers("a", "b"), strategy="round_robin", counter=counter, cooldown=None)
     async def rotate(provider):
         return provider
 
-    @routed(providers=["c", "d"], cooldown=None, rate_limits=rates)
+    @routed(providers=providers("c", "d"), cooldown=None, rate_limits=rates)
     async def limited(provider):
         return provider
 
@@ -551,10 +557,11 @@ def placement_calls(blocking: bool):
     return tracker, counter, rates, run(main())
 
 
-def test_components_that_block_are_only_called_off_the_loop():
+@pytest.mark.parametrize("fixed", [True, False])
+def test_components_that_block_are_only_called_off_the_loop(fixed):
     """blocking = True: every tracker, counter and limiter call runs in a worker thread,
     except `peek` (answers without I/O, on the loop; None: the read goes off the loop)."""
-    tracker, counter, rates, loop = placement_calls(blocking=True)
+    tracker, counter, rates, loop = placement_calls(blocking=True, fixed=fixed)
     assert set(tracker.seen.threads) == {
         "peek",
         "remaining_many",
@@ -571,9 +578,10 @@ def test_components_that_block_are_only_called_off_the_loop():
     assert set(rates.seen.threads) >= {"try_acquire", "limited"}
 
 
-def test_components_that_do_not_block_are_called_on_the_loop():
+@pytest.mark.parametrize("fixed", [True, False])
+def test_components_that_do_not_block_are_called_on_the_loop(fixed):
     """blocking = False (in-memory structures): called on the loop, never a thread hop."""
-    tracker, counter, rates, loop = placement_calls(blocking=False)
+    tracker, counter, rates, loop = placement_calls(blocking=False, fixed=fixed)
     assert set(tracker.seen.threads) == {
         "remaining_many",
         "record_failure",
@@ -584,3 +592,29 @@ def test_components_that_do_not_block_are_called_on_the_loop():
     for seen in (tracker.seen, counter.seen, rates.seen):
         assert seen.threads, "not reached"
         assert set().union(*seen.threads.values()) == {loop}
+
+
+@pytest.mark.parametrize("fixed", [True, False])
+def test_a_counter_that_does_not_say_it_blocks_stays_on_the_loop_beside_one_that_does(fixed):
+    """A blocking tracker sends its own calls off the loop, not the counter's: a counter
+    without a `blocking` attribute is called on the loop."""
+    tracker = NotingCooldown(True, duration=10)
+    counter = NotingCounter(False)
+    del counter.blocking  # a third-party counter that never heard of the attribute
+    names = ["a", "b"]
+
+    @routed(
+        providers=names if fixed else (lambda: names),
+        strategy=RoundRobin(failover=True),
+        counter=counter,
+        cooldown=tracker,
+    )
+    async def rotate(provider):
+        return provider
+
+    async def main():
+        return [await rotate() for _ in range(3)], threading.get_ident()
+
+    picks, loop = run(main())
+    assert picks == ["a", "b", "a"]
+    assert counter.seen.threads == {"next_index": {loop}}
