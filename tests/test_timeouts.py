@@ -19,6 +19,7 @@ from fallback_router import (
     AllProvidersFailedError,
     Attempt,
     AttemptAbandoned,
+    AttemptFailed,
     AttemptTimeoutError,
     CallSucceeded,
     ConcurrencyLimiter,
@@ -173,6 +174,37 @@ def test_hedging_starts_the_next_provider_and_the_first_success_wins(gate):
     assert 0.05 <= loser.latency <= result.elapsed  # ran from the start until b won
     status = fn.router.status()
     assert (status["a"].successes, status["a"].failures) == (0, 0)
+
+
+def test_an_attempt_that_fails_while_its_hedge_runs_is_recorded_as_hedged():
+    """a fails after b was started beside it: a's failure counts (benched) and, like b's
+    success, is marked hedged."""
+    b_started = threading.Event()
+    a_failed = threading.Event()
+    clock = FakeClock()
+
+    def hook(event):
+        if isinstance(event, AttemptFailed):
+            a_failed.set()
+
+    def call(provider):
+        if provider == "a":
+            assert b_started.wait(10)
+            raise RuntimeError("a down")
+        b_started.set()
+        assert a_failed.wait(10)
+        return provider
+
+    tracker = InMemoryCooldown(60, clock=clock)
+    fn = routed(providers=["a", "b"], hedge_after=0.01, cooldown=tracker, clock=clock,
+                on_event=hook)(call)  # fmt: skip
+    result = fn.route()
+    assert result.provider == "b"
+    assert [(a.provider, a.error_text, a.counted, a.hedged) for a in result.attempts] == [
+        ("a", "RuntimeError: a down", True, True),
+        ("b", "", False, True),
+    ]
+    assert tracker.remaining("a") == 60.0
 
 
 def test_a_lost_hedge_is_told_as_abandoned_before_the_call_succeeds(gate):
