@@ -378,3 +378,26 @@ def test_a_candidate_the_budget_refuses_gives_its_slot_and_token_back(kind):
     skipped = [e for e in events if isinstance(e, ProviderSkipped)]
     assert [(e.provider, e.remaining, e.reason) for e in skipped] == [("b", 0.0, "retry budget")]
     assert not [e for e in events if isinstance(e, AttemptStarted) and e.provider == "b"]
+
+
+def test_a_slot_taken_for_a_provider_without_a_token_goes_back_at_once():
+    """a's slot is free but its token is spent: the slot taken for it is released before the
+    call moves on to b (a is skipped as rate limited, never saturated by itself)."""
+    from fallback_router import ProviderSkipped
+
+    clock = FakeClock()
+    limiter = ConcurrencyLimiter(1)
+    rates = InMemoryRateLimiter({"a": "1/min"}, clock=clock)
+    events = []
+    fn = routed(
+        providers=["a", "b"],
+        cooldown=None,
+        max_concurrency=limiter,
+        rate_limits=rates,
+        clock=clock,
+        on_event=events.append,
+    )(lambda provider: provider)
+    assert [fn(), fn(), fn()] == ["a", "b", "b"]
+    assert free(limiter, "a", "b")
+    skipped = [(e.provider, e.reason) for e in events if isinstance(e, ProviderSkipped)]
+    assert skipped == [("a", "rate limited")] * 2
