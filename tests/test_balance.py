@@ -24,6 +24,7 @@ from fallback_router import (
     LeastLatency,
     PrimaryOnly,
     ProviderSkipped,
+    RateLimit,
     RetryBudget,
     RoundRobin,
     Strategy,
@@ -482,6 +483,21 @@ def test_a_rate_limit_wait_past_the_budget_is_a_deadline_error(logs):
     assert logs.find("waiting for a provider") == []  # said so at once, did not wait it out
 
 
+def test_a_token_due_exactly_at_the_deadline_is_waited_for(logs):
+    """The next token comes exactly when the budget ends: the call waits (it might come in
+    time), then ends out of time; only a token due after the deadline is refused at once."""
+    clock = FakeClock()
+    limits = InMemoryRateLimiter({"a": RateLimit(1, 0.1)}, clock=clock)
+    fn = routed(providers=["a"], rate_limits=limits, timeout=0.1, clock=clock)(
+        lambda provider: provider
+    )
+    assert fn() == "a"  # the only token: the next one is due in exactly 0.1 s
+    with pytest.raises(DeadlineExceededError, match="rate limited: a"):
+        fn()
+    [wait] = logs.find("waiting for a provider")
+    assert wait["extra"]["wait"] == pytest.approx(0.1)
+
+
 def test_a_failure_then_no_token_within_the_budget_is_a_deadline_error():
     """a fails, b has no token before the deadline: DeadlineExceededError (from a's error)."""
 
@@ -508,7 +524,7 @@ def test_without_a_budget_a_call_out_of_tokens_waits_for_one():
 def test_a_wait_for_a_token_under_a_frozen_clock_ends_by_real_time(logs):
     """The limiter's clock never moves: three real 0.1 s waits spend the 0.25 s budget."""
     clock = FakeClock()
-    limits = InMemoryRateLimiter({"a": "10/s"}, clock=clock)
+    limits = InMemoryRateLimiter({"a": RateLimit(1, 0.1)}, clock=clock)
     fn = routed(providers=["a"], rate_limits=limits, timeout=0.25, clock=clock)(
         lambda provider: provider
     )

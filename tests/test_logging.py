@@ -202,13 +202,15 @@ def test_a_spent_retry_budget_is_logged(logs, clock):
 
 
 def test_a_wait_is_logged_with_who_why_and_how_long(logs):
-    """'waiting for a provider: a (rate limited, up to X s)' at DEBUG."""
-    fn = routed(providers=["a"], rate_limits={"a": "1/s"}, timeout=2.0)(lambda provider: provider)
-    assert [fn(), fn()] == ["a", "a"]
+    """'waiting for a provider: a, b (rate limited, up to X s)' at DEBUG."""
+    fn = routed(providers=["a", "b"], rate_limits={"a": "1/s", "b": "1/s"}, timeout=2.0)(
+        lambda provider: provider
+    )
+    assert [fn(), fn(), fn()] == ["a", "b", "a"]  # then both are out of tokens: a refills first
     [wait] = logs.find("waiting for a provider")
     seconds = wait["extra"]["wait"]
     assert 0.0 < seconds <= 1.0
-    assert wait["message"] == f"waiting for a provider: a (rate limited, up to {seconds:.3f} s)"
+    assert wait["message"] == f"waiting for a provider: a, b (rate limited, up to {seconds:.3f} s)"
     assert wait["level"].name == "DEBUG"
 
 
