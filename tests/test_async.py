@@ -595,10 +595,11 @@ def test_components_that_do_not_block_are_called_on_the_loop(fixed):
 
 
 @pytest.mark.parametrize("fixed", [True, False])
-def test_a_counter_that_does_not_say_it_blocks_stays_on_the_loop_beside_one_that_does(fixed):
-    """A blocking tracker sends its own calls off the loop, not the counter's: a counter
-    without a `blocking` attribute is called on the loop."""
-    tracker = NotingCooldown(True, duration=10)
+@pytest.mark.parametrize("tracker_blocks", [True, False, None])
+def test_a_counter_that_does_not_say_it_blocks_stays_on_the_loop(fixed, tracker_blocks):
+    """A counter without a `blocking` attribute is called on the loop, alone (None), beside
+    an in-memory tracker (also on the loop) or beside a tracker that blocks (off it)."""
+    tracker = None if tracker_blocks is None else NotingCooldown(tracker_blocks, duration=10)
     counter = NotingCounter(False)
     del counter.blocking  # a third-party counter that never heard of the attribute
     names = ["a", "b"]
@@ -610,11 +611,18 @@ def test_a_counter_that_does_not_say_it_blocks_stays_on_the_loop_beside_one_that
         cooldown=tracker,
     )
     async def rotate(provider):
+        if provider == "b":
+            raise Boom(provider)  # b benched: the tracker is read and written
         return provider
 
     async def main():
         return [await rotate() for _ in range(3)], threading.get_ident()
 
     picks, loop = run(main())
-    assert picks == ["a", "b", "a"]
+    assert picks == ["a", "a", "a"]  # b's turn falls back to a
     assert counter.seen.threads == {"next_index": {loop}}
+    if tracker is not None:
+        tracker.seen.threads.pop("peek", None)  # on the loop by design: answers without I/O
+        threads = set().union(*tracker.seen.threads.values())
+        assert threads
+        assert (loop in threads) is not tracker_blocks
