@@ -166,19 +166,26 @@ def test_least_latency_explores_on_schedule_after_a_failed_first_pick():
     assert first_picks(events) == ["a", "b", "a", "a", "b", "a"]
 
 
-def test_weighted_keeps_proportions_among_the_healthy_when_one_is_benched():
-    """{a: 2, b: 1, c: 1} with a benched: b and c share evenly, a is never started."""
+@pytest.mark.parametrize("fixed", [True, False])
+def test_weighted_keeps_proportions_among_the_healthy_when_one_is_benched(fixed):
+    """{a: 2, b: 1, c: 1} with a benched: b and c share evenly, a is never started (on both
+    paths)."""
     tracker = InMemoryCooldown(3600)
     tracker.record_failure("a", Boom())
+    names = ["a", "b", "c"]
     fn = routed(
-        providers=["a", "b", "c"], strategy=Weighted({"a": 2, "b": 1, "c": 1}), cooldown=tracker
+        providers=names if fixed else lambda: names,
+        strategy=Weighted({"a": 2, "b": 1, "c": 1}),
+        cooldown=tracker,
     )(lambda provider: provider)
     picks = Counter(fn() for _ in range(400))
     assert picks == {"b": 200, "c": 200}
 
 
-def test_round_robin_with_failover_serves_every_call_and_spreads_evenly():
-    """RoundRobin(failover=True), one of three down: every call served, half each to the others."""
+@pytest.mark.parametrize("fixed", [True, False])
+def test_round_robin_with_failover_serves_every_call_and_spreads_evenly(fixed):
+    """RoundRobin(failover=True), one of three down: every call served, half each to the others
+    (on the happy path, and on the general one that a providers callable takes)."""
     calls = Counter()
 
     def call(provider):
@@ -187,7 +194,10 @@ def test_round_robin_with_failover_serves_every_call_and_spreads_evenly():
             raise Boom("b down")
         return provider
 
-    fn = routed(providers=["a", "b", "c"], strategy=RoundRobin(failover=True))(call)
+    names = ["a", "b", "c"]
+    fn = routed(providers=names if fixed else lambda: names, strategy=RoundRobin(failover=True))(
+        call
+    )
     served = Counter(fn() for _ in range(1050))
     assert served == {"a": 525, "c": 525}
     assert calls["b"] == 1  # benched after its first failure
