@@ -514,6 +514,18 @@ class NotingRates(RateLimiter):
         return self.inner.limited(name)
 
 
+class NotingLimiter(ConcurrencyLimiter):
+    """A concurrency limiter (always in memory) that notes where slots were taken."""
+
+    def __init__(self, limits) -> None:
+        super().__init__(limits)
+        self.seen = Noting()
+
+    def try_acquire(self, name):
+        self.seen.note("try_acquire")
+        return super().try_acquire(name)
+
+
 def placement_calls(blocking: bool, fixed: bool):
     """Async calls that reach every tracker, counter and rate-limiter method of the walk
     (`fixed`: provider lists, else providers callables: every call takes the engine).
@@ -528,10 +540,11 @@ def placement_calls(blocking: bool, fixed: bool):
     tracker = NotingCooldown(blocking, duration=10, clock=clock)
     counter = NotingCounter(blocking)
     rates = NotingRates(blocking, {"c": "1/s"})
+    limiter = NotingLimiter(10)
     tracker.record_failure("x", RuntimeError())  # some state: calls plan from a view
     tracker.seen.threads.clear()
 
-    @routed(providers=providers("a", "b"), cooldown=tracker, clock=clock)
+    @routed(providers=providers("a", "b"), cooldown=tracker, clock=clock, max_concurrency=limiter)
     async def fail_over(provider):
         if provider == "a":
             raise Boom(provider)
@@ -554,7 +567,10 @@ def placement_calls(blocking: bool, fixed: bool):
         assert [await limited() for _ in range(2)] == ["c", "d"]  # c's one token, then d
         return threading.get_ident()
 
-    return tracker, counter, rates, run(main())
+    loop = run(main())
+    # The limiter is in memory: its slots are taken on the loop whatever else blocks.
+    assert limiter.seen.threads == {"try_acquire": {loop}}
+    return tracker, counter, rates, loop
 
 
 @pytest.mark.parametrize("fixed", [True, False])
