@@ -619,14 +619,18 @@ def test_a_counter_that_does_not_say_it_blocks_stays_on_the_loop(fixed, tracker_
     counter = NotingCounter(False)
     del counter.blocking  # a third-party counter that never heard of the attribute
     names = ["a", "b"]
+    started = []
+    calls = []
 
     @routed(
         providers=names if fixed else (lambda: names),
         strategy=RoundRobin(failover=True),
         counter=counter,
         cooldown=tracker,
+        on_event=lambda e: started.append(e.provider) if isinstance(e, AttemptStarted) else None,
     )
     async def rotate(provider):
+        calls.append(provider)
         if provider == "b":
             raise Boom(provider)  # b benched: the tracker is read and written
         return provider
@@ -636,6 +640,7 @@ def test_a_counter_that_does_not_say_it_blocks_stays_on_the_loop(fixed, tracker_
 
     picks, loop = run(main())
     assert picks == ["a"] * 5  # b's turns (ticks 1 and 3) fall back to a
+    assert started == calls  # every attempt made once, announced once
     assert counter.seen.threads == {"next_index": {loop}}
     if tracker is not None:
         tracker.seen.threads.pop("peek", None)  # on the loop by design: answers without I/O

@@ -276,6 +276,23 @@ def test_least_busy_and_least_latency_learn_from_a_failed_over_call(providers):
     assert (status["a"].latency_estimate, status["b"].latency_estimate) == (None, 0.25)
 
 
+def test_an_async_least_busy_call_that_fails_over_leaves_nothing_in_flight():
+    """The async happy path's failed pick is counted in flight once and given back once."""
+
+    @routed(providers=["a", "b"], strategy=LeastBusy(), cooldown=None)
+    async def call(provider):
+        if provider == "a":
+            raise Boom(provider)
+        return provider
+
+    async def main():
+        return [await call() for _ in range(3)]
+
+    assert asyncio.run(main()) == ["b", "b", "b"]  # ties go in list order: a first, each time
+    status = call.router.status()
+    assert (status["a"].in_flight, status["b"].in_flight) == (0, 0)
+
+
 def test_least_busy_steers_away_from_a_provider_holding_slow_calls():
     """Two calls hang on a: the next calls start on b."""
     gate = threading.Event()
