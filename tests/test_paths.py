@@ -13,8 +13,9 @@ import dataclasses
 from typing import Any
 
 import pytest
+import tenacity
 
-from fallback_router import AllProvidersFailedError, Event, InMemoryCooldown, routed
+from fallback_router import AllProvidersFailedError, Event, InMemoryCooldown, RoundRobin, routed
 
 from .conftest import FakeClock
 
@@ -218,3 +219,41 @@ def test_every_provider_benched_forces_the_terminus(path, logs):
         "skipping provider in cooldown: b (30.0 s left)",
         "attempting terminus provider despite cooldown: c (30.0 s left)",
     ]
+
+
+@pytest.mark.parametrize("path", ["async happy", "retry template"])
+def test_the_happy_paths_attempt_stays_recorded_when_state_changes_meanwhile(path):
+    """The happy path's pick runs on a quiet tracker and fails; meanwhile a and b were
+    benched (as by other calls). The general walk that goes on from it records a's failure
+    as attempt 1 (it was made: no probe is asked for it, nothing skips it), then c serves.
+    Both paths that hand a made attempt to the engine, on every lap of the rotation."""
+    tracker = InMemoryCooldown(60)
+
+    def sync_call(provider: str) -> str:
+        if provider == "a":
+            tracker.record_failure("a", Boom("a"))
+            tracker.record_failure("b", Boom("b"))
+            raise Boom("a")
+        return provider
+
+    async def async_call(provider: str) -> str:
+        return sync_call(provider)
+
+    options: dict[str, Any] = {"strategy": RoundRobin(failover=True), "cooldown": tracker}
+    if path == "async happy":
+        fn = routed(providers=["a", "b", "c"], **options)(async_call)
+    else:  # a retry template hands a failed first pick to the engine
+        retry = tenacity.Retrying(stop=tenacity.stop_after_attempt(1))
+        fn = routed(providers=["a", "b", "c"], retry=retry, **options)(sync_call)
+    results = []
+    for _ in range(4):  # ticks 0..3: a's turns are the first and the fourth
+        tracker.reset()
+        result = fn.route()
+        results.append(asyncio.run(result) if path == "async happy" else result)
+    assert [r.provider for r in results] == ["c", "b", "c", "c"]
+    for result in (results[0], results[3]):
+        assert [(a.provider, a.error_text) for a in result.attempts] == [
+            ("a", "Boom: a"),
+            ("c", ""),
+        ]
+        assert (result.attempt, result.skipped) == (2, ())

@@ -201,7 +201,8 @@ class CallState(CallFacts):
                         waiting.clear()
                         continue
                     probe = False
-                    if probing and forced is None:
+                    made = first is not None and index == first[0] and not self.number
+                    if probing and forced is None and not made:  # made: its outcome is in
                         assert caps is not None  # noqa: S101 - probing implies caps
                         args: tuple[Any, ...] = (name,)
                         if caps.probe_ttl and setup.probe_ttl is not None:
@@ -225,7 +226,6 @@ class CallState(CallFacts):
                                 self.skip(name, seconds, PROBING if claim is False else COOLDOWN)
                                 continue
                             forced = seconds
-                    made = first is not None and index == first[0] and not self.number
                     self.number += 1
                     number = self.number
                     hedged = bool(self.running)
