@@ -342,6 +342,24 @@ def test_several_hooks_all_receive_events_and_a_raising_hook_is_ignored(logs):
     assert records[0]["exception"] is not None
 
 
+def test_several_hooks_each_receive_every_event_of_a_failover_in_order():
+    """Two hooks on a call that falls back: both see the same events, in the same order."""
+    first: list[Event] = []
+    second: list[Event] = []
+    fn = routed(providers=["a", "b"], on_event=[first.append, second.append])(fleet("a"))
+    assert fn() == "b"
+    assert first == second
+    assert [type(e).__name__ for e in first] == [
+        "CallStarted",
+        "AttemptStarted",
+        "AttemptFailed",
+        "CooldownEntered",
+        "AttemptStarted",
+        "AttemptSucceeded",
+        "CallSucceeded",
+    ]
+
+
 def broken_hook(event: Event) -> None:
     raise ValueError("boom")
 
