@@ -28,6 +28,7 @@ from fallback_router import (
     ConcurrencyLimiter,
     InMemoryCooldown,
     InMemoryRateLimiter,
+    ProviderSkipped,
     RateLimiter,
     RedisCooldown,
     RedisRateLimiter,
@@ -544,7 +545,19 @@ def placement_calls(blocking: bool, fixed: bool):
     tracker.record_failure("x", RuntimeError())  # some state: calls plan from a view
     tracker.seen.threads.clear()
 
-    @routed(providers=providers("a", "b"), cooldown=tracker, clock=clock, max_concurrency=limiter)
+    skips = []
+
+    def skipped(event):
+        if isinstance(event, ProviderSkipped):
+            skips.append((event.provider, event.remaining, event.reason))
+
+    @routed(
+        providers=providers("a", "b"),
+        cooldown=tracker,
+        clock=clock,
+        max_concurrency=limiter,
+        on_event=skipped,
+    )
     async def fail_over(provider):
         if provider == "a":
             raise Boom(provider)
@@ -563,6 +576,7 @@ def placement_calls(blocking: bool, fixed: bool):
         clock.advance(10)  # a is half-open, and probed by another process (a stale view)
         tracker.probed_elsewhere.add("a")
         assert await fail_over() == "b"  # a: the probe is taken (remaining), skipped
+        assert skips == [("a", 0.0, "probe in flight")]  # the hold the tracker reports
         assert [await rotate() for _ in range(3)] == ["a", "b", "a"]
         assert [await limited() for _ in range(2)] == ["c", "d"]  # c's one token, then d
         return threading.get_ident()
