@@ -44,6 +44,7 @@ __all__ = [
     "SUCCEEDED_ON_FALLBACK",
     "UNPARSABLE_RETRY_AFTER",
     "WAITING",
+    "WAITING_UNBOUNDED",
     "logger",
     "template",
     "wants",
@@ -58,6 +59,7 @@ RESPONSE_REJECTED = "response rejected"
 STREAM_INTERRUPTED = "stream interrupted"
 HEDGING = "hedging"
 WAITING = "waiting for a provider"
+WAITING_UNBOUNDED = "waiting for a provider without a time limit"
 BUDGET_EXHAUSTED = "retry budget exhausted"
 SKIPPING_SATURATED = "skipping saturated provider"
 ATTEMPTING_TERMINUS = "attempting terminus provider despite cooldown"
@@ -89,6 +91,7 @@ _TEMPLATES = {
     SKIPPING_RATE_LIMITED: SKIPPING_RATE_LIMITED + ": {provider} ({remaining:.3f} s to a token)",
     HEDGING: HEDGING + ": {provider} started after {after:.3f} s (attempt {attempt})",
     WAITING: WAITING + ": {providers} ({reason}, up to {wait:.3f} s)",
+    WAITING_UNBOUNDED: WAITING + ": {providers} ({reason}, no time limit)",
     BUDGET_EXHAUSTED: BUDGET_EXHAUSTED + ": {provider} not attempted after attempt {attempt}",
     NOT_COUNTED: NOT_COUNTED + ": {provider} (" + _ERROR + ")",
     ENTERING_COOLDOWN: ENTERING_COOLDOWN + ": {provider} for {duration:.1f} s",

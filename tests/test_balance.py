@@ -551,7 +551,7 @@ def test_without_a_budget_a_call_out_of_tokens_waits_for_one():
 def test_a_wait_for_a_token_under_a_frozen_clock_ends_by_real_time(logs):
     """The limiter's clock never moves: three real 0.1 s waits spend the 0.25 s budget."""
     clock = FakeClock()
-    limits = InMemoryRateLimiter({"a": RateLimit(1, 0.1)}, clock=clock)
+    limits = InMemoryRateLimiter({"a": "10/s"}, clock=clock)
     fn = routed(providers=["a"], rate_limits=limits, timeout=0.25, clock=clock)(
         lambda provider: provider
     )

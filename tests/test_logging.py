@@ -214,6 +214,38 @@ def test_a_wait_is_logged_with_who_why_and_how_long(logs):
     assert wait["level"].name == "DEBUG"
 
 
+def test_a_wait_without_a_budget_is_logged_as_having_no_time_limit(logs, gate):
+    """Saturated, no timeout=: 'waiting for a provider: a (saturated, no time limit)'."""
+    import threading
+    import time
+
+    from fallback_router import ConcurrencyLimiter
+
+    entered = threading.Event()
+
+    def call(provider):
+        if not entered.is_set():
+            entered.set()
+            gate.wait(10)
+        return provider
+
+    fn = routed(providers=["a"], max_concurrency=ConcurrencyLimiter(1))(call)
+    holder = threading.Thread(target=fn)
+    holder.start()
+    assert entered.wait(10)
+    waiter = threading.Thread(target=fn)
+    waiter.start()
+    deadline = time.monotonic() + 10
+    while not logs.find("waiting for a provider") and time.monotonic() < deadline:
+        time.sleep(0.001)  # until the second call says it waits (a condition, not a delay)
+    gate.set()
+    holder.join()
+    waiter.join()
+    [wait] = logs.find("waiting for a provider")
+    assert wait["message"] == "waiting for a provider: a (saturated, no time limit)"
+    assert (wait["extra"]["reason"], wait["extra"]["wait"]) == ("saturated", None)
+
+
 def test_a_timed_out_attempt_is_logged_as_such(logs, gate):
     """'attempt timed out: a (attempt 1): AttemptTimeoutError: ...', not 'provider failed'."""
     fn = routed(providers=["a", "b"], attempt_timeout=0.05)(hanging(gate, "a"))

@@ -140,7 +140,7 @@ def wait_for(  # noqa: C901, PLR0912 - one wait loop: slots, tokens, real time
         if not gated and until is None:
             return None  # nothing that could change by waiting
         span = None if until is None else max(0.0, until - now)
-        setup.recorder.waiting([names[i] for i in waiting], reason, span or -1.0)
+        setup.recorder.waiting([names[i] for i in waiting], reason, span)
         got = yield (WAIT, gate if gated else None, gated, until, reason)
         if got is None:
             if span is not None:

@@ -52,6 +52,7 @@ _log_rejected = _T(_log.RESPONSE_REJECTED)
 _log_hedge = _T(_log.HEDGING)
 _log_budget = _T(_log.BUDGET_EXHAUSTED)
 _log_wait = _T(_log.WAITING)
+_log_wait_unbounded = _T(_log.WAITING_UNBOUNDED)
 _log_interrupted = _T(_log.STREAM_INTERRUPTED)
 
 call_started = builder(CallStarted)
@@ -277,10 +278,11 @@ class Recorder:
         if wants(__name__, WARNING):
             _log.logger.warning(_log_budget, provider=name, attempt=number)
 
-    def waiting(self, names: Sequence[str], reason: str, wait: float) -> None:
-        """The call waits for a slot, a token or a cooldown's end."""
+    def waiting(self, names: Sequence[str], reason: str, wait: float | None) -> None:
+        """The call waits for a slot, a token or a cooldown's end (`wait` None: no limit)."""
         if wants(__name__, DEBUG):
-            _log.logger.debug(_log_wait, providers=", ".join(names), reason=reason, wait=wait)
+            template = _log_wait if wait is not None else _log_wait_unbounded
+            _log.logger.debug(template, providers=", ".join(names), reason=reason, wait=wait)
 
     def interrupted(self, name: str, items: int, error: BaseException) -> None:
         """A stream failed after delivering `items` items."""
