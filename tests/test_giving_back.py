@@ -401,3 +401,24 @@ def test_a_slot_taken_for_a_provider_without_a_token_goes_back_at_once():
     assert free(limiter, "a", "b")
     skipped = [(e.provider, e.reason) for e in events if isinstance(e, ProviderSkipped)]
     assert skipped == [("a", "rate limited")] * 2
+
+
+def test_a_token_waited_for_goes_back_when_the_budget_then_refuses():
+    """a fails; b's token comes after a wait, then the retry budget refuses b: the token
+    that was waited for is refunded (b's bucket is full again), the slot freed."""
+    from fallback_router import RateLimit, RetryBudget
+
+    limiter = ConcurrencyLimiter(2)
+    rates = InMemoryRateLimiter({"b": RateLimit(1, 0.05)})  # real time: a 50 ms refill
+    assert rates.try_acquire("b")  # b's token is spent: the call will wait for the next
+    fn = routed(
+        providers=["a", "b"],
+        cooldown=None,
+        max_concurrency=limiter,
+        rate_limits=rates,
+        retry_budget=RetryBudget(0.2, 0, clock=FakeClock()),
+    )(lambda provider: (_ for _ in ()).throw(Boom(provider)))
+    with pytest.raises(AllProvidersFailedError, match="retry budget exhausted"):
+        fn()
+    assert rates.tokens("b") == pytest.approx(1.0)  # refunded (the bucket holds one)
+    assert free(limiter, "a", "b")
