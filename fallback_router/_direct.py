@@ -302,10 +302,10 @@ def direct_caller(  # noqa: C901, PLR0915 - the happy path, inlined on purpose
         finally:
             reset_current(token)
         # Outside the except block: later errors get no __context__ from this one.
+        if not walks:  # the engine ends the attempt (in flight through its retries)
+            return general(args, kwargs, (index, tick, failure), start, call_id)
         if tracks:
             planner.ended(names[index])
-        if not walks:
-            return general(args, kwargs, (index, tick, failure), start, call_id)
         return walk(args, kwargs, start, tick, (), (index, failure), call_id)
 
     return direct_call

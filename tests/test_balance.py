@@ -276,6 +276,43 @@ def test_least_busy_and_least_latency_learn_from_a_failed_over_call(providers):
     assert (status["a"].latency_estimate, status["b"].latency_estimate) == (None, 0.25)
 
 
+def test_a_retried_first_pick_stays_in_flight_through_its_retries_and_ends_once():
+    """LeastBusy with a retry= template: a's first pick fails and is retried by the engine;
+    a is counted in flight through both tries and given back once (a call holding a
+    meanwhile keeps its count)."""
+    gate = threading.Event()
+    entered = threading.Semaphore(0)
+    seen_in_flight = []
+
+    def call(provider, hold=False):
+        if hold:
+            entered.release()
+            gate.wait(10)
+            return provider
+        if provider == "a":
+            seen_in_flight.append(fn.router.status()["a"].in_flight)
+            raise Boom(provider)
+        return provider
+
+    retry = tenacity.Retrying(stop=tenacity.stop_after_attempt(2))
+    fn = routed(providers=["a", "b"], strategy=LeastBusy(), cooldown=None, retry=retry)(call)
+    holders = [threading.Thread(target=fn, kwargs={"hold": True}) for _ in range(2)]
+    try:
+        for holder in holders:  # one call held on a, then one on b (a is busier)
+            holder.start()
+            assert entered.acquire(timeout=10)
+        assert fn() == "b"  # a tie: a first; it fails twice (a retry), then b
+        assert seen_in_flight == [2, 2]  # the holder and this call, in both tries
+        status = fn.router.status()
+        assert (status["a"].in_flight, status["b"].in_flight) == (1, 1)  # the holders
+    finally:
+        gate.set()
+        for holder in holders:
+            holder.join(10)
+    status = fn.router.status()
+    assert (status["a"].in_flight, status["b"].in_flight) == (0, 0)
+
+
 def test_an_async_least_busy_call_that_fails_over_leaves_nothing_in_flight():
     """The async happy path's failed pick is counted in flight once and given back once."""
 
