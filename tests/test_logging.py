@@ -309,3 +309,84 @@ def test_a_warnings_filter_set_to_error_does_not_break_the_call():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert fn() == "a"
+
+
+@pytest.fixture
+def others_disabled(logs):
+    """Every module disabled but this package, and loguru's view of code without a module
+    name (exec'd text) cached as disabled: the package's records must not follow it."""
+    logger.disable(None)
+    logger.enable("fallback_router")
+    exec("from loguru import logger\nlogger.info('from code without __name__')", {})
+    yield logs
+    logger.enable(None)
+    logger.disable("fallback_router")
+
+
+def test_the_packages_records_follow_its_own_activation_only(others_disabled, gate):
+    """With everything else disabled, each kind of record the package logs still comes."""
+    from fallback_router import (
+        DeadlineExceededError,
+        InMemoryRateLimiter,
+        RateLimit,
+        StreamInterrupted,
+    )
+
+    logs = others_disabled
+    clock = FakeClock()
+    tracker = InMemoryCooldown(10, clock=clock)
+    fn = routed(providers=["a", "b"], cooldown=tracker, clock=clock)(fleet("a"))
+    assert fn() == "b"  # provider failed, entering cooldown, succeeded on fallback
+    assert fn() == "b"  # skipping a
+    clock.advance(10)
+    calls = routed(providers=["a", "b"], cooldown=tracker, clock=clock)(fleet())
+    assert calls() == "a"  # probing a
+    rejecting = routed(providers=["a", "b"], cooldown=None, accept=lambda r: r != "a")(fleet())
+    assert rejecting() == "b"  # response rejected (and not counted: no tracker)
+    budget = RetryBudget(0.2, 0, clock=clock)
+    spent = routed(providers=["a", "b"], cooldown=None, retry_budget=budget)(fleet("a"))
+    with pytest.raises(AllProvidersFailedError):
+        spent()  # retry budget exhausted
+    tokens = InMemoryRateLimiter({"a": RateLimit(1, 0.02)}, clock=clock)  # never refills
+    limited = routed(providers=["a"], rate_limits=tokens, timeout=0.05, clock=clock)(fleet())
+    assert limited() == "a"
+    with pytest.raises(DeadlineExceededError):
+        limited()  # waiting for a provider (a token), until real time spends the budget
+    hedged = routed(providers=["a", "b"], hedge_after=0.01, cooldown=None)(hanging(gate, "a"))
+    assert hedged() == "b"  # hedging
+    hooked = routed(providers=["a"], on_event=broken_hook)(fleet())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert hooked() == "a"  # event hook raised
+    everyone_benched = routed(providers=["a", "b"], cooldown=tracker, clock=clock)(fleet())
+    tracker.record_failure("a", RuntimeError())
+    tracker.record_failure("b", RuntimeError())
+    assert everyone_benched() == "b"  # attempting terminus provider despite cooldown
+    forgiving = routed(providers=["a", "b"], cooldown_on=lambda error: False)(fleet("a"))
+    assert forgiving() == "b"  # failure not counted for cooldown
+
+    @routed(providers=["a", "b"], cooldown=None)
+    def stream(provider):
+        yield provider
+        raise RuntimeError("cut")
+
+    items = stream()
+    assert next(items) == "a"
+    with pytest.raises(StreamInterrupted):
+        next(items)  # stream interrupted
+    for phrase in (
+        "attempting terminus provider despite cooldown",
+        "failure not counted for cooldown",
+        "stream interrupted",
+        "provider failed",
+        "provider entering cooldown",
+        "succeeded on fallback provider",
+        "skipping provider in cooldown",
+        "probing half-open provider",
+        "response rejected",
+        "retry budget exhausted",
+        "waiting for a provider",
+        "hedging",
+        "event hook raised",
+    ):
+        assert logs.find(phrase), phrase
