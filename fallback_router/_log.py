@@ -44,7 +44,7 @@ __all__ = [
     "SUCCEEDED_ON_FALLBACK",
     "UNPARSABLE_RETRY_AFTER",
     "WAITING",
-    "WAITING_UNBOUNDED",
+    "WAITING_NO_LIMIT",
     "logger",
     "template",
     "wants",
@@ -59,7 +59,6 @@ RESPONSE_REJECTED = "response rejected"
 STREAM_INTERRUPTED = "stream interrupted"
 HEDGING = "hedging"
 WAITING = "waiting for a provider"
-WAITING_UNBOUNDED = "waiting for a provider without a time limit"
 BUDGET_EXHAUSTED = "retry budget exhausted"
 SKIPPING_SATURATED = "skipping saturated provider"
 ATTEMPTING_TERMINUS = "attempting terminus provider despite cooldown"
@@ -91,7 +90,6 @@ _TEMPLATES = {
     SKIPPING_RATE_LIMITED: SKIPPING_RATE_LIMITED + ": {provider} ({remaining:.3f} s to a token)",
     HEDGING: HEDGING + ": {provider} started after {after:.3f} s (attempt {attempt})",
     WAITING: WAITING + ": {providers} ({reason}, up to {wait:.3f} s)",
-    WAITING_UNBOUNDED: WAITING + ": {providers} ({reason}, no time limit)",
     BUDGET_EXHAUSTED: BUDGET_EXHAUSTED + ": {provider} not attempted after attempt {attempt}",
     NOT_COUNTED: NOT_COUNTED + ": {provider} (" + _ERROR + ")",
     ENTERING_COOLDOWN: ENTERING_COOLDOWN + ": {provider} for {duration:.1f} s",
@@ -107,6 +105,10 @@ _TEMPLATES = {
     + _ERROR
     + "; fix: {fix}; retrying in {backoff} s",
 }
+
+
+#: The template of a wait that nothing bounds (no `timeout=`): it starts with `WAITING`.
+WAITING_NO_LIMIT = WAITING + ": {providers} ({reason}, no time limit)"
 
 
 def template(phrase: str) -> str:

@@ -389,6 +389,13 @@ def test_a_slot_taken_for_a_provider_without_a_token_goes_back_at_once():
     limiter = ConcurrencyLimiter(1)
     rates = InMemoryRateLimiter({"a": "1/min"}, clock=clock)
     events = []
+    a_free_in_b = []
+
+    def call(provider):
+        if provider == "b":
+            a_free_in_b.append(limiter.in_flight("a") == 0)
+        return provider
+
     fn = routed(
         providers=["a", "b"],
         cooldown=None,
@@ -396,8 +403,9 @@ def test_a_slot_taken_for_a_provider_without_a_token_goes_back_at_once():
         rate_limits=rates,
         clock=clock,
         on_event=events.append,
-    )(lambda provider: provider)
+    )(call)
     assert [fn(), fn(), fn()] == ["a", "b", "b"]
+    assert a_free_in_b == [True, True]  # released before the call moved on to b
     assert free(limiter, "a", "b")
     skipped = [(e.provider, e.reason) for e in events if isinstance(e, ProviderSkipped)]
     assert skipped == [("a", "rate limited")] * 2
@@ -408,8 +416,17 @@ def test_a_token_waited_for_goes_back_when_the_budget_then_refuses():
     that was waited for is refunded (b's bucket is full again), the slot freed."""
     from fallback_router import RateLimit, RetryBudget
 
+    class Refunds(InMemoryRateLimiter):
+        def __init__(self, limits):
+            super().__init__(limits)
+            self.refunded: list[str] = []
+
+        def refund(self, name):
+            self.refunded.append(name)
+            super().refund(name)
+
     limiter = ConcurrencyLimiter(2)
-    rates = InMemoryRateLimiter({"b": RateLimit(1, 0.05)})  # real time: a 50 ms refill
+    rates = Refunds({"b": RateLimit(1, 0.05)})  # real time: a 50 ms refill
     assert rates.try_acquire("b")  # b's token is spent: the call will wait for the next
     fn = routed(
         providers=["a", "b"],
@@ -420,5 +437,6 @@ def test_a_token_waited_for_goes_back_when_the_budget_then_refuses():
     )(lambda provider: (_ for _ in ()).throw(Boom(provider)))
     with pytest.raises(AllProvidersFailedError, match="retry budget exhausted"):
         fn()
-    assert rates.tokens("b") == pytest.approx(1.0)  # refunded (the bucket holds one)
+    assert rates.refunded == ["b"]  # the token waited for, given back
+    assert rates.tokens("b") == pytest.approx(1.0)  # the bucket holds one
     assert free(limiter, "a", "b")

@@ -239,8 +239,10 @@ def test_a_wait_without_a_budget_is_logged_as_having_no_time_limit(logs, gate):
     while not logs.find("waiting for a provider") and time.monotonic() < deadline:
         time.sleep(0.001)  # until the second call says it waits (a condition, not a delay)
     gate.set()
-    holder.join()
-    waiter.join()
+    holder.join(10)
+    waiter.join(10)
+    assert not holder.is_alive()
+    assert not waiter.is_alive()
     [wait] = logs.find("waiting for a provider")
     assert wait["message"] == "waiting for a provider: a (saturated, no time limit)"
     assert (wait["extra"]["reason"], wait["extra"]["wait"]) == ("saturated", None)

@@ -52,7 +52,7 @@ _log_rejected = _T(_log.RESPONSE_REJECTED)
 _log_hedge = _T(_log.HEDGING)
 _log_budget = _T(_log.BUDGET_EXHAUSTED)
 _log_wait = _T(_log.WAITING)
-_log_wait_unbounded = _T(_log.WAITING_UNBOUNDED)
+_log_wait_unbounded = _log.WAITING_NO_LIMIT
 _log_interrupted = _T(_log.STREAM_INTERRUPTED)
 
 call_started = builder(CallStarted)
