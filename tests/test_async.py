@@ -457,7 +457,7 @@ class NotingCooldown(InMemoryCooldown):
     def remaining(self, name):
         self.seen.note("remaining")
         if name in self.probed_elsewhere:
-            return 7.5  # the other process's probe may hold it that long
+            return 0.25  # the other process's probe may hold it that long
         return super().remaining(name)
 
     def try_probe(self, name, ttl=None):
@@ -578,7 +578,7 @@ def placement_calls(blocking: bool, fixed: bool):
         clock.advance(10)  # a is half-open, and probed by another process (a stale view)
         tracker.probed_elsewhere.add("a")
         assert await fail_over() == "b"  # a: the probe is taken (remaining), skipped
-        assert skips == [("a", 7.5, "probe in flight")]  # the hold the tracker reports
+        assert skips == [("a", 0.25, "probe in flight")]  # the hold the tracker reports
         assert [await rotate() for _ in range(3)] == ["a", "b", "a"]
         assert [await limited() for _ in range(2)] == ["c", "d"]  # c's one token, then d
         return threading.get_ident()
