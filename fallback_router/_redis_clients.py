@@ -166,19 +166,27 @@ def _factory(client: Any, op_timeout: float) -> Callable[[], Any]:
     return build_standalone
 
 
-def _close_quietly(box: list[Any]) -> None:
-    """Close the client in `box` and its pool's sockets (a broken one may fail to).
+def _shut(client: Any, in_use: bool) -> None:
+    """Close `client` and its pool's idle sockets, and with `in_use` those in use too.
 
-    Its tracker is gone, so nothing is in flight on it.
+    Quietly: closing a broken client may fail.
+    """
+    with contextlib.suppress(Exception):
+        client.close()
+    pool = getattr(client, "connection_pool", None)
+    if pool is not None:
+        with contextlib.suppress(Exception):
+            pool.disconnect(inuse_connections=in_use)
+
+
+def _close_quietly(box: list[Any]) -> None:
+    """Close the client in `box` and every socket of its pool.
+
+    Its owner has finished with it (or is gone), so nothing is in flight on it.
     """
     client, box[0] = box[0], None
     if client is not None:
-        with contextlib.suppress(Exception):
-            client.close()
-        pool = getattr(client, "connection_pool", None)
-        if pool is not None:
-            with contextlib.suppress(Exception):
-                pool.disconnect()
+        _shut(client, in_use=True)
 
 
 class BoundedClient:
@@ -239,11 +247,6 @@ class BoundedClient:
             client, self._box[0] = self._box[0], None
             self._scripts = {}
         if client is not None:
-            with contextlib.suppress(Exception):  # closing a broken client may fail
-                client.close()
-            # Idle sockets of its own pool are closed now; those other threads still
-            # use are left to them (closing them would fail their commands).
-            pool = getattr(client, "connection_pool", None)
-            if pool is not None:
-                with contextlib.suppress(Exception):
-                    pool.disconnect(inuse_connections=False)
+            # Sockets other threads still use are left to them (closing them would
+            # fail their commands).
+            _shut(client, in_use=False)
