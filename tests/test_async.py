@@ -590,19 +590,16 @@ def placement_calls(blocking: bool, fixed: bool):
     return tracker, counter, rates, loop
 
 
+#: The tracker methods placement_calls reaches (besides `peek`).
+WALK_METHODS = {"remaining_many", "record_failure", "record_success", "try_probe", "remaining"}
+
+
 @pytest.mark.parametrize("fixed", [True, False])
 def test_components_that_block_are_only_called_off_the_loop(fixed):
     """blocking = True: every tracker, counter and limiter call runs in a worker thread,
     except `peek` (answers without I/O, on the loop; None: the read goes off the loop)."""
     tracker, counter, rates, loop = placement_calls(blocking=True, fixed=fixed)
-    assert set(tracker.seen.threads) == {
-        "peek",
-        "remaining_many",
-        "record_failure",
-        "record_success",
-        "try_probe",
-        "remaining",
-    }
+    assert set(tracker.seen.threads) == {"peek", *WALK_METHODS}
     assert tracker.seen.threads.pop("peek") == {loop}
     for seen in (tracker.seen, counter.seen, rates.seen):
         assert seen.threads, "not reached"
@@ -615,13 +612,7 @@ def test_components_that_block_are_only_called_off_the_loop(fixed):
 def test_components_that_do_not_block_are_called_on_the_loop(fixed):
     """blocking = False (in-memory structures): called on the loop, never a thread hop."""
     tracker, counter, rates, loop = placement_calls(blocking=False, fixed=fixed)
-    assert set(tracker.seen.threads) == {
-        "remaining_many",
-        "record_failure",
-        "record_success",
-        "try_probe",
-        "remaining",
-    }  # no peek: the view is read directly
+    assert set(tracker.seen.threads) == WALK_METHODS  # no peek: the view is read directly
     for seen in (tracker.seen, counter.seen, rates.seen):
         assert seen.threads, "not reached"
         assert set().union(*seen.threads.values()) == {loop}

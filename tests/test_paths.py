@@ -89,6 +89,18 @@ def call_on(path: str, fail: set[str], tracker: Writes, clock: FakeClock, logs: 
     return outcome, [event_facts(e) for e in events], messages, list(tracker.writes)
 
 
+def started(attempt: int, provider: str, is_terminus: bool, probe: bool = False) -> tuple:
+    """The facts of the AttemptStarted event expected for one attempt (not hedged)."""
+    return (
+        "AttemptStarted",
+        ("attempt", attempt),
+        ("hedged", False),
+        ("is_terminus", is_terminus),
+        ("probe", probe),
+        ("provider", provider),
+    )
+
+
 def verdicts(writes: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """The writes that change state (the general walk also asks providers with some state
     seen for a probe, and tells a success that must keep a newer cooldown: no-ops here)."""
@@ -129,14 +141,7 @@ def test_a_benched_provider_is_skipped_and_a_failure_benches(path, logs):
     assert events == [
         ("CallStarted", ("strategy", "fallback")),
         ("ProviderSkipped", ("provider", "a"), ("remaining", 60.0)),
-        (
-            "AttemptStarted",
-            ("attempt", 1),
-            ("hedged", False),
-            ("is_terminus", False),
-            ("probe", False),
-            ("provider", "b"),
-        ),
+        started(1, "b", is_terminus=False),
         (
             "AttemptFailed",
             ("attempt", 1),
@@ -147,14 +152,7 @@ def test_a_benched_provider_is_skipped_and_a_failure_benches(path, logs):
             ("timed_out", False),
         ),
         ("CooldownEntered", ("duration", 60.0), ("error_text", "Boom: b"), ("provider", "b")),
-        (
-            "AttemptStarted",
-            ("attempt", 2),
-            ("hedged", False),
-            ("is_terminus", True),
-            ("probe", False),
-            ("provider", "c"),
-        ),
+        started(2, "c", is_terminus=True),
         ("AttemptSucceeded", ("attempt", 2), ("provider", "c")),
         ("CallSucceeded", ("attempt", 2), ("provider", "c")),
     ]
@@ -177,17 +175,8 @@ def test_a_half_open_provider_is_probed_once_and_cleared(path, logs):
     assert summary(result) == ("a", 1, False, (), (("a", "", False),))
     assert writes == [("a", "try_probe"), ("a", "record_success")]
     assert tracker.snapshot() == {}
-    started = [e for e in events if e[0] == "AttemptStarted"]
-    assert started == [
-        (
-            "AttemptStarted",
-            ("attempt", 1),
-            ("hedged", False),
-            ("is_terminus", False),
-            ("probe", True),
-            ("provider", "a"),
-        )
-    ]
+    attempts = [e for e in events if e[0] == "AttemptStarted"]
+    assert attempts == [started(1, "a", is_terminus=False, probe=True)]
     assert messages == ["probing half-open provider: a (attempt 1)"]
 
 

@@ -29,7 +29,7 @@ from fallback_router._redis import MIRROR_NAMES
 
 from .conftest import FakeClock
 from .support.helpers import fleet, wait_until
-from .support.redis_helpers import key, keys, through
+from .support.redis_helpers import key, keys, load_scripts, through
 
 # -- keys and namespaces -------------------------------------------------------------------
 
@@ -308,10 +308,7 @@ def test_the_mirror_reads_redis_once_per_refresh_interval(
     redis_client, round_trips, real_redis_binary
 ):
     """Calls read a process-local mirror: one round trip per ``refresh``, none between."""
-    from fallback_router import _redis_scripts as lua
-
-    for source in (lua.READ, lua.TRY_PROBE, lua.RECORD_FAILURE, lua.RECORD_SUCCESS):
-        redis_client.script_load(source)  # a warm server (one restarted by another test is not)
+    load_scripts(redis_client)  # a warm server (one restarted by another test is not)
     clock = FakeClock()
     tracker = RedisCooldown(redis_client, duration=60, refresh=0.1, clock=clock)
     fn = routed(providers=["a", "b", "c"], cooldown=tracker, clock=clock)(fleet())

@@ -24,7 +24,7 @@ from fallback_router import (
 from .conftest import FakeClock, RedisServer
 from .support.fault_proxy import FaultProxy
 from .support.helpers import RetryAfter, fleet
-from .support.redis_helpers import through, unreachable_client
+from .support.redis_helpers import load_scripts, through, unreachable_client
 
 OP_TIMEOUT = 0.2
 SLACK = 0.4  # wall clock, unavoidable: the documented bound plus scheduling on 2 loaded cores
@@ -49,10 +49,7 @@ def warmed(tracker: RedisCooldown, redis_client: Any, clock: FakeClock) -> None:
     """Scripts loaded and the tracker's connection made before the part under test: a first
     connection through the proxy may outlast op_timeout on a loaded machine (then the
     tracker rightly fails open for a back-off, and is asked again after it)."""
-    from fallback_router import _redis_scripts as lua
-
-    for source in (lua.READ, lua.TRY_PROBE, lua.RECORD_FAILURE, lua.RECORD_SUCCESS):
-        redis_client.script_load(source)
+    load_scripts(redis_client)
     for _ in range(20):
         tracker.remaining_many(["a", "b"])
         if not tracker._guard.down:

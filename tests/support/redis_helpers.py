@@ -15,6 +15,14 @@ def keys(client: Any) -> list[str]:
     return sorted(k.decode() for k in client.keys("fallback_router:*"))
 
 
+def load_scripts(client: Any) -> None:
+    """Load the tracker's scripts on the server (a restarted server has none cached)."""
+    from fallback_router import _redis_scripts as lua
+
+    for source in (lua.READ, lua.TRY_PROBE, lua.RECORD_FAILURE, lua.RECORD_SUCCESS):
+        client.script_load(source)
+
+
 def through(proxy: Any) -> Any:
     """A client that reaches the session's redis-server through a FaultProxy."""
     import redis
