@@ -184,8 +184,8 @@ def _hooks(on_event: object) -> tuple[EventHook, ...] | None:
     if on_event is None:
         return None
     hooks = (on_event,) if callable(on_event) else on_event
-    if not isinstance(hooks, Sequence) or not hooks:
-        msg = f"on_event must be a callable or a non-empty sequence of them, got {on_event!r}"
+    if not isinstance(hooks, Sequence) or isinstance(hooks, str | bytes) or not hooks:
+        msg = f"on_event must be a callable or a sequence of callables, got {on_event!r}"
         raise InvalidConfigError(msg)
     checked: list[EventHook] = []
     for hook in cast("Sequence[object]", hooks):

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Self
 
 from ._display import error_html, error_markdown
+from ._text import seconds
 
 if TYPE_CHECKING:
     from ._results import Attempt
@@ -187,7 +188,7 @@ class AttemptTimeoutError(RoutingError, TimeoutError):
     """
 
     def __init__(self, provider: str, limit: float, kind: str = "attempt") -> None:
-        super().__init__(f"{kind} timed out after {limit:g} s on {provider}")
+        super().__init__(f"{kind} timed out after {seconds(limit)} on {provider}")
         self.provider = provider
         self.limit = limit
         self.kind = kind

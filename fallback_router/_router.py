@@ -18,6 +18,8 @@ stream; plain and method.
 
 from __future__ import annotations
 
+import difflib
+
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, Concatenate, ParamSpec, TypeVar, Unpack, overload
 
@@ -117,8 +119,7 @@ class Router:
     def __init__(self, providers: ProvidersSpec, **options: Unpack[RouterOptions]) -> None:
         unknown = sorted(set(options) - set(DEFAULTS))
         if unknown:
-            msg = f"Router() got unexpected keyword argument(s) {', '.join(map(repr, unknown))}"
-            raise TypeError(msg)
+            raise TypeError(_unknown_options(unknown))
         config = Config.build(providers, **{**DEFAULTS, **options})
         self.config = config
         names = config.static[0] if config.static is not None else None
@@ -283,6 +284,15 @@ class Router:
             f"Router(providers={names!r}, strategy={self.setup.planner.name!r}, "
             f"tracker={self.config.tracker!r})"
         )
+
+
+def _unknown_options(unknown: list[str]) -> str:
+    """The message for unknown router options, with a "did you mean" for each."""
+    parts = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, DEFAULTS, n=1)
+        parts.append(f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name))
+    return f"Router() got unexpected keyword argument(s) {', '.join(parts)}"
 
 
 def routed(*, providers: ProvidersSpec, **options: Unpack[RouterOptions]) -> Router:

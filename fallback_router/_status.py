@@ -3,67 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import html
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, overload
 
 from ._display import md
 from ._engine.setup import Setup
 from ._redact import redact
-from ._text import cut, describe, printable
+from ._status_row import ProviderStatus, error_text
+from ._text import cut, listing, printable
 from ._tracker import CooldownState
 
 __all__ = ["ProviderStatus", "Status", "build_status"]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ProviderStatus:
-    """One provider's row in [`Status`][fallback_router.Status].
-
-    Attributes:
-        name: the provider's name.
-        available: False while in cooldown (or while another call's half-open
-            probe holds the provider).
-        cooldown_remaining: seconds of cooldown left.
-        cooldown_length: the latest cooldown's full length (0.0: never had one).
-        half_open: a cooldown has ended and no success has cleared it yet.
-        consecutive_failures: as counted by the tracker; while benched, the count
-            that tripped the cooldown.
-        successes: this router's successes since creation or `reset()`.
-        failures: this router's failures.
-        skips: how often calls passed the provider over.
-        last_error: the latest error, scrubbed (no traceback, no request or
-            response objects, secrets redacted).
-        last_latency: seconds of the latest attempt.
-        last_failure_at: wall-clock time of the latest failure (UTC), or None.
-        in_flight: calls in flight now (`max_concurrency` or `LeastBusy`).
-        weight: the provider's weight under `Weighted`, else None.
-        latency_estimate: `LeastLatency`'s estimate in seconds, else None.
-        tokens: rate-limit tokens left, or None without a limit.
-
-    Version:
-        Added in 0.1.0. Changed in 0.2.0: `cooldown_length` and `half_open`.
-        Changed in 0.3.0: `skips`, `last_failure_at`, `in_flight`, `weight`,
-        `latency_estimate`, `tokens`.
-    """
-
-    name: str
-    available: bool
-    cooldown_remaining: float
-    cooldown_length: float = 0.0
-    half_open: bool = False
-    consecutive_failures: int
-    successes: int
-    failures: int
-    skips: int = 0
-    last_error: Exception | None
-    last_latency: float | None
-    last_failure_at: dt.datetime | None = None
-    in_flight: int = 0
-    weight: float | None = None
-    latency_estimate: float | None = None
-    tokens: float | None = None
 
 
 def _latency_text(latency: float | None) -> str:
@@ -86,10 +38,6 @@ def _share_left(row: ProviderStatus) -> tuple[float, float]:
     """(percent of the provider's own cooldown left, that cooldown's length)."""
     length = row.cooldown_length or row.cooldown_remaining or 1.0
     return max(0.0, min(100.0, 100.0 * row.cooldown_remaining / length)), length
-
-
-def _error_text(error: Exception | None) -> str:
-    return redact(describe(error))
 
 
 def _count_text(value: int) -> str:
@@ -145,14 +93,49 @@ class Status(Sequence[ProviderStatus]):
             for row in self._rows:
                 if row.name == key:
                     return row
-            raise KeyError(key)
+            raise KeyError(self._missing(key))
         return self._rows[key]
+
+    def _missing(self, key: str) -> str:
+        """The message for a name with no row: the closest names, then the known ones."""
+        names = [row.name for row in self._rows]
+        close = difflib.get_close_matches(key, names, n=3, cutoff=0.5)
+        hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+        known = listing([repr(name) for name in names]) if names else "none"
+        return redact(f"no provider named {key!r}{hint} (providers: {known})")
 
     def __len__(self) -> int:
         return len(self._rows)
 
     def __iter__(self) -> Iterator[ProviderStatus]:
         return iter(self._rows)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data for a `/health` endpoint.
+
+        `{"providers": [row.to_dict(), ...], "available": n, "total": n,
+        "retry_after": s, "shared": text}`: `available` counts the providers
+        not in cooldown; `retry_after` is None while one is available, else the
+        seconds until the earliest cooldown ends (what a 503's `Retry-After`
+        says); `shared` is the note on which columns come from Redis, or None.
+
+        Version:
+            Added in 0.3.0.
+        """
+        rows = [row.to_dict() for row in self._rows]
+        available = sum(1 for row in self._rows if row.available)
+        benched = [row.cooldown_remaining for row in self._rows if not row.available]
+        return {
+            "providers": rows,
+            "available": available,
+            "total": len(rows),
+            "retry_after": float(min(benched)) if benched and not available else None,
+            "shared": self.shared,
+        }
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle the rows (each as [`ProviderStatus`][fallback_router.ProviderStatus] does)."""
+        return (Status, (self._rows, self.shared))
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Status) and self._rows == other._rows
@@ -182,7 +165,7 @@ class Status(Sequence[ProviderStatus]):
                 *(fmt(getattr(r, attr)) for _, attr, fmt in optional),
                 _latency_text(r.last_latency),
                 r.last_failure_at.strftime("%H:%M:%S") if r.last_failure_at else "",
-                cut(_error_text(r.last_error)),
+                cut(error_text(r.last_error)),
             )
             for r in self._rows
         ]
@@ -252,7 +235,7 @@ class Status(Sequence[ProviderStatus]):
                 )
             tds = [f"<td><b>{esc(cells[0])}</b></td>", f"<td>{avail}</td>"]
             tds += [f"<td>{esc(c)}</td>" for c in cells[2:-1]]
-            full = printable(_error_text(r.last_error))
+            full = printable(error_text(r.last_error))
             tds.append(f'<td title="{esc(full)}">{esc(cells[-1])}</td>')
             body.append(f'<tr class="{css}"{style}>{"".join(tds)}</tr>')
         caption = (

@@ -7,9 +7,14 @@ __all__ = [
     "RESPONSE_CHARS",
     "cut",
     "describe",
+    "listing",
     "printable",
     "response_text",
+    "seconds",
 ]
+
+#: Names listed in a message before "and N more" (the full data is on the error).
+LISTED = 10
 
 #: Characters of error text shown in tables and chains; the full text is in a tooltip.
 ERROR_CHARS = 100
@@ -58,3 +63,22 @@ def response_text(response: object, limit: int = RESPONSE_CHARS) -> str:
     except Exception:  # noqa: BLE001 - a display must not raise
         text = f"<{type(response).__qualname__} object (repr failed)>"
     return cut(text, limit)
+
+
+def seconds(value: float) -> str:
+    """A duration for a message: three significant digits, milliseconds below 1 s.
+
+    `0.999927` reads `1 s`, `0.0123456` reads `12.3 ms`, `90.25` reads `90.2 s`.
+    """
+    if value != value or value in (float("inf"), float("-inf")):  # nan, inf
+        return f"{value} s"
+    if abs(value) < 0.9995:
+        return f"{float(f'{value * 1000:.3g}'):.10g} ms"
+    return f"{float(f'{value:.3g}'):.10g} s"
+
+
+def listing(names: list[str] | tuple[str, ...], limit: int = LISTED) -> str:
+    """`names` joined by commas, at most `limit` of them, then `and 9,990 more`."""
+    if len(names) <= limit:
+        return ", ".join(names)
+    return f"{', '.join(names[:limit])} and {len(names) - limit:,} more"

@@ -31,11 +31,15 @@ CASES = {
     ),
     "on_event": (
         {"on_event": 5},
-        "on_event must be a callable or a non-empty sequence of them, got 5",
+        "on_event must be a callable or a sequence of callables, got 5",
     ),
     "on_event empty": (
         {"on_event": []},
-        "on_event must be a callable or a non-empty sequence of them, got []",
+        "on_event must be a callable or a sequence of callables, got []",
+    ),
+    "on_event string": (
+        {"on_event": "log"},
+        "on_event must be a callable or a sequence of callables, got 'log'",
     ),
     "on_event item": ({"on_event": [print, 5]}, "on_event hook 5 is not callable"),
     "limit unknown": (
@@ -100,6 +104,16 @@ def test_an_unknown_option_is_a_type_error_naming_it():
         TypeError, match=r"^Router\(\) got unexpected keyword argument\(s\) 'bogus'$"
     ):
         Router(providers=["a"], bogus=1)  # type: ignore[call-arg]
+
+
+def test_an_unknown_option_gets_a_did_you_mean():
+    """A near miss names the option it was probably meant to be."""
+    with pytest.raises(
+        TypeError,
+        match=r"^Router\(\) got unexpected keyword argument\(s\) "
+        r"'cooldwon' \(did you mean 'cooldown'\?\), 'zzz'$",
+    ):
+        routed(providers=["a"], cooldwon=5, zzz=1)  # type: ignore[call-arg]
 
 
 def test_a_dynamic_provider_list_accepts_any_exempt_and_limit_names():

@@ -313,7 +313,7 @@ def test_an_attempt_timeout_is_a_timed_out_attempt_span(otel):
         assert fn("cat") == "served cat"
     finally:
         release.set()
-    text = "AttemptTimeoutError: attempt timed out after 0.05 s on a"
+    text = "AttemptTimeoutError: attempt timed out after 50 ms on a"
     assert trees(otel.exporter) == [
         call_tree(
             "generate",

@@ -392,3 +392,36 @@ def test_base_exceptions_propagate_and_are_never_recorded(exc_type, clock):
     assert fn.router.tracker is not None
     assert fn.router.tracker.snapshot() == {}
     assert fn.router.status()["a"].failures == 0
+
+
+def test_the_all_failed_message_is_bounded_with_the_full_data_on_the_error():
+    """10,000 failing providers: ten named, "and 9,990 more"; every error still kept."""
+    names = [f"p{i}" for i in range(10_000)]
+    fn = routed(providers=names, cooldown=None)(fleet(*names))
+    with pytest.raises(AllProvidersFailedError) as info:
+        fn()
+    message = str(info.value)
+    assert "all providers failed (p0, p1, p2, p3, p4, p5, p6, p7, p8, p9 and 9,990 more)" in message
+    assert len(message) < 300
+    assert len(info.value.exceptions) == len(info.value.attempts) == 10_000
+
+
+def test_the_skipped_list_is_bounded_too(clock):
+    """Providers skipped for cooldown are listed up to ten, then counted."""
+    names = [f"p{i}" for i in range(50)]
+    fn = routed(providers=names, cooldown=30, clock=clock)(fleet(*names))
+    with pytest.raises(AllProvidersFailedError):
+        fn()
+    with pytest.raises(AllProvidersFailedError) as info:
+        fn()
+    assert "skipped in cooldown: p0, p1, p2, p3, p4, p5, p6, p7, p8, p9 and 39 more" in str(
+        info.value
+    )
+    assert len(info.value.skipped) == 49
+
+
+def test_seconds_in_messages_are_rounded():
+    """A computed limit reads in three significant digits (ms below a second)."""
+    assert str(AttemptTimeoutError("a", 0.999927)) == "attempt timed out after 1 s on a"
+    assert str(AttemptTimeoutError("a", 0.0123456)) == "attempt timed out after 12.3 ms on a"
+    assert str(AttemptTimeoutError("a", 90.25, "idle")) == "idle timed out after 90.2 s on a"

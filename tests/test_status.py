@@ -4,6 +4,8 @@ test_displays.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from fallback_router import (
@@ -261,3 +263,75 @@ def test_reset_clears_providers_given_as_a_mapping():
     fn.router.reset()
     assert fn.router.status()["a"].available
     assert fn() == 1
+
+
+def _sdk_error():
+    """A real openai SDK error carrying a key in its URL, header and body."""
+    openai = pytest.importorskip("openai")
+    http = pytest.importorskip("httpx2")
+    secret = "sk-proj-S3cr3tKeyValue123"
+    request = http.Request(
+        "POST", "https://api.example.test/v1?key=AIzaS3cr3t", headers={"Authorization": secret}
+    )
+    body = {"error": {"message": f"Incorrect API key provided: {secret}."}}
+    raw = http.Response(401, request=request)
+    return openai.AuthenticationError(f"Error code: 401 - {body}", response=raw, body=body)
+
+
+def test_to_dict_is_json_ready_redacted_and_pickles_with_an_sdk_error(clock):
+    """to_dict(): field names as keys, the SDK error as redacted text, times as seconds."""
+    import json
+    import pickle
+
+    error = _sdk_error()
+
+    def call(provider):
+        if provider == "a":
+            raise error
+        return provider
+
+    fn = routed(providers=["a", "b"], cooldown=30, clock=clock)(call)
+    assert fn() == "b"
+    status = fn.router.status()
+    row = status["a"].to_dict()
+    assert list(row) == [f.name for f in dataclasses.fields(ProviderStatus)]
+    assert row["last_error"].startswith("AuthenticationError: Error code: 401")
+    assert "S3cr3t" not in json.dumps(row)
+    assert (row["available"], row["cooldown_remaining"], row["failures"]) == (False, 30.0, 1)
+    assert isinstance(row["last_failure_at"], float)
+    whole = status.to_dict()
+    assert whole["providers"] == [r.to_dict() for r in status]
+    assert (whole["available"], whole["total"], whole["retry_after"]) == (1, 2, None)
+    assert json.loads(json.dumps(whole)) == whole
+    assert pickle.loads(pickle.dumps(whole)) == whole
+    # the rows themselves pickle too: the SDK error, which cannot rebuild, as text
+    copy = pickle.loads(pickle.dumps(status))
+    assert [r.name for r in copy] == ["a", "b"]
+    assert str(copy["a"].last_error) == row["last_error"]
+    assert copy["b"] == status["b"]
+    again = copy.to_dict()
+    assert again["providers"][0].pop("last_error") == f"RuntimeError: {row['last_error']}"
+    whole["providers"][0].pop("last_error")
+    assert again == whole
+
+
+def test_to_dict_says_when_the_next_provider_comes_back(clock):
+    """Every provider benched: retry_after is the earliest cooldown's remaining seconds."""
+    fn = routed(providers=["a", "b"], cooldown=30, clock=clock)(fleet("a", "b"))
+    with pytest.raises(AllProvidersFailedError):
+        fn()
+    clock.advance(5)
+    summary = fn.router.status().to_dict()
+    assert (summary["available"], summary["retry_after"]) == (0, 25.0)
+
+
+def test_an_unknown_name_gets_a_did_you_mean():
+    """status()["gork"]: KeyError naming the close names and listing the known ones."""
+    fn = routed(providers=["groq", "gemini", "openai"])(lambda p: p)
+    with pytest.raises(KeyError, match=r"no provider named 'gork'; did you mean 'groq'\?"):
+        fn.router.status()["gork"]
+    many = routed(providers=[f"p{i}" for i in range(10_000)])(lambda p: p)
+    with pytest.raises(KeyError) as info:
+        many.router.status()["zzz"]
+    assert "and 9,990 more" in str(info.value)
+    assert len(str(info.value)) < 300
