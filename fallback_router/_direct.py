@@ -23,6 +23,7 @@ from ._engine.call import CallState
 from ._engine.facts import COOLDOWN, Outcome
 from ._engine.record import attempt_started, attempt_succeeded, call_started, call_succeeded
 from ._engine.setup import Setup
+from ._loop import on_loop, running_loop
 from ._results import CURRENT, new_attempt, new_result
 from ._routing import ENTERED, ROUTING
 from ._sync import SyncRun, check_not_awaitable, drive, run_call
@@ -73,6 +74,7 @@ def direct_caller(  # noqa: C901, PLR0915 - the happy path, inlined on purpose
     emit_two = recorder.emit_two
     strategy = recorder.strategy
     plain: set[type[Any]] = set()
+    warned = setup.warned
 
     def refused(response: Any, name: str, number: int, failures: Any, call_id: int) -> None:
         """`check_not_awaitable` on an unseen type; a refusal closes the call for the hooks."""
@@ -231,6 +233,8 @@ def direct_caller(  # noqa: C901, PLR0915 - the happy path, inlined on purpose
     def direct_call(  # noqa: C901, PLR0911, PLR0912, PLR0915 - inlined on purpose
         *args: Any, **kwargs: Any
     ) -> Any:
+        if running_loop() is not None:
+            on_loop(function, warned, 3)
         clock = router_clock if router_clock is not None else time.monotonic
         start = clock()
         if entered[0] and get_routing() is not None:

@@ -23,6 +23,7 @@ DEBUG, INFO, WARNING, ERROR = 10, 20, 30, 40
 
 __all__ = [
     "ATTEMPTING_TERMINUS",
+    "BLOCKING_LOOP",
     "ATTEMPT_TIMED_OUT",
     "BUDGET_EXHAUSTED",
     "ENTERING_COOLDOWN",
@@ -72,6 +73,7 @@ EVENT_HOOK_FAILED = "event hook raised"
 REDIS_UNAVAILABLE = "redis unavailable, failing open"
 REDIS_BACK = "redis reachable again"
 REDIS_MISCONFIGURED = "redis misconfigured, failing open"
+BLOCKING_LOOP = "sync routed function called on an event loop"
 
 #: Errors reach records as redacted text (`error`) and their type name (`error_type`).
 _ERROR = "{error}"
@@ -100,6 +102,9 @@ _TEMPLATES = {
     EVENT_HOOK_FAILED: EVENT_HOOK_FAILED + "; ignored: {hook} on {event}: " + _ERROR,
     REDIS_UNAVAILABLE: REDIS_UNAVAILABLE + " ({what}): " + _ERROR + "; retrying in {backoff} s",
     REDIS_BACK: REDIS_BACK + " ({what})",
+    BLOCKING_LOOP: BLOCKING_LOOP
+    + ": {function} blocks the loop while it runs; declare it `async def` "
+    + "(reported once per function)",
     REDIS_MISCONFIGURED: REDIS_MISCONFIGURED
     + " ({what}): "
     + _ERROR

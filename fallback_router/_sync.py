@@ -18,6 +18,7 @@ from typing import Any
 
 from ._engine.call import ABANDON, AWAIT, HEDGE, IO, START, STARTED, CallState, Outcome
 from ._engine.setup import Setup
+from ._loop import on_loop, running_loop
 from ._errors import AttemptTimeoutError, RejectedResponseError
 from ._results import CURRENT, AttemptState
 from ._retry import retry_after_first
@@ -316,5 +317,7 @@ def run_call(  # noqa: PLR0913 - the call's facts
     call_id: int | None = None,
 ) -> Any:
     """Route one call on the general path (`first`: the happy path's failed attempt)."""
+    if first is None and running_loop() is not None:
+        on_loop(function, setup.warned)
     call = CallState(setup, function, want_result, False, first, start, call_id)
     return drive(SyncRun(call, fn, args, kwargs))

@@ -20,6 +20,7 @@ from typing import Any, Self
 
 from ._engine.call import CallState
 from ._engine.setup import Setup
+from ._loop import on_loop, running_loop
 from ._errors import AttemptTimeoutError, StreamInterrupted
 from ._relay import RelayBase
 from ._results import CURRENT, AttemptState, Result, new_result
@@ -176,6 +177,8 @@ def route_stream(
     `latency` is the time to the first item (buffered: to the stream's end).
     Raises like a plain routed call when no provider produces a first item.
     """
+    if running_loop() is not None:
+        on_loop(function, setup.warned)
     call = CallState(setup, function, True)
     call.stream = not setup.buffer  # an unbuffered stream's call ends with the stream
     run = StreamRun(call, fn, args, kwargs)

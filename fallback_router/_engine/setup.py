@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import tenacity
@@ -58,6 +58,8 @@ class Setup:
     affinity: Affinity
     call_ids: Iterator[int]
     workers: Workers
+    #: Functions already warned about being called on an event loop's thread.
+    warned: set[str] = field(default_factory=set[str])
 
     @property
     def limits(self) -> bool:

@@ -1,0 +1,43 @@
+"""The warning for a sync routed function called on a thread that runs an event loop.
+
+Such a call blocks the loop (every other task waits) for as long as the providers
+take. The check on each sync call is one C call (`asyncio`'s running-loop lookup);
+only a call on a loop thread does more, and the log and `RuntimeWarning` come once
+per function and router.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from asyncio.events import _get_running_loop as running_loop  # pyright: ignore[reportPrivateUsage]
+
+from . import _log
+from ._log import BLOCKING_LOOP, WARNING, template, wants
+from ._redact import redact
+
+__all__ = ["on_loop", "running_loop"]
+
+_message = template(BLOCKING_LOOP)
+
+
+def on_loop(function: str, warned: set[str], depth: int = 4) -> None:
+    """A sync call of `function` runs on an event loop's thread: warn once per function.
+
+    `depth`: the caller's frame for the warning (the user's call site).
+    """
+    if function in warned:
+        return
+    warned.add(function)
+    name = redact(function)
+    if wants(__name__, WARNING):
+        _log.logger.warning(_message, function=name)
+    # A warnings filter set to "error" must not break the call.
+    with contextlib.suppress(Exception):
+        warnings.warn(
+            f"fallback_router: the sync routed function {name} was called on a thread "
+            f"running an event loop; it blocks the loop while it runs: declare it "
+            f"`async def` (reported once per function)",
+            RuntimeWarning,
+            stacklevel=depth,
+        )
