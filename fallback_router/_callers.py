@@ -81,12 +81,12 @@ def make_caller(  # noqa: PLR0911 - one return per kind of caller
         return functools.partial(_lazy_stream, setup, fn, function)
     if kind == ASYNC_STREAM:
         if want_result:
-            return functools.partial(_route_stream_async, setup, fn, function)
+            return _route_stream_async(setup, fn, function)
         return functools.partial(_lazy_stream_async, setup, fn, function)
     if kind == ASYNC:
         if direct:
             return async_direct_caller(setup, fn, want_result, function)
-        return functools.partial(_run_async, setup, fn, want_result, function)
+        return _run_async(setup, fn, want_result, function)
     if direct:
         return direct_caller(setup, fn, want_result, function)
     return functools.partial(_run, setup, fn, want_result, function)
@@ -96,10 +96,13 @@ def _run(setup: Setup, fn: Any, want_result: bool, function: str, *args: Any, **
     return run_call(setup, fn, args, kwargs, want_result, function)
 
 
-async def _run_async(
-    setup: Setup, fn: Any, want_result: bool, function: str, *args: Any, **kwargs: Any
-) -> Any:
-    return await run_async(setup, fn, args, kwargs, want_result, function)
+def _run_async(setup: Setup, fn: Any, want_result: bool, function: str) -> Callable[..., Any]:
+    """A closure, not a partial: its coroutines take the user's function's name."""
+
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        return await run_async(setup, fn, args, kwargs, want_result, function)
+
+    return call
 
 
 def _route_stream(setup: Setup, fn: Any, function: str, *args: Any, **kwargs: Any) -> Any:
@@ -110,10 +113,13 @@ def _lazy_stream(setup: Setup, fn: Any, function: str, *args: Any, **kwargs: Any
     return lazy_stream(setup, fn, args, kwargs, function)  # a generator: routes at first next()
 
 
-async def _route_stream_async(
-    setup: Setup, fn: Any, function: str, *args: Any, **kwargs: Any
-) -> Any:
-    return await route_stream_async(setup, fn, args, kwargs, function)
+def _route_stream_async(setup: Setup, fn: Any, function: str) -> Callable[..., Any]:
+    """A closure, not a partial: its coroutines take the user's function's name."""
+
+    async def route(*args: Any, **kwargs: Any) -> Any:
+        return await route_stream_async(setup, fn, args, kwargs, function)
+
+    return route
 
 
 async def _lazy_stream_async(

@@ -26,6 +26,7 @@ from typing import (
     overload,
 )
 
+from ._naming import by_reference, named
 from ._results import Result
 from ._status import Status
 
@@ -87,24 +88,28 @@ class _Routed(functools.partial[Any]):
 
     def __new__(cls, router: RouterLike, fn: Callable[..., Any]) -> Self:
         """Build the wrapper around the router's caller for `fn`."""
-        return super().__new__(cls, router.caller(fn, False, False))
+        caller = router.caller(fn, False, False)
+        named(caller, fn)  # an unawaited coroutine is named after the user's function
+        return super().__new__(cls, caller)
 
     def __init__(self, router: RouterLike, fn: Callable[..., Any]) -> None:
         functools.update_wrapper(self, fn)
         self.router = router
         self.__signature__ = _without_params(fn, 0)
         # An instance attribute, not a method: fn.route(...) runs the router's caller
-        # directly, with the happy path inlined as for fn(...).
-        self.__dict__["route"] = router.caller(fn, True, False)
+        # directly, with the happy path inlined as for fn(...). It pickles by reference.
+        self.__dict__["route"] = by_reference(router.caller(fn, True, False), self)
 
     def __set_name__(self, owner: type[Any], name: str) -> None:
         """Become a method: the first argument is the instance, the provider follows."""
         router, fn = self.router, self.__wrapped__
-        self.__dict__["route"] = router.caller(fn, True, True)
+        self.__dict__["route"] = by_reference(router.caller(fn, True, True), self)
         self.__dict__["_attribute"] = name
         self.__signature__ = _without_params(fn, 1)  # (self, *rest): the provider goes
+        caller = router.caller(fn, False, True)
+        named(caller, fn)
         # functools.partial's documented state protocol swaps the callable in place.
-        self.__setstate__((router.caller(fn, False, True), (), {}, self.__dict__))  # type: ignore[attr-defined]
+        self.__setstate__((caller, (), {}, self.__dict__))  # type: ignore[attr-defined]
 
     def __get__(self, instance: object | None, owner: type[Any] | None = None) -> Any:
         """Bind to `instance` so the provider is passed after `self`."""
