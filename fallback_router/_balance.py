@@ -111,8 +111,10 @@ class _WeightedPlanner(Planner):
             key = tuple(names[i] for i in healthy)
             sub = self._schedules.get(key) or self.schedule(key, check=False)
             pick = healthy[sub[next(self._ticks) % len(sub)]]
-        else:
-            pick = schedule[next(self._ticks) % len(schedule)]
+            # The benched ones come first: the walk passes them over and counts the skips.
+            rest = (i for i in healthy if i != pick)
+            return [*(i for i in range(n) if i not in healthy), pick, *rest]
+        pick = schedule[next(self._ticks) % len(schedule)]
         return [pick, *(i for i in range(n) if i != pick)]
 
     def after(

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from asyncio.events import _get_running_loop as running_loop  # pyright: ignore[reportPrivateUsage]
+from asyncio import AbstractEventLoop, events
+from collections.abc import Callable
 
 from . import _log
 from ._log import BLOCKING_LOOP, WARNING, template, wants
@@ -19,6 +20,10 @@ from ._redact import redact
 __all__ = ["on_loop", "running_loop"]
 
 _message = template(BLOCKING_LOOP)
+
+#: The running loop of this thread, or None: asyncio's C-level lookup (no exception
+#: raised and caught, unlike `asyncio.get_running_loop`).
+running_loop: Callable[[], AbstractEventLoop | None] = events._get_running_loop  # noqa: SLF001
 
 
 def on_loop(function: str, warned: set[str], depth: int = 4) -> None:

@@ -8,12 +8,15 @@ reference, as `getattr(fn, "route")`, like a bound method (module-level function
 and methods only, as for plain functions).
 """
 
+# pyright: reportUnnecessaryTypeIgnoreComment=false
+# (the ignore in this module is for mypy; pyright needs the cast)
+
 from __future__ import annotations
 
 import functools
 import types
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 __all__ = ["by_reference", "named"]
 
@@ -38,7 +41,7 @@ class _Route(functools.partial[Any]):
 def by_reference(caller: Callable[..., Any], routed: object) -> Callable[..., Any]:
     """`caller` made to pickle as `routed.route` (the value to store as `routed.route`)."""
     if isinstance(caller, functools.partial):
-        partial: functools.partial[Any] = caller
+        partial = cast("functools.partial[Any]", caller)  # type: ignore[redundant-cast]  # pyright needs it
         route = _Route(partial.func, *partial.args, **partial.keywords)
         route.__dict__["_routed"] = routed
         return route

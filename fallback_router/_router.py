@@ -19,7 +19,6 @@ stream; plain and method.
 from __future__ import annotations
 
 import difflib
-
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, Concatenate, ParamSpec, TypeVar, Unpack, overload
 
@@ -288,7 +287,7 @@ class Router:
 
 def _unknown_options(unknown: list[str]) -> str:
     """The message for unknown router options, with a "did you mean" for each."""
-    parts = []
+    parts: list[str] = []
     for name in unknown:
         close = difflib.get_close_matches(name, DEFAULTS, n=1)
         parts.append(f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name))

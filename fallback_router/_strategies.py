@@ -183,7 +183,12 @@ class _Rotation(Planner):
             return [*range(pick, n), *range(pick)]
         healthy = list(range(n)) if benched is None else [i for i in range(n) if not benched(i)]
         pick = healthy[tick % len(healthy)] if healthy else tick % n
-        return [*range(pick, n), *range(pick)]
+        rotation = [*range(pick, n), *range(pick)]
+        if benched is None or not 0 < len(healthy) < n:
+            return rotation
+        # The benched ones come first: the walk passes them over and counts the skips,
+        # as fallback does; the healthy ones keep sharing the turns evenly.
+        return [*(i for i in rotation if benched(i)), *(i for i in rotation if not benched(i))]
 
 
 class StrategyObject:

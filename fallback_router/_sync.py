@@ -18,8 +18,8 @@ from typing import Any
 
 from ._engine.call import ABANDON, AWAIT, HEDGE, IO, START, STARTED, CallState, Outcome
 from ._engine.setup import Setup
-from ._loop import on_loop, running_loop
 from ._errors import AttemptTimeoutError, RejectedResponseError
+from ._loop import on_loop, running_loop
 from ._results import CURRENT, AttemptState
 from ._retry import retry_after_first
 from ._worker import Job

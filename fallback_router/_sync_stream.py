@@ -20,8 +20,8 @@ from typing import Any, Self
 
 from ._engine.call import CallState
 from ._engine.setup import Setup
-from ._loop import on_loop, running_loop
 from ._errors import AttemptTimeoutError, StreamInterrupted
+from ._loop import on_loop, running_loop
 from ._relay import RelayBase
 from ._results import CURRENT, AttemptState, Result, new_result
 from ._sync import SyncRun, drive

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 __all__ = [
     "ERROR_CHARS",
     "RESPONSE_CHARS",
@@ -70,7 +72,7 @@ def seconds(value: float) -> str:
 
     `0.999927` reads `1 s`, `0.0123456` reads `12.3 ms`, `90.25` reads `90.2 s`.
     """
-    if value != value or value in (float("inf"), float("-inf")):  # nan, inf
+    if not math.isfinite(value):
         return f"{value} s"
     if abs(value) < 0.9995:
         return f"{float(f'{value * 1000:.3g}'):.10g} ms"

@@ -668,3 +668,40 @@ def test_status_shows_strategy_state():
     assert status["b"].tokens is None
     assert "weight" in repr(status)
     assert "tokens" in repr(status)
+
+
+@pytest.mark.parametrize(
+    "strategy",
+    [
+        "fallback",
+        RoundRobin(failover=True),
+        Weighted({"a": 1, "b": 1, "c": 1}),
+        LeastBusy(),
+        LeastLatency(),
+    ],
+    ids=repr,
+)
+def test_balanced_strategies_count_skips_of_a_benched_provider_as_fallback_does(strategy, clock):
+    """a is benched after its first failure: every later call passes it over, counted
+    in status() and as a ProviderSkipped event; b and c still share the turns."""
+    events: list[object] = []
+
+    def call(provider: str) -> str:
+        if provider == "a":
+            raise RuntimeError("down")
+        return provider
+
+    fn = routed(
+        providers=["a", "b", "c"], strategy=strategy, cooldown=30, clock=clock,
+        on_event=events.append,
+    )(call)  # fmt: skip
+    served = [fn.route() for _ in range(7)]
+    failed_at = next(i for i, r in enumerate(served) if r.attempts[0].error is not None)
+    later = served[failed_at + 1 :]
+    assert all(r.skipped == ("a",) for r in later)
+    status = fn.router.status()
+    assert (status["a"].failures, status["a"].skips) == (1, len(later))
+    skipped = [e for e in events if isinstance(e, ProviderSkipped)]
+    assert [e.provider for e in skipped] == ["a"] * len(later)
+    if not isinstance(strategy, str | LeastBusy | LeastLatency):
+        assert {r.provider for r in later} == {"b", "c"}
