@@ -7,6 +7,7 @@ API (`pip install 'fallback-router[otel]'`); importing `fallback_router` never d
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,7 @@ ABANDONED = "fallback_router.abandoned"
 REASON = "fallback_router.reason"
 REMAINING = "fallback_router.remaining"
 OUTCOME = "fallback_router.outcome"
+FUNCTION = "fallback_router.function"
 ERROR_TYPE = "error.type"
 
 #: Histogram buckets (seconds) suggested to the SDK for attempt durations.
@@ -87,7 +89,9 @@ class OpenTelemetryHook:
     `fallback_router.abandoned` (the reason). Skips, hedges, cooldowns and a forced
     terminus are events of the call span. Metrics: `fallback_router.attempt.duration`
     (histogram, s), `fallback_router.skips` and `fallback_router.cooldowns` (counters), by
-    `fallback_router.provider`.
+    `fallback_router.provider`; `fallback_router.call.duration` (histogram, s: a whole
+    routed call, a stream until it ended) by `fallback_router.function` and
+    `fallback_router.outcome` (`success` / `failure`), what dashboards and SLOs read.
 
     One hook serves any number of routers, threads and asyncio tasks: it never attaches a
     context, so interleaved async calls cannot cross-talk, and it never raises into the
@@ -122,13 +126,14 @@ class OpenTelemetryHook:
             raise ValueError(msg)
         self._tracer = trace.get_tracer("fallback_router", __version__, tracer_provider)
         meter = metrics.get_meter("fallback_router", __version__, meter_provider)
-        duration = "fallback_router.attempt.duration", "s", "Duration of provider attempts."
-        try:
-            self._duration = meter.create_histogram(
-                *duration, explicit_bucket_boundaries_advisory=DURATION_BUCKETS
-            )
-        except TypeError:  # pragma: no cover - OpenTelemetry before 1.30
-            self._duration = meter.create_histogram(*duration)
+        self._duration = _histogram(
+            meter, "fallback_router.attempt.duration", "Duration of provider attempts."
+        )
+        self._call_duration = _histogram(
+            meter, "fallback_router.call.duration", "Duration of routed calls."
+        )
+        self._starts: OrderedDict[int, float] = OrderedDict()
+        self._functions: dict[str, tuple[Attributes, Attributes]] = {}
         skips = "fallback_router.skips", "{skip}", "Providers passed over by routed calls."
         self._skips = meter.create_counter(*skips)
         cooldowns = "fallback_router.cooldowns", "{cooldown}", "Cooldowns entered by providers."
@@ -191,7 +196,27 @@ class OpenTelemetryHook:
         if call is not None:
             call.span.add_event(name, attributes)
 
+    def _outcomes(self, function: str) -> tuple[Attributes, Attributes]:
+        """The call metric's (success, failure) attributes for `function`, built once."""
+        found = self._functions.get(function)
+        if found is None:
+            if len(self._functions) >= _MAX_LABELS:
+                self._functions = {}
+            found = self._functions[function] = (
+                {FUNCTION: function, OUTCOME: "success"},
+                {FUNCTION: function, OUTCOME: "failure"},
+            )
+        return found
+
+    def _started_at(self, call_id: int) -> float | None:
+        with self._lock:
+            return self._starts.pop(call_id, None)
+
     def _call_started(self, event: ev.CallStarted) -> None:
+        with self._lock:
+            self._starts[event.call_id] = time.monotonic()
+            if len(self._starts) > self._max:
+                self._starts.popitem(last=False)
         attributes = {"fallback_router.function": event.function, STRATEGY: event.strategy}
         span = self._tracer.start_span(f"route {event.function}", attributes=attributes)
         if not span.is_recording():  # tracing off or sampled out: metrics only
@@ -275,6 +300,8 @@ class OpenTelemetryHook:
         self._add_event(event.call_id, "terminus forced", forced)
 
     def _call_succeeded(self, event: ev.CallSucceeded) -> None:
+        self._started_at(event.call_id)
+        self._call_duration.record(event.elapsed, self._outcomes(event.function)[0])
         # Attempts still running when a call succeeds lost to a hedge.
         call = self._close(event.call_id, "hedge lost")
         if call is not None:
@@ -282,6 +309,13 @@ class OpenTelemetryHook:
             call.span.end()
 
     def _call_failed(self, event: ev.CallFailed) -> None:
+        start = self._started_at(event.call_id)
+        elapsed = (
+            time.monotonic() - start
+            if start is not None
+            else sum(attempt.latency for attempt in event.attempts)
+        )
+        self._call_duration.record(max(0.0, elapsed), self._outcomes(event.function)[1])
         call = self._close(event.call_id, "call ended")
         if call is not None:
             span, kind, text = call.span, type(event.error).__name__, event.error_text
@@ -290,6 +324,16 @@ class OpenTelemetryHook:
             span.add_event("exception", {"exception.type": kind, "exception.message": message})
             span.set_status(trace.StatusCode.ERROR, text)
             span.end()
+
+
+def _histogram(meter: metrics.Meter, name: str, description: str) -> metrics.Histogram:
+    """A histogram in seconds, with `DURATION_BUCKETS` suggested to the SDK."""
+    try:
+        return meter.create_histogram(
+            name, "s", description, explicit_bucket_boundaries_advisory=DURATION_BUCKETS
+        )
+    except TypeError:  # pragma: no cover - OpenTelemetry before 1.30
+        return meter.create_histogram(name, "s", description)
 
 
 def _abandon(call: _Call, reason: str, *spans: trace.Span) -> None:

@@ -548,6 +548,7 @@ def test_metrics_names_units_attributes_and_values(otel, clock):
     found = metrics_of(otel.reader)
     assert set(found) == {
         "fallback_router.attempt.duration",
+        "fallback_router.call.duration",
         "fallback_router.skips",
         "fallback_router.cooldowns",
     }
@@ -786,3 +787,37 @@ def test_a_base_exception_on_the_happy_path_closes_the_call():
         "AttemptAbandoned",
         "CallFailed",
     ]
+
+
+def test_call_duration_by_function_and_outcome(otel, clock):
+    """fallback_router.call.duration: one point per routed call, by function and outcome;
+    a success's value is the whole call (failed attempt included), a failure is counted."""
+
+    def slow_broken(prompt):
+        clock.advance(0.25)
+        raise RuntimeError("down")
+
+    def slow_serve(prompt):
+        clock.advance(0.5)
+        return "ok"
+
+    fn = routed(
+        providers={"a": slow_broken, "b": slow_serve}, cooldown=None, clock=clock,
+        on_event=otel.hook,
+    )(generate)  # fmt: skip
+    down = routed(providers={"a": slow_broken}, clock=clock, on_event=otel.hook)(generate)
+    fn("one")
+    fn("two")
+    with pytest.raises(AllProvidersFailedError):
+        down("three")
+    calls = metrics_of(otel.reader)["fallback_router.call.duration"]
+    assert calls.unit == "s"
+    by = points(calls)
+    success = (("fallback_router.function", "generate"), ("fallback_router.outcome", "success"))
+    failure = (("fallback_router.function", "generate"), ("fallback_router.outcome", "failure"))
+    assert set(by) == {success, failure}
+    assert (by[success].count, by[success].sum) == (2, 1.5)
+    assert by[failure].count == 1
+    assert by[failure].sum >= 0.0
+    assert tuple(by[success].explicit_bounds) == DURATION_BUCKETS
+    assert otel.hook._starts == {}
