@@ -7,7 +7,8 @@ Installed as the console script `fallback-router`, and runnable as
     fallback-router reset  --redis URL [--namespace NS] [PROVIDER ...]
 
 `status` prints every provider of the namespace that has state in Redis (benched,
-counting failures or half-open): a table, or with `--json` an object
+counting failures or half-open), and its rate-limit buckets (see `_cli_rates`): a
+table, or with `--json` an object
 
     {"namespace": "default",
      "providers": [{"name": "gemini", "available": false,
@@ -17,7 +18,7 @@ counting failures or half-open): a table, or with `--json` an object
 (`cooldown_remaining` and `cooldown_length` in seconds; `cooldown_length` is null
 once the cooldown has ended, when Redis no longer holds it). `reset` clears the
 named providers, or every provider of the namespace when none is named (a name
-starting with `-` goes after `--`).
+starting with `-` goes after `--`); `--rate-limits` refills their buckets instead.
 
 Both read and write through a [`RedisCooldown`][fallback_router.RedisCooldown]
 built with the same namespace (default `"default"`) as the routers'.
@@ -46,22 +47,20 @@ naming the server, any password shown as `***`), 2 on usage errors.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from ._cli_rates import refill_report, status_report
 from ._cli_redis import OptionsError, UnreachableError, guarded, target
 from ._cli_text import (
     one_line,
     redact_url,
-    row,
     secrets_of,
     shown,
     state_text,
-    table,
     write,
 )
 from ._redis import DEFAULT_NAMESPACE, RedisCooldown
@@ -93,6 +92,7 @@ examples:
   fallback-router status --redis redis://localhost:6379/0 --namespace billing --json
   fallback-router reset --redis redis://localhost:6379/0 gemini "azure east"
   fallback-router reset --redis redis://localhost:6379/0          # the whole namespace
+  fallback-router reset --redis redis://localhost:6379/0 --rate-limits gemini  # refill
 
 reaching Redis:
   --redis redis://[[user]:password@]host[:port][/db]
@@ -170,8 +170,8 @@ def _parser() -> argparse.ArgumentParser:
         "--namespace",
         metavar="NS",
         type=_name,
-        default=DEFAULT_NAMESPACE,
-        help=f"the trackers' namespace (default: {DEFAULT_NAMESPACE!r})",
+        default=None,
+        help=f"the namespace (default: {DEFAULT_NAMESPACE!r}, and list those with state)",
     )
     where.add_argument(
         "--timeout",
@@ -227,6 +227,11 @@ def _parser() -> argparse.ArgumentParser:
         type=_name,
         help="providers to clear (default: every provider of the namespace)",
     )
+    reset.add_argument(
+        "--rate-limits",
+        action="store_true",
+        help="refill the providers' rate-limit buckets instead of clearing cooldowns",
+    )
     reset.set_defaults(command_parser=reset)
     return parser
 
@@ -254,15 +259,6 @@ def _check(args: argparse.Namespace) -> None:
 
 
 # -- commands ------------------------------------------------------------------------------
-
-
-def _status(tracker: RedisCooldown, namespace: str, as_json: bool) -> str:
-    """The text `status` prints."""
-    states = tracker.snapshot()
-    if not as_json:
-        return table(namespace, states)
-    rows = [row(name, state) for name, state in sorted(states.items())]
-    return json.dumps({"namespace": namespace, "providers": rows}, indent=2) + "\n"
 
 
 def _reset(
@@ -323,14 +319,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         bounded = own = BoundedClient(client, args.timeout)
         guarded(chosen, lambda: bounded.get().ping(), _OWN)
 
-        def new_tracker() -> RedisCooldown:
-            return RedisCooldown(client, namespace=args.namespace, op_timeout=args.timeout)
+        namespace: str = args.namespace or DEFAULT_NAMESPACE
 
+        def new_tracker() -> RedisCooldown:
+            return RedisCooldown(client, namespace=namespace, op_timeout=args.timeout)
+
+        names = list(dict.fromkeys(getattr(args, "providers", ())))
+        report, warning = "", ""
         if args.command == "status":
-            report, warning = _status(new_tracker(), args.namespace, args.json), ""
+            report = guarded(chosen, lambda: status_report(new_tracker(), namespace, args, client))
+        elif args.rate_limits:
+            report = guarded(chosen, lambda: refill_report(client, namespace, names))
         else:
-            names = list(dict.fromkeys(args.providers))
-            report, warning = _reset(new_tracker, args.namespace, names)
+            report, warning = _reset(new_tracker, namespace, names)
         guarded(chosen, lambda: bounded.get().ping(), " (lost during the command)")
     except UnreachableError as exc:
         write(sys.stderr, f"{PROG}: {exc}\n")

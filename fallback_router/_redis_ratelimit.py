@@ -1,7 +1,8 @@
 """Rate limits shared on a Redis server: [`RedisRateLimiter`][fallback_router.RedisRateLimiter].
 
 One hash per limited provider holds its bucket (`t`: tokens, `ts`: the server's
-`TIME` in microseconds when they were counted):
+`TIME` in microseconds when they were counted; `c` and `r`: the capacity and the
+tokens per microsecond, so that the command line can tell the tokens left now):
 
 ```text
 fallback_router-rate:{<namespace>}:<provider>
@@ -25,7 +26,16 @@ from ._redis_clients import import_redis
 from ._redis_guard import connect
 from ._redis_scripts import encode_key_part
 
-__all__ = ["RedisRateLimiter"]
+__all__ = ["RATE_KEYS", "RedisRateLimiter", "rate_prefix"]
+
+#: The start of every rate-limit bucket's key.
+RATE_KEYS = "fallback_router-rate:"
+
+
+def rate_prefix(namespace: str) -> str:
+    """The key prefix of a namespace's rate-limit buckets."""
+    return f"{RATE_KEYS}{{{encode_key_part(namespace)}}}:"
+
 
 # One script for every operation, so each is one atomic round trip on the server's clock.
 # KEYS: the bucket; ARGV: capacity, tokens per microsecond, cost (1 take, 0 look,
@@ -59,7 +69,7 @@ elseif cost < 0 then
   done = 1
 end
 if cost ~= 0 then
-  redis.call('HSET', KEYS[1], 't', tokens, 'ts', now)
+  redis.call('HSET', KEYS[1], 't', tokens, 'ts', now, 'c', cap, 'r', rate)
   redis.call('PEXPIRE', KEYS[1], ARGV[4])
 end
 local wait = 0
@@ -123,7 +133,7 @@ class RedisRateLimiter:
         self.op_timeout, self._conn, self._guard = connect(
             "rate_limit", client, op_timeout, backoff, clock
         )
-        prefix = f"fallback_router-rate:{{{encode_key_part(namespace)}}}:"
+        prefix = rate_prefix(namespace)
         # name -> (key, script arguments before the cost, key expiry ms)
         self._buckets: dict[str, tuple[str, float, float, int]] = {
             name: (

@@ -221,6 +221,8 @@ def test_status_of_an_empty_namespace(cli, redis_server, redis_client):
     assert cli("status", "--redis", redis_server.url, "--json").json() == {
         "namespace": "default",
         "providers": [],
+        "rate_limits": [],
+        "namespaces": {},
     }
 
 
@@ -245,7 +247,8 @@ def test_status_json_describes_a_benched_provider(cli, redis_server, redis_clien
     """--json: namespace and one provider object with every field; 0 < remaining <= duration."""
     bench(redis_client, "flaky")
     data = cli("status", "--redis", redis_server.url, "--json").json()
-    assert set(data) == {"namespace", "providers"}
+    assert set(data) == {"namespace", "providers", "rate_limits", "namespaces"}
+    assert data["namespaces"] == {"default": ["cooldowns"]}
     assert data["namespace"] == "default"
     [flaky] = data["providers"]
     assert set(flaky) == PROVIDER_KEYS
@@ -623,3 +626,82 @@ def test_cluster(cli, cluster):
     assert cli("status", *options, "--json").names() == ["a", "b"]
     assert cli("reset", *options, "b").returncode == 0
     assert cli("status", *options, "--json").names() == ["a"]
+
+
+# -- rate limits and namespaces ---------------------------------------------------------------
+
+
+def spend(client: Any, namespace: str, taken: int, **limits: str) -> Any:
+    """Take `taken` tokens of each limited provider through a RedisRateLimiter."""
+    from fallback_router import RedisRateLimiter
+
+    limiter = RedisRateLimiter(client, limits, namespace=namespace, op_timeout=5)
+    for name in limits:
+        assert all(limiter.try_acquire(name) for _ in range(taken))
+    return limiter
+
+
+def test_status_shows_the_rate_limit_buckets_tokens_left(cli, redis_server, redis_client):
+    """A namespace's buckets: tokens left now (refilled since), capacity, time to full."""
+    spend(redis_client, "billing", 3, a="5/min", b="10/s")
+    url = redis_server.url
+    data = cli("status", "--redis", url, "--namespace", "billing", "--json").json()
+    assert (data["namespace"], data["providers"]) == ("billing", [])
+    assert "namespaces" not in data  # --namespace given: only that namespace
+    a, b = data["rate_limits"]
+    assert (a["name"], a["capacity"], b["name"], b["capacity"]) == ("a", 5, "b", 10)
+    assert 2.0 <= a["tokens"] < 3.0  # 3 of 5 taken; 1 token per 12 s comes back
+    assert 24.0 < a["full_in"] <= 36.0
+    assert 7.0 <= b["tokens"] <= 10.0
+    assert b["full_in"] <= 0.3
+    text = cli("status", "--redis", url, "--namespace", "billing").stdout
+    title, _, header, row_a, _row_b = text.splitlines()
+    assert title == "no provider of namespace 'billing' has state"
+    assert header.split() == ["PROVIDER", "TOKENS", "CAPACITY", "FULL", "IN"]
+    name, tokens, capacity, full_in, unit = row_a.split()
+    assert (name, capacity, unit) == ("a", "5", "s")
+    assert 2.0 <= float(tokens) < 3.0
+    assert 24.0 < float(full_in) <= 36.0
+    assert "rate limits of namespace 'billing': 2 bucket(s) in use" in text
+
+
+def test_status_without_namespace_lists_the_namespaces_holding_state(
+    cli, redis_server, redis_client
+):
+    """Without --namespace: the default's table, then the other namespaces with state."""
+    odd = "team:{b} ü*"
+    bench(redis_client, "flaky")
+    bench(redis_client, "x", namespace=odd)
+    spend(redis_client, "billing", 1, a="5/min")
+    url = redis_server.url
+    data = cli("status", "--redis", url, "--json").json()
+    assert data["namespaces"] == {
+        "billing": ["rate limits"],
+        "default": ["cooldowns"],
+        odd: ["cooldowns"],
+    }
+    text = cli("status", "--redis", url).stdout
+    assert text.splitlines()[-1] == (
+        "other namespaces with state (--namespace NS): 'billing' (rate limits), "
+        f"{odd!r} (cooldowns)"
+    )
+
+
+def test_reset_rate_limits_refills_buckets_and_leaves_cooldowns(cli, redis_server, redis_client):
+    """`reset --rate-limits [NAME ...]` refills buckets (named, or all); cooldowns stay."""
+    bench(redis_client, "flaky", namespace="billing")
+    limiter = spend(redis_client, "billing", 4, a="5/min", b="5/min", c="5/min")
+    url = redis_server.url
+    ran = cli("reset", "--redis", url, "--namespace", "billing", "--rate-limits", "a", "zzz")
+    assert (ran.returncode, ran.stderr) == (0, "")
+    assert ran.stdout == "refilled a\nrefilled zzz: bucket already full\n"
+    assert limiter.tokens("a") == 5.0
+    assert limiter.tokens("b") < 2.0
+    ran = cli("reset", "--redis", url, "--namespace", "billing", "--rate-limits")
+    assert ran.stdout == "refilled rate limits of namespace 'billing': b, c\n"
+    assert (limiter.tokens("b"), limiter.tokens("c")) == (5.0, 5.0)
+    assert cli("status", "--redis", url, "--namespace", "billing", "--json").names() == ["flaky"]
+    again = cli("reset", "--redis", url, "--namespace", "billing", "--rate-limits")
+    assert (
+        again.stdout == "refilled rate limits of namespace 'billing': every bucket already full\n"
+    )

@@ -400,7 +400,7 @@ def test_redis_keys_live_outside_the_cooldown_namespace(redis_client):
     assert 1000 < redis_client.pttl("fallback_router-rate:{default}:gpt") <= 2000
     assert 60_000 < redis_client.pttl("fallback_router-rate:{default}:a%3Ab%7Bc%7D%2A") <= 61_000
     fields = redis_client.hgetall("fallback_router-rate:{default}:gpt")
-    assert set(fields) == {b"t", b"ts"}
+    assert set(fields) == {b"t", b"ts", b"c", b"r"}  # c, r: for the command line
     assert float(fields[b"t"]) == pytest.approx(19.0, abs=0.5)
 
 
