@@ -5,6 +5,8 @@ from a worker thread or outside a loop."""
 from __future__ import annotations
 
 import asyncio
+import sys
+import types
 import warnings
 
 import pytest
@@ -70,3 +72,12 @@ def test_no_warning_off_the_loop():
         warnings.simplefilter("error")
         assert ask() == "a"
         assert asyncio.run(main()) == "a"
+
+
+def test_no_warning_in_an_ipython_shell(monkeypatch):
+    """Jupyter runs every cell on its kernel's loop: a sync call there is the normal case."""
+    shell = types.ModuleType("IPython")
+    shell.get_ipython = lambda: object()  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "IPython", shell)
+    ask = routed(providers=["a"])(fleet())
+    assert _called_on_the_loop(ask, ask) == []
