@@ -53,3 +53,35 @@ def test_snippets_run(page, redis_server, monkeypatch, capsys):
         except BaseException as exc:
             pytest.fail(f"{page.relative_to(ROOT)}:{line}: {type(exc).__name__}: {exc}")
     sys.modules.pop("__docs__", None)
+
+
+FENCE = re.compile(r"^( *)```([^\n]*)\n(.*?)^\1```", re.MULTILINE | re.DOTALL)
+#: A line only Python starts with: an import, a definition, a decorator.
+PYTHONIC = re.compile(r"^\s*(from [\w.]+ import |import [\w.]+|(async )?def \w+\(|class \w+|@\w)")
+
+
+def test_every_python_block_runs_or_is_a_marked_fragment():
+    """A Python block is run (```python), an example file's include, or a fragment
+    marked ``` { .python .fragment } ``` (highlighted, compiled, not run: it needs a
+    service or package the suite does not have); no Python hides in a text block."""
+    problems = []
+    for page in PAGES:
+        text = page.read_text()
+        for match in FENCE.finditer(text):
+            info, body = match.group(2).strip(), textwrap.dedent(match.group(3))
+            where = f"{page.relative_to(ROOT)}:{text.count(chr(10), 0, match.start()) + 1}"
+            if info == "python" or info.startswith("python "):
+                continue  # run by test_snippets_run
+            if ".python" in info:
+                if body.lstrip().startswith("--8<--"):
+                    continue  # an example file, run by test_examples
+                if ".fragment" not in info:
+                    problems.append(f"{where}: mark it {{ .python .fragment }} or make it run")
+                    continue
+                try:
+                    compile(body, where, "exec")
+                except SyntaxError as exc:
+                    problems.append(f"{where}: the fragment does not compile: {exc}")
+            elif PYTHONIC.search(body):
+                problems.append(f"{where}: Python in a {info or 'plain'} block")
+    assert problems == []
