@@ -24,21 +24,6 @@ from fallback_router import (
 from fallback_router.testing import FakeClock, Script, Step, cut, hang, http_error, stall
 
 
-@pytest.fixture
-def scripts():
-    """Scripts made by a test; closed at teardown so that no hang outlives it."""
-    made: list[Script] = []
-
-    def make(*steps: Any, **kwargs: Any) -> Script:
-        script = Script(*steps, **kwargs)
-        made.append(script)
-        return script
-
-    yield make
-    for script in made:
-        script.close()
-
-
 def run_async(test: Any) -> Any:
     """Run an async test in its own event loop (no pytest plugin needed)."""
 
