@@ -44,6 +44,9 @@ class Step:
     Made by [`hang`][fallback_router.testing.hang], [`cut`][fallback_router.testing.cut]
     and [`stall`][fallback_router.testing.stall]; opaque, immutable, reusable in any
     number of scripts.
+
+    Version:
+        Added in 0.3.0.
     """
 
     __slots__ = ()
@@ -115,6 +118,9 @@ def hang(seconds: float | None = None, *, then: object = NO_THEN) -> Step:
     Raises:
         TypeError: `seconds` is not a number, or `then` is itself a hang.
         ValueError: `seconds` is negative, infinite or NaN.
+
+    Version:
+        Added in 0.3.0.
     """
     checked = seconds_of(seconds, "hang(seconds)")
     if then is not NO_THEN:
@@ -134,6 +140,9 @@ def cut(items: Iterable[Any], error: BaseException | type[BaseException] | None 
 
     Raises:
         TypeError: `items` is not an iterable of items, or `error` not an exception.
+
+    Version:
+        Added in 0.3.0.
     """
     taken = items_of(items, "cut(items)")
     if error is not None and not is_exception(error):
@@ -155,6 +164,9 @@ def stall(items: Iterable[Any], seconds: float | None) -> Step:
     Raises:
         TypeError: `items` is not an iterable of items, or `seconds` not a number.
         ValueError: `seconds` is negative, infinite or NaN.
+
+    Version:
+        Added in 0.3.0.
     """
     return Stall(items_of(items, "stall(items)"), seconds_of(seconds, "stall(seconds)"))
 
@@ -201,6 +213,9 @@ def http_error(
         ImportError: httpx is not installed (`pip install httpx`).
         TypeError: `status` is not an int, or `retry_after` neither a number nor text.
         ValueError: `status` is not 400-599, or `retry_after` is negative or NaN.
+
+    Version:
+        Added in 0.3.0.
     """
     try:
         import httpx  # noqa: PLC0415 - optional: only this helper needs it

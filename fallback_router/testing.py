@@ -17,8 +17,8 @@ a step that cannot be replayed (a one-shot iterator, a coroutine, a helper such 
 `hang` passed without calling it), a stream step on a plain call, or a value that is not
 an iterable of items on a stream call. Numbers out of range are a `ValueError`.
 
-Importing this module imports nothing beyond the standard library; `http_error` imports
-httpx when it is called.
+Importing this module imports nothing beyond the package and the standard library;
+`http_error` imports httpx when it is called.
 """
 
 from __future__ import annotations
