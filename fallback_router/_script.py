@@ -201,5 +201,5 @@ class Script:
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
+    if not future.done():  # pragma: no branch - done only if someone cancelled it
         future.set_result(None)

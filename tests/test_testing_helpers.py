@@ -263,6 +263,16 @@ async def test_an_async_hang_ends_when_another_thread_closes_the_script():
 
 
 @run_async
+async def test_a_closed_script_sleeps_no_more():
+    """After `close()`, an async hang or stall ends at once, and the script still counts."""
+    script = Script(hang(), stall(["a"], None))
+    script.close()
+    assert isinstance(await aoutcome(script.acall), TimeoutError)
+    assert (await adrain(script.astream()))[0] == ["a"]
+    assert script.calls == 2
+
+
+@run_async
 async def test_a_timed_async_hang_ends_in_a_timeout_error():
     """An async hang of some seconds raises TimeoutError when they are over."""
     error = await aoutcome(Script(hang(0.01)).acall)
@@ -287,7 +297,7 @@ def test_hang_arguments_are_checked():
 def test_a_hang_trips_a_routers_attempt_timeout(scripts):
     """A hanging primary is abandoned at `attempt_timeout=` and the backup serves."""
     primary, backup = scripts(hang(), name="primary"), scripts("ok", name="backup")
-    fn = routed(providers=[primary, backup], attempt_timeout=0.05)(lambda provider: provider())
+    fn = routed(providers=[primary, backup], attempt_timeout=0.5)(lambda provider: provider())
     result = fn.route()
     assert result.response == "ok"
     assert isinstance(result.attempts[0].error, AttemptTimeoutError)
@@ -298,7 +308,7 @@ async def test_an_async_hang_trips_a_routers_attempt_timeout(scripts):
     """The same with an async provider: the hang is cancelled at the limit."""
     primary, backup = scripts(hang(), name="primary"), scripts("ok", name="backup")
 
-    @routed(providers=[primary, backup], attempt_timeout=0.05)
+    @routed(providers=[primary, backup], attempt_timeout=0.5)
     async def ask(provider: Script) -> Any:
         return await provider.acall()
 
