@@ -190,7 +190,7 @@ def http_error(
     code: str | None = None,
     *,
     headers: Mapping[str, str] | None = None,
-    url: str = "https://api.vendor.test/v1/chat/completions",
+    url: str = "https://vendor.test/v1/chat",
 ) -> httpx.HTTPStatusError:
     """A real `httpx.HTTPStatusError`, shaped like a vendor's error response.
 
