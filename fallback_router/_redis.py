@@ -6,8 +6,11 @@ scripts: see `_redis_scripts`.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
+import secrets
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -135,6 +138,9 @@ class RedisCooldown:
             self.op_timeout, clock,
         )  # fmt: skip
         self._prefix = lua.prefix(namespace)
+        self._lock = threading.Lock()
+        #: probe key -> token of claims whose answer was lost in an outage (released later)
+        self._unreleased: dict[str, str] = {}
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> RedisCooldown:
@@ -192,6 +198,8 @@ class RedisCooldown:
         """Redis answers again: it is authoritative, the local state goes."""
         self.local.reset()
         self.mirror.forget()
+        if self._unreleased:
+            self._release_unanswered()
 
     def remaining(self, name: str) -> float:
         """Return the seconds `name` stays unavailable (cooldown, else a probe in flight)."""
@@ -218,10 +226,15 @@ class RedisCooldown:
 
         def op() -> bool | float | None:
             cooldown, _, level, probe = self._keys(name)
-            code, ms = self._conn.script(lua.TRY_PROBE)(
-                keys=[cooldown, level, probe],
-                args=[max(1, int(seconds * 1000)), 1 if self.half_open else 0],
-            )
+            token = secrets.token_hex(8)  # this claim's: released by it alone if unanswered
+            try:
+                code, ms = self._conn.script(lua.TRY_PROBE)(
+                    keys=[cooldown, level, probe],
+                    args=[max(1, int(seconds * 1000)), 1 if self.half_open else 0, token],
+                )
+            except BaseException as exc:
+                self._unanswered(probe, token, exc)
+                raise
             if code == 3:
                 left = int(ms) / 1000.0
                 self.mirror.write(name, self._now() + left, True)
@@ -229,6 +242,28 @@ class RedisCooldown:
             return None if code == 0 else code == 1
 
         return self._guard.run(op, lambda: self.local.try_probe(name, ttl))
+
+    def _unanswered(self, probe: str, token: str, error: BaseException) -> None:
+        """A claim's round trip ended without its answer: release the claim if it was made.
+
+        Interrupted (Ctrl-C) while the server may have granted it: released now,
+        one bounded round trip, by its token (never another process's claim).
+        During an outage: released when Redis answers again.
+        """
+        if isinstance(error, self._guard.errors):
+            with self._lock:
+                self._unreleased[probe] = token
+            return
+        with contextlib.suppress(Exception):  # the interruption is what propagates
+            self._conn.script(lua.RELEASE_PROBE)(keys=[probe], args=[token])
+
+    def _release_unanswered(self) -> None:
+        """After an outage: release the claims whose answers were lost (quietly)."""
+        with self._lock:
+            claims, self._unreleased = self._unreleased, {}
+        for probe, token in claims.items():
+            with contextlib.suppress(Exception):
+                self._conn.script(lua.RELEASE_PROBE)(keys=[probe], args=[token])
 
     def end_probe(self, name: str) -> None:
         """Release `name`'s probe without a verdict."""

@@ -35,9 +35,11 @@ from .gates import (
     Taken,
     acquire,
     cooldown_wait,
+    detach,
     give_back,
     left_of,
     may_continue,
+    release,
     remaining_each,
     wait_for,
 )
@@ -194,7 +196,7 @@ class CallState(CallFacts):
                         if not self.running:
                             break
                         if gates_io:  # attempts still run: wait for them, start no more
-                            yield (IO, give_back, (self,))
+                            yield (IO, release, (self, *detach(self)))
                         else:
                             give_back(self)
                         position, ready = len(order), None
@@ -222,7 +224,10 @@ class CallState(CallFacts):
                             else:
                                 seconds = float(claim)
                             if index != last:
-                                give_back(self)
+                                if gates_io:  # a refund waits on the network: off the loop
+                                    yield (IO, release, (self, *detach(self)))
+                                else:
+                                    give_back(self)
                                 self.skip(name, seconds, PROBING if claim is False else COOLDOWN)
                                 continue
                             forced = seconds
@@ -248,6 +253,7 @@ class CallState(CallFacts):
                         planner.started(name)
                     self.running[index] = (number, probe, hedged, forced is not None, self.clock())
                     self.pending = None  # the driver gives the slot back from here on
+                    self.withdrawn = False  # the budget's unit is spent: the attempt starts
                     reply = yield (START, index, number, forced, probe, hedged)
                     if reply is STARTED:
                         reply = yield (AWAIT, position < len(order) or bool(waiting))
@@ -314,7 +320,10 @@ class CallState(CallFacts):
             if isinstance(error, AttemptTimeoutError) and error.kind == "budget":
                 self.timed_out = True
                 break
-        give_back(self)
+        if gates_io and self.pending is not None:
+            yield (IO, release, (self, *detach(self)))
+        else:
+            give_back(self)
         if self.running:
             yield (ABANDON, "call ended")
         raise self.error()

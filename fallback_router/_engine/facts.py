@@ -82,6 +82,7 @@ class CallFacts:
         "timed_out",
         "waited",
         "want_result",
+        "withdrawn",
     )
 
     def __init__(  # noqa: PLR0913 - the call's facts
@@ -126,6 +127,8 @@ class CallFacts:
         #: Seconds spent in waits (real time): a frozen clock cannot stretch a budget.
         self.waited = 0.0
         self.budget_refused = False
+        #: A retry-budget unit was withdrawn for the pending candidate (not started yet).
+        self.withdrawn = False
         self.clean = True
         self.number = len(self.failures)  # attempts started
         self.order: list[int] = []
@@ -207,6 +210,9 @@ class CallFacts:
                 ops.append((setup.limiter.release, (name,)))
             if token and setup.rates is not None:
                 ops.append((setup.rates.refund, (name,)))
+        if self.withdrawn and setup.budget is not None:  # the unit of an attempt never run
+            self.withdrawn = False
+            ops.append((setup.budget.refund, ()))
         caps = setup.caps
         if caps is not None and caps.end_probe is not None:
             ops.extend((caps.end_probe, (name,)) for name in self.probes)
