@@ -6,11 +6,8 @@ scripts: see `_redis_scripts`.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import random
-import secrets
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -19,6 +16,7 @@ from . import _redis_scripts as lua
 from ._cooldown import InMemoryCooldown
 from ._errors import InvalidConfigError
 from ._policy import RETRY_AFTER_CAP, CooldownPolicy, check_seconds, read_retry_after
+from ._redis_claims import Claims
 from ._redis_clients import import_redis
 from ._redis_guard import connect
 from ._redis_mirror import MIRROR_NAMES, Mirror
@@ -138,9 +136,7 @@ class RedisCooldown:
             self.op_timeout, clock,
         )  # fmt: skip
         self._prefix = lua.prefix(namespace)
-        self._lock = threading.Lock()
-        #: probe key -> token of claims whose answer was lost in an outage (released later)
-        self._unreleased: dict[str, str] = {}
+        self._claims = Claims(self._conn, self._guard.errors)
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> RedisCooldown:
@@ -198,8 +194,7 @@ class RedisCooldown:
         """Redis answers again: it is authoritative, the local state goes."""
         self.local.reset()
         self.mirror.forget()
-        if self._unreleased:
-            self._release_unanswered()
+        self._claims.release_lost()
 
     def remaining(self, name: str) -> float:
         """Return the seconds `name` stays unavailable (cooldown, else a probe in flight)."""
@@ -226,15 +221,9 @@ class RedisCooldown:
 
         def op() -> bool | float | None:
             cooldown, _, level, probe = self._keys(name)
-            token = secrets.token_hex(8)  # this claim's: released by it alone if unanswered
-            try:
-                code, ms = self._conn.script(lua.TRY_PROBE)(
-                    keys=[cooldown, level, probe],
-                    args=[max(1, int(seconds * 1000)), 1 if self.half_open else 0, token],
-                )
-            except BaseException as exc:
-                self._unanswered(probe, token, exc)
-                raise
+            code, ms = self._claims.claim(
+                [cooldown, level, probe], [max(1, int(seconds * 1000)), 1 if self.half_open else 0]
+            )
             if code == 3:
                 left = int(ms) / 1000.0
                 self.mirror.write(name, self._now() + left, True)
@@ -242,28 +231,6 @@ class RedisCooldown:
             return None if code == 0 else code == 1
 
         return self._guard.run(op, lambda: self.local.try_probe(name, ttl))
-
-    def _unanswered(self, probe: str, token: str, error: BaseException) -> None:
-        """A claim's round trip ended without its answer: release the claim if it was made.
-
-        Interrupted (Ctrl-C) while the server may have granted it: released now,
-        one bounded round trip, by its token (never another process's claim).
-        During an outage: released when Redis answers again.
-        """
-        if isinstance(error, self._guard.errors):
-            with self._lock:
-                self._unreleased[probe] = token
-            return
-        with contextlib.suppress(Exception):  # the interruption is what propagates
-            self._conn.script(lua.RELEASE_PROBE)(keys=[probe], args=[token])
-
-    def _release_unanswered(self) -> None:
-        """After an outage: release the claims whose answers were lost (quietly)."""
-        with self._lock:
-            claims, self._unreleased = self._unreleased, {}
-        for probe, token in claims.items():
-            with contextlib.suppress(Exception):
-                self._conn.script(lua.RELEASE_PROBE)(keys=[probe], args=[token])
 
     def end_probe(self, name: str) -> None:
         """Release `name`'s probe without a verdict."""

@@ -366,3 +366,47 @@ def test_a_budget_unit_comes_back_when_a_call_is_cancelled_before_its_fallback_s
 
     asyncio.run(main())
     assert budget.available() == 2
+
+
+def test_a_claim_whose_answer_an_outage_lost_is_released_when_redis_is_back(
+    proxy, redis_client, real_redis_binary
+):
+    """The claim's reply outlasts op_timeout (the server granted it; the tracker fails open):
+    it is released, by its token, as soon as Redis answers again."""
+    load_scripts(redis_client)
+    clock = FakeClock()
+    namespace = "claim-outage"
+    tracker = RedisCooldown(through(proxy), namespace=namespace, op_timeout=0.2, clock=clock)
+    half_open(redis_client, namespace)
+    for _ in range(20):  # connected through the proxy (a first connection may be slow)
+        tracker.remaining_many(["a"])
+        if not tracker._guard.down:
+            break
+        clock.advance(5.1)
+    probe_key = key(namespace, "probe", "a")
+    proxy.set("hold")
+    tracker.try_probe("a")  # its reply outlasts op_timeout: the tracker fails open
+    assert wait_until(lambda: redis_client.exists(probe_key), 10)  # granted on the server
+    proxy.release()
+    clock.advance(5.1)  # the back-off ends: the next operation reaches Redis
+    tracker.remaining_many(["a"])
+    assert not redis_client.exists(probe_key)
+    assert claimable(redis_client, namespace)
+
+
+def test_an_interrupted_claim_never_releases_another_processes_claim(redis_client, interrupt_after):
+    """Ctrl-C during a claim the server refused (another process holds the probe): the
+    other process's claim stays."""
+    namespace = "claim-other"
+    half_open(redis_client, namespace)
+    other = RedisCooldown(redis_client, namespace=namespace)
+    other.remaining_many(["a"])
+    assert other.try_probe("a") is True
+    tracker = RedisCooldown(redis_client, namespace=namespace)
+    tracker.remaining_many(["a"])
+    fired = interrupt_after("probe")
+    with pytest.raises(KeyboardInterrupt):
+        tracker.try_probe("a")
+    assert fired == [1]
+    assert redis_client.exists(key(namespace, "probe", "a"))
+    assert tracker.try_probe("a") is False

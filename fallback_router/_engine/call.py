@@ -35,11 +35,9 @@ from .gates import (
     Taken,
     acquire,
     cooldown_wait,
-    detach,
-    give_back,
     left_of,
+    let_go,
     may_continue,
-    release,
     remaining_each,
     wait_for,
 )
@@ -195,10 +193,7 @@ class CallState(CallFacts):
                         # One-attempt strategies make one; else the deadline or budget.
                         if not self.running:
                             break
-                        if gates_io:  # attempts still run: wait for them, start no more
-                            yield (IO, release, (self, *detach(self)))
-                        else:
-                            give_back(self)
+                        yield from let_go(self, gates_io)  # attempts still run: start no more
                         position, ready = len(order), None
                         waiting.clear()
                         continue
@@ -224,10 +219,7 @@ class CallState(CallFacts):
                             else:
                                 seconds = float(claim)
                             if index != last:
-                                if gates_io:  # a refund waits on the network: off the loop
-                                    yield (IO, release, (self, *detach(self)))
-                                else:
-                                    give_back(self)
+                                yield from let_go(self, gates_io)
                                 self.skip(name, seconds, PROBING if claim is False else COOLDOWN)
                                 continue
                             forced = seconds
@@ -320,10 +312,7 @@ class CallState(CallFacts):
             if isinstance(error, AttemptTimeoutError) and error.kind == "budget":
                 self.timed_out = True
                 break
-        if gates_io and self.pending is not None:
-            yield (IO, release, (self, *detach(self)))
-        else:
-            give_back(self)
+        yield from let_go(self, gates_io)
         if self.running:
             yield (ABANDON, "call ended")
         raise self.error()

@@ -15,6 +15,7 @@ from fallback_router._errors import AllProvidersFailedError, DeadlineExceededErr
 from fallback_router._results import Attempt, AttemptState, Result, new_attempt, new_result
 from fallback_router._routing import ROUTING
 
+from .holds import release_held
 from .record import caller_bug_hint
 from .setup import Setup
 
@@ -202,17 +203,10 @@ class CallFacts:
         """What to give back when the call ends abnormally (run by the driver)."""
         setup = self.setup
         ops: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
-        if self.pending is not None:
-            index, slot, token = self.pending
-            self.pending = None
-            name = self.names[index]
-            if slot and setup.limiter is not None:
-                ops.append((setup.limiter.release, (name,)))
-            if token and setup.rates is not None:
-                ops.append((setup.rates.refund, (name,)))
-        if self.withdrawn and setup.budget is not None:  # the unit of an attempt never run
-            self.withdrawn = False
-            ops.append((setup.budget.refund, ()))
+        held = (self.pending, self.withdrawn)  # a candidate's slot, token, budget unit
+        self.pending, self.withdrawn = None, False
+        if held != (None, False):
+            ops.append((release_held, (setup, self.names, *held)))
         caps = setup.caps
         if caps is not None and caps.end_probe is not None:
             ops.extend((caps.end_probe, (name,)) for name in self.probes)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
 from .facts import BUDGET, IO, RATE_LIMITED, SATURATED, WAIT, CallFacts
+from .holds import release_held
 
 __all__ = [
     "Taken",
@@ -21,6 +22,7 @@ __all__ = [
     "full",
     "give_back",
     "left_of",
+    "let_go",
     "may_continue",
     "release",
     "remaining_each",
@@ -111,6 +113,14 @@ def give_back(call: CallFacts) -> None:
     release(call, *detach(call))
 
 
+def let_go(call: CallFacts, io: bool) -> Generator[Any, Any, None]:
+    """`give_back`, asked of the driver (off the loop) when `io` and something is held."""
+    if io and call.pending is not None:
+        yield (IO, release, (call, *detach(call)))
+    else:
+        give_back(call)
+
+
 def detach(call: CallFacts) -> tuple[tuple[int, bool, bool] | None, bool]:
     """Take the not-started candidate's holds off the call (for `release`, maybe off the loop).
 
@@ -124,17 +134,7 @@ def detach(call: CallFacts) -> tuple[tuple[int, bool, bool] | None, bool]:
 
 def release(call: CallFacts, pending: tuple[int, bool, bool] | None, withdrawn: bool) -> None:
     """Give back what `detach` took: the slot and token of `pending`, a budget unit."""
-    setup = call.setup
-    if withdrawn and setup.budget is not None:  # the budget's unit: the attempt never ran
-        setup.budget.refund()
-    if pending is None:
-        return
-    index, slot, token = pending
-    name = call.names[index]
-    if slot:
-        setup.limiter.release(name)  # type: ignore[union-attr]
-    if token:
-        setup.rates.refund(name)
+    release_held(call.setup, call.names, pending, withdrawn)
 
 
 def may_continue(call: CallFacts, name: str) -> bool:
