@@ -86,13 +86,9 @@ def ungranted(
     ops: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
     if fn is acquire:
         slot, token = answer
-        if not isinstance(slot, bool):  # nothing held: (reason, seconds)
-            return ops
-        name = call.names[args[1]]
-        if slot and setup.limiter is not None:
-            ops.append((setup.limiter.release, (name,)))
-        if token and setup.rates is not None:
-            ops.append((setup.rates.refund, (name,)))
+        index: int = args[1]
+        if isinstance(slot, bool) and (slot or token):  # else nothing held: (reason, seconds)
+            ops.append((release_held, (setup, call.names, (index, slot, bool(token)), False)))
         return ops
     caps = setup.caps
     if answer is True and caps is not None and caps.end_probe is not None and fn == caps.try_probe:
