@@ -67,7 +67,7 @@ class RedisCooldown:
         backoff: seconds to stop asking Redis after a failure, default 5.
         refresh: seconds the mirror is trusted (default 0.1; 0 reads on every
             planned call). A cooldown entered by another process is honoured
-            here within `refresh` plus one round trip.
+            by every call here starting `refresh + min(op_timeout, refresh/2)` later.
         clock: monotonic clock for the back-off, the mirror and the local fallback.
 
     Fail-open: when Redis is unreachable or slow, the tracker uses a process-local
