@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -330,6 +332,21 @@ def test_a_budget_unit_comes_back_when_an_async_call_is_cancelled_in_a_retry_sle
     assert asyncio.run(main()) == 2
 
 
+def test_a_refund_goes_back_to_the_allowance_while_it_has_room_else_to_the_deposits():
+    """`RetryBudget.refund()`: the per-second allowance first (capped), then the deposits."""
+    clock = FakeClock()
+    budget = RetryBudget(ratio=0.0, min_per_second=1, clock=clock)
+    assert budget.withdraw()
+    assert budget.available() == 0
+    budget.refund()
+    assert budget.available() == 1  # the allowance again
+    budget.refund()  # the allowance is full: a deposit
+    assert budget.available() == 2
+    assert budget.withdraw()
+    assert budget.withdraw()
+    assert not budget.withdraw()
+
+
 def test_a_budget_unit_comes_back_when_a_call_is_cancelled_before_its_fallback_starts(
     proxy, redis_client, real_redis_binary
 ):
@@ -410,3 +427,43 @@ def test_an_interrupted_claim_never_releases_another_processes_claim(redis_clien
     assert fired == [1]
     assert redis_client.exists(key(namespace, "probe", "a"))
     assert tracker.try_probe("a") is False
+
+
+def test_an_answer_in_just_as_the_call_is_cancelled_is_given_back(
+    proxy, redis_client, real_redis_binary
+):
+    """The token's answer is in (the worker returned it) but the cancelled call never resumes
+    to take it: given back all the same. The loop is held while the answer lands, so the
+    cancellation reaches the call after it; whichever comes first, nothing stays held."""
+    redis_client.script_load(_BUCKET)
+    limiter = ConcurrencyLimiter(1)
+    rates = RedisRateLimiter(through(proxy), {"a": "10/h"}, op_timeout=PATIENT)
+    assert rates.tokens("a") == 10
+    answered = threading.Event()
+    take = rates.try_acquire
+
+    def try_acquire(name: str) -> bool:  # the real limiter, and a handshake after its answer
+        got = take(name)
+        answered.set()
+        return got
+
+    rates.try_acquire = try_acquire  # type: ignore[method-assign]
+
+    @routed(providers=["a"], max_concurrency=limiter, rate_limits=rates)
+    async def call(provider: str) -> str:
+        return provider
+
+    async def main() -> None:
+        proxy.set("hold")
+        task = asyncio.create_task(call())
+        assert await asyncio.to_thread(proxy.holding.wait, 10)
+        proxy.release()
+        assert answered.wait(10)  # the loop is held: the answer cannot reach the call
+        time.sleep(0.05)  # noqa: ASYNC251 - held on purpose: the worker hands its answer over
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert await asyncio.to_thread(wait_until, lambda: limiter.in_flight("a") == 0, 10)
+        assert await asyncio.to_thread(wait_until, lambda: rates.tokens("a") > 9.9, 10)
+
+    asyncio.run(main())
