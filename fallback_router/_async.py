@@ -4,8 +4,9 @@ The same engine as the sync driver (`CallState.steps()`), carried out with
 `await`: attempts run in the calling task (hedged attempts in tasks of their
 own), waits for a slot or a token are awaited, and components that wait on the
 network (a Redis tracker, counter or rate limiter) are called in a worker
-thread (`asyncio.to_thread`). Time limits cancel the attempt; cancelling the
-routed call propagates at once and gives back everything it holds.
+thread (`_io`). Time limits cancel the attempt; cancelling the routed call
+propagates at once and gives back everything it holds, also what a component
+grants after the cancellation (the worker reconciles its late answer).
 """
 
 from __future__ import annotations
