@@ -14,7 +14,8 @@ The pattern, for any ASGI framework:
 2. Stream `result.response`. A vendor that breaks after its first token raises
    `StreamInterrupted`; the stream then ends with an `event: error` (never a
    silently truncated 200). A complete stream ends with `event: done`.
-3. `/health` is `router.status().to_dict()`: JSON-ready, errors redacted.
+3. `/health` is `(await router.astatus()).to_dict()`: JSON-ready, errors redacted
+   (`astatus()` reads a Redis tracker off the loop).
 """
 
 from __future__ import annotations
@@ -47,11 +48,11 @@ def sse(data: object, event: str | None = None) -> str:
     return f"{head}data: {json.dumps(data)}\n\n"
 
 
-def unavailable(router: Router, error: Exception) -> Response:
+async def unavailable(router: Router, error: Exception) -> Response:
     """503 with Retry-After: when the next vendor leaves its cooldown."""
     seconds = getattr(error, "retry_after", None)  # AllProvidersBenchedError has it
-    if seconds is None:
-        seconds = router.status().to_dict()["retry_after"]
+    if seconds is None:  # astatus(): never blocks the loop, even on a Redis tracker
+        seconds = (await router.astatus()).to_dict()["retry_after"]
     retry_after = max(1, math.ceil(seconds if seconds is not None else 1.0))
     body = {"error": "no vendor available", "retry_after": retry_after}
     return JSONResponse(body, status_code=503, headers={"Retry-After": str(retry_after)})
@@ -86,13 +87,13 @@ def make_app(vendors: dict[str, Vendor], *, cooldown: float = 30.0) -> FastAPI:
         try:
             result = await complete.route(prompt)  # routing settles before the response
         except (AllProvidersFailedError, DeadlineExceededError) as error:
-            return unavailable(router, error)
+            return await unavailable(router, error)
         headers = {"X-Provider": result.provider, "Cache-Control": "no-cache"}
         return StreamingResponse(events(result), media_type="text/event-stream", headers=headers)
 
     @app.get("/health")
     async def health() -> Response:
-        summary: dict[str, Any] = router.status().to_dict()
+        summary: dict[str, Any] = (await router.astatus()).to_dict()
         return JSONResponse(summary, status_code=200 if summary["available"] else 503)
 
     return app
