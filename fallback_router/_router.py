@@ -149,6 +149,7 @@ class Router:
             redactor=config.redactor,
             strategy=planner.name,
             failed_phrase=phrase,
+            cooldown_for=config.cooldown_for,
         )
         limited = config.timeout is not None or config.attempt_timeout is not None
         limited = limited or config.hedge_after is not None
@@ -173,6 +174,8 @@ class Router:
             hedge_after=config.hedge_after,
             wait_for_cooldown=config.wait_for_cooldown,
             accept=config.accept,
+            respect_retry_after=config.respect_retry_after and tracker is not None,
+            usage_of=config.usage_of,
             buffer=config.stream_failover == "buffer",
             reraise=config.reraise,
             probe_ttl=config.timeout,
