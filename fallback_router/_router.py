@@ -107,6 +107,12 @@ class Router:
               secret redaction.
             - `affinity_size`, `affinity_ttl`: the memory of `routing(affinity=)`
               keys (default 10,000 keys, 600 s).
+            - `cooldown_for`: a callable `error -> seconds | None`: how long the
+              provider that raised `error` is benched (over hints and `duration`).
+            - `respect_retry_after`: never force a provider benched by a hint;
+              with none left, `AllProvidersBenchedError` without an attempt.
+            - `usage_of`: a callable over a response (a stream's last item)
+              returning the tokens it used; read with token limits (to come).
 
     Version:
         Added in 0.1.0. Changed in 0.2.0: `max_concurrency`; generator functions
