@@ -21,6 +21,7 @@ from ._engine.setup import Setup
 from ._errors import AttemptTimeoutError, RejectedResponseError
 from ._results import CURRENT, AttemptState
 from ._retry import retry_after_first_async
+from ._routing import hide_preferences, show_preferences
 
 __all__ = ["AsyncRun", "check_awaited", "drive_async", "run_async"]
 
@@ -70,6 +71,7 @@ class AsyncRun:
         setup = call.setup
         clock = call.clock
         token = CURRENT.set(state)
+        hidden = hide_preferences()
         start = clock()
         try:
             first = call.first
@@ -109,6 +111,7 @@ class AsyncRun:
                 error = AttemptTimeoutError(state[0], limit or 0.0, kind)
                 return (None, error, start, clock())
         finally:
+            show_preferences(hidden)
             CURRENT.reset(token)
 
     async def start(self, action: tuple[Any, ...]) -> Any:

@@ -23,6 +23,7 @@ from ._engine.setup import Setup
 from ._errors import AttemptTimeoutError, StreamInterrupted
 from ._relay import RelayBase
 from ._results import CURRENT, AttemptState, Result, new_result
+from ._routing import hide_preferences, show_preferences
 from ._sync import SyncRun, drive
 from ._worker import Job
 
@@ -34,11 +35,13 @@ _EMPTY = object()
 def _next_item(gen: Iterator[Any], state: AttemptState) -> Any:
     """The provider's next item, under its attempt's context (`_EMPTY` at the end)."""
     token = CURRENT.set(state)
+    hidden = hide_preferences()
     try:
         return next(gen)
     except StopIteration:
         return _EMPTY
     finally:
+        show_preferences(hidden)
         CURRENT.reset(token)
 
 
@@ -46,9 +49,11 @@ def _close(gen: Iterator[Any], state: AttemptState) -> None:
     close = getattr(gen, "close", None)
     if close is not None:
         token = CURRENT.set(state)
+        hidden = hide_preferences()
         try:
             close()
         finally:
+            show_preferences(hidden)
             CURRENT.reset(token)
 
 
