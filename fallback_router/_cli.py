@@ -39,8 +39,15 @@ seconds (default 2), and again afterwards: a tracker fails open (it answers from
 process-local state when Redis is down), so only these checks tell an empty
 namespace from an unreachable server.
 
-Exit status: 0 on success, 1 when Redis cannot be reached (one line on stderr
-naming the server, any password shown as `***`), 2 on usage errors.
+Every read and write of the command is bounded by `--timeout` and raises when Redis
+does not answer in time (the routers' trackers fail open; the command's never do):
+a slow SCAN exits 1, it never prints "no provider ... has state" or "nothing to
+clear". A `redis://` or `rediss://` path that is not a database number
+(`redis://host/notadb`) is a usage error, not database 0.
+
+Exit status: 0 on success, 1 when Redis cannot be reached or does not answer in time
+(one line on stderr naming the server, any password shown as `***`), 2 on usage
+errors.
 """
 
 from __future__ import annotations
@@ -48,10 +55,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from ._cli_redis import OptionsError, UnreachableError, guarded, target
 from ._cli_text import (
@@ -86,6 +94,8 @@ T = TypeVar("T")
 _OWN = " (through a client built like the tracker's)"
 
 _SCHEMES = ("redis", "rediss", "unix")
+#: The path of a redis:// or rediss:// URL: none, `/`, or `/` and a database number.
+_DB_PATH = re.compile(r"/?[0-9]*", re.ASCII)
 
 _EPILOG = """\
 examples:
@@ -116,9 +126,16 @@ exit status: 0 success, 1 Redis cannot be reached, 2 usage error
 def _url(value: str) -> str:
     """Argument type of `--redis`: a redis://, rediss:// or unix:// URL."""
     try:
-        scheme = urlsplit(value).scheme
-        if scheme not in _SCHEMES:
+        parts = urlsplit(value)
+        if parts.scheme not in _SCHEMES:
             msg = f"the URL must start with redis://, rediss:// or unix://: {redact_url(value)}"
+            raise argparse.ArgumentTypeError(msg)
+        # redis-py reads a path that is not a number as database 0: refuse it instead.
+        if parts.scheme != "unix" and not _DB_PATH.fullmatch(unquote(parts.path)):
+            msg = (
+                f"the database in a Redis URL must be a number (/0, /1, ...), "
+                f"got {shown(unquote(parts.path))!r} in {redact_url(value)}"
+            )
             raise argparse.ArgumentTypeError(msg)
         import_redis().connection.parse_url(value)
     except ValueError as exc:
@@ -253,6 +270,18 @@ def _check(args: argparse.Namespace) -> None:
 # -- connecting ----------------------------------------------------------------------------
 
 
+class _StrictCooldown(RedisCooldown):
+    """A `RedisCooldown` whose Redis errors raise instead of failing open.
+
+    A router's tracker answers from process-local state when Redis is slow or down;
+    the command line must report that (exit 1), never print an empty namespace.
+    """
+
+    def __init__(self, client: Any, namespace: str, op_timeout: float) -> None:
+        super().__init__(client, namespace=namespace, op_timeout=op_timeout)
+        self._guard.strict = True
+
+
 # -- commands ------------------------------------------------------------------------------
 
 
@@ -324,13 +353,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         guarded(chosen, lambda: bounded.get().ping(), _OWN)
 
         def new_tracker() -> RedisCooldown:
-            return RedisCooldown(client, namespace=args.namespace, op_timeout=args.timeout)
+            return _StrictCooldown(client, args.namespace, args.timeout)
 
+        # Every read and write raises on a Redis error or timeout (a slow SCAN
+        # included): an unanswered read must never print as "no state".
         if args.command == "status":
-            report, warning = _status(new_tracker(), args.namespace, args.json), ""
+            report = guarded(chosen, lambda: _status(new_tracker(), args.namespace, args.json))
+            warning = ""
         else:
             names = list(dict.fromkeys(args.providers))
-            report, warning = _reset(new_tracker, args.namespace, names)
+            report, warning = guarded(chosen, lambda: _reset(new_tracker, args.namespace, names))
         guarded(chosen, lambda: bounded.get().ping(), " (lost during the command)")
     except UnreachableError as exc:
         write(sys.stderr, f"{PROG}: {exc}\n")

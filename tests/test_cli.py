@@ -520,6 +520,46 @@ def test_unknown_url_options_exit_2(cli, redis_server):
     assert "Traceback" not in ran.stderr
 
 
+@pytest.mark.parametrize("path", ["/notadb", "/0x", "/1/2", "/ 3", "/%31a"])
+def test_a_database_that_is_not_a_number_is_a_usage_error(cli, path):
+    """`redis://h/notadb` exits 2 naming the value (redis-py would read it as database 0)."""
+    ran = cli("status", "--redis", f"redis://127.0.0.1:6379{path}")
+    assert ran.returncode == 2
+    line = ran.stderr.strip().splitlines()[-1]
+    assert "must be a number" in line
+    assert repr(path.replace("%31", "1")) in line
+    assert ran.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("command", "nothing"),
+    [
+        (["status"], "has state"),
+        (["status", "--json"], '"providers"'),
+        (["reset"], "nothing to clear"),
+        (["reset", "flaky"], "reset flaky"),
+    ],
+)
+def test_a_slow_scan_exits_1_and_never_reads_as_nothing(
+    cli, redis_server, redis_client, proxy, command, nothing
+):
+    """Redis answers the PINGs but not the SCAN in time: exit 1 naming the URL, and no
+    "no provider has state" / "nothing to clear" with exit 0 (three providers benched)."""
+    bench(redis_client, "flaky", "slow", "down")
+    url = f"redis://127.0.0.1:{proxy.port}/0"
+    proxy.set("delay", 6.0, only=b"SCAN")
+    ran = cli(command[0], "--redis", url, "--timeout", "1.5", *command[1:])
+    assert ran.returncode == 1, ran.stdout
+    assert ran.stdout == ""
+    assert nothing not in ran.stdout
+    line = one_line(ran.stderr)
+    assert line.startswith(f"fallback-router: cannot reach Redis at {url}")
+    assert "Timeout" in line
+    assert "Traceback" not in ran.stderr
+    proxy.set("pass")
+    assert len(RedisCooldown(redis_client).snapshot()) == 3  # nothing was cleared
+
+
 def test_help_documents_every_way_to_reach_redis(cli):
     """--help exits 0 and names TLS, unix sockets, Sentinel, Cluster and the exit codes."""
     ran = cli("status", "--help")
