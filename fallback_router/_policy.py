@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from . import _log
 from ._errors import InvalidConfigError
 from ._hints import UnparsableRetryAfterError, retry_after_of
+from ._redact import redact
 
 __all__ = [
     "DEFAULT_PROBE_TTL",
@@ -125,6 +126,8 @@ def read_retry_after(name: str, error: BaseException) -> float | None:
         return retry_after_of(error)
     except UnparsableRetryAfterError as exc:
         _log.logger.warning(
-            _log.template(_log.UNPARSABLE_RETRY_AFTER), provider=name, value=exc.args[0]
+            _log.template(_log.UNPARSABLE_RETRY_AFTER),
+            provider=redact(name),
+            value=redact(str(exc.args[0])),
         )
         return None

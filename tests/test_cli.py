@@ -26,7 +26,8 @@ from typing import Any
 import pytest
 
 from fallback_router import RedisCooldown, routed
-from fallback_router._cli import main, redact_url
+from fallback_router._cli import main
+from fallback_router._cli_text import redact_url
 
 from .conftest import RedisServer, free_port
 from .support import redis_topologies as topologies
@@ -376,8 +377,11 @@ def test_control_characters_in_names_are_escaped_in_the_table(cli, redis_server,
     ]
 
 
-def test_reset_on_a_read_only_replica_warns(cli, redis_server, redis_client, replica):
-    """A replica refuses the reset's writes: the providers still benched are named on stderr."""
+def test_reset_on_a_read_only_replica_exits_1_naming_the_fix(
+    cli, redis_server, redis_client, replica
+):
+    """A replica refuses the reset's writes: exit 1, one line naming the URL and the fix
+    (the command's reads and writes never fail open), and nothing was cleared."""
     bench(redis_client, "a")
     replica_client = topologies.client({"kind": "url", "url": replica["url"]})
     primary_keys = set(redis_client.keys("fallback_router:*"))
@@ -385,11 +389,11 @@ def test_reset_on_a_read_only_replica_warns(cli, redis_server, redis_client, rep
     assert wait_until(lambda: set(replica_client.keys("fallback_router:*")) == primary_keys)
     assert cli("status", "--redis", replica["url"], "--json").names() == ["a"]
     ran = cli("reset", "--redis", replica["url"], "a")
-    assert ran.returncode == 0
-    assert one_line(ran.stderr).startswith(
-        "fallback-router: warning: still has state after the reset: a "
-    )
-    assert "read-only replica" in ran.stderr
+    assert (ran.returncode, ran.stdout) == (1, "")
+    line = one_line(ran.stderr)
+    assert line.startswith(f"fallback-router: cannot reach Redis at {replica['url']}")
+    assert "read-only replica" in line
+    assert "connect to the primary" in line
     assert set(RedisCooldown(redis_client).snapshot()) == {"a"}
 
 

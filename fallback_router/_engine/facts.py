@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fallback_router._errors import AllProvidersFailedError, DeadlineExceededError
+from fallback_router._redact import redact
 from fallback_router._results import Attempt, AttemptState, Result, new_attempt, new_result
 from fallback_router._routing import ROUTING
 
@@ -318,7 +319,7 @@ class CallFacts:
         elif setup.reraise:
             error = errors[-1]
         else:
-            tried = ", ".join(a.provider for a in attempts)
+            tried = ", ".join(redact(a.provider) for a in attempts)
             if setup.planner.failover:
                 message = f"all providers failed ({tried})"
             else:
@@ -344,5 +345,5 @@ class CallFacts:
         for reasons, label in labels:
             names = [n for n, r in zip(self.skipped, self.reasons, strict=True) if r in reasons]
             if names:
-                text += f"; skipped {label}: {', '.join(dict.fromkeys(names))}"
+                text += f"; skipped {label}: {', '.join(map(redact, dict.fromkeys(names)))}"
         return text
