@@ -487,6 +487,40 @@ def test_unreachable_redis_fails_open_with_local_limits_and_one_log(dead_port, l
     assert len(logs.find("redis unavailable, failing open")) == 1
 
 
+def test_while_redis_is_down_each_process_applies_the_full_limit_locally(redis_server, proxy, logs):
+    """Documented fail-open: two limiters (two processes) share one bucket of 2 while Redis
+    answers; while it is down each grants the full 2 from its own local bucket (N limiters
+    may send up to N x the quota); once Redis is back they share the Redis bucket again."""
+    import redis
+
+    clock = FakeClock()
+    namespace = f"fail-open-{free_port()}"
+
+    def limiter() -> RedisRateLimiter:
+        client = redis.Redis(host="127.0.0.1", port=proxy.port)
+        return RedisRateLimiter(
+            client, {"gpt": "2/h"}, namespace=namespace, op_timeout=1.0, backoff=5.0, clock=clock
+        )
+
+    one, two = limiter(), limiter()
+    assert [one.try_acquire("gpt"), two.try_acquire("gpt"), one.try_acquire("gpt")] == [
+        True,
+        True,
+        False,
+    ]
+    assert two.try_acquire("gpt") is False  # one shared bucket: 2 in all
+    proxy.set("refuse")
+    granted = [one.try_acquire("gpt") for _ in range(3)] + [
+        two.try_acquire("gpt") for _ in range(3)
+    ]
+    assert granted == [True, True, False, True, True, False]  # 2 each: 2 x the quota
+    assert len(logs.find("redis unavailable, failing open")) == 2  # once per limiter
+    proxy.set("pass")
+    clock.advance(5.1)  # the back-off is over: Redis is authoritative again
+    assert one.try_acquire("gpt") is False
+    assert two.try_acquire("gpt") is False
+
+
 def test_unlimited_names_never_ask_redis(dead_port, logs):
     """Names without a limit cost no round trip (so an outage is not even noticed)."""
     limiter = RedisRateLimiter(dead_client(dead_port), {"gpt": "2/min"})
