@@ -406,7 +406,9 @@ def test_spans_and_metrics_hold_no_secret(make_error, otel):
     with pytest.raises(AllProvidersFailedError):
         failing()
     spans = exporter.get_finished_spans()
-    assert {s.name for s in spans} >= {"attempt https://gen.example.test/v1/models/m:generate?key=***"}
+    assert {s.name for s in spans} >= {
+        "attempt https://gen.example.test/v1/models/m:generate?key=***"
+    }
     parts: list[Any] = []
     for span in spans:
         parts += [span.name, dict(span.attributes or {}), span.status.description]
