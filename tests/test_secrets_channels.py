@@ -42,6 +42,7 @@ from fallback_router import (
     InMemoryCooldown,
     InvalidConfigError,
     RedisCooldown,
+    StreamInterrupted,
     routed,
     routing,
 )
@@ -187,8 +188,12 @@ def every_log():
     logger.disable("fallback_router")
 
 
-def failing_router(make_error, **options: Any):
-    """Providers named with keys fail with `make_error()`; `steady` serves."""
+def failing_router(make_error, *, asynchronous: bool = False, **options: Any):
+    """Providers named with keys fail with `make_error()`; `steady` serves.
+
+    With `asynchronous`, the routed function is `async def` and the returned callable
+    runs one call to the end (`asyncio.run`), so tests read the same either way.
+    """
     raised: list[Exception] = []
 
     def call(provider: str) -> str:
@@ -198,16 +203,29 @@ def failing_router(make_error, **options: Any):
         raised.append(error)
         raise error
 
-    return routed(providers=[NAMED, PATHED, STEADY], **options)(call), raised
+    async def acall(provider: str) -> str:
+        return call(provider)
+
+    fn = routed(providers=[NAMED, PATHED, STEADY], **options)(acall if asynchronous else call)
+    if not asynchronous:
+        return fn, raised
+
+    def run(*args: Any) -> Any:
+        return asyncio.run(fn(*args))
+
+    run.router = fn.router  # type: ignore[attr-defined]
+    run.route = lambda *args: asyncio.run(fn.route(*args))  # type: ignore[attr-defined]
+    return run, raised
 
 
 # -- logs ------------------------------------------------------------------------------
 
 
-def test_log_records_hold_no_secret_of_names_or_errors(make_error, every_log):
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_log_records_hold_no_secret_of_names_or_errors(make_error, asynchronous, every_log):
     """Messages, `extra` and serialized records: names and error texts redacted."""
     text, serialized = every_log
-    fn, _ = failing_router(make_error)
+    fn, _ = failing_router(make_error, asynchronous=asynchronous)
     assert fn() == STEADY
     with routing(prefer=[STEADY]):
         fn()
@@ -220,7 +238,10 @@ def test_log_records_hold_no_secret_of_names_or_errors(make_error, every_log):
     assert "/key/***/v1" in logged
 
 
-def test_a_raising_hook_is_logged_with_redacted_text_and_no_variable_dump(make_error, every_log):
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_a_raising_hook_is_logged_with_redacted_text_and_no_variable_dump(
+    make_error, asynchronous, every_log
+):
     """A hook that raises the provider's own error (the worst case): the library's error
     record carries the redacted text, not loguru's traceback with its variable dump."""
     text, serialized = every_log
@@ -231,7 +252,7 @@ def test_a_raising_hook_is_logged_with_redacted_text_and_no_variable_dump(make_e
         if isinstance(event, AttemptStarted):
             raise RuntimeError(f"cannot export {event.provider}")
 
-    fn, _ = failing_router(make_error, on_event=hook)
+    fn, _ = failing_router(make_error, asynchronous=asynchronous, on_event=hook)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         assert fn() == STEADY
@@ -263,10 +284,11 @@ def test_the_otel_hook_s_own_failure_is_logged_redacted(make_error, every_log, o
 # -- events ------------------------------------------------------------------------------
 
 
-def test_events_keep_real_names_and_render_redacted(make_error):
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_events_keep_real_names_and_render_redacted(make_error, asynchronous):
     """Event fields keep the real names and errors; reprs and error_text are redacted."""
     events: list[Any] = []
-    fn, raised = failing_router(make_error, on_event=events.append)
+    fn, raised = failing_router(make_error, asynchronous=asynchronous, on_event=events.append)
     assert fn() == STEADY
     started = [e.provider for e in events if isinstance(e, AttemptStarted)]
     assert started == [NAMED, PATHED, STEADY]  # real names, what only=/prefer= take
@@ -292,8 +314,11 @@ def test_call_failed_and_its_attempts_render_redacted(make_error):
 # -- status ------------------------------------------------------------------------------
 
 
-def test_status_renders_names_and_errors_redacted_and_indexes_by_real_name(make_error):
-    fn, _ = failing_router(make_error)
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_status_renders_names_and_errors_redacted_and_indexes_by_real_name(
+    make_error, asynchronous
+):
+    fn, _ = failing_router(make_error, asynchronous=asynchronous)
     assert fn() == STEADY
     status = fn.router.status()
     assert [row.name for row in status] == [NAMED, PATHED, STEADY]
@@ -312,8 +337,9 @@ def test_status_renders_names_and_errors_redacted_and_indexes_by_real_name(make_
 # -- results and errors -------------------------------------------------------------------
 
 
-def test_result_and_attempt_reprs_and_displays_are_redacted(make_error):
-    fn, raised = failing_router(make_error)
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_result_and_attempt_reprs_and_displays_are_redacted(make_error, asynchronous):
+    fn, raised = failing_router(make_error, asynchronous=asynchronous)
     result = fn.route()
     assert result.provider == STEADY
     assert [a.provider for a in result.attempts] == [NAMED, PATHED, STEADY]
@@ -377,6 +403,32 @@ def test_deadline_and_timeout_errors_render_redacted():
     timeout = AttemptTimeoutError(NAMED, 1.0)
     assert timeout.provider == NAMED
     assert_clean(str(timeout), repr(timeout))
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_an_interrupted_stream_renders_its_provider_redacted(make_error, asynchronous, every_log):
+    """A stream from a provider named with a key fails after an item: StreamInterrupted
+    and the "stream interrupted" record show the redacted name; `.provider` is real."""
+    text, serialized = every_log
+
+    def stream(provider):
+        yield "first"
+        raise make_error()
+
+    async def astream(provider):
+        yield "first"
+        raise make_error()
+
+    fn = routed(providers=[NAMED, STEADY])(astream if asynchronous else stream)
+
+    async def consume_async():
+        return [item async for item in fn()]
+
+    with pytest.raises(StreamInterrupted) as info:
+        asyncio.run(consume_async()) if asynchronous else list(fn())
+    assert info.value.provider == NAMED
+    assert_clean(str(info.value), repr(info.value), *text, *serialized)
+    assert any("stream interrupted: https://gen.example.test" in t for t in text)
 
 
 def test_config_errors_naming_providers_are_redacted():
