@@ -1,12 +1,10 @@
 """The async driver: carries out the engine's actions without blocking the event loop.
 
-The same engine as the sync driver (`CallState.steps()`), carried out with
-`await`: attempts run in the calling task (hedged attempts in tasks of their
-own), waits for a slot or a token are awaited, and components that wait on the
-network (a Redis tracker, counter or rate limiter) are called in a worker
-thread (`_io`). Time limits cancel the attempt; cancelling the routed call
-propagates at once and gives back everything it holds, also what a component
-grants after the cancellation (the worker reconciles its late answer).
+The sync driver's engine (`CallState.steps()`) carried out with `await`: attempts
+run in the calling task (hedges in tasks of their own), waits are awaited, and
+components that wait on the network (Redis) are called in a worker thread (`_io`).
+Time limits cancel the attempt; a cancelled call gives back everything it holds,
+also what a component grants after the cancellation (its late answer is reconciled).
 """
 
 from __future__ import annotations
@@ -25,6 +23,7 @@ from ._engine.setup import Setup
 from ._errors import AttemptTimeoutError, RejectedResponseError
 from ._results import CURRENT, AttemptState
 from ._retry import retry_after_first_async
+from ._routing import hide_preferences, show_preferences
 
 __all__ = ["AsyncRun", "check_awaited", "drive_async", "run_async"]
 
@@ -71,9 +70,8 @@ class AsyncRun:
     ) -> Outcome:
         """One attempt with its retries, bounded by `limit`; never raises `Exception`."""
         call = self.call
-        setup = call.setup
-        clock = call.clock
-        token = CURRENT.set(state)
+        setup, clock = call.setup, call.clock
+        token, hidden = CURRENT.set(state), hide_preferences()
         start = clock()
         try:
             first = call.first
@@ -113,6 +111,7 @@ class AsyncRun:
                 error = AttemptTimeoutError(state[0], limit or 0.0, kind)
                 return (None, error, start, clock())
         finally:
+            show_preferences(hidden)
             CURRENT.reset(token)
 
     async def start(self, action: tuple[Any, ...]) -> Any:

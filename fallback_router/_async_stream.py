@@ -22,6 +22,7 @@ from ._engine.setup import Setup
 from ._errors import AttemptTimeoutError, StreamInterrupted
 from ._relay import RelayBase
 from ._results import CURRENT, AttemptState, Result, new_result
+from ._routing import hide_preferences, show_preferences
 
 __all__ = ["AsyncRelay", "lazy_stream_async", "route_stream_async"]
 
@@ -33,6 +34,7 @@ async def _next_item(
 ) -> Any:
     """The provider's next item under its context, within `limit` (`_EMPTY` at the end)."""
     token = CURRENT.set(state)
+    hidden = hide_preferences()
     scope = asyncio.timeout(limit)
     try:
         async with scope:
@@ -44,6 +46,7 @@ async def _next_item(
             raise AttemptTimeoutError(state[0], limit or 0.0, kind) from None
         raise
     finally:
+        show_preferences(hidden)
         CURRENT.reset(token)
 
 
@@ -51,9 +54,11 @@ async def _close(gen: AsyncIterator[Any], state: AttemptState) -> None:
     aclose = getattr(gen, "aclose", None)
     if aclose is not None:
         token = CURRENT.set(state)
+        hidden = hide_preferences()
         try:
             await aclose()
         finally:
+            show_preferences(hidden)
             CURRENT.reset(token)
 
 

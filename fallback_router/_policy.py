@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from . import _log
 from ._errors import InvalidConfigError
 from ._hints import HUGE, UnparsableRetryAfterError, retry_after_of
+from ._redact import redact
 
 __all__ = [
     "DEFAULT_PROBE_TTL",
@@ -127,7 +128,9 @@ def read_retry_after(name: str, error: BaseException) -> float | None:
         return retry_after_of(error)
     except UnparsableRetryAfterError as exc:
         _log.logger.warning(
-            _log.template(_log.UNPARSABLE_RETRY_AFTER), provider=name, value=exc.args[0]
+            _log.template(_log.UNPARSABLE_RETRY_AFTER),
+            provider=redact(name),
+            value=redact(str(exc.args[0])),
         )
         return None
 
@@ -158,6 +161,6 @@ def explicit_duration(
         problem = f"it returned {seconds!r}, not None or seconds >= 0"
     if _log.wants(__name__, _log.WARNING):
         _log.logger.warning(
-            _log.template(_log.COOLDOWN_FOR_IGNORED), provider=name, problem=problem
+            _log.template(_log.COOLDOWN_FOR_IGNORED), provider=redact(name), problem=redact(problem)
         )
     return None

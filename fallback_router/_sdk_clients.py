@@ -13,6 +13,7 @@ import weakref
 from collections.abc import Sequence
 
 from . import _log
+from ._redact import redact
 
 __all__ = ["ClientCheck", "sdk_retries"]
 
@@ -62,7 +63,9 @@ class ClientCheck:
                 plain.add(cls)
             if found is None or not self._first(obj):
                 continue
-            _log.logger.warning(_log_retries, provider=name, client=found[0], max_retries=found[1])
+            _log.logger.warning(
+                _log_retries, provider=redact(name), client=found[0], max_retries=found[1]
+            )
 
     def _first(self, obj: object) -> bool:
         with self._lock:

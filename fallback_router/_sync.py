@@ -21,6 +21,7 @@ from ._engine.setup import Setup
 from ._errors import AttemptTimeoutError, RejectedResponseError
 from ._results import CURRENT, AttemptState
 from ._retry import retry_after_first
+from ._routing import hide_preferences, show_preferences
 from ._worker import Job
 
 __all__ = ["GRACE", "SyncRun", "check_not_awaitable", "drive", "run_call"]
@@ -99,6 +100,7 @@ class SyncRun:
         setup = call.setup
         clock = call.clock
         token = CURRENT.set(state)
+        hidden = hide_preferences()
         try:
             first = call.first
             if first is not None and first[0] == index and call.number == 1:
@@ -130,6 +132,7 @@ class SyncRun:
             self.check(response)
             return _judge(setup, state[0], state[1], (response, None, start, end))
         finally:
+            show_preferences(hidden)
             CURRENT.reset(token)
 
     def start(self, action: tuple[Any, ...]) -> Any:

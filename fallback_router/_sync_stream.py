@@ -3,11 +3,10 @@
 A decorated generator function routes a stream. Providers are tried as for a
 plain call until one produces its first item (or finishes empty); that provider
 then serves the whole stream, and a later error reaches the consumer as
-`StreamInterrupted` (recorded as that provider's failure). With
-`stream_failover="buffer"` each provider's stream is read to its end first, so a
-cut, a stall, a malformed item or a rejected stream falls back and the consumer
-sees exactly one complete stream. The provider's slot is held until the stream
-ends, is closed, or its iterator is garbage-collected.
+`StreamInterrupted` (recorded as that provider's failure). With `stream_failover=
+"buffer"` each provider's stream is read to its end first, so a cut, a stall, a
+malformed item or a rejected stream falls back and the consumer sees exactly one
+complete stream. The slot is held until the stream ends, is closed or collected.
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ from ._engine.setup import Setup
 from ._errors import AttemptTimeoutError, StreamInterrupted
 from ._relay import RelayBase
 from ._results import CURRENT, AttemptState, Result, new_result
+from ._routing import hide_preferences, show_preferences
 from ._sync import SyncRun, drive
 from ._worker import Job
 
@@ -34,11 +34,13 @@ _EMPTY = object()
 def _next_item(gen: Iterator[Any], state: AttemptState) -> Any:
     """The provider's next item, under its attempt's context (`_EMPTY` at the end)."""
     token = CURRENT.set(state)
+    hidden = hide_preferences()
     try:
         return next(gen)
     except StopIteration:
         return _EMPTY
     finally:
+        show_preferences(hidden)
         CURRENT.reset(token)
 
 
@@ -46,9 +48,11 @@ def _close(gen: Iterator[Any], state: AttemptState) -> None:
     close = getattr(gen, "close", None)
     if close is not None:
         token = CURRENT.set(state)
+        hidden = hide_preferences()
         try:
             close()
         finally:
+            show_preferences(hidden)
             CURRENT.reset(token)
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import _log
+from ._redact import redact
 
 __all__ = ["Settle", "usage_settler"]
 
@@ -39,7 +40,7 @@ def usage_settler(usage_of: Callable[[Any], object] | None, rates: object) -> Se
             problem = f"it returned {tokens!r}, not None or an int >= 0"
         if _log.wants(__name__, _log.WARNING):
             _log.logger.warning(
-                _log.template(_log.USAGE_OF_IGNORED), provider=name, problem=problem
+                _log.template(_log.USAGE_OF_IGNORED), provider=redact(name), problem=redact(problem)
             )
 
     return settle_usage

@@ -9,6 +9,7 @@ from fallback_router._errors import (
     AllProvidersFailedError,
     DeadlineExceededError,
 )
+from fallback_router._redact import redact
 
 from .record import caller_bug_hint
 
@@ -54,7 +55,7 @@ def call_error(call: Any) -> Exception:
     elif setup.reraise:
         error = errors[-1]
     else:
-        tried = ", ".join(a.provider for a in attempts)
+        tried = ", ".join(redact(a.provider) for a in attempts)
         if setup.planner.failover:
             message = f"all providers failed ({tried})"
         else:
@@ -74,7 +75,7 @@ def _benched_error(call: Any) -> AllProvidersBenchedError:
     """No attempt: every provider left is benched by a hint (`respect_retry_after`)."""
     left = call.benched_left
     retry_after = min(left.values()) if left else 0.0
-    names = ", ".join(left) or ", ".join(dict.fromkeys(call.skipped))
+    names = ", ".join(map(redact, left)) or ", ".join(map(redact, dict.fromkeys(call.skipped)))
     return AllProvidersBenchedError(
         f"every provider is benched by a hint ({names}); the earliest is available "
         f"in {retry_after:.1f} s",
@@ -93,5 +94,5 @@ def _skips_text(call: Any) -> str:
     for reasons, label in labels:
         names = [n for n, r in zip(call.skipped, call.reasons, strict=True) if r in reasons]
         if names:
-            text += f"; skipped {label}: {', '.join(dict.fromkeys(names))}"
+            text += f"; skipped {label}: {', '.join(map(redact, dict.fromkeys(names)))}"
     return text
