@@ -18,6 +18,7 @@ from ._async_stream import lazy_stream_async, route_stream_async
 from ._direct import direct_caller
 from ._engine.setup import Setup
 from ._errors import InvalidConfigError
+from ._loop import warn_on_loop
 from ._sync import run_call
 from ._sync_stream import lazy_stream, route_stream
 
@@ -107,10 +108,12 @@ def _run_async(setup: Setup, fn: Any, want_result: bool, function: str) -> Calla
 
 
 def _route_stream(setup: Setup, fn: Any, function: str, *args: Any, **kwargs: Any) -> Any:
+    warn_on_loop(function, setup.warned)
     return route_stream(setup, fn, args, kwargs, function)
 
 
 def _lazy_stream(setup: Setup, fn: Any, function: str, *args: Any, **kwargs: Any) -> Iterator[Any]:
+    warn_on_loop(function, setup.warned)
     return lazy_stream(setup, fn, args, kwargs, function)  # a generator: routes at first next()
 
 
@@ -169,11 +172,13 @@ def _method_caller(  # noqa: C901 - one small function per kind
         if want_result:
 
             def route_method_stream(instance: object, /, *args: Any, **kwargs: Any) -> Any:
+                warn_on_loop(function, setup.warned)
                 return route_stream(setup, functools.partial(fn, instance), args, kwargs, function)
 
             return route_method_stream
 
         def method_stream(instance: object, /, *args: Any, **kwargs: Any) -> Any:
+            warn_on_loop(function, setup.warned)
             yield from lazy_stream(setup, functools.partial(fn, instance), args, kwargs, function)
 
         return method_stream

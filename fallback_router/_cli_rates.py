@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._cli_text import row, shown, table
+from ._redact import redact
 from ._redis_ratelimit import RATE_KEYS, rate_prefix
 from ._redis_scripts import decode_key_part, encode_key_part
 
@@ -49,7 +50,7 @@ class Bucket:
     def to_dict(self) -> dict[str, Any]:
         """The bucket as `--json` prints it (seconds; None where Redis cannot tell)."""
         return {
-            "name": self.name,
+            "name": redact(self.name),
             "tokens": self.tokens,
             "capacity": self.capacity,
             "full_in": self.full_in,
@@ -129,7 +130,7 @@ def refill(client: Any, namespace: str, names: Sequence[str]) -> list[str]:
 def _cells(bucket: Bucket) -> tuple[str, str, str, str]:
     capacity = "-" if bucket.capacity is None else f"{bucket.capacity:g}"
     full_in = "-" if bucket.full_in is None else f"{bucket.full_in:.1f} s"
-    return shown(bucket.name), f"{bucket.tokens:.1f}", capacity, full_in
+    return shown(redact(bucket.name)), f"{bucket.tokens:.1f}", capacity, full_in
 
 
 def buckets_text(namespace: str, found: Sequence[Bucket]) -> str:
@@ -176,9 +177,10 @@ def refill_report(client: Any, namespace: str, names: Sequence[str]) -> str:
     refilled = refill(client, namespace, names)
     if names:
         return "".join(
-            f"refilled {shown(name)}" + ("" if name in refilled else ": bucket already full")
+            f"refilled {shown(redact(name))}"
+            + ("" if name in refilled else ": bucket already full")
             + "\n"
             for name in names
         )  # fmt: skip
-    listed = ", ".join(shown(name) for name in refilled) or "every bucket already full"
+    listed = ", ".join(shown(redact(name)) for name in refilled) or "every bucket already full"
     return f"refilled rate limits of namespace {namespace!r}: {listed}\n"

@@ -18,7 +18,7 @@ from . import _log
 from ._log import BLOCKING_LOOP, WARNING, template, wants
 from ._redact import redact
 
-__all__ = ["on_loop", "running_loop"]
+__all__ = ["on_loop", "running_loop", "warn_on_loop"]
 
 _message = template(BLOCKING_LOOP)
 
@@ -61,3 +61,9 @@ def on_loop(function: str, warned: set[str], depth: int = 4) -> None:
             RuntimeWarning,
             stacklevel=depth,
         )
+
+
+def warn_on_loop(function: str, warned: set[str]) -> None:
+    """`on_loop` when this thread runs an event loop (for the stream callers)."""
+    if running_loop() is not None:
+        on_loop(function, warned)

@@ -156,7 +156,7 @@ class Status(Sequence[ProviderStatus]):
         optional = self._optional()
         return [
             (
-                printable(r.name),
+                printable(redact(r.name)),
                 _availability(r),
                 str(r.consecutive_failures),
                 str(r.successes),

@@ -8,6 +8,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from ._redact import redact
+from ._reprs import error_repr, name_repr, record_repr
 from ._text import describe
 
 __all__ = ["ProviderStatus", "error_text"]
@@ -65,6 +66,14 @@ class ProviderStatus:
     weight: float | None = None
     latency_estimate: float | None = None
     tokens: float | None = None
+
+    def __repr__(self) -> str:
+        """The fields, with the provider name and the last error redacted (DESIGN §8b)."""
+        return record_repr(
+            self,
+            [f.name for f in fields(self)],
+            {"name": name_repr(self.name), "last_error": error_repr(self.last_error)},
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """This row as plain JSON-ready data: its field names as keys.
