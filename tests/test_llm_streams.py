@@ -63,7 +63,7 @@ def read(
             try:
                 with client.chat.completions.create(**kwargs) as stream:
                     for item in helper(stream):
-                        items.append(item)
+                        items.append(item)  # noqa: PERF402 - keeps the items before an error
             except Exception as exc:
                 return items, exc
         return items, None
@@ -78,7 +78,7 @@ def read(
             try:
                 async with await client.chat.completions.create(**kwargs) as stream:
                     async for item in helper(stream):
-                        items.append(item)
+                        items.append(item)  # noqa: PERF401 - keeps the items before an error
             except Exception as exc:
                 return exc
         return None
