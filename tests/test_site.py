@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 import fallback_router
+import fallback_router.llm
 
 from .support.helpers import chromium
 
@@ -49,7 +50,10 @@ REST_LEFTOVERS = (
 )
 
 #: Public names that live outside the package root.
-EXTRA_NAMES = ("fallback_router.otel.OpenTelemetryHook",)
+EXTRA_NAMES = (
+    "fallback_router.otel.OpenTelemetryHook",
+    *(f"fallback_router.llm.{name}" for name in fallback_router.llm.__all__),
+)
 
 
 @pytest.fixture(scope="module")
