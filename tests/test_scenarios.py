@@ -404,7 +404,7 @@ def test_every_vendor_hung_ends_with_the_budget(make_app, vendors, mode, kind):
     """Both hang: DeadlineExceededError when the budget runs out, one request each."""
     primary, backup = vendors
     primary.scenario = backup.scenario = "hang"
-    app = make_app(mode, kind, timeout=1.5)
+    app = make_app(mode, kind, timeout=1.5, clock=None)  # the budget runs on real time
     error = app.ask().raised(DeadlineExceededError)
     assert [a.provider for a in error.attempts] == ["primary", "backup"]
     assert all(isinstance(a.error, AttemptTimeoutError) for a in error.attempts)
