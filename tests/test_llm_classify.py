@@ -9,7 +9,6 @@ produced by at least one real error.
 
 from __future__ import annotations
 
-import importlib
 import json
 import subprocess
 import sys
@@ -20,88 +19,23 @@ import httpx
 import openai
 import pytest
 import requests
-from google.genai import errors as genai_errors
 
 from fallback_router import AttemptTimeoutError, RejectedResponseError, StreamInterrupted, llm
 
+from .support.llm_errors import (
+    CONTENT_FILTER_AZURE,
+    CONTEXT_OPENAI,
+    anthropic_error,
+    anthropic_http,
+    anthropic_stream_error,
+    google_error,
+    httpx_error,
+    openai_error,
+    requests_error,
+    sdk_http,
+)
+
 K = llm.ErrorKind
-
-#: The HTTP library the Stainless SDKs are built on (httpx, or its fork httpx2).
-sdk_http: Any = importlib.import_module(
-    openai.DefaultHttpxClient.__mro__[1].__module__.split(".")[0]
-)
-anthropic_http: Any = importlib.import_module(
-    anthropic.DefaultHttpxClient.__mro__[1].__module__.split(".")[0]
-)
-
-CONTEXT_OPENAI = {
-    "message": "This model's maximum context length is 128000 tokens. However, your messages resulted in 131072 tokens.",
-    "type": "invalid_request_error",
-    "param": "messages",
-    "code": "context_length_exceeded",
-}
-CONTENT_FILTER_AZURE = {
-    "message": "The response was filtered due to the prompt triggering Azure OpenAI's content management policy.",
-    "type": None,
-    "param": "prompt",
-    "code": "content_filter",
-    "status": 400,
-    "innererror": {"code": "ResponsibleAIPolicyViolation"},
-}
-
-
-def openai_error(status: int, error: dict[str, Any] | None = None, **headers: str) -> Exception:
-    request = sdk_http.Request("POST", "https://api.openai.test/v1/chat/completions")
-    body = {"error": error} if error is not None else {"error": {"message": "failed"}}
-    response = sdk_http.Response(status, json=body, headers=headers, request=request)
-    client = openai.OpenAI(api_key="sk-test", base_url="https://api.openai.test/v1", max_retries=0)
-    return client._make_status_error_from_response(response)
-
-
-def anthropic_error(status: int, kind: str, message: str) -> Exception:
-    request = anthropic_http.Request("POST", "https://api.anthropic.test/v1/messages")
-    body = {"type": "error", "error": {"type": kind, "message": message}}
-    response = anthropic_http.Response(status, json=body, request=request)
-    client = anthropic.Anthropic(
-        api_key="sk-ant-test", base_url="https://api.anthropic.test", max_retries=0
-    )
-    return client._make_status_error_from_response(response)
-
-
-def google_error(
-    status: int, word: str, message: str, details: list[Any] | None = None
-) -> Exception:
-    body = {"error": {"code": status, "message": message, "status": word, "details": details or []}}
-    request = httpx.Request(
-        "POST", "https://generativelanguage.test/v1beta/models/m:generateContent"
-    )
-    try:
-        genai_errors.APIError.raise_for_response(httpx.Response(status, json=body, request=request))
-    except genai_errors.APIError as exc:
-        return exc
-    pytest.fail("no error raised")
-
-
-def httpx_error(status: int, body: Any = None) -> Exception:
-    request = httpx.Request("POST", "https://llm.test/v1/chat/completions")
-    response = httpx.Response(status, json=body, request=request)
-    try:
-        response.raise_for_status()
-    except httpx.HTTPStatusError as exc:
-        return exc
-    pytest.fail("no error raised")
-
-
-def requests_error(status: int, body: Any = None) -> Exception:
-    response = requests.Response()
-    response.status_code = status
-    response._content = json.dumps(body).encode() if body is not None else b""
-    response.url = "https://llm.test/v1/chat/completions"
-    try:
-        response.raise_for_status()
-    except requests.HTTPError as exc:
-        return exc
-    pytest.fail("no error raised")
 
 
 def per_quota(quota_id: str) -> list[Any]:
@@ -292,6 +226,60 @@ def _cases() -> list[tuple[str, Any, llm.ErrorKind]]:
                 body={"message": "slow down", "type": "tokens", "code": "rate_limit_exceeded"},
             ),
             K.RATE_LIMITED,
+        ),
+        (
+            "error event, quota",
+            lambda: openai.APIError("quota", request, body={"code": "insufficient_quota"}),
+            K.QUOTA_EXHAUSTED,
+        ),
+        (
+            "error event, context",
+            lambda: openai.APIError("too long", request, body={"code": "context_length_exceeded"}),
+            K.CONTEXT_LENGTH,
+        ),
+        (
+            "error event, context in words",
+            lambda: openai.APIError(
+                "too long",
+                request,
+                body={
+                    "type": "invalid_request_error",
+                    "message": "This model's maximum context length is 8192 tokens",
+                },
+            ),
+            K.CONTEXT_LENGTH,
+        ),
+        (
+            "error event, bad request",
+            lambda: openai.APIError(
+                "bad", request, body={"type": "invalid_request_error", "message": "bad"}
+            ),
+            K.BAD_REQUEST,
+        ),
+        (
+            "error event, filter",
+            lambda: openai.APIError("filtered", request, body={"code": "content_filter"}),
+            K.CONTENT_FILTER,
+        ),
+        (
+            "error event, key",
+            lambda: openai.APIError("key", request, body={"code": "invalid_api_key"}),
+            K.AUTH,
+        ),
+        (
+            "error event, unknown",
+            lambda: openai.APIError("what", request, body={"code": "mystery"}),
+            K.OTHER,
+        ),
+        (
+            "anthropic overloaded mid-stream",
+            lambda: anthropic_stream_error("overloaded_error", "Overloaded"),
+            K.OVERLOADED,
+        ),
+        (
+            "gateway text error",
+            lambda: httpx_error(502, {"error": "upstream connect error"}),
+            K.SERVER_ERROR,
         ),
         (
             "openai parse, content filter",

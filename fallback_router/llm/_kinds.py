@@ -222,7 +222,7 @@ def classify(error: BaseException) -> ErrorKind:  # noqa: PLR0911 - a decision t
         return K.CONTENT_FILTER
     status = status_of(error)
     codes, message = body_of(error)
-    if status is None:
+    if status is None or status < 400:  # an error event inside a 200 stream
         return _without_status(codes, message)
     return _with_status(status, codes, message, error)
 
@@ -246,11 +246,9 @@ def _with_status(  # noqa: PLR0911 - a decision table
         if codes & _AUTH_CODES or _has(message, _AUTH_WORDS):
             return K.AUTH  # Google answers a bad key with 400
         return _BY_STATUS.get(status, K.BAD_REQUEST)
-    if status >= 500:
-        if "overloaded_error" in codes:
-            return K.OVERLOADED
-        return _BY_STATUS.get(status, K.SERVER_ERROR)
-    return K.OTHER
+    if "overloaded_error" in codes:
+        return K.OVERLOADED
+    return _BY_STATUS.get(status, K.SERVER_ERROR)  # 5xx (and 6xx-looking statuses)
 
 
 def _without_status(codes: set[str], message: str) -> ErrorKind:  # noqa: PLR0911 - a decision table

@@ -127,9 +127,7 @@ class _Policy:
         outcome = state.outcome
         if outcome is None or not outcome.failed:
             return False
-        error = outcome.exception()
-        if not isinstance(error, Exception):
-            return False
+        error = outcome.exception()  # an `Exception`: the router retries nothing else
         kind = classify(error)
         if kind is K.AUTH or kind is K.NOT_FOUND:
             self.alarm(error, kind)
@@ -151,7 +149,7 @@ class _Policy:
         base: float = min(_MAX_BACKOFF, BACKOFF * 2.0 ** (state.attempt_number - 1))
         return base * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not crypto
 
-    def alarm(self, error: Exception, kind: ErrorKind) -> None:
+    def alarm(self, error: BaseException, kind: ErrorKind) -> None:
         """Log an ERROR once per cooldown for a provider refusing a credential or model."""
         info = current_attempt()
         name = info.provider if info is not None else "?"
