@@ -125,9 +125,9 @@ class _Policy:
     def retry(self, state: tenacity.RetryCallState) -> bool:
         """Same provider again: transient kinds, and a rate limit with a short hint."""
         outcome = state.outcome
-        if outcome is None or not outcome.failed:
+        error = outcome.exception() if outcome is not None and outcome.failed else None
+        if error is None:
             return False
-        error = outcome.exception()  # an `Exception`: the router retries nothing else
         kind = classify(error)
         if kind is K.AUTH or kind is K.NOT_FOUND:
             self.alarm(error, kind)
