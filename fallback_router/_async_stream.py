@@ -202,11 +202,11 @@ class AsyncRelay(RelayBase, AsyncIterator[Any]):
             if record:
                 tracker = self._call.setup.tracker
                 assert tracker is not None  # noqa: S101 - `record` says there is one
-                name = self._state[0]
+                args = self._call.setup.recorder.failure_args(self._state[0], error)
                 if self._call.setup.blocking():
-                    duration = await asyncio.to_thread(tracker.record_failure, name, error)
+                    duration = await asyncio.to_thread(tracker.record_failure, *args)
                 else:
-                    duration = tracker.record_failure(name, error)
+                    duration = tracker.record_failure(*args)
                 self._cooled(duration, error, text)
         finally:
             self._call.closed(interrupted)

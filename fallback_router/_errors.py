@@ -9,6 +9,7 @@ Exception
     │   └── NoProvidersError                  the provider collection is empty
     ├── AllProvidersFailedError (+ExceptionGroup)
     │                                         the routed call failed; holds every error
+    ├── AllProvidersBenchedError              no attempt: every provider is benched by a hint
     ├── DeadlineExceededError (+TimeoutError) the call's time budget ran out
     ├── AttemptTimeoutError (+TimeoutError)   one attempt ran past its limit
     ├── StreamInterrupted                     a stream failed after delivering items
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from ._results import Attempt
 
 __all__ = [
+    "AllProvidersBenchedError",
     "AllProvidersFailedError",
     "AttemptTimeoutError",
     "DeadlineExceededError",
@@ -131,6 +133,36 @@ class AllProvidersFailedError(RoutingError, ExceptionGroup):
     def _repr_markdown_(self) -> str:
         """The attempt chain as Markdown (escaped, redacted)."""
         return error_markdown(self, self.attempts, self.skipped)
+
+
+class AllProvidersBenchedError(RoutingError):
+    """No provider may be tried: each is benched by an explicit hint.
+
+    Raised, without any attempt, by a router with `respect_retry_after=True`
+    when every provider of the call is benched by a server's hint
+    (`retry-after-ms`, `Retry-After`, rate-limit reset headers, `RetryInfo`)
+    or by `cooldown_for=`. `.retry_after` is the seconds until the earliest of
+    them is available again (a web service can answer 503 with that
+    `Retry-After`), `.skipped` the names passed over. It is not an
+    `AllProvidersFailedError`: no provider failed in this call.
+
+    Version:
+        Added in 0.3.0.
+    """
+
+    def __init__(self, message: str, *, retry_after: float, skipped: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.skipped: tuple[str, ...] = tuple(skipped)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_benched, (str(self), self.retry_after, self.skipped))
+
+
+def _rebuild_benched(
+    message: str, retry_after: float, skipped: tuple[str, ...]
+) -> AllProvidersBenchedError:
+    return AllProvidersBenchedError(message, retry_after=retry_after, skipped=skipped)
 
 
 class DeadlineExceededError(RoutingError, TimeoutError):

@@ -25,9 +25,11 @@ __all__ = [
     "ATTEMPTING_TERMINUS",
     "ATTEMPT_TIMED_OUT",
     "BUDGET_EXHAUSTED",
+    "COOLDOWN_FOR_IGNORED",
     "ENTERING_COOLDOWN",
     "EVENT_HOOK_FAILED",
     "HEDGING",
+    "HINT_RESPECTED",
     "NOT_COUNTED",
     "PRIMARY_FAILED",
     "PROBING",
@@ -69,6 +71,8 @@ ENTERING_COOLDOWN = "provider entering cooldown"
 SUCCEEDED_ON_FALLBACK = "succeeded on fallback provider"
 UNPARSABLE_RETRY_AFTER = "unparsable Retry-After"
 EVENT_HOOK_FAILED = "event hook raised"
+COOLDOWN_FOR_IGNORED = "cooldown_for ignored"
+HINT_RESPECTED = "skipping provider benched by a hint"
 REDIS_UNAVAILABLE = "redis unavailable, failing open"
 REDIS_BACK = "redis reachable again"
 REDIS_MISCONFIGURED = "redis misconfigured, failing open"
@@ -98,6 +102,9 @@ _TEMPLATES = {
     UNPARSABLE_RETRY_AFTER: UNPARSABLE_RETRY_AFTER
     + " from {provider}: {value!r}; using the normal cooldown",
     EVENT_HOOK_FAILED: EVENT_HOOK_FAILED + "; ignored: {hook} on {event}: " + _ERROR,
+    COOLDOWN_FOR_IGNORED: COOLDOWN_FOR_IGNORED
+    + " for {provider}: {problem}; using the usual cooldown",
+    HINT_RESPECTED: HINT_RESPECTED + ": {provider} ({remaining:.1f} s left; not forced)",
     REDIS_UNAVAILABLE: REDIS_UNAVAILABLE + " ({what}): " + _ERROR + "; retrying in {backoff} s",
     REDIS_BACK: REDIS_BACK + " ({what})",
     REDIS_MISCONFIGURED: REDIS_MISCONFIGURED

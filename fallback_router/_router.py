@@ -107,6 +107,12 @@ class Router:
               secret redaction.
             - `affinity_size`, `affinity_ttl`: the memory of `routing(affinity=)`
               keys (default 10,000 keys, 600 s).
+            - `cooldown_for`: a callable `error -> seconds | None`: how long the
+              provider that raised `error` is benched (over hints and `duration`).
+            - `respect_retry_after`: never force a provider benched by a hint;
+              with none left, `AllProvidersBenchedError` without an attempt.
+            - `usage_of`: a callable over a response (a stream's last item)
+              returning the tokens it used; read with token limits (to come).
 
     Version:
         Added in 0.1.0. Changed in 0.2.0: `max_concurrency`; generator functions
@@ -149,6 +155,7 @@ class Router:
             redactor=config.redactor,
             strategy=planner.name,
             failed_phrase=phrase,
+            cooldown_for=config.cooldown_for,
         )
         limited = config.timeout is not None or config.attempt_timeout is not None
         limited = limited or config.hedge_after is not None
@@ -173,6 +180,8 @@ class Router:
             hedge_after=config.hedge_after,
             wait_for_cooldown=config.wait_for_cooldown,
             accept=config.accept,
+            respect_retry_after=config.respect_retry_after and tracker is not None,
+            usage_of=config.usage_of,
             buffer=config.stream_failover == "buffer",
             reraise=config.reraise,
             probe_ttl=config.timeout,

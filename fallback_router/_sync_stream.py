@@ -279,7 +279,8 @@ class Relay(RelayBase, Iterator[Any]):
             if record:
                 tracker = self._call.setup.tracker
                 assert tracker is not None  # noqa: S101 - `record` says there is one
-                self._cooled(tracker.record_failure(self._state[0], error), error, text)
+                args = self._call.setup.recorder.failure_args(self._state[0], error)
+                self._cooled(tracker.record_failure(*args), error, text)
         finally:
             self._call.closed(interrupted)
             self.close()

@@ -11,11 +11,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from fallback_router._errors import AllProvidersFailedError, DeadlineExceededError
 from fallback_router._results import Attempt, AttemptState, Result, new_attempt, new_result
 from fallback_router._routing import ROUTING
 
-from .record import caller_bug_hint
+from .conclude import BUDGET, COOLDOWN, PROBING, RATE_LIMITED, SATURATED, call_error
 from .setup import Setup
 
 __all__ = [
@@ -44,15 +43,13 @@ Progress = tuple[
 WAIT = 4
 #: The I/O action (see `CallState`): `(IO, fn, args)`.
 IO = 3
-#: Why a provider was passed over (`ProviderSkipped.reason`).
-COOLDOWN, PROBING, SATURATED = "cooldown", "probe in flight", "saturated"
-RATE_LIMITED, BUDGET = "rate limited", "retry budget"
 
 
 class CallFacts:
     """The facts of one routed call on the general path, and how it concludes."""
 
     __slots__ = (
+        "benched_left",
         "budget_refused",
         "call_id",
         "clean",
@@ -63,6 +60,7 @@ class CallFacts:
         "failures",
         "first",
         "function",
+        "held_by_hint",
         "losers",
         "names",
         "number",
@@ -118,6 +116,10 @@ class CallFacts:
         self.failures: list[tuple[str, Exception, float, bool, bool, str]] = []
         self.skipped: list[str] = []
         self.reasons: list[str] = []
+        #: Seconds each provider skipped for cooldown stays benched (for the error).
+        self.benched_left: dict[str, float] = {}
+        #: A benched provider was not forced because a hint benches it.
+        self.held_by_hint = False
         #: The happy path's walk so far: (order, position, tick) once it hands over.
         self.progress = progress
         if progress is not None:
@@ -228,10 +230,14 @@ class CallFacts:
         kept = [(n, r) for n, r in zip(self.skipped, self.reasons, strict=True) if n not in names]
         self.skipped[:] = [n for n, _ in kept]
         self.reasons[:] = [r for _, r in kept]
+        for name in names:
+            self.benched_left.pop(name, None)
 
     def skip(self, name: str, remaining: float, reason: str) -> None:
         self.skipped.append(name)
         self.reasons.append(reason)
+        if reason == COOLDOWN:
+            self.benched_left[name] = remaining
         self.setup.recorder.skipped(name, remaining, reason, self.function, self.call_id)
 
     def done(self, response: Any, index: int, number: int, latency: float, hedged: bool) -> Any:
@@ -298,51 +304,6 @@ class CallFacts:
 
     def error(self) -> Exception:
         """Build the error the caller receives, and emit `CallFailed`."""
-        setup = self.setup
-        attempts = self.attempts()
-        errors = [attempt.error for attempt in attempts if attempt.error is not None]
-        error: Exception
-        if self.timed_out or not errors:
-            timeout = setup.timeout
-            what = (
-                f"time budget of {timeout} s ran out"
-                if timeout is not None
-                else "no provider could be attempted"
-            )
-            error = DeadlineExceededError(
-                f"{what} after {len(attempts)} attempt(s)" + self._skips_text(),
-                timeout=timeout if timeout is not None else float("inf"),
-                attempts=attempts,
-            )
-            error.__cause__ = errors[-1] if errors else None
-        elif setup.reraise:
-            error = errors[-1]
-        else:
-            tried = ", ".join(a.provider for a in attempts)
-            if setup.planner.failover:
-                message = f"all providers failed ({tried})"
-            else:
-                message = f"{setup.planner.name.replace('_', '-')} provider failed: {tried}"
-            if self.budget_refused:
-                message += "; retry budget exhausted: no further attempt"
-            error = AllProvidersFailedError(
-                message + self._skips_text() + caller_bug_hint(errors),
-                errors,
-                attempts=attempts,
-                skipped=self.skipped,
-            )
+        error = call_error(self)
         self.closed(error)
         return error
-
-    def _skips_text(self) -> str:
-        text = ""
-        labels = (
-            ((COOLDOWN, PROBING), "in cooldown"),
-            ((SATURATED,), "saturated"),
-            ((RATE_LIMITED,), "rate limited"),
-        )
-        for reasons, label in labels:
-            names = [n for n, r in zip(self.skipped, self.reasons, strict=True) if r in reasons]
-            if names:
-                text += f"; skipped {label}: {', '.join(dict.fromkeys(names))}"
-        return text

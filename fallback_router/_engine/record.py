@@ -28,6 +28,7 @@ from fallback_router._events import (
     builder,
 )
 from fallback_router._log import DEBUG, INFO, WARNING, wants
+from fallback_router._policy import explicit_duration
 from fallback_router._redact import Redactor, scrub
 
 from .hooks import Hooks
@@ -54,6 +55,7 @@ _log_budget = _T(_log.BUDGET_EXHAUSTED)
 _log_wait = _T(_log.WAITING)
 _log_wait_unbounded = _log.WAITING_NO_LIMIT
 _log_interrupted = _T(_log.STREAM_INTERRUPTED)
+_log_hinted = _T(_log.HINT_RESPECTED)
 
 call_started = builder(CallStarted)
 attempt_started = builder(AttemptStarted)
@@ -72,6 +74,7 @@ class Recorder:
     """
 
     __slots__ = (
+        "cooldown_for",
         "cooldown_on",
         "emit",
         "emit_two",
@@ -97,8 +100,10 @@ class Recorder:
         redactor: Redactor,
         strategy: str,
         failed_phrase: str,
+        cooldown_for: Callable[[Exception], object] | None = None,
     ) -> None:
         self.uses_tracker = uses_tracker
+        self.cooldown_for = cooldown_for
         self.exempt = exempt
         self.fallback_on = fallback_on
         self.cooldown_on = cooldown_on
@@ -241,6 +246,22 @@ class Recorder:
         ):
             _log.logger.info(_log_not_counted, provider=name, error=text)
         return fallback, counted, text
+
+    def failure_args(self, name: str, error: Exception) -> tuple[Any, ...]:
+        """The arguments of the tracker's `record_failure` for `error` (failure path only).
+
+        With `cooldown_for=` and a length for `error`: `(name, error, seconds)`.
+        """
+        cooldown_for = self.cooldown_for
+        if cooldown_for is None:
+            return (name, error)
+        seconds = explicit_duration(cooldown_for, name, error)
+        return (name, error) if seconds is None else (name, error, seconds)
+
+    def hint_respected(self, name: str, remaining: float) -> None:
+        """A benched provider was not forced: a hint benches it (`respect_retry_after`)."""
+        if wants(__name__, INFO):
+            _log.logger.info(_log_hinted, provider=name, remaining=remaining)
 
     def cooled(
         self, name: str, duration: float, error: Exception, text: str, function: str, call_id: int

@@ -50,6 +50,8 @@ class Setup:
     hedge_after: float | None
     wait_for_cooldown: bool
     accept: Callable[[Any], object] | None
+    respect_retry_after: bool
+    usage_of: Callable[[Any], object] | None
     buffer: bool
     reraise: bool
     probe_ttl: float | None
