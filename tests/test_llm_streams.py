@@ -234,6 +234,11 @@ def test_options_set_what_the_table_says(stream):
         assert accept(["Hel", "lo"])
         assert not accept([])
         assert not accept([" ", "\n"])
+        assert accept([{"choices": [{"index": 0, "delta": {"content": "Hi"}}]}])
+        assert not accept([{"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}])
+        assert not accept(anthropic_events()[:1])  # a message start: no text yet
+        assert accept(anthropic_events())
+        assert accept([{"image": b"png"}])  # not text or chunks: the caller's own content
 
 
 def test_more_options_pass_through_and_win():

@@ -26,7 +26,7 @@ from fallback_router._redact import redact
 from fallback_router._results import current_attempt
 
 from ._kinds import ErrorKind, classify
-from ._streams import Watch, usage_of
+from ._streams import Watch, get, usage_of
 
 __all__ = ["BACKOFF", "CREDENTIALS_REFUSED", "options"]
 
@@ -55,15 +55,21 @@ def _hint(error: BaseException) -> float | None:
 
 
 def _has_text(items: list[Any]) -> bool:
-    """`accept=` for a buffered stream: refuse an answer without text."""
-    return any(isinstance(item, str) and item.strip() for item in items) or any(
-        not isinstance(item, str) and _text_in(item) for item in items
-    )
+    """`accept=` for a buffered stream: refuse an answer without text.
+
+    Text pieces (`llm.text`) and chat chunks (`llm.chunks`) are judged by their text;
+    an item of any other kind counts as content (it is the caller's own).
+    """
+    return any(_has_content(item) for item in items)
 
 
-def _text_in(chunk: Any) -> bool:
-    piece = Watch().see(chunk)
-    return bool(piece and piece.strip())
+def _has_content(item: Any) -> bool:
+    if isinstance(item, str):
+        return bool(item.strip())
+    piece = Watch().see(item)
+    if piece is not None:
+        return bool(piece.strip())
+    return get(item, "choices") is None and get(item, "type") is None
 
 
 class _Policy:

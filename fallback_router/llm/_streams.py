@@ -13,12 +13,12 @@ from typing import Any, TypeVar, cast
 
 from ._kinds import IncompleteAnswer
 
-__all__ = ["Watch", "achunks", "atext", "chunks", "text", "usage_of"]
+__all__ = ["Watch", "achunks", "atext", "chunks", "get", "text", "usage_of"]
 
 T = TypeVar("T")
 
 
-def _get(obj: Any, name: str) -> Any:
+def get(obj: Any, name: str) -> Any:
     """`obj.name`, or `obj[name]` for a mapping; None when absent."""
     if isinstance(obj, Mapping):
         return cast("Mapping[str, Any]", obj).get(name)
@@ -39,23 +39,23 @@ class Watch:
     def see(self, chunk: Any) -> str | None:
         """Note one chunk; return its text piece (choice 0's content), if any."""
         self.items += 1
-        choices = _get(chunk, "choices")
+        choices = get(chunk, "choices")
         if choices is not None:
             piece = None
             for choice in choices:
-                index = _get(choice, "index") or 0
+                index = get(choice, "index") or 0
                 self.seen.add(index)
-                if _get(choice, "finish_reason") is not None:
+                if get(choice, "finish_reason") is not None:
                     self.done.add(index)
                 if index == 0:
-                    piece = _get(_get(choice, "delta"), "content")
+                    piece = get(get(choice, "delta"), "content")
             return piece
-        kind = _get(chunk, "type")
+        kind = get(chunk, "type")
         if kind == "content_block_delta":
-            delta = _get(chunk, "delta")
-            return _get(delta, "text") if _get(delta, "type") == "text_delta" else None
+            delta = get(chunk, "delta")
+            return get(delta, "text") if get(delta, "type") == "text_delta" else None
         if kind == "message_stop" or (
-            kind == "message_delta" and _get(_get(chunk, "delta"), "stop_reason") is not None
+            kind == "message_delta" and get(get(chunk, "delta"), "stop_reason") is not None
         ):
             self.stopped = True
         return None
@@ -192,14 +192,14 @@ def usage_of(response: Any) -> int | None:
     if isinstance(response, list | tuple):
         items = cast("list[Any]", response)
         return usage_of(items[-1]) if items else None
-    usage = _get(response, "usage")
+    usage = get(response, "usage")
     if usage is None:
         return None
-    total = _get(usage, "total_tokens")
+    total = get(usage, "total_tokens")
     if isinstance(total, int):
         return total
-    parts = [_get(usage, name) for name in ("prompt_tokens", "completion_tokens")]
+    parts = [get(usage, name) for name in ("prompt_tokens", "completion_tokens")]
     if not any(isinstance(part, int) for part in parts):
-        parts = [_get(usage, name) for name in ("input_tokens", "output_tokens")]
+        parts = [get(usage, name) for name in ("input_tokens", "output_tokens")]
     counted = [part for part in parts if isinstance(part, int)]
     return sum(counted) if counted else None
