@@ -142,8 +142,20 @@ class AsyncRun:
         task = next(iter(done))
         index = tasks[task]
         del self.tasks[index]
-        call.ended(index)
-        return index, task.result()
+        try:
+            outcome: Outcome = task.result()
+        except BaseException:
+            call.ended(index)
+            raise
+        self.collected(index, outcome)
+        return index, outcome
+
+    def collected(self, index: int, outcome: Outcome) -> None:  # noqa: ARG002 - streams use it
+        """An attempt's outcome was collected: its slot goes back (a stream keeps a winner's)."""
+        self.call.ended(index)
+
+    async def settle(self) -> None:
+        """After `finish`: streams close the ones that lost (nothing to do here)."""
 
     def finish(self, reason: str = "hedge lost") -> None:
         """The call concluded: cancel the attempts still running; they give back on end."""
@@ -232,6 +244,7 @@ async def drive_async(run: AsyncRun) -> Any:
                 reply = await run.await_(action[1])
             elif kind == ABANDON:
                 run.finish(action[1])
+                await run.settle()
                 reply = None
             else:
                 reply = await _wait(call, action)

@@ -17,7 +17,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any, Self
 
 from ._async import AsyncRun, drive_async
-from ._engine.call import CallState
+from ._engine.call import STARTED, CallState, Outcome
 from ._engine.setup import Setup
 from ._errors import AttemptTimeoutError, StreamInterrupted
 from ._relay import RelayBase
@@ -60,11 +60,12 @@ async def _close(gen: AsyncIterator[Any], state: AttemptState) -> None:
 class AsyncStreamRun(AsyncRun):
     """Attempts that open an async stream: the first item, or (buffered) every item."""
 
-    __slots__ = ("opened",)
+    __slots__ = ("lost", "opened")
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.opened: dict[int, AttemptState] = {}
+        self.lost: list[tuple[AsyncIterator[Any], AttemptState]] = []  # streams to close
 
     def check(self, response: Any) -> None:
         """Streams have no awaitable case."""
@@ -94,6 +95,10 @@ class AsyncStreamRun(AsyncRun):
         call = self.call
         state = call.state(index, number, self.call.limit("first item")[0])
         self.opened[index] = state
+        if call.setup.hedge_after is not None:  # a race to the first item, in tasks
+            task = asyncio.create_task(self.attempt(index, state, None, "attempt"))
+            self.tasks[index] = (task, call.clock())
+            return STARTED
         keep = False
         try:
             outcome = await self.attempt(index, state, None, "attempt")
@@ -102,6 +107,26 @@ class AsyncStreamRun(AsyncRun):
         finally:
             if not keep:
                 call.ended(index)
+
+    def collected(self, index: int, outcome: Outcome) -> None:
+        """A raced attempt ended: a winning stream keeps its slot (the relay gives it back)."""
+        if outcome[1] is not None or self.call.setup.buffer:
+            self.call.ended(index)
+
+    def finish(self, reason: str = "hedge lost") -> None:
+        """Cancel the raced attempts still running; keep the streams that opened, to close."""
+        for index, (task, _) in self.tasks.items():
+            if task.done() and not task.cancelled() and task.exception() is None:
+                response, error, _, _ = task.result()
+                if error is None and not self.call.setup.buffer:
+                    self.lost.append((response[0], self.opened[index]))
+        super().finish(reason)
+
+    async def settle(self) -> None:
+        """Close the streams of the raced attempts that lost after they opened."""
+        lost, self.lost = self.lost, []
+        for gen, state in lost:
+            await asyncio.shield(_close_quietly(gen, state))
 
 
 async def _close_quietly(gen: AsyncIterator[Any], state: AttemptState) -> None:

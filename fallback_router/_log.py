@@ -39,6 +39,7 @@ __all__ = [
     "REDIS_UNAVAILABLE",
     "RESPONSE_REJECTED",
     "ROUND_ROBIN_FAILED",
+    "SDK_RETRIES",
     "SKIPPING",
     "SKIPPING_RATE_LIMITED",
     "SKIPPING_SATURATED",
@@ -72,6 +73,7 @@ SUCCEEDED_ON_FALLBACK = "succeeded on fallback provider"
 UNPARSABLE_RETRY_AFTER = "unparsable Retry-After"
 EVENT_HOOK_FAILED = "event hook raised"
 COOLDOWN_FOR_IGNORED = "cooldown_for ignored"
+SDK_RETRIES = "provider client retries on its own"
 HINT_RESPECTED = "skipping provider benched by a hint"
 REDIS_UNAVAILABLE = "redis unavailable, failing open"
 REDIS_BACK = "redis reachable again"
@@ -104,6 +106,9 @@ _TEMPLATES = {
     EVENT_HOOK_FAILED: EVENT_HOOK_FAILED + "; ignored: {hook} on {event}: " + _ERROR,
     COOLDOWN_FOR_IGNORED: COOLDOWN_FOR_IGNORED
     + " for {provider}: {problem}; using the usual cooldown",
+    SDK_RETRIES: SDK_RETRIES
+    + ": {provider} is an {client} with max_retries={max_retries}; its retries delay "
+    "every fallback: build it with max_retries=0 or pass client.with_options(max_retries=0)",
     HINT_RESPECTED: HINT_RESPECTED + ": {provider} ({remaining:.1f} s left; not forced)",
     REDIS_UNAVAILABLE: REDIS_UNAVAILABLE + " ({what}): " + _ERROR + "; retrying in {backoff} s",
     REDIS_BACK: REDIS_BACK + " ({what})",

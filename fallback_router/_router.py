@@ -33,6 +33,7 @@ from ._options import DEFAULTS, RouterOptions
 from ._providers import Providers, ProvidersSpec, normalize
 from ._results import Result
 from ._routing import Affinity
+from ._sdk_clients import ClientCheck
 from ._status import Status, build_status
 from ._strategies import Strategy, StrategyObject
 from ._tracker import TrackerCapabilities
@@ -190,7 +191,10 @@ class Router:
             affinity=Affinity(config.affinity_size, config.affinity_ttl),
             call_ids=call_ids(),
             workers=Workers(),
+            clients=ClientCheck(),
         )
+        if config.static is not None:
+            self.setup.clients.check(*config.static)
         self._direct = self._happy_path_allowed()
 
     def _happy_path_allowed(self) -> bool:

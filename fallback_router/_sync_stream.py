@@ -116,12 +116,13 @@ def _close_quietly(gen: Iterator[Any], state: AttemptState) -> None:
 class StreamRun(SyncRun):
     """Attempts that open a stream: the first item, or (buffered) every item."""
 
-    __slots__ = ("opened", "orphans")
+    __slots__ = ("gens", "opened", "orphans")
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.opened: dict[int, AttemptState] = {}
         self.orphans: set[int] = set()  # attempts whose abandoned read gives the slot back
+        self.gens: dict[int, Iterator[Any]] = {}  # hedged attempts' streams (closed if lost)
 
     def check(self, response: Any) -> None:
         """Streams have no awaitable case."""
@@ -132,8 +133,12 @@ class StreamRun(SyncRun):
         state = self.opened[index]
         gen = self.fn(call.objects[index], *self.args, **self.kwargs)
         limit, kind = self.call.limit("first item")
-        release = functools.partial(call.ended, index)
-        orphan = functools.partial(self.orphans.add, index)
+        release: Callable[[], None] = functools.partial(call.ended, index)
+        orphan: Callable[[], None] = functools.partial(self.orphans.add, index)
+        if setup.hedge_after is not None:  # a race in a worker: the driver bounds it
+            self.gens[index] = gen
+            limit = None
+            release = orphan = _nothing  # the driver gives the slot back
         try:
             first = _bounded_next(setup, gen, state, limit, kind, release, orphan)
             if not setup.buffer:
@@ -152,8 +157,11 @@ class StreamRun(SyncRun):
     def start(self, action: tuple[Any, ...]) -> Any:
         _, index, number, _forced, _probe, _hedged = action
         call = self.call
-        state = call.state(index, number, self.call.limit("first item")[0])
+        limit, kind = call.limit("first item")
+        state = call.state(index, number, limit)
         self.opened[index] = state
+        if call.setup.hedge_after is not None:  # a race to the first item, in workers
+            return self.launch(index, state, limit, kind)
         keep = False
         try:
             outcome = self.attempt(index, state)
@@ -162,6 +170,21 @@ class StreamRun(SyncRun):
         finally:
             if not keep and index not in self.orphans:
                 call.ended(index)
+
+    def collected(self, index: int, outcome: Any) -> None:
+        """A raced attempt ended: a winning stream keeps its slot (the relay gives it back)."""
+        if outcome[1] is not None or self.call.setup.buffer:
+            self.call.ended(index)
+
+    def released(self, index: int) -> None:
+        """A raced attempt that lost (or timed out) ended: its stream is closed."""
+        gen = self.gens.pop(index, None)
+        if gen is not None:
+            _close_quietly(gen, self.opened[index])
+
+
+def _nothing() -> None:
+    """Giving back is the driver's (a raced attempt)."""
 
 
 def route_stream(
