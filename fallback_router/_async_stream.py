@@ -144,6 +144,7 @@ async def route_stream_async(
     """Route an async stream; its `Result` carries the consumer's async iterator."""
     call = CallState(setup, function, True, setup.blocking())
     call.stream = not setup.buffer  # an unbuffered stream's call ends with the stream
+    call.streamed = True
     run = AsyncStreamRun(call, fn, args, kwargs)
     result: Result[Any] = await drive_async(run)
     index = call.names.index(result.provider)
@@ -189,8 +190,10 @@ class AsyncRelay(RelayBase, AsyncIterator[Any]):
             try:
                 item = next(self._first)
             except StopIteration:
+                await self._asettled()
                 raise StopAsyncIteration from None
             self.items += 1
+            self._last = item
             return item
         if not self._open:
             raise StopAsyncIteration
@@ -198,6 +201,7 @@ class AsyncRelay(RelayBase, AsyncIterator[Any]):
         if first is not _EMPTY and self.items == 0:
             self._first = _EMPTY
             self.items = 1
+            self._last = first
             return first
         call = self._call
         start = call.clock()
@@ -215,10 +219,24 @@ class AsyncRelay(RelayBase, AsyncIterator[Any]):
             await asyncio.shield(self.aclose())
             raise
         if item is _EMPTY:
-            await self.aclose()
+            try:
+                await self._asettled()
+            finally:
+                await self.aclose()
             raise StopAsyncIteration
         self.items += 1
+        self._last = item
         return item
+
+    async def _asettled(self) -> None:
+        """The stream ended complete: its last item's usage is settled (once)."""
+        settle = self._settle()
+        if settle is None:
+            return
+        if getattr(self._call.setup.rates, "blocking", False):
+            await asyncio.to_thread(settle[0], *settle[1])
+        else:
+            settle[0](*settle[1])
 
     async def _fail(self, error: Exception, start: float, interrupted: StreamInterrupted) -> None:
         """Record a failure after items were delivered, then close."""

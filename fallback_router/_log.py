@@ -46,6 +46,7 @@ __all__ = [
     "STREAM_INTERRUPTED",
     "SUCCEEDED_ON_FALLBACK",
     "UNPARSABLE_RETRY_AFTER",
+    "USAGE_OF_IGNORED",
     "WAITING",
     "WAITING_NO_LIMIT",
     "logger",
@@ -74,6 +75,7 @@ UNPARSABLE_RETRY_AFTER = "unparsable Retry-After"
 EVENT_HOOK_FAILED = "event hook raised"
 COOLDOWN_FOR_IGNORED = "cooldown_for ignored"
 SDK_RETRIES = "provider client retries on its own"
+USAGE_OF_IGNORED = "usage_of ignored"
 HINT_RESPECTED = "skipping provider benched by a hint"
 REDIS_UNAVAILABLE = "redis unavailable, failing open"
 REDIS_BACK = "redis reachable again"
@@ -109,6 +111,7 @@ _TEMPLATES = {
     SDK_RETRIES: SDK_RETRIES
     + ": {provider} is an {client} with max_retries={max_retries}; its retries delay "
     "every fallback: build it with max_retries=0 or pass client.with_options(max_retries=0)",
+    USAGE_OF_IGNORED: USAGE_OF_IGNORED + " for {provider}: {problem}; nothing settled",
     HINT_RESPECTED: HINT_RESPECTED + ": {provider} ({remaining:.1f} s left; not forced)",
     REDIS_UNAVAILABLE: REDIS_UNAVAILABLE + " ({what}): " + _ERROR + "; retrying in {backoff} s",
     REDIS_BACK: REDIS_BACK + " ({what})",

@@ -149,6 +149,11 @@ def _check_clock(clock: object) -> Callable[[], float] | None:
 class RateLimiter(Protocol):
     """What the router asks of a rate limiter (one token per attempt).
 
+    Optional capability: `settle(name, tokens)`, the tokens a successful attempt
+    used, as the router's `usage_of=` reads them from the response (a stream's
+    last item); the router calls it only when `usage_of=` is set. Token limits
+    settle their reservation with it.
+
     Version:
         Added in 0.3.0.
     """

@@ -37,6 +37,7 @@ from ._sdk_clients import ClientCheck
 from ._status import Status, build_status
 from ._strategies import Strategy, StrategyObject
 from ._tracker import TrackerCapabilities
+from ._usage import usage_settler
 from ._worker import Workers
 
 __all__ = ["Router", "routed"]
@@ -182,7 +183,7 @@ class Router:
             wait_for_cooldown=config.wait_for_cooldown,
             accept=config.accept,
             respect_retry_after=config.respect_retry_after and tracker is not None,
-            usage_of=config.usage_of,
+            settle_usage=usage_settler(config.usage_of, config.rate_limits),
             buffer=config.stream_failover == "buffer",
             reraise=config.reraise,
             probe_ttl=config.timeout,

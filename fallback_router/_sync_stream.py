@@ -201,6 +201,7 @@ def route_stream(
     """
     call = CallState(setup, function, True)
     call.stream = not setup.buffer  # an unbuffered stream's call ends with the stream
+    call.streamed = True
     run = StreamRun(call, fn, args, kwargs)
     result: Result[Any] = drive(run)
     index = call.names.index(result.provider)
@@ -252,8 +253,13 @@ class Relay(RelayBase, Iterator[Any]):
 
     def __next__(self) -> Any:
         if self._buffered:
-            item = next(self._first)
+            try:
+                item = next(self._first)
+            except StopIteration:
+                self._settled()
+                raise
             self.items += 1
+            self._last = item
             return item
         if not self._open:
             raise StopIteration
@@ -262,6 +268,7 @@ class Relay(RelayBase, Iterator[Any]):
             self._first = _EMPTY
             if self.items == 0:
                 self.items = 1
+                self._last = first
                 return first
         call = self._call
         setup = call.setup
@@ -285,9 +292,13 @@ class Relay(RelayBase, Iterator[Any]):
             self.close()
             raise
         if item is _EMPTY:
-            self.close()
+            try:
+                self._settled()
+            finally:
+                self.close()
             raise StopIteration
         self.items += 1
+        self._last = item
         return item
 
     def _orphan(self) -> None:

@@ -451,3 +451,20 @@ def test_a_hint_recorded_by_another_process_is_respected(redis_server, redis_cli
         fn()
     assert 40 < caught.value.retry_after <= 45
     assert body.calls == []
+
+
+def test_a_stale_view_learns_the_hint_from_the_server(redis_client, redis_server):
+    """A mirror that missed the hint: the probe claim says "benched", the hint is read,
+    and the terminus is not forced."""
+    writer = RedisCooldown(redis_server.client(), namespace="stale-hint", threshold=2)
+    stale = RedisCooldown(redis_server.client(), namespace="stale-hint", threshold=2,
+                          refresh=30)  # fmt: skip
+    writer.record_failure("b", Boom())  # counted, not benched yet
+    assert stale.remaining_many(["b"]) == [0.0]  # the mirror: b has state, no cooldown
+    writer.record_failure("b", RetryAfter(30))  # now benched by a hint: the mirror misses it
+    body = Calls()
+    fn = routed(providers=["b"], cooldown=stale, respect_retry_after=True)(body)
+    with pytest.raises(AllProvidersBenchedError) as caught:
+        fn()
+    assert body.calls == []
+    assert 29 < caught.value.retry_after <= 30

@@ -286,6 +286,12 @@ class CallState(CallFacts):
                     else:
                         tracker.record_success(*args)
                 recorder.succeeded(name, number, latency, end, self.function, self.call_id)
+                settle = setup.settle_usage
+                if settle is not None and not self.streamed:
+                    if defer and getattr(setup.rates, "blocking", False):
+                        yield (IO, settle, (name, response))
+                    else:
+                        settle(name, response)
                 if planner.tracks:
                     planner.observed(name, latency)
                 if self.running:  # hedges that lost: abandoned before the call's last event

@@ -76,6 +76,7 @@ class CallFacts:
         "skipped",
         "start",
         "stream",
+        "streamed",
         "tick",
         "timed_out",
         "waited",
@@ -105,6 +106,8 @@ class CallFacts:
         self.want_result = want_result
         #: A stream: its last event comes when the stream ends (sent by its relay).
         self.stream = False
+        #: A routed stream (buffered or not): its relay settles usage, not the engine.
+        self.streamed = False
         self.defer_io = defer_io
         #: The happy path's failed first attempt: (index, tick, outcome).
         self.first = first

@@ -16,6 +16,7 @@ from fallback_router._routing import Affinity
 from fallback_router._sdk_clients import ClientCheck
 from fallback_router._strategies import Planner
 from fallback_router._tracker import CooldownTracker, TrackerCapabilities
+from fallback_router._usage import Settle
 from fallback_router._worker import Workers
 
 from .record import Recorder
@@ -52,7 +53,7 @@ class Setup:
     wait_for_cooldown: bool
     accept: Callable[[Any], object] | None
     respect_retry_after: bool
-    usage_of: Callable[[Any], object] | None
+    settle_usage: Settle | None
     buffer: bool
     reraise: bool
     probe_ttl: float | None
