@@ -647,6 +647,28 @@ def test_a_call_keeps_the_whole_response_with_its_usage(make_app, vendors, mode)
     assert response.usage.total_tokens == response.usage.prompt_tokens + len(TOKENS)
 
 
+class Settling(fallback_router.InMemoryRateLimiter):
+    """A rate limiter that records the token counts the router settles (``usage_of``)."""
+
+    def __init__(self) -> None:
+        super().__init__({"primary": "1000/s", "backup": "1000/s"})
+        self.settled: list[tuple[str, int]] = []
+
+    def settle(self, name: str, tokens: int) -> None:
+        self.settled.append((name, tokens))
+
+
+@modes
+def test_the_preset_reads_the_tokens_each_answer_used(make_app, vendors, mode):
+    """The preset's ``usage_of`` reads the SDK response's usage: the serving vendor settles it."""
+    primary, _ = vendors
+    primary.scenario = "error_500_once"
+    limiter = Settling()
+    result = make_app(mode, "call", rate_limits=limiter).ask().result
+    assert result is not None
+    assert limiter.settled == [("primary", result.response.usage.total_tokens)]
+
+
 @modes
 def test_streamed_chunks_keep_model_finish_reason_and_usage(vendors, mode):
     """``llm.chunks`` through the router: the consumer gets the SDK's chunks, usage last."""
@@ -670,9 +692,9 @@ def test_streamed_chunks_keep_model_finish_reason_and_usage(vendors, mode):
 
     app = App(mode, "stream", vendors)
     try:
-        fn = routed(providers=app.clients, **llm.options("buffer", clock=FakeClock()))(
-            chunks if mode == "sync" else achunks
-        )
+        limiter = Settling()
+        settings = llm.options("buffer", clock=FakeClock(), rate_limits=limiter)
+        fn = routed(providers=app.clients, **settings)(chunks if mode == "sync" else achunks)
         if mode == "sync":
             got = list(fn())
         else:
@@ -687,6 +709,7 @@ def test_streamed_chunks_keep_model_finish_reason_and_usage(vendors, mode):
     assert {chunk.model for chunk in got} == {"backup"}
     assert got[-2].choices[0].finish_reason == "stop"
     assert got[-1].usage.completion_tokens == len(TOKENS)
+    assert limiter.settled == [("backup", got[-1].usage.total_tokens)]  # read off the last chunk
     assert requests(primary, backup) == (2, 1)
 
 
