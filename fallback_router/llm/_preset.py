@@ -60,7 +60,13 @@ def _has_text(items: list[Any]) -> bool:
     Text pieces (`llm.text`) and chat chunks (`llm.chunks`) are judged by their text;
     an item of any other kind counts as content (it is the caller's own).
     """
-    return any(_has_content(item) for item in items)
+    for item in items:  # the first piece usually decides: a plain loop, no generator
+        if item.__class__ is str:
+            if item and not item.isspace():
+                return True
+        elif _has_content(item):
+            return True
+    return False
 
 
 def _has_content(item: Any) -> bool:
