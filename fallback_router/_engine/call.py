@@ -31,7 +31,7 @@ from fallback_router._errors import AttemptTimeoutError
 from fallback_router._routing import ROUTING, prefer_order
 
 from .facts import COOLDOWN, IO, PROBING, WAIT, CallFacts, Outcome
-from .gates import Taken, acquire, cooldown_wait, give_back, left_of, may_continue, wait_for
+from .gates import Taken, acquire, cooldown_wait, left_of, let_go, may_continue, wait_for
 from .views import benched_in, forced_last, hinted_view, view
 
 __all__ = [
@@ -199,10 +199,7 @@ class CallState(CallFacts):
                         # One-attempt strategies make one; else the deadline or budget.
                         if not self.running:
                             break
-                        if gates_io:  # attempts still run: wait for them, start no more
-                            yield (IO, give_back, (self,))
-                        else:
-                            give_back(self)
+                        yield from let_go(self, gates_io)  # attempts still run: start no more
                         position, ready = len(order), None
                         waiting.clear()
                         continue
@@ -231,7 +228,7 @@ class CallState(CallFacts):
                             if index == last and claim is not False and setup.respect_retry_after:
                                 held = (yield from hinted_view(self, [name]))[0] > 0.0
                             if index != last or held:
-                                give_back(self)
+                                yield from let_go(self, gates_io)
                                 if held:
                                     self.held_by_hint = True
                                     recorder.hint_respected(name, seconds)
@@ -260,6 +257,7 @@ class CallState(CallFacts):
                         planner.started(name)
                     self.running[index] = (number, probe, hedged, forced is not None, self.clock())
                     self.pending = None  # the driver gives the slot back from here on
+                    self.withdrawn = False  # the budget's unit is spent: the attempt starts
                     reply = yield (START, index, number, forced, probe, hedged)
                     if reply is STARTED:
                         reply = yield (AWAIT, position < len(order) or bool(waiting))
@@ -333,7 +331,7 @@ class CallState(CallFacts):
             if isinstance(error, AttemptTimeoutError) and error.kind == "budget":
                 self.timed_out = True
                 break
-        give_back(self)
+        yield from let_go(self, gates_io)
         if self.running:
             yield (ABANDON, "call ended")
         raise self.error()
