@@ -180,6 +180,18 @@ class InMemoryCooldown:
             self._probes[name] = now + (self.probe_ttl if ttl is None else min(ttl, self.probe_ttl))
             return True
 
+    def hold_probe(self, name: str) -> None:
+        """Keep `name`'s claimed probe for `probe_ttl` seconds from now (nothing if none).
+
+        The router calls it when a probe's call gave up while its attempt still runs
+        (an abandoned sync attempt): the claim outlives a short `ttl` given at
+        `try_probe`, until `end_probe` when the attempt ends, or `probe_ttl` passes.
+        """
+        if name in self._probes:
+            with self._lock:
+                if name in self._probes:
+                    self._probes[name] = self._now() + self.probe_ttl
+
     def end_probe(self, name: str) -> None:
         """Release `name`'s probe without a verdict (the provider stays half-open)."""
         if name in self._probes:

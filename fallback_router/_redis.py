@@ -230,6 +230,14 @@ class RedisCooldown:
 
         return self._guard.run(op, lambda: self.local.try_probe(name, ttl))
 
+    def hold_probe(self, name: str) -> None:
+        """Keep `name`'s claimed probe for `probe_ttl` seconds from now (see `InMemoryCooldown`)."""
+        ms = max(1, int(self.probe_ttl * 1000))
+        self._guard.run(
+            lambda: self._conn.get().pexpire(self._keys(name)[3], ms),
+            lambda: self.local.hold_probe(name),
+        )
+
     def end_probe(self, name: str) -> None:
         """Release `name`'s probe without a verdict."""
         self._guard.run(

@@ -23,7 +23,7 @@ from ._results import CURRENT, AttemptState
 from ._retry import retry_after_first
 from ._worker import Job
 
-__all__ = ["GRACE", "SyncRun", "check_not_awaitable", "drive", "run_call"]
+__all__ = ["GRACE", "SyncRun", "check_not_awaitable", "drive", "keep_probe", "run_call"]
 
 #: Real elapsed time for waits on worker threads: a frozen or injected clock (freezegun
 #: patches `time.monotonic`) must not stretch a limit. CLOCK_MONOTONIC where it exists.
@@ -176,26 +176,33 @@ class SyncRun:
         return (None, error, start, call.clock())
 
     def _abandon(self, index: int, reason: str | None) -> None:
-        """Stop watching the attempt on `index`; what it holds is given back when it ends."""
+        """Stop watching the attempt on `index`; what it holds is given back when it ends.
+
+        `reason` None: the attempt timed out (its outcome goes to the engine); else it
+        lost a hedge or its call ended. A half-open probe stays claimed while the
+        attempt runs (renewed now) and is released when it ends (`keep_probe`).
+        """
         job = self.jobs.pop(index)[0]
         call = self.call
         name = call.names[index]
         abandoned = call.setup.abandoned
         running = call.running.pop(index, None) if reason is not None else call.running.get(index)
-        probe = running is not None and running[1] and reason is not None
-        caps = call.setup.caps
+        release = None
+        if running is not None and running[1]:  # a probe: this attempt keeps it
+            if reason is None:  # the engine records the timeout, the probe stays here
+                call.running[index] = (running[0], False, *running[2:])
+            release = keep_probe(call, name)
 
         def on_end() -> None:
             call.ended(index)
             if abandoned is not None:
                 abandoned.release(name)
-            if probe and caps is not None and caps.end_probe is not None:
-                caps.end_probe(name)
+            if release is not None:
+                release()
 
         if abandoned is not None:  # counted first: the job may end any moment now
             abandoned.force_acquire(name)
         if reason is not None and running is not None:
-            call.probes.discard(name)
             call.setup.recorder.abandoned(name, running[0], reason, call.function, call.call_id)
         if not job.abandon(on_end):
             on_end()  # it ended meanwhile: its outcome goes nowhere, its holds come back
@@ -254,6 +261,37 @@ class SyncRun:
         for fn, args in self.call.abort():
             with contextlib.suppress(Exception):  # giving back must not mask the real error
                 fn(*args)
+
+
+def keep_probe(call: CallState, name: str) -> Callable[[], None]:
+    """An abandoned attempt keeps `name`'s probe: renew the claim; return its release.
+
+    The claim is renewed for the tracker's `probe_ttl` (30 s by default) from now, so
+    no other call probes the provider while this attempt still runs; the release
+    (run when the attempt ends) gives it back unless a verdict ended the probe first
+    or the hold lapsed meanwhile (then another call may hold a new claim).
+    """
+    caps = call.setup.caps
+    call.probes.discard(name)  # no longer the call's to give back when it ends
+    if caps is None:
+        return _nothing
+    call.held.add(name)
+    if caps.hold_probe is not None:
+        caps.hold_probe(name)
+    lapses = call.clock() + caps.probe_hold
+    end_probe = caps.end_probe
+
+    def release() -> None:
+        if name in call.held:
+            call.held.discard(name)
+            if end_probe is not None and call.clock() < lapses:
+                end_probe(name)
+
+    return release
+
+
+def _nothing() -> None:
+    """Nothing to release."""
 
 
 def drive(run: SyncRun) -> Any:

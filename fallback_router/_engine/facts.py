@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from fallback_router._errors import AllProvidersFailedError, DeadlineExceededError
+from fallback_router._errors import AllProvidersFailedError, DeadlineExceededError, RoutingError
 from fallback_router._results import Attempt, AttemptState, Result, new_attempt, new_result
 from fallback_router._routing import ROUTING
 
@@ -21,6 +21,7 @@ from .setup import Setup
 __all__ = [
     "BUDGET",
     "COOLDOWN",
+    "HUNG",
     "IO",
     "PROBING",
     "RATE_LIMITED",
@@ -47,6 +48,9 @@ IO = 3
 #: Why a provider was passed over (`ProviderSkipped.reason`).
 COOLDOWN, PROBING, SATURATED = "cooldown", "probe in flight", "saturated"
 RATE_LIMITED, BUDGET = "rate limited", "retry budget"
+#: Saturated by abandoned attempts (`max_abandoned`): passed over as SATURATED, never
+#: waited for (a hung provider's attempts may never end).
+HUNG = "saturated by abandoned attempts"
 
 
 class CallFacts:
@@ -63,6 +67,8 @@ class CallFacts:
         "failures",
         "first",
         "function",
+        "held",
+        "hung",
         "losers",
         "names",
         "number",
@@ -118,6 +124,8 @@ class CallFacts:
         self.failures: list[tuple[str, Exception, float, bool, bool, str]] = []
         self.skipped: list[str] = []
         self.reasons: list[str] = []
+        #: Names passed over as saturated by abandoned attempts (never waited for).
+        self.hung: list[str] = []
         #: The happy path's walk so far: (order, position, tick) once it hands over.
         self.progress = progress
         if progress is not None:
@@ -133,6 +141,9 @@ class CallFacts:
         self.running: dict[int, tuple[int, bool, bool, bool, float]] = {}
         self.pending: tuple[int, bool, bool] | None = None  # (index, slot, token) not started
         self.probes: set[str] = set()
+        #: Probes kept by attempts this call abandoned: their driver releases each when
+        #: the attempt really ends, unless a verdict (a counted failure) came first.
+        self.held: set[str] = set()
         self.losers: list[tuple[int, Attempt]] = []  # hedges that lost: (number, record)
         #: Attempt numbers of `failures` (in order: hedged attempts may end out of order).
         self.numbers = list(range(1, len(self.failures) + 1))
@@ -230,6 +241,10 @@ class CallFacts:
         self.reasons[:] = [r for _, r in kept]
 
     def skip(self, name: str, remaining: float, reason: str) -> None:
+        if reason == HUNG:  # told as saturated; remembered for the error's message
+            reason = SATURATED
+            if name not in self.hung:
+                self.hung.append(name)
         self.skipped.append(name)
         self.reasons.append(reason)
         self.setup.recorder.skipped(name, remaining, reason, self.function, self.call_id)
@@ -302,7 +317,16 @@ class CallFacts:
         attempts = self.attempts()
         errors = [attempt.error for attempt in attempts if attempt.error is not None]
         error: Exception
-        if self.timed_out or not errors:
+        if self.hung and not errors and not self.timed_out:
+            # Nothing was attempted: every provider left is hung. Fail at once, saying so.
+            errors = [self._hung_error(name) for name in self.hung]
+            error = AllProvidersFailedError(
+                "no provider could be attempted" + self._skips_text(),
+                errors,
+                attempts=attempts,
+                skipped=self.skipped,
+            )
+        elif self.timed_out or not errors:
             timeout = setup.timeout
             what = (
                 f"time budget of {timeout} s ran out"
@@ -334,15 +358,27 @@ class CallFacts:
         self.closed(error)
         return error
 
+    def _hung_error(self, name: str) -> RoutingError:
+        abandoned = self.setup.abandoned
+        limit = abandoned.limit(name) if abandoned is not None else None
+        return RoutingError(f"{name}: {HUNG} (max_abandoned={limit} reached)")
+
     def _skips_text(self) -> str:
         text = ""
+        hung = self.hung
         labels = (
             ((COOLDOWN, PROBING), "in cooldown"),
             ((SATURATED,), "saturated"),
             ((RATE_LIMITED,), "rate limited"),
         )
         for reasons, label in labels:
-            names = [n for n, r in zip(self.skipped, self.reasons, strict=True) if r in reasons]
+            names = [
+                n
+                for n, r in zip(self.skipped, self.reasons, strict=True)
+                if r in reasons and n not in hung
+            ]
             if names:
                 text += f"; skipped {label}: {', '.join(dict.fromkeys(names))}"
+        if hung:
+            text += f"; skipped {HUNG}: {', '.join(hung)}"
         return text

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Generator, Sequence
 from typing import Any
 
-from .facts import BUDGET, IO, RATE_LIMITED, SATURATED, WAIT, CallFacts
+from .facts import BUDGET, HUNG, IO, RATE_LIMITED, SATURATED, WAIT, CallFacts
 
 __all__ = [
     "Taken",
@@ -27,7 +27,8 @@ __all__ = [
 
 
 #: What `acquire` answers: `(slot held, token held)`, or `(reason, seconds)` when the
-#: provider cannot be attempted now (saturated, or rate limited for that long).
+#: provider cannot be attempted now (saturated, saturated by abandoned attempts (`HUNG`:
+#: never waited for), or rate limited for that long).
 Taken = tuple[bool, bool] | tuple[str, float]
 
 
@@ -42,7 +43,7 @@ def acquire(call: CallFacts, index: int, slot: bool = False) -> Taken:
     if abandoned is not None and full(abandoned, name):
         if slot:
             limiter.release(name)  # type: ignore[union-attr]
-        return (SATURATED, 0.0)
+        return (HUNG, 0.0)
     if limiter is not None and not slot:
         if not limiter.try_acquire(name):
             return (SATURATED, 0.0)
@@ -119,6 +120,12 @@ def wait_for(  # noqa: C901, PLR0912 - one wait loop: slots, tokens, real time
             if isinstance(taken[0], bool):
                 waiting.remove(index)
                 return (index, taken[0], bool(taken[1]))
+            if taken[0] == HUNG:  # its attempts hang: waiting for them could last for ever
+                waiting.remove(index)
+                if names[index] not in call.hung:
+                    call.hung.append(names[index])
+        if not waiting:
+            return None
         now = call.clock()
         if call.deadline is not None and now >= call.deadline:
             call.timed_out = True
@@ -159,6 +166,12 @@ def wait_for(  # noqa: C901, PLR0912 - one wait loop: slots, tokens, real time
         if isinstance(taken[0], bool):
             waiting.remove(index)
             return (index, taken[0], bool(taken[1]))
+        if taken[0] == HUNG:
+            waiting.remove(index)
+            if got not in call.hung:
+                call.hung.append(got)
+            if not waiting:
+                return None
 
 
 def remaining_each(tracker: Any, names: Sequence[str]) -> list[float]:
