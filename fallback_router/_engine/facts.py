@@ -227,12 +227,18 @@ class CallFacts:
     # -- the walk ------------------------------------------------------------------------
 
     def note_losers(self) -> None:
-        """Attempts still running as another wins: listed in the Result as abandoned."""
+        """Attempts still running as another wins: listed in the Result as abandoned.
+
+        Each is a censored latency sample for the strategy: slower than the time it ran.
+        """
         now = self.clock()
+        planner = self.setup.planner
         for index, (number, _, _, _, started) in self.running.items():
             latency = max(0.0, now - started)
             loser = new_attempt(self.names[index], None, latency, False, True, "", True)
             self.losers.append((number, loser))
+            if planner.tracks:
+                planner.censored(self.names[index], latency)
 
     def unskip(self, names: list[str]) -> None:
         """`names` were waited for, not passed over: they leave `skipped`."""
