@@ -105,7 +105,7 @@ def cooldown_wait(
     return earliest
 
 
-def wait_for(  # noqa: C901, PLR0912 - one wait loop: slots, tokens, real time
+def wait_for(  # noqa: C901, PLR0911, PLR0912 - one wait loop: slots, tokens, real time
     call: CallFacts, waiting: list[int], io: bool
 ) -> Generator[Any, Any, tuple[int, bool, bool] | None]:
     """Wait until one of `waiting` has a slot and a token; it, or None out of time.
@@ -121,9 +121,7 @@ def wait_for(  # noqa: C901, PLR0912 - one wait loop: slots, tokens, real time
                 waiting.remove(index)
                 return (index, taken[0], bool(taken[1]))
             if taken[0] == HUNG:  # its attempts hang: waiting for them could last for ever
-                waiting.remove(index)
-                if names[index] not in call.hung:
-                    call.hung.append(names[index])
+                _hung(call, waiting, index)
         if not waiting:
             return None
         now = call.clock()
@@ -167,11 +165,15 @@ def wait_for(  # noqa: C901, PLR0912 - one wait loop: slots, tokens, real time
             waiting.remove(index)
             return (index, taken[0], bool(taken[1]))
         if taken[0] == HUNG:
-            waiting.remove(index)
-            if got not in call.hung:
-                call.hung.append(got)
-            if not waiting:
-                return None
+            _hung(call, waiting, index)
+
+
+def _hung(call: CallFacts, waiting: list[int], index: int) -> None:
+    """`index` is saturated by abandoned attempts: no longer waited for."""
+    waiting.remove(index)
+    name = call.names[index]
+    if name not in call.hung:
+        call.hung.append(name)
 
 
 def remaining_each(tracker: Any, names: Sequence[str]) -> list[float]:
