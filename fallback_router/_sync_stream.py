@@ -24,7 +24,7 @@ from ._errors import AttemptTimeoutError, StreamInterrupted
 from ._relay import RelayBase
 from ._results import CURRENT, AttemptState, Result, new_result
 from ._sync import SyncRun, drive
-from ._worker import Job
+from ._worker import Job, Lane
 
 __all__ = ["Relay", "lazy_stream", "route_stream"]
 
@@ -52,7 +52,7 @@ def _close(gen: Iterator[Any], state: AttemptState) -> None:
             CURRENT.reset(token)
 
 
-def _bounded_next(
+def _bounded_next(  # noqa: PLR0913 - the read's facts
     setup: Setup,
     gen: Iterator[Any],
     state: AttemptState,
@@ -60,41 +60,48 @@ def _bounded_next(
     kind: str,
     release: Callable[[], None],
     orphan: Callable[[], None],
+    lane: Lane | None,
 ) -> Any:
-    """`_next_item` in a worker, waited for at most `limit` seconds (real time).
+    """`_next_item` on the stream's `lane`, waited for at most `limit` seconds (real time).
 
-    Past the limit, or when the wait itself is interrupted (Ctrl-C), the read is
-    abandoned: `orphan()` tells the caller the generator and the slot are no
-    longer its to close or give back; when the read really returns, the generator
-    is closed and `release` gives the slot back. Past the limit,
-    `AttemptTimeoutError` is raised.
+    Without a lane the read runs here. Past the limit, or when the wait itself is
+    interrupted (Ctrl-C), the read is abandoned: `orphan()` tells the caller the
+    generator and the slot are no longer its to close or give back; when the read
+    really returns, the generator is closed (on its lane) and `release` gives the
+    slot back. Past the limit, `AttemptTimeoutError` is raised.
     """
-    if limit is None:
+    if lane is None:
         return _next_item(gen, state)
     job = Job(functools.partial(_next_item, gen, state))
-    setup.workers.submit(job)
+    lane.submit(job)
     try:
         if job.wait(limit):
             return job.result()
     except BaseException:
-        if _abandon(setup, job, gen, state, release):
+        if _abandon(setup, job, gen, state, release, lane):
             orphan()
         raise
-    if _abandon(setup, job, gen, state, release):
+    if _abandon(setup, job, gen, state, release, lane):
         orphan()
-        raise AttemptTimeoutError(state[0], limit, kind)
+        raise AttemptTimeoutError(state[0], limit or 0.0, kind)
     return job.result()  # it ended just now
 
 
 def _abandon(
-    setup: Setup, job: Job, gen: Iterator[Any], state: AttemptState, release: Callable[[], None]
+    setup: Setup,
+    job: Job,
+    gen: Iterator[Any],
+    state: AttemptState,
+    release: Callable[[], None],
+    lane: Lane,
 ) -> bool:
     """Give a read up; False when it ended meanwhile (then nothing changes)."""
     name = state[0]
     abandoned = setup.abandoned
 
-    def on_end() -> None:
+    def on_end() -> None:  # on the lane's thread, as the read ends
         _close_quietly(gen, state)
+        lane.stop()
         if abandoned is not None:
             abandoned.release(name)
         release()
@@ -113,15 +120,41 @@ def _close_quietly(gen: Iterator[Any], state: AttemptState) -> None:
         _close(gen, state)
 
 
+def _close_on(lane: Lane | None, gen: Iterator[Any], state: AttemptState) -> None:
+    """Close the generator on its lane (waiting for it), then give the lane back."""
+    if lane is None:
+        _close(gen, state)
+        return
+    job = Job(functools.partial(_close, gen, state))
+    lane.submit(job)
+    lane.stop()
+    job.wait(None)
+    job.result()
+
+
+def _lane(setup: Setup) -> Lane | None:
+    """A lane for one provider stream when reads are time-limited (else: read inline)."""
+    if (
+        setup.timeout is None
+        and setup.attempt_timeout is None
+        and setup.first_item_timeout is None
+        and setup.idle_timeout is None
+    ):
+        return None
+    return Lane(setup.workers)
+
+
 class StreamRun(SyncRun):
     """Attempts that open a stream: the first item, or (buffered) every item."""
 
-    __slots__ = ("opened", "orphans")
+    __slots__ = ("kept", "lanes", "opened", "orphans")
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.opened: dict[int, AttemptState] = {}
         self.orphans: set[int] = set()  # attempts whose abandoned read gives the slot back
+        self.lanes: dict[int, Lane | None] = {}  # each open stream's reading thread
+        self.kept: dict[int, Iterator[Any]] = {}  # streams that delivered a first item
 
     def check(self, response: Any) -> None:
         """Streams have no awaitable case."""
@@ -134,20 +167,32 @@ class StreamRun(SyncRun):
         limit, kind = self.call.limit("first item")
         release = functools.partial(call.ended, index)
         orphan = functools.partial(self.orphans.add, index)
+        lane = self.lanes[index] = _lane(setup)
         try:
-            first = _bounded_next(setup, gen, state, limit, kind, release, orphan)
+            first = _bounded_next(setup, gen, state, limit, kind, release, orphan, lane)
             if not setup.buffer:
                 return (gen, first)
             items: list[Any] = []
             while first is not _EMPTY:
                 items.append(first)
                 limit, kind = call.limit("idle")
-                first = _bounded_next(setup, gen, state, limit, kind, release, orphan)
+                first = _bounded_next(setup, gen, state, limit, kind, release, orphan, lane)
         except BaseException:
             if index not in self.orphans:  # an abandoned read closes and releases itself
-                _close_quietly(gen, state)
+                with contextlib.suppress(Exception):  # the attempt's error wins
+                    _close_on(lane, gen, state)
             raise
+        if lane is not None:
+            lane.stop()  # the stream ended on its lane
         return items
+
+    def drop_kept(self) -> None:
+        """The call failed after a stream opened (a hook raised): close it, free its slot."""
+        for index, gen in self.kept.items():
+            with contextlib.suppress(Exception):  # the call's own error wins
+                _close_on(self.lanes.get(index), gen, self.opened[index])
+            self.call.ended(index)
+        self.kept.clear()
 
     def start(self, action: tuple[Any, ...]) -> Any:
         _, index, number, _forced, _probe, _hedged = action
@@ -158,6 +203,8 @@ class StreamRun(SyncRun):
         try:
             outcome = self.attempt(index, state)
             keep = outcome[1] is None and not call.setup.buffer
+            if keep:
+                self.kept[index] = outcome[0][0]
             return outcome
         finally:
             if not keep and index not in self.orphans:
@@ -179,9 +226,13 @@ def route_stream(
     call = CallState(setup, function, True)
     call.stream = not setup.buffer  # an unbuffered stream's call ends with the stream
     run = StreamRun(call, fn, args, kwargs)
-    result: Result[Any] = drive(run)
+    try:
+        result: Result[Any] = drive(run)
+    except BaseException:
+        run.drop_kept()
+        raise
     index = call.names.index(result.provider)
-    relay = Relay(call, index, result.response, run.opened[index])
+    relay = Relay(call, index, result.response, run.opened[index], run.lanes.get(index))
     return new_result(
         relay,
         result.provider,
@@ -222,7 +273,14 @@ class Relay(RelayBase, Iterator[Any]):
     and gives its slot back, even when that generator's own cleanup raises.
     """
 
-    __slots__ = ()
+    __slots__ = ("_lane",)
+
+    def __init__(
+        self, call: CallState, index: int, opened: Any, state: AttemptState, lane: Lane | None
+    ) -> None:
+        super().__init__(call, index, opened, state)
+        #: The thread that runs every step of the provider's generator (None: inline).
+        self._lane = lane
 
     def __iter__(self) -> Relay:
         return self
@@ -245,13 +303,14 @@ class Relay(RelayBase, Iterator[Any]):
         start = call.clock()
         gen = self._gen
         assert gen is not None  # noqa: S101 - an unbuffered relay holds its generator while open
-        idle = setup.idle_timeout
+        lane = self._lane
         try:
-            if idle is None:
+            if lane is None:
                 item = _next_item(gen, self._state)
-            else:
+            else:  # on the stream's own thread, within idle_timeout (if any)
                 release = functools.partial(call.ended, self._index)
-                item = _bounded_next(setup, gen, self._state, idle, "idle", release, self._orphan)
+                item = _bounded_next(setup, gen, self._state, setup.idle_timeout, "idle",
+                                     release, self._orphan, lane)  # fmt: skip
         except Exception as exc:
             error = StreamInterrupted(self._state[0], self.items)
             error.__cause__ = exc
@@ -292,7 +351,7 @@ class Relay(RelayBase, Iterator[Any]):
         gen = self._gen
         try:
             if gen is not None:
-                _close(gen, self._state)
+                _close_on(self._lane, gen, self._state)
         finally:
             self._call.ended(self._index)
             self._call.stream_ended(self._state[0], self._state[1])
