@@ -36,6 +36,10 @@ _real_now = (
 #: Seconds past a limit that a sync driver still waits for the attempt's own outcome.
 GRACE = 0.005
 
+#: A probe attempt's claim lapses with its call's budget: it is renewed this far into
+#: the attempt's limit, before it can lapse (see `keep_probe`).
+RENEW_AT = 0.75
+
 #: Response types that are never awaitable (others are checked on each call).
 _PLAIN = frozenset({int, str, bytes, float, dict, list, tuple, type(None), bool})
 
@@ -69,7 +73,7 @@ def _judge(setup: Setup, name: str, number: int, outcome: Outcome) -> Outcome:
 class SyncRun:
     """Runs one call's attempts in the calling thread (or workers, with limits)."""
 
-    __slots__ = ("args", "call", "fn", "jobs", "kwargs", "signal")
+    __slots__ = ("args", "call", "fn", "jobs", "kwargs", "renew", "signal")
 
     def __init__(
         self, call: CallState, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -81,6 +85,9 @@ class SyncRun:
         # index -> (job, start, until (time.monotonic), limit, kind)
         self.jobs: dict[int, tuple[Job, float, float | None, float | None, str]] = {}
         self.signal: threading.Event | None = None
+        # index -> when (time.monotonic) to renew a probe's claim, before it lapses with
+        # the call's budget (the claim's ttl), so the attempt can keep it (`keep_probe`)
+        self.renew: dict[int, float] = {}
 
     # -- one attempt ------------------------------------------------------------------------
 
@@ -134,7 +141,7 @@ class SyncRun:
 
     def start(self, action: tuple[Any, ...]) -> Any:
         """Carry out a START: run the attempt (or start it beside others when hedging)."""
-        _, index, number, _forced, _probe, _hedged = action
+        _, index, number, _forced, probe, _hedged = action
         call = self.call
         setup = call.setup
         if not setup.limits:
@@ -153,6 +160,9 @@ class SyncRun:
         # with its own error just before the limit: GRACE lets that error win.
         until = None if limit is None else _real_now() + limit + GRACE
         self.jobs[index] = (job, start, until, limit, kind)
+        caps = setup.caps
+        if probe and limit is not None and caps is not None and caps.hold_probe is not None:
+            self.renew[index] = _real_now() + limit * RENEW_AT
         if setup.hedge_after is not None:
             return STARTED
         return self._collect(index, kind, limit)
@@ -162,7 +172,11 @@ class SyncRun:
         job, start, until, _, _ = self.jobs[index]
         call = self.call
         try:
-            done = job.wait(None if until is None else max(0.0, until - _real_now()))
+            renew = self.renew.pop(index, None)
+            done = renew is not None and job.wait(max(0.0, renew - _real_now()))
+            if renew is not None and not done:
+                self._hold(index)
+            done = done or job.wait(None if until is None else max(0.0, until - _real_now()))
         except BaseException:
             self._abandon(index, "call ended")
             raise
@@ -175,6 +189,19 @@ class SyncRun:
         error = AttemptTimeoutError(call.names[index], limit or 0.0, kind)
         return (None, error, start, call.clock())
 
+    def _renew_due(self, now: float) -> list[float]:
+        """Renew the probe claims due by `now`; when the others are due."""
+        for index, renew in list(self.renew.items()):
+            if renew <= now:
+                self._hold(index)
+        return list(self.renew.values())
+
+    def _hold(self, index: int) -> None:
+        """Renew the probe claim of the attempt on `index` (it may outlive its call)."""
+        self.renew.pop(index, None)
+        hold = self.call.setup.caps.hold_probe  # type: ignore[union-attr]
+        hold(self.call.names[index])  # type: ignore[misc]
+
     def _abandon(self, index: int, reason: str | None) -> None:
         """Stop watching the attempt on `index`; what it holds is given back when it ends.
 
@@ -183,6 +210,7 @@ class SyncRun:
         attempt runs (renewed now) and is released when it ends (`keep_probe`).
         """
         job = self.jobs.pop(index)[0]
+        self.renew.pop(index, None)
         call = self.call
         name = call.names[index]
         abandoned = call.setup.abandoned
@@ -225,6 +253,7 @@ class SyncRun:
                     return index, job.result()
             now = _real_now()
             limits = [entry[2] for entry in self.jobs.values() if entry[2] is not None]
+            limits += self._renew_due(now)
             for index, (_, _, until, limit, kind) in list(self.jobs.items()):
                 if until is not None and until <= now:
                     return index, self._timeout(index, kind, limit)

@@ -311,3 +311,28 @@ def test_within_reports_a_blocked_call():
     with pytest.raises(AssertionError, match="blocked"):
         within(lambda: threading.Event().wait(0.5), limit=0.05)
     assert time.monotonic() - started < MARGIN
+
+
+def test_a_redis_probe_stays_claimed_while_its_abandoned_attempt_runs(gate, redis_client):
+    """RedisCooldown: the probe key is renewed to probe_ttl as the call gives up (it was
+    claimed for the router's 0.2 s timeout), and deleted when the attempt ends."""
+    from fallback_router import RedisCooldown
+
+    namespace = "abandoned-probe"
+    tracker = RedisCooldown(redis_client, duration=0.05, max_duration=60, namespace=namespace)
+    provider = InFlight(gate)
+    fn = routed(
+        providers=["a", "b"], cooldown=tracker, timeout=0.2, cooldown_on=_not_timeouts
+    )(provider)
+    tracker.record_failure("a", Boom())
+    cooldown_key = f"fallback_router:{{{namespace}}}:cooldown:a"
+    probe_key = f"fallback_router:{{{namespace}}}:probe:a"
+    assert wait_until(lambda: not redis_client.exists(cooldown_key))  # Redis' clock: 50 ms
+    with pytest.raises(DeadlineExceededError):
+        fn()
+    assert provider.calls == 1
+    assert redis_client.pttl(probe_key) > 10_000  # renewed: up to 30 s, not 0.2 s
+    assert [fn() for _ in range(3)] == ["b"] * 3
+    gate.set()
+    assert wait_until(lambda: not redis_client.exists(probe_key))
+    assert provider.calls == 1
