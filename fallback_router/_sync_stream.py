@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import threading
 from collections.abc import Callable, Generator, Iterator
 from typing import Any, Self
 
@@ -23,7 +24,7 @@ from ._engine.setup import Setup
 from ._errors import AttemptTimeoutError, StreamInterrupted
 from ._relay import RelayBase
 from ._results import CURRENT, AttemptState, Result, new_result
-from ._sync import SyncRun, drive
+from ._sync import RENEW_AT, SyncRun, drive, keep_probe
 from ._worker import Job, Lane
 
 __all__ = ["Relay", "lazy_stream", "route_stream"]
@@ -61,8 +62,11 @@ def _bounded_next(  # noqa: PLR0913 - the read's facts
     release: Callable[[], None],
     orphan: Callable[[], None],
     lane: Lane | None,
+    renew: Callable[[], None] | None = None,
 ) -> Any:
     """`_next_item` on the stream's `lane`, waited for at most `limit` seconds (real time).
+
+    `renew`: a probe's first read renews the probe's claim before `limit` could lapse it.
 
     Without a lane the read runs here. Past the limit, or when the wait itself is
     interrupted (Ctrl-C), the read is abandoned: `orphan()` tells the caller the
@@ -75,7 +79,7 @@ def _bounded_next(  # noqa: PLR0913 - the read's facts
     job = Job(functools.partial(_next_item, gen, state))
     lane.submit(job)
     try:
-        if job.wait(limit):
+        if _wait(job, limit, renew):
             return job.result()
     except BaseException:
         if _abandon(setup, job, gen, state, release, lane):
@@ -85,6 +89,17 @@ def _bounded_next(  # noqa: PLR0913 - the read's facts
         orphan()
         raise AttemptTimeoutError(state[0], limit or 0.0, kind)
     return job.result()  # it ended just now
+
+
+def _wait(job: Job, limit: float | None, renew: Callable[[], None] | None) -> bool:
+    """Wait for `job` at most `limit` seconds, calling `renew` three quarters in."""
+    if renew is None or limit is None:
+        return job.wait(limit)
+    early = limit * RENEW_AT
+    if job.wait(early):
+        return True
+    renew()
+    return job.wait(limit - early)
 
 
 def _abandon(
@@ -147,7 +162,7 @@ def _lane(setup: Setup) -> Lane | None:
 class StreamRun(SyncRun):
     """Attempts that open a stream: the first item, or (buffered) every item."""
 
-    __slots__ = ("kept", "lanes", "opened", "orphans")
+    __slots__ = ("done", "kept", "lanes", "lock", "opened", "orphans", "probing", "releases")
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
@@ -155,6 +170,12 @@ class StreamRun(SyncRun):
         self.orphans: set[int] = set()  # attempts whose abandoned read gives the slot back
         self.lanes: dict[int, Lane | None] = {}  # each open stream's reading thread
         self.kept: dict[int, Iterator[Any]] = {}  # streams that delivered a first item
+        self.probing: set[int] = set()  # probe attempts being opened
+        # A probe whose abandoned read still runs keeps the probe: its release, run when
+        # the read ends (`done`: it ended before the release was known).
+        self.lock = threading.Lock()
+        self.releases: dict[int, Callable[[], None]] = {}
+        self.done: set[int] = set()
 
     def check(self, response: Any) -> None:
         """Streams have no awaitable case."""
@@ -165,11 +186,15 @@ class StreamRun(SyncRun):
         state = self.opened[index]
         gen = self.fn(call.objects[index], *self.args, **self.kwargs)
         limit, kind = self.call.limit("first item")
-        release = functools.partial(call.ended, index)
+        release = functools.partial(self._read_ended, index)
         orphan = functools.partial(self.orphans.add, index)
         lane = self.lanes[index] = _lane(setup)
+        caps = setup.caps
+        renew = None
+        if index in self.probing and caps is not None and caps.hold_probe is not None:
+            renew = functools.partial(caps.hold_probe, call.names[index])
         try:
-            first = _bounded_next(setup, gen, state, limit, kind, release, orphan, lane)
+            first = _bounded_next(setup, gen, state, limit, kind, release, orphan, lane, renew)
             if not setup.buffer:
                 return (gen, first)
             items: list[Any] = []
@@ -194,11 +219,38 @@ class StreamRun(SyncRun):
             self.call.ended(index)
         self.kept.clear()
 
+    def _read_ended(self, index: int) -> None:
+        """An abandoned read really ended: its slot comes back, and a probe it kept."""
+        self.call.ended(index)
+        with self.lock:
+            release = self.releases.pop(index, None)
+            if release is None:
+                self.done.add(index)
+        if release is not None:
+            release()
+
+    def _keep_probe(self, index: int) -> None:
+        """The probe's read was abandoned and still runs: it keeps the probe (`keep_probe`)."""
+        call = self.call
+        running = call.running.get(index)
+        if running is None or not running[1]:
+            return
+        call.running[index] = (running[0], False, *running[2:])  # not the engine's to end
+        release = keep_probe(call, call.names[index])
+        with self.lock:
+            ended = index in self.done
+            if not ended:
+                self.releases[index] = release
+        if ended:
+            release()
+
     def start(self, action: tuple[Any, ...]) -> Any:
-        _, index, number, _forced, _probe, _hedged = action
+        _, index, number, _forced, probe, _hedged = action
         call = self.call
         state = call.state(index, number, self.call.limit("first item")[0])
         self.opened[index] = state
+        if probe:
+            self.probing.add(index)
         keep = False
         try:
             outcome = self.attempt(index, state)
@@ -207,7 +259,10 @@ class StreamRun(SyncRun):
                 self.kept[index] = outcome[0][0]
             return outcome
         finally:
-            if not keep and index not in self.orphans:
+            self.probing.discard(index)
+            if index in self.orphans:
+                self._keep_probe(index)
+            elif not keep:
                 call.ended(index)
 
 

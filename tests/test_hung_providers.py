@@ -336,3 +336,31 @@ def test_a_redis_probe_stays_claimed_while_its_abandoned_attempt_runs(gate, redi
     gate.set()
     assert wait_until(lambda: not redis_client.exists(probe_key))
     assert provider.calls == 1
+
+
+@pytest.mark.parametrize("cooldown_on", [None, _not_timeouts], ids=["counted", "uncounted"])
+def test_a_streams_probe_that_times_out_stays_one_while_its_read_hangs(gate, cooldown_on):
+    """A stream's first item hangs past the budget on a half-open provider: one read."""
+    clock = FakeClock()
+    tracker = InMemoryCooldown(60, clock=clock)
+    provider = InFlight(gate)
+
+    def stream(name: str):
+        yield provider(name)
+
+    options: dict[str, Any] = {"cooldown_on": cooldown_on} if cooldown_on else {}
+    fn = routed(providers=["a", "b"], cooldown=tracker, clock=clock, timeout=0.2, **options)(
+        stream
+    )
+    tracker.record_failure("a", Boom())
+    clock.advance(60)
+    with pytest.raises(DeadlineExceededError):
+        list(fn())
+    clock.advance(5)  # past the claim's first ttl (the router's timeout)
+    assert [list(fn()) for _ in range(5)] == [["b"]] * 5
+    assert (provider.calls, provider.peak) == (1, 1)
+    gate.set()  # the read ends: it gives the probe back
+    if cooldown_on is None:
+        clock.advance(120)
+    assert wait_until(lambda: tracker.remaining("a") == 0.0)
+    assert list(fn()) == ["a"]
