@@ -290,8 +290,13 @@ class LeastLatency(StrategyObject):
     latencies (time to first item for streams; weight `alpha` for the newest
     sample). Providers without a sample go first. One call in `1 / explore`
     (default 5 %) starts on the provider sampled longest ago, so estimates stay
-    current: a provider that slows down loses its traffic within a few calls,
-    and one that recovers wins it back within `1 / explore` calls or so.
+    current. One sample raises an estimate at most twofold: a provider that
+    slows down loses its traffic within a few of its calls, and after a single
+    outlier, however long, its estimate is at most twice its usual latency, each
+    exploration taking `alpha` of the excess off (a provider at 100 ms beside one
+    at 150 ms serves again from its second exploration: within 40 calls). With
+    `hedge_after=`, an attempt that loses the race counts as a censored sample:
+    slower than the time it ran.
 
     Args:
         failover: walk the others, fastest first, as fallback does (default True).
