@@ -301,9 +301,8 @@ def keep_probe(call: CallState, name: str) -> Callable[[], None]:
     or the hold lapsed meanwhile (then another call may hold a new claim).
     """
     caps = call.setup.caps
+    assert caps is not None  # noqa: S101 - a probe implies a tracker's capabilities
     call.probes.discard(name)  # no longer the call's to give back when it ends
-    if caps is None:
-        return _nothing
     call.held.add(name)
     if caps.hold_probe is not None:
         caps.hold_probe(name)
@@ -317,10 +316,6 @@ def keep_probe(call: CallState, name: str) -> Callable[[], None]:
                 end_probe(name)
 
     return release
-
-
-def _nothing() -> None:
-    """Nothing to release."""
 
 
 def drive(run: SyncRun) -> Any:

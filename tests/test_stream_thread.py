@@ -125,3 +125,26 @@ def test_an_idle_stream_is_cut_and_closed_on_its_own_thread(gate):
     assert done.wait(10)
     assert len(steps) == 3
     assert len(set(steps)) == 1
+
+
+def test_a_stream_whose_call_fails_after_its_first_item_is_closed_on_its_thread():
+    """Ctrl-C in a hook as the first item arrives: the stream is closed where it ran and
+    its slot comes back."""
+    from fallback_router import AttemptSucceeded, ConcurrencyLimiter
+
+    limiter = ConcurrencyLimiter(1)
+    rows = Rows()
+
+    def hook(event: Any) -> None:
+        if isinstance(event, AttemptSucceeded):
+            raise KeyboardInterrupt
+
+    fn = routed(
+        providers=["db"], first_item_timeout=30.0, max_concurrency=limiter, on_event=hook
+    )(rows.__call__)
+    with pytest.raises(KeyboardInterrupt):
+        next(fn())
+    assert rows.closed == 1
+    assert [what for what, _ in rows.steps] == ["open", "item", "close"]
+    assert len(rows.threads()) == 1
+    assert limiter.in_flight("db") == 0
