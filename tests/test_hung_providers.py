@@ -321,9 +321,9 @@ def test_a_redis_probe_stays_claimed_while_its_abandoned_attempt_runs(gate, redi
     namespace = "abandoned-probe"
     tracker = RedisCooldown(redis_client, duration=0.05, max_duration=60, namespace=namespace)
     provider = InFlight(gate)
-    fn = routed(
-        providers=["a", "b"], cooldown=tracker, timeout=0.2, cooldown_on=_not_timeouts
-    )(provider)
+    fn = routed(providers=["a", "b"], cooldown=tracker, timeout=0.2, cooldown_on=_not_timeouts)(
+        provider
+    )
     tracker.record_failure("a", Boom())
     cooldown_key = f"fallback_router:{{{namespace}}}:cooldown:a"
     probe_key = f"fallback_router:{{{namespace}}}:probe:a"
@@ -349,9 +349,7 @@ def test_a_streams_probe_that_times_out_stays_one_while_its_read_hangs(gate, coo
         yield provider(name)
 
     options: dict[str, Any] = {"cooldown_on": cooldown_on} if cooldown_on else {}
-    fn = routed(providers=["a", "b"], cooldown=tracker, clock=clock, timeout=0.2, **options)(
-        stream
-    )
+    fn = routed(providers=["a", "b"], cooldown=tracker, clock=clock, timeout=0.2, **options)(stream)
     tracker.record_failure("a", Boom())
     clock.advance(60)
     with pytest.raises(DeadlineExceededError):

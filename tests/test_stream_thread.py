@@ -139,9 +139,9 @@ def test_a_stream_whose_call_fails_after_its_first_item_is_closed_on_its_thread(
         if isinstance(event, AttemptSucceeded):
             raise KeyboardInterrupt
 
-    fn = routed(
-        providers=["db"], first_item_timeout=30.0, max_concurrency=limiter, on_event=hook
-    )(rows.__call__)
+    fn = routed(providers=["db"], first_item_timeout=30.0, max_concurrency=limiter, on_event=hook)(
+        rows.__call__
+    )
     with pytest.raises(KeyboardInterrupt):
         next(fn())
     assert rows.closed == 1
