@@ -105,10 +105,7 @@ class RedisCooldown:
         if not isinstance(namespace, str) or not namespace:  # any text: it is encoded
             msg = f"namespace must be a non-empty str, got {namespace!r}"
             raise InvalidConfigError(msg)
-        if not isinstance(half_open, bool):
-            msg = f"half_open must be a bool, got {half_open!r}"
-            raise InvalidConfigError(msg)
-        self.half_open = half_open
+        self.half_open = half_open  # checked by the local tracker just below
         self.local = InMemoryCooldown(
             duration,
             threshold=threshold,
@@ -231,12 +228,9 @@ class RedisCooldown:
         return self._guard.run(op, lambda: self.local.try_probe(name, ttl))
 
     def hold_probe(self, name: str) -> None:
-        """Keep `name`'s claimed probe for `probe_ttl` seconds from now (see `InMemoryCooldown`)."""
-        ms = max(1, int(self.probe_ttl * 1000))
-        self._guard.run(
-            lambda: self._conn.get().pexpire(self._keys(name)[3], ms),
-            lambda: self.local.hold_probe(name),
-        )
+        """Keep `name`'s claimed probe for `probe_ttl` from now (see `InMemoryCooldown`)."""
+        key, ms, hold = self._keys(name)[3], max(1, int(self.probe_ttl * 1000)), self.local
+        self._guard.run(lambda: self._conn.get().pexpire(key, ms), lambda: hold.hold_probe(name))
 
     def end_probe(self, name: str) -> None:
         """Release `name`'s probe without a verdict."""

@@ -19,11 +19,12 @@ from typing import Any
 from ._engine.call import ABANDON, AWAIT, HEDGE, IO, START, STARTED, CallState, Outcome
 from ._engine.setup import Setup
 from ._errors import AttemptTimeoutError, RejectedResponseError
+from ._held import RENEW_AT, keep_probe
 from ._results import CURRENT, AttemptState
 from ._retry import retry_after_first
 from ._worker import Job
 
-__all__ = ["GRACE", "SyncRun", "check_not_awaitable", "drive", "keep_probe", "run_call"]
+__all__ = ["GRACE", "SyncRun", "check_not_awaitable", "drive", "run_call"]
 
 #: Real elapsed time for waits on worker threads: a frozen or injected clock (freezegun
 #: patches `time.monotonic`) must not stretch a limit. CLOCK_MONOTONIC where it exists.
@@ -35,10 +36,6 @@ _real_now = (
 
 #: Seconds past a limit that a sync driver still waits for the attempt's own outcome.
 GRACE = 0.005
-
-#: A probe attempt's claim lapses with its call's budget: it is renewed this far into
-#: the attempt's limit, before it can lapse (see `keep_probe`).
-RENEW_AT = 0.75
 
 #: Response types that are never awaitable (others are checked on each call).
 _PLAIN = frozenset({int, str, bytes, float, dict, list, tuple, type(None), bool})
@@ -62,9 +59,7 @@ def check_not_awaitable(response: object, fn: Callable[..., Any]) -> None:
 def _judge(setup: Setup, name: str, number: int, outcome: Outcome) -> Outcome:
     """Apply `accept=` to a successful outcome: a rejected response becomes a failure."""
     accept = setup.accept
-    if accept is None or outcome[1] is not None:
-        return outcome
-    if accept(outcome[0]):
+    if accept is None or outcome[1] is not None or accept(outcome[0]):
         return outcome
     setup.recorder.rejected(name, number)
     return (None, RejectedResponseError(name, outcome[0]), outcome[2], outcome[3])
@@ -205,9 +200,8 @@ class SyncRun:
     def _abandon(self, index: int, reason: str | None) -> None:
         """Stop watching the attempt on `index`; what it holds is given back when it ends.
 
-        `reason` None: the attempt timed out (its outcome goes to the engine); else it
-        lost a hedge or its call ended. A half-open probe stays claimed while the
-        attempt runs (renewed now) and is released when it ends (`keep_probe`).
+        `reason` None: it timed out (its outcome goes to the engine). A probe stays
+        claimed while the attempt runs (`keep_probe`).
         """
         job = self.jobs.pop(index)[0]
         self.renew.pop(index, None)
@@ -290,32 +284,6 @@ class SyncRun:
         for fn, args in self.call.abort():
             with contextlib.suppress(Exception):  # giving back must not mask the real error
                 fn(*args)
-
-
-def keep_probe(call: CallState, name: str) -> Callable[[], None]:
-    """An abandoned attempt keeps `name`'s probe: renew the claim; return its release.
-
-    The claim is renewed for the tracker's `probe_ttl` (30 s by default) from now, so
-    no other call probes the provider while this attempt still runs; the release
-    (run when the attempt ends) gives it back unless a verdict ended the probe first
-    or the hold lapsed meanwhile (then another call may hold a new claim).
-    """
-    caps = call.setup.caps
-    assert caps is not None  # noqa: S101 - a probe implies a tracker's capabilities
-    call.probes.discard(name)  # no longer the call's to give back when it ends
-    call.held.add(name)
-    if caps.hold_probe is not None:
-        caps.hold_probe(name)
-    lapses = call.clock() + caps.probe_hold
-    end_probe = caps.end_probe
-
-    def release() -> None:
-        if name in call.held:
-            call.held.discard(name)
-            if end_probe is not None and call.clock() < lapses:
-                end_probe(name)
-
-    return release
 
 
 def drive(run: SyncRun) -> Any:

@@ -21,142 +21,21 @@ from typing import Any, Self
 
 from ._engine.call import CallState
 from ._engine.setup import Setup
-from ._errors import AttemptTimeoutError, StreamInterrupted
+from ._errors import StreamInterrupted
+from ._held import keep_probe
 from ._relay import RelayBase
-from ._results import CURRENT, AttemptState, Result, new_result
-from ._sync import RENEW_AT, SyncRun, drive, keep_probe
-from ._worker import Job, Lane
+from ._results import AttemptState, Result, new_result
+from ._stream_reads import (
+    EMPTY,
+    bounded_next,
+    close_on,
+    lane_for,
+    next_item,
+)
+from ._sync import SyncRun, drive
+from ._worker import Lane
 
 __all__ = ["Relay", "lazy_stream", "route_stream"]
-
-_EMPTY = object()
-
-
-def _next_item(gen: Iterator[Any], state: AttemptState) -> Any:
-    """The provider's next item, under its attempt's context (`_EMPTY` at the end)."""
-    token = CURRENT.set(state)
-    try:
-        return next(gen)
-    except StopIteration:
-        return _EMPTY
-    finally:
-        CURRENT.reset(token)
-
-
-def _close(gen: Iterator[Any], state: AttemptState) -> None:
-    close = getattr(gen, "close", None)
-    if close is not None:
-        token = CURRENT.set(state)
-        try:
-            close()
-        finally:
-            CURRENT.reset(token)
-
-
-def _bounded_next(  # noqa: PLR0913 - the read's facts
-    setup: Setup,
-    gen: Iterator[Any],
-    state: AttemptState,
-    limit: float | None,
-    kind: str,
-    release: Callable[[], None],
-    orphan: Callable[[], None],
-    lane: Lane | None,
-    renew: Callable[[], None] | None = None,
-) -> Any:
-    """`_next_item` on the stream's `lane`, waited for at most `limit` seconds (real time).
-
-    `renew`: a probe's first read renews the probe's claim before `limit` could lapse it.
-
-    Without a lane the read runs here. Past the limit, or when the wait itself is
-    interrupted (Ctrl-C), the read is abandoned: `orphan()` tells the caller the
-    generator and the slot are no longer its to close or give back; when the read
-    really returns, the generator is closed (on its lane) and `release` gives the
-    slot back. Past the limit, `AttemptTimeoutError` is raised.
-    """
-    if lane is None:
-        return _next_item(gen, state)
-    job = Job(functools.partial(_next_item, gen, state))
-    lane.submit(job)
-    try:
-        if _wait(job, limit, renew):
-            return job.result()
-    except BaseException:
-        if _abandon(setup, job, gen, state, release, lane):
-            orphan()
-        raise
-    if _abandon(setup, job, gen, state, release, lane):
-        orphan()
-        raise AttemptTimeoutError(state[0], limit or 0.0, kind)
-    return job.result()  # it ended just now
-
-
-def _wait(job: Job, limit: float | None, renew: Callable[[], None] | None) -> bool:
-    """Wait for `job` at most `limit` seconds, calling `renew` three quarters in."""
-    if renew is None or limit is None:
-        return job.wait(limit)
-    early = limit * RENEW_AT
-    if job.wait(early):
-        return True
-    renew()
-    return job.wait(limit - early)
-
-
-def _abandon(
-    setup: Setup,
-    job: Job,
-    gen: Iterator[Any],
-    state: AttemptState,
-    release: Callable[[], None],
-    lane: Lane,
-) -> bool:
-    """Give a read up; False when it ended meanwhile (then nothing changes)."""
-    name = state[0]
-    abandoned = setup.abandoned
-
-    def on_end() -> None:  # on the lane's thread, as the read ends
-        _close_quietly(gen, state)
-        lane.stop()
-        if abandoned is not None:
-            abandoned.release(name)
-        release()
-
-    if abandoned is not None:  # counted first: the read may end any moment now
-        abandoned.force_acquire(name)
-    if job.abandon(on_end):
-        return True
-    if abandoned is not None:
-        abandoned.release(name)
-    return False
-
-
-def _close_quietly(gen: Iterator[Any], state: AttemptState) -> None:
-    with contextlib.suppress(Exception):  # an abandoned stream's cleanup raises nowhere
-        _close(gen, state)
-
-
-def _close_on(lane: Lane | None, gen: Iterator[Any], state: AttemptState) -> None:
-    """Close the generator on its lane (waiting for it), then give the lane back."""
-    if lane is None:
-        _close(gen, state)
-        return
-    job = Job(functools.partial(_close, gen, state))
-    lane.submit(job)
-    lane.stop()
-    job.wait(None)
-    job.result()
-
-
-def _lane(setup: Setup) -> Lane | None:
-    """A lane for one provider stream when reads are time-limited (else: read inline)."""
-    if (
-        setup.timeout is None
-        and setup.attempt_timeout is None
-        and setup.first_item_timeout is None
-        and setup.idle_timeout is None
-    ):
-        return None
-    return Lane(setup.workers)
 
 
 class StreamRun(SyncRun):
@@ -188,24 +67,24 @@ class StreamRun(SyncRun):
         limit, kind = self.call.limit("first item")
         release = functools.partial(self._read_ended, index)
         orphan = functools.partial(self.orphans.add, index)
-        lane = self.lanes[index] = _lane(setup)
+        lane = self.lanes[index] = lane_for(setup)
         caps = setup.caps
         renew = None
         if index in self.probing and caps is not None and caps.hold_probe is not None:
             renew = functools.partial(caps.hold_probe, call.names[index])
         try:
-            first = _bounded_next(setup, gen, state, limit, kind, release, orphan, lane, renew)
+            first = bounded_next(setup, gen, state, limit, kind, release, orphan, lane, renew)
             if not setup.buffer:
                 return (gen, first)
             items: list[Any] = []
-            while first is not _EMPTY:
+            while first is not EMPTY:
                 items.append(first)
                 limit, kind = call.limit("idle")
-                first = _bounded_next(setup, gen, state, limit, kind, release, orphan, lane)
+                first = bounded_next(setup, gen, state, limit, kind, release, orphan, lane)
         except BaseException:
             if index not in self.orphans:  # an abandoned read closes and releases itself
                 with contextlib.suppress(Exception):  # the attempt's error wins
-                    _close_on(lane, gen, state)
+                    close_on(lane, gen, state)
             raise
         if lane is not None:
             lane.stop()  # the stream ended on its lane
@@ -215,7 +94,7 @@ class StreamRun(SyncRun):
         """The call failed after a stream opened (a hook raised): close it, free its slot."""
         for index, gen in self.kept.items():
             with contextlib.suppress(Exception):  # the call's own error wins
-                _close_on(self.lanes.get(index), gen, self.opened[index])
+                close_on(self.lanes.get(index), gen, self.opened[index])
             self.call.ended(index)
         self.kept.clear()
 
@@ -348,8 +227,8 @@ class Relay(RelayBase, Iterator[Any]):
         if not self._open:
             raise StopIteration
         first = self._first
-        if first is not _EMPTY:
-            self._first = _EMPTY
+        if first is not EMPTY:
+            self._first = EMPTY
             if self.items == 0:
                 self.items = 1
                 return first
@@ -361,10 +240,10 @@ class Relay(RelayBase, Iterator[Any]):
         lane = self._lane
         try:
             if lane is None:
-                item = _next_item(gen, self._state)
+                item = next_item(gen, self._state)
             else:  # on the stream's own thread, within idle_timeout (if any)
                 release = functools.partial(call.ended, self._index)
-                item = _bounded_next(setup, gen, self._state, setup.idle_timeout, "idle",
+                item = bounded_next(setup, gen, self._state, setup.idle_timeout, "idle",
                                      release, self._orphan, lane)  # fmt: skip
         except Exception as exc:
             error = StreamInterrupted(self._state[0], self.items)
@@ -375,7 +254,7 @@ class Relay(RelayBase, Iterator[Any]):
             self._call.closed(exc)  # the call's last event: before close() sends another
             self.close()
             raise
-        if item is _EMPTY:
+        if item is EMPTY:
             self.close()
             raise StopIteration
         self.items += 1
@@ -406,7 +285,7 @@ class Relay(RelayBase, Iterator[Any]):
         gen = self._gen
         try:
             if gen is not None:
-                _close_on(self._lane, gen, self._state)
+                close_on(self._lane, gen, self._state)
         finally:
             self._call.ended(self._index)
             self._call.stream_ended(self._state[0], self._state[1])

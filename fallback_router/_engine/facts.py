@@ -11,11 +11,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from fallback_router._errors import AllProvidersFailedError, DeadlineExceededError, RoutingError
 from fallback_router._results import Attempt, AttemptState, Result, new_attempt, new_result
 from fallback_router._routing import ROUTING
 
-from .record import caller_bug_hint
+from .conclude import BUDGET, COOLDOWN, HUNG, PROBING, RATE_LIMITED, SATURATED, failure
 from .setup import Setup
 
 __all__ = [
@@ -45,12 +44,6 @@ Progress = tuple[
 WAIT = 4
 #: The I/O action (see `CallState`): `(IO, fn, args)`.
 IO = 3
-#: Why a provider was passed over (`ProviderSkipped.reason`).
-COOLDOWN, PROBING, SATURATED = "cooldown", "probe in flight", "saturated"
-RATE_LIMITED, BUDGET = "rate limited", "retry budget"
-#: Saturated by abandoned attempts (`max_abandoned`): passed over as SATURATED, never
-#: waited for (a hung provider's attempts may never end).
-HUNG = "saturated by abandoned attempts"
 
 
 class CallFacts:
@@ -319,72 +312,6 @@ class CallFacts:
 
     def error(self) -> Exception:
         """Build the error the caller receives, and emit `CallFailed`."""
-        setup = self.setup
-        attempts = self.attempts()
-        errors = [attempt.error for attempt in attempts if attempt.error is not None]
-        error: Exception
-        if self.hung and not errors and not self.timed_out:
-            # Nothing was attempted: every provider left is hung. Fail at once, saying so.
-            errors = [self._hung_error(name) for name in self.hung]
-            error = AllProvidersFailedError(
-                "no provider could be attempted" + self._skips_text(),
-                errors,
-                attempts=attempts,
-                skipped=self.skipped,
-            )
-        elif self.timed_out or not errors:
-            timeout = setup.timeout
-            what = (
-                f"time budget of {timeout} s ran out"
-                if timeout is not None
-                else "no provider could be attempted"
-            )
-            error = DeadlineExceededError(
-                f"{what} after {len(attempts)} attempt(s)" + self._skips_text(),
-                timeout=timeout if timeout is not None else float("inf"),
-                attempts=attempts,
-            )
-            error.__cause__ = errors[-1] if errors else None
-        elif setup.reraise:
-            error = errors[-1]
-        else:
-            tried = ", ".join(a.provider for a in attempts)
-            if setup.planner.failover:
-                message = f"all providers failed ({tried})"
-            else:
-                message = f"{setup.planner.name.replace('_', '-')} provider failed: {tried}"
-            if self.budget_refused:
-                message += "; retry budget exhausted: no further attempt"
-            error = AllProvidersFailedError(
-                message + self._skips_text() + caller_bug_hint(errors),
-                errors,
-                attempts=attempts,
-                skipped=self.skipped,
-            )
+        error = failure(self)
         self.closed(error)
         return error
-
-    def _hung_error(self, name: str) -> RoutingError:
-        abandoned = self.setup.abandoned
-        limit = abandoned.limit(name) if abandoned is not None else None
-        return RoutingError(f"{name}: {HUNG} (max_abandoned={limit} reached)")
-
-    def _skips_text(self) -> str:
-        text = ""
-        hung = self.hung
-        labels = (
-            ((COOLDOWN, PROBING), "in cooldown"),
-            ((SATURATED,), "saturated"),
-            ((RATE_LIMITED,), "rate limited"),
-        )
-        for reasons, label in labels:
-            names = [
-                n
-                for n, r in zip(self.skipped, self.reasons, strict=True)
-                if r in reasons and n not in hung
-            ]
-            if names:
-                text += f"; skipped {label}: {', '.join(dict.fromkeys(names))}"
-        if hung:
-            text += f"; skipped {HUNG}: {', '.join(hung)}"
-        return text
