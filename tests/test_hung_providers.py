@@ -314,14 +314,14 @@ def test_within_reports_a_blocked_call():
 
 
 def test_a_redis_probe_stays_claimed_while_its_abandoned_attempt_runs(gate, redis_client):
-    """RedisCooldown: the probe key is renewed to probe_ttl as the call gives up (it was
-    claimed for the router's 0.2 s timeout), and deleted when the attempt ends."""
+    """RedisCooldown: the probe key is renewed to probe_ttl before the call gives up (it
+    was claimed for the router's 2 s timeout), and deleted when the attempt ends."""
     from fallback_router import RedisCooldown
 
     namespace = "abandoned-probe"
     tracker = RedisCooldown(redis_client, duration=0.05, max_duration=60, namespace=namespace)
     provider = InFlight(gate)
-    fn = routed(providers=["a", "b"], cooldown=tracker, timeout=0.2, cooldown_on=_not_timeouts)(
+    fn = routed(providers=["a", "b"], cooldown=tracker, timeout=2.0, cooldown_on=_not_timeouts)(
         provider
     )
     tracker.record_failure("a", Boom())
@@ -331,7 +331,7 @@ def test_a_redis_probe_stays_claimed_while_its_abandoned_attempt_runs(gate, redi
     with pytest.raises(DeadlineExceededError):
         fn()
     assert provider.calls == 1
-    assert redis_client.pttl(probe_key) > 10_000  # renewed: up to 30 s, not 0.2 s
+    assert redis_client.pttl(probe_key) > 10_000  # renewed: up to 30 s, not 2 s
     assert [fn() for _ in range(3)] == ["b"] * 3
     gate.set()
     assert wait_until(lambda: not redis_client.exists(probe_key))
