@@ -4,19 +4,23 @@ The same engine as the sync driver (`CallState.steps()`), carried out with
 `await`: attempts run in the calling task (hedged attempts in tasks of their
 own), waits for a slot or a token are awaited, and components that wait on the
 network (a Redis tracker, counter or rate limiter) are called in a worker
-thread (`asyncio.to_thread`). Time limits cancel the attempt; cancelling the
-routed call propagates at once and gives back everything it holds.
+thread (`_io`). Time limits cancel the attempt; cancelling the routed call
+propagates at once and gives back everything it holds, also what a component
+grants after the cancellation (the worker reconciles its late answer).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import inspect
+import threading
 from collections.abc import Callable
 from typing import Any
 
 from ._engine.call import ABANDON, AWAIT, HEDGE, IO, START, STARTED, CallState, Outcome
+from ._engine.gates import ungranted
 from ._engine.setup import Setup
 from ._errors import AttemptTimeoutError, RejectedResponseError
 from ._results import CURRENT, AttemptState
@@ -178,6 +182,70 @@ class AsyncRun:
                 _quietly(fn, args)
 
 
+async def _io(call: CallState, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    """Run a component's `fn(*args)` in a worker thread; a late answer is reconciled.
+
+    When the call is cancelled while the worker waits on the network, the worker
+    still gets the component's answer: what it granted (a slot and token, a probe
+    claim) is given back there, when it lands.
+    """
+    handoff = _Handoff(call, fn, args)
+    loop = asyncio.get_running_loop()
+    context = contextvars.copy_context()
+    future = loop.run_in_executor(None, context.run, handoff.work)
+    try:
+        # Shielded: a cancelled call never cancels the job, which then always runs (a
+        # give-back asked of it included) and reconciles what it was granted.
+        return await asyncio.shield(future)
+    except BaseException:
+        future.add_done_callback(_retrieve)
+        handoff.give_up(loop)
+        raise
+
+
+class _Handoff:
+    """One component call off the loop, and who gives back what it grants."""
+
+    __slots__ = ("answer", "args", "call", "fn", "lock", "state")
+
+    def __init__(self, call: CallState, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self.call = call
+        self.fn = fn
+        self.args = args
+        self.lock = threading.Lock()
+        self.state = _PENDING
+        self.answer: Any = None
+
+    def work(self) -> Any:
+        """In the worker: the answer, given back here when the caller gave up already."""
+        answer = self.fn(*self.args)
+        with self.lock:
+            gave_up = self.state is _GAVE_UP
+            if not gave_up:
+                self.state, self.answer = _ANSWERED, answer
+        if gave_up:
+            for fn, args in ungranted(self.call, self.fn, self.args, answer):
+                _quietly(fn, args)
+        return answer
+
+    def give_up(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The caller stops waiting: an answer already in is given back (off the loop)."""
+        with self.lock:
+            state, self.state = self.state, _GAVE_UP
+        if state is _ANSWERED:  # it landed, but never reached the caller
+            for fn, args in ungranted(self.call, self.fn, self.args, self.answer):
+                loop.run_in_executor(None, _quietly, fn, args)
+
+
+_PENDING, _ANSWERED, _GAVE_UP = object(), object(), object()
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """A job whose caller gave up: its error is raised nowhere (and logged by nobody)."""
+    if not future.cancelled():
+        future.exception()
+
+
 def _quietly(fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
     with contextlib.suppress(Exception):  # giving back must not mask the real error
         fn(*args)
@@ -227,7 +295,7 @@ async def drive_async(run: AsyncRun) -> Any:
             if kind == START:
                 reply = await run.start(action)
             elif kind == IO:
-                reply = await asyncio.to_thread(action[1], *action[2])
+                reply = await _io(call, action[1], action[2])
             elif kind == AWAIT:
                 reply = await run.await_(action[1])
             elif kind == ABANDON:

@@ -16,6 +16,7 @@ from . import _redis_scripts as lua
 from ._cooldown import InMemoryCooldown
 from ._errors import InvalidConfigError
 from ._policy import RETRY_AFTER_CAP, CooldownPolicy, check_seconds, read_retry_after
+from ._redis_claims import Claims
 from ._redis_clients import import_redis
 from ._redis_guard import connect
 from ._redis_mirror import MIRROR_NAMES, Mirror
@@ -32,12 +33,11 @@ DEFAULT_REFRESH = 0.1
 class RedisCooldown:
     """A cooldown tracker on a Redis server, shared by every process that uses it.
 
-    Same protocol and semantics as [`InMemoryCooldown`][fallback_router.InMemoryCooldown];
-    the server's key expiry is the clock, so hosts with different clocks agree.
-    Trackers with the same `namespace` (default `"default"`) share state.
-    `client` may be a `redis.Redis` (TCP, TLS, unix socket), a Sentinel
-    `master_for` client or a `redis.cluster.RedisCluster`; the tracker builds its
-    own bounded client to the same deployment.
+    Same protocol and semantics as [`InMemoryCooldown`][fallback_router.InMemoryCooldown]; the
+    server's key expiry is the clock, so hosts with different clocks agree. Trackers with the same
+    `namespace` (default `"default"`) share state. `client` may be a `redis.Redis` (TCP, TLS, unix
+    socket), a Sentinel `master_for` client or a `redis.cluster.RedisCluster`; the tracker builds
+    its own bounded client to the same deployment.
 
     Routed calls read a process-local mirror of the shared state. It is read
     again at most once per `refresh` seconds, by one call for all threads (the
@@ -66,7 +66,7 @@ class RedisCooldown:
         backoff: seconds to stop asking Redis after a failure, default 5.
         refresh: seconds the mirror is trusted (default 0.1; 0 reads on every
             planned call). A cooldown entered by another process is honoured
-            here within `refresh` plus one round trip.
+            by every call here starting `refresh + min(op_timeout, refresh/2)` later.
         clock: monotonic clock for the back-off, the mirror and the local fallback.
 
     Fail-open: when Redis is unreachable or slow, the tracker uses a process-local
@@ -132,6 +132,7 @@ class RedisCooldown:
             self.op_timeout, clock,
         )  # fmt: skip
         self._prefix = lua.prefix(namespace)
+        self._claims = Claims(self._conn, self._guard.errors)
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> RedisCooldown:
@@ -189,6 +190,7 @@ class RedisCooldown:
         """Redis answers again: it is authoritative, the local state goes."""
         self.local.reset()
         self.mirror.forget()
+        self._claims.release_lost()
 
     def remaining(self, name: str) -> float:
         """Return the seconds `name` stays unavailable (cooldown, else a probe in flight)."""
@@ -215,9 +217,8 @@ class RedisCooldown:
 
         def op() -> bool | float | None:
             cooldown, _, level, probe = self._keys(name)
-            code, ms = self._conn.script(lua.TRY_PROBE)(
-                keys=[cooldown, level, probe],
-                args=[max(1, int(seconds * 1000)), 1 if self.half_open else 0],
+            code, ms = self._claims.claim(
+                [cooldown, level, probe], [max(1, int(seconds * 1000)), 1 if self.half_open else 0]
             )
             if code == 3:
                 left = int(ms) / 1000.0

@@ -26,6 +26,7 @@ __all__ = [
     "READ",
     "RECORD_FAILURE",
     "RECORD_SUCCESS",
+    "RELEASE_PROBE",
     "TRY_PROBE",
     "decode_key_part",
     "encode_key_part",
@@ -72,15 +73,22 @@ end
 return out
 """
 
-# KEYS: cooldown, level, probe; ARGV: probe ttl ms, half_open 0/1
+# KEYS: cooldown, level, probe; ARGV: probe ttl ms, half_open 0/1, the claim's token
 # -> {0, 0} nothing to probe, {1, 0} probe claimed, {2, 0} another probe in flight,
 #    {3, ms} in cooldown for ms
 TRY_PROBE = """
 local left = redis.call('PTTL', KEYS[1])
 if left > 0 then return {3, left} end
 if ARGV[2] == '0' or redis.call('EXISTS', KEYS[2]) == 0 then return {0, 0} end
-if redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[1]) then return {1, 0} end
+if redis.call('SET', KEYS[3], ARGV[3] or '1', 'NX', 'PX', ARGV[1]) then return {1, 0} end
 return {2, 0}
+"""
+
+# KEYS: probe; ARGV: a claim's token -> 1 released, 0 not this claim (another's, or none)
+# Releases a claim whose answer never reached its caller (interrupted mid round trip).
+RELEASE_PROBE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 """
 
 # KEYS: cooldown, failures, level, probe; ARGV: clears_cooldown 0/1

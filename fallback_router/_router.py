@@ -18,6 +18,7 @@ stream; plain and method.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, Concatenate, ParamSpec, TypeVar, Unpack, overload
 
@@ -260,6 +261,19 @@ class Router:
         except Exception:  # noqa: BLE001 - a status display must not raise
             names = tuple(self.setup.stats.known())
         return build_status(self.setup, self.config.tracker, names)
+
+    async def astatus(self) -> Status:
+        """The awaitable twin of [`status`][fallback_router.Router.status]: never blocks the loop.
+
+        When a component waits on the network (a Redis tracker, counter or rate
+        limiter), the status is read in a worker thread, so a slow or hung Redis
+        delays only this await (by the components' bounded operation timeouts),
+        never the other tasks.
+        """
+        tracker = self.config.tracker
+        if getattr(tracker, "blocking", False) or self.setup.blocking():
+            return await asyncio.to_thread(self.status)
+        return self.status()
 
     def reset(self) -> None:
         """Clear this router's providers' cooldowns and its counts.

@@ -35,8 +35,8 @@ from .gates import (
     Taken,
     acquire,
     cooldown_wait,
-    give_back,
     left_of,
+    let_go,
     may_continue,
     remaining_each,
     wait_for,
@@ -194,10 +194,7 @@ class CallState(CallFacts):
                         # One-attempt strategies make one; else the deadline or budget.
                         if not self.running:
                             break
-                        if gates_io:  # attempts still run: wait for them, start no more
-                            yield (IO, give_back, (self,))
-                        else:
-                            give_back(self)
+                        yield from let_go(self, gates_io)  # attempts still run: start no more
                         position, ready = len(order), None
                         waiting.clear()
                         continue
@@ -223,7 +220,7 @@ class CallState(CallFacts):
                             else:
                                 seconds = float(claim)
                             if index != last:
-                                give_back(self)
+                                yield from let_go(self, gates_io)
                                 self.skip(name, seconds, PROBING if claim is False else COOLDOWN)
                                 continue
                             forced = seconds
@@ -249,6 +246,7 @@ class CallState(CallFacts):
                         planner.started(name)
                     self.running[index] = (number, probe, hedged, forced is not None, self.clock())
                     self.pending = None  # the driver gives the slot back from here on
+                    self.withdrawn = False  # the budget's unit is spent: the attempt starts
                     reply = yield (START, index, number, forced, probe, hedged)
                     if reply is STARTED:
                         reply = yield (AWAIT, position < len(order) or bool(waiting))
@@ -316,7 +314,7 @@ class CallState(CallFacts):
             if isinstance(error, AttemptTimeoutError) and error.kind == "budget":
                 self.timed_out = True
                 break
-        give_back(self)
+        yield from let_go(self, gates_io)
         if self.running:
             yield (ABANDON, "call ended")
         raise self.error()

@@ -15,6 +15,7 @@ from fallback_router._results import Attempt, AttemptState, Result, new_attempt,
 from fallback_router._routing import ROUTING
 
 from .conclude import BUDGET, COOLDOWN, HUNG, PROBING, RATE_LIMITED, SATURATED, failure
+from .holds import release_held
 from .setup import Setup
 
 __all__ = [
@@ -81,6 +82,7 @@ class CallFacts:
         "timed_out",
         "waited",
         "want_result",
+        "withdrawn",
     )
 
     def __init__(  # noqa: PLR0913 - the call's facts
@@ -127,6 +129,8 @@ class CallFacts:
         #: Seconds spent in waits (real time): a frozen clock cannot stretch a budget.
         self.waited = 0.0
         self.budget_refused = False
+        #: A retry-budget unit was withdrawn for the pending candidate (not started yet).
+        self.withdrawn = False
         self.clean = True
         self.number = len(self.failures)  # attempts started
         self.order: list[int] = []
@@ -203,14 +207,10 @@ class CallFacts:
         """What to give back when the call ends abnormally (run by the driver)."""
         setup = self.setup
         ops: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
-        if self.pending is not None:
-            index, slot, token = self.pending
-            self.pending = None
-            name = self.names[index]
-            if slot and setup.limiter is not None:
-                ops.append((setup.limiter.release, (name,)))
-            if token and setup.rates is not None:
-                ops.append((setup.rates.refund, (name,)))
+        held = (self.pending, self.withdrawn)  # a candidate's slot, token, budget unit
+        self.pending, self.withdrawn = None, False
+        if held != (None, False):
+            ops.append((release_held, (setup, self.names, *held)))
         caps = setup.caps
         if caps is not None and caps.end_probe is not None:
             ops.extend((caps.end_probe, (name,)) for name in self.probes)
