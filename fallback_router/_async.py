@@ -1,12 +1,10 @@
 """The async driver: carries out the engine's actions without blocking the event loop.
 
-The same engine as the sync driver (`CallState.steps()`), carried out with
-`await`: attempts run in the calling task (hedged attempts in tasks of their
-own), waits for a slot or a token are awaited, and components that wait on the
-network (a Redis tracker, counter or rate limiter) are called in a worker
-thread (`_io`). Time limits cancel the attempt; cancelling the routed call
-propagates at once and gives back everything it holds, also what a component
-grants after the cancellation (the worker reconciles its late answer).
+The sync driver's engine (`CallState.steps()`) carried out with `await`: attempts
+run in the calling task (hedges in tasks of their own), waits are awaited, and
+components that wait on the network (Redis) are called in a worker thread (`_io`).
+Time limits cancel the attempt; a cancelled call gives back everything it holds,
+also what a component grants after the cancellation (its late answer is reconciled).
 """
 
 from __future__ import annotations
@@ -25,6 +23,7 @@ from ._engine.setup import Setup
 from ._errors import AttemptTimeoutError, RejectedResponseError
 from ._results import CURRENT, AttemptState
 from ._retry import retry_after_first_async
+from ._routing import hide_preferences, show_preferences
 
 __all__ = ["AsyncRun", "check_awaited", "drive_async", "run_async"]
 
@@ -71,9 +70,8 @@ class AsyncRun:
     ) -> Outcome:
         """One attempt with its retries, bounded by `limit`; never raises `Exception`."""
         call = self.call
-        setup = call.setup
-        clock = call.clock
-        token = CURRENT.set(state)
+        setup, clock = call.setup, call.clock
+        token, hidden = CURRENT.set(state), hide_preferences()
         start = clock()
         try:
             first = call.first
@@ -113,6 +111,7 @@ class AsyncRun:
                 error = AttemptTimeoutError(state[0], limit or 0.0, kind)
                 return (None, error, start, clock())
         finally:
+            show_preferences(hidden)
             CURRENT.reset(token)
 
     async def start(self, action: tuple[Any, ...]) -> Any:
@@ -146,8 +145,20 @@ class AsyncRun:
         task = next(iter(done))
         index = tasks[task]
         del self.tasks[index]
-        call.ended(index)
-        return index, task.result()
+        try:
+            outcome: Outcome = task.result()
+        except BaseException:
+            call.ended(index)
+            raise
+        self.collected(index, outcome)
+        return index, outcome
+
+    def collected(self, index: int, outcome: Outcome) -> None:  # noqa: ARG002 - streams use it
+        """An attempt's outcome was collected: its slot goes back (a stream keeps a winner's)."""
+        self.call.ended(index)
+
+    async def settle(self) -> None:
+        """After `finish`: streams close the ones that lost (nothing to do here)."""
 
     def finish(self, reason: str = "hedge lost") -> None:
         """The call concluded: cancel the attempts still running; they give back on end."""
@@ -300,6 +311,7 @@ async def drive_async(run: AsyncRun) -> Any:
                 reply = await run.await_(action[1])
             elif kind == ABANDON:
                 run.finish(action[1])
+                await run.settle()
                 reply = None
             else:
                 reply = await _wait(call, action)

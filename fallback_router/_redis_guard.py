@@ -47,6 +47,9 @@ class FailOpen:
         #: called after each failed operation (the client is built again next time)
         self.on_failure: Callable[[], None] | None = None
         self._errors = outage_errors()
+        #: True: Redis errors propagate instead of failing open (the command line's
+        #: trackers: an unanswered read must never look like "no state").
+        self.strict = False
 
     @property
     def errors(self) -> tuple[type[BaseException], ...]:
@@ -63,6 +66,8 @@ class FailOpen:
 
     def run(self, op: Callable[[], T], local: Callable[[], T]) -> T:
         """Return ``op()``, or ``local()`` when Redis fails or is backing off."""
+        if self.strict:
+            return op()
         if self._down and self._now() < self._down_until:
             return local()
         try:

@@ -8,6 +8,7 @@ fallback_router:{<namespace>}:cooldown:<provider>   "<length ms>:<tripping count
 fallback_router:{<namespace>}:failures:<provider>   INCR, PX = escalation window
 fallback_router:{<namespace>}:level:<provider>      PX = cooldown + window
 fallback_router:{<namespace>}:probe:<provider>      half-open probe, PX = probe ttl
+fallback_router:{<namespace>}:hint:<provider>       benched by a hint, PX = its length
 ```
 
 `<namespace>` and `<provider>` are percent-encoded (UTF-8, lone surrogates
@@ -24,6 +25,7 @@ __all__ = [
     "DEFAULT_ROUND_ROBIN_KEY",
     "INCR",
     "READ",
+    "READ_HINTS",
     "RECORD_FAILURE",
     "RECORD_SUCCESS",
     "RELEASE_PROBE",
@@ -91,22 +93,36 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
-# KEYS: cooldown, failures, level, probe; ARGV: clears_cooldown 0/1
+# KEYS: hint keys..., cooldown keys... (n each)
+# -> the ms each provider stays benched by a hint (0: none; never past its cooldown)
+READ_HINTS = """
+local n = #KEYS / 2
+local out = {}
+for i = 1, n do
+  local ms = redis.call('PTTL', KEYS[i])
+  if ms > 0 then ms = math.min(ms, redis.call('PTTL', KEYS[n + i])) end
+  out[i] = math.max(ms, 0)
+end
+return out
+"""
+
+# KEYS: cooldown, failures, level, probe, hint; ARGV: clears_cooldown 0/1
 # -> 1 cleared, 0 kept (a cooldown or probe set since the caller's view)
 RECORD_SUCCESS = """
 if ARGV[1] == '0' and (redis.call('PTTL', KEYS[1]) > 0 or redis.call('EXISTS', KEYS[4]) == 1) then
   return 0
 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
 return 1
 """
 
-# KEYS: cooldown, failures, level, probe
+# KEYS: cooldown, failures, level, probe, hint
 # ARGV: threshold, window_ms, base_ms, max_ms (-1: no escalation), multiplier,
-#       retry_after_ms (-1: none), retry_after_cap_ms, jitter factor (>= 1),
-#       half_open 0/1
+#       retry_after_ms (-1: none; a hint or an explicit duration), retry_after_cap_ms,
+#       jitter factor (>= 1), half_open 0/1
 # -> {0: nothing started, 1: a cooldown started or extended, 2: a longer one kept;
-#     the ms of cooldown the provider has now}
+#     the ms of cooldown the provider has now}. A cooldown from a hint also sets the
+#     hint key for its length (never shortened), in the same step.
 RECORD_FAILURE = """
 local threshold = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
@@ -143,6 +159,9 @@ ms = ms * jitter
 if maxms >= 0 then ms = math.min(ms, maxms) end
 ms = math.floor(ms)
 if ms <= 0 then return {0, held} end
+if ra >= 0 and redis.call('PTTL', KEYS[5]) < ms then
+  redis.call('SET', KEYS[5], '1', 'PX', ms)
+end
 local code = 1
 if cur < ms then
   redis.call('SET', KEYS[1], ms .. ':' .. n, 'PX', ms)

@@ -16,6 +16,7 @@ from ._engine.setup import Setup
 from ._errors import AttemptTimeoutError
 from ._held import RENEW_AT
 from ._results import CURRENT, AttemptState
+from ._routing import hide_preferences, show_preferences
 from ._worker import Job, Lane
 
 __all__ = [
@@ -34,11 +35,13 @@ EMPTY = object()
 def next_item(gen: Iterator[Any], state: AttemptState) -> Any:
     """The provider's next item, under its attempt's context (`EMPTY` at the end)."""
     token = CURRENT.set(state)
+    hidden = hide_preferences()
     try:
         return next(gen)
     except StopIteration:
         return EMPTY
     finally:
+        show_preferences(hidden)
         CURRENT.reset(token)
 
 
@@ -46,9 +49,11 @@ def close_gen(gen: Iterator[Any], state: AttemptState) -> None:
     close = getattr(gen, "close", None)
     if close is not None:
         token = CURRENT.set(state)
+        hidden = hide_preferences()
         try:
             close()
         finally:
+            show_preferences(hidden)
             CURRENT.reset(token)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import inspect
 import threading
 import time
 from collections.abc import Callable
@@ -18,13 +17,15 @@ from typing import Any
 
 from ._engine.call import ABANDON, AWAIT, HEDGE, IO, START, STARTED, CallState, Outcome
 from ._engine.setup import Setup
-from ._errors import AttemptTimeoutError, RejectedResponseError
+from ._errors import AttemptTimeoutError
 from ._held import RENEW_AT, keep_probe
+from ._responses import PLAIN, check_not_awaitable, judge
 from ._results import CURRENT, AttemptState
 from ._retry import retry_after_first
+from ._routing import hide_preferences, show_preferences
 from ._worker import Job
 
-__all__ = ["GRACE", "SyncRun", "check_not_awaitable", "drive", "run_call"]
+__all__ = ["GRACE", "SyncRun", "drive", "run_call"]
 
 #: Real elapsed time for waits on worker threads: a frozen or injected clock (freezegun
 #: patches `time.monotonic`) must not stretch a limit. CLOCK_MONOTONIC where it exists.
@@ -36,33 +37,6 @@ _real_now = (
 
 #: Seconds past a limit that a sync driver still waits for the attempt's own outcome.
 GRACE = 0.005
-
-#: Response types that are never awaitable (others are checked on each call).
-_PLAIN = frozenset({int, str, bytes, float, dict, list, tuple, type(None), bool})
-
-
-def check_not_awaitable(response: object, fn: Callable[..., Any]) -> None:
-    """Refuse a plain `def` whose call returned an awaitable (an async SDK without await)."""
-    if inspect.isawaitable(response):
-        close = getattr(response, "close", None)
-        if close is not None:
-            close()  # a coroutine never awaited: closed, no "never awaited" warning
-        name = getattr(fn, "__qualname__", None) or repr(fn)
-        msg = (
-            f"{name} returned an awaitable ({type(response).__name__}): routed plain "
-            f"functions must return the response; declare it `async def` and await the "
-            f"provider call"
-        )
-        raise TypeError(msg)
-
-
-def _judge(setup: Setup, name: str, number: int, outcome: Outcome) -> Outcome:
-    """Apply `accept=` to a successful outcome: a rejected response becomes a failure."""
-    accept = setup.accept
-    if accept is None or outcome[1] is not None or accept(outcome[0]):
-        return outcome
-    setup.recorder.rejected(name, number)
-    return (None, RejectedResponseError(name, outcome[0]), outcome[2], outcome[3])
 
 
 class SyncRun:
@@ -92,7 +66,7 @@ class SyncRun:
 
     def check(self, response: Any) -> None:
         """Refuse an awaitable response (streams override it: they have no such case)."""
-        if type(response) not in _PLAIN:
+        if type(response) not in PLAIN:
             check_not_awaitable(response, self.fn)
 
     def attempt(self, index: int, state: AttemptState) -> Outcome:
@@ -101,6 +75,7 @@ class SyncRun:
         setup = call.setup
         clock = call.clock
         token = CURRENT.set(state)
+        hidden = hide_preferences()
         try:
             first = call.first
             if first is not None and first[0] == index and call.number == 1:
@@ -116,7 +91,7 @@ class SyncRun:
                 else:
                     end = clock()
                     self.check(response)  # outside the handler: a TypeError propagates
-                    return _judge(setup, state[0], state[1], (response, None, start, end))
+                    return judge(setup, state[0], state[1], (response, None, start, end))
             retry = setup.retry
             trigger = setup.recorder.fallback_on
             if retry is None or error is None or not trigger(error):
@@ -130,8 +105,9 @@ class SyncRun:
                 return (None, exc, start, clock())
             end = clock()
             self.check(response)
-            return _judge(setup, state[0], state[1], (response, None, start, end))
+            return judge(setup, state[0], state[1], (response, None, start, end))
         finally:
+            show_preferences(hidden)
             CURRENT.reset(token)
 
     def start(self, action: tuple[Any, ...]) -> Any:
@@ -146,6 +122,17 @@ class SyncRun:
                 call.ended(index)
         limit, kind = call.limit("attempt")
         state = call.state(index, number, setup.attempt_timeout)
+        return self.launch(index, state, limit, kind, probe)
+
+    def launch(
+        self, index: int, state: AttemptState, limit: float | None, kind: str, probe: bool
+    ) -> Any:
+        """Run the attempt in a worker: wait for it up to `limit`, or (hedging) `STARTED`.
+
+        A probe's claim is renewed before `limit` could lapse it (`keep_probe`).
+        """
+        call = self.call
+        setup = call.setup
         if self.signal is None:
             self.signal = threading.Event()
         job = Job(functools.partial(self.attempt, index, state), self.signal)
@@ -198,11 +185,7 @@ class SyncRun:
         hold(self.call.names[index])  # type: ignore[misc]
 
     def _abandon(self, index: int, reason: str | None) -> None:
-        """Stop watching the attempt on `index`; what it holds is given back when it ends.
-
-        `reason` None: it timed out (its outcome goes to the engine). A probe stays
-        claimed while the attempt runs (`keep_probe`).
-        """
+        """Stop watching the attempt on `index` (`reason` None: it timed out); held till it ends."""
         job = self.jobs.pop(index)[0]
         self.renew.pop(index, None)
         call = self.call
@@ -217,6 +200,7 @@ class SyncRun:
 
         def on_end() -> None:
             call.ended(index)
+            self.released(index)
             if abandoned is not None:
                 abandoned.release(name)
             if release is not None:
@@ -242,9 +226,7 @@ class SyncRun:
         while True:
             for index, (job, *_) in list(self.jobs.items()):
                 if job.done.is_set():
-                    del self.jobs[index]
-                    call.ended(index)
-                    return index, job.result()
+                    return self._take(index, job)
             now = _real_now()
             limits = [entry[2] for entry in self.jobs.values() if entry[2] is not None]
             limits += self._renew_due(now)
@@ -259,6 +241,24 @@ class SyncRun:
             signal.clear()
             if not any(entry[0].done.is_set() for entry in self.jobs.values()):
                 signal.wait(None if wake is None else max(0.0, wake - now))
+
+    def _take(self, index: int, job: Job) -> tuple[int, Outcome]:
+        """Collect the ended attempt on `index`: `(index, outcome)`."""
+        del self.jobs[index]
+        try:
+            outcome: Outcome = job.result()
+        except BaseException:
+            self.call.ended(index)
+            raise
+        self.collected(index, outcome)
+        return index, outcome
+
+    def collected(self, index: int, outcome: Outcome) -> None:  # noqa: ARG002 - streams use it
+        """An attempt's outcome was collected: its slot goes back (a stream keeps a winner's)."""
+        self.call.ended(index)
+
+    def released(self, index: int) -> None:
+        """An abandoned attempt really ended (streams close what it opened)."""
 
     def _timeout(self, index: int, kind: str, limit: float | None) -> Outcome:
         call = self.call

@@ -3,11 +3,10 @@
 A decorated generator function routes a stream. Providers are tried as for a
 plain call until one produces its first item (or finishes empty); that provider
 then serves the whole stream, and a later error reaches the consumer as
-`StreamInterrupted` (recorded as that provider's failure). With
-`stream_failover="buffer"` each provider's stream is read to its end first, so a
-cut, a stall, a malformed item or a rejected stream falls back and the consumer
-sees exactly one complete stream. The provider's slot is held until the stream
-ends, is closed, or its iterator is garbage-collected.
+`StreamInterrupted` (recorded as that provider's failure). With `stream_failover=
+"buffer"` each provider's stream is read to its end first, so a cut, a stall, a
+malformed item or a rejected stream falls back and the consumer sees exactly one
+complete stream. The slot is held until the stream ends, is closed or collected.
 """
 
 from __future__ import annotations
@@ -41,12 +40,23 @@ __all__ = ["Relay", "lazy_stream", "route_stream"]
 class StreamRun(SyncRun):
     """Attempts that open a stream: the first item, or (buffered) every item."""
 
-    __slots__ = ("done", "kept", "lanes", "lock", "opened", "orphans", "probing", "releases")
+    __slots__ = (
+        "done",
+        "gens",
+        "kept",
+        "lanes",
+        "lock",
+        "opened",
+        "orphans",
+        "probing",
+        "releases",
+    )
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.opened: dict[int, AttemptState] = {}
         self.orphans: set[int] = set()  # attempts whose abandoned read gives the slot back
+        self.gens: dict[int, Iterator[Any]] = {}  # hedged attempts' streams (closed if lost)
         self.lanes: dict[int, Lane | None] = {}  # each open stream's reading thread
         self.kept: dict[int, Iterator[Any]] = {}  # streams that delivered a first item
         self.probing: set[int] = set()  # probe attempts being opened
@@ -65,9 +75,13 @@ class StreamRun(SyncRun):
         state = self.opened[index]
         gen = self.fn(call.objects[index], *self.args, **self.kwargs)
         limit, kind = self.call.limit("first item")
-        release = functools.partial(self._read_ended, index)
-        orphan = functools.partial(self.orphans.add, index)
+        release: Callable[[], None] = functools.partial(self._read_ended, index)
+        orphan: Callable[[], None] = functools.partial(self.orphans.add, index)
         lane = self.lanes[index] = lane_for(setup)
+        if setup.hedge_after is not None:  # a race in a worker: the driver bounds it
+            self.gens[index] = gen
+            limit = None
+            release = orphan = _nothing  # the driver gives the slot back
         caps = setup.caps
         renew = None
         if index in self.probing and caps is not None and caps.hold_probe is not None:
@@ -126,8 +140,11 @@ class StreamRun(SyncRun):
     def start(self, action: tuple[Any, ...]) -> Any:
         _, index, number, _forced, probe, _hedged = action
         call = self.call
-        state = call.state(index, number, self.call.limit("first item")[0])
+        limit, kind = call.limit("first item")
+        state = call.state(index, number, limit)
         self.opened[index] = state
+        if call.setup.hedge_after is not None:  # a race to the first item, in workers
+            return self.launch(index, state, limit, kind, probe)
         if probe:
             self.probing.add(index)
         keep = False
@@ -144,6 +161,22 @@ class StreamRun(SyncRun):
             elif not keep:
                 call.ended(index)
 
+    def collected(self, index: int, outcome: Any) -> None:
+        """A raced attempt ended: a winning stream keeps its slot (the relay gives it back)."""
+        if outcome[1] is not None or self.call.setup.buffer:
+            self.call.ended(index)
+
+    def released(self, index: int) -> None:
+        """A raced attempt that lost (or timed out) ended: its stream is closed (on its lane)."""
+        gen = self.gens.pop(index, None)
+        if gen is not None:
+            with contextlib.suppress(Exception):  # a loser's cleanup raises nowhere
+                close_on(self.lanes.get(index), gen, self.opened[index])
+
+
+def _nothing() -> None:
+    """Giving back is the driver's (a raced attempt)."""
+
 
 def route_stream(
     setup: Setup,
@@ -159,6 +192,7 @@ def route_stream(
     """
     call = CallState(setup, function, True)
     call.stream = not setup.buffer  # an unbuffered stream's call ends with the stream
+    call.streamed = True
     run = StreamRun(call, fn, args, kwargs)
     try:
         result: Result[Any] = drive(run)
@@ -221,8 +255,13 @@ class Relay(RelayBase, Iterator[Any]):
 
     def __next__(self) -> Any:
         if self._buffered:
-            item = next(self._first)
+            try:
+                item = next(self._first)
+            except StopIteration:
+                self._settled()
+                raise
             self.items += 1
+            self._last = item
             return item
         if not self._open:
             raise StopIteration
@@ -231,6 +270,7 @@ class Relay(RelayBase, Iterator[Any]):
             self._first = EMPTY
             if self.items == 0:
                 self.items = 1
+                self._last = first
                 return first
         call = self._call
         setup = call.setup
@@ -255,9 +295,13 @@ class Relay(RelayBase, Iterator[Any]):
             self.close()
             raise
         if item is EMPTY:
-            self.close()
+            try:
+                self._settled()
+            finally:
+                self.close()
             raise StopIteration
         self.items += 1
+        self._last = item
         return item
 
     def _orphan(self) -> None:
@@ -272,7 +316,8 @@ class Relay(RelayBase, Iterator[Any]):
             if record:
                 tracker = self._call.setup.tracker
                 assert tracker is not None  # noqa: S101 - `record` says there is one
-                self._cooled(tracker.record_failure(self._state[0], error), error, text)
+                args = self._call.setup.recorder.failure_args(self._state[0], error)
+                self._cooled(tracker.record_failure(*args), error, text)
         finally:
             self._call.closed(interrupted)
             self.close()

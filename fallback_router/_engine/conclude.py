@@ -1,20 +1,18 @@
-"""How a failed call concludes: the error it raises (`failure`).
-
-Also the reasons a provider is passed over (`ProviderSkipped.reason`), which the
-error's message names.
-"""
+"""How a failed call is told: the error its caller receives (`call_error`)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import Any
 
-from fallback_router._errors import AllProvidersFailedError, DeadlineExceededError, RoutingError
+from fallback_router._errors import (
+    AllProvidersBenchedError,
+    AllProvidersFailedError,
+    DeadlineExceededError,
+    RoutingError,
+)
+from fallback_router._redact import redact
 
 from .record import caller_bug_hint
-from .setup import Setup
-
-if TYPE_CHECKING:
-    from fallback_router._results import Attempt
 
 __all__ = [
     "BUDGET",
@@ -23,8 +21,7 @@ __all__ = [
     "PROBING",
     "RATE_LIMITED",
     "SATURATED",
-    "Concluded",
-    "failure",
+    "call_error",
 ]
 
 #: Why a provider was passed over (`ProviderSkipped.reason`).
@@ -35,33 +32,23 @@ RATE_LIMITED, BUDGET = "rate limited", "retry budget"
 HUNG = "saturated by abandoned attempts"
 
 
-class Concluded(Protocol):
-    """The facts of a call that the conclusion reads (a `CallFacts`)."""
+def call_error(call: Any) -> Exception:
+    """The error the caller of a call that served nothing receives.
 
-    setup: Setup
-    hung: list[str]
-    timed_out: bool
-    budget_refused: bool
-    skipped: list[str]
-    reasons: list[str]
-
-    def attempts(self) -> list[Attempt]:
-        """The attempt records so far."""
-        ...
-
-
-def failure(call: Concluded) -> Exception:
-    """The error a failed call raises (`CallFacts.error` sends `CallFailed` with it)."""
+    `call` is the call's [`CallFacts`][fallback_router._engine.facts.CallFacts]
+    (typed loosely: the facts import this module).
+    """
     setup = call.setup
     attempts = call.attempts()
     errors = [attempt.error for attempt in attempts if attempt.error is not None]
     error: Exception
-    if call.hung and not errors and not call.timed_out:
+    if call.held_by_hint and not attempts and not call.timed_out:
+        error = _benched_error(call)
+    elif call.hung and not errors and not call.timed_out:
         # Nothing was attempted: every provider left is hung. Fail at once, saying so.
-        errors = [_hung_error(call, name) for name in call.hung]
         error = AllProvidersFailedError(
             "no provider could be attempted" + _skips_text(call),
-            errors,
+            [_hung_error(call, name) for name in call.hung],
             attempts=attempts,
             skipped=call.skipped,
         )
@@ -81,7 +68,7 @@ def failure(call: Concluded) -> Exception:
     elif setup.reraise:
         error = errors[-1]
     else:
-        tried = ", ".join(a.provider for a in attempts)
+        tried = ", ".join(redact(a.provider) for a in attempts)
         if setup.planner.failover:
             message = f"all providers failed ({tried})"
         else:
@@ -97,13 +84,26 @@ def failure(call: Concluded) -> Exception:
     return error
 
 
-def _hung_error(call: Concluded, name: str) -> RoutingError:
+def _benched_error(call: Any) -> AllProvidersBenchedError:
+    """No attempt: every provider left is benched by a hint (`respect_retry_after`)."""
+    left = call.benched_left
+    retry_after = min(left.values()) if left else 0.0
+    names = ", ".join(map(redact, left)) or ", ".join(map(redact, dict.fromkeys(call.skipped)))
+    return AllProvidersBenchedError(
+        f"every provider is benched by a hint ({names}); the earliest is available "
+        f"in {retry_after:.1f} s",
+        retry_after=retry_after,
+        skipped=call.skipped,
+    )
+
+
+def _hung_error(call: Any, name: str) -> RoutingError:
     abandoned = call.setup.abandoned
     limit = abandoned.limit(name) if abandoned is not None else None
-    return RoutingError(f"{name}: {HUNG} (max_abandoned={limit} reached)")
+    return RoutingError(f"{redact(name)}: {HUNG} (max_abandoned={limit} reached)")
 
 
-def _skips_text(call: Concluded) -> str:
+def _skips_text(call: Any) -> str:
     text = ""
     hung = call.hung
     labels = (
@@ -118,7 +118,7 @@ def _skips_text(call: Concluded) -> str:
             if r in reasons and n not in hung
         ]
         if names:
-            text += f"; skipped {label}: {', '.join(dict.fromkeys(names))}"
+            text += f"; skipped {label}: {', '.join(map(redact, dict.fromkeys(names)))}"
     if hung:
-        text += f"; skipped {HUNG}: {', '.join(hung)}"
+        text += f"; skipped {HUNG}: {', '.join(map(redact, hung))}"
     return text

@@ -14,7 +14,7 @@ from typing import Any
 from fallback_router._results import Attempt, AttemptState, Result, new_attempt, new_result
 from fallback_router._routing import ROUTING
 
-from .conclude import BUDGET, COOLDOWN, HUNG, PROBING, RATE_LIMITED, SATURATED, failure
+from .conclude import BUDGET, COOLDOWN, HUNG, PROBING, RATE_LIMITED, SATURATED, call_error
 from .holds import release_held
 from .setup import Setup
 
@@ -51,6 +51,7 @@ class CallFacts:
     """The facts of one routed call on the general path, and how it concludes."""
 
     __slots__ = (
+        "benched_left",
         "budget_refused",
         "call_id",
         "clean",
@@ -62,6 +63,7 @@ class CallFacts:
         "first",
         "function",
         "held",
+        "held_by_hint",
         "hung",
         "losers",
         "names",
@@ -78,6 +80,7 @@ class CallFacts:
         "skipped",
         "start",
         "stream",
+        "streamed",
         "tick",
         "timed_out",
         "waited",
@@ -108,6 +111,8 @@ class CallFacts:
         self.want_result = want_result
         #: A stream: its last event comes when the stream ends (sent by its relay).
         self.stream = False
+        #: A routed stream (buffered or not): its relay settles usage, not the engine.
+        self.streamed = False
         self.defer_io = defer_io
         #: The happy path's failed first attempt: (index, tick, outcome).
         self.first = first
@@ -121,6 +126,10 @@ class CallFacts:
         self.reasons: list[str] = []
         #: Names passed over as saturated by abandoned attempts (never waited for).
         self.hung: list[str] = []
+        #: Seconds each provider skipped for cooldown stays benched (for the error).
+        self.benched_left: dict[str, float] = {}
+        #: A benched provider was not forced because a hint benches it.
+        self.held_by_hint = False
         #: The happy path's walk so far: (order, position, tick) once it hands over.
         self.progress = progress
         if progress is not None:
@@ -238,6 +247,8 @@ class CallFacts:
         kept = [(n, r) for n, r in zip(self.skipped, self.reasons, strict=True) if n not in names]
         self.skipped[:] = [n for n, _ in kept]
         self.reasons[:] = [r for _, r in kept]
+        for name in names:
+            self.benched_left.pop(name, None)
 
     def skip(self, name: str, remaining: float, reason: str) -> None:
         if reason == HUNG:  # told as saturated; remembered for the error's message
@@ -246,6 +257,8 @@ class CallFacts:
                 self.hung.append(name)
         self.skipped.append(name)
         self.reasons.append(reason)
+        if reason == COOLDOWN:
+            self.benched_left[name] = remaining
         self.setup.recorder.skipped(name, remaining, reason, self.function, self.call_id)
 
     def done(self, response: Any, index: int, number: int, latency: float, hedged: bool) -> Any:
@@ -312,6 +325,6 @@ class CallFacts:
 
     def error(self) -> Exception:
         """Build the error the caller receives, and emit `CallFailed`."""
-        error = failure(self)
+        error = call_error(self)
         self.closed(error)
         return error

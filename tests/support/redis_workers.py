@@ -99,3 +99,21 @@ def round_robin_via(spec: dict, key: str, calls: int) -> list[str]:
         lambda provider: provider
     )
     return [fn() for _ in range(calls)]
+
+
+def bench_with_hint(url: str, namespace: str, seconds: float) -> float:
+    """Fail provider "a" with a Retry-After of ``seconds``; return the hint Redis holds."""
+
+    class RateLimited(Exception):
+        retry_after = seconds
+
+    tracker = RedisCooldown.from_url(url, namespace=namespace, duration=15, op_timeout=PATIENT)
+
+    def call(provider: str) -> str:
+        raise RateLimited(provider)
+
+    try:
+        routed(providers=["a"], cooldown=tracker)(call)()
+    except Exception:
+        pass
+    return tracker.hinted(["a"])[0]
