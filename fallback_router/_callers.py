@@ -95,6 +95,7 @@ def make_caller(  # noqa: PLR0911 - one return per kind of caller
 
 
 def _run(setup: Setup, fn: Any, want_result: bool, function: str, *args: Any, **kwargs: Any) -> Any:
+    warn_on_loop(function, setup.warned)
     return run_call(setup, fn, args, kwargs, want_result, function)
 
 
@@ -184,6 +185,7 @@ def _method_caller(  # noqa: C901 - one small function per kind
         return method_stream
 
     def method(instance: object, /, *args: Any, **kwargs: Any) -> Any:
+        warn_on_loop(function, setup.warned)
         bound = functools.partial(fn, instance)
         return run_call(setup, bound, args, kwargs, want_result, function)
 
