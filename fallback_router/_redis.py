@@ -15,7 +15,13 @@ from typing import Any
 from . import _redis_scripts as lua
 from ._cooldown import InMemoryCooldown
 from ._errors import InvalidConfigError
-from ._policy import RETRY_AFTER_CAP, CooldownPolicy, check_seconds, read_retry_after
+from ._policy import (
+    DEFAULT_PROBE_TTL,
+    RETRY_AFTER_CAP,
+    CooldownPolicy,
+    check_seconds,
+    read_retry_after,
+)
 from ._redis_clients import import_redis
 from ._redis_guard import connect
 from ._redis_mirror import MIRROR_NAMES, Mirror
@@ -116,7 +122,7 @@ class RedisCooldown:
             multiplier=multiplier,
             jitter=jitter,
             half_open=half_open,
-            probe_ttl=30.0 if probe_ttl is None else probe_ttl,
+            probe_ttl=DEFAULT_PROBE_TTL if probe_ttl is None else probe_ttl,
             clock=clock,
         )
         self.probe_ttl = self.local.probe_ttl

@@ -355,6 +355,34 @@ def test_a_cooldown_from_another_process_is_honoured_within_the_refresh_interval
     assert fn() == "a"
 
 
+def test_a_success_keeps_a_cooldown_set_since_its_callers_view(redis_client):
+    """Two trackers stand for two processes. Here a call saw a available (one failure counted,
+    threshold 2); there a's second failure benches it for 60 s; here the call succeeds:
+    record_success(clears_cooldown=False) keeps the fresh cooldown (and a probe claimed
+    there), while a plain success, or one with nothing set since, clears everything."""
+    here = RedisCooldown(redis_client, duration=60, threshold=2, namespace="keep", refresh=0)
+    there = RedisCooldown(redis_client, duration=60, threshold=2, namespace="keep", refresh=0)
+    here.record_failure("a", RuntimeError("a down"))
+    assert here.remaining("a") == 0.0  # here's view: a is available (its mirror is dirty)
+    assert there.record_failure("a", RuntimeError("a down")) == 60.0
+    here.record_success("a", clears_cooldown=False)  # a stale success must not clear it
+    assert 59_000 < redis_client.pttl(key("keep", "cooldown", "a")) <= 60_000
+    assert 59 < there.remaining("a") <= 60
+    # the cooldown ends (its key expires): half-open, a probe claimed there
+    redis_client.delete(key("keep", "cooldown", "a"))
+    assert there.try_probe("a") is True
+    here.record_success("a", clears_cooldown=False)
+    assert redis_client.exists(key("keep", "probe", "a"))
+    assert redis_client.exists(key("keep", "level", "a"))
+    here.record_success("a")  # the probe's own success clears it all
+    assert keys(redis_client) == []
+    # nothing set since the caller's view: its success clears the counted failure
+    here.record_failure("a", RuntimeError("a down"))
+    assert redis_client.exists(key("keep", "failures", "a"))
+    here.record_success("a", clears_cooldown=False)
+    assert keys(redis_client) == []
+
+
 def test_threads_share_one_refresh_and_never_wait_for_it(redis_client, round_trips):
     """16 threads on a mirror due for a read (within its margin): one read, nobody waits."""
     clock = FakeClock()
@@ -680,6 +708,24 @@ def test_processes_share_one_round_robin_counter(redis_server, redis_client, spa
     with spawn.Pool(3) as pool:
         results = pool.starmap(round_robin_picks, [(redis_server.url, "rr:procs", 30)] * 3)
     assert Counter(p for picks in results for p in picks) == {"a": 30, "b": 30, "c": 30}
+
+
+@pytest.mark.processes
+def test_a_stale_success_in_one_process_keeps_anothers_fresh_cooldown(
+    redis_server, redis_client, spawn
+):
+    """One process's call reaches a (seen available: one failure of two counted); meanwhile
+    this process benches a for 60 s; that call then succeeds: a stays benched."""
+    from redis_workers import succeed_while_benched_elsewhere
+
+    with spawn.Pool(1) as pool:
+        pending = pool.apply_async(succeed_while_benched_elsewhere, (redis_server.url, "stale"))
+        assert wait_until(lambda: redis_client.exists("stale:in_a"), 60)
+        here = RedisCooldown(redis_client, duration=60, threshold=2, namespace="stale")
+        assert here.record_failure("a", RuntimeError("a down")) == 60.0
+        redis_client.set("stale:release", "1")
+        assert pending.get(60) == ["b", "a"]
+    assert 50_000 < redis_client.pttl(key("stale", "cooldown", "a")) <= 60_000
 
 
 @pytest.mark.processes
