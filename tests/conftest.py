@@ -258,18 +258,22 @@ def web_server() -> Iterator[ThreadingHTTPServer]:
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Endpoints)
     httpd.daemon_threads = True
     httpd.hits = []  # type: ignore[attr-defined]
+    httpd.release = threading.Event()  # type: ignore[attr-defined]
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield httpd
+    httpd.release.set()  # type: ignore[attr-defined]
     httpd.shutdown()
     httpd.server_close()
 
 
 @pytest.fixture
-def web(web_server: ThreadingHTTPServer) -> str:
-    """The base URL of ``web_server``, its recorded hits cleared."""
+def web(web_server: ThreadingHTTPServer) -> Iterator[str]:
+    """The base URL of ``web_server``, its recorded hits cleared; ``/slow`` answers at teardown."""
     web_server.hits.clear()  # type: ignore[attr-defined]
-    return f"http://127.0.0.1:{web_server.server_address[1]}"
+    web_server.release.clear()  # type: ignore[attr-defined]
+    yield f"http://127.0.0.1:{web_server.server_address[1]}"
+    web_server.release.set()  # type: ignore[attr-defined]
 
 
 # -- Redis: round trips, dead and hanging servers, workers ---------------------------------
