@@ -22,6 +22,7 @@ from fallback_router import (
     AllProvidersFailedError,
     InvalidConfigError,
     RedisCooldown,
+    RedisRateLimiter,
     RedisRoundRobin,
     routed,
 )
@@ -620,6 +621,18 @@ def test_redis_round_robin_repr_and_tracker_repr(redis_client):
     """Both classes have readable reprs."""
     assert "rr:x" in repr(RedisRoundRobin(redis_client, key="rr:x"))
     assert "namespace='default'" in repr(RedisCooldown(redis_client))
+
+
+@pytest.mark.parametrize(
+    "build",
+    [RedisCooldown, RedisRoundRobin, lambda client: RedisRateLimiter(client, {"a": "1/s"})],
+)
+def test_a_redis_class_without_redis_py_names_the_extra(monkeypatch, build):
+    """redis-py missing (in this process): each Redis class raises ImportError naming the
+    extra to install. (The package importing without it needs a fresh interpreter: below.)"""
+    monkeypatch.setitem(sys.modules, "redis", None)  # `import redis` now fails
+    with pytest.raises(ImportError, match=r"pip install 'fallback-router\[redis\]'"):
+        build(object())
 
 
 @pytest.mark.processes
