@@ -29,6 +29,10 @@ from .support.web import Endpoints
 
 SUPPORT = str(Path(__file__).parent / "support")
 REQUIRE_REDIS = os.environ.get("FALLBACK_ROUTER_REQUIRE_REDIS") == "1"
+#: Set by scripts/lua_mutation.py: its parallel runs load the machine, and a tracker that
+#: rightly fails open after the default 0.1 s would turn a slow round trip into a false
+#: kill. Trackers built without an op_timeout then wait up to 2 s for the real server.
+PATIENT_REDIS = os.environ.get("FALLBACK_ROUTER_PATIENT_REDIS") == "1"
 
 
 @pytest.fixture
@@ -205,7 +209,10 @@ def redis_server() -> Iterator[RedisServer | FakeRedisServer]:
         return
     server = RedisServer(binary)
     server.start()
-    yield server
+    with pytest.MonkeyPatch.context() as patch:
+        if PATIENT_REDIS:
+            patch.setattr("fallback_router._redis_guard.DEFAULT_OP_TIMEOUT", 2.0)
+        yield server
     server.stop()
 
 
