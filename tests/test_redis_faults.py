@@ -26,8 +26,11 @@ from .support.fault_proxy import FaultProxy
 from .support.helpers import RetryAfter, fleet
 from .support.redis_helpers import load_scripts, through, unreachable_client
 
-OP_TIMEOUT = 0.2
-SLACK = 0.4  # wall clock, unavoidable: the documented bound plus scheduling on 2 loaded cores
+OP_TIMEOUT = 1.0
+# Wall clock, unavoidable: the documented bound plus scheduling. A second: the suite runs
+# beside two CPU burners (scripts/busy_check.sh); a doubled bound (4 x op_timeout) is still
+# caught.
+SLACK = 1.0
 BOUND = 2 * OP_TIMEOUT + SLACK
 # Where a test needs Redis to answer through the proxy (its subject is not the time bound):
 # a first connection through the proxy's threads can outlast 0.1 s on a loaded machine.
@@ -39,7 +42,7 @@ PATIENT = 2.0
 SCENARIOS: dict[str, tuple[str, float, bool, float]] = {
     "pass": ("pass", 0.0, False, PATIENT),
     "delay under op_timeout": ("delay", 0.02, False, PATIENT),
-    "delay over op_timeout": ("delay", 1.0, True, OP_TIMEOUT),
+    "delay over op_timeout": ("delay", 3.0, True, OP_TIMEOUT),
     "hang (accept, never answer)": ("hang", 0.0, True, OP_TIMEOUT),
     "reset mid-reply": ("reset", 0.0, True, OP_TIMEOUT),
     "refuse connections": ("refuse", 0.0, True, OP_TIMEOUT),
