@@ -18,8 +18,9 @@ in-process Redis tests against a real redis-server. A mutant is killed when a te
 The scripts are the module-level string constants that call ``redis.call`` in
 ``MODULES``; a module without one is an error (a moved script must not drop out of the
 run silently). Mutants listed in ``scripts/equivalent_mutants.txt`` (names
-``<module>.<SCRIPT>__lua_<n>``, e.g. ``fallback_router._redis_scripts.READ__lua_2``) are
-left out of the score.
+``<module>.<SCRIPT>__lua_<n>``, e.g. ``fallback_router._redis_scripts.READ__lua_2``, each
+reason starting with the mutant's ``--list`` description, which a test checks: an edited
+script renumbers its mutants) are left out of the score.
 """
 
 from __future__ import annotations
