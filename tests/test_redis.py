@@ -384,6 +384,21 @@ def test_a_success_keeps_a_cooldown_set_since_its_callers_view(redis_client):
     assert keys(redis_client) == []
 
 
+def test_a_plain_success_after_a_cooldown_clears_its_escalation_memory(redis_client):
+    """half_open=False: once a's cooldown is over, a call that saw it available succeeds:
+    record_success(clears_cooldown=False) clears the escalation level too (only a cooldown
+    or a probe set since the caller's view is kept), so the next cooldown is the first."""
+    tracker = RedisCooldown(
+        redis_client, duration=10, max_duration=100, half_open=False, namespace="plain"
+    )
+    tracker.record_failure("a", RuntimeError("a down"))
+    redis_client.delete(key("plain", "cooldown", "a"))  # the cooldown ends (its key expires)
+    assert redis_client.exists(key("plain", "level", "a"))
+    tracker.record_success("a", clears_cooldown=False)
+    assert keys(redis_client) == []
+    assert tracker.record_failure("a", RuntimeError("a down")) == 10.0  # not escalated
+
+
 def test_threads_share_one_refresh_and_never_wait_for_it(redis_client, round_trips):
     """16 threads on a mirror due for a read (within its margin): one read, nobody waits."""
     clock = FakeClock()
