@@ -27,6 +27,7 @@ from ._decorator import AsyncRoutedStream as AsyncRoutedStream
 from ._decorator import BoundRoutedMethod as BoundRoutedMethod
 from ._decorator import RoutedFunction as RoutedFunction
 from ._engine.stats import RECENT_NAMES as RECENT_NAMES
+from ._errors import AllProvidersBenchedError as AllProvidersBenchedError
 from ._errors import AllProvidersFailedError as AllProvidersFailedError
 from ._errors import AttemptTimeoutError as AttemptTimeoutError
 from ._errors import DeadlineExceededError as DeadlineExceededError
@@ -80,6 +81,7 @@ from ._version import __version__ as __version__
 __all__ = [
     "CALLER_BUGS",
     "RECENT_NAMES",
+    "AllProvidersBenchedError",
     "AllProvidersFailedError",
     "AsyncRoutedFunction",
     "AsyncRoutedStream",

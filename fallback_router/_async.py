@@ -1,26 +1,29 @@
 """The async driver: carries out the engine's actions without blocking the event loop.
 
-The same engine as the sync driver (`CallState.steps()`), carried out with
-`await`: attempts run in the calling task (hedged attempts in tasks of their
-own), waits for a slot or a token are awaited, and components that wait on the
-network (a Redis tracker, counter or rate limiter) are called in a worker
-thread (`asyncio.to_thread`). Time limits cancel the attempt; cancelling the
-routed call propagates at once and gives back everything it holds.
+The sync driver's engine (`CallState.steps()`) carried out with `await`: attempts
+run in the calling task (hedges in tasks of their own), waits are awaited, and
+components that wait on the network (Redis) are called in a worker thread (`_io`).
+Time limits cancel the attempt; a cancelled call gives back everything it holds,
+also what a component grants after the cancellation (its late answer is reconciled).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import inspect
+import threading
 from collections.abc import Callable
 from typing import Any
 
 from ._engine.call import ABANDON, AWAIT, HEDGE, IO, START, STARTED, CallState, Outcome
+from ._engine.gates import ungranted
 from ._engine.setup import Setup
 from ._errors import AttemptTimeoutError, RejectedResponseError
 from ._results import CURRENT, AttemptState
 from ._retry import retry_after_first_async
+from ._routing import hide_preferences, show_preferences
 
 __all__ = ["AsyncRun", "check_awaited", "drive_async", "run_async"]
 
@@ -67,9 +70,8 @@ class AsyncRun:
     ) -> Outcome:
         """One attempt with its retries, bounded by `limit`; never raises `Exception`."""
         call = self.call
-        setup = call.setup
-        clock = call.clock
-        token = CURRENT.set(state)
+        setup, clock = call.setup, call.clock
+        token, hidden = CURRENT.set(state), hide_preferences()
         start = clock()
         try:
             first = call.first
@@ -109,6 +111,7 @@ class AsyncRun:
                 error = AttemptTimeoutError(state[0], limit or 0.0, kind)
                 return (None, error, start, clock())
         finally:
+            show_preferences(hidden)
             CURRENT.reset(token)
 
     async def start(self, action: tuple[Any, ...]) -> Any:
@@ -142,8 +145,20 @@ class AsyncRun:
         task = next(iter(done))
         index = tasks[task]
         del self.tasks[index]
-        call.ended(index)
-        return index, task.result()
+        try:
+            outcome: Outcome = task.result()
+        except BaseException:
+            call.ended(index)
+            raise
+        self.collected(index, outcome)
+        return index, outcome
+
+    def collected(self, index: int, outcome: Outcome) -> None:  # noqa: ARG002 - streams use it
+        """An attempt's outcome was collected: its slot goes back (a stream keeps a winner's)."""
+        self.call.ended(index)
+
+    async def settle(self) -> None:
+        """After `finish`: streams close the ones that lost (nothing to do here)."""
 
     def finish(self, reason: str = "hedge lost") -> None:
         """The call concluded: cancel the attempts still running; they give back on end."""
@@ -176,6 +191,70 @@ class AsyncRun:
                 asyncio.get_running_loop().run_in_executor(None, _quietly, fn, args)
             else:
                 _quietly(fn, args)
+
+
+async def _io(call: CallState, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    """Run a component's `fn(*args)` in a worker thread; a late answer is reconciled.
+
+    When the call is cancelled while the worker waits on the network, the worker
+    still gets the component's answer: what it granted (a slot and token, a probe
+    claim) is given back there, when it lands.
+    """
+    handoff = _Handoff(call, fn, args)
+    loop = asyncio.get_running_loop()
+    context = contextvars.copy_context()
+    future = loop.run_in_executor(None, context.run, handoff.work)
+    try:
+        # Shielded: a cancelled call never cancels the job, which then always runs (a
+        # give-back asked of it included) and reconciles what it was granted.
+        return await asyncio.shield(future)
+    except BaseException:
+        future.add_done_callback(_retrieve)
+        handoff.give_up(loop)
+        raise
+
+
+class _Handoff:
+    """One component call off the loop, and who gives back what it grants."""
+
+    __slots__ = ("answer", "args", "call", "fn", "lock", "state")
+
+    def __init__(self, call: CallState, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self.call = call
+        self.fn = fn
+        self.args = args
+        self.lock = threading.Lock()
+        self.state = _PENDING
+        self.answer: Any = None
+
+    def work(self) -> Any:
+        """In the worker: the answer, given back here when the caller gave up already."""
+        answer = self.fn(*self.args)
+        with self.lock:
+            gave_up = self.state is _GAVE_UP
+            if not gave_up:
+                self.state, self.answer = _ANSWERED, answer
+        if gave_up:
+            for fn, args in ungranted(self.call, self.fn, self.args, answer):
+                _quietly(fn, args)
+        return answer
+
+    def give_up(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The caller stops waiting: an answer already in is given back (off the loop)."""
+        with self.lock:
+            state, self.state = self.state, _GAVE_UP
+        if state is _ANSWERED:  # it landed, but never reached the caller
+            for fn, args in ungranted(self.call, self.fn, self.args, self.answer):
+                loop.run_in_executor(None, _quietly, fn, args)
+
+
+_PENDING, _ANSWERED, _GAVE_UP = object(), object(), object()
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """A job whose caller gave up: its error is raised nowhere (and logged by nobody)."""
+    if not future.cancelled():
+        future.exception()
 
 
 def _quietly(fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
@@ -227,11 +306,12 @@ async def drive_async(run: AsyncRun) -> Any:
             if kind == START:
                 reply = await run.start(action)
             elif kind == IO:
-                reply = await asyncio.to_thread(action[1], *action[2])
+                reply = await _io(call, action[1], action[2])
             elif kind == AWAIT:
                 reply = await run.await_(action[1])
             elif kind == ABANDON:
                 run.finish(action[1])
+                await run.settle()
                 reply = None
             else:
                 reply = await _wait(call, action)

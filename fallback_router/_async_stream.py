@@ -17,11 +17,12 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any, Self
 
 from ._async import AsyncRun, drive_async
-from ._engine.call import CallState
+from ._engine.call import STARTED, CallState, Outcome
 from ._engine.setup import Setup
 from ._errors import AttemptTimeoutError, StreamInterrupted
 from ._relay import RelayBase
 from ._results import CURRENT, AttemptState, Result, new_result
+from ._routing import hide_preferences, show_preferences
 
 __all__ = ["AsyncRelay", "lazy_stream_async", "route_stream_async"]
 
@@ -33,6 +34,7 @@ async def _next_item(
 ) -> Any:
     """The provider's next item under its context, within `limit` (`_EMPTY` at the end)."""
     token = CURRENT.set(state)
+    hidden = hide_preferences()
     scope = asyncio.timeout(limit)
     try:
         async with scope:
@@ -44,6 +46,7 @@ async def _next_item(
             raise AttemptTimeoutError(state[0], limit or 0.0, kind) from None
         raise
     finally:
+        show_preferences(hidden)
         CURRENT.reset(token)
 
 
@@ -51,20 +54,23 @@ async def _close(gen: AsyncIterator[Any], state: AttemptState) -> None:
     aclose = getattr(gen, "aclose", None)
     if aclose is not None:
         token = CURRENT.set(state)
+        hidden = hide_preferences()
         try:
             await aclose()
         finally:
+            show_preferences(hidden)
             CURRENT.reset(token)
 
 
 class AsyncStreamRun(AsyncRun):
     """Attempts that open an async stream: the first item, or (buffered) every item."""
 
-    __slots__ = ("opened",)
+    __slots__ = ("lost", "opened")
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.opened: dict[int, AttemptState] = {}
+        self.lost: list[tuple[AsyncIterator[Any], AttemptState]] = []  # streams to close
 
     def check(self, response: Any) -> None:
         """Streams have no awaitable case."""
@@ -94,6 +100,10 @@ class AsyncStreamRun(AsyncRun):
         call = self.call
         state = call.state(index, number, self.call.limit("first item")[0])
         self.opened[index] = state
+        if call.setup.hedge_after is not None:  # a race to the first item, in tasks
+            task = asyncio.create_task(self.attempt(index, state, None, "attempt"))
+            self.tasks[index] = (task, call.clock())
+            return STARTED
         keep = False
         try:
             outcome = await self.attempt(index, state, None, "attempt")
@@ -102,6 +112,26 @@ class AsyncStreamRun(AsyncRun):
         finally:
             if not keep:
                 call.ended(index)
+
+    def collected(self, index: int, outcome: Outcome) -> None:
+        """A raced attempt ended: a winning stream keeps its slot (the relay gives it back)."""
+        if outcome[1] is not None or self.call.setup.buffer:
+            self.call.ended(index)
+
+    def finish(self, reason: str = "hedge lost") -> None:
+        """Cancel the raced attempts still running; keep the streams that opened, to close."""
+        for index, (task, _) in self.tasks.items():
+            if task.done() and not task.cancelled() and task.exception() is None:
+                response, error, _, _ = task.result()
+                if error is None and not self.call.setup.buffer:
+                    self.lost.append((response[0], self.opened[index]))
+        super().finish(reason)
+
+    async def settle(self) -> None:
+        """Close the streams of the raced attempts that lost after they opened."""
+        lost, self.lost = self.lost, []
+        for gen, state in lost:
+            await asyncio.shield(_close_quietly(gen, state))
 
 
 async def _close_quietly(gen: AsyncIterator[Any], state: AttemptState) -> None:
@@ -119,6 +149,7 @@ async def route_stream_async(
     """Route an async stream; its `Result` carries the consumer's async iterator."""
     call = CallState(setup, function, True, setup.blocking())
     call.stream = not setup.buffer  # an unbuffered stream's call ends with the stream
+    call.streamed = True
     run = AsyncStreamRun(call, fn, args, kwargs)
     result: Result[Any] = await drive_async(run)
     index = call.names.index(result.provider)
@@ -164,8 +195,10 @@ class AsyncRelay(RelayBase, AsyncIterator[Any]):
             try:
                 item = next(self._first)
             except StopIteration:
+                await self._asettled()
                 raise StopAsyncIteration from None
             self.items += 1
+            self._last = item
             return item
         if not self._open:
             raise StopAsyncIteration
@@ -173,6 +206,7 @@ class AsyncRelay(RelayBase, AsyncIterator[Any]):
         if first is not _EMPTY and self.items == 0:
             self._first = _EMPTY
             self.items = 1
+            self._last = first
             return first
         call = self._call
         start = call.clock()
@@ -190,10 +224,24 @@ class AsyncRelay(RelayBase, AsyncIterator[Any]):
             await asyncio.shield(self.aclose())
             raise
         if item is _EMPTY:
-            await self.aclose()
+            try:
+                await self._asettled()
+            finally:
+                await self.aclose()
             raise StopAsyncIteration
         self.items += 1
+        self._last = item
         return item
+
+    async def _asettled(self) -> None:
+        """The stream ended complete: its last item's usage is settled (once)."""
+        settle = self._settle()
+        if settle is None:
+            return
+        if getattr(self._call.setup.rates, "blocking", False):
+            await asyncio.to_thread(settle[0], *settle[1])
+        else:
+            settle[0](*settle[1])
 
     async def _fail(self, error: Exception, start: float, interrupted: StreamInterrupted) -> None:
         """Record a failure after items were delivered, then close."""
@@ -202,11 +250,11 @@ class AsyncRelay(RelayBase, AsyncIterator[Any]):
             if record:
                 tracker = self._call.setup.tracker
                 assert tracker is not None  # noqa: S101 - `record` says there is one
-                name = self._state[0]
+                args = self._call.setup.recorder.failure_args(self._state[0], error)
                 if self._call.setup.blocking():
-                    duration = await asyncio.to_thread(tracker.record_failure, name, error)
+                    duration = await asyncio.to_thread(tracker.record_failure, *args)
                 else:
-                    duration = tracker.record_failure(name, error)
+                    duration = tracker.record_failure(*args)
                 self._cooled(duration, error, text)
         finally:
             self._call.closed(interrupted)

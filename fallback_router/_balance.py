@@ -39,16 +39,27 @@ def smooth_schedule(weights: Sequence[int]) -> tuple[int, ...]:
 
 
 def _integers(weights: Sequence[float]) -> list[int]:
-    """Scale positive weights to small integers with the same proportions."""
-    fractions = [Fraction(w).limit_denominator(1000) for w in weights]
+    """Scale positive finite weights of any size to integers with the same proportions.
+
+    Weights are taken relative to the largest (so `1e-9` and `1e300` scale alike);
+    proportions that are small fractions (denominators up to 1,000, a schedule up to
+    `MAX_SCHEDULE` long) are kept exactly; any others are rounded over a schedule of
+    about `MAX_SCHEDULE` turns, every provider keeping at least one turn.
+    """
+    top = max(weights)
+    ratios = [w / top for w in weights]  # in (0, 1]; a subnormal share may round to 0
+    fractions = [Fraction(r).limit_denominator(1000) for r in ratios]
     scale = math.lcm(*(f.denominator for f in fractions))
     ints = [int(f * scale) for f in fractions]
+    exact = all(
+        i > 0 and math.isclose(i / scale, r, rel_tol=1e-9)
+        for i, r in zip(ints, ratios, strict=True)
+    )
+    if not exact or sum(ints) > MAX_SCHEDULE:
+        factor = MAX_SCHEDULE / math.fsum(ratios)
+        ints = [max(1, round(r * factor)) for r in ratios]
     divisor = math.gcd(*ints)
-    ints = [i // divisor for i in ints]
-    if sum(ints) > MAX_SCHEDULE:
-        factor = MAX_SCHEDULE / sum(ints)
-        ints = [max(1, round(i * factor)) for i in ints]
-    return ints
+    return [i // divisor for i in ints]
 
 
 def _check_weights(weights: object) -> dict[str, float]:

@@ -115,6 +115,19 @@ class RetryBudget:
                 return True
             return False
 
+    def refund(self) -> None:
+        """Give back one unit withdrawn for an attempt that never ran (a cancelled call).
+
+        It returns to the per-second allowance while that has room (capped at
+        `min_per_second`), else to the deposits.
+        """
+        with self._lock:
+            self._refill(self._now())
+            if self._allowance + 1.0 <= self.min_per_second:
+                self._allowance += 1.0
+            else:
+                self._deposits += 1.0
+
     def available(self) -> float:
         """Extra attempts the budget would allow now."""
         with self._lock:

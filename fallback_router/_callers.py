@@ -6,6 +6,7 @@ the happy path where the router allows it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -119,8 +120,11 @@ async def _route_stream_async(
 async def _lazy_stream_async(
     setup: Setup, fn: Any, function: str, *args: Any, **kwargs: Any
 ) -> AsyncIterator[Any]:
-    async for item in lazy_stream_async(setup, fn, args, kwargs, function):
-        yield item
+    # aclosing: `aclose()` on this generator returns after the provider's generator
+    # is closed and its slot given back (a bare `async for` would leave that to the GC).
+    async with contextlib.aclosing(lazy_stream_async(setup, fn, args, kwargs, function)) as gen:
+        async for item in gen:
+            yield item
 
 
 def _method_caller(  # noqa: C901 - one small function per kind
@@ -142,8 +146,10 @@ def _method_caller(  # noqa: C901 - one small function per kind
 
         async def async_stream(instance: object, /, *args: Any, **kwargs: Any) -> Any:
             bound = functools.partial(fn, instance)
-            async for item in lazy_stream_async(setup, bound, args, kwargs, function):
-                yield item
+            stream = lazy_stream_async(setup, bound, args, kwargs, function)
+            async with contextlib.aclosing(stream) as gen:  # see _lazy_stream_async
+                async for item in gen:
+                    yield item
 
         return async_stream
     if kind == ASYNC:

@@ -39,26 +39,30 @@ seconds (default 2), and again afterwards: a tracker fails open (it answers from
 process-local state when Redis is down), so only these checks tell an empty
 namespace from an unreachable server.
 
-Exit status: 0 on success, 1 when Redis cannot be reached (one line on stderr
-naming the server, any password shown as `***`), 2 on usage errors.
+Every read and write of the command is bounded by `--timeout` and raises when Redis
+does not answer in time (the routers' trackers fail open; the command's never do):
+a slow SCAN exits 1, it never prints "no provider ... has state" or "nothing to
+clear". A `redis://` or `rediss://` path that is not a database number
+(`redis://host/notadb`) is a usage error, not database 0.
+
+Exit status: 0 on success, 1 when Redis cannot be reached, does not answer in time
+or refuses a command (a read-only replica; one line on stderr naming the server, any
+password shown as `***`), 2 on usage errors. Provider names are printed redacted
+(`?key=***`), in the table and in `--json`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
-from ._cli_redis import OptionsError, UnreachableError, guarded, target
+from ._cli_args import address, name, redis_url, seconds
+from ._cli_redis import OptionsError, StrictCooldown, UnreachableError, guarded, target
 from ._cli_text import (
-    one_line,
-    redact_url,
     row,
-    secrets_of,
     shown,
     state_text,
     table,
@@ -85,7 +89,6 @@ T = TypeVar("T")
 #: Said of a failure of the client built like the tracker's own.
 _OWN = " (through a client built like the tracker's)"
 
-_SCHEMES = ("redis", "rediss", "unix")
 
 _EPILOG = """\
 examples:
@@ -113,77 +116,33 @@ exit status: 0 success, 1 Redis cannot be reached, 2 usage error
 # -- arguments -----------------------------------------------------------------------------
 
 
-def _url(value: str) -> str:
-    """Argument type of `--redis`: a redis://, rediss:// or unix:// URL."""
-    try:
-        scheme = urlsplit(value).scheme
-        if scheme not in _SCHEMES:
-            msg = f"the URL must start with redis://, rediss:// or unix://: {redact_url(value)}"
-            raise argparse.ArgumentTypeError(msg)
-        import_redis().connection.parse_url(value)
-    except ValueError as exc:
-        msg = f"invalid Redis URL {redact_url(value)}: {one_line(str(exc), secrets_of(value))}"
-        raise argparse.ArgumentTypeError(msg) from None
-    return value
-
-
-def _address(value: str) -> tuple[str, int]:
-    """Argument type of `--sentinel`: HOST:PORT (an IPv6 host in brackets)."""
-    host, colon, port = value.rpartition(":")
-    host = host.removeprefix("[").removesuffix("]")
-    if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        msg = f"expected HOST:PORT, got {value!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return host, int(port)
-
-
-def _timeout(value: str) -> float:
-    """Argument type of `--timeout`: seconds, a finite number > 0."""
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = math.nan
-    if not math.isfinite(seconds) or seconds <= 0:
-        msg = f"expected a number of seconds > 0, got {value!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return seconds
-
-
-def _name(value: str) -> str:
-    """Argument type of a namespace or provider name: any non-empty text."""
-    if not value:
-        msg = "expected a non-empty name"
-        raise argparse.ArgumentTypeError(msg)
-    return value
-
-
 def _parser() -> argparse.ArgumentParser:
     connection = argparse.ArgumentParser(add_help=False)
     where = connection.add_argument_group("connection")
     where.add_argument(
         "--redis",
         metavar="URL",
-        type=_url,
+        type=redis_url,
         help="redis://, rediss:// (TLS) or unix:// URL of the server the routers share",
     )
     where.add_argument(
         "--namespace",
         metavar="NS",
-        type=_name,
+        type=name,
         default=DEFAULT_NAMESPACE,
         help=f"the trackers' namespace (default: {DEFAULT_NAMESPACE!r})",
     )
     where.add_argument(
         "--timeout",
         metavar="SECONDS",
-        type=_timeout,
+        type=seconds,
         default=DEFAULT_TIMEOUT,
         help=f"bound of each Redis operation, the PING first (default: {DEFAULT_TIMEOUT:g})",
     )
     where.add_argument(
         "--sentinel",
         metavar="HOST:PORT",
-        type=_address,
+        type=address,
         action="append",
         help="a Sentinel to ask for the primary of --service (repeatable)",
     )
@@ -224,7 +183,7 @@ def _parser() -> argparse.ArgumentParser:
         "providers",
         metavar="PROVIDER",
         nargs="*",
-        type=_name,
+        type=name,
         help="providers to clear (default: every provider of the namespace)",
     )
     reset.set_defaults(command_parser=reset)
@@ -324,13 +283,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         guarded(chosen, lambda: bounded.get().ping(), _OWN)
 
         def new_tracker() -> RedisCooldown:
-            return RedisCooldown(client, namespace=args.namespace, op_timeout=args.timeout)
+            return StrictCooldown(client, args.namespace, args.timeout)
 
+        # Every read and write raises on a Redis error or timeout (a slow SCAN
+        # included): an unanswered read must never print as "no state".
         if args.command == "status":
-            report, warning = _status(new_tracker(), args.namespace, args.json), ""
+            report = guarded(chosen, lambda: _status(new_tracker(), args.namespace, args.json))
+            warning = ""
         else:
             names = list(dict.fromkeys(args.providers))
-            report, warning = _reset(new_tracker, args.namespace, names)
+            report, warning = guarded(chosen, lambda: _reset(new_tracker, args.namespace, names))
         guarded(chosen, lambda: bounded.get().ping(), " (lost during the command)")
     except UnreachableError as exc:
         write(sys.stderr, f"{PROG}: {exc}\n")

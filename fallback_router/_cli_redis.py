@@ -10,9 +10,18 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from ._cli_text import one_line, redact_url, secrets_of, unsplit
+from ._redis import RedisCooldown
 from ._redis_clients import import_redis, misconfiguration, outage_errors
 
-__all__ = ["OptionsError", "Target", "UnreachableError", "guarded", "target", "without_db"]
+__all__ = [
+    "OptionsError",
+    "StrictCooldown",
+    "Target",
+    "UnreachableError",
+    "guarded",
+    "target",
+    "without_db",
+]
 
 T = TypeVar("T")
 
@@ -102,3 +111,15 @@ def guarded(target: Target, op: Callable[[], T], when: str = "") -> T:
     except (TypeError, ValueError) as exc:  # unknown or invalid URL query arguments
         msg = f"invalid connection options for {target.where}: {exc}"
         raise OptionsError(one_line(msg, target.secrets)) from None
+
+
+class StrictCooldown(RedisCooldown):
+    """A `RedisCooldown` whose Redis errors raise instead of failing open.
+
+    A router's tracker answers from process-local state when Redis is slow or down;
+    the command line must report that (exit 1), never print an empty namespace.
+    """
+
+    def __init__(self, client: Any, namespace: str, op_timeout: float) -> None:
+        super().__init__(client, namespace=namespace, op_timeout=op_timeout)
+        self._guard.strict = True

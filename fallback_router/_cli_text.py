@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from ._redact import redact
 from ._tracker import CooldownState
 
 __all__ = [
@@ -73,10 +74,14 @@ def secrets_of(url: str | None) -> list[str]:
 
 
 def shown(text: str) -> str:
-    """`text` safe for a terminal: non-printable characters and backslashes escaped."""
+    """`text` safe for a terminal: credentials redacted, control characters escaped.
+
+    A provider name with `?key=...` shows `?key=***`; non-printable characters and
+    backslashes are backslash-escaped.
+    """
     return "".join(
         c if c.isprintable() and c != "\\" else c.encode("unicode_escape").decode("ascii")
-        for c in text
+        for c in redact(text)
     )
 
 
@@ -116,7 +121,7 @@ def one_line(text: str, secrets: Sequence[str]) -> str:
 
 def row(name: str, state: CooldownState) -> dict[str, Any]:
     return {
-        "name": name,
+        "name": redact(name),
         "available": state.remaining <= 0.0,
         "cooldown_remaining": state.remaining,
         "cooldown_length": state.length if state.length > 0 else None,

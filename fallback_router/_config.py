@@ -20,7 +20,7 @@ from ._providers import Providers, normalize
 from ._ratelimit import InMemoryRateLimiter
 from ._redact import Redactor
 from ._strategies import StrategyObject, parse_strategy
-from ._tracker import CooldownTracker
+from ._tracker import CooldownTracker, TrackerCapabilities
 
 __all__ = ["Config"]
 
@@ -56,6 +56,9 @@ class Config:
     redactor: Redactor
     affinity_size: int
     affinity_ttl: float
+    cooldown_for: Callable[[Exception], object] | None
+    respect_retry_after: bool
+    usage_of: Callable[[Any], object] | None
 
     @classmethod
     def build(cls, providers: object, **options: Any) -> Config:  # noqa: C901, PLR0912 - one check per option
@@ -71,7 +74,7 @@ class Config:
             static = normalize(cast("Any", providers))
         else:
             dynamic = cast("Callable[[], object]", providers)
-        for flag in ("reraise", "wait_for_cooldown"):
+        for flag in ("reraise", "wait_for_cooldown", "respect_retry_after"):
             if not isinstance(options[flag], bool):
                 msg = f"{flag} must be a bool, got {options[flag]!r}"
                 raise InvalidConfigError(msg)
@@ -102,7 +105,7 @@ class Config:
         if stream_failover not in (None, "buffer"):
             msg = f"stream_failover must be None or 'buffer', got {stream_failover!r}"
             raise InvalidConfigError(msg)
-        for name in ("accept", "redact"):
+        for name in ("accept", "redact", "cooldown_for", "usage_of"):
             if options[name] is not None and not callable(options[name]):
                 msg = f"{name} must be a callable, got {options[name]!r}"
                 raise InvalidConfigError(msg)
@@ -111,11 +114,13 @@ class Config:
             msg = f"retry_budget must be a RetryBudget, got {budget!r}"
             raise InvalidConfigError(msg)
         typed_clock = cast("Callable[[], float] | None", clock)
+        tracker = _tracker(options["cooldown"], typed_clock)
+        _check_hint_support(tracker, options["cooldown_for"], options["respect_retry_after"])
         return cls(
             strategy=parse_strategy(options["strategy"]),
             static=static,
             dynamic=dynamic,
-            tracker=_tracker(options["cooldown"], typed_clock),
+            tracker=tracker,
             exempt=_names_of("exempt", options["exempt"], static),
             fallback_on=to_predicate(options["fallback_on"], "fallback_on"),
             cooldown_on=(
@@ -143,6 +148,9 @@ class Config:
             redactor=Redactor(options["redact"]),
             affinity_size=_positive_int("affinity_size", options["affinity_size"]),
             affinity_ttl=check_seconds("affinity_ttl", options["affinity_ttl"]),
+            cooldown_for=options["cooldown_for"],
+            respect_retry_after=options["respect_retry_after"],
+            usage_of=options["usage_of"],
         )
 
 
@@ -162,6 +170,31 @@ def _tracker(cooldown: object, clock: Callable[[], float] | None) -> CooldownTra
         return cooldown
     msg = f"cooldown must be seconds, a cooldown tracker or None, got {cooldown!r}"
     raise InvalidConfigError(msg)
+
+
+def _check_hint_support(
+    tracker: CooldownTracker | None, cooldown_for: object, respect_retry_after: object
+) -> None:
+    """`cooldown_for=` and `respect_retry_after=True` need a tracker that supports them.
+
+    A third-party tracker without the capability works as before without these
+    options; with them it is refused here rather than silently ignored.
+    """
+    if tracker is None:
+        return
+    caps = TrackerCapabilities.of(tracker)
+    if cooldown_for is not None and not caps.explicit_duration:
+        msg = (
+            f"cooldown_for= needs a tracker whose record_failure(name, error, duration=None) "
+            f"takes an explicit duration (InMemoryCooldown, RedisCooldown); got {tracker!r}"
+        )
+        raise InvalidConfigError(msg)
+    if respect_retry_after is True and caps.hinted is None:
+        msg = (
+            f"respect_retry_after=True needs a tracker with hinted(names), which tells the "
+            f"providers benched by a hint (InMemoryCooldown, RedisCooldown); got {tracker!r}"
+        )
+        raise InvalidConfigError(msg)
 
 
 def _names_of(argument: str, value: object, static: Providers | None) -> frozenset[str]:

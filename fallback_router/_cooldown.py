@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import heapq
 import math
-import threading
 import time
 from collections.abc import Callable, Sequence
 
+from ._cooldown_tables import CooldownTables
 from ._errors import InvalidConfigError
 from ._policy import DEFAULT_PROBE_TTL, CooldownPolicy, check_seconds, read_retry_after
 from ._tracker import CooldownState
@@ -15,7 +14,7 @@ from ._tracker import CooldownState
 __all__ = ["InMemoryCooldown"]
 
 
-class InMemoryCooldown:
+class InMemoryCooldown(CooldownTables):
     """A thread-safe, in-process cooldown tracker: a dict of monotonic deadlines.
 
     Args:
@@ -79,19 +78,7 @@ class InMemoryCooldown:
         self.half_open = half_open
         self.probe_ttl = check_seconds("probe_ttl", probe_ttl)
         self.clock = clock
-        self._lock = threading.Lock()
-        self._deadlines: dict[str, float] = {}
-        # name -> (consecutive counted failures, time of the last one)
-        self._failures: dict[str, tuple[int, float]] = {}
-        # name -> (escalation level, deadline of the last cooldown, its length, tripping count)
-        self._levels: dict[str, tuple[int, float, float, int]] = {}
-        # name -> until when its half-open probe stays claimed
-        self._probes: dict[str, float] = {}
-        # (when to look at name again, name); one live entry per name with state
-        self._heap: list[tuple[float, str]] = []
-        self._due: dict[str, float] = {}
-        #: No provider has state until then: `inf` while idle, `-inf` otherwise.
-        self.quiet_until = math.inf
+        CooldownTables.__init__(self)
 
     def _now(self) -> float:
         return self.clock() if self.clock is not None else time.monotonic()
@@ -150,6 +137,26 @@ class InMemoryCooldown:
 
     peek = remaining_many
 
+    def hinted(self, names: Sequence[str]) -> Sequence[float]:
+        """Return the seconds each name stays benched by an explicit hint (0.0: none).
+
+        A hint is a server's Retry-After (or `retry-after-ms`, reset headers,
+        `RetryInfo`) or a router's `cooldown_for=`; it never outlasts the cooldown.
+        """
+        if not self._hints:
+            return [0.0] * len(names)
+        now = self._now()
+        out: list[float] = []
+        for name in names:
+            hint = self._hints.get(name)
+            deadline = self._deadlines.get(name)
+            if hint is None or deadline is None:
+                out.append(0.0)
+            else:
+                left = self._left(name, now)  # the clock may have stepped back: re-anchored
+                out.append(max(0.0, min(hint - now, left)))
+        return out
+
     def has_state(self, name: str) -> bool:
         """Whether `name` has any state (cooldown, counted failures, half-open memory)."""
         return name in self._deadlines or name in self._failures or name in self._levels
@@ -188,9 +195,17 @@ class InMemoryCooldown:
 
     # -- writes ---------------------------------------------------------------------
 
-    def record_failure(self, name: str, error: BaseException) -> float:
-        """Count a failure of `name`; return the cooldown it started or extended, else 0.0."""
-        retry_after = read_retry_after(name, error)
+    def record_failure(
+        self, name: str, error: BaseException, duration: float | None = None
+    ) -> float:
+        """Count a failure of `name`; return the cooldown it started or extended, else 0.0.
+
+        `duration` (seconds; a router's `cooldown_for=`) replaces the error's
+        Retry-After and the tracker's own length for the cooldown this failure
+        starts (clamped to `max_duration`, else one hour). A cooldown set from a
+        hint or a `duration` counts as benched by a hint (see `hinted`).
+        """
+        retry_after = read_retry_after(name, error) if duration is None else duration
         policy = self.policy
         with self._lock:
             now = self._now()
@@ -219,6 +234,8 @@ class InMemoryCooldown:
                 self._refresh_quiet()
                 return 0.0
             new_deadline = now + seconds
+            if retry_after is not None and self._hints.get(name, -math.inf) < new_deadline:
+                self._hints[name] = new_deadline  # never called before then: a hint
             if deadline is not None and deadline >= new_deadline:
                 return 0.0  # benched at least as long already: nothing new starts
             self._deadlines[name] = new_deadline
@@ -247,10 +264,7 @@ class InMemoryCooldown:
         """Forget `name` (or everything when None)."""
         with self._lock:
             if name is None:
-                for table in (self._failures, self._deadlines, self._levels, self._probes):
-                    table.clear()
-                self._heap.clear()
-                self._due.clear()
+                self._clear()
             else:
                 self._forget(name)
             self._refresh_quiet()
@@ -275,72 +289,6 @@ class InMemoryCooldown:
                     half_open=self.half_open and not benched and name in self._levels,
                 )
             return out
-
-    # -- bookkeeping (under the lock) ----------------------------------------------
-
-    def _reanchor(self, name: str, now: float) -> float:
-        """Clamp a cooldown the clock stepped back from to its length; return what is left."""
-        deadline = self._deadlines.get(name)
-        level = self._levels.get(name)
-        if deadline is None or level is None:
-            return max(0.0, (deadline or now) - now)
-        length = level[2]
-        if deadline - now > length:
-            deadline = now + length
-            self._deadlines[name] = deadline
-            self._levels[name] = (level[0], deadline, length, level[3])
-            self._schedule(name, deadline)
-        return deadline - now
-
-    def _schedule(self, name: str, when: float) -> None:
-        """Make sure `name` is looked at again by `when` (one live heap entry per name)."""
-        due = self._due.get(name)
-        if due is None or when < due:
-            self._due[name] = when
-            heapq.heappush(self._heap, (when, name))
-
-    def _settle(self, now: float) -> None:
-        """Drop the state that lapsed by `now`: only the names that are due."""
-        heap, due = self._heap, self._due
-        window = self.policy.window
-        deadlines, failures, levels = self._deadlines, self._failures, self._levels
-        while heap and heap[0][0] <= now:
-            when, name = heapq.heappop(heap)
-            if due.get(name) != when:
-                continue  # superseded by an earlier entry for the same name
-            del due[name]
-            lapses: list[float] = []
-            deadline = deadlines.get(name)
-            if deadline is not None:
-                if deadline <= now:
-                    del deadlines[name]
-                else:
-                    lapses.append(deadline)
-            failure = failures.get(name)
-            if failure is not None:
-                if failure[1] + window <= now:
-                    del failures[name]
-                else:
-                    lapses.append(failure[1] + window)
-            level = levels.get(name)
-            if level is not None:
-                if level[1] + window <= now:
-                    del levels[name]
-                    self._probes.pop(name, None)
-                else:
-                    lapses.append(level[1] + window)
-            if lapses:
-                self._schedule(name, min(lapses))
-        self._refresh_quiet()
-
-    def _forget(self, name: str) -> None:
-        for table in (self._failures, self._deadlines, self._levels, self._probes):
-            table.pop(name, None)
-
-    def _refresh_quiet(self) -> None:
-        # quiet_until mirrors "no state at all" so the hot path reads one attribute.
-        idle = not (self._deadlines or self._failures or self._levels)
-        self.quiet_until = math.inf if idle else -math.inf
 
     def __repr__(self) -> str:
         p = self.policy

@@ -61,6 +61,10 @@ class RouterLike(Protocol):
         """Each provider's availability, cooldown, counts and strategy state."""
         ...
 
+    async def astatus(self) -> Status:
+        """The awaitable twin of `status()`: never blocks the event loop."""
+        ...
+
     def reset(self) -> None:
         """Clear this router's providers' cooldowns and its counts."""
         ...

@@ -62,6 +62,7 @@ def direct_caller(  # noqa: C901, PLR0915 - the happy path, inlined on purpose
     pick = None if planner.fixed_first else planner.pick
     fixed_order = list(range(count)) if planner.fixed_first else None
     tracks = planner.tracks
+    respect = setup.respect_retry_after
     recorder = setup.recorder
     hooks = recorder.hooks
     cells = tuple(setup.stats.cell(name) for name in names)  # each provider's success counts
@@ -119,13 +120,14 @@ def direct_caller(  # noqa: C901, PLR0915 - the happy path, inlined on purpose
                 if one and failures:
                     break
                 left = view[index] if view else 0.0
-                if left > 0.0 and index != last:
+                if left > 0.0 and index != last and not respect:
                     skipped.append(name)
                     reasons.append(COOLDOWN)
                     recorder.skipped(name, left, COOLDOWN, function, call_id)
                     continue
                 if left > 0.0 or (view and has_state is not None and has_state(name)):
-                    # A forced terminus or a half-open provider: the engine goes on.
+                    # A forced terminus, a half-open provider, or (respect_retry_after)
+                    # any benched one: the engine goes on.
                     progress = (order, position, tick, failures, skipped, reasons)
                     call = CallState(setup, function, want_result, start=start,
                                      call_id=call_id, progress=progress)  # fmt: skip
@@ -190,7 +192,7 @@ def direct_caller(  # noqa: C901, PLR0915 - the happy path, inlined on purpose
             )  # fmt: skip
             if counted:
                 assert tracker is not None  # noqa: S101 - counted implies a tracker
-                duration = tracker.record_failure(name, error)
+                duration = tracker.record_failure(*recorder.failure_args(name, error))
                 if duration is True:  # a tracker of the 0.1 protocol
                     duration = tracker.remaining(name)
                 recorder.cooled(name, float(duration or 0.0), error, text, function, call_id)

@@ -1,7 +1,7 @@
 """Notebook displays of results and errors: the attempt chain as HTML and Markdown.
 
 Everything from provider data (names, error texts, responses) is escaped, and
-error texts go through the redactor. Only ASCII markers and two common
+error texts and provider names go through the redactor. Only ASCII markers and two common
 typographic characters (`→`, `…`) are used, so nothing depends on an emoji font.
 Text keeps the notebook's own colour, so light and dark themes both read.
 """
@@ -71,14 +71,14 @@ def _short(attempt: Attempt) -> str:
 
 
 def _name(attempt: Attempt) -> str:
-    return attempt.provider + (" (hedge)" if attempt.hedged else "")
+    return redact(attempt.provider) + (" (hedge)" if attempt.hedged else "")
 
 
 def chain_html(attempts: Sequence[Attempt], skipped: Sequence[str]) -> str:
     """The attempt chain: skipped names struck through, failures with their error."""
     esc = html.escape
     parts = [
-        f'<span class="fr-skipped" title="skipped"><s>{esc(printable(name))}</s></span>'
+        f'<span class="fr-skipped" title="skipped"><s>{esc(printable(redact(name)))}</s></span>'
         for name in skipped
     ]
     for a in attempts:
@@ -95,7 +95,7 @@ def chain_html(attempts: Sequence[Attempt], skipped: Sequence[str]) -> str:
 
 def chain_markdown(attempts: Sequence[Attempt], skipped: Sequence[str]) -> str:
     """The attempt chain as Markdown list items."""
-    lines = [f"- ~~{md(name)}~~ skipped" for name in skipped]
+    lines = [f"- ~~{md(redact(name))}~~ skipped" for name in skipped]
     for a in attempts:
         if a.error is None:
             lines.append(f"- **{md(_name(a))}** ok, {a.latency * 1000:.1f} ms")
@@ -127,7 +127,7 @@ def result_html(result: Result) -> str:
     return (
         '<div class="fallback-router-result" style="color:inherit">'
         f"{chain_html(result.attempts, result.skipped)}<br>served by "
-        f"<b>{esc(printable(result.provider))}</b> on attempt {result.attempt}"
+        f"<b>{esc(printable(redact(result.provider)))}</b> on attempt {result.attempt}"
         f"{' (terminus)' if result.was_terminus else ''} in {result.elapsed * 1000:.1f} ms<br>"
         f'response: <code title="{esc(type(result.response).__qualname__)}" '
         f'style="color:inherit;background:transparent">{esc(shown)}</code></div>'
@@ -138,7 +138,7 @@ def result_markdown(result: Result) -> str:
     """A [`Result`][fallback_router.Result] as Markdown."""
     terminus = " (terminus)" if result.was_terminus else ""
     return (
-        f"served by **{md(result.provider)}** on attempt {result.attempt}{terminus} in "
+        f"served by **{md(redact(result.provider))}** on attempt {result.attempt}{terminus} in "
         f"{result.elapsed * 1000:.1f} ms\n\n{chain_markdown(result.attempts, result.skipped)}"
         f"\n\nresponse: {md(response_text(result.response))}"
     )

@@ -9,6 +9,7 @@ Exception
     │   └── NoProvidersError                  the provider collection is empty
     ├── AllProvidersFailedError (+ExceptionGroup)
     │                                         the routed call failed; holds every error
+    ├── AllProvidersBenchedError              no attempt: every provider is benched by a hint
     ├── DeadlineExceededError (+TimeoutError) the call's time budget ran out
     ├── AttemptTimeoutError (+TimeoutError)   one attempt ran past its limit
     ├── StreamInterrupted                     a stream failed after delivering items
@@ -25,11 +26,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Self
 
 from ._display import error_html, error_markdown
+from ._redact import redact
+from ._reprs import error_repr
 
 if TYPE_CHECKING:
     from ._results import Attempt
 
 __all__ = [
+    "AllProvidersBenchedError",
     "AllProvidersFailedError",
     "AttemptTimeoutError",
     "DeadlineExceededError",
@@ -44,17 +48,28 @@ __all__ = [
 class RoutingError(Exception):
     """Base class of every error fallback_router raises itself.
 
+    Its `repr()` is redacted (provider names and error texts, DESIGN §8b); the
+    attributes keep the real provider names and the providers' own errors.
+
     Version:
-        Added in 0.1.0.
+        Added in 0.1.0. Changed in 0.3.0: redacted `repr()`.
     """
+
+    def __repr__(self) -> str:
+        return redact(super().__repr__())
 
 
 class InvalidConfigError(RoutingError, ValueError):
     """Configuration or an argument is invalid; the message names the bad value.
 
+    The message is redacted (a provider name with `?key=...` shows `?key=***`).
+
     Version:
         Added in 0.1.0.
     """
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(redact(a) if isinstance(a, str) else a for a in args))
 
 
 class NoProvidersError(InvalidConfigError):
@@ -114,6 +129,13 @@ class AllProvidersFailedError(RoutingError, ExceptionGroup):
         errors = [a.error for a in self.attempts if a.error is not None]
         return errors[-1] if errors else self.exceptions[-1]
 
+    def __repr__(self) -> str:
+        """The message and each attempt's redacted error text (never the errors' reprs)."""
+        texts = [error_repr(a.error, a.error_text) for a in self.attempts if a.error is not None]
+        if not texts:
+            texts = [error_repr(e) for e in self.exceptions]
+        return redact(f"{type(self).__name__}({self.message!r}, [{', '.join(texts)}])")
+
     def derive(self, excs: Sequence[Exception]) -> AllProvidersFailedError:  # type: ignore[override]
         """Return a group of `excs` with this one's attempts and skipped names.
 
@@ -131,6 +153,36 @@ class AllProvidersFailedError(RoutingError, ExceptionGroup):
     def _repr_markdown_(self) -> str:
         """The attempt chain as Markdown (escaped, redacted)."""
         return error_markdown(self, self.attempts, self.skipped)
+
+
+class AllProvidersBenchedError(RoutingError):
+    """No provider may be tried: each is benched by an explicit hint.
+
+    Raised, without any attempt, by a router with `respect_retry_after=True`
+    when every provider of the call is benched by a server's hint
+    (`retry-after-ms`, `Retry-After`, rate-limit reset headers, `RetryInfo`)
+    or by `cooldown_for=`. `.retry_after` is the seconds until the earliest of
+    them is available again (a web service can answer 503 with that
+    `Retry-After`), `.skipped` the names passed over. It is not an
+    `AllProvidersFailedError`: no provider failed in this call.
+
+    Version:
+        Added in 0.3.0.
+    """
+
+    def __init__(self, message: str, *, retry_after: float, skipped: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.skipped: tuple[str, ...] = tuple(skipped)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_benched, (str(self), self.retry_after, self.skipped))
+
+
+def _rebuild_benched(
+    message: str, retry_after: float, skipped: tuple[str, ...]
+) -> AllProvidersBenchedError:
+    return AllProvidersBenchedError(message, retry_after=retry_after, skipped=skipped)
 
 
 class DeadlineExceededError(RoutingError, TimeoutError):
@@ -187,7 +239,7 @@ class AttemptTimeoutError(RoutingError, TimeoutError):
     """
 
     def __init__(self, provider: str, limit: float, kind: str = "attempt") -> None:
-        super().__init__(f"{kind} timed out after {limit:g} s on {provider}")
+        super().__init__(f"{kind} timed out after {limit:g} s on {redact(provider)}")
         self.provider = provider
         self.limit = limit
         self.kind = kind
@@ -210,7 +262,7 @@ class StreamInterrupted(RoutingError):  # noqa: N818 - the name the design gives
     """
 
     def __init__(self, provider: str, items: int) -> None:
-        super().__init__(f"stream from {provider} failed after {items} item(s)")
+        super().__init__(f"stream from {redact(provider)} failed after {items} item(s)")
         self.provider = provider
         self.items = items
 
@@ -230,7 +282,7 @@ class RejectedResponseError(RoutingError):
     """
 
     def __init__(self, provider: str, response: object) -> None:
-        super().__init__(f"response from {provider} rejected by accept=")
+        super().__init__(f"response from {redact(provider)} rejected by accept=")
         self.provider = provider
         self.response = response
 

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
+from ._reprs import error_repr, name_repr, record_repr
+
 if TYPE_CHECKING:
     from ._results import Attempt
 
@@ -33,7 +35,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class Event:
     """Base class of every event.
 
@@ -47,8 +49,21 @@ class Event:
     function: str
     call_id: int = 0
 
+    def __repr__(self) -> str:
+        """The fields, with provider names and errors redacted (DESIGN §8b)."""
+        names = [f.name for f in fields(self)]
+        text = getattr(self, "error_text", "")
+        shown: dict[str, str] = {}
+        if "provider" in names:
+            shown["provider"] = name_repr(getattr(self, "provider", ""))
+        for name in ("error", "reason"):
+            value = getattr(self, name, None)
+            if isinstance(value, BaseException):
+                shown[name] = error_repr(value, text)
+        return record_repr(self, names, shown)
 
-@dataclass(frozen=True, kw_only=True)
+
+@dataclass(frozen=True, kw_only=True, repr=False)
 class CallStarted(Event):
     """A routed call starts; `strategy` is the router's strategy name.
 
@@ -59,7 +74,7 @@ class CallStarted(Event):
     strategy: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class AttemptStarted(Event):
     """A provider call is about to start.
 
@@ -77,7 +92,7 @@ class AttemptStarted(Event):
     hedged: bool = False
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class AttemptSucceeded(Event):
     """A provider call returned (a stream: produced its first item); `latency` in seconds.
 
@@ -90,7 +105,7 @@ class AttemptSucceeded(Event):
     latency: float
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class AttemptFailed(Event):
     """A provider call raised, ran past its limit, or had its response rejected.
 
@@ -113,7 +128,7 @@ class AttemptFailed(Event):
     error_text: str = ""
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class AttemptAbandoned(Event):
     """An attempt still running was given up without a verdict (recorded as nothing).
 
@@ -129,7 +144,7 @@ class AttemptAbandoned(Event):
     reason: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class ProviderSkipped(Event):
     """A provider was passed over.
 
@@ -148,7 +163,7 @@ class ProviderSkipped(Event):
     reason: str = "cooldown"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class TerminusForced(Event):
     """The terminus is attempted although it is in cooldown.
 
@@ -160,7 +175,7 @@ class TerminusForced(Event):
     remaining: float
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class CooldownEntered(Event):
     """A failure put `provider` into cooldown for `duration` seconds.
 
@@ -176,7 +191,7 @@ class CooldownEntered(Event):
     error_text: str = ""
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class CallSucceeded(Event):
     """The routed call returned a response from `provider` on attempt `attempt`.
 
@@ -191,7 +206,7 @@ class CallSucceeded(Event):
     elapsed: float
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, repr=False)
 class CallFailed(Event):
     """The routed call failed; `error` is what the caller receives.
 

@@ -25,9 +25,11 @@ __all__ = [
     "ATTEMPTING_TERMINUS",
     "ATTEMPT_TIMED_OUT",
     "BUDGET_EXHAUSTED",
+    "COOLDOWN_FOR_IGNORED",
     "ENTERING_COOLDOWN",
     "EVENT_HOOK_FAILED",
     "HEDGING",
+    "HINT_RESPECTED",
     "NOT_COUNTED",
     "PRIMARY_FAILED",
     "PROBING",
@@ -37,12 +39,14 @@ __all__ = [
     "REDIS_UNAVAILABLE",
     "RESPONSE_REJECTED",
     "ROUND_ROBIN_FAILED",
+    "SDK_RETRIES",
     "SKIPPING",
     "SKIPPING_RATE_LIMITED",
     "SKIPPING_SATURATED",
     "STREAM_INTERRUPTED",
     "SUCCEEDED_ON_FALLBACK",
     "UNPARSABLE_RETRY_AFTER",
+    "USAGE_OF_IGNORED",
     "WAITING",
     "WAITING_NO_LIMIT",
     "logger",
@@ -69,6 +73,10 @@ ENTERING_COOLDOWN = "provider entering cooldown"
 SUCCEEDED_ON_FALLBACK = "succeeded on fallback provider"
 UNPARSABLE_RETRY_AFTER = "unparsable Retry-After"
 EVENT_HOOK_FAILED = "event hook raised"
+COOLDOWN_FOR_IGNORED = "cooldown_for ignored"
+SDK_RETRIES = "provider client retries on its own"
+USAGE_OF_IGNORED = "usage_of ignored"
+HINT_RESPECTED = "skipping provider benched by a hint"
 REDIS_UNAVAILABLE = "redis unavailable, failing open"
 REDIS_BACK = "redis reachable again"
 REDIS_MISCONFIGURED = "redis misconfigured, failing open"
@@ -98,6 +106,13 @@ _TEMPLATES = {
     UNPARSABLE_RETRY_AFTER: UNPARSABLE_RETRY_AFTER
     + " from {provider}: {value!r}; using the normal cooldown",
     EVENT_HOOK_FAILED: EVENT_HOOK_FAILED + "; ignored: {hook} on {event}: " + _ERROR,
+    COOLDOWN_FOR_IGNORED: COOLDOWN_FOR_IGNORED
+    + " for {provider}: {problem}; using the usual cooldown",
+    SDK_RETRIES: SDK_RETRIES
+    + ": {provider} is an {client} with max_retries={max_retries}; its retries delay "
+    "every fallback: build it with max_retries=0 or pass client.with_options(max_retries=0)",
+    USAGE_OF_IGNORED: USAGE_OF_IGNORED + " for {provider}: {problem}; nothing settled",
+    HINT_RESPECTED: HINT_RESPECTED + ": {provider} ({remaining:.1f} s left; not forced)",
     REDIS_UNAVAILABLE: REDIS_UNAVAILABLE + " ({what}): " + _ERROR + "; retrying in {backoff} s",
     REDIS_BACK: REDIS_BACK + " ({what})",
     REDIS_MISCONFIGURED: REDIS_MISCONFIGURED

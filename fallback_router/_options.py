@@ -46,6 +46,9 @@ class RouterOptions(TypedDict, total=False):
     redact: Callable[[str], str] | None
     affinity_size: int
     affinity_ttl: float
+    cooldown_for: Callable[[Exception], float | None] | None
+    respect_retry_after: bool
+    usage_of: Callable[[Any], int | None] | None
 
 
 #: The value of every option not given.
@@ -75,4 +78,7 @@ DEFAULTS: dict[str, Any] = {
     "redact": None,
     "affinity_size": 10_000,
     "affinity_ttl": 600.0,
+    "cooldown_for": None,
+    "respect_retry_after": False,
+    "usage_of": None,
 }

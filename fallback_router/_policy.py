@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import _log
 from ._errors import InvalidConfigError
-from ._hints import UnparsableRetryAfterError, retry_after_of
+from ._hints import HUGE, UnparsableRetryAfterError, retry_after_of
+from ._redact import redact
 
 __all__ = [
     "DEFAULT_PROBE_TTL",
     "RETRY_AFTER_CAP",
     "CooldownPolicy",
     "check_seconds",
+    "explicit_duration",
     "read_retry_after",
 ]
 
@@ -125,6 +128,39 @@ def read_retry_after(name: str, error: BaseException) -> float | None:
         return retry_after_of(error)
     except UnparsableRetryAfterError as exc:
         _log.logger.warning(
-            _log.template(_log.UNPARSABLE_RETRY_AFTER), provider=name, value=exc.args[0]
+            _log.template(_log.UNPARSABLE_RETRY_AFTER),
+            provider=redact(name),
+            value=redact(str(exc.args[0])),
         )
         return None
+
+
+def explicit_duration(
+    cooldown_for: Callable[[Exception], object], name: str, error: Exception
+) -> float | None:
+    """What `cooldown_for(error)` says: seconds, or None for the usual rules.
+
+    A callable that raises or answers something other than None or a number
+    >= 0 (an infinity is clamped as a hint is) is logged (WARNING "cooldown_for
+    ignored") and the usual rules apply: a policy's bug never hides the error.
+    """
+    try:
+        seconds = cooldown_for(error)
+    except Exception as exc:  # noqa: BLE001 - logged; the usual rules apply
+        problem = f"it raised {type(exc).__name__}: {exc}"
+    else:
+        if seconds is None:
+            return None
+        if isinstance(seconds, int | float) and not isinstance(seconds, bool):
+            try:
+                value = float(seconds)
+            except OverflowError:
+                value = math.inf
+            if value >= 0.0:  # NaN fails this; an infinity is clamped by the tracker
+                return min(value, HUGE)
+        problem = f"it returned {seconds!r}, not None or seconds >= 0"
+    if _log.wants(__name__, _log.WARNING):
+        _log.logger.warning(
+            _log.template(_log.COOLDOWN_FOR_IGNORED), provider=redact(name), problem=redact(problem)
+        )
+    return None

@@ -39,9 +39,16 @@ _SPEC = re.compile(r"\s*(\d+)\s*/\s*(\d*)\s*([a-z]+)\s*", re.ASCII)
 _EXPECTED = '"N/s", "N/min", "N/h" (or "N/5s", ...; N a positive int) or a RateLimit'
 
 
+#: The largest `requests` or `per` a limit takes: beyond it floats lose whole units.
+MAX_VALUE = 2**53
+
+
 def _shown(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else f"{text[:37]}..."
+    try:
+        text = repr(value)
+    except ValueError:  # an int past Python's digit limit for str()
+        return f"an int of {int(cast('int', value).bit_length() * math.log10(2)) + 1} digits"
+    return text if len(text) <= 40 else f"{text[:37]}... ({len(text)} characters)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +60,8 @@ class RateLimit:
     [`parse`][fallback_router.RateLimit.parse].
 
     Args:
-        requests: the bucket's capacity, a positive int.
-        per: seconds to refill a whole bucket, a finite number > 0.
+        requests: the bucket's capacity, an int from 1 to 2**53.
+        per: seconds to refill a whole bucket, a finite number > 0 (at most 2**53).
 
     Raises:
         InvalidConfigError: `requests` or `per` is out of range.
@@ -68,8 +75,12 @@ class RateLimit:
 
     def __post_init__(self) -> None:
         requests: object = self.requests
-        if isinstance(requests, bool) or not isinstance(requests, int) or requests < 1:
-            msg = f"RateLimit requests must be an int >= 1, got {_shown(requests)}"
+        if (
+            isinstance(requests, bool)
+            or not isinstance(requests, int)
+            or not 1 <= requests <= MAX_VALUE
+        ):
+            msg = f"RateLimit requests must be an int from 1 to 2**53, got {_shown(requests)}"
             raise InvalidConfigError(msg)
         per: object = self.per
         seconds = math.nan
@@ -78,8 +89,11 @@ class RateLimit:
                 seconds = float(per)
             except OverflowError:  # an int too large for a float
                 seconds = math.inf
-        if not math.isfinite(seconds) or seconds <= 0:
-            msg = f"RateLimit per must be a finite number of seconds > 0, got {_shown(per)}"
+        if not math.isfinite(seconds) or not 0 < seconds <= MAX_VALUE:
+            msg = (
+                f"RateLimit per must be a finite number of seconds > 0 and <= 2**53, "
+                f"got {_shown(per)}"
+            )
             raise InvalidConfigError(msg)
 
     @property
@@ -116,7 +130,8 @@ def _parse(what: str, value: object) -> RateLimit:
         return value
     if isinstance(value, str):
         match = _SPEC.fullmatch(value.lower())
-        if match is not None and match.group(3) in _UNITS:
+        digits = len(match.group(1)) + len(match.group(2)) if match is not None else 0
+        if match is not None and match.group(3) in _UNITS and digits <= 40:
             requests, count = int(match.group(1)), int(match.group(2) or 1)
             if requests >= 1 and count >= 1:
                 return RateLimit(requests, count * _UNITS[match.group(3)])
@@ -148,6 +163,11 @@ def _check_clock(clock: object) -> Callable[[], float] | None:
 @runtime_checkable
 class RateLimiter(Protocol):
     """What the router asks of a rate limiter (one token per attempt).
+
+    Optional capability: `settle(name, tokens)`, the tokens a successful attempt
+    used, as the router's `usage_of=` reads them from the response (a stream's
+    last item); the router calls it only when `usage_of=` is set. Token limits
+    settle their reservation with it.
 
     Version:
         Added in 0.3.0.

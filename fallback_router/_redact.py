@@ -10,17 +10,25 @@
    `refresh_token`, `id_token`, `client_secret`, `X-Amz-Signature`...). The value
    ends at `&`, `%26`, `#`, `;`, whitespace, a quote, `<`, `>` or a backslash.
    `?keyword=cats` and `&monkey=1` are kept.
-3. Quoted pairs, as dicts, `httpx.Headers`, requests' `CaseInsensitiveDict` and lists
-   of tuples print them (`'authorization': 'Bearer abc'`, `(b'x-api-key', b'abc')`):
-   the headers `Authorization`, `Proxy-Authorization`, `Cookie`, `Set-Cookie`,
-   `api-key`, `x-api-key`, `x-goog-api-key`, `x-auth-token`, and the names of rule 2
-   except a bare `key`, `pwd`, `sig` or `auth`. The quoted value becomes `'***'`.
+3. Quoted pairs, as dicts, JSON objects, `httpx.Headers`, requests'
+   `CaseInsensitiveDict` and lists of tuples print them (`'authorization': 'Bearer
+   abc'`, `"api_key": "abc"`, `(b'x-api-key', b'abc')`, also JSON inside a string,
+   its quotes escaped): the headers `Authorization`, `Proxy-Authorization`,
+   `Cookie`, `Set-Cookie`, `api-key`, `x-api-key`, `x-goog-api-key`,
+   `x-auth-token`, and the names of rule 2 except a bare `key`, `pwd`, `sig` or
+   `auth`. The quoted value becomes `'***'`.
 4. Header lines of those headers (`Authorization: Bearer abc`): the rest of the line.
 5. `Bearer <token>` anywhere becomes `Bearer ***` (not before a word such as
    `token`, `tokens`, `auth...`, `scheme` or `header`: "invalid bearer token" stays).
-6. OpenAI-style keys (`sk-...`, `sk-proj-...`, `sk-ant-...`, the SDK's partly starred
+6. Form fields and keyword arguments named as in rule 2, anywhere (`api_key=abc`,
+   `token = "abc"`, `password='abc'`): the value, quoted or not (an unquoted one
+   ends at `&`, `,`, `;`, a bracket, whitespace, a quote, `<`, `>` or a backslash).
+7. URL path segments after a segment named `key`, `apikey`, `token`, `secret`,
+   `password`, `passwd`, `signature` or a name ending in one of rule 2's names
+   after `_` or `-` (`/key/AIza…`, `/token/abc`, `/api_key/abc`): that next segment.
+8. OpenAI-style keys (`sk-...`, `sk-proj-...`, `sk-ant-...`, the SDK's partly starred
    echoes included) become `sk-***`: the prefix is kept to show what was removed.
-7. Google API keys (`AIza` and 35 characters) become `AIza***`.
+9. Google API keys (`AIza` and 35 characters) become `AIza***`.
 
 Every pattern is precompiled and uses possessive quantifiers, so redaction is linear
 in the text. `scrub` copies an error for `last_error`: redacted, without traceback and
@@ -30,71 +38,15 @@ without request or response objects.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
 from typing import Any, TypeVar, cast
 
+from ._redact_rules import RULES, SENSITIVE, suspicious
+
 __all__ = ["HTTPFacts", "Redactor", "redact", "scrub"]
-
-_HEADER = r"(?:proxy-)?authorization|(?:set-)?cookie|(?:x-(?:goog-)?)?api-key|x-auth-token"
-_SUFFIX = r"(?:api)?key|token|secret|passw(?:or)?d|pwd|sig(?:nature)?|auth"
-_PARAM = rf"(?:[\w-]*[_-])?(?:{_SUFFIX})"
-_FIELD = rf"[\w-]*[_-](?:{_SUFFIX})|apikey|token|secret|passw(?:or)?d|signature|{_HEADER}"
-
-#: Names (of headers and mapping keys) whose values are always `***`.
-_SENSITIVE = re.compile(_FIELD, re.IGNORECASE)
-
-_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"(?<=://)([^\s/@:?#'\"<>]*+):[^\s/@?#'\"<>]++@"), r"\1:***@"),
-    (
-        re.compile(
-            rf"((?:[?&;]|%3F|%26)(?:{_PARAM})(?:=|%3D))(?:[^%&#;\s'\"<>\\]|%(?!26))++",
-            re.IGNORECASE,
-        ),
-        r"\1***",
-    ),
-    (
-        re.compile(
-            rf"""(b?(['"])(?:{_FIELD})\2\s*+[:,]\s*+b?)(['"])(?:(?!\3)[^\\]|\\.)*+\3""",
-            re.IGNORECASE | re.DOTALL,
-        ),
-        r"\1\3***\3",
-    ),
-    (re.compile(rf"(?<![\w-])((?:{_HEADER})[ \t]*+:[ \t]*+)\S[^\r\n]*+", re.IGNORECASE), r"\1***"),
-    (
-        re.compile(
-            r"\b(Bearer)[ \t]++(?!(?:tokens?|auth\w*|scheme|header)\b)[\w\-.~+/]++=*+",
-            re.IGNORECASE,
-        ),
-        r"\1 ***",
-    ),
-    (re.compile(r"\bsk-[\w*\-]{3,}+"), "sk-***"),
-    (re.compile(r"\bAIza[\w\-]{35}"), "AIza***"),
-)
-
-#: Characters and words at least one rule needs: text with none of them is returned as is.
-_CHARS = frozenset("?&;'\"%")
-
-
-def _suspicious(text: str) -> bool:
-    """Whether any rule could match `text` (substring tests: far cheaper than the rules)."""
-    if not _CHARS.isdisjoint(text):
-        return True
-    lower = text.lower()
-    return (
-        "://" in lower
-        or "bearer" in lower
-        or "sk-" in lower
-        or "aiza" in lower
-        or "authorization" in lower
-        or "cookie" in lower
-        or "api-key" in lower
-        or "auth-token" in lower
-    )
-
 
 #: Levels of nested containers (and errors) copied by `scrub`; deeper ones become `…`.
 _DEPTH = 4
@@ -111,18 +63,20 @@ def redact(text: str) -> str:
     `access_token`, `sig`, `signature`, `secret`, `password`...); values of the
     headers `Authorization`, `Proxy-Authorization`, `Cookie`, `x-api-key`,
     `api-key`, `x-goog-api-key` in any form they are printed (header lines, dicts,
-    lists of pairs); `Bearer …` tokens; OpenAI-style keys (`sk-…`, shown as
-    `sk-***`) and Google API keys (`AIza…`).
+    lists of pairs); values of form, keyword and JSON fields named like a
+    credential (`api_key=…`, `"api_key": "…"`); URL path segments after one named
+    like a credential (`/key/AIza…`, `/token/…`); `Bearer …` tokens; OpenAI-style
+    keys (`sk-…`, shown as `sk-***`) and Google API keys (`AIza…`).
 
     Never raises: for a value that is not a `str` (a caller's bug) it returns `***`.
 
     Version:
-        Added in 0.3.0.
+        Added in 0.3.0. Changed in 0.3.0: form, JSON and path-segment rules.
     """
     try:
-        if not _suspicious(text):  # most error texts: nothing any rule could match
+        if not suspicious(text):  # most error texts: nothing any rule could match
             return text
-        for pattern, replacement in _RULES:
+        for pattern, replacement in RULES:
             text = pattern.sub(replacement, text)
     except Exception:  # noqa: BLE001 - redaction must never raise; hide what it cannot read
         return "***"
@@ -223,7 +177,7 @@ def _headers(headers: object, redactor: Callable[[str], str]) -> dict[str, str]:
     for name, value in pairs:
         key = (name.decode("latin-1") if isinstance(name, bytes) else str(name)).lower()
         text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
-        text = "***" if _SENSITIVE.fullmatch(key) else redactor(text)
+        text = "***" if SENSITIVE.fullmatch(key) else redactor(text)
         result[key] = f"{result[key]}, {text}" if key in result else text
     return result
 
@@ -270,7 +224,7 @@ def _clean_deep(value: object, redactor: Callable[[str], str], depth: int) -> ob
     if isinstance(value, Mapping):
         return {
             _clean(key, redactor, depth - 1): "***"
-            if isinstance(key, str) and _SENSITIVE.fullmatch(key)
+            if isinstance(key, str) and SENSITIVE.fullmatch(key)
             else _clean(item, redactor, depth - 1)
             for key, item in cast("Mapping[object, object]", value).items()
         }

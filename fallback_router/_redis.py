@@ -22,9 +22,11 @@ from ._policy import (
     check_seconds,
     read_retry_after,
 )
+from ._redis_claims import Claims
 from ._redis_clients import import_redis
 from ._redis_guard import connect
 from ._redis_mirror import MIRROR_NAMES, Mirror
+from ._redis_snapshot import read_snapshot
 from ._tracker import CooldownState
 
 __all__ = ["DEFAULT_NAMESPACE", "DEFAULT_REFRESH", "MIRROR_NAMES", "RedisCooldown"]
@@ -72,7 +74,7 @@ class RedisCooldown:
         backoff: seconds to stop asking Redis after a failure, default 5.
         refresh: seconds the mirror is trusted (default 0.1; 0 reads on every
             planned call). A cooldown entered by another process is honoured
-            here within `refresh` plus one round trip.
+            by every call here starting `refresh + min(op_timeout, refresh/2)` later.
         clock: monotonic clock for the back-off, the mirror and the local fallback.
 
     Fail-open: when Redis is unreachable or slow, the tracker uses a process-local
@@ -141,6 +143,7 @@ class RedisCooldown:
             self.op_timeout, clock,
         )  # fmt: skip
         self._prefix = lua.prefix(namespace)
+        self._claims = Claims(self._conn, self._guard.errors)
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> RedisCooldown:
@@ -150,7 +153,13 @@ class RedisCooldown:
 
     def _keys(self, name: str) -> list[str]:
         p, n = self._prefix, lua.encode_key_part(name)
-        return [f"{p}cooldown:{n}", f"{p}failures:{n}", f"{p}level:{n}", f"{p}probe:{n}"]
+        return [
+            f"{p}cooldown:{n}",
+            f"{p}failures:{n}",
+            f"{p}level:{n}",
+            f"{p}probe:{n}",
+            f"{p}hint:{n}",
+        ]
 
     def _now(self) -> float:
         clock = self.clock
@@ -198,6 +207,7 @@ class RedisCooldown:
         """Redis answers again: it is authoritative, the local state goes."""
         self.local.reset()
         self.mirror.forget()
+        self._claims.release_lost()
 
     def remaining(self, name: str) -> float:
         """Return the seconds `name` stays unavailable (cooldown, else a probe in flight)."""
@@ -223,10 +233,9 @@ class RedisCooldown:
         seconds = self.probe_ttl if ttl is None else min(ttl, self.probe_ttl)
 
         def op() -> bool | float | None:
-            cooldown, _, level, probe = self._keys(name)
-            code, ms = self._conn.script(lua.TRY_PROBE)(
-                keys=[cooldown, level, probe],
-                args=[max(1, int(seconds * 1000)), 1 if self.half_open else 0],
+            cooldown, _, level, probe, _ = self._keys(name)
+            code, ms = self._claims.claim(
+                [cooldown, level, probe], [max(1, int(seconds * 1000)), 1 if self.half_open else 0]
             )
             if code == 3:
                 left = int(ms) / 1000.0
@@ -243,9 +252,32 @@ class RedisCooldown:
             lambda: self.local.end_probe(name),
         )
 
-    def record_failure(self, name: str, error: BaseException) -> float:
-        """Count a failure atomically on the server; return the cooldown it started or extended."""
-        retry_after = read_retry_after(name, error)
+    def hinted(self, names: Sequence[str]) -> Sequence[float]:
+        """Return the seconds each name stays benched by an explicit hint (0.0: none).
+
+        Read from the server (one round trip), so a hint another process
+        recorded counts here at once; the local tracker answers while failing open.
+        """
+
+        def op() -> list[float]:
+            per_name = [self._keys(n) for n in names]
+            keys = [k[4] for k in per_name] + [k[0] for k in per_name]
+            if not keys:
+                return []
+            return [int(ms) / 1000.0 for ms in self._conn.script(lua.READ_HINTS)(keys=keys)]
+
+        return self._guard.run(op, lambda: self.local.hinted(names))
+
+    def record_failure(
+        self, name: str, error: BaseException, duration: float | None = None
+    ) -> float:
+        """Count a failure atomically on the server; return the cooldown it started or extended.
+
+        `duration` (a router's `cooldown_for=`) replaces the hint and the
+        tracker's own length, as in memory; the "benched by a hint" fact is
+        stored with the cooldown, in the same atomic step, for every process.
+        """
+        retry_after = read_retry_after(name, error) if duration is None else duration
         policy = self.policy
 
         def op() -> float:
@@ -269,7 +301,7 @@ class RedisCooldown:
             self.mirror.write(name, self._now() + held if held > 0 else None, True)
             return held if code == 1 else 0.0
 
-        return self._guard.run(op, lambda: self.local.record_failure(name, error))
+        return self._guard.run(op, lambda: self.local.record_failure(name, error, duration))
 
     def record_success(self, name: str, clears_cooldown: bool = True) -> None:
         """Clear `name`'s state; no round trip when it had none at the last read.
@@ -309,41 +341,7 @@ class RedisCooldown:
         return self._guard.run(self._snapshot, self.local.snapshot)
 
     def _snapshot(self) -> dict[str, CooldownState]:
-        prefix = self._prefix
-        found: dict[str, dict[str, int]] = {}
-        keys = list(self._conn.get().scan_iter(match=f"{prefix}*", count=500))
-        if not keys:
-            return {}
-        pipe = self._conn.get().pipeline(transaction=False)
-        for key in keys:
-            pipe.pttl(key)
-            pipe.get(key)
-        raw = pipe.execute()
-        for i, key in enumerate(keys):
-            text = key.decode() if isinstance(key, bytes) else str(key)
-            kind, _, name = text[len(prefix) :].partition(":")
-            ttl, value = raw[2 * i], raw[2 * i + 1]
-            if ttl == -2:
-                continue
-            entry = found.setdefault(lua.decode_key_part(name), {})
-            if kind == "cooldown":
-                text_value = value.decode() if isinstance(value, bytes) else str(value or "0")
-                length, _, tripped = text_value.partition(":")
-                entry["cooldown"], entry["length"] = ttl, int(float(length or 0))
-                entry["tripped"] = int(tripped or 0)
-            else:
-                entry[kind] = ttl if kind == "probe" else int(value or 0)
-        return {
-            name: CooldownState(
-                remaining=max(0.0, entry.get("cooldown", entry.get("probe", 0)) / 1000.0),
-                consecutive_failures=entry.get("tripped", entry.get("failures", 0)),
-                level=entry.get("level", 0),
-                length=entry.get("length", 0) / 1000.0,
-                half_open=self.half_open and "cooldown" not in entry and "level" in entry,
-            )
-            for name, entry in found.items()
-            if set(entry) - {"probe"}
-        }
+        return read_snapshot(self._conn.get(), self._prefix, self.half_open)
 
     def __repr__(self) -> str:
         p = self.policy

@@ -19,7 +19,7 @@ from typing import Any
 
 from ._errors import InvalidConfigError
 
-__all__ = ["BoundedClient", "import_redis", "misconfiguration", "outage_errors"]
+__all__ = ["BoundedClient", "import_redis", "misconfiguration", "outage_errors", "refuse_async"]
 
 #: Connection options that say where and how to connect; everything else the user's
 #: client set (timeouts, retries, health checks) is replaced.
@@ -51,6 +51,26 @@ def import_redis() -> Any:
         msg = "Redis support needs the 'redis' extra: pip install 'fallback-router[redis]'"
         raise ImportError(msg) from exc
     return redis
+
+
+def refuse_async(client: Any, owner: str) -> None:
+    """Refuse a `redis.asyncio` client at construction, naming the fix.
+
+    The components talk to Redis with a sync client; async routers call them off
+    the event loop (a worker thread), so a sync client never blocks the loop.
+    """
+    module = type(client).__module__ or ""
+    pool_module = type(getattr(client, "connection_pool", None)).__module__ or ""
+    if not (module.startswith("redis.asyncio") or pool_module.startswith("redis.asyncio")):
+        return
+    msg = (
+        f"{owner} needs a sync redis client, got {type(client).__module__}."
+        f"{type(client).__qualname__} (redis.asyncio): pass a redis.Redis to the same "
+        f"server instead, e.g. redis.Redis.from_url(url) or {owner}.from_url(url) "
+        f"(for a cluster, redis.cluster.RedisCluster); async routers call it in a worker "
+        f"thread, never blocking the event loop"
+    )
+    raise InvalidConfigError(msg)
 
 
 def outage_errors() -> tuple[type[BaseException], ...]:

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from . import _log
 from ._policy import check_seconds
 from ._redact import redact
-from ._redis_clients import BoundedClient, misconfiguration, outage_errors
+from ._redis_clients import BoundedClient, misconfiguration, outage_errors, refuse_async
 from ._text import describe
 
 __all__ = ["DEFAULT_OP_TIMEOUT", "FailOpen", "connect"]
@@ -19,6 +19,13 @@ __all__ = ["DEFAULT_OP_TIMEOUT", "FailOpen", "connect"]
 DEFAULT_OP_TIMEOUT = 0.1
 
 T = TypeVar("T")
+
+#: The public class behind each component name (for error messages).
+_OWNERS = {
+    "cooldown": "RedisCooldown",
+    "round_robin": "RedisRoundRobin",
+    "rate_limit": "RedisRateLimiter",
+}
 
 
 class FailOpen:
@@ -40,6 +47,14 @@ class FailOpen:
         #: called after each failed operation (the client is built again next time)
         self.on_failure: Callable[[], None] | None = None
         self._errors = outage_errors()
+        #: True: Redis errors propagate instead of failing open (the command line's
+        #: trackers: an unanswered read must never look like "no state").
+        self.strict = False
+
+    @property
+    def errors(self) -> tuple[type[BaseException], ...]:
+        """What an operation raises when Redis cannot answer it (the guard fails open)."""
+        return self._errors
 
     def _now(self) -> float:
         return self._clock() if self._clock is not None else time.monotonic()
@@ -51,6 +66,8 @@ class FailOpen:
 
     def run(self, op: Callable[[], T], local: Callable[[], T]) -> T:
         """Return ``op()``, or ``local()`` when Redis fails or is backing off."""
+        if self.strict:
+            return op()
         if self._down and self._now() < self._down_until:
             return local()
         try:
@@ -100,6 +117,7 @@ def connect(
     clock: Callable[[], float] | None,
 ) -> tuple[float, BoundedClient, FailOpen]:
     """Validate the connection options; return the timeout, bounded client and guard."""
+    refuse_async(client, _OWNERS.get(what, what))
     timeout = check_seconds("op_timeout", DEFAULT_OP_TIMEOUT if op_timeout is None else op_timeout)
     guard = FailOpen(what, check_seconds("backoff", backoff), clock)
     conn = BoundedClient(client, timeout)

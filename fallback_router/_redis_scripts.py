@@ -8,6 +8,7 @@ fallback_router:{<namespace>}:cooldown:<provider>   "<length ms>:<tripping count
 fallback_router:{<namespace>}:failures:<provider>   INCR, PX = escalation window
 fallback_router:{<namespace>}:level:<provider>      PX = cooldown + window
 fallback_router:{<namespace>}:probe:<provider>      half-open probe, PX = probe ttl
+fallback_router:{<namespace>}:hint:<provider>       benched by a hint, PX = its length
 ```
 
 `<namespace>` and `<provider>` are percent-encoded (UTF-8, lone surrogates
@@ -24,8 +25,10 @@ __all__ = [
     "DEFAULT_ROUND_ROBIN_KEY",
     "INCR",
     "READ",
+    "READ_HINTS",
     "RECORD_FAILURE",
     "RECORD_SUCCESS",
+    "RELEASE_PROBE",
     "TRY_PROBE",
     "decode_key_part",
     "encode_key_part",
@@ -72,33 +75,54 @@ end
 return out
 """
 
-# KEYS: cooldown, level, probe; ARGV: probe ttl ms, half_open 0/1
+# KEYS: cooldown, level, probe; ARGV: probe ttl ms, half_open 0/1, the claim's token
 # -> {0, 0} nothing to probe, {1, 0} probe claimed, {2, 0} another probe in flight,
 #    {3, ms} in cooldown for ms
 TRY_PROBE = """
 local left = redis.call('PTTL', KEYS[1])
 if left > 0 then return {3, left} end
 if ARGV[2] == '0' or redis.call('EXISTS', KEYS[2]) == 0 then return {0, 0} end
-if redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[1]) then return {1, 0} end
+if redis.call('SET', KEYS[3], ARGV[3] or '1', 'NX', 'PX', ARGV[1]) then return {1, 0} end
 return {2, 0}
 """
 
-# KEYS: cooldown, failures, level, probe; ARGV: clears_cooldown 0/1
+# KEYS: probe; ARGV: a claim's token -> 1 released, 0 not this claim (another's, or none)
+# Releases a claim whose answer never reached its caller (interrupted mid round trip).
+RELEASE_PROBE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+# KEYS: hint keys..., cooldown keys... (n each)
+# -> the ms each provider stays benched by a hint (0: none; never past its cooldown)
+READ_HINTS = """
+local n = #KEYS / 2
+local out = {}
+for i = 1, n do
+  local ms = redis.call('PTTL', KEYS[i])
+  if ms > 0 then ms = math.min(ms, redis.call('PTTL', KEYS[n + i])) end
+  out[i] = math.max(ms, 0)
+end
+return out
+"""
+
+# KEYS: cooldown, failures, level, probe, hint; ARGV: clears_cooldown 0/1
 # -> 1 cleared, 0 kept (a cooldown or probe set since the caller's view)
 RECORD_SUCCESS = """
 if ARGV[1] == '0' and (redis.call('PTTL', KEYS[1]) > 0 or redis.call('EXISTS', KEYS[4]) == 1) then
   return 0
 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
 return 1
 """
 
-# KEYS: cooldown, failures, level, probe
+# KEYS: cooldown, failures, level, probe, hint
 # ARGV: threshold, window_ms, base_ms, max_ms (-1: no escalation), multiplier,
-#       retry_after_ms (-1: none), retry_after_cap_ms, jitter factor (>= 1),
-#       half_open 0/1
+#       retry_after_ms (-1: none; a hint or an explicit duration), retry_after_cap_ms,
+#       jitter factor (>= 1), half_open 0/1
 # -> {0: nothing started, 1: a cooldown started or extended, 2: a longer one kept;
-#     the ms of cooldown the provider has now}
+#     the ms of cooldown the provider has now}. A cooldown from a hint also sets the
+#     hint key for its length (never shortened), in the same step.
 RECORD_FAILURE = """
 local threshold = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
@@ -135,6 +159,9 @@ ms = ms * jitter
 if maxms >= 0 then ms = math.min(ms, maxms) end
 ms = math.floor(ms)
 if ms <= 0 then return {0, held} end
+if ra >= 0 and redis.call('PTTL', KEYS[5]) < ms then
+  redis.call('SET', KEYS[5], '1', 'PX', ms)
+end
 local code = 1
 if cur < ms then
   redis.call('SET', KEYS[1], ms .. ':' .. n, 'PX', ms)

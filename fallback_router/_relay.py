@@ -9,6 +9,8 @@ from ._results import AttemptState
 
 __all__ = ["RelayBase"]
 
+_SETTLED = object()
+
 
 class RelayBase:
     """The consumer's side of a routed stream: the serving attempt and what was delivered.
@@ -18,13 +20,24 @@ class RelayBase:
     provider's generator and its first item.
     """
 
-    __slots__ = ("_buffered", "_call", "_first", "_gen", "_index", "_open", "_state", "items")
+    __slots__ = (
+        "_buffered",
+        "_call",
+        "_first",
+        "_gen",
+        "_index",
+        "_last",
+        "_open",
+        "_state",
+        "items",
+    )
 
     def __init__(self, call: CallState, index: int, opened: Any, state: AttemptState) -> None:
         self._call = call
         self._index = index
         self._state = state
         self.items = 0
+        self._last: Any = None  # the last item delivered (for usage_of=)
         self._open = True
         self._buffered = call.setup.buffer
         if self._buffered:
@@ -50,6 +63,20 @@ class RelayBase:
             call.function, call.call_id,
         )  # fmt: skip
         return counted and call.setup.tracker is not None, text
+
+    def _settle(self) -> tuple[Any, tuple[Any, ...]] | None:
+        """At the stream's end: `(settle, args)` for its last item, None when nothing reads it."""
+        settle = self._call.setup.settle_usage
+        if settle is None or not self.items or self._last is _SETTLED:
+            return None
+        last, self._last = self._last, _SETTLED  # once, however often the end is reached
+        return settle, (self._state[0], last)
+
+    def _settled(self) -> None:
+        """The (sync) stream ended complete: its last item's usage is settled (once)."""
+        settle = self._settle()
+        if settle is not None:
+            settle[0](*settle[1])
 
     def _cooled(self, duration: object, error: Exception, text: str) -> None:
         """Report what the tracker's `record_failure` answered (a bool from a 0.1 tracker)."""

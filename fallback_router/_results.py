@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar, cast
 
 from ._display import result_html, result_markdown
+from ._reprs import error_repr, name_repr, names_repr, record_repr
 
 __all__ = [
     "CURRENT",
@@ -62,6 +63,17 @@ class Attempt:
         """True when this attempt succeeded."""
         return self.error is None and not self.abandoned
 
+    def __repr__(self) -> str:
+        """The fields, with the provider name and the error redacted (DESIGN §8b)."""
+        return record_repr(
+            self,
+            _ATTEMPT_FIELDS,
+            {
+                "provider": name_repr(self.provider),
+                "error": error_repr(self.error, self.error_text),
+            },
+        )
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Result(Generic[T]):
@@ -96,6 +108,18 @@ class Result(Generic[T]):
     attempts: tuple[Attempt, ...]
     skipped: tuple[str, ...] = ()
     elapsed: float = 0.0
+
+    def __repr__(self) -> str:
+        """The fields, with provider names and errors redacted (DESIGN §8b)."""
+        return record_repr(
+            self,
+            _RESULT_FIELDS,
+            {
+                "provider": name_repr(self.provider),
+                "attempts": f"({''.join(f'{a!r}, ' for a in self.attempts).rstrip(' ')})",
+                "skipped": names_repr(self.skipped),
+            },
+        )
 
     def _repr_html_(self) -> str:
         """Render the attempt chain and the response as HTML for notebooks.
@@ -149,10 +173,22 @@ class AttemptInfo:
 
     def __repr__(self) -> str:
         return (
-            f"AttemptInfo(provider={self.provider!r}, attempt={self.attempt}, "
+            f"AttemptInfo(provider={name_repr(self.provider)}, attempt={self.attempt}, "
             f"is_terminus={self.is_terminus}, time_left={self.time_left!r})"
         )
 
+
+_ATTEMPT_FIELDS = ("provider", "error", "latency", "counted", "hedged", "error_text", "abandoned")
+_RESULT_FIELDS = (
+    "response",
+    "provider",
+    "latency",
+    "attempt",
+    "was_terminus",
+    "attempts",
+    "skipped",
+    "elapsed",
+)
 
 #: `(provider, attempt, is_terminus, deadline, clock)`: a tuple keeps the hot path
 #: cheap; the public `AttemptInfo` is built only when someone asks for it.

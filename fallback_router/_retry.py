@@ -33,6 +33,9 @@ class _BudgetStop(tenacity.stop.stop_base):
         self.deadline = deadline
         self.clock = clock
         self.budget = budget
+        #: A unit was withdrawn for a retry that has not started yet (it may be cancelled
+        #: during the sleep before it: then the unit is refunded).
+        self.owed = False
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
         if self.inner(retry_state):
@@ -41,7 +44,22 @@ class _BudgetStop(tenacity.stop.stop_base):
             now = self.clock() if self.clock is not None else time.monotonic()
             if now + retry_state.upcoming_sleep >= self.deadline:
                 return True
-        return self.budget is not None and not self.budget.withdraw()
+        if self.budget is None:
+            return False
+        if not self.budget.withdraw():
+            return True
+        self.owed = True
+        return False
+
+    def started(self) -> None:
+        """The retry the last withdrawal paid for starts: the unit is spent."""
+        self.owed = False
+
+    def settle(self) -> None:
+        """The retries end before the retry paid for ran: refund its unit."""
+        if self.owed and self.budget is not None:
+            self.owed = False
+            self.budget.refund()
 
 
 class _TriggersOnly(tenacity.retry_base):
@@ -116,13 +134,21 @@ def retry_after_first(
     error that would not move the call on, whatever the template says.
     """
     pending = [first]
+    controller = retry_controller(template, deadline, clock, budget, trigger)
+    stop = controller.stop if isinstance(controller.stop, _BudgetStop) else None
 
     def attempt() -> Any:
         if pending:
             raise pending.pop()
+        if stop is not None:
+            stop.started()
         return call()
 
-    return retry_controller(template, deadline, clock, budget, trigger)(attempt)
+    try:
+        return controller(attempt)
+    finally:
+        if stop is not None:  # interrupted in a sleep (Ctrl-C): the unspent unit goes back
+            stop.settle()
 
 
 async def retry_after_first_async(
@@ -136,11 +162,18 @@ async def retry_after_first_async(
 ) -> Any:
     """`retry_after_first` for an async attempt: tenacity's `AsyncRetrying`, same template."""
     pending = [first]
+    controller = retry_controller(template, deadline, clock, budget, trigger, async_=True)
+    stop = controller.stop if isinstance(controller.stop, _BudgetStop) else None
 
     async def attempt() -> Any:
         if pending:
             raise pending.pop()
+        if stop is not None:
+            stop.started()
         return await call()
 
-    controller = retry_controller(template, deadline, clock, budget, trigger, async_=True)
-    return await controller(attempt)
+    try:
+        return await controller(attempt)
+    finally:
+        if stop is not None:  # cancelled in a sleep: the unspent unit goes back
+            stop.settle()

@@ -18,6 +18,7 @@ stream; plain and method.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, Concatenate, ParamSpec, TypeVar, Unpack, overload
 
@@ -33,9 +34,11 @@ from ._options import DEFAULTS, RouterOptions
 from ._providers import Providers, ProvidersSpec, normalize
 from ._results import Result
 from ._routing import Affinity
+from ._sdk_clients import ClientCheck
 from ._status import Status, build_status
 from ._strategies import Strategy, StrategyObject
 from ._tracker import TrackerCapabilities
+from ._usage import usage_settler
 from ._worker import Workers
 
 __all__ = ["Router", "routed"]
@@ -107,6 +110,12 @@ class Router:
               secret redaction.
             - `affinity_size`, `affinity_ttl`: the memory of `routing(affinity=)`
               keys (default 10,000 keys, 600 s).
+            - `cooldown_for`: a callable `error -> seconds | None`: how long the
+              provider that raised `error` is benched (over hints and `duration`).
+            - `respect_retry_after`: never force a provider benched by a hint;
+              with none left, `AllProvidersBenchedError` without an attempt.
+            - `usage_of`: a callable over a response (a stream's last item)
+              returning the tokens it used; read with token limits (to come).
 
     Version:
         Added in 0.1.0. Changed in 0.2.0: `max_concurrency`; generator functions
@@ -149,6 +158,7 @@ class Router:
             redactor=config.redactor,
             strategy=planner.name,
             failed_phrase=phrase,
+            cooldown_for=config.cooldown_for,
         )
         limited = config.timeout is not None or config.attempt_timeout is not None
         limited = limited or config.hedge_after is not None
@@ -173,6 +183,8 @@ class Router:
             hedge_after=config.hedge_after,
             wait_for_cooldown=config.wait_for_cooldown,
             accept=config.accept,
+            respect_retry_after=config.respect_retry_after and tracker is not None,
+            settle_usage=usage_settler(config.usage_of, config.rate_limits),
             buffer=config.stream_failover == "buffer",
             reraise=config.reraise,
             probe_ttl=config.timeout,
@@ -181,7 +193,10 @@ class Router:
             affinity=Affinity(config.affinity_size, config.affinity_ttl),
             call_ids=call_ids(),
             workers=Workers(),
+            clients=ClientCheck(),
         )
+        if config.static is not None:
+            self.setup.clients.check(*config.static)
         self._direct = self._happy_path_allowed()
 
     def _happy_path_allowed(self) -> bool:
@@ -260,6 +275,19 @@ class Router:
         except Exception:  # noqa: BLE001 - a status display must not raise
             names = tuple(self.setup.stats.known())
         return build_status(self.setup, self.config.tracker, names)
+
+    async def astatus(self) -> Status:
+        """The awaitable twin of [`status`][fallback_router.Router.status]: never blocks the loop.
+
+        When a component waits on the network (a Redis tracker, counter or rate
+        limiter), the status is read in a worker thread, so a slow or hung Redis
+        delays only this await (by the components' bounded operation timeouts),
+        never the other tasks.
+        """
+        tracker = self.config.tracker
+        if getattr(tracker, "blocking", False) or self.setup.blocking():
+            return await asyncio.to_thread(self.status)
+        return self.status()
 
     def reset(self) -> None:
         """Clear this router's providers' cooldowns and its counts.

@@ -6,13 +6,22 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Generator, Hashable, Iterable, Sequence
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import cast
 
 from ._errors import InvalidConfigError
 
-__all__ = ["ENTERED", "ROUTING", "Affinity", "Preferences", "prefer_order", "routing"]
+__all__ = [
+    "ENTERED",
+    "ROUTING",
+    "Affinity",
+    "Preferences",
+    "hide_preferences",
+    "prefer_order",
+    "routing",
+    "show_preferences",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +39,24 @@ ROUTING: ContextVar[Preferences | None] = ContextVar("fallback_router_routing", 
 #: `[True]` once any `routing()` block was entered in this process: until then no
 #: context can hold preferences, and the happy paths skip reading `ROUTING`.
 ENTERED = [False]
+
+
+def hide_preferences() -> Token[Preferences | None] | None:
+    """Hide the preferences in force from the provider about to be called.
+
+    Preferences apply to the routed calls made directly inside a `routing()` block,
+    not to routers a provider calls in turn. Returns the token for
+    `show_preferences`, or None when no preferences are in force (nothing to hide).
+    """
+    if ENTERED[0] and ROUTING.get() is not None:
+        return ROUTING.set(None)
+    return None
+
+
+def show_preferences(token: Token[Preferences | None] | None) -> None:
+    """Undo `hide_preferences` (a None token: nothing was hidden)."""
+    if token is not None:
+        ROUTING.reset(token)
 
 
 def _names(argument: str, value: object) -> tuple[str, ...]:
@@ -59,15 +86,20 @@ def routing(
 
     Args:
         only: restrict calls to these provider names (their order is kept).
-        prefer: move these names to the front, in this order.
+        prefer: move these names to the front, in this order (a name given twice
+            counts once, at its first place: each provider is tried at most once).
         affinity: a hashable key. Calls with the same key start on the provider
             that last served it while that provider is available (so prompt
             caches stay warm), and move on, re-pinned, when it is not. The
             memory is per router, bounded (`affinity_size=`, LRU) and lapses
             after `affinity_ttl=` seconds.
 
+    The preferences apply to the routed calls made directly inside the block, not
+    to routers that a provider calls in turn: a router hides them from its
+    providers while it calls them (sync and async, streams included).
+
     Names a router does not know raise `InvalidConfigError` when that router is
-    called.
+    called, before any attempt (no provider is charged with it).
 
     Version:
         Added in 0.3.0.
@@ -80,7 +112,7 @@ def routing(
         raise InvalidConfigError(msg) from None
     chosen = Preferences(
         only=frozenset(_names("only", only)) if only is not None else None,
-        prefer=_names("prefer", prefer),
+        prefer=tuple(dict.fromkeys(_names("prefer", prefer))),
         affinity=affinity,
     )
     if outer is not None:

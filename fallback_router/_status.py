@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import html
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, overload
 
 from ._display import md
 from ._engine.setup import Setup
 from ._redact import redact
+from ._reprs import error_repr, name_repr, record_repr
 from ._text import cut, describe, printable
 from ._tracker import CooldownState
 
@@ -64,6 +65,14 @@ class ProviderStatus:
     weight: float | None = None
     latency_estimate: float | None = None
     tokens: float | None = None
+
+    def __repr__(self) -> str:
+        """The fields, with the provider name and the last error redacted (DESIGN §8b)."""
+        return record_repr(
+            self,
+            [f.name for f in fields(self)],
+            {"name": name_repr(self.name), "last_error": error_repr(self.last_error)},
+        )
 
 
 def _latency_text(latency: float | None) -> str:
@@ -173,7 +182,7 @@ class Status(Sequence[ProviderStatus]):
         optional = self._optional()
         return [
             (
-                printable(r.name),
+                printable(redact(r.name)),
                 _availability(r),
                 str(r.consecutive_failures),
                 str(r.successes),

@@ -21,6 +21,7 @@ from ._engine.setup import Setup
 from ._errors import AttemptTimeoutError, RejectedResponseError
 from ._results import CURRENT, AttemptState
 from ._retry import retry_after_first
+from ._routing import hide_preferences, show_preferences
 from ._worker import Job
 
 __all__ = ["GRACE", "SyncRun", "check_not_awaitable", "drive", "run_call"]
@@ -99,6 +100,7 @@ class SyncRun:
         setup = call.setup
         clock = call.clock
         token = CURRENT.set(state)
+        hidden = hide_preferences()
         try:
             first = call.first
             if first is not None and first[0] == index and call.number == 1:
@@ -130,6 +132,7 @@ class SyncRun:
             self.check(response)
             return _judge(setup, state[0], state[1], (response, None, start, end))
         finally:
+            show_preferences(hidden)
             CURRENT.reset(token)
 
     def start(self, action: tuple[Any, ...]) -> Any:
@@ -143,7 +146,12 @@ class SyncRun:
             finally:
                 call.ended(index)
         limit, kind = call.limit("attempt")
-        state = call.state(index, number, setup.attempt_timeout)
+        return self.launch(index, call.state(index, number, setup.attempt_timeout), limit, kind)
+
+    def launch(self, index: int, state: AttemptState, limit: float | None, kind: str) -> Any:
+        """Run the attempt in a worker: wait for it up to `limit`, or (hedging) `STARTED`."""
+        call = self.call
+        setup = call.setup
         if self.signal is None:
             self.signal = threading.Event()
         job = Job(functools.partial(self.attempt, index, state), self.signal)
@@ -187,6 +195,7 @@ class SyncRun:
 
         def on_end() -> None:
             call.ended(index)
+            self.released(index)
             if abandoned is not None:
                 abandoned.release(name)
             if probe and caps is not None and caps.end_probe is not None:
@@ -213,9 +222,7 @@ class SyncRun:
         while True:
             for index, (job, *_) in list(self.jobs.items()):
                 if job.done.is_set():
-                    del self.jobs[index]
-                    call.ended(index)
-                    return index, job.result()
+                    return self._take(index, job)
             now = _real_now()
             limits = [entry[2] for entry in self.jobs.values() if entry[2] is not None]
             for index, (_, _, until, limit, kind) in list(self.jobs.items()):
@@ -229,6 +236,24 @@ class SyncRun:
             signal.clear()
             if not any(entry[0].done.is_set() for entry in self.jobs.values()):
                 signal.wait(None if wake is None else max(0.0, wake - now))
+
+    def _take(self, index: int, job: Job) -> tuple[int, Outcome]:
+        """Collect the ended attempt on `index`: `(index, outcome)`."""
+        del self.jobs[index]
+        try:
+            outcome: Outcome = job.result()
+        except BaseException:
+            self.call.ended(index)
+            raise
+        self.collected(index, outcome)
+        return index, outcome
+
+    def collected(self, index: int, outcome: Outcome) -> None:  # noqa: ARG002 - streams use it
+        """An attempt's outcome was collected: its slot goes back (a stream keeps a winner's)."""
+        self.call.ended(index)
+
+    def released(self, index: int) -> None:
+        """An abandoned attempt really ended (streams close what it opened)."""
 
     def _timeout(self, index: int, kind: str, limit: float | None) -> Outcome:
         call = self.call

@@ -3,11 +3,10 @@
 A decorated generator function routes a stream. Providers are tried as for a
 plain call until one produces its first item (or finishes empty); that provider
 then serves the whole stream, and a later error reaches the consumer as
-`StreamInterrupted` (recorded as that provider's failure). With
-`stream_failover="buffer"` each provider's stream is read to its end first, so a
-cut, a stall, a malformed item or a rejected stream falls back and the consumer
-sees exactly one complete stream. The provider's slot is held until the stream
-ends, is closed, or its iterator is garbage-collected.
+`StreamInterrupted` (recorded as that provider's failure). With `stream_failover=
+"buffer"` each provider's stream is read to its end first, so a cut, a stall, a
+malformed item or a rejected stream falls back and the consumer sees exactly one
+complete stream. The slot is held until the stream ends, is closed or collected.
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ from ._engine.setup import Setup
 from ._errors import AttemptTimeoutError, StreamInterrupted
 from ._relay import RelayBase
 from ._results import CURRENT, AttemptState, Result, new_result
+from ._routing import hide_preferences, show_preferences
 from ._sync import SyncRun, drive
 from ._worker import Job
 
@@ -34,11 +34,13 @@ _EMPTY = object()
 def _next_item(gen: Iterator[Any], state: AttemptState) -> Any:
     """The provider's next item, under its attempt's context (`_EMPTY` at the end)."""
     token = CURRENT.set(state)
+    hidden = hide_preferences()
     try:
         return next(gen)
     except StopIteration:
         return _EMPTY
     finally:
+        show_preferences(hidden)
         CURRENT.reset(token)
 
 
@@ -46,9 +48,11 @@ def _close(gen: Iterator[Any], state: AttemptState) -> None:
     close = getattr(gen, "close", None)
     if close is not None:
         token = CURRENT.set(state)
+        hidden = hide_preferences()
         try:
             close()
         finally:
+            show_preferences(hidden)
             CURRENT.reset(token)
 
 
@@ -116,12 +120,13 @@ def _close_quietly(gen: Iterator[Any], state: AttemptState) -> None:
 class StreamRun(SyncRun):
     """Attempts that open a stream: the first item, or (buffered) every item."""
 
-    __slots__ = ("opened", "orphans")
+    __slots__ = ("gens", "opened", "orphans")
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.opened: dict[int, AttemptState] = {}
         self.orphans: set[int] = set()  # attempts whose abandoned read gives the slot back
+        self.gens: dict[int, Iterator[Any]] = {}  # hedged attempts' streams (closed if lost)
 
     def check(self, response: Any) -> None:
         """Streams have no awaitable case."""
@@ -132,8 +137,12 @@ class StreamRun(SyncRun):
         state = self.opened[index]
         gen = self.fn(call.objects[index], *self.args, **self.kwargs)
         limit, kind = self.call.limit("first item")
-        release = functools.partial(call.ended, index)
-        orphan = functools.partial(self.orphans.add, index)
+        release: Callable[[], None] = functools.partial(call.ended, index)
+        orphan: Callable[[], None] = functools.partial(self.orphans.add, index)
+        if setup.hedge_after is not None:  # a race in a worker: the driver bounds it
+            self.gens[index] = gen
+            limit = None
+            release = orphan = _nothing  # the driver gives the slot back
         try:
             first = _bounded_next(setup, gen, state, limit, kind, release, orphan)
             if not setup.buffer:
@@ -152,8 +161,11 @@ class StreamRun(SyncRun):
     def start(self, action: tuple[Any, ...]) -> Any:
         _, index, number, _forced, _probe, _hedged = action
         call = self.call
-        state = call.state(index, number, self.call.limit("first item")[0])
+        limit, kind = call.limit("first item")
+        state = call.state(index, number, limit)
         self.opened[index] = state
+        if call.setup.hedge_after is not None:  # a race to the first item, in workers
+            return self.launch(index, state, limit, kind)
         keep = False
         try:
             outcome = self.attempt(index, state)
@@ -162,6 +174,21 @@ class StreamRun(SyncRun):
         finally:
             if not keep and index not in self.orphans:
                 call.ended(index)
+
+    def collected(self, index: int, outcome: Any) -> None:
+        """A raced attempt ended: a winning stream keeps its slot (the relay gives it back)."""
+        if outcome[1] is not None or self.call.setup.buffer:
+            self.call.ended(index)
+
+    def released(self, index: int) -> None:
+        """A raced attempt that lost (or timed out) ended: its stream is closed."""
+        gen = self.gens.pop(index, None)
+        if gen is not None:
+            _close_quietly(gen, self.opened[index])
+
+
+def _nothing() -> None:
+    """Giving back is the driver's (a raced attempt)."""
 
 
 def route_stream(
@@ -178,6 +205,7 @@ def route_stream(
     """
     call = CallState(setup, function, True)
     call.stream = not setup.buffer  # an unbuffered stream's call ends with the stream
+    call.streamed = True
     run = StreamRun(call, fn, args, kwargs)
     result: Result[Any] = drive(run)
     index = call.names.index(result.provider)
@@ -229,8 +257,13 @@ class Relay(RelayBase, Iterator[Any]):
 
     def __next__(self) -> Any:
         if self._buffered:
-            item = next(self._first)
+            try:
+                item = next(self._first)
+            except StopIteration:
+                self._settled()
+                raise
             self.items += 1
+            self._last = item
             return item
         if not self._open:
             raise StopIteration
@@ -239,6 +272,7 @@ class Relay(RelayBase, Iterator[Any]):
             self._first = _EMPTY
             if self.items == 0:
                 self.items = 1
+                self._last = first
                 return first
         call = self._call
         setup = call.setup
@@ -262,9 +296,13 @@ class Relay(RelayBase, Iterator[Any]):
             self.close()
             raise
         if item is _EMPTY:
-            self.close()
+            try:
+                self._settled()
+            finally:
+                self.close()
             raise StopIteration
         self.items += 1
+        self._last = item
         return item
 
     def _orphan(self) -> None:
@@ -279,7 +317,8 @@ class Relay(RelayBase, Iterator[Any]):
             if record:
                 tracker = self._call.setup.tracker
                 assert tracker is not None  # noqa: S101 - `record` says there is one
-                self._cooled(tracker.record_failure(self._state[0], error), error, text)
+                args = self._call.setup.recorder.failure_args(self._state[0], error)
+                self._cooled(tracker.record_failure(*args), error, text)
         finally:
             self._call.closed(interrupted)
             self.close()

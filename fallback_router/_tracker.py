@@ -64,6 +64,14 @@ class CooldownTracker(Protocol):
       with it, a call that finds some providers benched skips them on the happy path.
     - `blocking`: True when methods may wait on the network; async routers then
       call them in a worker thread (`peek(names)` answers without I/O, or None).
+    - `record_failure(name, error, duration=None)`: with `duration` (seconds, from
+      the router's `cooldown_for=`) the cooldown this failure starts lasts that
+      long instead of the hint's or the tracker's own length (clamped to
+      `max_duration`, or one hour) and counts as benched by a hint. Needed by
+      `cooldown_for=`.
+    - `hinted(names) -> Sequence[float]`: the seconds each name stays benched by
+      an explicit hint (a Retry-After-like header or `cooldown_for=`), 0.0 for
+      none. Needed by `respect_retry_after=True`.
 
     Version:
         Added in 0.1.0. Changed in 0.2.0: `record_failure` returns the cooldown
@@ -115,6 +123,8 @@ class TrackerCapabilities:
     blocking: bool
     peek: Callable[[Sequence[str]], Sequence[float] | None] | None
     has_state: Callable[[str], bool] | None
+    explicit_duration: bool
+    hinted: Callable[[Sequence[str]], Sequence[float]] | None
 
     @classmethod
     def of(cls, tracker: object) -> TrackerCapabilities:
@@ -130,4 +140,6 @@ class TrackerCapabilities:
             blocking=getattr(tracker, "blocking", False) is True,
             peek=getattr(tracker, "peek", None),
             has_state=getattr(tracker, "has_state", None),
+            explicit_duration=_accepts(getattr(tracker, "record_failure", None), "duration"),
+            hinted=getattr(tracker, "hinted", None),
         )

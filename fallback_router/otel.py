@@ -23,6 +23,7 @@ from loguru import logger
 import fallback_router as ev  # the public event classes
 
 from . import __version__
+from ._redact import redact
 
 if TYPE_CHECKING:
     from opentelemetry.util.types import Attributes, AttributeValue
@@ -60,9 +61,11 @@ class _Call:
 class _Labels:
     """One provider's span name and metric attributes, built once (OTel never mutates them)."""
 
-    __slots__ = ("failure", "name", "provider", "skips", "success")
+    __slots__ = ("failure", "name", "provider", "shown", "skips", "success")
 
-    def __init__(self, provider: str) -> None:
+    def __init__(self, real: str) -> None:
+        #: The provider name as spans and metrics show it: redacted (DESIGN §8b).
+        self.shown = provider = redact(real)
         self.name = f"attempt {provider}"
         self.provider: dict[str, AttributeValue] = {PROVIDER: provider}
         self.success: Attributes = {PROVIDER: provider, OUTCOME: "success"}
@@ -156,8 +159,14 @@ class OpenTelemetryHook:
         if handler is not None:
             try:
                 handler(event)
-            except Exception:  # noqa: BLE001 - a hook must not break the call it observes
-                logger.opt(exception=True).error("OpenTelemetry hook failed; event ignored")
+            except Exception as exc:  # noqa: BLE001 - a hook must not break the call it observes
+                # The redacted text only: a traceback (and loguru's variable dump) would
+                # print the event, raw errors and names included.
+                logger.error(
+                    "OpenTelemetry hook failed; event ignored: {error}",
+                    error=redact(f"{type(exc).__name__}: {exc}"),
+                    event=type(event).__name__,
+                )
 
     def _labels_of(self, provider: str) -> _Labels:
         labels = self._labels.get(provider)
@@ -211,18 +220,18 @@ class OpenTelemetryHook:
         call = self._get(event.call_id)
         if call is None:
             return
+        labels = self._labels_of(event.provider)
         attributes: Attributes = {
-            PROVIDER: event.provider,
+            PROVIDER: labels.shown,
             ATTEMPT: event.attempt,
             STRATEGY: call.strategy,
             "fallback_router.probe": event.probe,
             "fallback_router.hedged": event.hedged,
             "fallback_router.is_terminus": event.is_terminus,
         }
-        name = self._labels_of(event.provider).name
-        span = self._tracer.start_span(name, call.context, attributes=attributes)
+        span = self._tracer.start_span(labels.name, call.context, attributes=attributes)
         if event.hedged:
-            call.span.add_event("hedge", {PROVIDER: event.provider, REASON: "hedge_after"})
+            call.span.add_event("hedge", {PROVIDER: labels.shown, REASON: "hedge_after"})
         with self._lock:
             if not call.closed:
                 call.attempts[event.attempt] = span
@@ -256,29 +265,33 @@ class OpenTelemetryHook:
             span.end()
 
     def _skipped(self, event: ev.ProviderSkipped) -> None:
-        self._skips.add(1, self._labels_of(event.provider).skip(event.reason))
+        labels = self._labels_of(event.provider)
+        self._skips.add(1, labels.skip(event.reason))
         reason, remaining = event.reason, event.remaining
-        skip: Attributes = {PROVIDER: event.provider, REASON: reason, REMAINING: remaining}
+        skip: Attributes = {PROVIDER: labels.shown, REASON: reason, REMAINING: remaining}
         self._add_event(event.call_id, "skip", skip)
 
     def _cooldown(self, event: ev.CooldownEntered) -> None:
-        self._cooldowns.add(1, self._labels_of(event.provider).provider)
+        labels = self._labels_of(event.provider)
+        self._cooldowns.add(1, labels.provider)
         cooldown: Attributes = {
-            PROVIDER: event.provider,
+            PROVIDER: labels.shown,
             "fallback_router.duration": event.duration,
             ERROR_TYPE: type(event.reason).__name__,
         }
         self._add_event(event.call_id, "cooldown", cooldown)
 
     def _terminus(self, event: ev.TerminusForced) -> None:
-        forced: Attributes = {PROVIDER: event.provider, REMAINING: event.remaining}
+        shown = self._labels_of(event.provider).shown
+        forced: Attributes = {PROVIDER: shown, REMAINING: event.remaining}
         self._add_event(event.call_id, "terminus forced", forced)
 
     def _call_succeeded(self, event: ev.CallSucceeded) -> None:
         # Attempts still running when a call succeeds lost to a hedge.
         call = self._close(event.call_id, "hedge lost")
         if call is not None:
-            call.span.set_attributes({PROVIDER: event.provider, ATTEMPT: event.attempt})
+            shown = self._labels_of(event.provider).shown
+            call.span.set_attributes({PROVIDER: shown, ATTEMPT: event.attempt})
             call.span.end()
 
     def _call_failed(self, event: ev.CallFailed) -> None:

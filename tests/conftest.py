@@ -24,6 +24,8 @@ from typing import Any
 import pytest
 from loguru import logger
 
+from fallback_router.testing import Script
+
 from .support.helpers import FakeClock
 from .support.web import Endpoints
 
@@ -86,6 +88,21 @@ def gate() -> Iterator[threading.Event]:
     event = threading.Event()
     yield event
     event.set()
+
+
+@pytest.fixture
+def scripts() -> Iterator[Any]:
+    """Makes `testing.Script`s; closes them at teardown so no hang outlives a test."""
+    made: list[Script] = []
+
+    def make(*steps: Any, **kwargs: Any) -> Script:
+        script = Script(*steps, **kwargs)
+        made.append(script)
+        return script
+
+    yield make
+    for script in made:
+        script.close()
 
 
 # -- a real Redis server on 127.0.0.1 ----------------------------------------------------

@@ -510,10 +510,10 @@ def test_affinity_memory_is_bounded_and_lapses():
             fn()
     affinity = fn.router.setup.affinity
     assert len(affinity) == 2
-    assert affinity.get("k1", clock.now) is None  # the least recently used key went
-    assert affinity.get("k3", clock.now) in {"a", "b"}
+    assert affinity.get("k1", clock()) is None  # the least recently used key went
+    assert affinity.get("k3", clock()) in {"a", "b"}
     clock.advance(11)
-    assert affinity.get("k3", clock.now) is None  # lapsed after affinity_ttl
+    assert affinity.get("k3", clock()) is None  # lapsed after affinity_ttl
 
 
 # -- rate limits ---------------------------------------------------------------------------------

@@ -26,7 +26,8 @@ from typing import Any
 import pytest
 
 from fallback_router import RedisCooldown, routed
-from fallback_router._cli import main, redact_url
+from fallback_router._cli import main
+from fallback_router._cli_text import redact_url
 
 from .conftest import RedisServer, free_port
 from .support import redis_topologies as topologies
@@ -378,8 +379,11 @@ def test_control_characters_in_names_are_escaped_in_the_table(cli, redis_server,
 
 
 @processes
-def test_reset_on_a_read_only_replica_warns(cli, redis_server, redis_client, replica):
-    """A replica refuses the reset's writes: the providers still benched are named on stderr."""
+def test_reset_on_a_read_only_replica_exits_1_naming_the_fix(
+    cli, redis_server, redis_client, replica
+):
+    """A replica refuses the reset's writes: exit 1, one line naming the URL and the fix
+    (the command's reads and writes never fail open), and nothing was cleared."""
     bench(redis_client, "a")
     replica_client = topologies.client({"kind": "url", "url": replica["url"]})
     primary_keys = set(redis_client.keys("fallback_router:*"))
@@ -387,11 +391,11 @@ def test_reset_on_a_read_only_replica_warns(cli, redis_server, redis_client, rep
     assert wait_until(lambda: set(replica_client.keys("fallback_router:*")) == primary_keys)
     assert cli("status", "--redis", replica["url"], "--json").names() == ["a"]
     ran = cli("reset", "--redis", replica["url"], "a")
-    assert ran.returncode == 0
-    assert one_line(ran.stderr).startswith(
-        "fallback-router: warning: still has state after the reset: a "
-    )
-    assert "read-only replica" in ran.stderr
+    assert (ran.returncode, ran.stdout) == (1, "")
+    line = one_line(ran.stderr)
+    assert line.startswith(f"fallback-router: cannot reach Redis at {replica['url']}")
+    assert "read-only replica" in line
+    assert "connect to the primary" in line
     assert set(RedisCooldown(redis_client).snapshot()) == {"a"}
 
 
@@ -522,6 +526,46 @@ def test_unknown_url_options_exit_2(cli, redis_server):
     assert ran.returncode == 2
     assert "bogus" in one_line(ran.stderr)
     assert "Traceback" not in ran.stderr
+
+
+@pytest.mark.parametrize("path", ["/notadb", "/0x", "/1/2", "/ 3", "/%31a"])
+def test_a_database_that_is_not_a_number_is_a_usage_error(cli, path):
+    """`redis://h/notadb` exits 2 naming the value (redis-py would read it as database 0)."""
+    ran = cli("status", "--redis", f"redis://127.0.0.1:6379{path}")
+    assert ran.returncode == 2
+    line = ran.stderr.strip().splitlines()[-1]
+    assert "must be a number" in line
+    assert repr(path.replace("%31", "1")) in line
+    assert ran.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("command", "nothing"),
+    [
+        (["status"], "has state"),
+        (["status", "--json"], '"providers"'),
+        (["reset"], "nothing to clear"),
+        (["reset", "flaky"], "reset flaky"),
+    ],
+)
+def test_a_slow_scan_exits_1_and_never_reads_as_nothing(
+    cli, redis_server, redis_client, proxy, command, nothing
+):
+    """Redis answers the PINGs but not the SCAN in time: exit 1 naming the URL, and no
+    "no provider has state" / "nothing to clear" with exit 0 (three providers benched)."""
+    bench(redis_client, "flaky", "slow", "down")
+    url = f"redis://127.0.0.1:{proxy.port}/0"
+    proxy.set("delay", 6.0, only=b"SCAN")
+    ran = cli(command[0], "--redis", url, "--timeout", "1.5", *command[1:])
+    assert ran.returncode == 1, ran.stdout
+    assert ran.stdout == ""
+    assert nothing not in ran.stdout
+    line = one_line(ran.stderr)
+    assert line.startswith(f"fallback-router: cannot reach Redis at {url}")
+    assert "Timeout" in line
+    assert "Traceback" not in ran.stderr
+    proxy.set("pass")
+    assert len(RedisCooldown(redis_client).snapshot()) == 3  # nothing was cleared
 
 
 def test_help_documents_every_way_to_reach_redis(cli):

@@ -60,6 +60,31 @@ def test_shared_cooldown_example_only_the_first_worker_pays(redis_server):
     assert "vendor-a benched in Redis" in out
 
 
+def test_the_users_pytest_file_passes():
+    """The "Testing your routing" page's pytest file runs, and all four of its tests pass."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(EXAMPLES / "test_my_routing.py"),
+            "-o",
+            "addopts=",  # the suite's options (xdist, coverage) are not the user's
+            "-p",
+            "no:cacheprovider",
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=EXAMPLES.parent,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "4 passed" in result.stdout
+    assert "skipped" not in result.stdout
+
+
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_notebook_executes_top_to_bottom():
     """The guided-tour notebook runs without errors in a real kernel."""

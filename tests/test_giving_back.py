@@ -281,6 +281,60 @@ def test_cancelling_an_async_call_gives_everything_back():
     assert asyncio.run(main())
 
 
+@pytest.mark.parametrize("form", ["function", "method"])
+def test_aclose_returns_after_the_providers_generator_closed_and_its_slot_is_free(form):
+    """`await stream.aclose()` midway: on return the provider's `finally` ran and the slot
+    is back (not some time later, when the loop finalizes a generator left open)."""
+    limiter = ConcurrencyLimiter(1)
+    closed: list[str] = []
+
+    async def words(provider):
+        try:
+            yield f"{provider}0"
+            yield f"{provider}1"
+        finally:
+            closed.append(provider)
+
+    class Client:
+        @routed(providers=["a"], max_concurrency=limiter)
+        async def stream(self, provider):
+            try:
+                yield f"{provider}0"
+                yield f"{provider}1"
+            finally:
+                closed.append(provider)
+
+    plain = routed(providers=["a"], max_concurrency=limiter)(words)
+
+    async def main() -> tuple[list[str], bool]:
+        stream = plain() if form == "function" else Client().stream()
+        assert await anext(stream) == "a0"
+        assert not free(limiter, "a")
+        await stream.aclose()
+        return list(closed), free(limiter, "a")
+
+    assert asyncio.run(main()) == (["a"], True)
+
+
+def test_close_returns_after_the_providers_generator_closed_and_its_slot_is_free():
+    """The sync twin: `close()` midway returns once the provider's generator is closed."""
+    limiter = ConcurrencyLimiter(1)
+    closed: list[str] = []
+
+    @routed(providers=["a"], max_concurrency=limiter)
+    def stream(provider):
+        try:
+            yield f"{provider}0"
+            yield f"{provider}1"
+        finally:
+            closed.append(provider)
+
+    words = stream()
+    assert next(words) == "a0"
+    words.close()
+    assert (closed, free(limiter, "a")) == (["a"], True)
+
+
 # -- many threads, every ending ----------------------------------------------------------------
 
 

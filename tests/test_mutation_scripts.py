@@ -18,6 +18,8 @@ EQUIVALENT = ROOT / "scripts" / "equivalent_mutants.txt"
 SCRIPTS = {
     "fallback_router._redis_scripts.READ",
     "fallback_router._redis_scripts.TRY_PROBE",
+    "fallback_router._redis_scripts.RELEASE_PROBE",
+    "fallback_router._redis_scripts.READ_HINTS",
     "fallback_router._redis_scripts.RECORD_SUCCESS",
     "fallback_router._redis_scripts.RECORD_FAILURE",
     "fallback_router._redis_scripts.INCR",

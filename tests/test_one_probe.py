@@ -43,7 +43,7 @@ def test_thirty_two_threads_make_one_probe_per_cooldown_end():
     def call(provider):
         if provider == "a":
             with lock:
-                attempts.append(clock.now)
+                attempts.append(clock())
             raise RuntimeError("a is down")
         return provider
 

@@ -63,20 +63,45 @@ def test_invalid_specs_name_the_value(spec):
 
 
 @pytest.mark.parametrize(
+    ("spec", "named"),
+    [(f"{2**53 + 1}/s", "9007199254740993"), ("1" + "0" * 5000 + "/min", "10000")],
+)
+def test_specs_beyond_2_53_are_invalid_config_naming_the_value(spec, named):
+    """ "9007199254740993/s" and a 5,001-digit count: InvalidConfigError naming the value
+    (never OverflowError or Python's digit-limit ValueError)."""
+    with pytest.raises(InvalidConfigError) as info:
+        RateLimit.parse(spec)
+    assert type(info.value) is InvalidConfigError
+    assert named in str(info.value)
+
+
+REQUESTS = "RateLimit requests must be an int from 1 to 2**53"
+PER = "RateLimit per must be a finite number of seconds > 0 and <= 2**53"
+
+
+@pytest.mark.parametrize(
     ("args", "message"),
     [
-        ((0, 1.0), "RateLimit requests must be an int >= 1, got 0"),
-        ((True, 1.0), "RateLimit requests must be an int >= 1, got True"),
-        ((2.0, 1.0), "RateLimit requests must be an int >= 1, got 2.0"),
-        ((5, 0), "RateLimit per must be a finite number of seconds > 0, got 0"),
-        ((5, -1.0), "RateLimit per must be a finite number of seconds > 0, got -1.0"),
-        ((5, math.inf), "RateLimit per must be a finite number of seconds > 0, got inf"),
-        ((5, "1"), "RateLimit per must be a finite number of seconds > 0, got '1'"),
-        ((5, 10**400), f"RateLimit per must be a finite number of seconds > 0, got 1{'0' * 36}..."),
+        ((0, 1.0), f"{REQUESTS}, got 0"),
+        ((True, 1.0), f"{REQUESTS}, got True"),
+        ((2.0, 1.0), f"{REQUESTS}, got 2.0"),
+        ((math.nan, 1.0), f"{REQUESTS}, got nan"),
+        ((math.inf, 1.0), f"{REQUESTS}, got inf"),
+        ((2**53 + 1, 1.0), f"{REQUESTS}, got {2**53 + 1}"),
+        ((10**400, 1), f"{REQUESTS}, got 1{'0' * 36}... (401 characters)"),
+        ((10**5000, 1), f"{REQUESTS}, got an int of 5001 digits"),
+        ((5, 0), f"{PER}, got 0"),
+        ((5, -1.0), f"{PER}, got -1.0"),
+        ((5, math.inf), f"{PER}, got inf"),
+        ((5, math.nan), f"{PER}, got nan"),
+        ((5, "1"), f"{PER}, got '1'"),
+        ((5, 2.0**53 * 2), f"{PER}, got {2.0**54!r}"),
+        ((5, 10**400), f"{PER}, got 1{'0' * 36}... (401 characters)"),
     ],
 )
 def test_rate_limit_fields_are_validated(args, message):
-    """RateLimit(requests, per) refuses what is not a bucket, naming the value."""
+    """RateLimit(requests, per) refuses what is not a bucket, naming the value: an
+    InvalidConfigError, never an OverflowError (10**400) or a ValueError (10**5000)."""
     with pytest.raises(InvalidConfigError) as info:
         RateLimit(*args)
     assert str(info.value) == message
@@ -188,10 +213,10 @@ def test_a_clock_stepping_back_adds_nothing(clock):
     """A backwards step keeps the tokens, gives no negative wait, and refill resumes."""
     limiter = InMemoryRateLimiter({"gpt": "4/s"}, clock=clock)
     assert limiter.tokens("gpt") == 4.0
-    clock.advance(-100)
+    clock.step_back(100)
     assert limiter.tokens("gpt") == 4.0
     assert [limiter.try_acquire("gpt") for _ in range(5)] == [True] * 4 + [False]
-    clock.advance(-50)
+    clock.step_back(50)
     assert limiter.tokens("gpt") == 0.0
     assert limiter.wait_time("gpt") == 0.25
     clock.advance(0.25)
@@ -262,7 +287,10 @@ class Harness:
 
     def advance(self, seconds: float) -> None:
         """Fake clock in memory; on Redis, the buckets' timestamps move back instead."""
-        self.clock.advance(seconds)
+        if seconds < 0:
+            self.clock.step_back(-seconds)
+        else:
+            self.clock.advance(seconds)
         if self.kind == "redis":
             for limiter in self.built:
                 for name in limiter.limits:
@@ -484,6 +512,40 @@ def test_unreachable_redis_fails_open_with_local_limits_and_one_log(dead_port, l
     assert limiter.try_acquire("gpt")
     assert limiter.try_acquire("gpt") is False
     assert len(logs.find("redis unavailable, failing open")) == 1
+
+
+def test_while_redis_is_down_each_process_applies_the_full_limit_locally(redis_server, proxy, logs):
+    """Documented fail-open: two limiters (two processes) share one bucket of 2 while Redis
+    answers; while it is down each grants the full 2 from its own local bucket (N limiters
+    may send up to N x the quota); once Redis is back they share the Redis bucket again."""
+    import redis
+
+    clock = FakeClock()
+    namespace = f"fail-open-{free_port()}"
+
+    def limiter() -> RedisRateLimiter:
+        client = redis.Redis(host="127.0.0.1", port=proxy.port)
+        return RedisRateLimiter(
+            client, {"gpt": "2/h"}, namespace=namespace, op_timeout=1.0, backoff=5.0, clock=clock
+        )
+
+    one, two = limiter(), limiter()
+    assert [one.try_acquire("gpt"), two.try_acquire("gpt"), one.try_acquire("gpt")] == [
+        True,
+        True,
+        False,
+    ]
+    assert two.try_acquire("gpt") is False  # one shared bucket: 2 in all
+    proxy.set("refuse")
+    granted = [one.try_acquire("gpt") for _ in range(3)] + [
+        two.try_acquire("gpt") for _ in range(3)
+    ]
+    assert granted == [True, True, False, True, True, False]  # 2 each: 2 x the quota
+    assert len(logs.find("redis unavailable, failing open")) == 2  # once per limiter
+    proxy.set("pass")
+    clock.advance(5.1)  # the back-off is over: Redis is authoritative again
+    assert one.try_acquire("gpt") is False
+    assert two.try_acquire("gpt") is False
 
 
 def test_unlimited_names_never_ask_redis(dead_port, logs):

@@ -146,6 +146,47 @@ def test_openai_style_keys(key):
     )
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("body api_key=abc123&model=m", "body api_key=***&model=m"),
+        ("token = abc123, next", "token = ***, next"),
+        ("Client(api_key='abc123', retries=2)", "Client(api_key='***', retries=2)"),
+        ('password="p4ss word" ok', 'password="***" ok'),
+        ("client_secret=abc;x=1", "client_secret=***;x=1"),
+        ("auth=Bearer abc123", "auth=Bearer ***"),
+        ('{"api_key": "abc123", "model": "m"}', '{"api_key": "***", "model": "m"}'),
+        ('"{\\"api_key\\": \\"abc123\\"}"', '"{\\"api_key\\": \\"***\\"}"'),
+        ('{"x-api-key":"abc123"}', '{"x-api-key":"***"}'),
+        ("GET https://h.test/key/abc123/v1", "GET https://h.test/key/***/v1"),
+        ("https://h.test/token/abc123?x=1", "https://h.test/token/***?x=1"),
+        ("/v1/api_key/abc123", "/v1/api_key/***"),
+        ("/SECRET/abc123", "/SECRET/***"),
+    ],
+)
+def test_form_json_and_path_credentials(text, expected):
+    """Form fields, keyword arguments, JSON fields (escaped too) and path segments."""
+    assert redact(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "max_tokens=100",
+        "keyword=cats",
+        "monkey=1",
+        "https://h.test/keys/list",
+        "https://h.test/auth/login",
+        "https://h.test/v1/tokens/count",
+        '{"key": "user_id"}',
+        "x == y",
+    ],
+)
+def test_form_json_and_path_rules_keep_ordinary_text(text):
+    """Names that only resemble a credential are kept."""
+    assert redact(text) == text
+
+
 def test_google_api_keys():
     """Google API keys become `AIza***`."""
     assert redact("key AIzaSyA-1234567890abcdefghijklmnopqrstu!") == "key AIza***!"

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 import fallback_router
+from fallback_router import testing
 
 from .support.helpers import chromium
 
@@ -49,7 +50,10 @@ REST_LEFTOVERS = (
 )
 
 #: Public names that live outside the package root.
-EXTRA_NAMES = ("fallback_router.otel.OpenTelemetryHook",)
+EXTRA_NAMES = (
+    "fallback_router.otel.OpenTelemetryHook",
+    *(f"fallback_router.testing.{name}" for name in testing.__all__),
+)
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +101,7 @@ def test_no_page_shows_raw_rest_or_unresolved_references(site):
 
 
 def test_the_api_reference_documents_every_public_name(site):
-    """Each name of fallback_router.__all__ (and the OTel hook) has its entry and anchor."""
+    """Each name of fallback_router.__all__ (and the OTel hook, the testing helpers) has its entry and anchor."""
     markup = (site / "reference" / "index.html").read_text(encoding="utf-8")
     names = [f"fallback_router.{name}" for name in fallback_router.__all__] + list(EXTRA_NAMES)
     missing = [name for name in names if f'id="{name}"' not in markup]

@@ -20,6 +20,7 @@ from fallback_router import (
     current_attempt,
     routed,
 )
+from fallback_router.testing import stall
 
 from .conftest import FakeClock
 from .support.helpers import Boom
@@ -284,19 +285,16 @@ def test_a_collected_stream_leaves_the_interrupted_codes_context_alone(form):
 # -- a stream's time limits, in process (the HTTP scenarios drive them against a server) ----
 
 
-def stalling(gate, slow: str, items_first: int):
-    """A stream provider: `slow` yields `items_first` items, then stalls; others answer."""
+def stalling(scripts, items_first: int):
+    """Streams by name, and a routed body: `a` yields `items_first` items then falls silent
+    (until the test ends), `b` answers."""
+    silent = scripts(stall([f"a{i}" for i in range(items_first)], None))
+    providers = {"a": silent, "b": scripts(["b0", "b1"])}
 
     def chat(provider):
-        if provider == slow:
-            for i in range(items_first):
-                yield f"{provider}{i}"
-            gate.wait(30)
-            return
-        yield f"{provider}0"
-        yield f"{provider}1"
+        yield from provider.stream()
 
-    return chat
+    return providers, chat
 
 
 LIMIT_CASES = [
@@ -309,9 +307,10 @@ LIMIT_CASES = [
 
 
 @pytest.mark.parametrize(("options", "kind"), LIMIT_CASES)
-def test_a_silent_stream_falls_back_at_its_first_item_limit(gate, options, kind):
+def test_a_silent_stream_falls_back_at_its_first_item_limit(scripts, options, kind):
     """No first item within the limit: AttemptTimeoutError of that kind, then the next."""
-    fn = routed(providers=["a", "b"], cooldown=None, **options)(stalling(gate, "a", 0))
+    providers, chat = stalling(scripts, 0)
+    fn = routed(providers=providers, cooldown=None, **options)(chat)
     if kind == "budget":
         with pytest.raises(DeadlineExceededError) as info:
             list(fn())
@@ -352,9 +351,10 @@ def test_an_async_silent_stream_falls_back_at_its_first_item_limit(options, kind
     assert attempt.error.kind == kind
 
 
-def test_a_stream_silent_after_its_first_item_is_interrupted_by_idle_timeout(gate):
+def test_a_stream_silent_after_its_first_item_is_interrupted_by_idle_timeout(scripts):
     """One item, then silence past idle_timeout: StreamInterrupted from an 'idle' timeout."""
-    fn = routed(providers=["a", "b"], cooldown=None, idle_timeout=0.05)(stalling(gate, "a", 1))
+    providers, chat = stalling(scripts, 1)
+    fn = routed(providers=providers, cooldown=None, idle_timeout=0.05)(chat)
     stream = fn()
     assert next(stream) == "a0"
     with pytest.raises(StreamInterrupted) as info:
@@ -431,10 +431,11 @@ def test_a_fallen_back_streams_call_ends_once_with_the_stream(flavour):
     assert ended[0].call_id == events[0].call_id
 
 
-def test_a_buffered_stream_that_stalls_falls_back_on_its_idle_limit(gate):
+def test_a_buffered_stream_that_stalls_falls_back_on_its_idle_limit(scripts):
     """stream_failover='buffer': a stalls after one item; b's whole stream, a's 'idle' timeout."""
-    fn = routed(providers=["a", "b"], cooldown=None, idle_timeout=0.05, stream_failover="buffer")(
-        stalling(gate, "a", 1)
+    providers, chat = stalling(scripts, 1)
+    fn = routed(providers=providers, cooldown=None, idle_timeout=0.05, stream_failover="buffer")(
+        chat
     )
     result = fn.route()
     assert (result.provider, list(result.response)) == ("b", ["b0", "b1"])
@@ -555,35 +556,3 @@ def test_an_async_steady_stream_longer_than_idle_timeout_is_never_interrupted():
     started = time.monotonic()
     assert asyncio.run(run()) == [str(i) for i in range(ITEMS)]
     assert time.monotonic() - started > IDLE
-
-
-# -- hedge_after and streams ------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("flavour", ["sync", "async"])
-def test_streams_are_not_hedged(flavour):
-    """hedge_after= applies to plain calls (docs/guide/llm.md): a stream slower to its first
-    item than hedge_after still serves alone; b is never started."""
-    started: list[str] = []
-
-    def chat(provider):
-        started.append(provider)
-        time.sleep(0.3)  # slower than hedge_after
-        yield f"{provider}0"
-
-    async def async_chat(provider):
-        started.append(provider)
-        await asyncio.sleep(0.3)
-        yield f"{provider}0"
-
-    if flavour == "sync":
-        fn = routed(providers=["a", "b"], cooldown=None, hedge_after=0.01)(chat)
-        items = list(fn())
-    else:
-        fn = routed(providers=["a", "b"], cooldown=None, hedge_after=0.01)(async_chat)
-
-        async def run():
-            return [item async for item in fn()]
-
-        items = asyncio.run(run())
-    assert (items, started) == (["a0"], ["a"])

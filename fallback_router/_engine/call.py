@@ -24,23 +24,15 @@ give back.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Generator, Sequence
 from typing import Any
 
 from fallback_router._errors import AttemptTimeoutError
 from fallback_router._routing import ROUTING, prefer_order
 
 from .facts import COOLDOWN, IO, PROBING, WAIT, CallFacts, Outcome
-from .gates import (
-    Taken,
-    acquire,
-    cooldown_wait,
-    give_back,
-    left_of,
-    may_continue,
-    remaining_each,
-    wait_for,
-)
+from .gates import Taken, acquire, cooldown_wait, left_of, let_go, may_continue, wait_for
+from .views import benched_in, forced_last, hinted_view, view
 
 __all__ = [
     "ABANDON",
@@ -83,9 +75,9 @@ class CallState(CallFacts):
             if many is not None and not defer:  # the common case, without a sub-generator
                 remaining = many(names)
             else:
-                remaining = yield from self._view()
+                remaining = yield from view(self)
             self.clean = not remaining
-        benched = _benched(remaining)
+        benched = benched_in(remaining)
         # -- the order
         first = self.first
         counter = planner.counter
@@ -117,6 +109,11 @@ class CallState(CallFacts):
         waiting: list[int] = []  # saturated or rate limited: may be waited for
         benched_here: list[int] = []  # skipped for cooldown (for wait_for_cooldown)
         position = 0 if progress is None else progress[1]
+        # respect_retry_after: a provider a hint benches is never forced; the one
+        # forced, if any, is the last of the order that no hint benches.
+        hinted: Sequence[float] = ()
+        if setup.respect_retry_after:
+            hinted, last = yield from forced_last(self, remaining, order, position, last)
         probing = caps is not None and caps.try_probe is not None and not self.clean
         gated = setup.limiter is not None or setup.rates is not None or setup.abandoned is not None
         # A rate limiter that waits on the network is asked off the loop (async drivers).
@@ -149,11 +146,19 @@ class CallState(CallFacts):
                                 self.waited += wait
                                 self.unskip([names[i] for i in benched_here])
                                 yield (WAIT, None, (), self.clock() + wait, COOLDOWN)
-                                remaining = yield from self._view()
-                                order = [*benched_here, index]
+                                fresh: Sequence[float] = yield from view(self)
+                                remaining = fresh
+                                order = [*benched_here, index, *order[position:]]
                                 benched_here = []
                                 self.order, position, last = order, 0, index
+                                if hinted:
+                                    hinted = yield from hinted_view(self)
                                 continue
+                        if hinted and hinted[index] > 0.0:  # every provider left: hinted
+                            self.held_by_hint = True
+                            recorder.hint_respected(name, left)
+                            self.skip(name, left, COOLDOWN)
+                            continue
                         forced = left
                     if ready is not None:
                         pass
@@ -180,8 +185,9 @@ class CallState(CallFacts):
                         break
                     index = ready[0]
                     self.unskip([names[index]])
-                    if remaining and remaining[index] > 0.0:
-                        forced = float(remaining[index])
+                    still: float = remaining[index] if remaining else 0.0
+                    if still > 0.0:
+                        forced = still
                 else:
                     break
                 if ready is not None:
@@ -193,10 +199,7 @@ class CallState(CallFacts):
                         # One-attempt strategies make one; else the deadline or budget.
                         if not self.running:
                             break
-                        if gates_io:  # attempts still run: wait for them, start no more
-                            yield (IO, give_back, (self,))
-                        else:
-                            give_back(self)
+                        yield from let_go(self, gates_io)  # attempts still run: start no more
                         position, ready = len(order), None
                         waiting.clear()
                         continue
@@ -221,8 +224,14 @@ class CallState(CallFacts):
                                 )
                             else:
                                 seconds = float(claim)
-                            if index != last:
-                                give_back(self)
+                            held = False
+                            if index == last and claim is not False and setup.respect_retry_after:
+                                held = (yield from hinted_view(self, [name]))[0] > 0.0
+                            if index != last or held:
+                                yield from let_go(self, gates_io)
+                                if held:
+                                    self.held_by_hint = True
+                                    recorder.hint_respected(name, seconds)
                                 self.skip(name, seconds, PROBING if claim is False else COOLDOWN)
                                 continue
                             forced = seconds
@@ -248,6 +257,7 @@ class CallState(CallFacts):
                         planner.started(name)
                     self.running[index] = (number, probe, hedged, forced is not None, self.clock())
                     self.pending = None  # the driver gives the slot back from here on
+                    self.withdrawn = False  # the budget's unit is spent: the attempt starts
                     reply = yield (START, index, number, forced, probe, hedged)
                     if reply is STARTED:
                         reply = yield (AWAIT, position < len(order) or bool(waiting))
@@ -274,6 +284,12 @@ class CallState(CallFacts):
                     else:
                         tracker.record_success(*args)
                 recorder.succeeded(name, number, latency, end, self.function, self.call_id)
+                settle = setup.settle_usage
+                if settle is not None and not self.streamed:
+                    if defer and getattr(setup.rates, "blocking", False):
+                        yield (IO, settle, (name, response))
+                    else:
+                        settle(name, response)
                 if planner.tracks:
                     planner.observed(name, latency)
                 if self.running:  # hedges that lost: abandoned before the call's last event
@@ -288,10 +304,11 @@ class CallState(CallFacts):
             if counted:
                 assert tracker is not None  # noqa: S101 - counted implies a tracker
                 self.probes.discard(name)
+                args = recorder.failure_args(name, error)
                 duration = (
-                    (yield (IO, tracker.record_failure, (name, error)))
+                    (yield (IO, tracker.record_failure, args))
                     if defer
-                    else tracker.record_failure(name, error)
+                    else tracker.record_failure(*args)
                 )
                 if duration is True:  # a tracker of the 0.1 protocol
                     duration = tracker.remaining(name)
@@ -314,35 +331,7 @@ class CallState(CallFacts):
             if isinstance(error, AttemptTimeoutError) and error.kind == "budget":
                 self.timed_out = True
                 break
-        give_back(self)
+        yield from let_go(self, gates_io)
         if self.running:
             yield (ABANDON, "call ended")
         raise self.error()
-
-    def _view(self) -> Generator[Any, Any, Sequence[float]]:
-        """Each provider's remaining cooldown (empty: none has any state)."""
-        tracker, caps, names = self.setup.tracker, self.setup.caps, self.names
-        assert tracker is not None  # noqa: S101 - only called with a tracker
-        assert caps is not None  # noqa: S101 - built together
-        many = caps.remaining_many
-        if many is None:
-            self.clean = False
-            if self.defer_io:
-                each: Sequence[float] = yield (IO, remaining_each, (tracker, names))
-                return each
-            return remaining_each(tracker, names)
-        view = caps.peek(names) if self.defer_io and caps.peek is not None else None
-        if view is None:
-            view = (yield (IO, many, (names,))) if self.defer_io else many(names)
-        return view
-
-
-def _benched(remaining: Sequence[float]) -> Callable[[int], bool] | None:
-    """Whether provider `index` is benched in this view (None: nobody is)."""
-    if not remaining:
-        return None
-
-    def benched(index: int) -> bool:
-        return remaining[index] > 0.0
-
-    return benched

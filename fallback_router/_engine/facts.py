@@ -11,11 +11,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from fallback_router._errors import AllProvidersFailedError, DeadlineExceededError
 from fallback_router._results import Attempt, AttemptState, Result, new_attempt, new_result
 from fallback_router._routing import ROUTING
 
-from .record import caller_bug_hint
+from .conclude import BUDGET, COOLDOWN, PROBING, RATE_LIMITED, SATURATED, call_error
+from .holds import release_held
 from .setup import Setup
 
 __all__ = [
@@ -44,15 +44,13 @@ Progress = tuple[
 WAIT = 4
 #: The I/O action (see `CallState`): `(IO, fn, args)`.
 IO = 3
-#: Why a provider was passed over (`ProviderSkipped.reason`).
-COOLDOWN, PROBING, SATURATED = "cooldown", "probe in flight", "saturated"
-RATE_LIMITED, BUDGET = "rate limited", "retry budget"
 
 
 class CallFacts:
     """The facts of one routed call on the general path, and how it concludes."""
 
     __slots__ = (
+        "benched_left",
         "budget_refused",
         "call_id",
         "clean",
@@ -63,6 +61,7 @@ class CallFacts:
         "failures",
         "first",
         "function",
+        "held_by_hint",
         "losers",
         "names",
         "number",
@@ -78,10 +77,12 @@ class CallFacts:
         "skipped",
         "start",
         "stream",
+        "streamed",
         "tick",
         "timed_out",
         "waited",
         "want_result",
+        "withdrawn",
     )
 
     def __init__(  # noqa: PLR0913 - the call's facts
@@ -107,6 +108,8 @@ class CallFacts:
         self.want_result = want_result
         #: A stream: its last event comes when the stream ends (sent by its relay).
         self.stream = False
+        #: A routed stream (buffered or not): its relay settles usage, not the engine.
+        self.streamed = False
         self.defer_io = defer_io
         #: The happy path's failed first attempt: (index, tick, outcome).
         self.first = first
@@ -118,6 +121,10 @@ class CallFacts:
         self.failures: list[tuple[str, Exception, float, bool, bool, str]] = []
         self.skipped: list[str] = []
         self.reasons: list[str] = []
+        #: Seconds each provider skipped for cooldown stays benched (for the error).
+        self.benched_left: dict[str, float] = {}
+        #: A benched provider was not forced because a hint benches it.
+        self.held_by_hint = False
         #: The happy path's walk so far: (order, position, tick) once it hands over.
         self.progress = progress
         if progress is not None:
@@ -126,6 +133,8 @@ class CallFacts:
         #: Seconds spent in waits (real time): a frozen clock cannot stretch a budget.
         self.waited = 0.0
         self.budget_refused = False
+        #: A retry-budget unit was withdrawn for the pending candidate (not started yet).
+        self.withdrawn = False
         self.clean = True
         self.number = len(self.failures)  # attempts started
         self.order: list[int] = []
@@ -199,14 +208,10 @@ class CallFacts:
         """What to give back when the call ends abnormally (run by the driver)."""
         setup = self.setup
         ops: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
-        if self.pending is not None:
-            index, slot, token = self.pending
-            self.pending = None
-            name = self.names[index]
-            if slot and setup.limiter is not None:
-                ops.append((setup.limiter.release, (name,)))
-            if token and setup.rates is not None:
-                ops.append((setup.rates.refund, (name,)))
+        held = (self.pending, self.withdrawn)  # a candidate's slot, token, budget unit
+        self.pending, self.withdrawn = None, False
+        if held != (None, False):
+            ops.append((release_held, (setup, self.names, *held)))
         caps = setup.caps
         if caps is not None and caps.end_probe is not None:
             ops.extend((caps.end_probe, (name,)) for name in self.probes)
@@ -228,10 +233,14 @@ class CallFacts:
         kept = [(n, r) for n, r in zip(self.skipped, self.reasons, strict=True) if n not in names]
         self.skipped[:] = [n for n, _ in kept]
         self.reasons[:] = [r for _, r in kept]
+        for name in names:
+            self.benched_left.pop(name, None)
 
     def skip(self, name: str, remaining: float, reason: str) -> None:
         self.skipped.append(name)
         self.reasons.append(reason)
+        if reason == COOLDOWN:
+            self.benched_left[name] = remaining
         self.setup.recorder.skipped(name, remaining, reason, self.function, self.call_id)
 
     def done(self, response: Any, index: int, number: int, latency: float, hedged: bool) -> Any:
@@ -298,51 +307,6 @@ class CallFacts:
 
     def error(self) -> Exception:
         """Build the error the caller receives, and emit `CallFailed`."""
-        setup = self.setup
-        attempts = self.attempts()
-        errors = [attempt.error for attempt in attempts if attempt.error is not None]
-        error: Exception
-        if self.timed_out or not errors:
-            timeout = setup.timeout
-            what = (
-                f"time budget of {timeout} s ran out"
-                if timeout is not None
-                else "no provider could be attempted"
-            )
-            error = DeadlineExceededError(
-                f"{what} after {len(attempts)} attempt(s)" + self._skips_text(),
-                timeout=timeout if timeout is not None else float("inf"),
-                attempts=attempts,
-            )
-            error.__cause__ = errors[-1] if errors else None
-        elif setup.reraise:
-            error = errors[-1]
-        else:
-            tried = ", ".join(a.provider for a in attempts)
-            if setup.planner.failover:
-                message = f"all providers failed ({tried})"
-            else:
-                message = f"{setup.planner.name.replace('_', '-')} provider failed: {tried}"
-            if self.budget_refused:
-                message += "; retry budget exhausted: no further attempt"
-            error = AllProvidersFailedError(
-                message + self._skips_text() + caller_bug_hint(errors),
-                errors,
-                attempts=attempts,
-                skipped=self.skipped,
-            )
+        error = call_error(self)
         self.closed(error)
         return error
-
-    def _skips_text(self) -> str:
-        text = ""
-        labels = (
-            ((COOLDOWN, PROBING), "in cooldown"),
-            ((SATURATED,), "saturated"),
-            ((RATE_LIMITED,), "rate limited"),
-        )
-        for reasons, label in labels:
-            names = [n for n, r in zip(self.skipped, self.reasons, strict=True) if r in reasons]
-            if names:
-                text += f"; skipped {label}: {', '.join(dict.fromkeys(names))}"
-        return text

@@ -7,21 +7,27 @@ waiting when every provider left is saturated or rate limited.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+import contextlib
+from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
 from .facts import BUDGET, IO, RATE_LIMITED, SATURATED, WAIT, CallFacts
+from .holds import release_held
 
 __all__ = [
     "Taken",
     "acquire",
     "cooldown_wait",
+    "detach",
     "full",
     "give_back",
     "left_of",
+    "let_go",
     "may_continue",
+    "release",
     "remaining_each",
     "token_waits",
+    "ungranted",
     "wait_for",
 ]
 
@@ -48,12 +54,46 @@ def acquire(call: CallFacts, index: int, slot: bool = False) -> Taken:
             return (SATURATED, 0.0)
         slot = True
     if rates is not None and rates.limited(name):
-        if not rates.try_acquire(name):
+        try:
+            got = rates.try_acquire(name)
+        except BaseException:
+            # Interrupted during the token's round trip (Ctrl-C, or a limiter that raised):
+            # the slot goes back, and so does the token the server may have granted
+            # (a refund is capped at the bucket's capacity).
+            if slot:
+                limiter.release(name)  # type: ignore[union-attr]
+            with contextlib.suppress(Exception):
+                rates.refund(name)
+            raise
+        if not got:
             if slot:
                 limiter.release(name)  # type: ignore[union-attr]
             return (RATE_LIMITED, float(rates.wait_time(name)))
         return slot, True
     return slot, False
+
+
+def ungranted(
+    call: CallFacts, fn: Callable[..., Any], args: tuple[Any, ...], answer: Any
+) -> list[tuple[Callable[..., Any], tuple[Any, ...]]]:
+    """What to give back of `fn(*args)`'s `answer`, which the call never received.
+
+    A component asked off the loop (an `IO` action) answers after the call was
+    cancelled: the slot and token `acquire` took, or a probe `try_probe` claimed,
+    go back when that answer lands.
+    """
+    setup = call.setup
+    ops: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
+    if fn is acquire:
+        slot, token = answer
+        index: int = args[1]
+        if isinstance(slot, bool) and (slot or token):  # else nothing held: (reason, seconds)
+            ops.append((release_held, (setup, call.names, (index, slot, bool(token)), False)))
+        return ops
+    caps = setup.caps
+    if answer is True and caps is not None and caps.end_probe is not None and fn == caps.try_probe:
+        ops.append((caps.end_probe, (args[0],)))
+    return ops
 
 
 def token_waits(call: CallFacts, waiting: Sequence[int]) -> list[float]:
@@ -65,17 +105,32 @@ def token_waits(call: CallFacts, waiting: Sequence[int]) -> list[float]:
 
 
 def give_back(call: CallFacts) -> None:
-    """Give back the slot and token of a candidate that was not started."""
-    pending = call.pending
-    call.pending = None
-    if pending is None:
-        return
-    index, slot, token = pending
-    name = call.names[index]
-    if slot:
-        call.setup.limiter.release(name)  # type: ignore[union-attr]
-    if token:
-        call.setup.rates.refund(name)
+    """Give back the slot, token and retry-budget unit of a candidate that was not started."""
+    release(call, *detach(call))
+
+
+def let_go(call: CallFacts, io: bool) -> Generator[Any, Any, None]:
+    """`give_back`, asked of the driver (off the loop) when `io` and something is held."""
+    if io and call.pending is not None:
+        yield (IO, release, (call, *detach(call)))
+    else:
+        give_back(call)
+
+
+def detach(call: CallFacts) -> tuple[tuple[int, bool, bool] | None, bool]:
+    """Take the not-started candidate's holds off the call (for `release`, maybe off the loop).
+
+    Detached first, so a call cancelled while a worker releases them never gives
+    them back twice.
+    """
+    pending, withdrawn = call.pending, call.withdrawn
+    call.pending, call.withdrawn = None, False
+    return pending, withdrawn
+
+
+def release(call: CallFacts, pending: tuple[int, bool, bool] | None, withdrawn: bool) -> None:
+    """Give back what `detach` took: the slot and token of `pending`, a budget unit."""
+    release_held(call.setup, call.names, pending, withdrawn)
 
 
 def may_continue(call: CallFacts, name: str) -> bool:
@@ -84,11 +139,13 @@ def may_continue(call: CallFacts, name: str) -> bool:
         call.timed_out = True
         return False
     budget = call.setup.budget
-    if budget is not None and not budget.withdraw():
-        call.budget_refused = True
-        call.setup.recorder.budget_refused(name, call.number)
-        call.skip(name, 0.0, BUDGET)
-        return False
+    if budget is not None:
+        if not budget.withdraw():
+            call.budget_refused = True
+            call.setup.recorder.budget_refused(name, call.number)
+            call.skip(name, 0.0, BUDGET)
+            return False
+        call.withdrawn = True  # refunded unless the attempt starts
     return True
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from fallback_router import _log
 from fallback_router._events import Event, EventHook
 from fallback_router._log import ERROR, wants
-from fallback_router._redact import Redactor
+from fallback_router._redact import Redactor, redact
 
 __all__ = ["Hooks"]
 
@@ -73,15 +73,21 @@ class Hooks:
         name = getattr(hook, "__qualname__", None) or repr(hook)
         text = self.redactor.error_text(exc)
         if wants(__name__, ERROR):
-            _log.logger.opt(exception=exc).error(
-                _log_hook, hook=name, event=type(event).__name__, error=text
+            # The redacted text only: no `exception=`, whose traceback (and loguru's
+            # `diagnose` variable dump) would print the raw error and the event.
+            _log.logger.error(
+                _log_hook,
+                hook=redact(name),
+                event=type(event).__name__,
+                error=text,
+                error_type=type(exc).__name__,
             )
         if id(hook) not in self._broken:
             self._broken.add(id(hook))
             # A warnings filter set to "error" must not break the call either.
             with contextlib.suppress(Exception):
                 warnings.warn(
-                    f"fallback_router: on_event hook {name} raised {text} "
+                    f"fallback_router: on_event hook {redact(name)} raised {text} "
                     f"(ignored; reported once per hook)",
                     RuntimeWarning,
                     stacklevel=2,

@@ -28,7 +28,8 @@ from fallback_router._events import (
     builder,
 )
 from fallback_router._log import DEBUG, INFO, WARNING, wants
-from fallback_router._redact import Redactor, scrub
+from fallback_router._policy import explicit_duration
+from fallback_router._redact import Redactor, redact, scrub
 
 from .hooks import Hooks
 from .stats import Stats
@@ -54,6 +55,7 @@ _log_budget = _T(_log.BUDGET_EXHAUSTED)
 _log_wait = _T(_log.WAITING)
 _log_wait_unbounded = _log.WAITING_NO_LIMIT
 _log_interrupted = _T(_log.STREAM_INTERRUPTED)
+_log_hinted = _T(_log.HINT_RESPECTED)
 
 call_started = builder(CallStarted)
 attempt_started = builder(AttemptStarted)
@@ -72,6 +74,7 @@ class Recorder:
     """
 
     __slots__ = (
+        "cooldown_for",
         "cooldown_on",
         "emit",
         "emit_two",
@@ -97,8 +100,10 @@ class Recorder:
         redactor: Redactor,
         strategy: str,
         failed_phrase: str,
+        cooldown_for: Callable[[Exception], object] | None = None,
     ) -> None:
         self.uses_tracker = uses_tracker
+        self.cooldown_for = cooldown_for
         self.exempt = exempt
         self.fallback_on = fallback_on
         self.cooldown_on = cooldown_on
@@ -125,9 +130,9 @@ class Recorder:
         if wants(__name__, DEBUG):
             phrase = _SKIP_PHRASE.get(reason)
             if phrase is None:
-                _log.logger.debug(_log_saturated, provider=name, reason=reason)
+                _log.logger.debug(_log_saturated, provider=redact(name), reason=reason)
             else:
-                _log.logger.debug(phrase, provider=name, remaining=remaining, reason=reason)
+                _log.logger.debug(phrase, provider=redact(name), remaining=remaining, reason=reason)
         if self.hooks is not None:
             self.emit(_skipped(function, call_id, name, remaining, reason))
 
@@ -149,14 +154,14 @@ class Recorder:
         """
         if forced is not None:
             if wants(__name__, INFO):
-                _log.logger.info(_log_forced, provider=name, remaining=forced)
+                _log.logger.info(_log_forced, provider=redact(name), remaining=forced)
             if self.hooks is not None:
                 self.emit(TerminusForced(function=function, call_id=call_id, provider=name,
                                          remaining=forced))  # fmt: skip
         if probe and wants(__name__, INFO):
-            _log.logger.info(_log_probe, provider=name, attempt=number)
+            _log.logger.info(_log_probe, provider=redact(name), attempt=number)
         if hedged and wants(__name__, INFO):
-            _log.logger.info(_log_hedge, provider=name, attempt=number, after=after)
+            _log.logger.info(_log_hedge, provider=redact(name), attempt=number, after=after)
         if self.hooks is not None:
             self.emit(attempt_started(function, call_id, name, number, is_terminus, probe, hedged))
 
@@ -166,7 +171,9 @@ class Recorder:
         """An attempt returned: count it (the tracker is cleared by the caller)."""
         self.stats.success(name, latency, end)
         if number > 1 and wants(__name__, INFO):
-            _log.logger.info(_log_fallback_ok, provider=name, attempt=number, latency=latency)
+            _log.logger.info(
+                _log_fallback_ok, provider=redact(name), attempt=number, latency=latency
+            )
         if self.hooks is not None:
             self.emit(attempt_succeeded(function, call_id, name, number, latency))
 
@@ -208,7 +215,7 @@ class Recorder:
             phrase = _log_timed_out if timed_out else self.failed_phrase
             _log.logger.warning(
                 phrase,
-                provider=name,
+                provider=redact(name),
                 attempt=number,
                 of=of,
                 is_terminus=is_terminus,
@@ -239,8 +246,24 @@ class Recorder:
             and name not in self.exempt
             and wants(__name__, INFO)
         ):
-            _log.logger.info(_log_not_counted, provider=name, error=text)
+            _log.logger.info(_log_not_counted, provider=redact(name), error=text)
         return fallback, counted, text
+
+    def failure_args(self, name: str, error: Exception) -> tuple[Any, ...]:
+        """The arguments of the tracker's `record_failure` for `error` (failure path only).
+
+        With `cooldown_for=` and a length for `error`: `(name, error, seconds)`.
+        """
+        cooldown_for = self.cooldown_for
+        if cooldown_for is None:
+            return (name, error)
+        seconds = explicit_duration(cooldown_for, name, error)
+        return (name, error) if seconds is None else (name, error, seconds)
+
+    def hint_respected(self, name: str, remaining: float) -> None:
+        """A benched provider was not forced: a hint benches it (`respect_retry_after`)."""
+        if wants(__name__, INFO):
+            _log.logger.info(_log_hinted, provider=redact(name), remaining=remaining)
 
     def cooled(
         self, name: str, duration: float, error: Exception, text: str, function: str, call_id: int
@@ -249,7 +272,7 @@ class Recorder:
         if not duration:
             return
         if wants(__name__, WARNING):
-            _log.logger.warning(_log_cooldown, provider=name, duration=duration, error=text)
+            _log.logger.warning(_log_cooldown, provider=redact(name), duration=duration, error=text)
         if self.hooks is not None:
             self.emit(
                 CooldownEntered(
@@ -271,24 +294,26 @@ class Recorder:
     def rejected(self, name: str, number: int) -> None:
         """`accept=` rejected a response (logged next to the failure)."""
         if wants(__name__, INFO):
-            _log.logger.info(_log_rejected, provider=name, attempt=number)
+            _log.logger.info(_log_rejected, provider=redact(name), attempt=number)
 
     def budget_refused(self, name: str, number: int) -> None:
         """The retry budget kept `name` from being attempted after attempt `number`."""
         if wants(__name__, WARNING):
-            _log.logger.warning(_log_budget, provider=name, attempt=number)
+            _log.logger.warning(_log_budget, provider=redact(name), attempt=number)
 
     def waiting(self, names: Sequence[str], reason: str, wait: float | None) -> None:
         """The call waits for a slot, a token or a cooldown's end (`wait` None: no limit)."""
         if wants(__name__, DEBUG):
             template = _log_wait if wait is not None else _log_wait_unbounded
-            _log.logger.debug(template, providers=", ".join(names), reason=reason, wait=wait)
+            _log.logger.debug(
+                template, providers=", ".join(map(redact, names)), reason=reason, wait=wait
+            )
 
     def interrupted(self, name: str, items: int, error: BaseException) -> None:
         """A stream failed after delivering `items` items."""
         if wants(__name__, WARNING):
             text = self.redactor.error_text(error)
-            _log.logger.warning(_log_interrupted, provider=name, items=items, error=text)
+            _log.logger.warning(_log_interrupted, provider=redact(name), items=items, error=text)
 
     def succeeded_call(
         self, provider: str, number: int, elapsed: float, function: str, call_id: int

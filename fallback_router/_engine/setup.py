@@ -13,8 +13,10 @@ from fallback_router._budget import RetryBudget
 from fallback_router._limits import ConcurrencyLimiter
 from fallback_router._providers import Providers, normalize
 from fallback_router._routing import Affinity
+from fallback_router._sdk_clients import ClientCheck
 from fallback_router._strategies import Planner
 from fallback_router._tracker import CooldownTracker, TrackerCapabilities
+from fallback_router._usage import Settle
 from fallback_router._worker import Workers
 
 from .record import Recorder
@@ -50,6 +52,8 @@ class Setup:
     hedge_after: float | None
     wait_for_cooldown: bool
     accept: Callable[[Any], object] | None
+    respect_retry_after: bool
+    settle_usage: Settle | None
     buffer: bool
     reraise: bool
     probe_ttl: float | None
@@ -58,6 +62,7 @@ class Setup:
     affinity: Affinity
     call_ids: Iterator[int]
     workers: Workers
+    clients: ClientCheck
 
     @property
     def limits(self) -> bool:
@@ -75,6 +80,7 @@ class Setup:
         assert self.dynamic is not None  # noqa: S101 - one of the two is always set
         providers = normalize(self.dynamic())
         self.stats.bound(providers[0])
+        self.clients.check(*providers)
         return providers
 
     def blocking(self) -> bool:

@@ -4,7 +4,8 @@
 Its ``mode`` decides what happens to traffic from then on:
 
 - ``"pass"``: forward both ways;
-- ``"delay"``: forward, each reply held back ``delay`` seconds first;
+- ``"delay"``: forward, each reply held back ``delay`` seconds first (with ``only=``:
+  only the replies to requests that contain those bytes, ``b"SCAN"`` say);
 - ``"hang"``: accept connections and read requests, never answer;
 - ``"reset"``: forward requests, then reset the connection in the middle of the reply
   (half of its bytes, then an RST);
@@ -29,6 +30,8 @@ class FaultProxy:
         self.upstream = (upstream_host, upstream_port)
         self.mode = "pass"
         self.delay = 0.0
+        self.only: bytes | None = None  # "delay" mode: only replies to these requests
+        self._slow: set[int] = set()  # upstream sockets whose next reply is delayed
         self._lock = threading.Lock()
         self._connections: list[socket.socket] = []
         self._stopped = threading.Event()
@@ -43,10 +46,11 @@ class FaultProxy:
 
     # -- control ---------------------------------------------------------------------------
 
-    def set(self, mode: str, delay: float = 0.0) -> None:
+    def set(self, mode: str, delay: float = 0.0, only: bytes | None = None) -> None:
         """Switch to ``mode``; ``refuse`` closes the listener, leaving it reopens it."""
         assert mode in ("pass", "delay", "hang", "reset", "refuse", "hold"), mode
         self.delay = delay
+        self.only = only
         if mode == "hold":
             self.holding.clear()
             self._released.clear()
@@ -128,6 +132,8 @@ class FaultProxy:
         try:
             while data := client.recv(65536):
                 self.requests.append(data)
+                if self.only is not None and self.only in data:
+                    self._slow.add(id(upstream))
                 if self.mode != "hang":
                     upstream.sendall(data)
         except OSError:
@@ -141,7 +147,8 @@ class FaultProxy:
         try:
             while data := upstream.recv(65536):
                 mode = self.mode
-                if mode == "delay":
+                if mode == "delay" and (self.only is None or id(upstream) in self._slow):
+                    self._slow.discard(id(upstream))
                     time.sleep(self.delay)  # the injected latency
                 if mode == "hold":
                     self.holding.set()

@@ -10,20 +10,22 @@ from typing import Any
 
 import pytest
 
-from fallback_router import ConcurrencyLimiter, InMemoryCooldown, current_attempt, routed
+from fallback_router import ConcurrencyLimiter, InMemoryCooldown, current_attempt, routed, testing
 
 
-class FakeClock:
-    """A manual monotonic clock: ``clock()`` reads it, ``advance()`` moves it."""
+class FakeClock(testing.FakeClock):
+    """The public fake clock, started at 1000 s, that can also step back (``step_back``).
+
+    The public one only moves forward, as a monotonic clock does; the tests of a clock
+    that steps back (a wall clock corrected by NTP) need the other direction.
+    """
 
     def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
+        super().__init__(start)
 
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+    def step_back(self, seconds: float) -> None:
+        with self._lock:
+            self._now -= seconds
 
 
 class Boom(Exception):

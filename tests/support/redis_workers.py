@@ -130,3 +130,21 @@ def succeed_while_benched_elsewhere(url: str, namespace: str) -> list[str]:
 
     fn = routed(providers=["a", "b"], cooldown=tracker)(call)
     return [fn(), fn()]
+
+
+def bench_with_hint(url: str, namespace: str, seconds: float) -> float:
+    """Fail provider "a" with a Retry-After of ``seconds``; return the hint Redis holds."""
+
+    class RateLimited(Exception):
+        retry_after = seconds
+
+    tracker = RedisCooldown.from_url(url, namespace=namespace, duration=15, op_timeout=PATIENT)
+
+    def call(provider: str) -> str:
+        raise RateLimited(provider)
+
+    try:
+        routed(providers=["a"], cooldown=tracker)(call)()
+    except Exception:
+        pass
+    return tracker.hinted(["a"])[0]

@@ -1,0 +1,110 @@
+"""The in-memory tracker's tables and how their state lapses: `CooldownTables`."""
+
+from __future__ import annotations
+
+import heapq
+import math
+import threading
+
+from ._policy import CooldownPolicy
+
+__all__ = ["CooldownTables"]
+
+
+class CooldownTables:
+    """Deadlines, counts, escalation, probes and hints per name, and their expiry heap.
+
+    The base of [`InMemoryCooldown`][fallback_router.InMemoryCooldown]: every
+    method here runs under `_lock`; expiries sit in a heap so a write never
+    scans other providers.
+    """
+
+    policy: CooldownPolicy
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._deadlines: dict[str, float] = {}
+        # name -> (consecutive counted failures, time of the last one)
+        self._failures: dict[str, tuple[int, float]] = {}
+        # name -> (escalation level, deadline of the last cooldown, its length, tripping count)
+        self._levels: dict[str, tuple[int, float, float, int]] = {}
+        # name -> until when its half-open probe stays claimed
+        self._probes: dict[str, float] = {}
+        # name -> until when an explicit hint (Retry-After, cooldown_for=) benches it
+        self._hints: dict[str, float] = {}
+        # (when to look at name again, name); one live entry per name with state
+        self._heap: list[tuple[float, str]] = []
+        self._due: dict[str, float] = {}
+        #: No provider has state until then: `inf` while idle, `-inf` otherwise.
+        self.quiet_until = math.inf
+
+    def _clear(self) -> None:
+        for table in (self._failures, self._deadlines, self._levels, self._probes, self._hints):
+            table.clear()
+        self._heap.clear()
+        self._due.clear()
+
+    def _reanchor(self, name: str, now: float) -> float:
+        """Clamp a cooldown the clock stepped back from to its length; return what is left."""
+        deadline = self._deadlines.get(name)
+        level = self._levels.get(name)
+        if deadline is None or level is None:
+            return max(0.0, (deadline or now) - now)
+        length = level[2]
+        if deadline - now > length:
+            deadline = now + length
+            self._deadlines[name] = deadline
+            self._levels[name] = (level[0], deadline, length, level[3])
+            self._schedule(name, deadline)
+        return deadline - now
+
+    def _schedule(self, name: str, when: float) -> None:
+        """Make sure `name` is looked at again by `when` (one live heap entry per name)."""
+        due = self._due.get(name)
+        if due is None or when < due:
+            self._due[name] = when
+            heapq.heappush(self._heap, (when, name))
+
+    def _settle(self, now: float) -> None:
+        """Drop the state that lapsed by `now`: only the names that are due."""
+        heap, due = self._heap, self._due
+        window = self.policy.window
+        deadlines, failures, levels = self._deadlines, self._failures, self._levels
+        while heap and heap[0][0] <= now:
+            when, name = heapq.heappop(heap)
+            if due.get(name) != when:
+                continue  # superseded by an earlier entry for the same name
+            del due[name]
+            lapses: list[float] = []
+            deadline = deadlines.get(name)
+            if deadline is not None:
+                if deadline <= now:
+                    del deadlines[name]
+                    self._hints.pop(name, None)
+                else:
+                    lapses.append(deadline)
+            failure = failures.get(name)
+            if failure is not None:
+                if failure[1] + window <= now:
+                    del failures[name]
+                else:
+                    lapses.append(failure[1] + window)
+            level = levels.get(name)
+            if level is not None:
+                if level[1] + window <= now:
+                    del levels[name]
+                    self._probes.pop(name, None)
+                else:
+                    lapses.append(level[1] + window)
+            if lapses:
+                self._schedule(name, min(lapses))
+        self._refresh_quiet()
+
+    def _forget(self, name: str) -> None:
+        for table in (self._failures, self._deadlines, self._levels, self._probes, self._hints):
+            table.pop(name, None)
+
+    def _refresh_quiet(self) -> None:
+        # quiet_until mirrors "no state at all" so the hot path reads one attribute.
+        idle = not (self._deadlines or self._failures or self._levels)
+        self.quiet_until = math.inf if idle else -math.inf

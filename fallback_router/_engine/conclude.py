@@ -1,0 +1,98 @@
+"""How a failed call is told: the error its caller receives (`call_error`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fallback_router._errors import (
+    AllProvidersBenchedError,
+    AllProvidersFailedError,
+    DeadlineExceededError,
+)
+from fallback_router._redact import redact
+
+from .record import caller_bug_hint
+
+__all__ = [
+    "BUDGET",
+    "COOLDOWN",
+    "PROBING",
+    "RATE_LIMITED",
+    "SATURATED",
+    "call_error",
+]
+
+#: Why a provider was passed over (`ProviderSkipped.reason`).
+COOLDOWN, PROBING, SATURATED = "cooldown", "probe in flight", "saturated"
+RATE_LIMITED, BUDGET = "rate limited", "retry budget"
+
+
+def call_error(call: Any) -> Exception:
+    """The error the caller of a call that served nothing receives.
+
+    `call` is the call's [`CallFacts`][fallback_router._engine.facts.CallFacts]
+    (typed loosely: the facts import this module).
+    """
+    setup = call.setup
+    attempts = call.attempts()
+    errors = [attempt.error for attempt in attempts if attempt.error is not None]
+    error: Exception
+    if call.held_by_hint and not attempts and not call.timed_out:
+        error = _benched_error(call)
+    elif call.timed_out or not errors:
+        timeout = setup.timeout
+        what = (
+            f"time budget of {timeout} s ran out"
+            if timeout is not None
+            else "no provider could be attempted"
+        )
+        error = DeadlineExceededError(
+            f"{what} after {len(attempts)} attempt(s)" + _skips_text(call),
+            timeout=timeout if timeout is not None else float("inf"),
+            attempts=attempts,
+        )
+        error.__cause__ = errors[-1] if errors else None
+    elif setup.reraise:
+        error = errors[-1]
+    else:
+        tried = ", ".join(redact(a.provider) for a in attempts)
+        if setup.planner.failover:
+            message = f"all providers failed ({tried})"
+        else:
+            message = f"{setup.planner.name.replace('_', '-')} provider failed: {tried}"
+        if call.budget_refused:
+            message += "; retry budget exhausted: no further attempt"
+        error = AllProvidersFailedError(
+            message + _skips_text(call) + caller_bug_hint(errors),
+            errors,
+            attempts=attempts,
+            skipped=call.skipped,
+        )
+    return error
+
+
+def _benched_error(call: Any) -> AllProvidersBenchedError:
+    """No attempt: every provider left is benched by a hint (`respect_retry_after`)."""
+    left = call.benched_left
+    retry_after = min(left.values()) if left else 0.0
+    names = ", ".join(map(redact, left)) or ", ".join(map(redact, dict.fromkeys(call.skipped)))
+    return AllProvidersBenchedError(
+        f"every provider is benched by a hint ({names}); the earliest is available "
+        f"in {retry_after:.1f} s",
+        retry_after=retry_after,
+        skipped=call.skipped,
+    )
+
+
+def _skips_text(call: Any) -> str:
+    text = ""
+    labels = (
+        ((COOLDOWN, PROBING), "in cooldown"),
+        ((SATURATED,), "saturated"),
+        ((RATE_LIMITED,), "rate limited"),
+    )
+    for reasons, label in labels:
+        names = [n for n, r in zip(call.skipped, call.reasons, strict=True) if r in reasons]
+        if names:
+            text += f"; skipped {label}: {', '.join(map(redact, dict.fromkeys(names)))}"
+    return text
