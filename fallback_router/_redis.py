@@ -12,16 +12,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from . import _policy
 from . import _redis_scripts as lua
 from ._cooldown import InMemoryCooldown
 from ._errors import InvalidConfigError
-from ._policy import (
-    DEFAULT_PROBE_TTL,
-    RETRY_AFTER_CAP,
-    CooldownPolicy,
-    check_seconds,
-    read_retry_after,
-)
+from ._policy import RETRY_AFTER_CAP, CooldownPolicy, check_seconds, read_retry_after
 from ._redis_claims import Claims
 from ._redis_clients import import_redis
 from ._redis_guard import connect
@@ -124,7 +119,7 @@ class RedisCooldown:
             multiplier=multiplier,
             jitter=jitter,
             half_open=half_open,
-            probe_ttl=DEFAULT_PROBE_TTL if probe_ttl is None else probe_ttl,
+            probe_ttl=_policy.DEFAULT_PROBE_TTL if probe_ttl is None else probe_ttl,
             clock=clock,
         )
         self.probe_ttl = self.local.probe_ttl
