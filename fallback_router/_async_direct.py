@@ -67,8 +67,12 @@ def async_direct_caller(  # noqa: C901, PLR0915 - the happy path, inlined on pur
         call_id = 0
         if hooks is not None:
             call_id = next(call_ids)
-            recorder.started_call(function, call_id)
-            recorder.started(name, 1, terminus[index], None, False, False, function, call_id)
+            try:
+                recorder.started_call(function, call_id)
+                recorder.started(name, 1, terminus[index], None, False, False, function, call_id)
+            except BaseException as exc:  # Ctrl-C in a hook: the call ends, closed
+                recorder.failed_call(exc, (), function, call_id)
+                raise
         if tracks:
             planner.started(name)
         token = set_current(states[index])
@@ -81,8 +85,10 @@ def async_direct_caller(  # noqa: C901, PLR0915 - the happy path, inlined on pur
             if tracks:
                 planner.ended(name)
             if hooks is not None:
-                recorder.abandoned(name, 1, "call ended", function, call_id)
-                recorder.failed_call(exc, (), function, call_id)
+                try:
+                    recorder.abandoned(name, 1, "call ended", function, call_id)
+                finally:
+                    recorder.failed_call(exc, (), function, call_id)
             raise
         else:
             end = clock()
@@ -108,7 +114,11 @@ def async_direct_caller(  # noqa: C901, PLR0915 - the happy path, inlined on pur
                 cell.latency = latency
                 cell.end = end
             else:
-                recorder.succeeded(name, 1, latency, end, function, call_id)
+                try:
+                    recorder.succeeded(name, 1, latency, end, function, call_id)
+                except BaseException as exc:  # Ctrl-C in a hook: the call ends, closed
+                    recorder.failed_call(exc, (), function, call_id)
+                    raise
                 recorder.succeeded_call(name, 1, latency, function, call_id)
             if want_result:
                 return new_result(

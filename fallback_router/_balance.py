@@ -19,6 +19,11 @@ __all__ = ["LeastBusy", "LeastLatency", "Weighted", "smooth_schedule"]
 #: The longest schedule `Weighted` builds (weights are scaled down beyond it).
 MAX_SCHEDULE = 10_000
 
+#: `LeastLatency`: one sample raises an estimate at most this many times over...
+MAX_RISE = 2.0
+#: ...or by this many seconds, whichever is more (an estimate of 0 can still rise).
+MIN_RISE = 0.001
+
 
 def smooth_schedule(weights: Sequence[int]) -> tuple[int, ...]:
     """One period of smooth weighted round-robin over integer `weights` (indices).
@@ -262,8 +267,27 @@ class _LatencyPlanner(Planner):
     def observed(self, name: str, latency: float) -> None:
         old = self.estimates.get(name)
         latency = max(0.0, latency)
-        self.estimates[name] = latency if old is None else old + self.alpha * (latency - old)
+        if old is None:
+            self.estimates[name] = latency
+        else:
+            new = old + self.alpha * (latency - old)
+            # One sample moves the estimate up by a bounded factor: an outlier cannot
+            # exile a provider for longer than a few explorations.
+            self.estimates[name] = min(new, max(old * MAX_RISE, old + MIN_RISE))
         self.sampled[name] = self.calls
+
+    def censored(self, name: str, at_least: float) -> None:
+        """An attempt on `name` lost a hedge after `at_least` seconds: slower than that.
+
+        A censored sample: it raises an estimate below `at_least` as a sample of
+        `at_least` would (bounded the same way), and gives a provider without a
+        sample its first estimate.
+        """
+        old = self.estimates.get(name)
+        if old is None or at_least > old:
+            self.observed(name, at_least)
+        else:
+            self.sampled[name] = self.calls
 
     def describe(self, name: str) -> dict[str, Any]:
         return {"latency_estimate": self.estimates.get(name)}
@@ -277,8 +301,13 @@ class LeastLatency(StrategyObject):
     latencies (time to first item for streams; weight `alpha` for the newest
     sample). Providers without a sample go first. One call in `1 / explore`
     (default 5 %) starts on the provider sampled longest ago, so estimates stay
-    current: a provider that slows down loses its traffic within a few calls,
-    and one that recovers wins it back within `1 / explore` calls or so.
+    current. One sample raises an estimate at most twofold: a provider that
+    slows down loses its traffic within a few of its calls, and after a single
+    outlier, however long, its estimate is at most twice its usual latency, each
+    exploration taking `alpha` of the excess off (a provider at 100 ms beside one
+    at 150 ms serves again from its second exploration: within 40 calls). With
+    `hedge_after=`, an attempt that loses the race counts as a censored sample:
+    slower than the time it ran.
 
     Args:
         failover: walk the others, fastest first, as fallback does (default True).

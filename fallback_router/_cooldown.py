@@ -22,35 +22,32 @@ class InMemoryCooldown(CooldownTables):
         threshold: consecutive counted failures that trip a cooldown (default 1).
             Failures further apart than the escalation window do not add up.
         max_duration: enables escalation: a provider that re-enters cooldown
-            within `max_duration` of leaving it gets `multiplier` times the
-            previous length, up to `max_duration`. Also caps Retry-After (which
-            is otherwise capped at one hour). None (default): every cooldown
-            lasts `duration`.
+            within `max_duration` of leaving it gets `multiplier` times the previous
+            length, up to `max_duration`; also caps Retry-After (else one hour).
+            None (default): every cooldown lasts `duration`.
         multiplier: escalation factor (default 2).
         jitter: up to this fraction (0-1) is added at random to each cooldown,
             never past `max_duration`, so many processes do not return at once.
-        half_open: when a cooldown ends the provider is half-open: the first call
-            that reaches it is its single probe and other calls skip it until the
-            probe returns. A successful probe clears it; a counted failure puts it
-            straight back into cooldown (next escalation level) whatever the
-            threshold. Default True; False: every call may try it again at once.
+        half_open: when a cooldown ends, the first call that reaches the provider is its single
+            probe, and other calls skip it until the probe returns: a success clears it, a
+            counted failure benches it again (next level) whatever the threshold. Default True;
+            False: all may try it at once.
         probe_ttl: seconds a probe stays claimed if its prober never returns
             (default 30; a router with a shorter `timeout=` passes that instead).
         clock: a zero-argument callable returning seconds; default
             `time.monotonic`, looked up at every call so freezegun reaches it.
 
-    Writes are one locked step and never scan other providers (expiries sit in a
-    heap): they cost the same with 10 or 100,000 providers in cooldown. Reads take
-    no lock. A success clears the provider's cooldown, count and escalation (one
-    of a call that saw it available keeps a cooldown set meanwhile). A new cooldown
-    never shortens an existing one; a clock that steps back never lengthens one.
-    State lapses a window (`max_duration`, else `duration`) after its last event.
+    Writes are one locked step and never scan other providers (expiries sit in a heap): they cost
+    the same with 10 or 100,000 providers in cooldown. Reads take no lock. A success clears the
+    provider's cooldown, count and escalation (one of a call that saw it available keeps a cooldown
+    set meanwhile). A new cooldown never shortens an existing one; a clock that steps back never
+    lengthens one. State lapses a window (`max_duration`, else `duration`) after its last event.
 
     Version:
-        Added in 0.1.0. Changed in 0.2.0: `half_open`; `record_failure` returns
-        the cooldown length. Changed in 0.3.0: `probe_ttl`; `try_probe` tells a
-        cooldown apart from nothing to probe; backwards clocks are clamped;
-        `record_failure` returns 0.0 while a cooldown as long is already set.
+        Added in 0.1.0. Changed in 0.2.0: `half_open`; `record_failure` returns the cooldown
+        length. Changed in 0.3.0: `probe_ttl`, `hold_probe`; `try_probe` tells a cooldown apart
+        from nothing to probe; backwards clocks are clamped; `record_failure` returns 0.0 while a
+        cooldown as long is already set.
     """
 
     #: Its methods never wait on the network (see the tracker capabilities).
@@ -92,8 +89,7 @@ class InMemoryCooldown(CooldownTables):
     def remaining(self, name: str) -> float:
         """Return the seconds of cooldown left for `name` (lock-free read).
 
-        While another call's half-open probe is in flight, returns the longest the
-        probe may still hold the provider.
+        While another call's probe is in flight: the longest it may still hold `name`.
         """
         deadline = self._deadlines.get(name)
         if deadline is None and name not in self._probes:
@@ -187,6 +183,12 @@ class InMemoryCooldown(CooldownTables):
             self._probes[name] = now + (self.probe_ttl if ttl is None else min(ttl, self.probe_ttl))
             return True
 
+    def hold_probe(self, name: str) -> None:
+        """Keep `name`'s claimed probe for `probe_ttl` seconds from now (nothing if none)."""
+        with self._lock:
+            if name in self._probes:
+                self._probes[name] = self._now() + self.probe_ttl
+
     def end_probe(self, name: str) -> None:
         """Release `name`'s probe without a verdict (the provider stays half-open)."""
         if name in self._probes:
@@ -246,8 +248,7 @@ class InMemoryCooldown(CooldownTables):
     def record_success(self, name: str, clears_cooldown: bool = True) -> None:
         """Clear `name`'s cooldown, failure count, escalation and probe.
 
-        With `clears_cooldown=False` (a call that saw `name` available), a
-        cooldown or a probe in flight set since then is kept.
+        With `clears_cooldown=False` (a call that saw it available) a newer cooldown or probe stays.
         """
         if name in self._failures or name in self._deadlines or name in self._levels:
             with self._lock:

@@ -23,9 +23,10 @@ from ._engine.call import CallState
 from ._engine.facts import COOLDOWN, Outcome
 from ._engine.record import attempt_started, attempt_succeeded, call_started, call_succeeded
 from ._engine.setup import Setup
+from ._responses import check_not_awaitable
 from ._results import CURRENT, new_attempt, new_result
 from ._routing import ENTERED, ROUTING
-from ._sync import SyncRun, check_not_awaitable, drive, run_call
+from ._sync import SyncRun, drive, run_call
 
 __all__ = ["direct_caller"]
 
@@ -112,96 +113,111 @@ def direct_caller(  # noqa: C901, PLR0915 - the happy path, inlined on purpose
         failures: list[tuple[str, Exception, float, bool, bool, str]] = []
         skipped: list[str] = []
         reasons: list[str] = []
-        for position, index in enumerate(order):
-            name = names[index]
-            if first is not None and index == first[0] and not failures:
-                failure = first[1]
-            else:
-                if one and failures:
-                    break
-                left = view[index] if view else 0.0
-                if left > 0.0 and index != last and not respect:
-                    skipped.append(name)
-                    reasons.append(COOLDOWN)
-                    recorder.skipped(name, left, COOLDOWN, function, call_id)
-                    continue
-                if left > 0.0 or (view and has_state is not None and has_state(name)):
-                    # A forced terminus, a half-open provider, or (respect_retry_after)
-                    # any benched one: the engine goes on.
-                    progress = (order, position, tick, failures, skipped, reasons)
-                    call = CallState(setup, function, want_result, start=start,
-                                     call_id=call_id, progress=progress)  # fmt: skip
-                    return drive(SyncRun(call, fn, args, kwargs))
-                number = len(failures) + 1
-                if hooks is not None:
-                    recorder.started(name, number, index == last, None, False, False,
-                                     function, call_id)  # fmt: skip
-                if tracks:
-                    planner.started(name)
-                token = set_current(
-                    states[index]
-                    if number == 1 and terminus[index] == (index == last)
-                    else (name, number, index == last, None, router_clock)
-                )
-                begun = clock()
-                try:
-                    response = calls[index](*args, **kwargs)
-                except Exception as exc:  # noqa: BLE001 - recorded below
-                    failure = (None, exc, begun, clock())
-                except BaseException as exc:  # Ctrl-C, exit: the call ends here, closed
-                    if tracks:
-                        planner.ended(name)
-                    if hooks is not None:
-                        recorder.abandoned(name, number, "call ended", function, call_id)
-                        recorder.failed_call(exc, tuple(new_attempt(*f) for f in failures),
-                                             function, call_id)  # fmt: skip
-                    raise
+        closed = False  # the call's last event was sent (or the engine took it over)
+        try:
+            for position, index in enumerate(order):
+                name = names[index]
+                if first is not None and index == first[0] and not failures:
+                    failure = first[1]
                 else:
-                    end = clock()
+                    if one and failures:
+                        break
+                    left = view[index] if view else 0.0
+                    if left > 0.0 and index != last and not respect:
+                        skipped.append(name)
+                        reasons.append(COOLDOWN)
+                        recorder.skipped(name, left, COOLDOWN, function, call_id)
+                        continue
+                    if left > 0.0 or (view and has_state is not None and has_state(name)):
+                        # A forced terminus, a half-open provider, or (respect_retry_after)
+                        # any benched one: the engine goes on.
+                        progress = (order, position, tick, failures, skipped, reasons)
+                        closed = True  # the engine goes on, and closes the call
+                        call = CallState(setup, function, want_result, start=start,
+                                         call_id=call_id, progress=progress)  # fmt: skip
+                        return drive(SyncRun(call, fn, args, kwargs))
+                    number = len(failures) + 1
+                    if hooks is not None:
+                        recorder.started(name, number, index == last, None, False, False,
+                                         function, call_id)  # fmt: skip
+                    if tracks:
+                        planner.started(name)
+                    token = set_current(
+                        states[index]
+                        if number == 1 and terminus[index] == (index == last)
+                        else (name, number, index == last, None, router_clock)
+                    )
+                    begun = clock()
+                    try:
+                        response = calls[index](*args, **kwargs)
+                    except Exception as exc:  # noqa: BLE001 - recorded below
+                        failure = (None, exc, begun, clock())
+                    except BaseException as exc:  # Ctrl-C, exit: the call ends here, closed
+                        if tracks:
+                            planner.ended(name)
+                        closed = True
+                        if hooks is not None:
+                            try:
+                                recorder.abandoned(name, number, "call ended", function, call_id)
+                            finally:
+                                recorder.failed_call(exc, tuple(new_attempt(*f) for f in failures),
+                                                     function, call_id)  # fmt: skip
+                        raise
+                    else:
+                        end = clock()
+                        if tracks:
+                            planner.ended(name)
+                        cls: Any = response.__class__
+                        if cls not in plain:
+                            closed = True  # a refusal closes the call
+                            refused(response, name, number, failures, call_id)
+                            closed = False
+                            if len(plain) < _PLAIN_TYPES:
+                                plain.add(cls)
+                        latency = max(0.0, end - begun)
+                        recorder.succeeded(name, number, latency, end, function, call_id)
+                        if tracks:
+                            planner.observed(name, latency)
+                        elapsed = max(0.0, end - start)
+                        closed = True
+                        if hooks is not None:
+                            recorder.succeeded_call(name, number, elapsed, function, call_id)
+                        if not want_result:
+                            return response
+                        done = [new_attempt(*f) for f in failures]
+                        done.append(new_attempt(name, None, latency, False))
+                        return new_result(response, name, latency, number, index == last,
+                                          tuple(done), tuple(skipped), elapsed)  # fmt: skip
+                    finally:
+                        reset_current(token)
                     if tracks:
                         planner.ended(name)
-                    cls: Any = response.__class__
-                    if cls not in plain:
-                        refused(response, name, number, failures, call_id)
-                        if len(plain) < _PLAIN_TYPES:
-                            plain.add(cls)
-                    latency = max(0.0, end - begun)
-                    recorder.succeeded(name, number, latency, end, function, call_id)
-                    if tracks:
-                        planner.observed(name, latency)
-                    elapsed = max(0.0, end - start)
+                # -- a failed attempt: recorded as the engine records it
+                error = failure[1]
+                assert error is not None  # noqa: S101 - only failures get here
+                latency = max(0.0, failure[3] - failure[2])
+                fallback, counted, text = recorder.failed(
+                    name, len(failures) + 1, count, index == last, error, latency, failure[3],
+                    function, call_id,
+                )  # fmt: skip
+                if counted:
+                    assert tracker is not None  # noqa: S101 - counted implies a tracker
+                    duration = tracker.record_failure(*recorder.failure_args(name, error))
+                    if duration is True:  # a tracker of the 0.1 protocol
+                        duration = tracker.remaining(name)
+                    recorder.cooled(name, float(duration or 0.0), error, text, function, call_id)
+                if not fallback:
+                    closed = True
                     if hooks is not None:
-                        recorder.succeeded_call(name, number, elapsed, function, call_id)
-                    if not want_result:
-                        return response
-                    done = [new_attempt(*f) for f in failures]
-                    done.append(new_attempt(name, None, latency, False))
-                    return new_result(response, name, latency, number, index == last,
-                                      tuple(done), tuple(skipped), elapsed)  # fmt: skip
-                finally:
-                    reset_current(token)
-                if tracks:
-                    planner.ended(name)
-            # -- a failed attempt: recorded as the engine records it
-            error = failure[1]
-            assert error is not None  # noqa: S101 - only failures get here
-            latency = max(0.0, failure[3] - failure[2])
-            fallback, counted, text = recorder.failed(
-                name, len(failures) + 1, count, index == last, error, latency, failure[3],
-                function, call_id,
-            )  # fmt: skip
-            if counted:
-                assert tracker is not None  # noqa: S101 - counted implies a tracker
-                duration = tracker.record_failure(*recorder.failure_args(name, error))
-                if duration is True:  # a tracker of the 0.1 protocol
-                    duration = tracker.remaining(name)
-                recorder.cooled(name, float(duration or 0.0), error, text, function, call_id)
-            if not fallback:
-                if hooks is not None:
-                    recorder.failed_call(error, tuple(new_attempt(*f) for f in failures),
-                                         function, call_id)  # fmt: skip
-                raise error  # not a fallback trigger: unchanged, no context added
-            failures.append((name, error, latency, counted, False, text))
+                        recorder.failed_call(error, tuple(new_attempt(*f) for f in failures),
+                                             function, call_id)  # fmt: skip
+                    raise error  # noqa: TRY301 - not a fallback trigger: unchanged, no context
+                failures.append((name, error, latency, counted, False, text))
+        except BaseException as exc:  # a predicate, a hook, a sink or Ctrl-C: closed here
+            if hooks is not None and not closed:
+                recorder.failed_call(exc, tuple(new_attempt(*f) for f in failures),
+                                     function, call_id)  # fmt: skip
+            raise
         progress = (order, len(order), tick, failures, skipped, reasons)
         call = CallState(setup, function, want_result, start=start, call_id=call_id,
                          progress=progress)  # fmt: skip
@@ -216,8 +232,14 @@ def direct_caller(  # noqa: C901, PLR0915 - the happy path, inlined on purpose
         if tracks:
             planner.ended(name)
         if hooks is not None:
-            recorder.abandoned(name, 1, "call ended", function, call_id)
-            recorder.failed_call(error, (), function, call_id)
+            try:
+                recorder.abandoned(name, 1, "call ended", function, call_id)
+            finally:
+                recorder.failed_call(error, (), function, call_id)
+
+    def opened(call_id: int, error: BaseException) -> None:
+        """A hook or sink raised (Ctrl-C) at the call's first events: close the call."""
+        recorder.failed_call(error, (), function, call_id)
 
     def begin_walk(args: Any, kwargs: Any, start: float) -> Any:
         """The tracker holds state: walk the strategy's order from its start."""
@@ -226,7 +248,11 @@ def direct_caller(  # noqa: C901, PLR0915 - the happy path, inlined on purpose
         call_id = 0
         if hooks is not None:
             call_id = next(call_ids)
-            emit(call_started(function, call_id, strategy))
+            try:
+                emit(call_started(function, call_id, strategy))
+            except BaseException as exc:
+                opened(call_id, exc)
+                raise
         # An empty view (the state lapsed meanwhile) walks as well: nothing is skipped.
         return walk(args, kwargs, start, tick, view, None, call_id)
 
@@ -249,11 +275,15 @@ def direct_caller(  # noqa: C901, PLR0915 - the happy path, inlined on purpose
                 index = pick(names, tick)
             if hooks is not None:
                 call_id = next(call_ids)
-                emit_two(
-                    call_started(function, call_id, strategy),
-                    attempt_started(function, call_id, names[index], 1, terminus[index], False,
-                                    False),
-                )  # fmt: skip
+                try:
+                    emit_two(
+                        call_started(function, call_id, strategy),
+                        attempt_started(function, call_id, names[index], 1, terminus[index],
+                                        False, False),
+                    )  # fmt: skip
+                except BaseException as exc:  # Ctrl-C in a hook: the call ends, closed
+                    opened(call_id, exc)
+                    raise
             if tracks:
                 planner.started(names[index])
         token = set_current(states[index])
@@ -285,10 +315,12 @@ def direct_caller(  # noqa: C901, PLR0915 - the happy path, inlined on purpose
                     planner.ended(names[index])
                     planner.observed(names[index], latency)
                 if hooks is not None:
-                    emit_two(
-                        attempt_succeeded(function, call_id, names[index], 1, latency),
-                        call_succeeded(function, call_id, names[index], 1, latency),
-                    )
+                    try:
+                        emit(attempt_succeeded(function, call_id, names[index], 1, latency))
+                    except BaseException as exc:  # Ctrl-C in a hook: the call ends, closed
+                        opened(call_id, exc)
+                        raise
+                    emit(call_succeeded(function, call_id, names[index], 1, latency))
             if want_result:
                 return new_result(
                     response,

@@ -35,12 +35,11 @@ DEFAULT_REFRESH = 0.1
 class RedisCooldown:
     """A cooldown tracker on a Redis server, shared by every process that uses it.
 
-    Same protocol and semantics as [`InMemoryCooldown`][fallback_router.InMemoryCooldown];
-    the server's key expiry is the clock, so hosts with different clocks agree.
-    Trackers with the same `namespace` (default `"default"`) share state.
-    `client` may be a `redis.Redis` (TCP, TLS, unix socket), a Sentinel
-    `master_for` client or a `redis.cluster.RedisCluster`; the tracker builds its
-    own bounded client to the same deployment.
+    Same protocol and semantics as [`InMemoryCooldown`][fallback_router.InMemoryCooldown]; the
+    server's key expiry is the clock, so hosts with different clocks agree. Trackers with the same
+    `namespace` (default `"default"`) share state. `client` may be a `redis.Redis` (TCP, TLS, unix
+    socket), a Sentinel `master_for` client or a `redis.cluster.RedisCluster`; the tracker builds
+    its own bounded client to the same deployment.
 
     Routed calls read a process-local mirror of the shared state. It is read
     again at most once per `refresh` seconds, by one call for all threads (the
@@ -108,10 +107,7 @@ class RedisCooldown:
         if not isinstance(namespace, str) or not namespace:  # any text: it is encoded
             msg = f"namespace must be a non-empty str, got {namespace!r}"
             raise InvalidConfigError(msg)
-        if not isinstance(half_open, bool):
-            msg = f"half_open must be a bool, got {half_open!r}"
-            raise InvalidConfigError(msg)
-        self.half_open = half_open
+        self.half_open = half_open  # checked by the local tracker just below
         self.local = InMemoryCooldown(
             duration,
             threshold=threshold,
@@ -239,6 +235,11 @@ class RedisCooldown:
             return None if code == 0 else code == 1
 
         return self._guard.run(op, lambda: self.local.try_probe(name, ttl))
+
+    def hold_probe(self, name: str) -> None:
+        """Keep `name`'s claimed probe for `probe_ttl` from now (see `InMemoryCooldown`)."""
+        key, ms, hold = self._keys(name)[3], max(1, int(self.probe_ttl * 1000)), self.local
+        self._guard.run(lambda: self._conn.get().pexpire(key, ms), lambda: hold.hold_probe(name))
 
     def end_probe(self, name: str) -> None:
         """Release `name`'s probe without a verdict."""

@@ -146,6 +146,9 @@ class Planner:
     def observed(self, name: str, latency: float) -> None:
         """`name` served a call in `latency` seconds (only called when `tracks`)."""
 
+    def censored(self, name: str, at_least: float) -> None:
+        """An attempt on `name` lost a hedge after `at_least` seconds (when `tracks`)."""
+
     def describe(self, name: str) -> dict[str, Any]:
         """Strategy-relevant state of `name` for `status()` (weight, estimates...)."""
         del name

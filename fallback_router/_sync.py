@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import inspect
 import threading
 import time
 from collections.abc import Callable
@@ -18,13 +17,15 @@ from typing import Any
 
 from ._engine.call import ABANDON, AWAIT, HEDGE, IO, START, STARTED, CallState, Outcome
 from ._engine.setup import Setup
-from ._errors import AttemptTimeoutError, RejectedResponseError
+from ._errors import AttemptTimeoutError
+from ._held import RENEW_AT, keep_probe
+from ._responses import PLAIN, check_not_awaitable, judge
 from ._results import CURRENT, AttemptState
 from ._retry import retry_after_first
 from ._routing import hide_preferences, show_preferences
 from ._worker import Job
 
-__all__ = ["GRACE", "SyncRun", "check_not_awaitable", "drive", "run_call"]
+__all__ = ["GRACE", "SyncRun", "drive", "run_call"]
 
 #: Real elapsed time for waits on worker threads: a frozen or injected clock (freezegun
 #: patches `time.monotonic`) must not stretch a limit. CLOCK_MONOTONIC where it exists.
@@ -37,40 +38,11 @@ _real_now = (
 #: Seconds past a limit that a sync driver still waits for the attempt's own outcome.
 GRACE = 0.005
 
-#: Response types that are never awaitable (others are checked on each call).
-_PLAIN = frozenset({int, str, bytes, float, dict, list, tuple, type(None), bool})
-
-
-def check_not_awaitable(response: object, fn: Callable[..., Any]) -> None:
-    """Refuse a plain `def` whose call returned an awaitable (an async SDK without await)."""
-    if inspect.isawaitable(response):
-        close = getattr(response, "close", None)
-        if close is not None:
-            close()  # a coroutine never awaited: closed, no "never awaited" warning
-        name = getattr(fn, "__qualname__", None) or repr(fn)
-        msg = (
-            f"{name} returned an awaitable ({type(response).__name__}): routed plain "
-            f"functions must return the response; declare it `async def` and await the "
-            f"provider call"
-        )
-        raise TypeError(msg)
-
-
-def _judge(setup: Setup, name: str, number: int, outcome: Outcome) -> Outcome:
-    """Apply `accept=` to a successful outcome: a rejected response becomes a failure."""
-    accept = setup.accept
-    if accept is None or outcome[1] is not None:
-        return outcome
-    if accept(outcome[0]):
-        return outcome
-    setup.recorder.rejected(name, number)
-    return (None, RejectedResponseError(name, outcome[0]), outcome[2], outcome[3])
-
 
 class SyncRun:
     """Runs one call's attempts in the calling thread (or workers, with limits)."""
 
-    __slots__ = ("args", "call", "fn", "jobs", "kwargs", "signal")
+    __slots__ = ("args", "call", "fn", "jobs", "kwargs", "renew", "signal")
 
     def __init__(
         self, call: CallState, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -82,6 +54,9 @@ class SyncRun:
         # index -> (job, start, until (time.monotonic), limit, kind)
         self.jobs: dict[int, tuple[Job, float, float | None, float | None, str]] = {}
         self.signal: threading.Event | None = None
+        # index -> when (time.monotonic) to renew a probe's claim, before it lapses with
+        # the call's budget (the claim's ttl), so the attempt can keep it (`keep_probe`)
+        self.renew: dict[int, float] = {}
 
     # -- one attempt ------------------------------------------------------------------------
 
@@ -91,7 +66,7 @@ class SyncRun:
 
     def check(self, response: Any) -> None:
         """Refuse an awaitable response (streams override it: they have no such case)."""
-        if type(response) not in _PLAIN:
+        if type(response) not in PLAIN:
             check_not_awaitable(response, self.fn)
 
     def attempt(self, index: int, state: AttemptState) -> Outcome:
@@ -116,7 +91,7 @@ class SyncRun:
                 else:
                     end = clock()
                     self.check(response)  # outside the handler: a TypeError propagates
-                    return _judge(setup, state[0], state[1], (response, None, start, end))
+                    return judge(setup, state[0], state[1], (response, None, start, end))
             retry = setup.retry
             trigger = setup.recorder.fallback_on
             if retry is None or error is None or not trigger(error):
@@ -130,14 +105,14 @@ class SyncRun:
                 return (None, exc, start, clock())
             end = clock()
             self.check(response)
-            return _judge(setup, state[0], state[1], (response, None, start, end))
+            return judge(setup, state[0], state[1], (response, None, start, end))
         finally:
             show_preferences(hidden)
             CURRENT.reset(token)
 
     def start(self, action: tuple[Any, ...]) -> Any:
         """Carry out a START: run the attempt (or start it beside others when hedging)."""
-        _, index, number, _forced, _probe, _hedged = action
+        _, index, number, _forced, probe, _hedged = action
         call = self.call
         setup = call.setup
         if not setup.limits:
@@ -146,10 +121,16 @@ class SyncRun:
             finally:
                 call.ended(index)
         limit, kind = call.limit("attempt")
-        return self.launch(index, call.state(index, number, setup.attempt_timeout), limit, kind)
+        state = call.state(index, number, setup.attempt_timeout)
+        return self.launch(index, state, limit, kind, probe)
 
-    def launch(self, index: int, state: AttemptState, limit: float | None, kind: str) -> Any:
-        """Run the attempt in a worker: wait for it up to `limit`, or (hedging) `STARTED`."""
+    def launch(
+        self, index: int, state: AttemptState, limit: float | None, kind: str, probe: bool
+    ) -> Any:
+        """Run the attempt in a worker: wait for it up to `limit`, or (hedging) `STARTED`.
+
+        A probe's claim is renewed before `limit` could lapse it (`keep_probe`).
+        """
         call = self.call
         setup = call.setup
         if self.signal is None:
@@ -161,6 +142,9 @@ class SyncRun:
         # with its own error just before the limit: GRACE lets that error win.
         until = None if limit is None else _real_now() + limit + GRACE
         self.jobs[index] = (job, start, until, limit, kind)
+        caps = setup.caps
+        if probe and limit is not None and caps is not None and caps.hold_probe is not None:
+            self.renew[index] = _real_now() + limit * RENEW_AT
         if setup.hedge_after is not None:
             return STARTED
         return self._collect(index, kind, limit)
@@ -170,7 +154,11 @@ class SyncRun:
         job, start, until, _, _ = self.jobs[index]
         call = self.call
         try:
-            done = job.wait(None if until is None else max(0.0, until - _real_now()))
+            renew = self.renew.pop(index, None)
+            done = renew is not None and job.wait(max(0.0, renew - _real_now()))
+            if renew is not None and not done:
+                self._hold(index)
+            done = done or job.wait(None if until is None else max(0.0, until - _real_now()))
         except BaseException:
             self._abandon(index, "call ended")
             raise
@@ -183,28 +171,44 @@ class SyncRun:
         error = AttemptTimeoutError(call.names[index], limit or 0.0, kind)
         return (None, error, start, call.clock())
 
+    def _renew_due(self, now: float) -> list[float]:
+        """Renew the probe claims due by `now`; when the others are due."""
+        for index, renew in list(self.renew.items()):
+            if renew <= now:
+                self._hold(index)
+        return list(self.renew.values())
+
+    def _hold(self, index: int) -> None:
+        """Renew the probe claim of the attempt on `index` (it may outlive its call)."""
+        self.renew.pop(index, None)
+        hold = self.call.setup.caps.hold_probe  # type: ignore[union-attr]
+        hold(self.call.names[index])  # type: ignore[misc]
+
     def _abandon(self, index: int, reason: str | None) -> None:
-        """Stop watching the attempt on `index`; what it holds is given back when it ends."""
+        """Stop watching the attempt on `index` (`reason` None: it timed out); held till it ends."""
         job = self.jobs.pop(index)[0]
+        self.renew.pop(index, None)
         call = self.call
         name = call.names[index]
         abandoned = call.setup.abandoned
         running = call.running.pop(index, None) if reason is not None else call.running.get(index)
-        probe = running is not None and running[1] and reason is not None
-        caps = call.setup.caps
+        release = None
+        if running is not None and running[1]:  # a probe: this attempt keeps it
+            if reason is None:  # the engine records the timeout, the probe stays here
+                call.running[index] = (running[0], False, *running[2:])
+            release = keep_probe(call, name)
 
         def on_end() -> None:
             call.ended(index)
             self.released(index)
             if abandoned is not None:
                 abandoned.release(name)
-            if probe and caps is not None and caps.end_probe is not None:
-                caps.end_probe(name)
+            if release is not None:
+                release()
 
         if abandoned is not None:  # counted first: the job may end any moment now
             abandoned.force_acquire(name)
         if reason is not None and running is not None:
-            call.probes.discard(name)
             call.setup.recorder.abandoned(name, running[0], reason, call.function, call.call_id)
         if not job.abandon(on_end):
             on_end()  # it ended meanwhile: its outcome goes nowhere, its holds come back
@@ -225,6 +229,7 @@ class SyncRun:
                     return self._take(index, job)
             now = _real_now()
             limits = [entry[2] for entry in self.jobs.values() if entry[2] is not None]
+            limits += self._renew_due(now)
             for index, (_, _, until, limit, kind) in list(self.jobs.items()):
                 if until is not None and until <= now:
                     return index, self._timeout(index, kind, limit)

@@ -14,119 +14,57 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import threading
 from collections.abc import Callable, Generator, Iterator
 from typing import Any, Self
 
 from ._engine.call import CallState
 from ._engine.setup import Setup
-from ._errors import AttemptTimeoutError, StreamInterrupted
+from ._errors import StreamInterrupted
+from ._held import keep_probe
 from ._relay import RelayBase
-from ._results import CURRENT, AttemptState, Result, new_result
-from ._routing import hide_preferences, show_preferences
+from ._results import AttemptState, Result, new_result
+from ._stream_reads import (
+    EMPTY,
+    bounded_next,
+    close_on,
+    lane_for,
+    next_item,
+)
 from ._sync import SyncRun, drive
-from ._worker import Job
+from ._worker import Lane
 
 __all__ = ["Relay", "lazy_stream", "route_stream"]
-
-_EMPTY = object()
-
-
-def _next_item(gen: Iterator[Any], state: AttemptState) -> Any:
-    """The provider's next item, under its attempt's context (`_EMPTY` at the end)."""
-    token = CURRENT.set(state)
-    hidden = hide_preferences()
-    try:
-        return next(gen)
-    except StopIteration:
-        return _EMPTY
-    finally:
-        show_preferences(hidden)
-        CURRENT.reset(token)
-
-
-def _close(gen: Iterator[Any], state: AttemptState) -> None:
-    close = getattr(gen, "close", None)
-    if close is not None:
-        token = CURRENT.set(state)
-        hidden = hide_preferences()
-        try:
-            close()
-        finally:
-            show_preferences(hidden)
-            CURRENT.reset(token)
-
-
-def _bounded_next(
-    setup: Setup,
-    gen: Iterator[Any],
-    state: AttemptState,
-    limit: float | None,
-    kind: str,
-    release: Callable[[], None],
-    orphan: Callable[[], None],
-) -> Any:
-    """`_next_item` in a worker, waited for at most `limit` seconds (real time).
-
-    Past the limit, or when the wait itself is interrupted (Ctrl-C), the read is
-    abandoned: `orphan()` tells the caller the generator and the slot are no
-    longer its to close or give back; when the read really returns, the generator
-    is closed and `release` gives the slot back. Past the limit,
-    `AttemptTimeoutError` is raised.
-    """
-    if limit is None:
-        return _next_item(gen, state)
-    job = Job(functools.partial(_next_item, gen, state))
-    setup.workers.submit(job)
-    try:
-        if job.wait(limit):
-            return job.result()
-    except BaseException:
-        if _abandon(setup, job, gen, state, release):
-            orphan()
-        raise
-    if _abandon(setup, job, gen, state, release):
-        orphan()
-        raise AttemptTimeoutError(state[0], limit, kind)
-    return job.result()  # it ended just now
-
-
-def _abandon(
-    setup: Setup, job: Job, gen: Iterator[Any], state: AttemptState, release: Callable[[], None]
-) -> bool:
-    """Give a read up; False when it ended meanwhile (then nothing changes)."""
-    name = state[0]
-    abandoned = setup.abandoned
-
-    def on_end() -> None:
-        _close_quietly(gen, state)
-        if abandoned is not None:
-            abandoned.release(name)
-        release()
-
-    if abandoned is not None:  # counted first: the read may end any moment now
-        abandoned.force_acquire(name)
-    if job.abandon(on_end):
-        return True
-    if abandoned is not None:
-        abandoned.release(name)
-    return False
-
-
-def _close_quietly(gen: Iterator[Any], state: AttemptState) -> None:
-    with contextlib.suppress(Exception):  # an abandoned stream's cleanup raises nowhere
-        _close(gen, state)
 
 
 class StreamRun(SyncRun):
     """Attempts that open a stream: the first item, or (buffered) every item."""
 
-    __slots__ = ("gens", "opened", "orphans")
+    __slots__ = (
+        "done",
+        "gens",
+        "kept",
+        "lanes",
+        "lock",
+        "opened",
+        "orphans",
+        "probing",
+        "releases",
+    )
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.opened: dict[int, AttemptState] = {}
         self.orphans: set[int] = set()  # attempts whose abandoned read gives the slot back
         self.gens: dict[int, Iterator[Any]] = {}  # hedged attempts' streams (closed if lost)
+        self.lanes: dict[int, Lane | None] = {}  # each open stream's reading thread
+        self.kept: dict[int, Iterator[Any]] = {}  # streams that delivered a first item
+        self.probing: set[int] = set()  # probe attempts being opened
+        # A probe whose abandoned read still runs keeps the probe: its release, run when
+        # the read ends (`done`: it ended before the release was known).
+        self.lock = threading.Lock()
+        self.releases: dict[int, Callable[[], None]] = {}
+        self.done: set[int] = set()
 
     def check(self, response: Any) -> None:
         """Streams have no awaitable case."""
@@ -137,42 +75,90 @@ class StreamRun(SyncRun):
         state = self.opened[index]
         gen = self.fn(call.objects[index], *self.args, **self.kwargs)
         limit, kind = self.call.limit("first item")
-        release: Callable[[], None] = functools.partial(call.ended, index)
+        release: Callable[[], None] = functools.partial(self._read_ended, index)
         orphan: Callable[[], None] = functools.partial(self.orphans.add, index)
+        lane = self.lanes[index] = lane_for(setup)
         if setup.hedge_after is not None:  # a race in a worker: the driver bounds it
             self.gens[index] = gen
             limit = None
             release = orphan = _nothing  # the driver gives the slot back
+        caps = setup.caps
+        renew = None
+        if index in self.probing and caps is not None and caps.hold_probe is not None:
+            renew = functools.partial(caps.hold_probe, call.names[index])
         try:
-            first = _bounded_next(setup, gen, state, limit, kind, release, orphan)
+            first = bounded_next(setup, gen, state, limit, kind, release, orphan, lane, renew)
             if not setup.buffer:
                 return (gen, first)
             items: list[Any] = []
-            while first is not _EMPTY:
+            while first is not EMPTY:
                 items.append(first)
                 limit, kind = call.limit("idle")
-                first = _bounded_next(setup, gen, state, limit, kind, release, orphan)
+                first = bounded_next(setup, gen, state, limit, kind, release, orphan, lane)
         except BaseException:
             if index not in self.orphans:  # an abandoned read closes and releases itself
-                _close_quietly(gen, state)
+                with contextlib.suppress(Exception):  # the attempt's error wins
+                    close_on(lane, gen, state)
             raise
+        if lane is not None:
+            lane.stop()  # the stream ended on its lane
         return items
 
+    def drop_kept(self) -> None:
+        """The call failed after a stream opened (a hook raised): close it, free its slot."""
+        for index, gen in self.kept.items():
+            with contextlib.suppress(Exception):  # the call's own error wins
+                close_on(self.lanes.get(index), gen, self.opened[index])
+            self.call.ended(index)
+        self.kept.clear()
+
+    def _read_ended(self, index: int) -> None:
+        """An abandoned read really ended: its slot comes back, and a probe it kept."""
+        self.call.ended(index)
+        with self.lock:
+            release = self.releases.pop(index, None)
+            if release is None:
+                self.done.add(index)
+        if release is not None:
+            release()
+
+    def _keep_probe(self, index: int) -> None:
+        """The probe's read was abandoned and still runs: it keeps the probe (`keep_probe`)."""
+        call = self.call
+        running = call.running.get(index)
+        if running is None or not running[1]:
+            return
+        call.running[index] = (running[0], False, *running[2:])  # not the engine's to end
+        release = keep_probe(call, call.names[index])
+        with self.lock:
+            ended = index in self.done
+            if not ended:
+                self.releases[index] = release
+        if ended:
+            release()
+
     def start(self, action: tuple[Any, ...]) -> Any:
-        _, index, number, _forced, _probe, _hedged = action
+        _, index, number, _forced, probe, _hedged = action
         call = self.call
         limit, kind = call.limit("first item")
         state = call.state(index, number, limit)
         self.opened[index] = state
         if call.setup.hedge_after is not None:  # a race to the first item, in workers
-            return self.launch(index, state, limit, kind)
+            return self.launch(index, state, limit, kind, probe)
+        if probe:
+            self.probing.add(index)
         keep = False
         try:
             outcome = self.attempt(index, state)
             keep = outcome[1] is None and not call.setup.buffer
+            if keep:
+                self.kept[index] = outcome[0][0]
             return outcome
         finally:
-            if not keep and index not in self.orphans:
+            self.probing.discard(index)
+            if index in self.orphans:
+                self._keep_probe(index)
+            elif not keep:
                 call.ended(index)
 
     def collected(self, index: int, outcome: Any) -> None:
@@ -181,10 +167,11 @@ class StreamRun(SyncRun):
             self.call.ended(index)
 
     def released(self, index: int) -> None:
-        """A raced attempt that lost (or timed out) ended: its stream is closed."""
+        """A raced attempt that lost (or timed out) ended: its stream is closed (on its lane)."""
         gen = self.gens.pop(index, None)
         if gen is not None:
-            _close_quietly(gen, self.opened[index])
+            with contextlib.suppress(Exception):  # a loser's cleanup raises nowhere
+                close_on(self.lanes.get(index), gen, self.opened[index])
 
 
 def _nothing() -> None:
@@ -207,9 +194,13 @@ def route_stream(
     call.stream = not setup.buffer  # an unbuffered stream's call ends with the stream
     call.streamed = True
     run = StreamRun(call, fn, args, kwargs)
-    result: Result[Any] = drive(run)
+    try:
+        result: Result[Any] = drive(run)
+    except BaseException:
+        run.drop_kept()
+        raise
     index = call.names.index(result.provider)
-    relay = Relay(call, index, result.response, run.opened[index])
+    relay = Relay(call, index, result.response, run.opened[index], run.lanes.get(index))
     return new_result(
         relay,
         result.provider,
@@ -250,7 +241,14 @@ class Relay(RelayBase, Iterator[Any]):
     and gives its slot back, even when that generator's own cleanup raises.
     """
 
-    __slots__ = ()
+    __slots__ = ("_lane",)
+
+    def __init__(
+        self, call: CallState, index: int, opened: Any, state: AttemptState, lane: Lane | None
+    ) -> None:
+        super().__init__(call, index, opened, state)
+        #: The thread that runs every step of the provider's generator (None: inline).
+        self._lane = lane
 
     def __iter__(self) -> Relay:
         return self
@@ -268,8 +266,8 @@ class Relay(RelayBase, Iterator[Any]):
         if not self._open:
             raise StopIteration
         first = self._first
-        if first is not _EMPTY:
-            self._first = _EMPTY
+        if first is not EMPTY:
+            self._first = EMPTY
             if self.items == 0:
                 self.items = 1
                 self._last = first
@@ -279,13 +277,14 @@ class Relay(RelayBase, Iterator[Any]):
         start = call.clock()
         gen = self._gen
         assert gen is not None  # noqa: S101 - an unbuffered relay holds its generator while open
-        idle = setup.idle_timeout
+        lane = self._lane
         try:
-            if idle is None:
-                item = _next_item(gen, self._state)
-            else:
+            if lane is None:
+                item = next_item(gen, self._state)
+            else:  # on the stream's own thread, within idle_timeout (if any)
                 release = functools.partial(call.ended, self._index)
-                item = _bounded_next(setup, gen, self._state, idle, "idle", release, self._orphan)
+                item = bounded_next(setup, gen, self._state, setup.idle_timeout, "idle",
+                                     release, self._orphan, lane)  # fmt: skip
         except Exception as exc:
             error = StreamInterrupted(self._state[0], self.items)
             error.__cause__ = exc
@@ -295,7 +294,7 @@ class Relay(RelayBase, Iterator[Any]):
             self._call.closed(exc)  # the call's last event: before close() sends another
             self.close()
             raise
-        if item is _EMPTY:
+        if item is EMPTY:
             try:
                 self._settled()
             finally:
@@ -331,7 +330,7 @@ class Relay(RelayBase, Iterator[Any]):
         gen = self._gen
         try:
             if gen is not None:
-                _close(gen, self._state)
+                close_on(self._lane, gen, self._state)
         finally:
             self._call.ended(self._index)
             self._call.stream_ended(self._state[0], self._state[1])

@@ -51,7 +51,9 @@ class CooldownTracker(Protocol):
       float > 0: the provider is in cooldown for that many seconds (the caller's
       view was stale; it skips the provider). `ttl` bounds how long the claim
       lasts if the prober dies. A claimed probe is released by `record_success`,
-      a counted `record_failure` or `end_probe(name)`.
+      a counted `record_failure` or `end_probe(name)`; `hold_probe(name)` keeps
+      it claimed for the tracker's `probe_ttl` from now (a sync attempt its call
+      abandoned still runs: the router releases the probe when it ends).
     - `record_success(name, clears_cooldown=True)`: with False (a call that saw
       the provider available), a cooldown or probe set meanwhile is kept.
     - `quiet_until`: an attribute; clock time until which no provider has any
@@ -111,6 +113,13 @@ def _accepts(method: object, parameter: str) -> bool:
         return False
 
 
+def _seconds(value: object) -> float:
+    """A tracker's `probe_ttl`, or the default 30 s when it has none (or a strange one)."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    return 30.0
+
+
 @dataclass(frozen=True, slots=True)
 class TrackerCapabilities:
     """What a tracker offers beyond the protocol, looked up once per router."""
@@ -118,6 +127,9 @@ class TrackerCapabilities:
     remaining_many: Callable[[Sequence[str]], Sequence[float]] | None
     try_probe: Callable[..., Any] | None
     end_probe: Callable[[str], None] | None
+    hold_probe: Callable[[str], None] | None
+    #: Seconds an abandoned attempt may keep its probe claimed (the tracker's `probe_ttl`).
+    probe_hold: float
     probe_ttl: bool
     keeps_cooldown: bool
     blocking: bool
@@ -135,6 +147,8 @@ class TrackerCapabilities:
             remaining_many=getattr(tracker, "remaining_many", None),
             try_probe=try_probe,
             end_probe=getattr(tracker, "end_probe", None),
+            hold_probe=getattr(tracker, "hold_probe", None),
+            probe_hold=_seconds(getattr(tracker, "probe_ttl", None)),
             probe_ttl=try_probe is not None and _accepts(try_probe, "ttl"),
             keeps_cooldown=_accepts(record_success, "clears_cooldown"),
             blocking=getattr(tracker, "blocking", False) is True,

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Job", "Workers"]
+__all__ = ["Job", "Lane", "Workers"]
 
 #: Seconds an idle worker thread waits for the next job before it ends.
 IDLE_SECONDS = 30.0
@@ -125,3 +125,42 @@ class Workers:
                     except queue.Empty:
                         self._idle -= 1
                         return
+
+
+class Lane:
+    """One worker thread that runs every step of one stream, in order.
+
+    A sync stream with a time limit reads its generator in a worker thread; all of
+    its steps (each item, and its close) run on the same thread, so a generator
+    holding thread-bound resources (a sqlite3 connection, a thread-local session)
+    works. The thread comes from the router's pool and goes back to it at `stop()`
+    (queued after the steps already submitted: a step that hangs keeps it).
+    """
+
+    __slots__ = ("_started", "_tasks", "_workers")
+
+    def __init__(self, workers: Workers) -> None:
+        self._workers = workers
+        self._tasks: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._started = False
+
+    def submit(self, job: Job) -> None:
+        """Run `job` on this lane's thread, after the jobs submitted before it."""
+        if not self._started:
+            self._started = True
+            self._workers.submit(Job(self._serve))
+        self._tasks.put(job)
+
+    def stop(self) -> None:
+        """Give the thread back once the jobs submitted so far have run."""
+        if self._started:
+            self._tasks.put(None)
+
+    def _serve(self) -> None:
+        tasks = self._tasks
+        while True:
+            job = tasks.get()
+            if job is None:
+                return
+            job.run()
+            del job

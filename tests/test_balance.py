@@ -29,6 +29,7 @@ from fallback_router import (
     RoundRobin,
     Strategy,
     Weighted,
+    current_attempt,
     routed,
     routing,
 )
@@ -684,3 +685,83 @@ def test_status_shows_strategy_state():
     assert status["b"].tokens is None
     assert "weight" in repr(status)
     assert "tokens" in repr(status)
+
+
+@pytest.mark.parametrize("path", ["happy", "engine", "async"])
+def test_least_latency_wins_its_traffic_back_within_two_explorations_after_an_outlier(path):
+    """a (100 ms) beside b (150 ms): after one 30 s outlier a serves again at its second
+    exploration, the 39th call (documented: within 40 calls, 2 x 1/explore)."""
+    clock = FakeClock()
+    speed = {"a": 0.1, "b": 0.15}
+    names = ["a", "b"]
+
+    def call(provider):
+        clock.advance(speed[provider])
+        return provider
+
+    async def acall(provider):
+        return call(provider)
+
+    providers = names if path != "engine" else (lambda: names)
+    fn = routed(
+        providers=providers, strategy=LeastLatency(), clock=clock,
+        cooldown=None,
+    )(acall if path == "async" else call)  # fmt: skip
+
+    def once():
+        return asyncio.run(fn()) if path == "async" else fn()
+
+    for _ in range(40):
+        once()
+    speed["a"] = 30.0
+    while once() != "a":  # the next call on a (an exploration) is the outlier
+        pass
+    speed["a"] = 0.1
+    estimate = fn.router.status()["a"].latency_estimate
+    assert estimate == pytest.approx(0.2)  # at most doubled by one sample
+    served = [once() for _ in range(60)]
+    back = served.index("a")  # its first exploration: still slower than b
+    assert served[back + 1 :].index("a") + back + 1 == 38  # the second: it serves again
+    assert served[38:58] == ["a"] * 20
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_least_latency_measures_the_provider_that_always_loses_the_hedge(gate, kind):
+    """slow always loses the hedge: its losing attempts are censored samples (slower than
+    the time they ran), so calls start on fast, but for exploration (1 in 20)."""
+    clock = FakeClock()
+    events = []
+    ran = threading.Semaphore(0)  # slow has run its second (a handshake, not a sleep)
+
+    def call(provider):
+        if provider == "slow":
+            clock.advance(1.0)  # it runs, the router's clock goes on; then it hangs
+            ran.release()
+            gate.wait(30)
+            return provider
+        info = current_attempt()
+        if info is not None and info.attempt == 2:  # the hedge: slow started before it
+            assert ran.acquire(timeout=10)
+        clock.advance(0.1)
+        return provider
+
+    async def acall(provider):
+        if provider == "slow":
+            clock.advance(1.0)
+            await asyncio.sleep(30)  # cancelled when it loses
+        clock.advance(0.1)
+        return provider
+
+    fn = routed(
+        providers=["slow", "fast"], strategy=LeastLatency(), clock=clock, hedge_after=0.5,
+        cooldown=None, max_abandoned=1000, on_event=events.append,
+    )(acall if kind == "async" else call)  # fmt: skip
+    for _ in range(40):
+        result = asyncio.run(fn.route()) if kind == "async" else fn.route()
+        assert result.provider == "fast"
+    picks = first_picks(events)
+    # the first call (no samples: list order) and the explorations (calls 20 and 40)
+    expected = ["fast"] * 40
+    expected[0] = expected[19] = expected[39] = "slow"
+    assert picks == expected
+    assert fn.router.status()["slow"].latency_estimate == pytest.approx(1.1)

@@ -54,6 +54,18 @@ def test_prometheus_recipe_example():
     assert 'router_cooldowns_total{provider="primary"} 1.0' in run("prometheus_metrics.py")
 
 
+def test_llm_preset_example_shows_each_failure_handled():
+    """The LLM preset example: a short 429 retried, a 503 benched, a refusal raised, a
+    cut stream replaced by the backup's whole answer, an async stream."""
+    out = run("llm_preset.py")
+    assert "429 for 50 ms: 'Hello from primary' by primary, 2 requests to it" in out
+    assert "503 persists: 'Hello from backup' by backup; primary benched for 15 s" in out
+    assert "content filter: raised to the caller (content_filter)" in out
+    assert "cut stream, buffered: 'Hello from backup' by backup" in out
+    assert "the cut one: incomplete" in out
+    assert "async stream: Hello| from |primary" in out
+
+
 def test_shared_cooldown_example_only_the_first_worker_pays(redis_server):
     """Across four processes, only the first meets the rate-limited vendor."""
     out = run("shared_cooldown_redis.py", REDIS_URL=redis_server.url)

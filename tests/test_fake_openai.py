@@ -267,6 +267,9 @@ def test_every_scenario_is_known():
         "content_policy",
         "down_then_healthy",
         "prefill_rejected",
+        "quota_exhausted",
+        "unauthorized",
+        "flapping",
     }
 
 
@@ -320,6 +323,48 @@ def test_the_advertised_retry_after_is_configurable():
     with FakeOpenAI("alpha", scenario="rate_limited", retry_after=0.25) as vendor:
         headers = chat(vendor).raised(openai.RateLimitError).response.headers
     assert (headers["retry-after"], headers["retry-after-ms"]) == ("1", "250")
+
+
+@modes
+@streams
+def test_a_429_without_retry_after_carries_no_hint(mode, stream):
+    """``retry_after=None``: a 429 with neither ``retry-after`` nor ``retry-after-ms``."""
+    with FakeOpenAI("alpha", scenario="rate_limited", retry_after=None) as vendor:
+        error = chat(vendor, mode, stream).raised(openai.RateLimitError)
+    assert "retry-after" not in error.response.headers
+    assert "retry-after-ms" not in error.response.headers
+    assert error.code == "rate_limit_exceeded"
+
+
+@modes
+@streams
+def test_quota_exhausted_is_a_429_insufficient_quota(mode, stream):
+    """``quota_exhausted``: a RateLimitError whose code is ``insufficient_quota``, no hint."""
+    with FakeOpenAI("alpha", scenario="quota_exhausted") as vendor:
+        for _ in range(2):
+            error = chat(vendor, mode, stream).raised(openai.RateLimitError)
+            assert (error.status_code, error.code) == (429, "insufficient_quota")
+            assert "retry-after" not in error.response.headers
+        assert vendor.requests == 2
+
+
+@modes
+@streams
+def test_unauthorized_is_a_401_invalid_api_key(mode, stream):
+    """``unauthorized``: an AuthenticationError (401, ``invalid_api_key``) every time."""
+    with FakeOpenAI("alpha", scenario="unauthorized") as vendor:
+        error = chat(vendor, mode, stream).raised(openai.AuthenticationError)
+    assert (error.status_code, error.code) == (401, "invalid_api_key")
+
+
+@modes
+@streams
+def test_flapping_alternates_503_and_the_answer(mode, stream):
+    """``flapping``: 503 for the first, third... request, the answer for the others."""
+    with FakeOpenAI("alpha", scenario="flapping") as vendor:
+        outcomes = [chat(vendor, mode, stream) for _ in range(4)]
+    assert [o.raised(openai.InternalServerError).status_code for o in outcomes[::2]] == [503] * 2
+    assert [o.text for o in outcomes[1::2]] == ["".join(TOKENS)] * 2
 
 
 def test_setting_a_once_scenario_again_fails_once_more(vendor):

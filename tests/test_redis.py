@@ -515,8 +515,8 @@ def test_a_new_name_during_a_slow_read_waits_for_a_read_that_covers_it(proxy, re
 def test_the_mirror_follows_at_most_mirror_names(redis_client, round_trips):
     """Asked about more names than MIRROR_NAMES, a read covers the newest; the oldest go."""
     tracker = RedisCooldown(
-        redis_client, namespace="mirror-cap", refresh=30, clock=FakeClock(), op_timeout=2.0
-    )  # patient: a read that failed open on a loaded machine would send no round trip
+        redis_client, namespace="mirror-cap", refresh=30, op_timeout=2, clock=FakeClock()
+    )
     tracker.remaining_many([f"n{i}" for i in range(MIRROR_NAMES)])  # one read covers them all
     tracker.remaining_many(["newest"])  # not covered: read again, without n0 (the oldest)
     round_trips[0] = 0

@@ -1,12 +1,15 @@
-"""Failover scenarios of an LLM app: local fake vendors, the official ``openai`` SDK.
+"""Failover scenarios of an LLM app: local fake vendors, the official ``openai`` SDK, the preset.
 
-Every app is routed with the recipe (``examples/llm_recipe.py``, shown verbatim in the guide)
-and only its time limits shortened (``LIMITS``). Each scenario runs sync
-(``openai.OpenAI``) and async (``openai.AsyncOpenAI``), as a plain call, a stream and a
-buffered stream where that applies, and ends with the complete answer or a clean,
-typed error: no hang, no truncated success, no request to a benched vendor. Cooldowns
-are read on a ``FakeClock`` wherever a test moves past them; the few wall-clock bounds
-are generous (``MARGIN``).
+Every app is routed with ``**llm.options(...)`` (plain calls, ``stream=True`` and
+``"buffer"``), only its time limits shortened (``LIMITS``), through clients built with
+``max_retries=0``. Each scenario of an independent LLM failover benchmark (429 with and
+without Retry-After, 500 once, 503 persistent, TCP reset, no response, slow first token,
+stream cut, stall, malformed chunk, no [DONE], context length exceeded, content-filter
+rejection, prefill rejected by the fallback, a flapping primary, accounting) runs sync
+(``openai.OpenAI``) and async (``openai.AsyncOpenAI``) and ends with the complete answer or
+the clean, typed error the guide's table prescribes. The fake vendors' request counts
+prove that no vendor is hammered: at most ``1 + retries`` requests per call, none while a
+Retry-After benches it. Cooldowns are read on a ``FakeClock``; no wall-clock assertion.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,82 +26,76 @@ import pytest
 
 import fallback_router
 from fallback_router import (
+    AllProvidersBenchedError,
     AllProvidersFailedError,
     AttemptTimeoutError,
     DeadlineExceededError,
     RejectedResponseError,
     Result,
     StreamInterrupted,
+    llm,
     routed,
 )
 
 from .support.fake_openai import DEFAULT_TOKENS, FakeOpenAI
-from .support.helpers import FakeClock, load_example
+from .support.helpers import FakeClock
 
-_recipe = load_example("llm_recipe")
-IncompleteAnswer = _recipe.IncompleteAnswer
-atext_of = _recipe.atext_of
-benches = _recipe.benches
-falls_back = _recipe.falls_back
-has_text = _recipe.has_text
-llm_options = _recipe.llm_options
-text_of = _recipe.text_of
-
-
-pytestmark = pytest.mark.timeout(30)
+pytestmark = pytest.mark.timeout(60)
 
 TOKENS = list(DEFAULT_TOKENS)
 ANSWER = "".join(TOKENS)
 PROMPT = "Say something."
-#: The recipe's time limits, shortened for a local vendor.
-LIMIT = 1.5  # each attempt, first item and silence between items (a healthy vendor: ms;
-# a second and a half keeps a healthy backup within it on a loaded machine)
+#: Each attempt, first item and silence between items (a healthy local vendor: ms).
+LIMIT = 1.0
 LIMITS = {
-    "timeout": 6.0,
+    "timeout": 5.0,
     "attempt_timeout": LIMIT,
     "first_item_timeout": LIMIT,
     "idle_timeout": LIMIT,
 }
-#: Slack on every wall-clock bound (a loaded CI machine, thread and loop start-up).
-MARGIN = 1.0
-#: Seconds a slow vendor keeps silent: longer than every limit above.
-SLOW = 3.0
-RETRY_AFTER = 1.0  # the fake's 429s: retry-after: 1, retry-after-ms: 1000
-COOLDOWN = 60.0  # the router's default cooldown (no Retry-After)
+#: Seconds a slow vendor keeps silent: past every limit (woken when the vendor closes).
+SLOW = 30.0
+COOLDOWN = 15.0  # the preset's default bench
+SHORT_HINT = 0.1  # a Retry-After the preset waits out (<= retry_after_cap)
+LONG_HINT = 30.0  # one it does not
 #: One TLS context for every client: building one is most of a client's cost (unused here).
 TLS = ssl.create_default_context()
 
 modes = pytest.mark.parametrize("mode", ["sync", "async"])
 kinds = pytest.mark.parametrize("kind", ["call", "stream", "buffer"])
 streams = pytest.mark.parametrize("kind", ["stream", "buffer"])
+STREAM = {"call": False, "stream": True, "buffer": "buffer"}
 
 
 # -- the app under test --------------------------------------------------------------------
 
 
-def messages(prompt: str) -> list[dict[str, str]]:
-    return [{"role": "user", "content": prompt}]
+def messages(prompt: str, prefill: bool) -> list[dict[str, str]]:
+    chat = [{"role": "user", "content": prompt}]
+    return [*chat, {"role": "assistant", "content": "Sure:"}] if prefill else chat
 
 
-def chat(client: openai.OpenAI, prompt: str) -> str | None:
-    answer = client.chat.completions.create(model="m", messages=messages(prompt))
-    return answer.choices[0].message.content
+def chat(client: openai.OpenAI, prompt: str, prefill: bool = False) -> Any:
+    return client.chat.completions.create(model="m", messages=messages(prompt, prefill))
 
 
-def chat_stream(client: openai.OpenAI, prompt: str) -> Iterator[str]:
-    with client.chat.completions.create(model="m", messages=messages(prompt), stream=True) as s:
-        yield from text_of(s)
+def chat_stream(client: openai.OpenAI, prompt: str, prefill: bool = False) -> Iterator[str]:
+    with client.chat.completions.create(
+        model="m", messages=messages(prompt, prefill), stream=True
+    ) as stream:
+        yield from llm.text(stream)
 
 
-async def achat(client: openai.AsyncOpenAI, prompt: str) -> str | None:
-    answer = await client.chat.completions.create(model="m", messages=messages(prompt))
-    return answer.choices[0].message.content
+async def achat(client: openai.AsyncOpenAI, prompt: str, prefill: bool = False) -> Any:
+    return await client.chat.completions.create(model="m", messages=messages(prompt, prefill))
 
 
-async def achat_stream(client: openai.AsyncOpenAI, prompt: str) -> Any:
-    stream = await client.chat.completions.create(model="m", messages=messages(prompt), stream=True)
+async def achat_stream(client: openai.AsyncOpenAI, prompt: str, prefill: bool = False) -> Any:
+    stream = await client.chat.completions.create(
+        model="m", messages=messages(prompt, prefill), stream=True
+    )
     async with stream:
-        async for piece in atext_of(stream):
+        async for piece in llm.atext(stream):
             yield piece
 
 
@@ -113,12 +109,11 @@ FUNCTIONS: dict[tuple[str, bool], Callable[..., Any]] = {
 
 @dataclass
 class Outcome:
-    """What the user saw: the pieces received (a call: its answer), then any error."""
+    """What the user saw: the pieces received (a call: its answer's text), then any error."""
 
     pieces: list[str] = field(default_factory=list)
     error: Exception | None = None
     result: Result[Any] | None = None
-    seconds: float = 0.0
 
     @property
     def text(self) -> str:
@@ -149,50 +144,41 @@ class App:
                 base_url=v.base_url,
                 api_key=f"sk-test-{v.name}",
                 max_retries=0,
+                timeout=10.0,
                 http_client=http(verify=TLS),
             )
             for v in vendors
         }
-        stream = {"call": False, "stream": True, "buffer": "buffer"}[kind]
-        settings = llm_options(stream, **{**LIMITS, **options})
+        self.clock = options.setdefault("clock", FakeClock())
+        settings = llm.options(STREAM[kind], **{**LIMITS, **options})
         self.fn: Any = routed(providers=self.clients, **settings)(FUNCTIONS[mode, kind != "call"])
 
-    def ask(self) -> Outcome:
+    def ask(self, prefill: bool = False) -> Outcome:
         """Route one chat (``fn.route``) and read the whole answer, as the user would."""
         outcome = Outcome()
-        start = time.monotonic()
         try:
             if self.runner is not None:
-                self.runner.run(self._ask_async(outcome))
+                self.runner.run(self._ask_async(outcome, prefill))
             else:
-                outcome.result = self.fn.route(PROMPT)
-                if self.kind == "call":
-                    outcome.pieces.append(outcome.result.response)
-                else:
-                    outcome.pieces.extend(outcome.result.response)
+                outcome.result = self.fn.route(PROMPT, prefill)
+                self._read(outcome, outcome.result.response)
         except Exception as exc:
             outcome.error = exc
-        outcome.seconds = time.monotonic() - start
         return outcome
 
-    async def _ask_async(self, outcome: Outcome) -> None:
-        outcome.result = await self.fn.route(PROMPT)
+    def _read(self, outcome: Outcome, response: Any) -> None:
         if self.kind == "call":
-            outcome.pieces.append(outcome.result.response)
+            outcome.pieces.append(response.choices[0].message.content)
+        else:
+            outcome.pieces.extend(response)
+
+    async def _ask_async(self, outcome: Outcome, prefill: bool) -> None:
+        outcome.result = await self.fn.route(PROMPT, prefill)
+        if self.kind == "call":
+            self._read(outcome, outcome.result.response)
         else:
             async for piece in outcome.result.response:
                 outcome.pieces.append(piece)
-
-    def answer(self) -> str:
-        """The plain call: ``fn(prompt)`` (a stream: joined)."""
-        if self.runner is None:
-            return self.fn(PROMPT) if self.kind == "call" else "".join(self.fn(PROMPT))
-        return self.runner.run(self._answer_async())
-
-    async def _answer_async(self) -> str:
-        if self.kind == "call":
-            return await self.fn(PROMPT)
-        return "".join([piece async for piece in self.fn(PROMPT)])
 
     def rows(self) -> dict[str, fallback_router.ProviderStatus]:
         return {row.name: row for row in self.fn.router.status()}
@@ -209,7 +195,10 @@ class App:
 
 @pytest.fixture
 def vendors() -> Iterator[tuple[FakeOpenAI, FakeOpenAI]]:
-    with FakeOpenAI("primary") as primary, FakeOpenAI("backup") as backup:
+    with (
+        FakeOpenAI("primary", first_token_delay=SLOW) as primary,
+        FakeOpenAI("backup", first_token_delay=SLOW) as backup,
+    ):
         yield primary, backup
 
 
@@ -232,324 +221,254 @@ def errors_of(outcome: Outcome) -> list[type[BaseException] | None]:
     return [None if a.error is None else type(a.error) for a in outcome.result.attempts]
 
 
-def assert_backup_served(outcome: Outcome, first_error: type[BaseException]) -> None:
-    """The backup served the complete answer after the primary failed with ``first_error``."""
-    assert outcome.served == "backup"
+def assert_served(outcome: Outcome, by: str, errors: list[Any]) -> None:
+    """``by`` served the complete answer, after attempts that failed with ``errors``."""
+    assert outcome.served == by
     assert outcome.text == ANSWER
-    assert outcome.result is not None
-    assert outcome.result.attempt == 2
-    assert errors_of(outcome) == [first_error, None]
+    assert errors_of(outcome) == [*errors, None]
 
 
-# -- the recipe ------------------------------------------------------------------------------
+def requests(*vendors: FakeOpenAI) -> tuple[int, ...]:
+    return tuple(v.requests for v in vendors)
 
 
-def sdk_error(scenario: str) -> Exception:
-    """The error the real SDK raises for ``scenario`` (non-streaming; hang: a 0.2 s client)."""
-    chat_messages = messages(PROMPT)
-    if scenario == "prefill_rejected":
-        chat_messages.append({"role": "assistant", "content": "Sure:"})
-    with (
-        FakeOpenAI("alpha", scenario=scenario) as vendor,
-        openai.OpenAI(
-            base_url=vendor.base_url,
-            api_key="sk-test-a",
-            max_retries=0,
-            timeout=0.2,
-            http_client=openai.DefaultHttpxClient(verify=TLS),
-        ) as client,
-    ):
-        try:
-            client.chat.completions.create(model="m", messages=chat_messages)
-        except Exception as exc:
-            return exc
-    pytest.fail(f"{scenario} did not fail")
-
-
-@pytest.mark.parametrize(
-    ("scenario", "moves_on", "benched"),
-    [
-        ("rate_limited", True, True),
-        ("error_500_once", True, True),
-        ("unavailable", True, True),
-        ("reset", True, True),
-        ("hang", True, True),
-        ("malformed_chunk", True, True),
-        ("content_policy", True, False),
-        ("prefill_rejected", True, False),
-        ("context_length", False, False),
-    ],
-)
-def test_the_recipe_sorts_real_sdk_errors(scenario, moves_on, benched):
-    """The recipe's predicates on the SDK's own errors: fall back, bench, or propagate."""
-    error = sdk_error(scenario)
-    assert falls_back(error) is moves_on
-    assert (moves_on and benches(error)) is benched
-
-
-def test_the_recipe_covers_the_routers_own_failures():
-    """Timeouts and cut answers bench; a rejected (blank) answer falls back unbenched."""
-    timeout = AttemptTimeoutError("primary", 0.4)
-    rejected = RejectedResponseError("primary", [" "])
-    cut = IncompleteAnswer("cut")
-    assert [falls_back(e) for e in (timeout, cut, rejected)] == [True, True, True]
-    assert [benches(e) for e in (timeout, cut, rejected)] == [True, True, False]
-    assert not falls_back(ValueError("a bug in the app"))  # the app's own errors propagate
-    assert [has_text(p) for p in (["Hel", "lo"], [], [" ", "\n"])] == [True, False, False]
-
-
-@kinds
-def test_the_recipe_sets_the_documented_options(kind):
-    """``llm_options`` is what the guide says: the predicates, limits, buffer and accept."""
-    stream = {"call": False, "stream": True, "buffer": "buffer"}[kind]
-    options = llm_options(stream)
-    assert options["fallback_on"] is falls_back
-    assert options["cooldown_on"] is benches
-    assert (options["timeout"], options["attempt_timeout"]) == (60.0, 20.0)
-    assert ("idle_timeout" in options) is (kind != "call")
-    assert options.get("stream_failover") == ("buffer" if kind == "buffer" else None)
-    assert options.get("accept") is (has_text if kind == "buffer" else None)
-    fallback_router.Router({"a": 1}, **options)  # valid router options
-
-
-# -- rate limits and server errors ---------------------------------------------------------
+# -- rate limits ----------------------------------------------------------------------------
 
 
 @modes
 @kinds
-def test_429_once_falls_back_and_benches_for_retry_after_ms(make_app, vendors, mode, kind):
-    """A 429 once: the backup answers, the primary sits out retry-after-ms, then serves."""
+def test_a_429_asking_for_a_moment_is_waited_out_on_the_same_vendor(make_app, vendors, mode, kind):
+    """A 429 with a short Retry-After: the same vendor again after it; no fallback, no bench."""
     primary, backup = vendors
-    primary.scenario, primary.retry_after = "rate_limited_once", 0.25  # retry-after: 1
-    clock = FakeClock()
-    app = make_app(mode, kind, clock=clock)
-    assert_backup_served(app.ask(), openai.RateLimitError)
-    row = app.rows()["primary"]
-    assert not row.available
-    assert row.cooldown_remaining == pytest.approx(0.25)  # retry-after-ms wins
-    again = app.ask()
-    assert again.served == "backup"
-    assert again.result.skipped == ("primary",)
-    assert primary.requests == 1  # no request while benched
-    clock.advance(0.25)
-    healed = app.ask()
-    assert healed.served == "primary"
-    assert healed.text == ANSWER
-    assert (primary.requests, backup.requests) == (2, 2)
-
-
-@modes
-@kinds
-def test_429_persistent_benches_the_primary_for_about_a_second(make_app, vendors, mode, kind):
-    """A vendor answering 429 each time is benched ~1 s (real clock, 0.5 s margin)."""
-    primary, backup = vendors
-    primary.scenario = "rate_limited"
+    primary.scenario, primary.retry_after = "rate_limited_once", SHORT_HINT
     app = make_app(mode, kind)
-    assert_backup_served(app.ask(), openai.RateLimitError)
-    row = app.rows()["primary"]
-    assert not row.available
-    assert RETRY_AFTER - 0.5 < row.cooldown_remaining <= RETRY_AFTER
-    assert row.cooldown_length == pytest.approx(RETRY_AFTER)
-    for _ in range(3):
-        assert app.ask().served == "backup"
-    assert (primary.requests, backup.requests) == (1, 4)
+    assert_served(app.ask(), "primary", [])
+    assert requests(primary, backup) == (2, 0)
+    assert app.rows()["primary"].available
 
 
 @modes
 @kinds
-def test_every_vendor_rate_limited_is_one_typed_error_then_no_hammering(
-    make_app, vendors, mode, kind
-):
-    """Both 429: an AllProvidersFailedError of RateLimitErrors; then only the terminus."""
+def test_a_429_that_persists_benches_the_vendor_for_its_hint(make_app, vendors, mode, kind):
+    """429 again after the retry: benched for the hint; no request until it passed."""
     primary, backup = vendors
-    primary.scenario = backup.scenario = "rate_limited"
+    primary.scenario, primary.retry_after = "rate_limited", SHORT_HINT
+    app = make_app(mode, kind)
+    assert_served(app.ask(), "backup", [openai.RateLimitError])
+    assert app.rows()["primary"].cooldown_remaining == pytest.approx(SHORT_HINT)
+    assert app.ask().served == "backup"
+    assert requests(primary, backup) == (2, 2)  # 1 + retries, then none inside the hint
+    primary.scenario = "ok"
+    app.clock.advance(SHORT_HINT)
+    assert app.ask().served == "primary"
+
+
+@modes
+@kinds
+@pytest.mark.parametrize("hint", [LONG_HINT, None], ids=["long-hint", "no-hint"])
+def test_a_429_without_a_short_hint_falls_back_at_once(make_app, vendors, mode, kind, hint):
+    """A 429 asking for 30 s, or for nothing: no retry; benched for the hint, else cooldown."""
+    primary, backup = vendors
+    primary.scenario, primary.retry_after = "rate_limited", hint
+    app = make_app(mode, kind)
+    assert_served(app.ask(), "backup", [openai.RateLimitError])
+    assert app.rows()["primary"].cooldown_remaining == pytest.approx(hint or COOLDOWN)
+    assert app.ask().served == "backup"
+    assert requests(primary, backup) == (1, 2)
+
+
+@modes
+@kinds
+def test_a_full_outage_with_retry_after_makes_no_request_inside_it(make_app, vendors, mode, kind):
+    """Both 429 for 30 s: one typed failure, then AllProvidersBenchedError without a request."""
+    primary, backup = vendors
+    for vendor in vendors:
+        vendor.scenario, vendor.retry_after = "rate_limited", LONG_HINT
     app = make_app(mode, kind)
     error = app.ask().raised(AllProvidersFailedError)
     assert [type(e) for e in error.exceptions] == [openai.RateLimitError] * 2
-    matched, rest = error.split(openai.RateLimitError)  # what ``except*`` hands over
-    assert isinstance(matched, AllProvidersFailedError)
-    assert rest is None
-    assert not any(row.available for row in app.rows().values())
-    forced = app.ask().raised(AllProvidersFailedError)
-    assert forced.skipped == ("primary",)  # benched; the terminus is always tried
-    assert (primary.requests, backup.requests) == (1, 2)
+    benched = app.ask().raised(AllProvidersBenchedError)
+    assert benched.retry_after == pytest.approx(LONG_HINT)
+    assert set(benched.skipped) == {"primary", "backup"}
+    app.clock.advance(LONG_HINT / 2)
+    assert app.ask().raised(AllProvidersBenchedError).retry_after == pytest.approx(LONG_HINT / 2)
+    assert requests(primary, backup) == (1, 1)  # the terminus is not hammered either
+    primary.scenario = "ok"
+    app.clock.advance(LONG_HINT / 2)
+    assert app.ask().served == "primary"
 
 
 @modes
 @kinds
-def test_500_once_falls_back_and_the_primary_returns_after_its_cooldown(
-    make_app, vendors, mode, kind
-):
-    """A 500 once: the backup answers; the primary is benched one cooldown, then serves."""
+def test_an_exhausted_quota_benches_the_vendor_for_an_hour(make_app, vendors, mode, kind):
+    """``insufficient_quota``: no retry, benched ``quota_cooldown``; the backup serves."""
+    primary, backup = vendors
+    primary.scenario = "quota_exhausted"
+    app = make_app(mode, kind)
+    assert_served(app.ask(), "backup", [openai.RateLimitError])
+    assert app.rows()["primary"].cooldown_remaining == pytest.approx(3600.0)
+    app.clock.advance(3000)
+    assert app.ask().served == "backup"
+    assert requests(primary, backup) == (1, 2)
+
+
+# -- server errors ------------------------------------------------------------------------------
+
+
+@modes
+@kinds
+def test_a_500_once_is_retried_on_the_same_vendor(make_app, vendors, mode, kind):
+    """A single 500: the same vendor again (short backoff) serves; nobody benched."""
     primary, backup = vendors
     primary.scenario = "error_500_once"
-    clock = FakeClock()
-    app = make_app(mode, kind, clock=clock)
-    assert_backup_served(app.ask(), openai.InternalServerError)
-    assert app.rows()["primary"].cooldown_remaining == pytest.approx(COOLDOWN)
-    assert app.ask().served == "backup"
-    assert primary.requests == 1
-    clock.advance(COOLDOWN)
-    assert app.ask().served == "primary"
-    assert (primary.requests, backup.requests) == (2, 2)
+    app = make_app(mode, kind)
+    assert_served(app.ask(), "primary", [])
+    assert requests(primary, backup) == (2, 0)
+    assert all(row.available for row in app.rows().values())
 
 
 @modes
 @kinds
-def test_503_persistent_benches_the_primary(make_app, vendors, mode, kind):
-    """A vendor answering 503 each time is benched: later calls go straight to the backup."""
+def test_a_persistent_503_is_retried_once_then_benched(make_app, vendors, mode, kind):
+    """503 every time: two requests, benched ``cooldown``; later calls go to the backup."""
     primary, backup = vendors
     primary.scenario = "unavailable"
     app = make_app(mode, kind)
     outcome = app.ask()
-    assert_backup_served(outcome, openai.InternalServerError)
+    assert_served(outcome, "backup", [openai.InternalServerError])
     assert outcome.result.attempts[0].error.status_code == 503
-    assert outcome.result.attempts[0].counted
+    assert app.rows()["primary"].cooldown_remaining == pytest.approx(COOLDOWN)
     for _ in range(3):
         assert app.ask().served == "backup"
-    assert (primary.requests, backup.requests) == (1, 4)
+    assert requests(primary, backup) == (2, 4)
 
 
 @modes
 @kinds
-def test_every_vendor_unavailable_ends_with_their_503s(make_app, vendors, mode, kind):
-    """Both 503: one AllProvidersFailedError naming both; the next call only tries the terminus."""
+def test_a_flapping_primary_keeps_its_traffic(make_app, vendors, mode, kind):
+    """503 on every other request: each call's retry gets the answer; never benched."""
+    primary, backup = vendors
+    primary.scenario = "flapping"
+    app = make_app(mode, kind)
+    assert [app.ask().served for _ in range(3)] == ["primary"] * 3
+    assert requests(primary, backup) == (6, 0)
+    assert app.rows()["primary"].available
+
+
+@modes
+@kinds
+def test_every_vendor_down_is_one_typed_failure(make_app, vendors, mode, kind):
+    """Both 503: AllProvidersFailedError of their 503s, each vendor asked 1 + retries times."""
     primary, backup = vendors
     primary.scenario = backup.scenario = "unavailable"
     app = make_app(mode, kind)
     error = app.ask().raised(AllProvidersFailedError)
-    assert [a.provider for a in error.attempts] == ["primary", "backup"]
     assert [e.status_code for e in error.exceptions] == [503, 503]
-    app.ask().raised(AllProvidersFailedError)
-    assert (primary.requests, backup.requests) == (1, 2)
+    assert requests(primary, backup) == (2, 2)
 
 
-# -- connection failures --------------------------------------------------------------------
+# -- connections and time ------------------------------------------------------------------------
 
 
 @modes
 @kinds
-def test_a_reset_before_headers_falls_back_and_benches(make_app, vendors, mode, kind):
-    """A TCP reset before any header: APIConnectionError, the backup answers, primary benched."""
+def test_a_tcp_reset_is_retried_then_benched(make_app, vendors, mode, kind):
+    """An RST before any header: APIConnectionError twice, benched, the backup answers."""
     primary, backup = vendors
     primary.scenario = "reset"
     app = make_app(mode, kind)
-    outcome = app.ask()
-    assert_backup_served(outcome, openai.APIConnectionError)
+    assert_served(app.ask(), "backup", [openai.APIConnectionError])
     assert app.ask().served == "backup"
-    assert (primary.requests, backup.requests) == (1, 2)
+    assert requests(primary, backup) == (2, 2)
 
 
 @modes
 @kinds
-def test_a_hung_vendor_is_bounded_by_the_attempt_timeout(make_app, vendors, mode, kind):
-    """No response at all: the attempt times out, the backup answers within the budget."""
+def test_no_response_times_out_and_falls_back(make_app, vendors, mode, kind):
+    """A vendor that never answers: the attempt limit, no retry, benched; the backup answers."""
     primary, backup = vendors
     primary.scenario = "hang"
     app = make_app(mode, kind)
     outcome = app.ask()
-    assert_backup_served(outcome, AttemptTimeoutError)
-    timeout = outcome.result.attempts[0].error
-    assert timeout.kind == ("attempt" if kind == "call" else "first item")
-    assert timeout.limit == LIMIT
-    assert LIMIT <= outcome.seconds < LIMITS["timeout"] + MARGIN
-    assert not app.rows()["primary"].available
+    assert_served(outcome, "backup", [AttemptTimeoutError])
+    assert outcome.result.attempts[0].error.limit == LIMIT
+    assert llm.classify(outcome.result.attempts[0].error) is llm.ErrorKind.TIMEOUT
+    assert app.rows()["primary"].cooldown_remaining == pytest.approx(COOLDOWN)
     assert app.ask().served == "backup"
-    assert (primary.requests, backup.requests) == (1, 2)
+    assert requests(primary, backup) == (1, 2)
 
 
 @modes
 @kinds
-def test_every_vendor_hung_ends_within_the_budget(make_app, vendors, mode, kind):
-    """Both hang: DeadlineExceededError when the 0.6 s budget runs out, not later."""
+def test_every_vendor_hung_ends_with_the_budget(make_app, vendors, mode, kind):
+    """Both hang: DeadlineExceededError when the budget runs out, one request each."""
     primary, backup = vendors
     primary.scenario = backup.scenario = "hang"
-    app = make_app(mode, kind, timeout=0.6, attempt_timeout=0.4, first_item_timeout=0.4)
-    outcome = app.ask()
-    error = outcome.raised(DeadlineExceededError)
+    app = make_app(mode, kind, timeout=1.5, clock=None)  # the budget runs on real time
+    error = app.ask().raised(DeadlineExceededError)
     assert [a.provider for a in error.attempts] == ["primary", "backup"]
     assert all(isinstance(a.error, AttemptTimeoutError) for a in error.attempts)
-    assert 0.6 <= outcome.seconds < 0.6 + MARGIN
-    assert (primary.requests, backup.requests) == (1, 1)
+    assert requests(primary, backup) == (1, 1)
 
 
 @modes
 @kinds
 def test_a_slow_first_token_falls_back(make_app, vendors, mode, kind):
-    """A vendor silent past the first-item (call: attempt) limit: the backup answers."""
+    """Silent past the first-item (a call: attempt) limit: the backup answers."""
     primary, backup = vendors
-    primary.scenario, primary.first_token_delay = "slow_first_token", SLOW
+    primary.scenario = "slow_first_token"
     app = make_app(mode, kind)
-    outcome = app.ask()
-    assert_backup_served(outcome, AttemptTimeoutError)
-    assert outcome.seconds < SLOW  # did not wait for the slow vendor
-    assert (primary.requests, backup.requests) == (1, 1)
+    assert_served(app.ask(), "backup", [AttemptTimeoutError])
+    assert requests(primary, backup) == (1, 1)
 
 
-# -- broken streams --------------------------------------------------------------------------
-
-
-@modes
-def test_a_stream_cut_mid_answer_raises_stream_interrupted(make_app, vendors, mode):
-    """A stream cut after 3 pieces: the 3 pieces, then StreamInterrupted; no other vendor."""
-    primary, backup = vendors
-    primary.scenario = "cut_stream"
-    app = make_app(mode, "stream")
-    outcome = app.ask()
-    error = outcome.raised(StreamInterrupted)
-    assert outcome.pieces == TOKENS[:3]
-    assert (error.provider, error.items) == ("primary", 3)
-    assert isinstance(error.__cause__, openai.APIConnectionError)
-    assert not app.rows()["primary"].available
-    assert (primary.requests, backup.requests) == (1, 0)
-
-
-@modes
-@pytest.mark.parametrize("kind", ["call", "buffer"])
-def test_a_cut_answer_falls_back_when_nothing_was_shown(make_app, vendors, mode, kind):
-    """Cut mid-body (a call, or a buffered stream): the user sees only the backup's answer."""
-    primary, backup = vendors
-    primary.scenario = "cut_stream"
-    app = make_app(mode, kind)
-    outcome = app.ask()
-    assert_backup_served(outcome, openai.APIConnectionError)
-    assert outcome.pieces == ([ANSWER] if kind == "call" else TOKENS)
-    assert (primary.requests, backup.requests) == (1, 1)
-
-
-@modes
-def test_a_stalled_stream_raises_stream_interrupted_after_idle_timeout(make_app, vendors, mode):
-    """A stream silent after 3 pieces: StreamInterrupted from an idle AttemptTimeoutError."""
-    primary, backup = vendors
-    primary.scenario = "stall_stream"
-    app = make_app(mode, "stream")
-    outcome = app.ask()
-    error = outcome.raised(StreamInterrupted)
-    assert outcome.pieces == TOKENS[:3]
-    assert isinstance(error.__cause__, AttemptTimeoutError)
-    assert error.__cause__.kind == "idle"
-    assert outcome.seconds < LIMITS["idle_timeout"] + MARGIN
-    assert not app.rows()["primary"].available
-    assert (primary.requests, backup.requests) == (1, 0)
-
-
-@modes
-@pytest.mark.parametrize("kind", ["call", "buffer"])
-def test_a_stalled_answer_falls_back_when_nothing_was_shown(make_app, vendors, mode, kind):
-    """Stalled mid-body (a call, or a buffered stream): the backup's complete answer."""
-    primary, backup = vendors
-    primary.scenario = "stall_stream"
-    app = make_app(mode, kind)
-    outcome = app.ask()
-    assert_backup_served(outcome, AttemptTimeoutError)
-    assert outcome.result.attempts[0].error.kind == ("attempt" if kind == "call" else "idle")
-    assert (primary.requests, backup.requests) == (1, 1)
+# -- broken streams ------------------------------------------------------------------------------
 
 
 @modes
 @kinds
-def test_a_malformed_chunk_never_reaches_the_user_as_an_answer(make_app, vendors, mode, kind):
-    """Garbage instead of JSON: StreamInterrupted mid-stream, else the backup; benched."""
+def test_a_stream_cut_mid_answer(make_app, vendors, mode, kind):
+    """Cut after 3 pieces: a stream ends with StreamInterrupted; a call or buffer retries,
+    then the backup's whole answer. Never a truncated success."""
+    primary, backup = vendors
+    primary.scenario = "cut_stream"
+    app = make_app(mode, kind)
+    outcome = app.ask()
+    if kind == "stream":
+        error = outcome.raised(StreamInterrupted)
+        assert outcome.pieces == TOKENS[:3]
+        assert (error.provider, error.items) == ("primary", 3)
+        assert isinstance(error.__cause__, openai.APIConnectionError)
+        assert requests(primary, backup) == (1, 0)
+    else:
+        assert_served(outcome, "backup", [openai.APIConnectionError])
+        assert requests(primary, backup) == (2, 1)
+    assert not app.rows()["primary"].available
+
+
+@modes
+@kinds
+def test_a_stalled_stream(make_app, vendors, mode, kind):
+    """Silent after 3 pieces: StreamInterrupted from the idle limit, else the backup."""
+    primary, backup = vendors
+    primary.scenario = "stall_stream"
+    app = make_app(mode, kind)
+    outcome = app.ask()
+    if kind == "stream":
+        error = outcome.raised(StreamInterrupted)
+        assert outcome.pieces == TOKENS[:3]
+        assert error.__cause__.kind == "idle"
+        assert requests(primary, backup) == (1, 0)
+    else:
+        assert_served(outcome, "backup", [AttemptTimeoutError])
+        assert requests(primary, backup) == (1, 1)
+    assert not app.rows()["primary"].available
+
+
+@modes
+@kinds
+def test_a_malformed_chunk(make_app, vendors, mode, kind):
+    """Garbage instead of JSON: StreamInterrupted mid-stream, else a retry, then the backup."""
     primary, backup = vendors
     primary.scenario = "malformed_chunk"
     app = make_app(mode, kind)
@@ -558,26 +477,23 @@ def test_a_malformed_chunk_never_reaches_the_user_as_an_answer(make_app, vendors
         error = outcome.raised(StreamInterrupted)
         assert outcome.pieces == TOKENS[:3]
         assert isinstance(error.__cause__, json.JSONDecodeError)
-        assert backup.requests == 0
+        assert requests(primary, backup) == (1, 0)
     else:
-        assert_backup_served(outcome, json.JSONDecodeError)
-        assert backup.requests == 1
+        assert_served(outcome, "backup", [json.JSONDecodeError])
+        assert requests(primary, backup) == (2, 1)
     assert not app.rows()["primary"].available
-    assert primary.requests == 1
 
 
 @modes
 @kinds
 def test_a_stream_without_done_is_a_complete_answer(make_app, vendors, mode, kind):
-    """No [DONE] but a finish_reason: the answer is whole; served, nobody benched."""
+    """No [DONE] but a finish reason: the whole answer from the primary; nobody benched."""
     primary, backup = vendors
     primary.scenario = "no_done"
     app = make_app(mode, kind)
-    outcome = app.ask()
-    assert outcome.served == "primary"
-    assert outcome.text == ANSWER
+    assert_served(app.ask(), "primary", [])
+    assert requests(primary, backup) == (1, 0)
     assert all(row.available for row in app.rows().values())
-    assert (primary.requests, backup.requests) == (1, 0)
 
 
 class CleanCutVendor(FakeOpenAI):
@@ -592,152 +508,245 @@ class CleanCutVendor(FakeOpenAI):
 @modes
 @streams
 def test_a_stream_ending_without_finish_reason_is_never_a_success(make_app, mode, kind):
-    """A clean end without finish_reason or [DONE]: StreamInterrupted, or (buffer) the backup."""
-    with (
-        CleanCutVendor("primary", scenario="no_done") as primary,
-        FakeOpenAI("backup") as backup,
-    ):
+    """A clean end without finish reason: StreamInterrupted(IncompleteAnswer), or (buffer)
+    a retry, then the backup."""
+    with CleanCutVendor("primary", scenario="no_done") as primary, FakeOpenAI("backup") as backup:
         app = make_app(mode, kind, primary, backup)
         outcome = app.ask()
         if kind == "stream":
             error = outcome.raised(StreamInterrupted)
             assert outcome.pieces == TOKENS[:3]
-            assert isinstance(error.__cause__, IncompleteAnswer)
-            assert backup.requests == 0
+            assert isinstance(error.__cause__, llm.IncompleteAnswer)
+            assert requests(primary, backup) == (1, 0)
         else:
-            assert_backup_served(outcome, IncompleteAnswer)
-            assert backup.requests == 1
-        assert not app.rows()["primary"].available
-        assert primary.requests == 1
+            assert_served(outcome, "backup", [llm.IncompleteAnswer])
+            assert requests(primary, backup) == (2, 1)
 
 
 @modes
 def test_a_blank_buffered_answer_goes_to_the_backup_unbenched(make_app, vendors, mode):
-    """``accept=`` rejects a buffered stream with no text: the backup answers, no bench."""
+    """``accept=`` refuses a buffered answer without text: the backup's; no bench."""
     primary, backup = vendors
     primary.tokens = []
     app = make_app(mode, "buffer")
-    outcome = app.ask()
-    assert_backup_served(outcome, RejectedResponseError)
+    assert_served(app.ask(), "backup", [RejectedResponseError])
     assert app.rows()["primary"].available
-    assert (primary.requests, backup.requests) == (1, 1)
+    assert requests(primary, backup) == (1, 1)
 
 
-# -- the caller's request ------------------------------------------------------------------
-
-
-@modes
-@kinds
-def test_context_length_exceeded_propagates_at_once(make_app, vendors, mode, kind):
-    """Too long a prompt: the SDK's BadRequestError at once; backup never called; no bench."""
-    primary, backup = vendors
-    primary.scenario = backup.scenario = "context_length"
-    app = make_app(mode, kind)
-    error = app.ask().raised(openai.BadRequestError)
-    assert not isinstance(error, fallback_router.RoutingError)
-    assert not isinstance(error.__context__, fallback_router.RoutingError)  # nothing added
-    assert error.code == "context_length_exceeded"
-    with pytest.raises(openai.BadRequestError, match="maximum context length"):
-        app.answer()
-    assert (primary.requests, backup.requests) == (2, 0)
-    assert all(row.available and row.cooldown_remaining == 0 for row in app.rows().values())
+# -- the caller's request --------------------------------------------------------------------------
 
 
 @modes
 @kinds
-def test_a_content_policy_rejection_falls_back_without_benching(make_app, vendors, mode, kind):
-    """A content_filter 400: the backup answers; the primary is not benched (tried again)."""
+def test_context_length_falls_back_and_benches_nobody(make_app, vendors, mode, kind):
+    """Too long for the primary: the backup (a larger window) answers; primary not benched."""
     primary, backup = vendors
-    primary.scenario = "content_policy"
+    primary.scenario = "context_length"
     app = make_app(mode, kind)
-    outcome = app.ask()
-    assert_backup_served(outcome, openai.BadRequestError)
-    assert outcome.result.attempts[0].error.code == "content_filter"
-    assert not outcome.result.attempts[0].counted
+    assert_served(app.ask(), "backup", [openai.BadRequestError])
     assert app.rows()["primary"].available
     assert app.ask().served == "backup"
-    assert (primary.requests, backup.requests) == (2, 2)  # asked again: not benched
+    assert requests(primary, backup) == (2, 2)  # asked again: not benched
 
 
 @modes
-def test_content_policy_everywhere_fails_typed_and_benches_nobody(make_app, vendors, mode):
-    """Every vendor refuses the prompt: AllProvidersFailedError of BadRequestErrors."""
+@kinds
+def test_context_length_everywhere_or_raise(make_app, vendors, mode, kind):
+    """Too long for both: one typed failure; ``on_context_length="raise"``: raised at once."""
     primary, backup = vendors
-    primary.scenario = backup.scenario = "content_policy"
-    app = make_app(mode, "call")
-    error = app.ask().raised(AllProvidersFailedError)
-    assert [e.code for e in error.exceptions] == ["content_filter"] * 2
+    primary.scenario = backup.scenario = "context_length"
+    error = make_app(mode, kind).ask().raised(AllProvidersFailedError)
+    assert [e.code for e in error.exceptions] == ["context_length_exceeded"] * 2
+    app = make_app(mode, kind, on_context_length="raise")
+    raised = app.ask().raised(openai.BadRequestError)
+    assert not isinstance(raised.__context__, fallback_router.RoutingError)
+    assert requests(primary, backup) == (2, 1)
     assert all(row.available for row in app.rows().values())
 
 
-# -- recovery, accounting, hedging ----------------------------------------------------------
-
-
 @modes
 @kinds
-def test_traffic_returns_to_the_primary_within_one_cooldown_of_recovery(
-    make_app, vendors, mode, kind
-):
-    """Down, then healed: the backup serves while benched; one cooldown later the primary."""
+def test_a_content_filter_refusal_reaches_the_caller(make_app, vendors, mode, kind):
+    """A content-filter 400: the SDK's error at once, unchanged; no other vendor, no bench."""
     primary, backup = vendors
-    primary.scenario = "down_then_healthy"
-    clock = FakeClock()
-    app = make_app(mode, kind, clock=clock)
-    assert_backup_served(app.ask(), openai.InternalServerError)
-    clock.advance(COOLDOWN / 2)
-    primary.heal()
-    assert app.ask().served == "backup"  # still benched: no request to find out
-    assert primary.requests == 1
-    clock.advance(COOLDOWN / 2)
-    assert [app.ask().served for _ in range(3)] == ["primary"] * 3
-    assert (primary.requests, backup.requests) == (4, 2)
-    assert app.rows()["primary"].successes == 3
+    primary.scenario = "content_policy"
+    app = make_app(mode, kind)
+    error = app.ask().raised(openai.BadRequestError)
+    assert error.code == "content_filter"
+    assert not isinstance(error, fallback_router.RoutingError)
+    assert not isinstance(error.__context__, fallback_router.RoutingError)
+    assert requests(primary, backup) == (1, 0)
+    assert all(row.available for row in app.rows().values())
+    fallback = make_app(mode, kind, on_content_filter="fallback")
+    assert_served(fallback.ask(), "backup", [openai.BadRequestError])
+    assert fallback.rows()["primary"].available
 
 
 @modes
 @kinds
-def test_route_accounts_for_the_serving_vendor_attempts_and_time(make_app, vendors, mode, kind):
-    """``fn.route`` names the server, each attempt (error, counted, latency) and elapsed."""
+def test_a_prefill_the_fallback_rejects_is_raised(make_app, vendors, mode, kind):
+    """Primary down, the backup refuses the assistant prefill (400): that error, unbenched."""
+    primary, backup = vendors
+    primary.scenario, backup.scenario = "unavailable", "prefill_rejected"
+    app = make_app(mode, kind)
+    error = app.ask(prefill=True).raised(openai.BadRequestError)
+    assert error.code == "unsupported_value"
+    assert requests(primary, backup) == (2, 1)
+    assert app.rows()["backup"].available
+    assert not app.rows()["primary"].available
+
+
+@modes
+@kinds
+def test_a_rejected_key_benches_for_ten_minutes_with_one_error_log(
+    make_app, vendors, mode, kind, logs
+):
+    """401: no retry, benched ``auth_cooldown``, one ERROR per cooldown naming the vendor."""
+    primary, backup = vendors
+    primary.scenario = "unauthorized"
+    app = make_app(mode, kind)
+    assert_served(app.ask(), "backup", [openai.AuthenticationError])
+    assert app.rows()["primary"].cooldown_remaining == pytest.approx(600.0)
+    assert app.ask().served == "backup"
+    refused = logs.find("provider refused the credentials or the model")
+    assert [(r["level"].name, r["extra"]["provider"]) for r in refused] == [("ERROR", "primary")]
+    assert "sk-test-primary" not in refused[0]["message"]
+    app.clock.advance(600)
+    assert app.ask().served == "backup"  # its probe fails again: a second ERROR
+    assert len(logs.find("provider refused the credentials or the model")) == 2
+    assert requests(primary, backup) == (2, 3)
+
+
+# -- accounting -------------------------------------------------------------------------------------
+
+
+@modes
+@kinds
+def test_route_accounts_for_the_serving_vendor_and_attempts(make_app, vendors, mode, kind):
+    """``fn.route`` names the server, each attempt and the skips; retries stay one attempt."""
     primary, _ = vendors
-    primary.scenario = "hang"
+    primary.scenario = "unavailable"
     app = make_app(mode, kind)
     result = app.ask().result
     assert result is not None
     assert (result.provider, result.attempt, result.was_terminus) == ("backup", 2, True)
     failed, served = result.attempts
-    assert (failed.provider, served.provider) == ("primary", "backup")
-    assert isinstance(failed.error, AttemptTimeoutError)
-    assert (failed.counted, failed.hedged) == (True, False)
-    assert "timed out" in failed.error_text
-    assert served.ok
-    assert served.latency == result.latency
-    assert failed.latency >= LIMIT
-    assert result.elapsed >= failed.latency + served.latency
-    assert result.elapsed < LIMITS["timeout"] + MARGIN
-    assert result.skipped == ()
+    assert (failed.provider, failed.counted, served.ok) == ("primary", True, True)
     again = app.ask().result
     assert (again.provider, again.attempt, again.skipped) == ("backup", 1, ("primary",))
-    assert [a.provider for a in again.attempts] == ["backup"]
+
+
+@modes
+def test_a_call_keeps_the_whole_response_with_its_usage(make_app, vendors, mode):
+    """A plain call returns the SDK's response: model, usage and finish reason intact."""
+    result = make_app(mode, "call").ask().result
+    assert result is not None
+    response = result.response
+    assert (response.model, response.choices[0].finish_reason) == ("primary", "stop")
+    assert response.usage.total_tokens == response.usage.prompt_tokens + len(TOKENS)
+
+
+class Settling(fallback_router.InMemoryRateLimiter):
+    """A rate limiter that records the token counts the router settles (``usage_of``)."""
+
+    def __init__(self) -> None:
+        super().__init__({"primary": "1000/s", "backup": "1000/s"})
+        self.settled: list[tuple[str, int]] = []
+
+    def settle(self, name: str, tokens: int) -> None:
+        self.settled.append((name, tokens))
+
+
+@modes
+def test_the_preset_reads_the_tokens_each_answer_used(make_app, vendors, mode):
+    """The preset's ``usage_of`` reads the SDK response's usage: the serving vendor settles it."""
+    primary, _ = vendors
+    primary.scenario = "error_500_once"
+    limiter = Settling()
+    result = make_app(mode, "call", rate_limits=limiter).ask().result
+    assert result is not None
+    assert limiter.settled == [("primary", result.response.usage.total_tokens)]
+
+
+@modes
+def test_streamed_chunks_keep_model_finish_reason_and_usage(vendors, mode):
+    """``llm.chunks`` through the router: the consumer gets the SDK's chunks, usage last."""
+    primary, backup = vendors
+    primary.scenario = "unavailable"
+    extra = {"stream_options": {"include_usage": True}}
+
+    def chunks(client: openai.OpenAI) -> Iterator[Any]:
+        with client.chat.completions.create(
+            model="m", messages=messages(PROMPT, False), stream=True, **extra
+        ) as stream:
+            yield from llm.chunks(stream)
+
+    async def achunks(client: openai.AsyncOpenAI) -> Any:
+        stream = await client.chat.completions.create(
+            model="m", messages=messages(PROMPT, False), stream=True, **extra
+        )
+        async with stream:
+            async for chunk in llm.achunks(stream):
+                yield chunk
+
+    app = App(mode, "stream", vendors)
+    try:
+        limiter = Settling()
+        settings = llm.options("buffer", clock=FakeClock(), rate_limits=limiter)
+        fn = routed(providers=app.clients, **settings)(chunks if mode == "sync" else achunks)
+        if mode == "sync":
+            got = list(fn())
+        else:
+
+            async def read() -> list[Any]:
+                return [chunk async for chunk in fn()]
+
+            assert app.runner is not None
+            got = app.runner.run(read())
+    finally:
+        app.close()
+    assert {chunk.model for chunk in got} == {"backup"}
+    assert got[-2].choices[0].finish_reason == "stop"
+    assert got[-1].usage.completion_tokens == len(TOKENS)
+    assert limiter.settled == [("backup", got[-1].usage.total_tokens)]  # read off the last chunk
+    assert requests(primary, backup) == (2, 1)
+
+
+def test_without_the_preset_the_terminus_is_still_forced(vendors):
+    """The router's defaults keep the seed's rule: a benched terminus is always tried."""
+    primary, backup = vendors
+    for vendor in vendors:
+        vendor.scenario, vendor.retry_after = "rate_limited", LONG_HINT
+    clients = {
+        v.name: openai.OpenAI(base_url=v.base_url, api_key="k", max_retries=0) for v in vendors
+    }
+    fn = routed(providers=clients, clock=FakeClock())(chat)
+    for _ in range(2):
+        with pytest.raises(AllProvidersFailedError):
+            fn(PROMPT)
+    assert requests(primary, backup) == (1, 2)
+    for client in clients.values():
+        client.close()
+
+
+# -- hedging and three vendors ----------------------------------------------------------------------
 
 
 @modes
 def test_a_hedge_wins_over_a_slow_primary(make_app, vendors, mode):
     """``hedge_after``: a slow primary gets company; the backup wins, marked as the hedge."""
     primary, backup = vendors
-    primary.scenario, primary.first_token_delay = "slow_first_token", SLOW
+    primary.scenario = "slow_first_token"
     app = make_app(mode, "call", hedge_after=0.2, attempt_timeout=2.0)
     outcome = app.ask()
     assert outcome.served == "backup"
     assert outcome.text == ANSWER
-    assert 0.2 <= outcome.seconds < SLOW  # the hedge, not the primary's answer
-    attempts = outcome.result.attempts
-    assert attempts[-1].provider == "backup"
-    assert attempts[-1].hedged
-    assert outcome.result.attempt == 2
+    assert outcome.result.attempts[-1].hedged
     row = app.rows()["primary"]
     assert row.available  # the loser is neither a failure nor a success
     assert (row.failures, row.successes) == (0, 0)
-    assert (primary.requests, backup.requests) == (1, 1)
+    assert requests(primary, backup) == (1, 1)
 
 
 @modes
@@ -750,62 +759,7 @@ def test_three_vendors_fall_through_to_the_last(make_app, mode):
     ):
         app = make_app(mode, "buffer", primary, secondary, backup)
         outcome = app.ask()
-        assert outcome.served == "backup"
-        assert errors_of(outcome) == [openai.InternalServerError, openai.APIConnectionError, None]
+        assert_served(outcome, "backup", [openai.InternalServerError, openai.APIConnectionError])
         again = app.ask()
         assert again.result.skipped == ("primary", "secondary")
-        assert (primary.requests, secondary.requests, backup.requests) == (1, 1, 2)
-
-
-@modes
-@kinds
-def test_wait_for_cooldown_waits_out_a_short_retry_after(make_app, vendors, mode, kind):
-    """Both vendors 429 briefly: with wait_for_cooldown the next call waits, the primary serves."""
-    primary, backup = vendors
-    for vendor in vendors:
-        vendor.scenario, vendor.retry_after = "rate_limited_once", 0.25
-    app = make_app(mode, kind, wait_for_cooldown=True)
-    app.ask().raised(AllProvidersFailedError)
-    outcome = app.ask()
-    assert outcome.served == "primary"
-    assert outcome.text == ANSWER
-    assert 0.2 <= outcome.seconds < 0.25 + MARGIN  # waited the Retry-After, not the budget
-    assert (primary.requests, backup.requests) == (2, 1)
-
-
-# -- router bugs these scenarios found (fixed) ------------------------------------------------
-
-
-@modes
-def test_a_hedged_call_lists_every_attempt_made(make_app, vendors, mode):
-    """Result.attempts lists the slow primary's abandoned attempt next to the hedge that won."""
-    primary, _ = vendors
-    primary.scenario, primary.first_token_delay = "slow_first_token", SLOW
-    app = make_app(mode, "call", hedge_after=0.2, attempt_timeout=2.0)
-    result = app.ask().result
-    assert result is not None
-    assert len(result.attempts) == result.attempt == 2
-    assert [a.provider for a in result.attempts] == ["primary", "backup"]
-
-
-@modes
-def test_an_attempt_timeout_moves_on_with_an_sdk_only_fallback_on(make_app, vendors, mode):
-    """``fallback_on=openai.APIError`` (no TimeoutError): a hung primary still hands over."""
-    primary, _ = vendors
-    primary.scenario = "hang"
-    app = make_app(mode, "call", fallback_on=openai.APIError)
-    outcome = app.ask()
-    assert outcome.served == "backup"
-    assert not app.rows()["primary"].available  # "counts for cooldown" (DESIGN §4)
-
-
-@modes
-def test_accept_on_an_unbuffered_stream_never_sees_router_internals(make_app, vendors, mode):
-    """``accept=`` on an unbuffered stream is refused, or judges stream items, not internals."""
-    seen: list[Any] = []
-    try:
-        app = make_app(mode, "stream", accept=lambda response: seen.append(response) or True)
-    except fallback_router.InvalidConfigError:
-        return
-    assert app.ask().text == ANSWER
-    assert not any(isinstance(response, tuple) for response in seen), seen
+        assert requests(primary, secondary, backup) == (2, 2, 2)

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 import fallback_router
+import fallback_router.llm
 from fallback_router import testing
 
 from .support.helpers import chromium
@@ -52,6 +53,7 @@ REST_LEFTOVERS = (
 #: Public names that live outside the package root.
 EXTRA_NAMES = (
     "fallback_router.otel.OpenTelemetryHook",
+    *(f"fallback_router.llm.{name}" for name in fallback_router.llm.__all__),
     *(f"fallback_router.testing.{name}" for name in testing.__all__),
 )
 

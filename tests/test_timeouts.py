@@ -53,8 +53,8 @@ def test_timeout_is_enforced_while_a_provider_hangs(gate):
     assert isinstance(attempt.error, AttemptTimeoutError)
     assert attempt.error.kind == "budget"
     assert isinstance(info.value.__cause__, AttemptTimeoutError)
-    assert not attempt.counted  # running out of the call's budget is not a's fault
-    assert fn.router.status()["a"].available
+    assert attempt.counted  # a hung: benched like any timeout, so the next call skips it
+    assert not fn.router.status()["a"].available
 
 
 def test_the_routers_own_verdicts_move_the_call_on_whatever_fallback_on_says(gate):

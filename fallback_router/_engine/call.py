@@ -30,7 +30,7 @@ from typing import Any
 from fallback_router._errors import AttemptTimeoutError
 from fallback_router._routing import ROUTING, prefer_order
 
-from .facts import COOLDOWN, IO, PROBING, WAIT, CallFacts, Outcome
+from .facts import COOLDOWN, HUNG, IO, PROBING, WAIT, CallFacts, Outcome
 from .gates import Taken, acquire, cooldown_wait, left_of, let_go, may_continue, wait_for
 from .views import benched_in, forced_last, hinted_view, view
 
@@ -173,7 +173,8 @@ class CallState(CallFacts):
                         slot, token = taken
                         if isinstance(slot, str):  # (reason, seconds to wait)
                             self.skip(name, float(token), slot)
-                            waiting.append(index)
+                            if slot != HUNG:  # hung attempts may never end: not waited for
+                                waiting.append(index)
                             continue
                         ready = (index, slot, bool(token))
                 elif self.running:
@@ -304,6 +305,7 @@ class CallState(CallFacts):
             if counted:
                 assert tracker is not None  # noqa: S101 - counted implies a tracker
                 self.probes.discard(name)
+                self.held.discard(name)  # the verdict ends a probe an abandoned attempt kept
                 args = recorder.failure_args(name, error)
                 duration = (
                     (yield (IO, tracker.record_failure, args))

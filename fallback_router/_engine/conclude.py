@@ -8,6 +8,7 @@ from fallback_router._errors import (
     AllProvidersBenchedError,
     AllProvidersFailedError,
     DeadlineExceededError,
+    RoutingError,
 )
 from fallback_router._redact import redact
 
@@ -16,6 +17,7 @@ from .record import caller_bug_hint
 __all__ = [
     "BUDGET",
     "COOLDOWN",
+    "HUNG",
     "PROBING",
     "RATE_LIMITED",
     "SATURATED",
@@ -25,6 +27,9 @@ __all__ = [
 #: Why a provider was passed over (`ProviderSkipped.reason`).
 COOLDOWN, PROBING, SATURATED = "cooldown", "probe in flight", "saturated"
 RATE_LIMITED, BUDGET = "rate limited", "retry budget"
+#: Saturated by abandoned attempts (`max_abandoned`): passed over as SATURATED, never
+#: waited for (a hung provider's attempts may never end).
+HUNG = "saturated by abandoned attempts"
 
 
 def call_error(call: Any) -> Exception:
@@ -39,6 +44,14 @@ def call_error(call: Any) -> Exception:
     error: Exception
     if call.held_by_hint and not attempts and not call.timed_out:
         error = _benched_error(call)
+    elif call.hung and not errors and not call.timed_out:
+        # Nothing was attempted: every provider left is hung. Fail at once, saying so.
+        error = AllProvidersFailedError(
+            "no provider could be attempted" + _skips_text(call),
+            [_hung_error(call, name) for name in call.hung],
+            attempts=attempts,
+            skipped=call.skipped,
+        )
     elif call.timed_out or not errors:
         timeout = setup.timeout
         what = (
@@ -84,15 +97,28 @@ def _benched_error(call: Any) -> AllProvidersBenchedError:
     )
 
 
+def _hung_error(call: Any, name: str) -> RoutingError:
+    abandoned = call.setup.abandoned
+    limit = abandoned.limit(name) if abandoned is not None else None
+    return RoutingError(f"{redact(name)}: {HUNG} (max_abandoned={limit} reached)")
+
+
 def _skips_text(call: Any) -> str:
     text = ""
+    hung = call.hung
     labels = (
         ((COOLDOWN, PROBING), "in cooldown"),
         ((SATURATED,), "saturated"),
         ((RATE_LIMITED,), "rate limited"),
     )
     for reasons, label in labels:
-        names = [n for n, r in zip(call.skipped, call.reasons, strict=True) if r in reasons]
+        names = [
+            n
+            for n, r in zip(call.skipped, call.reasons, strict=True)
+            if r in reasons and n not in hung
+        ]
         if names:
             text += f"; skipped {label}: {', '.join(map(redact, dict.fromkeys(names)))}"
+    if hung:
+        text += f"; skipped {HUNG}: {', '.join(map(redact, hung))}"
     return text

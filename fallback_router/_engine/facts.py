@@ -14,13 +14,14 @@ from typing import Any
 from fallback_router._results import Attempt, AttemptState, Result, new_attempt, new_result
 from fallback_router._routing import ROUTING
 
-from .conclude import BUDGET, COOLDOWN, PROBING, RATE_LIMITED, SATURATED, call_error
+from .conclude import BUDGET, COOLDOWN, HUNG, PROBING, RATE_LIMITED, SATURATED, call_error
 from .holds import release_held
 from .setup import Setup
 
 __all__ = [
     "BUDGET",
     "COOLDOWN",
+    "HUNG",
     "IO",
     "PROBING",
     "RATE_LIMITED",
@@ -61,7 +62,9 @@ class CallFacts:
         "failures",
         "first",
         "function",
+        "held",
         "held_by_hint",
+        "hung",
         "losers",
         "names",
         "number",
@@ -121,6 +124,8 @@ class CallFacts:
         self.failures: list[tuple[str, Exception, float, bool, bool, str]] = []
         self.skipped: list[str] = []
         self.reasons: list[str] = []
+        #: Names passed over as saturated by abandoned attempts (never waited for).
+        self.hung: list[str] = []
         #: Seconds each provider skipped for cooldown stays benched (for the error).
         self.benched_left: dict[str, float] = {}
         #: A benched provider was not forced because a hint benches it.
@@ -142,6 +147,9 @@ class CallFacts:
         self.running: dict[int, tuple[int, bool, bool, bool, float]] = {}
         self.pending: tuple[int, bool, bool] | None = None  # (index, slot, token) not started
         self.probes: set[str] = set()
+        #: Probes kept by attempts this call abandoned: their driver releases each when
+        #: the attempt really ends, unless a verdict (a counted failure) came first.
+        self.held: set[str] = set()
         self.losers: list[tuple[int, Attempt]] = []  # hedges that lost: (number, record)
         #: Attempt numbers of `failures` (in order: hedged attempts may end out of order).
         self.numbers = list(range(1, len(self.failures) + 1))
@@ -221,12 +229,18 @@ class CallFacts:
     # -- the walk ------------------------------------------------------------------------
 
     def note_losers(self) -> None:
-        """Attempts still running as another wins: listed in the Result as abandoned."""
+        """Attempts still running as another wins: listed in the Result as abandoned.
+
+        Each is a censored latency sample for the strategy: slower than the time it ran.
+        """
         now = self.clock()
+        planner = self.setup.planner
         for index, (number, _, _, _, started) in self.running.items():
             latency = max(0.0, now - started)
             loser = new_attempt(self.names[index], None, latency, False, True, "", True)
             self.losers.append((number, loser))
+            if planner.tracks:
+                planner.censored(self.names[index], latency)
 
     def unskip(self, names: list[str]) -> None:
         """`names` were waited for, not passed over: they leave `skipped`."""
@@ -237,6 +251,10 @@ class CallFacts:
             self.benched_left.pop(name, None)
 
     def skip(self, name: str, remaining: float, reason: str) -> None:
+        if reason == HUNG:  # told as saturated; remembered for the error's message
+            reason = SATURATED
+            if name not in self.hung:
+                self.hung.append(name)
         self.skipped.append(name)
         self.reasons.append(reason)
         if reason == COOLDOWN:

@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
-from .facts import BUDGET, IO, RATE_LIMITED, SATURATED, WAIT, CallFacts
+from .facts import BUDGET, HUNG, IO, RATE_LIMITED, SATURATED, WAIT, CallFacts
 from .holds import release_held
 
 __all__ = [
@@ -33,7 +33,8 @@ __all__ = [
 
 
 #: What `acquire` answers: `(slot held, token held)`, or `(reason, seconds)` when the
-#: provider cannot be attempted now (saturated, or rate limited for that long).
+#: provider cannot be attempted now (saturated, saturated by abandoned attempts (`HUNG`:
+#: never waited for), or rate limited for that long).
 Taken = tuple[bool, bool] | tuple[str, float]
 
 
@@ -48,7 +49,7 @@ def acquire(call: CallFacts, index: int, slot: bool = False) -> Taken:
     if abandoned is not None and full(abandoned, name):
         if slot:
             limiter.release(name)  # type: ignore[union-attr]
-        return (SATURATED, 0.0)
+        return (HUNG, 0.0)
     if limiter is not None and not slot:
         if not limiter.try_acquire(name):
             return (SATURATED, 0.0)
@@ -161,7 +162,7 @@ def cooldown_wait(
     return earliest
 
 
-def wait_for(  # noqa: C901, PLR0912 - one wait loop: slots, tokens, real time
+def wait_for(  # noqa: C901, PLR0911, PLR0912 - one wait loop: slots, tokens, real time
     call: CallFacts, waiting: list[int], io: bool
 ) -> Generator[Any, Any, tuple[int, bool, bool] | None]:
     """Wait until one of `waiting` has a slot and a token; it, or None out of time.
@@ -176,6 +177,10 @@ def wait_for(  # noqa: C901, PLR0912 - one wait loop: slots, tokens, real time
             if isinstance(taken[0], bool):
                 waiting.remove(index)
                 return (index, taken[0], bool(taken[1]))
+            if taken[0] == HUNG:  # its attempts hang: waiting for them could last for ever
+                _hung(call, waiting, index)
+        if not waiting:
+            return None
         now = call.clock()
         if call.deadline is not None and now >= call.deadline:
             call.timed_out = True
@@ -216,6 +221,16 @@ def wait_for(  # noqa: C901, PLR0912 - one wait loop: slots, tokens, real time
         if isinstance(taken[0], bool):
             waiting.remove(index)
             return (index, taken[0], bool(taken[1]))
+        if taken[0] == HUNG:
+            _hung(call, waiting, index)
+
+
+def _hung(call: CallFacts, waiting: list[int], index: int) -> None:
+    """`index` is saturated by abandoned attempts: no longer waited for."""
+    waiting.remove(index)
+    name = call.names[index]
+    if name not in call.hung:
+        call.hung.append(name)
 
 
 def remaining_each(tracker: Any, names: Sequence[str]) -> list[float]:

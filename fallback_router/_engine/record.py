@@ -200,13 +200,10 @@ class Recorder:
         timed_out = isinstance(error, AttemptTimeoutError)
         own = timed_out or isinstance(error, RejectedResponseError)
         fallback = own or self.fallback_on(error)
-        budget_cut = isinstance(error, AttemptTimeoutError) and error.kind == "budget"
+        # A budget that ran out during the attempt counts like any timeout: a provider
+        # that hung is benched, so the next calls skip it.
         counted = bool(
-            fallback
-            and self.uses_tracker
-            and name not in self.exempt
-            and not budget_cut
-            and self.cooldown_on(error)
+            fallback and self.uses_tracker and name not in self.exempt and self.cooldown_on(error)
         )
         redactor = self.redactor
         text = redactor.error_text(error)

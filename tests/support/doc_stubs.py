@@ -24,8 +24,11 @@ class ImageProvider:
         return f"ImageProvider({self.name!r})"
 
 
-def _chunk(text: str) -> Any:
-    return SimpleNamespace(choices=[SimpleNamespace(delta=SimpleNamespace(content=text))])
+def _chunk(text: str | None, finish: str | None = None) -> Any:
+    """An OpenAI-shaped chat completion chunk (the last one carries a finish reason)."""
+    delta = SimpleNamespace(content=text)
+    choice = SimpleNamespace(index=0, delta=delta, finish_reason=finish)
+    return SimpleNamespace(choices=[choice], usage=None)
 
 
 class _Completions:
@@ -35,9 +38,11 @@ class _Completions:
     def create(self, *, model: str, messages: list[Any], stream: bool = False, **_: Any) -> Any:
         words = ["Hello", " from ", self.name]
         if stream:
-            return iter([_chunk(w) for w in words])
+            return iter([*(_chunk(w) for w in words), _chunk(None, "stop")])
         message = SimpleNamespace(content="".join(words))
-        return SimpleNamespace(choices=[SimpleNamespace(message=message)])
+        usage = SimpleNamespace(prompt_tokens=3, completion_tokens=3, total_tokens=6)
+        choice = SimpleNamespace(index=0, message=message, finish_reason="stop")
+        return SimpleNamespace(choices=[choice], usage=usage, model=self.name)
 
 
 class ChatClient:
@@ -51,24 +56,9 @@ class ChatClient:
         return f"{self.name}: {prompt}"
 
 
-def _recipe() -> dict[str, Any]:
-    """The LLM recipe's names: the guide shows the file (a snippet include), then uses it."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[2] / "examples" / "llm_recipe.py"
-    spec = importlib.util.spec_from_file_location("examples_llm_recipe", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return {name: getattr(module, name) for name in dir(module) if not name.startswith("_")}
-
-
 def namespace() -> dict[str, Any]:
     """A fresh namespace for one page's snippets."""
     return {
-        **_recipe(),
         "__name__": "__docs__",
         "gemini": ImageProvider("gemini"),
         "grok": ImageProvider("grok"),

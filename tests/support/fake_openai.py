@@ -11,8 +11,11 @@ ending with ``data: [DONE]``) whose content is ``tokens``, served under the mode
 ``name``. What a request gets depends on ``scenario``, which may change at any time:
 
 - ``ok``: the answer;
-- ``rate_limited_once`` / ``rate_limited``: 429 (``retry-after``, ``retry-after-ms``)
-  for the first request / every request;
+- ``rate_limited_once`` / ``rate_limited``: 429 (``retry-after``, ``retry-after-ms``;
+  none when ``retry_after`` is None) for the first request / every request;
+- ``quota_exhausted``: 429 ``insufficient_quota`` (no Retry-After) for every request;
+- ``unauthorized``: 401 ``invalid_api_key`` for every request;
+- ``flapping``: 503 for odd requests (the first, third...), the answer for even ones;
 - ``error_500_once``: 500 for the first request, then the answer;
 - ``unavailable``: 503 for every request;
 - ``down_then_healthy``: 503 until ``heal()``, then the answer;
@@ -68,6 +71,9 @@ SCENARIOS = (
     "content_policy",
     "down_then_healthy",
     "prefill_rejected",
+    "quota_exhausted",
+    "unauthorized",
+    "flapping",
 )
 
 DEFAULT_TOKENS = tuple(f"tok{i} " for i in range(6))
@@ -99,6 +105,25 @@ UNAVAILABLE_BODY = {
     "type": "server_error",
     "param": None,
     "code": None,
+}
+QUOTA_BODY = {
+    "message": (
+        "You exceeded your current quota, please check your plan and billing details. For "
+        "more information on this error, read the docs: "
+        "https://platform.openai.com/docs/guides/error-codes/api-errors."
+    ),
+    "type": "insufficient_quota",
+    "param": None,
+    "code": "insufficient_quota",
+}
+UNAUTHORIZED_BODY = {
+    "message": (
+        "Incorrect API key provided: sk-test-****. You can find your API key at "
+        "https://platform.openai.com/account/api-keys."
+    ),
+    "type": "invalid_request_error",
+    "param": None,
+    "code": "invalid_api_key",
 }
 CONTEXT_LENGTH_BODY = {
     "message": (
@@ -205,7 +230,8 @@ class FakeOpenAI:
         cut_after: Token chunks sent before ``cut_stream``, ``stall_stream`` and
             ``malformed_chunk`` strike.
         chunk_delay: Seconds between streamed chunks (0: none).
-        retry_after: Seconds advertised by 429s (``retry-after``, ``retry-after-ms``).
+        retry_after: Seconds advertised by 429s (``retry-after``, ``retry-after-ms``);
+            None sends neither header.
     """
 
     def __init__(
@@ -217,7 +243,7 @@ class FakeOpenAI:
         first_token_delay: float = 2.0,
         cut_after: int = 3,
         chunk_delay: float = 0.0,
-        retry_after: float = 1.0,
+        retry_after: float | None = 1.0,
     ) -> None:
         self.name = name
         self.tokens = list(tokens)
@@ -440,6 +466,15 @@ class FakeOpenAI:
     def _on_unavailable(self, conn: socket.socket, call: _Call) -> bool:
         return self._error(conn, call, 503, UNAVAILABLE_BODY)
 
+    def _on_quota_exhausted(self, conn: socket.socket, call: _Call) -> bool:
+        return self._error(conn, call, 429, QUOTA_BODY)
+
+    def _on_unauthorized(self, conn: socket.socket, call: _Call) -> bool:
+        return self._error(conn, call, 401, UNAUTHORIZED_BODY)
+
+    def _on_flapping(self, conn: socket.socket, call: _Call) -> bool:
+        return self._on_unavailable(conn, call) if call.hit % 2 else self._on_ok(conn, call)
+
     def _on_down_then_healthy(self, conn: socket.socket, call: _Call) -> bool:
         return self._on_ok(conn, call) if call.healed else self._on_unavailable(conn, call)
 
@@ -566,12 +601,10 @@ class FakeOpenAI:
         return self._json(conn, call, status, {"error": {**error, "message": message}})
 
     def _rate_limit(self, conn: socket.socket, call: _Call) -> bool:
-        headers = {
-            "retry-after": str(math.ceil(self.retry_after)),
-            "retry-after-ms": str(round(self.retry_after * 1000)),
-            "x-ratelimit-limit-requests": "3",
-            "x-ratelimit-remaining-requests": "0",
-        }
+        headers = {"x-ratelimit-limit-requests": "3", "x-ratelimit-remaining-requests": "0"}
+        if self.retry_after is not None:
+            headers["retry-after"] = str(math.ceil(self.retry_after))
+            headers["retry-after-ms"] = str(round(self.retry_after * 1000))
         message = str(RATE_LIMIT_BODY["message"]).replace("{model}", self.name)
         body = {"error": {**RATE_LIMIT_BODY, "message": message}}
         return self._json(conn, call, 429, body, headers)

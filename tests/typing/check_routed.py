@@ -7,7 +7,7 @@ Pins that a routed function's type drops its provider parameter and that
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import assert_type
 
 from fallback_router import (
@@ -19,6 +19,7 @@ from fallback_router import (
     Strategy,
     current_attempt,
     http_status,
+    llm,
     routed,
 )
 
@@ -124,3 +125,14 @@ async def use_method() -> None:
     assert_type(await Svc().ask_async("?"), str)
     assert_type(await Svc().ask_async.route("?"), Result[str])
     await Svc().ask_async(1)  # type: ignore[arg-type]
+
+
+# The LLM preset spreads into routed() and keeps the function's type.
+@routed(providers=["a", "b"], **llm.options("buffer", hedge_after=1.0))
+def chat(provider: str, prompt: str) -> Iterator[str]:
+    yield from llm.text([provider, prompt])
+
+
+assert_type(chat("hi"), Iterator[str])
+assert_type(llm.classify(ValueError()), llm.ErrorKind)
+llm.options(retries="2")  # type: ignore[arg-type]
