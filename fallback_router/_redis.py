@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from . import _policy
 from . import _redis_scripts as lua
 from ._cooldown import InMemoryCooldown
 from ._errors import InvalidConfigError
@@ -114,7 +115,7 @@ class RedisCooldown:
             multiplier=multiplier,
             jitter=jitter,
             half_open=half_open,
-            probe_ttl=30.0 if probe_ttl is None else probe_ttl,
+            probe_ttl=_policy.DEFAULT_PROBE_TTL if probe_ttl is None else probe_ttl,
             clock=clock,
         )
         self.probe_ttl = self.local.probe_ttl

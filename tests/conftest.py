@@ -31,6 +31,10 @@ from .support.web import Endpoints
 
 SUPPORT = str(Path(__file__).parent / "support")
 REQUIRE_REDIS = os.environ.get("FALLBACK_ROUTER_REQUIRE_REDIS") == "1"
+#: Set by scripts/lua_mutation.py: its parallel runs load the machine, and a tracker that
+#: rightly fails open after the default 0.1 s would turn a slow round trip into a false
+#: kill. Trackers built without an op_timeout then wait up to 2 s for the real server.
+PATIENT_REDIS = os.environ.get("FALLBACK_ROUTER_PATIENT_REDIS") == "1"
 
 
 @pytest.fixture
@@ -222,7 +226,10 @@ def redis_server() -> Iterator[RedisServer | FakeRedisServer]:
         return
     server = RedisServer(binary)
     server.start()
-    yield server
+    with pytest.MonkeyPatch.context() as patch:
+        if PATIENT_REDIS:
+            patch.setattr("fallback_router._redis_guard.DEFAULT_OP_TIMEOUT", 2.0)
+        yield server
     server.stop()
 
 
@@ -275,18 +282,22 @@ def web_server() -> Iterator[ThreadingHTTPServer]:
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Endpoints)
     httpd.daemon_threads = True
     httpd.hits = []  # type: ignore[attr-defined]
+    httpd.release = threading.Event()  # type: ignore[attr-defined]
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield httpd
+    httpd.release.set()  # type: ignore[attr-defined]
     httpd.shutdown()
     httpd.server_close()
 
 
 @pytest.fixture
-def web(web_server: ThreadingHTTPServer) -> str:
-    """The base URL of ``web_server``, its recorded hits cleared."""
+def web(web_server: ThreadingHTTPServer) -> Iterator[str]:
+    """The base URL of ``web_server``, its recorded hits cleared; ``/slow`` answers at teardown."""
     web_server.hits.clear()  # type: ignore[attr-defined]
-    return f"http://127.0.0.1:{web_server.server_address[1]}"
+    web_server.release.clear()  # type: ignore[attr-defined]
+    yield f"http://127.0.0.1:{web_server.server_address[1]}"
+    web_server.release.set()  # type: ignore[attr-defined]
 
 
 # -- Redis: round trips, dead and hanging servers, workers ---------------------------------

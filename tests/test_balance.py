@@ -184,6 +184,22 @@ def test_weighted_keeps_proportions_among_the_healthy_when_one_is_benched(fixed)
 
 
 @pytest.mark.parametrize("fixed", [True, False])
+def test_weighted_keeps_unequal_weights_among_the_healthy_when_one_is_benched(fixed):
+    """{a: 1, b: 2, c: 1} with c benched: a and b keep their own 1:2, exactly (300 calls: 100
+    and 200), not an even split of the healthy ones."""
+    tracker = InMemoryCooldown(3600)
+    tracker.record_failure("c", Boom())
+    names = ["a", "b", "c"]
+    fn = routed(
+        providers=names if fixed else lambda: names,
+        strategy=Weighted({"a": 1, "b": 2, "c": 1}),
+        cooldown=tracker,
+    )(lambda provider: provider)
+    picks = Counter(fn() for _ in range(300))
+    assert picks == {"a": 100, "b": 200}
+
+
+@pytest.mark.parametrize("fixed", [True, False])
 def test_round_robin_with_failover_serves_every_call_and_spreads_evenly(fixed):
     """RoundRobin(failover=True), one of three down: every call served, half each to the others
     (on the happy path, and on the general one that a providers callable takes)."""

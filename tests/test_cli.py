@@ -32,8 +32,9 @@ from fallback_router._cli_text import redact_url
 from .conftest import RedisServer, free_port
 from .support import redis_topologies as topologies
 
-# Spawns the command line and Redis servers: left out of mutation runs (pyproject.toml).
-pytestmark = pytest.mark.processes
+#: Spawns the command line, or starts Redis servers of its own: left out of mutation runs
+#: (pyproject.toml). The rest runs `main()` in this process and is mutation-tested.
+processes = pytest.mark.processes
 
 ROOT = Path(__file__).resolve().parents[1]
 DURATION = 300.0
@@ -72,7 +73,7 @@ class Ran:
         return [p["name"] for p in self.json()["providers"]]
 
 
-@pytest.fixture(params=[pytest.param("process", marks=pytest.mark.slow), "main"])
+@pytest.fixture(params=[pytest.param("process", marks=[pytest.mark.slow, processes]), "main"])
 def cli(request, capsys) -> Callable[..., Ran]:
     """Run the command line: `python -m fallback_router` in a subprocess, or `main()`."""
 
@@ -380,6 +381,7 @@ def test_control_characters_in_names_are_escaped_in_the_table(cli, redis_server,
     ]
 
 
+@processes
 def test_reset_on_a_read_only_replica_exits_1_naming_the_fix(
     cli, redis_server, redis_client, replica
 ):
@@ -401,6 +403,7 @@ def test_reset_on_a_read_only_replica_exits_1_naming_the_fix(
 
 
 @pytest.mark.slow
+@processes
 def test_names_print_on_an_ascii_only_stdout(redis_server, redis_client, monkeypatch):
     """Where stdout cannot encode a name, it is backslash-escaped, in a subprocess and in main()."""
     bench(redis_client, "名前", "ü")
@@ -470,6 +473,7 @@ def test_a_password_in_the_url_is_redacted(cli):
     assert "q-s3cret" not in ran.stderr + ran.stdout
 
 
+@processes
 def test_refused_credentials_exit_1(cli, guarded):
     """A wrong password: exit 1, one line with the password redacted and the fix named."""
     port = guarded["port"]
@@ -585,6 +589,7 @@ def test_help_documents_every_way_to_reach_redis(cli):
 # -- deployments ----------------------------------------------------------------------------
 
 
+@processes
 def test_tls(cli, tls):
     """rediss:// with ssl_ca_certs (and with ssl_cert_reqs=none) reads and resets over TLS."""
     bench(topology_client(tls), "flaky")
@@ -597,6 +602,7 @@ def test_tls(cli, tls):
     assert cli("status", "--redis", url, "--json").names() == []
 
 
+@processes
 def test_tls_with_an_unknown_certificate_authority_exits_1(cli, tls):
     """Without the CA the certificate is not verified: exit 1 with one line."""
     url = f"rediss://127.0.0.1:{tls['port']}/0"
@@ -606,6 +612,7 @@ def test_tls_with_an_unknown_certificate_authority_exits_1(cli, tls):
     assert "Traceback" not in ran.stderr
 
 
+@processes
 def test_unix_socket(cli, unix):
     """unix:///path/to/sock reads and resets through a unix socket."""
     bench(topology_client(unix), "a", "b")
@@ -616,6 +623,7 @@ def test_unix_socket(cli, unix):
     assert cli("status", "--redis", url, "--json").names() == ["b"]
 
 
+@processes
 def test_sentinel(cli, sentinel):
     """--sentinel HOST:PORT --service NAME reads and resets on the primary Sentinel names."""
     bench(topology_client(sentinel), "a", "b")
@@ -625,6 +633,7 @@ def test_sentinel(cli, sentinel):
     assert cli("status", *options, "--json").names() == []
 
 
+@processes
 def test_sentinel_with_the_primary_s_credentials(cli, sentinel):
     """--redis beside --sentinel gives the primary's password and database only."""
     bench(topology_client(sentinel), "a")
@@ -660,6 +669,7 @@ def test_running_the_package_as_a_module():
     assert exited.value.code == 0
 
 
+@processes
 def test_cluster(cli, cluster):
     """--cluster reads and resets on a Redis Cluster through one of its nodes."""
     client = topologies.client(cluster["spec"])

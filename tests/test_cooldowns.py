@@ -49,6 +49,13 @@ def test_tracker_implements_the_protocol(make_tracker):
     assert isinstance(make_tracker(), CooldownTracker)
 
 
+def test_every_tracker_claims_probes_for_30_seconds_by_default(make_tracker):
+    """probe_ttl defaults to 30 s in every tracker (one shared default), and passing it still
+    sets it: the hold a crashed prober keeps the provider benched."""
+    assert make_tracker().probe_ttl == 30.0
+    assert make_tracker(probe_ttl=5).probe_ttl == 5.0
+
+
 def test_fresh_tracker_has_everything_available(make_tracker):
     """Nothing is in cooldown and there is no state at first."""
     tracker = make_tracker()

@@ -350,6 +350,15 @@ def test_contract_refund_is_capped(harness):
     assert [limiter.try_acquire("gpt") for _ in range(3)] == [True, True, False]
 
 
+def test_contract_no_wait_while_more_than_one_token_is_there(harness):
+    """4/min, three taken, 7.5 s later: 1.5 tokens, so no wait (zero, never negative)."""
+    limiter = harness.make({"gpt": "4/min"})
+    assert [limiter.try_acquire("gpt") for _ in range(3)] == [True] * 3
+    harness.advance(7.5)
+    assert limiter.tokens("gpt") == pytest.approx(1.5, abs=0.05)
+    assert limiter.wait_time("gpt") == 0.0
+
+
 def test_contract_clock_stepping_back(harness):
     """A clock stepping back an hour neither drains nor fills the bucket; refill resumes."""
     limiter = harness.make({"gpt": "4/min"})
@@ -430,6 +439,21 @@ def test_redis_keys_live_outside_the_cooldown_namespace(redis_client):
     fields = redis_client.hgetall("fallback_router-rate:{default}:gpt")
     assert set(fields) == {b"t", b"ts", b"c", b"r"}  # c, r: for the command line
     assert float(fields[b"t"]) == pytest.approx(19.0, abs=0.5)
+
+
+def test_redis_buckets_are_counted_on_the_servers_clock_in_microseconds(redis_client):
+    """A bucket's `ts` is the server's TIME in microseconds when it was counted: it lies
+    between two TIMEs read just before and just after the take."""
+    limiter = RedisRateLimiter(redis_client, {"gpt": "20/s"}, op_timeout=2.0)
+
+    def micros() -> int:
+        seconds, microseconds = redis_client.time()
+        return seconds * 1_000_000 + microseconds
+
+    before = micros()
+    assert limiter.try_acquire("gpt")
+    after = micros()
+    assert before <= float(redis_client.hget(limiter.key("gpt"), "ts")) <= after
 
 
 def test_redis_namespaces_separate_and_share(redis_client):

@@ -22,6 +22,7 @@ from fallback_router import (
     AllProvidersFailedError,
     InvalidConfigError,
     RedisCooldown,
+    RedisRateLimiter,
     RedisRoundRobin,
     routed,
 )
@@ -355,6 +356,49 @@ def test_a_cooldown_from_another_process_is_honoured_within_the_refresh_interval
     assert fn() == "a"
 
 
+def test_a_success_keeps_a_cooldown_set_since_its_callers_view(redis_client):
+    """Two trackers stand for two processes. Here a call saw a available (one failure counted,
+    threshold 2); there a's second failure benches it for 60 s; here the call succeeds:
+    record_success(clears_cooldown=False) keeps the fresh cooldown (and a probe claimed
+    there), while a plain success, or one with nothing set since, clears everything."""
+    here = RedisCooldown(redis_client, duration=60, threshold=2, namespace="keep", refresh=0)
+    there = RedisCooldown(redis_client, duration=60, threshold=2, namespace="keep", refresh=0)
+    here.record_failure("a", RuntimeError("a down"))
+    assert here.remaining("a") == 0.0  # here's view: a is available (its mirror is dirty)
+    assert there.record_failure("a", RuntimeError("a down")) == 60.0
+    here.record_success("a", clears_cooldown=False)  # a stale success must not clear it
+    assert 59_000 < redis_client.pttl(key("keep", "cooldown", "a")) <= 60_000
+    assert 59 < there.remaining("a") <= 60
+    # the cooldown ends (its key expires): half-open, a probe claimed there
+    redis_client.delete(key("keep", "cooldown", "a"))
+    assert there.try_probe("a") is True
+    here.record_success("a", clears_cooldown=False)
+    assert redis_client.exists(key("keep", "probe", "a"))
+    assert redis_client.exists(key("keep", "level", "a"))
+    here.record_success("a")  # the probe's own success clears it all
+    assert keys(redis_client) == []
+    # nothing set since the caller's view: its success clears the counted failure
+    here.record_failure("a", RuntimeError("a down"))
+    assert redis_client.exists(key("keep", "failures", "a"))
+    here.record_success("a", clears_cooldown=False)
+    assert keys(redis_client) == []
+
+
+def test_a_plain_success_after_a_cooldown_clears_its_escalation_memory(redis_client):
+    """half_open=False: once a's cooldown is over, a call that saw it available succeeds:
+    record_success(clears_cooldown=False) clears the escalation level too (only a cooldown
+    or a probe set since the caller's view is kept), so the next cooldown is the first."""
+    tracker = RedisCooldown(
+        redis_client, duration=10, max_duration=100, half_open=False, namespace="plain"
+    )
+    tracker.record_failure("a", RuntimeError("a down"))
+    redis_client.delete(key("plain", "cooldown", "a"))  # the cooldown ends (its key expires)
+    assert redis_client.exists(key("plain", "level", "a"))
+    tracker.record_success("a", clears_cooldown=False)
+    assert keys(redis_client) == []
+    assert tracker.record_failure("a", RuntimeError("a down")) == 10.0  # not escalated
+
+
 def test_threads_share_one_refresh_and_never_wait_for_it(redis_client, round_trips):
     """16 threads on a mirror due for a read (within its margin): one read, nobody waits."""
     clock = FakeClock()
@@ -596,6 +640,18 @@ def test_redis_round_robin_repr_and_tracker_repr(redis_client):
     assert "namespace='default'" in repr(RedisCooldown(redis_client))
 
 
+@pytest.mark.parametrize(
+    "build",
+    [RedisCooldown, RedisRoundRobin, lambda client: RedisRateLimiter(client, {"a": "1/s"})],
+)
+def test_a_redis_class_without_redis_py_names_the_extra(monkeypatch, build):
+    """redis-py missing (in this process): each Redis class raises ImportError naming the
+    extra to install. (The package importing without it needs a fresh interpreter: below.)"""
+    monkeypatch.setitem(sys.modules, "redis", None)  # `import redis` now fails
+    with pytest.raises(ImportError, match=r"pip install 'fallback-router\[redis\]'"):
+        build(object())
+
+
 @pytest.mark.processes
 def test_import_without_redis_names_the_extra():
     """Without redis-py, the package imports and Redis classes say which extra to install."""
@@ -682,6 +738,24 @@ def test_processes_share_one_round_robin_counter(redis_server, redis_client, spa
     with spawn.Pool(3) as pool:
         results = pool.starmap(round_robin_picks, [(redis_server.url, "rr:procs", 30)] * 3)
     assert Counter(p for picks in results for p in picks) == {"a": 30, "b": 30, "c": 30}
+
+
+@pytest.mark.processes
+def test_a_stale_success_in_one_process_keeps_anothers_fresh_cooldown(
+    redis_server, redis_client, spawn
+):
+    """One process's call reaches a (seen available: one failure of two counted); meanwhile
+    this process benches a for 60 s; that call then succeeds: a stays benched."""
+    from redis_workers import succeed_while_benched_elsewhere
+
+    with spawn.Pool(1) as pool:
+        pending = pool.apply_async(succeed_while_benched_elsewhere, (redis_server.url, "stale"))
+        assert wait_until(lambda: redis_client.exists("stale:in_a"), 60)
+        here = RedisCooldown(redis_client, duration=60, threshold=2, namespace="stale")
+        assert here.record_failure("a", RuntimeError("a down")) == 60.0
+        redis_client.set("stale:release", "1")
+        assert pending.get(60) == ["b", "a"]
+    assert 50_000 < redis_client.pttl(key("stale", "cooldown", "a")) <= 60_000
 
 
 @pytest.mark.processes

@@ -26,22 +26,26 @@ from .support.fault_proxy import FaultProxy
 from .support.helpers import RetryAfter, fleet
 from .support.redis_helpers import load_scripts, through, unreachable_client
 
-OP_TIMEOUT = 0.2
-SLACK = 0.4  # wall clock, unavoidable: the documented bound plus scheduling on 2 loaded cores
+OP_TIMEOUT = 1.0
+# Wall clock, unavoidable: the documented bound plus scheduling. A second: the suite runs
+# beside two CPU burners (scripts/busy_check.sh); a doubled bound (4 x op_timeout) is still
+# caught.
+SLACK = 1.0
 BOUND = 2 * OP_TIMEOUT + SLACK
 # Where a test needs Redis to answer through the proxy (its subject is not the time bound):
 # a first connection through the proxy's threads can outlast 0.1 s on a loaded machine.
 PATIENT = 2.0
 
 
-# mode, injected delay, whether the tracker must fail open
-SCENARIOS: dict[str, tuple[str, float, bool]] = {
-    "pass": ("pass", 0.0, False),
-    "delay under op_timeout": ("delay", 0.02, False),
-    "delay over op_timeout": ("delay", 1.0, True),
-    "hang (accept, never answer)": ("hang", 0.0, True),
-    "reset mid-reply": ("reset", 0.0, True),
-    "refuse connections": ("refuse", 0.0, True),
+# mode, injected delay, whether the tracker must fail open, its op_timeout. Where Redis
+# must answer, op_timeout is PATIENT: a loaded machine must not make it fail open.
+SCENARIOS: dict[str, tuple[str, float, bool, float]] = {
+    "pass": ("pass", 0.0, False, PATIENT),
+    "delay under op_timeout": ("delay", 0.02, False, PATIENT),
+    "delay over op_timeout": ("delay", 3.0, True, OP_TIMEOUT),
+    "hang (accept, never answer)": ("hang", 0.0, True, OP_TIMEOUT),
+    "reset mid-reply": ("reset", 0.0, True, OP_TIMEOUT),
+    "refuse connections": ("refuse", 0.0, True, OP_TIMEOUT),
 }
 
 
@@ -73,12 +77,13 @@ def test_fault(scenario, proxy, redis_client, logs):
     """Through each fault a routed call never raises, stays within the bound, then converges."""
     import redis
 
-    mode, delay, fails_open = SCENARIOS[scenario]
+    mode, delay, fails_open, op_timeout = SCENARIOS[scenario]
+    bound = 2 * op_timeout + SLACK
     clock = FakeClock()
     namespace = f"fault-{mode}"
     client = redis.Redis(host="127.0.0.1", port=proxy.port)
     tracker = RedisCooldown(
-        client, duration=60, namespace=namespace, op_timeout=OP_TIMEOUT, clock=clock
+        client, duration=60, namespace=namespace, op_timeout=op_timeout, clock=clock
     )
     observer = RedisCooldown(redis_client, duration=60, namespace=namespace)
     warmed(tracker, redis_client, clock)
@@ -91,19 +96,23 @@ def test_fault(scenario, proxy, redis_client, logs):
     observer.reset("a")  # the shared state changes meanwhile
     clock.advance(0.1)  # the mirror is stale: the next call reads Redis through the fault
     worst = timed_calls(fn)
-    assert worst < BOUND, f"{scenario}: a call took {worst:.3f} s"
+    assert worst < bound, f"{scenario}: a call took {worst:.3f} s"
     outage = logs.find("redis unavailable, failing open")
     assert bool(outage) is fails_open
     if not fails_open:  # Redis answered: a was tried again and benched there
         assert observer.remaining("a") > 59
 
+    assert len(outage) <= 1  # one log line per outage, not per call
+
     proxy.set("pass")
     observer.reset("a")
-    clock.advance(5.1)  # the back-off is over: Redis is asked again
-    assert fn() == "b"  # a tried again (clean in Redis), failed, benched in Redis
+    for _ in range(20):  # a first round trip that outlasts op_timeout on a loaded machine
+        clock.advance(5.1)  # the back-off is over: Redis is asked again
+        assert fn() == "b"  # a tried again (clean in Redis), failed, benched in Redis
+        if observer.remaining("a") > 59:
+            break
     assert observer.remaining("a") > 59, "the shared state did not converge"
-    assert timed_calls(fn) < BOUND
-    assert len(outage) <= 1  # one log line per outage, not per call
+    assert timed_calls(fn) < bound
 
 
 def test_flushall_mid_run(redis_client, real_redis_binary):

@@ -4,6 +4,7 @@ budget, never for BaseException; exhausted retries fail with the provider's own 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ import tenacity
 
 from fallback_router import (
     AllProvidersFailedError,
+    RetryBudget,
     routed,
 )
 
@@ -200,3 +202,36 @@ def test_retries_stop_before_a_sleep_would_reach_the_deadline():
     with pytest.raises(Exception, match="all providers failed"):
         fn()
     assert tries == [1000.0, 1001.0, 1002.0]
+
+
+@pytest.mark.parametrize("path", ["sync", "async", "sync engine"])
+def test_retries_are_withdrawn_from_the_retry_budget(path):
+    """retry= inside retry_budget=: each retry withdraws one extra attempt. A budget of zero
+    allows none: one provider call (not the template's five), then the call fails saying so.
+    """
+    calls: list[str] = []
+    events: list[object] = []
+
+    def call(provider: str) -> str:
+        calls.append(provider)
+        raise TimeoutError(provider)
+
+    async def async_call(provider: str) -> str:
+        return call(provider)
+
+    retry = tenacity.Retrying(
+        stop=tenacity.stop_after_attempt(5),
+        wait=tenacity.wait_none(),
+        retry=tenacity.retry_if_exception_type(TimeoutError),
+    )
+    fn = routed(
+        providers=["a", "b"],
+        cooldown=None,
+        retry=retry,
+        retry_budget=RetryBudget(0, 0, clock=FakeClock()),
+        on_event=events.append if path == "sync engine" else None,  # hooks: the general path
+    )(async_call if path == "async" else call)
+    run = (lambda: asyncio.run(fn())) if path == "async" else fn
+    with pytest.raises(AllProvidersFailedError, match="retry budget exhausted"):
+        run()
+    assert calls == ["a"]

@@ -5,6 +5,7 @@ then StreamInterrupted; slots held until the consumer closes.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -463,3 +464,95 @@ def test_an_async_buffered_stream_that_stalls_falls_back_on_its_idle_limit():
     result, items = asyncio.run(run())
     assert (result.provider, items) == ("b", ["b0", "b1"])
     assert result.attempts[0].error.kind == "idle"
+
+
+# -- every provider's first item, every gap between items ------------------------------------
+
+
+def test_first_item_timeout_bounds_every_providers_first_item(gate):
+    """a and b both stall before their first item: each meets first_item_timeout, c serves.
+
+    A limit applied to the first provider only would let b answer "late" after 3 s.
+    """
+
+    def chat(provider):
+        if provider in ("a", "b"):
+            gate.wait(3)
+            yield f"{provider} late"
+            return
+        yield f"{provider}0"
+
+    fn = routed(providers=["a", "b", "c"], cooldown=None, first_item_timeout=0.05)(chat)
+    result = fn.route()
+    assert (result.provider, list(result.response)) == ("c", ["c0"])
+    errors = [(a.provider, a.error) for a in result.attempts[:2]]
+    assert [(name, type(e), e.kind) for name, e in errors] == [  # type: ignore[union-attr]
+        ("a", AttemptTimeoutError, "first item"),
+        ("b", AttemptTimeoutError, "first item"),
+    ]
+
+
+def test_an_async_first_item_timeout_bounds_every_providers_first_item():
+    """The same for an async generator function: a and b time out, c serves."""
+
+    async def chat(provider):
+        if provider in ("a", "b"):
+            await asyncio.sleep(3)
+            yield f"{provider} late"
+            return
+        yield f"{provider}0"
+
+    fn = routed(providers=["a", "b", "c"], cooldown=None, first_item_timeout=0.05)(chat)
+
+    async def run():
+        result = await fn.route()
+        return result, [item async for item in result.response]
+
+    result, items = asyncio.run(run())
+    assert (result.provider, items) == ("c", ["c0"])
+    assert [(a.provider, a.error.kind) for a in result.attempts[:2]] == [
+        ("a", "first item"),
+        ("b", "first item"),
+    ]
+
+
+#: A steady stream: an item every GAP seconds, ITEMS of them, lasting longer than IDLE in
+#: all while no single gap comes near it (a margin of a second a busy machine keeps).
+GAP, ITEMS, IDLE = 0.4, 6, 1.5
+
+
+def test_a_steady_stream_longer_than_idle_timeout_is_never_interrupted():
+    """idle_timeout bounds each gap, not the stream: 2 s of items 0.4 s apart all arrive.
+
+    A limit measured from the first item (not reset after each) would cut it at 1.5 s.
+    """
+
+    def chat(provider):
+        yield "0"
+        for i in range(1, ITEMS):
+            time.sleep(GAP)  # the provider's own pace, not a wait on the library
+            yield str(i)
+
+    fn = routed(providers=["a", "b"], cooldown=None, idle_timeout=IDLE)(chat)
+    started = time.monotonic()
+    assert list(fn()) == [str(i) for i in range(ITEMS)]
+    assert time.monotonic() - started > IDLE  # the stream did outlast idle_timeout
+
+
+def test_an_async_steady_stream_longer_than_idle_timeout_is_never_interrupted():
+    """The same for an async generator function."""
+
+    async def chat(provider):
+        yield "0"
+        for i in range(1, ITEMS):
+            await asyncio.sleep(GAP)
+            yield str(i)
+
+    fn = routed(providers=["a", "b"], cooldown=None, idle_timeout=IDLE)(chat)
+
+    async def run():
+        return [item async for item in fn()]
+
+    started = time.monotonic()
+    assert asyncio.run(run()) == [str(i) for i in range(ITEMS)]
+    assert time.monotonic() - started > IDLE

@@ -31,7 +31,7 @@ from fallback_router import (
 )
 
 from .conftest import FakeClock
-from .support.helpers import hanging
+from .support.helpers import hanging, wait_until
 
 #: Generous: a budget of 0.1-0.3 s must end far below this even on a loaded machine.
 MARGIN = 3.0
@@ -99,6 +99,64 @@ def test_attempt_timeout_moves_on_and_counts_for_cooldown(gate):
     assert isinstance(first.error, AttemptTimeoutError)
     assert (first.error.kind, first.counted) == ("attempt", True)
     assert not fn.router.status()["a"].available  # benched for the timeout
+
+
+#: attempt_timeout for the checks of when it starts: each attempt (SLOW) fits in it with
+#: 0.6 s to spare, two attempts in a row (2 x SLOW) do not.
+ATTEMPT_LIMIT, SLOW = 1.5, 0.9
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+def test_attempt_timeout_counts_from_each_attempts_own_start(flavour):
+    """a fails after 0.9 s, b answers after 0.9 s: within attempt_timeout=1.5 each, though
+    the call has run 1.8 s. Each attempt is told the whole limit as its time_left."""
+    clock = FakeClock()
+    told: list[float | None] = []
+
+    def begin(provider: str) -> None:
+        info = current_attempt()
+        assert info is not None
+        told.append(info.time_left)
+        clock.advance(SLOW)
+
+    def call(provider):
+        begin(provider)
+        time.sleep(SLOW)  # the provider's own work, in real time (the limit is real time)
+        if provider == "a":
+            raise Boom("a down")
+        return provider
+
+    async def async_call(provider):
+        begin(provider)
+        await asyncio.sleep(SLOW)
+        if provider == "a":
+            raise Boom("a down")
+        return provider
+
+    fn = routed(providers=["a", "b"], attempt_timeout=ATTEMPT_LIMIT, cooldown=None, clock=clock)(
+        call if flavour == "sync" else async_call
+    )
+    result = fn.route() if flavour == "sync" else asyncio.run(fn.route())
+    assert result.provider == "b"
+    assert [type(a.error) for a in result.attempts] == [Boom, type(None)]
+    assert told == [ATTEMPT_LIMIT, ATTEMPT_LIMIT]
+
+
+def test_an_answer_after_the_attempt_timeout_is_too_late():
+    """attempt_timeout=0.1 and a answers after 0.6 s: a timed out (the grace that lets a
+    provider's own just-in-time error win is milliseconds, not seconds); b serves."""
+
+    def call(provider):
+        if provider == "a":
+            time.sleep(0.6)  # late by half a second
+        return provider
+
+    fn = routed(providers=["a", "b"], attempt_timeout=0.1, cooldown=None)(call)
+    result = fn.route()
+    assert result.provider == "b"
+    error = result.attempts[0].error
+    assert isinstance(error, AttemptTimeoutError)
+    assert (error.kind, error.limit) == ("attempt", 0.1)
 
 
 def test_no_thread_is_started_without_a_time_limit():
@@ -174,6 +232,21 @@ def test_hedging_starts_the_next_provider_and_the_first_success_wins(gate):
     assert 0.05 <= loser.latency <= result.elapsed  # ran from the start until b won
     status = fn.router.status()
     assert (status["a"].successes, status["a"].failures) == (0, 0)
+
+
+def test_a_lost_hedge_keeps_its_slot_until_its_call_really_ends(gate):
+    """Sync: the losing attempt is abandoned, not stopped: it holds its concurrency slot
+    until the provider call returns, then gives it back; its late answer goes nowhere."""
+    limiter = ConcurrencyLimiter(1)
+    fn = routed(providers=["a", "b"], hedge_after=0.05, max_concurrency=limiter, cooldown=None)(
+        hanging(gate, "a")
+    )
+    assert fn() == "b"
+    assert (limiter.in_flight("a"), limiter.in_flight("b")) == (1, 0)
+    gate.set()  # a's call returns now
+    assert wait_until(lambda: limiter.in_flight("a") == 0, MARGIN)
+    status = fn.router.status()["a"]
+    assert (status.successes, status.failures) == (0, 0)
 
 
 def test_an_attempt_that_fails_while_its_hedge_runs_is_recorded_as_hedged():
@@ -321,15 +394,16 @@ def test_async_attempt_timeout_moves_on():
 
 
 def test_async_hedging_cancels_the_loser():
-    """hedge_after on async: b wins, a is cancelled and recorded as nothing."""
-    cancelled = []
+    """hedge_after on async: b wins, a sees CancelledError while the caller goes on (not at
+    asyncio.run's shutdown, which cancels every task left) and is recorded as nothing."""
+    cancelled = asyncio.Event()
 
     async def call(provider):
         if provider == "a":
             try:
                 await asyncio.sleep(30)
             except asyncio.CancelledError:
-                cancelled.append(provider)
+                cancelled.set()
                 raise
         return provider
 
@@ -337,10 +411,10 @@ def test_async_hedging_cancels_the_loser():
 
     async def main():
         result = await fn.route()
-        await asyncio.sleep(0)  # let the cancelled loser finish
+        await asyncio.wait_for(cancelled.wait(), MARGIN)  # the loser's cancellation runs
         return result
 
     result = asyncio.run(main())
     assert result.provider == "b"
-    assert cancelled == ["a"]
+    assert cancelled.is_set()
     assert fn.router.status()["a"].failures == 0

@@ -101,6 +101,37 @@ def round_robin_via(spec: dict, key: str, calls: int) -> list[str]:
     return [fn() for _ in range(calls)]
 
 
+def succeed_while_benched_elsewhere(url: str, namespace: str) -> list[str]:
+    """Two calls over a and b (threshold 2): a fails once, then a's next call stays in flight
+    (after creating ``<namespace>:in_a``) until the test creates ``<namespace>:release``,
+    and succeeds. Returns who served each call.
+    """
+    import time
+
+    import redis
+
+    control = redis.Redis.from_url(url)
+    tracker = RedisCooldown.from_url(
+        url, duration=60, threshold=2, namespace=namespace, refresh=0, op_timeout=PATIENT
+    )
+    calls = 0
+
+    def call(provider: str) -> str:
+        nonlocal calls
+        if provider == "a":
+            calls += 1
+            if calls == 1:
+                raise RuntimeError("a fails once")
+            control.set(f"{namespace}:in_a", "1")
+            deadline = time.monotonic() + 20
+            while not control.exists(f"{namespace}:release") and time.monotonic() < deadline:
+                time.sleep(0.01)  # waiting for the test's signal, not for a cooldown
+        return provider
+
+    fn = routed(providers=["a", "b"], cooldown=tracker)(call)
+    return [fn(), fn()]
+
+
 def bench_with_hint(url: str, namespace: str, seconds: float) -> float:
     """Fail provider "a" with a Retry-After of ``seconds``; return the hint Redis holds."""
 

@@ -2,8 +2,8 @@
 
 ``Endpoints`` answers by path: ``/ok``, ``/status/<code>``, ``/limited/seconds``
 (429 + ``Retry-After: 7``), ``/limited/date`` (an HTTP date two minutes ahead),
-``/limited/garbage`` and ``/slow`` (answers after a second). The server records every
-path in ``server.hits``.
+``/limited/garbage`` and ``/slow`` (answers only when the test ends: ``server.release``,
+set by the ``web`` fixture's teardown). The server records every path in ``server.hits``.
 """
 
 from __future__ import annotations
@@ -33,7 +33,9 @@ class Endpoints(BaseHTTPRequestHandler):
         elif self.path == "/limited/garbage":
             self.reply(429, {"Retry-After": "whenever"})
         elif self.path == "/slow":
-            time.sleep(1.0)  # the server is slow; the client's timeout is what we test
+            # The server is slow past any client timeout (a handshake, not a length of time:
+            # no busy machine makes it answer early); the client's timeout is what we test.
+            self.server.release.wait(30)  # type: ignore[attr-defined]
             self.reply(200)
         else:
             self.reply(200)
