@@ -77,7 +77,11 @@ def _check_weights(weights: object) -> dict[str, float]:
             msg = f"Weighted: weight keys must be provider names, got {name!r}"
             raise InvalidConfigError(msg)
         ok = isinstance(value, int | float) and not isinstance(value, bool)
-        if not ok or not math.isfinite(cast("float", value)) or cast("float", value) <= 0:
+        try:
+            ok = ok and math.isfinite(cast("float", value)) and cast("float", value) > 0
+        except OverflowError:  # an int too large for a float (10**400)
+            ok = False
+        if not ok:
             msg = f"Weighted: the weight of {name!r} must be a positive number, got {value!r}"
             raise InvalidConfigError(msg)
         checked[name] = float(cast("float", value))

@@ -197,6 +197,7 @@ SCRIPTS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "counter": (lua.INCR, lambda args: True),
     "view": (lua.READ, lambda args: True),
     "token": (_BUCKET, lambda args: args[2] == 1),  # a take, not a look or a refund
+    "refund": (_BUCKET, lambda args: args[2] == -1),  # a token given back
     "probe": (lua.TRY_PROBE, lambda args: True),
     "record": (lua.RECORD_SUCCESS, lambda args: True),
 }
@@ -269,6 +270,37 @@ def test_ctrl_c_at_each_round_trip_of_a_sync_call_gives_everything_back(
         assert claimable(redis_client, namespace)
     assert call() == "a"
     assert limiter.in_flight("a") == 0
+
+
+def test_ctrl_c_while_a_token_refund_is_answered_still_frees_the_slot(
+    redis_client, real_redis_binary, interrupt_after
+):
+    """A one-attempt call fails on a; the slot and token taken for b go back; Ctrl-C arriving
+    while Redis answers the token's refund leaves b's slot free (it was leaked for good)."""
+    limiter = ConcurrencyLimiter(1)
+    rates = RedisRateLimiter(
+        redis_client, {"a": "1000/s", "b": "1000/s"}, namespace="ctrl-c-refund", op_timeout=PATIENT
+    )
+
+    @routed(
+        providers=["a", "b"],
+        strategy=RoundRobin(failover=False),
+        max_concurrency=limiter,
+        rate_limits=rates,
+        cooldown=None,
+    )
+    def call(provider: str) -> str:
+        if provider == "a":
+            raise Boom(provider)
+        return provider
+
+    fired = interrupt_after("refund")
+    with pytest.raises(KeyboardInterrupt):
+        call()
+    assert fired == [1]
+    assert (limiter.in_flight("a"), limiter.in_flight("b")) == (0, 0)
+    assert call() == "b"  # the rotation's next pick is served at once
+    assert limiter.in_flight("b") == 0
 
 
 # -- the retry budget ----------------------------------------------------------------------

@@ -10,9 +10,12 @@ produced by at least one real error.
 from __future__ import annotations
 
 import json
+import socket
+import ssl
 import subprocess
 import sys
 from typing import Any
+from urllib.error import URLError
 
 import anthropic
 import httpx
@@ -495,6 +498,14 @@ def _cases() -> list[tuple[str, Any, llm.ErrorKind]]:
         ("router timeout", lambda: AttemptTimeoutError("primary", 20.0), K.TIMEOUT),
         ("incomplete", lambda: llm.IncompleteAnswer(3), K.INCOMPLETE),
         ("a bug", lambda: KeyError("choices"), K.OTHER),
+        ("urllib refused", lambda: URLError(ConnectionRefusedError(111, "refused")), K.CONNECTION),
+        (
+            "urllib DNS",
+            lambda: URLError(socket.gaierror(-2, "Name or service not known")),
+            K.CONNECTION,
+        ),
+        ("urllib TLS", lambda: URLError(ssl.SSLCertVerificationError(1, "bad cert")), K.CONNECTION),
+        ("urllib timeout", lambda: URLError(TimeoutError("timed out")), K.TIMEOUT),
         ("blank answer", lambda: RejectedResponseError("primary", []), K.OTHER),
     ]
 

@@ -54,6 +54,10 @@ def assert_hidden(error: BaseException, *secrets: str) -> None:
         ("'https://x.io/?key=SECRET'", "'https://x.io/?key=***'"),
         ("<a href=/?token=SECRET>", "<a href=/?token=***>"),
         ("/a?b=1&amp;token=SECRET", "/a?b=1&amp;token=***"),
+        ("(https://x.io/?key=SECRET) failed", "(https://x.io/?key=***) failed"),
+        ("(https://x.io/?key=SECRET, b)", "(https://x.io/?key=***, b)"),
+        ("redis://h:1/0?password=SECRET: refused", "redis://h:1/0?password=***: refused"),
+        ("/a?key=SEC:RET&b=1", "/a?key=***&b=1"),
     ],
 )
 def test_query_parameters(text, expected):

@@ -23,7 +23,9 @@ def release_held(
         return
     index, slot, token = pending
     name = names[index]
-    if token and setup.rates is not None:  # first: the slot's next holder finds it back
-        setup.rates.refund(name)
-    if slot and setup.limiter is not None:
-        setup.limiter.release(name)
+    try:
+        if token and setup.rates is not None:  # first: the slot's next holder finds it back
+            setup.rates.refund(name)
+    finally:  # whatever the refund raises (a Ctrl-C mid round trip), the slot goes back
+        if slot and setup.limiter is not None:
+            setup.limiter.release(name)

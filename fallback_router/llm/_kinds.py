@@ -203,8 +203,10 @@ def classify(error: BaseException) -> ErrorKind:  # noqa: PLR0911 - a decision t
     Version:
         Added in 0.3.0.
     """
-    if isinstance(error, StreamInterrupted) and error.__cause__ is not None:
-        return classify(error.__cause__)
+    inner = _wrapped(error)
+    if inner is not None:  # classified by what it wraps (an OSError: a connection's)
+        kind = classify(inner)
+        return K.CONNECTION if kind is K.OTHER and isinstance(inner, OSError) else kind
     if isinstance(error, IncompleteAnswer):
         return K.INCOMPLETE
     if isinstance(error, AttemptTimeoutError | TimeoutError):
@@ -225,6 +227,16 @@ def classify(error: BaseException) -> ErrorKind:  # noqa: PLR0911 - a decision t
     if status is None or status < 400:  # an error event inside a 200 stream
         return _without_status(codes, message)
     return _with_status(status, codes, message, error)
+
+
+def _wrapped(error: BaseException) -> BaseException | None:
+    """The error a wrapper stands for: a `StreamInterrupted`'s cause, a `URLError`'s reason."""
+    if isinstance(error, StreamInterrupted):
+        return error.__cause__
+    reason = getattr(error, "reason", None)  # urllib's URLError wraps the socket's error
+    if isinstance(reason, BaseException) and type(error).__name__ == "URLError":
+        return reason
+    return None
 
 
 def _with_status(  # noqa: PLR0911 - a decision table
