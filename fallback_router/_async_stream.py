@@ -17,7 +17,8 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any, Self
 
 from ._async import AsyncRun, drive_async
-from ._engine.call import STARTED, CallState, Outcome
+from ._engine.actions import STARTED, Outcome, Start
+from ._engine.call import CallState
 from ._engine.setup import Setup
 from ._errors import AttemptTimeoutError, StreamInterrupted
 from ._relay import RelayBase
@@ -95,8 +96,8 @@ class AsyncStreamRun(AsyncRun):
             raise
         return items
 
-    async def start(self, action: tuple[Any, ...]) -> Any:
-        _, index, number, _forced, _probe, _hedged = action
+    async def start(self, action: Start) -> Any:
+        index, number = action.index, action.number
         call = self.call
         state = call.state(index, number, self.call.limit("first item")[0])
         self.opened[index] = state
@@ -147,7 +148,7 @@ async def route_stream_async(
     function: str,
 ) -> Result[AsyncRelay]:
     """Route an async stream; its `Result` carries the consumer's async iterator."""
-    call = CallState(setup, function, True, setup.blocking())
+    call = CallState(setup, function, True)
     call.stream = not setup.buffer  # an unbuffered stream's call ends with the stream
     call.streamed = True
     run = AsyncStreamRun(call, fn, args, kwargs)

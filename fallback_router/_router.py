@@ -27,7 +27,7 @@ from ._callers import ASYNC, ASYNC_STREAM, kind_of, make_caller
 from ._config import Config
 from ._decorator import AsyncRoutedFunction, AsyncRoutedStream, RoutedFunction
 from ._engine.record import Recorder
-from ._engine.setup import Setup, call_ids
+from ._engine.setup import Setup, call_ids, gates_of
 from ._engine.stats import Stats
 from ._limits import ConcurrencyLimiter
 from ._log import PRIMARY_FAILED, PROVIDER_FAILED, ROUND_ROBIN_FAILED
@@ -171,6 +171,7 @@ class Router:
             tracker=tracker,
             caps=caps,
             limiter=config.limiter,
+            gates=gates_of(config.limiter, config.rate_limits),
             abandoned=ConcurrencyLimiter(config.max_abandoned) if limited else None,
             rates=config.rate_limits,
             budget=config.retry_budget,

@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable, Generator, Iterator
 from typing import Any, Self
 
+from ._engine.actions import Start
 from ._engine.call import CallState
 from ._engine.setup import Setup
 from ._errors import StreamInterrupted
@@ -128,7 +129,7 @@ class StreamRun(SyncRun):
         running = call.running.get(index)
         if running is None or not running[1]:
             return
-        call.running[index] = (running[0], False, *running[2:])  # not the engine's to end
+        call.running[index] = running._replace(probe=False)  # not the engine's to end
         release = keep_probe(call, call.names[index])
         with self.lock:
             ended = index in self.done
@@ -137,8 +138,8 @@ class StreamRun(SyncRun):
         if ended:
             release()
 
-    def start(self, action: tuple[Any, ...]) -> Any:
-        _, index, number, _forced, probe, _hedged = action
+    def start(self, action: Start) -> Any:
+        index, number, probe = action.index, action.number, action.probe
         call = self.call
         limit, kind = call.limit("first item")
         state = call.state(index, number, limit)

@@ -10,6 +10,7 @@ from fallback_router._errors import (
     DeadlineExceededError,
     RoutingError,
 )
+from fallback_router._lease import BUDGET, COOLDOWN, HUNG, PROBING, RATE_LIMITED, SATURATED
 from fallback_router._redact import redact
 from fallback_router._text import listing
 
@@ -24,13 +25,6 @@ __all__ = [
     "SATURATED",
     "call_error",
 ]
-
-#: Why a provider was passed over (`ProviderSkipped.reason`).
-COOLDOWN, PROBING, SATURATED = "cooldown", "probe in flight", "saturated"
-RATE_LIMITED, BUDGET = "rate limited", "retry budget"
-#: Saturated by abandoned attempts (`max_abandoned`): passed over as SATURATED, never
-#: waited for (a hung provider's attempts may never end).
-HUNG = "saturated by abandoned attempts"
 
 
 def call_error(call: Any) -> Exception:

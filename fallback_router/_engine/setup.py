@@ -10,8 +10,10 @@ from typing import Any
 import tenacity
 
 from fallback_router._budget import RetryBudget
+from fallback_router._lease import Gate
 from fallback_router._limits import ConcurrencyLimiter
 from fallback_router._providers import Providers, normalize
+from fallback_router._ratelimit import RateLimiter, TokenGate
 from fallback_router._routing import Affinity
 from fallback_router._sdk_clients import ClientCheck
 from fallback_router._strategies import Planner
@@ -22,7 +24,7 @@ from fallback_router._worker import Workers
 from .record import Recorder
 from .stats import Stats
 
-__all__ = ["Setup"]
+__all__ = ["Setup", "call_ids", "gates_of"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -40,6 +42,8 @@ class Setup:
     tracker: CooldownTracker | None
     caps: TrackerCapabilities | None
     limiter: ConcurrencyLimiter | None
+    #: The per-attempt gates, taken in order (the limiter's slot, then a token).
+    gates: tuple[Gate, ...]
     abandoned: ConcurrencyLimiter | None
     rates: Any
     budget: RetryBudget | None
@@ -100,3 +104,17 @@ def call_ids() -> Iterator[int]:
     import random  # noqa: PLC0415 - once per router
 
     return itertools.count(random.getrandbits(40) << 20)
+
+
+def gates_of(limiter: ConcurrencyLimiter | None, rates: RateLimiter | None) -> tuple[Gate, ...]:
+    """A router's per-attempt gates, in the order they are taken (slot, then token).
+
+    A new gate is one class with `take(name)` (see `fallback_router._lease`) and one
+    option that adds it here.
+    """
+    gates: list[Gate] = []
+    if limiter is not None:
+        gates.append(limiter)
+    if rates is not None:
+        gates.append(TokenGate(rates))
+    return tuple(gates)
