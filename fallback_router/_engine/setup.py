@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import tenacity
 
@@ -19,12 +19,18 @@ from fallback_router._sdk_clients import ClientCheck
 from fallback_router._strategies import Planner
 from fallback_router._tracker import CooldownTracker, TrackerCapabilities
 from fallback_router._usage import Settle
-from fallback_router._worker import Workers
 
 from .record import Recorder
 from .stats import Stats
 
-__all__ = ["Setup", "call_ids", "gates_of"]
+__all__ = ["Pool", "Setup", "call_ids", "gates_of"]
+
+
+class Pool(Protocol):
+    """The sync driver's worker pool (`fallback_router._worker.Workers`): the driver's
+    own, kept with the router's setup; the engine never runs anything in it."""
+
+    def submit(self, job: Any, /) -> None: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,7 +71,8 @@ class Setup:
     stats: Stats
     affinity: Affinity
     call_ids: Iterator[int]
-    workers: Workers
+    #: The sync driver's pool (time limits and hedging run attempts in its threads).
+    workers: Pool
     clients: ClientCheck
     #: Functions already warned about being called on an event loop's thread.
     warned: set[str] = field(default_factory=set[str])

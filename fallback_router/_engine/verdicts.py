@@ -33,7 +33,9 @@ class Verdicts(CallFacts):
             self.probes.discard(name)
             # A call that saw the provider available keeps a cooldown set since.
             keep = not (running.probe or running.forced)
-            args = (name, False) if keep and caps is not None and caps.keeps_cooldown else (name,)
+            args: tuple[Any, ...] = (name,)
+            if keep and caps is not None and caps.keeps_cooldown:
+                args = (name, False)
             if caps is not None and caps.blocking:
                 yield Io(tracker.record_success, args)
             else:
