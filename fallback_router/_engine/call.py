@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Sequence
 from typing import Any, NamedTuple
 
+from fallback_router._lease import Refusal
 from fallback_router._routing import ROUTING, prefer_order
 
 from .actions import HEDGE, STARTED, Abandon, Await, Io, Outcome, Running, Start, Wait
@@ -79,11 +80,21 @@ class CallState(Verdicts):
         if setup.recorder.hooks is not None and self.made is None:
             setup.recorder.started_call(self.function, self.call_id)
         remaining: Sequence[float] = ()
-        if setup.tracker is not None:
-            remaining = yield from view(self)
+        if caps is not None:  # a tracker: its view (in place when it answers from memory)
+            many = caps.remaining_many
+            if many is not None and not caps.blocking:
+                remaining = many(self.names)
+            else:
+                remaining = yield from view(self)
             self.clean = not remaining
         self.remaining = remaining
-        order = yield from self._order(benched_in(remaining))
+        made, counter = self.made, setup.planner.counter
+        if made is not None:
+            self.tick = made.tick
+        elif counter is not None:
+            blocking = getattr(counter, "blocking", False)
+            self.tick = (yield Io(counter.next_index, ())) if blocking else counter.next_index()
+        order = self._order(benched_in(remaining))
         self.order = order
         self.position = 0
         self.last = order[-1]
@@ -101,17 +112,11 @@ class CallState(Verdicts):
         # A rate limiter that waits on the network is asked through `Io`.
         self.gates_io = bool(getattr(setup.rates, "blocking", False))
 
-    def _order(self, benched: Callable[[int], bool] | None) -> Generator[Any, Any, list[int]]:
+    def _order(self, benched: Callable[[int], bool] | None) -> list[int]:
         """The strategy's order, `routing()` preferences applied, a made attempt first."""
         setup = self.setup
         planner = setup.planner
         made = self.made
-        counter = planner.counter
-        if made is not None:
-            self.tick = made.tick
-        elif counter is not None:
-            blocking = getattr(counter, "blocking", False)
-            self.tick = (yield Io(counter.next_index, ())) if blocking else counter.next_index()
         if made is not None:  # the happy path picked already: no second pick
             order = planner.after(self.names, made.index, self.tick, benched)
         else:
@@ -133,18 +138,17 @@ class CallState(Verdicts):
         while True:
             candidate: Candidate | None
             if self.position < len(self.order):
-                candidate = yield from self._next_in_order()
+                found = self._next_in_order()
+                if isinstance(found, int):
+                    found = yield from self._pass_slowly(found)
+                candidate = found
             elif self.running:
                 ended: tuple[int, Outcome] = yield Await(False)
                 return ended
             elif self.waiting and not self.timed_out:
-                candidate = yield from wait_for(self, self.waiting, self.gates_io)
+                candidate = yield from self._wait_for_gates()
                 if candidate is None:
                     return None
-                self.unskip([self.names[candidate.index]])
-                still = self.remaining[candidate.index] if self.remaining else 0.0
-                if still > 0.0:
-                    candidate.forced = still
             else:
                 return None
             if candidate is None:
@@ -156,8 +160,21 @@ class CallState(Verdicts):
                 done: tuple[int, Outcome] = started
                 return done
 
-    def _next_in_order(self) -> Generator[Any, Any, Candidate | None]:
-        """The next provider of the order with its gates passed; None: passed over."""
+    def _wait_for_gates(self) -> Generator[Any, Any, Candidate | None]:
+        """Wait for one of the saturated or rate-limited providers; None: out of time."""
+        candidate = yield from wait_for(self, self.waiting, self.gates_io)
+        if candidate is not None:
+            self.unskip([self.names[candidate.index]])
+            still = self.remaining[candidate.index] if self.remaining else 0.0
+            if still > 0.0:
+                candidate.forced = still
+        return candidate
+
+    def _next_in_order(self) -> Candidate | int | None:
+        """The next provider of the order with its gates passed; None: passed over.
+
+        Its index (an int) when passing it needs the driver: `_pass_slowly` then.
+        """
         index = self.order[self.position]
         self.position += 1
         made = self.made
@@ -166,11 +183,25 @@ class CallState(Verdicts):
         left = self.remaining[index] if self.remaining else 0.0
         forced = None
         if left > 0.0:
-            name = self.names[index]
             if index != self.last:
-                self.skip(name, left, COOLDOWN)
+                self.skip(self.names[index], left, COOLDOWN)
                 self.benched_here.append(index)
                 return None
+            if self.hinted or (self.setup.wait_for_cooldown and self.deadline is not None):
+                return index
+            forced = left
+        if not self.gated:
+            return Candidate(index, forced=forced)
+        if self.gates_io:
+            return index
+        return self._gated(index, acquire(self, index, forced))
+
+    def _pass_slowly(self, index: int) -> Generator[Any, Any, Candidate | None]:
+        """`_next_in_order` for a terminus that may wait or be hinted, or gates that wait."""
+        left = self.remaining[index] if self.remaining else 0.0
+        forced = None
+        if left > 0.0:
+            name = self.names[index]
             if (yield from self._wait_cooldown(index)):
                 return None
             if self.hinted and self.hinted[index] > 0.0:  # every provider left: hinted
@@ -181,12 +212,12 @@ class CallState(Verdicts):
             forced = left
         if not self.gated:
             return Candidate(index, forced=forced)
-        return (yield from self._gates(index, forced))
-
-    def _gates(self, index: int, forced: float | None) -> Generator[Any, Any, Candidate | None]:
-        """Take `index`'s leases from the router's gates; None: refused (maybe waited for)."""
         io = self.gates_io
         taken = (yield Io(acquire, (self, index, forced))) if io else acquire(self, index, forced)
+        return self._gated(index, taken)
+
+    def _gated(self, index: int, taken: Candidate | Refusal) -> Candidate | None:
+        """What `acquire` answered: the candidate, or a refusal (then maybe waited for)."""
         if isinstance(taken, Candidate):
             return taken
         reason, seconds = taken
@@ -237,36 +268,42 @@ class CallState(Verdicts):
         made = self.made is not None and index == self.made.index and not self.number
         forced, probe = candidate.forced, False
         if self.probing and forced is None and not made:  # made: its outcome is in
-            claimed = yield from self._claim(index)
-            if claimed is None:
-                return None
-            probe, forced = claimed
+            try_probe, args = self._probe_call(name)
+            io = self.setup.caps.blocking  # type: ignore[union-attr]
+            claim = (yield Io(try_probe, args)) if io else try_probe(*args)
+            if claim is True:
+                self.probes.add(name)
+                probe = True
+            elif claim is not None:  # another call's probe, or a cooldown set since
+                forced = yield from self._claimed(index, claim)
+                if forced is None:
+                    return None
         reply = yield self._begin(index, forced, probe, made)
         if reply is STARTED:
             reply = yield Await(self.position < len(self.order) or bool(self.waiting))
             return None if reply is HEDGE else reply
         return index, reply
 
-    def _claim(self, index: int) -> Generator[Any, Any, tuple[bool, float | None] | None]:
-        """Claim `index`'s probe: `(probe, forced)`, or None when passed over."""
+    def _probe_call(self, name: str) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+        """The tracker's `try_probe` and its arguments for `name` (a ttl when it takes one)."""
         setup = self.setup
         caps = setup.caps
         assert caps is not None  # noqa: S101 - probing implies caps
-        name = self.names[index]
-        io = caps.blocking
-        args: tuple[Any, ...] = (name,)
-        if caps.probe_ttl and setup.probe_ttl is not None:
-            args = (name, setup.probe_ttl)
         try_probe: Callable[..., Any] = caps.try_probe  # type: ignore[assignment]
-        claim = (yield Io(try_probe, args)) if io else try_probe(*args)
-        if claim is True:
-            self.probes.add(name)
-            return True, None
-        if claim is None:
-            return False, None
-        # another call's probe (False: held as the tracker says), or a cooldown set since
-        if claim is False:
+        if caps.probe_ttl and setup.probe_ttl is not None:
+            return try_probe, (name, setup.probe_ttl)
+        return try_probe, (name,)
+
+    def _claimed(self, index: int, claim: Any) -> Generator[Any, Any, float | None]:
+        """`index`'s probe is another call's (`claim` False) or it cooled since (seconds).
+
+        The seconds it stays benched when it is forced (the terminus); None: passed over.
+        """
+        setup = self.setup
+        name = self.names[index]
+        if claim is False:  # the probe's hold, as the tracker says
             tracker = setup.tracker
+            io = setup.caps is not None and setup.caps.blocking
             seconds = (yield Io(left_of, (tracker, name))) if io else left_of(tracker, name)
         else:
             seconds = float(claim)
@@ -280,7 +317,7 @@ class CallState(Verdicts):
                 setup.recorder.hint_respected(name, seconds)
             self.skip(name, seconds, PROBING if claim is False else COOLDOWN)
             return None
-        return False, seconds
+        return seconds
 
     def _begin(self, index: int, forced: float | None, probe: bool, made: bool) -> Start:
         """Note attempt `index` as started: the `Start` action the driver carries out."""

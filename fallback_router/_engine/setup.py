@@ -27,8 +27,10 @@ __all__ = ["Pool", "Setup", "call_ids", "gates_of"]
 
 
 class Pool(Protocol):
-    """The sync driver's worker pool (`fallback_router._worker.Workers`): the driver's
-    own, kept with the router's setup; the engine never runs anything in it."""
+    """The sync driver's worker pool (`fallback_router._worker.Workers`).
+
+    The driver's own, kept with the router's setup; the engine never runs anything in it.
+    """
 
     def submit(self, job: Any, /) -> None: ...
 
