@@ -152,24 +152,19 @@ class AsyncRun:
             del self.tasks[index]
             running = call.running.pop(index, None)
             name = call.names[index]
-            probe = running is not None and running[1]
+            probe = running is not None and running.probe
             if probe:
                 call.probes.discard(name)
             task.add_done_callback(_released(call, index, probe))
             task.cancel()
             if running is not None:
-                call.setup.recorder.abandoned(name, running[0], reason, call.function,
-                                              call.call_id)  # fmt: skip
+                call.record.abandoned(name, running.number, reason)
 
     def abort(self) -> None:
         """The call ends abnormally: give back what it holds (off the loop if blocking)."""
         self.finish("call ended")
         call = self.call
-        for index, (number, *_) in list(call.running.items()):  # attempts cut short
-            call.setup.recorder.abandoned(
-                call.names[index], number, "call ended", call.function, call.call_id
-            )
-        call.running.clear()
+        call.cut_short()
         blocking = self.call.setup.blocking()
         for fn, args in self.call.abort():
             if blocking:

@@ -100,7 +100,7 @@ class QuietParts:
                     attempt_started(function, call_id, name, 1, self.terminus[index], False, False),
                 )
             except BaseException as exc:  # Ctrl-C in a hook: the call ends, closed
-                self.recorder.failed_call(exc, (), function, call_id)
+                self.recorder.for_call(function, call_id).failed_call(exc, ())
                 raise
         if self.planner.tracks:
             self.planner.started(name)
@@ -112,8 +112,9 @@ class QuietParts:
             check(response)
         except TypeError as exc:
             if self.hooks is not None:
-                self.recorder.abandoned(self.names[index], 1, "call ended", self.function, call_id)
-                self.recorder.failed_call(exc, (), self.function, call_id)
+                record = self.recorder.for_call(self.function, call_id)
+                record.abandoned(self.names[index], 1, "call ended")
+                record.failed_call(exc, ())
             raise
         if len(self.plain) < _PLAIN_TYPES:
             self.plain.add(response.__class__)
@@ -124,10 +125,11 @@ class QuietParts:
         if self.planner.tracks:
             self.planner.ended(name)
         if self.hooks is not None:
+            record = self.recorder.for_call(self.function, call_id)
             try:
-                self.recorder.abandoned(name, 1, "call ended", self.function, call_id)
+                record.abandoned(name, 1, "call ended")
             finally:
-                self.recorder.failed_call(error, (), self.function, call_id)
+                record.failed_call(error, ())
 
     def closing(self, index: int, call_id: int, latency: float) -> None:
         """The strategy's notes and the success events (what `Recorder.succeeded` sends)."""
@@ -140,7 +142,7 @@ class QuietParts:
             try:
                 emit(attempt_succeeded(function, call_id, name, 1, latency))
             except BaseException as exc:  # Ctrl-C in a hook: the call ends, closed
-                self.recorder.failed_call(exc, (), function, call_id)
+                self.recorder.for_call(function, call_id).failed_call(exc, ())
                 raise
             emit(call_succeeded(function, call_id, name, 1, latency))
 

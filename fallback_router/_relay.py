@@ -58,10 +58,9 @@ class RelayBase:
         end = call.clock()
         recorder = call.setup.recorder
         recorder.interrupted(name, self.items, error)
-        _, counted, text = recorder.failed(
-            name, number, len(call.names), is_terminus, error, max(0.0, end - start), end,
-            call.function, call.call_id,
-        )  # fmt: skip
+        _, counted, text = call.record.failed(
+            name, number, len(call.names), is_terminus, error, max(0.0, end - start), end
+        )
         return counted and call.setup.tracker is not None, text
 
     def _settle(self) -> tuple[Any, tuple[Any, ...]] | None:
@@ -86,4 +85,4 @@ class RelayBase:
         if duration is True and tracker is not None:
             duration = tracker.remaining(name)
         seconds = float(duration) if isinstance(duration, int | float) else 0.0
-        call.setup.recorder.cooled(name, seconds, error, text, call.function, call.call_id)
+        call.record.cooled(name, seconds, error, text)

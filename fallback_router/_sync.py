@@ -209,7 +209,7 @@ class SyncRun:
         if abandoned is not None:  # counted first: the job may end any moment now
             abandoned.force_acquire(name)
         if reason is not None and running is not None:
-            call.setup.recorder.abandoned(name, running[0], reason, call.function, call.call_id)
+            call.record.abandoned(name, running.number, reason)
         if not job.abandon(on_end):
             on_end()  # it ended meanwhile: its outcome goes nowhere, its holds come back
 
@@ -276,11 +276,7 @@ class SyncRun:
         """The call ends abnormally: give back what it holds, and abandon what runs."""
         self.finish("call ended")
         call = self.call
-        for index, (number, *_) in list(call.running.items()):  # inline attempts cut short
-            call.setup.recorder.abandoned(
-                call.names[index], number, "call ended", call.function, call.call_id
-            )
-        call.running.clear()
+        call.cut_short()
         for fn, args in self.call.abort():
             with contextlib.suppress(Exception):  # giving back must not mask the real error
                 fn(*args)

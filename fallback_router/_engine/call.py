@@ -78,7 +78,7 @@ class CallState(Verdicts):
         setup = self.setup
         caps = setup.caps
         if setup.recorder.hooks is not None and self.made is None:
-            setup.recorder.started_call(self.function, self.call_id)
+            self.record.started_call()
         remaining: Sequence[float] = ()
         if caps is not None:  # a tracker: its view (in place when it answers from memory)
             many = caps.remaining_many
@@ -331,14 +331,11 @@ class CallState(Verdicts):
         after = self.clock() - min(e.started for e in running.values()) if hedged else 0.0
         for other, entry in list(running.items()):  # raced: hedged as well
             running[other] = entry._replace(hedged=True)
-        recorder = setup.recorder
         if not made and (
-            recorder.hooks is not None or forced is not None or probe or hedged
+            setup.recorder.hooks is not None or forced is not None or probe or hedged
         ):  # the happy path reported its own attempt; logs only in these cases
-            recorder.started(
-                name, number, index == self.terminus(), forced, probe, hedged,
-                self.function, self.call_id, after,
-            )  # fmt: skip
+            terminus = index == self.terminus()
+            self.record.started(name, number, terminus, forced, probe, hedged, after)
         if not made and setup.planner.tracks:
             setup.planner.started(name)
         running[index] = Running(number, probe, hedged, forced is not None, self.clock())

@@ -57,6 +57,7 @@ class CallFacts:
         "pending",
         "probes",
         "reasons",
+        "record",
         "running",
         "setup",
         "skipped",
@@ -98,6 +99,8 @@ class CallFacts:
         if call_id is None:
             call_id = next(setup.call_ids) if setup.recorder.hooks is not None else 0
         self.call_id = call_id
+        #: What this call reports (its attempts, its end), under its id.
+        self.record = setup.recorder.for_call(function, call_id)
         self.failures: list[Failure] = []
         self.skipped: list[str] = []
         self.reasons: list[str] = []
@@ -191,6 +194,12 @@ class CallFacts:
             if planner.tracks:
                 planner.ended(self.names[index])
 
+    def cut_short(self) -> None:
+        """The call ends abnormally: the attempts it still runs are reported abandoned."""
+        for index, running in list(self.running.items()):
+            self.record.abandoned(self.names[index], running.number, "call ended")
+        self.running.clear()
+
     def abort(self) -> list[tuple[Callable[..., Any], tuple[Any, ...]]]:
         """What to give back when the call ends abnormally (run by the driver)."""
         setup = self.setup
@@ -237,7 +246,7 @@ class CallFacts:
         self.reasons.append(reason)
         if reason == COOLDOWN:
             self.benched_left[name] = remaining
-        self.setup.recorder.skipped(name, remaining, reason, self.function, self.call_id)
+        self.record.skipped(name, remaining, reason)
 
     def done(self, response: Any, index: int, number: int, latency: float, hedged: bool) -> Any:
         setup = self.setup
@@ -247,9 +256,7 @@ class CallFacts:
             setup.affinity.pin(prefs.affinity, self.names[index], self.clock())
         if setup.recorder.hooks is not None and not self.stream:
             self.closed_event = True
-            setup.recorder.succeeded_call(
-                self.names[index], number, elapsed, self.function, self.call_id
-            )
+            self.record.succeeded_call(self.names[index], number, elapsed)
         if not self.want_result:
             return response
         return self.result(response, index, number, latency, hedged, elapsed)
@@ -289,7 +296,7 @@ class CallFacts:
         self.closed_event = True
         recorder = self.setup.recorder
         if recorder.hooks is not None:
-            recorder.failed_call(error, tuple(self.attempts()), self.function, self.call_id)
+            self.record.failed_call(error, tuple(self.attempts()))
 
     def stream_ended(self, name: str, number: int) -> None:
         """A stream this call served ended, was closed or dropped: its last event (once)."""
@@ -299,7 +306,7 @@ class CallFacts:
         recorder = self.setup.recorder
         if recorder.hooks is not None:
             elapsed = max(0.0, self.clock() - self.start)
-            recorder.succeeded_call(name, number, elapsed, self.function, self.call_id)
+            self.record.succeeded_call(name, number, elapsed)
 
     def error(self) -> Exception:
         """Build the error the caller receives, and emit `CallFailed`."""

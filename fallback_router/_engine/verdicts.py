@@ -40,8 +40,7 @@ class Verdicts(CallFacts):
                 yield Io(tracker.record_success, args)
             else:
                 tracker.record_success(*args)
-        setup.recorder.succeeded(name, running.number, latency, outcome.end, self.function,
-                                 self.call_id)  # fmt: skip
+        self.record.succeeded(name, running.number, latency, outcome.end)
         settle = setup.settle_usage
         if settle is not None and not self.streamed:
             if getattr(setup.rates, "blocking", False):
@@ -67,10 +66,9 @@ class Verdicts(CallFacts):
         assert error is not None  # noqa: S101 - a failure
         latency = max(0.0, outcome.end - outcome.start)
         number = running.number
-        fallback, counted, text = recorder.failed(
-            name, number, len(self.names), index == self.terminus(), error, latency, outcome.end,
-            self.function, self.call_id,
-        )  # fmt: skip
+        fallback, counted, text = self.record.failed(
+            name, number, len(self.names), index == self.terminus(), error, latency, outcome.end
+        )
         io = caps is not None and caps.blocking
         if counted:
             assert tracker is not None  # noqa: S101 - counted implies a tracker
@@ -81,8 +79,7 @@ class Verdicts(CallFacts):
             duration = (yield Io(record, args)) if io else record(*args)
             if duration is True:  # a tracker of the 0.1 protocol
                 duration = tracker.remaining(name)
-            recorder.cooled(name, float(duration or 0.0), error, text, self.function,
-                            self.call_id)  # fmt: skip
+            self.record.cooled(name, float(duration or 0.0), error, text)
         elif running.probe:
             self.probes.discard(name)
             end_probe = caps.end_probe if caps is not None else None
