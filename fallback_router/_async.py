@@ -24,7 +24,7 @@ from ._errors import AttemptTimeoutError
 from ._responses import check_awaited, judge
 from ._results import CURRENT, AttemptState
 from ._retry import retry_after_first_async
-from ._routing import hide_preferences, show_preferences
+from ._routing import ENTERED, hide_preferences, show_preferences
 
 __all__ = ["AsyncRun", "drive_async", "run_async"]
 
@@ -57,7 +57,8 @@ class AsyncRun:
         """One attempt with its retries, bounded by `limit`; never raises `Exception`."""
         call = self.call
         setup, clock = call.setup, call.clock
-        token, hidden = CURRENT.set(state), hide_preferences()
+        token = CURRENT.set(state)
+        hidden = hide_preferences() if ENTERED[0] else None  # routing() was ever used
         start = clock()
         try:
             made = call.made
@@ -96,7 +97,8 @@ class AsyncRun:
                 error = AttemptTimeoutError(state[0], limit or 0.0, kind)
                 return Outcome(None, error, start, clock())
         finally:
-            show_preferences(hidden)
+            if hidden is not None:
+                show_preferences(hidden)
             CURRENT.reset(token)
 
     async def start(self, action: Start) -> Any:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from ._engine.call import CallState
-from ._results import AttemptState
+from ._results import AttemptState, Result, new_result
 
-__all__ = ["RelayBase"]
+__all__ = ["RelayBase", "carrying"]
 
 _SETTLED = object()
 
@@ -86,3 +86,17 @@ class RelayBase:
             duration = tracker.remaining(name)
         seconds = float(duration) if isinstance(duration, int | float) else 0.0
         call.record.cooled(name, seconds, error, text)
+
+
+def carrying(result: Result[Any], relay: Any) -> Result[Any]:
+    """The routed stream's `Result`: the walk's, with the consumer's `relay` as response."""
+    return new_result(
+        relay,
+        result.provider,
+        result.latency,
+        result.attempt,
+        result.was_terminus,
+        result.attempts,
+        result.skipped,
+        result.elapsed,
+    )

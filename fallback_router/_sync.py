@@ -23,7 +23,7 @@ from ._held import RENEW_AT, keep_probe
 from ._responses import PLAIN, check_not_awaitable, judge
 from ._results import CURRENT, AttemptState
 from ._retry import retry_after_first
-from ._routing import hide_preferences, show_preferences
+from ._routing import ENTERED, hide_preferences, show_preferences
 from ._worker import Job
 
 __all__ = ["GRACE", "SyncRun", "drive", "run_call"]
@@ -76,7 +76,7 @@ class SyncRun:
         setup = call.setup
         clock = call.clock
         token = CURRENT.set(state)
-        hidden = hide_preferences()
+        hidden = hide_preferences() if ENTERED[0] else None  # routing() was ever used
         try:
             made = call.made
             if made is not None and made.index == index and call.number == 1:
@@ -107,7 +107,8 @@ class SyncRun:
             self.check(response)
             return judge(setup, state[0], state[1], Outcome(response, None, start, end))
         finally:
-            show_preferences(hidden)
+            if hidden is not None:
+                show_preferences(hidden)
             CURRENT.reset(token)
 
     def start(self, action: Start) -> Any:

@@ -17,6 +17,7 @@ from fallback_router._routing import ROUTING
 
 from .actions import Failure, Made, Running
 from .conclude import BUDGET, COOLDOWN, HUNG, PROBING, RATE_LIMITED, SATURATED, call_error
+from .record import CallRecorder
 from .setup import Setup
 
 __all__ = [
@@ -100,7 +101,7 @@ class CallFacts:
             call_id = next(setup.call_ids) if setup.recorder.hooks is not None else 0
         self.call_id = call_id
         #: What this call reports (its attempts, its end), under its id.
-        self.record = setup.recorder.for_call(function, call_id)
+        self.record = CallRecorder(setup.recorder, function, call_id)
         self.failures: list[Failure] = []
         self.skipped: list[str] = []
         self.reasons: list[str] = []
