@@ -27,7 +27,6 @@ from fallback_router import (
     RateLimit,
     RetryBudget,
     RoundRobin,
-    Strategy,
     Weighted,
     current_attempt,
     routed,
@@ -59,7 +58,8 @@ def test_strategy_strings_are_the_objects_defaults():
         by_text = routed(providers=["a", "b"], strategy=text)(lambda p: p)
         by_obj = routed(providers=["a", "b"], strategy=obj)(lambda p: p)
         assert [by_text() for _ in range(4)] == [by_obj() for _ in range(4)]
-        assert by_text.router.strategy == Strategy(text)
+        assert by_text.router.strategy == obj
+        assert by_text.router.strategy.name == text
 
 
 def test_weighted_is_exact_over_every_window():

@@ -8,13 +8,17 @@ from hypothesis import strategies as st
 
 from fallback_router import (
     AllProvidersFailedError,
+    Fallback,
     InMemoryCooldown,
     InMemoryRoundRobin,
     InvalidConfigError,
+    LeastBusy,
+    LeastLatency,
+    PrimaryOnly,
     RoundRobin,
     Router,
     Strategy,
-    plan_fallback,
+    Weighted,
     routed,
 )
 
@@ -23,17 +27,39 @@ from .support.helpers import Boom, Fleet, fleet
 
 
 def test_strategy_is_a_str_enum_accepting_values():
-    """Strategy values are plain strings; router.strategy is the enum, or the object given."""
+    """Strategy values are plain strings, accepted wherever a strategy is."""
     assert Strategy("fallback") is Strategy.FALLBACK
     assert Strategy.ROUND_ROBIN == "round_robin"
-    assert Router(["a"], strategy="primary_only").strategy is Strategy.PRIMARY_ONLY
-    rotation = RoundRobin(failover=True)
-    assert Router(["a"], strategy=rotation).strategy is rotation
+    assert Router(["a"], strategy=Strategy.PRIMARY_ONLY).strategy == PrimaryOnly()
+
+
+@pytest.mark.parametrize(
+    ("given", "expected", "name"),
+    [
+        ("fallback", Fallback(), "fallback"),
+        ("primary_only", PrimaryOnly(), "primary_only"),
+        ("round_robin", RoundRobin(), "round_robin"),
+        (Strategy.ROUND_ROBIN, RoundRobin(), "round_robin"),
+        (RoundRobin(failover=True), RoundRobin(failover=True), "round_robin"),
+        (Weighted({"a": 1}), Weighted({"a": 1}), "weighted"),
+        (LeastBusy(), LeastBusy(), "least_busy"),
+        (LeastLatency(), LeastLatency(), "least_latency"),
+    ],
+)
+def test_router_strategy_is_always_the_strategy_object(given, expected, name):
+    """router.strategy is one type: the strategy object (a string's default object), with .name."""
+    router = Router(["a"], strategy=given)
+    assert router.strategy == expected
+    assert router.strategy.name == name
+    if not isinstance(given, str):
+        assert router.strategy is given
+    assert f"strategy={name!r}" in repr(router)
 
 
 def test_default_strategy_is_fallback():
     """Without strategy= the router falls back."""
-    assert Router(["a"]).strategy is Strategy.FALLBACK
+    assert Router(["a"]).strategy == Fallback()
+    assert Router(["a"]).strategy.name == "fallback"
 
 
 # -- primary_only --------------------------------------------------------------------------
@@ -238,33 +264,27 @@ def test_a_forced_terminus_that_succeeds_is_cleared():
 # -- the plan, over random cooldown states -------------------------------------------------
 
 
-remaining_lists = st.lists(
-    st.one_of(st.just(0.0), st.floats(min_value=0.001, max_value=1e6)), min_size=1, max_size=12
-)
+benched_lists = st.lists(st.booleans(), min_size=1, max_size=12)
 
 
-@given(remaining_lists)
-def test_plan_always_attempts_the_terminus_last(remaining):
-    """The terminus is always planned, and it is the last attempt."""
-    plan = plan_fallback(remaining)
-    assert plan.order[-1] == len(remaining) - 1
-
-
-@given(remaining_lists)
-def test_plan_has_no_repeats_and_covers_every_provider_once(remaining):
-    """Attempts + skipped = the providers considered, each exactly once, in order."""
-    plan = plan_fallback(remaining)
-    assert sorted(plan.order + plan.skipped) == list(range(len(remaining)))
-    assert list(plan.order) == sorted(plan.order)
-    assert list(plan.skipped) == sorted(plan.skipped)
-
-
-@given(remaining_lists)
-def test_plan_skips_exactly_the_non_terminal_providers_in_cooldown(remaining):
-    """A provider is skipped iff it is in cooldown and not the terminus."""
-    plan = plan_fallback(remaining)
-    last = len(remaining) - 1
-    assert set(plan.skipped) == {i for i, left in enumerate(remaining) if left > 0 and i != last}
+@settings(max_examples=60, deadline=None)
+@given(benched_lists)
+def test_fallback_walks_the_free_providers_in_order_then_the_terminus(benched):
+    """Every provider failing, some benched: the call tries each free one in list order,
+    skips the benched ones but the last (the terminus, always tried last), each once."""
+    names = [f"p{i}" for i in range(len(benched))]
+    tracker = InMemoryCooldown(60.0, clock=FakeClock())
+    for name, bench in zip(names, benched, strict=True):
+        if bench:
+            tracker.record_failure(name, Boom(name))
+    fn = routed(providers=names, cooldown=tracker)(fleet(*names))
+    with pytest.raises(AllProvidersFailedError) as info:
+        fn()
+    last = names[-1]
+    tried = [a.provider for a in info.value.attempts]
+    skipped = list(info.value.skipped)
+    assert tried == [n for n, b in zip(names, benched, strict=True) if not b or n == last]
+    assert skipped == [n for n, b in zip(names, benched, strict=True) if b and n != last]
 
 
 names = st.lists(
