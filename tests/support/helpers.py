@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import os
 import shutil
 import time
@@ -176,7 +178,10 @@ def chromium() -> str:
 
 
 def hanging(gate: Any, *slow: str) -> Callable[[str], str]:
-    """A provider: the `slow` ones wait on `gate` (up to 30 s), then answer late; others at once."""
+    """A provider: the `slow` ones wait on `gate` (up to 30 s), then answer late; others at once.
+
+    Its `acall` is the async twin the `path` fixture calls on the async path.
+    """
 
     def call(provider: str) -> str:
         if provider in slow:
@@ -184,4 +189,16 @@ def hanging(gate: Any, *slow: str) -> Callable[[str], str]:
             return f"late {provider}"
         return provider
 
+    @functools.wraps(call)
+    async def acall(provider: str) -> str:
+        """The async twin (the `path` fixture's): the slow ones sleep until `gate` is set."""
+        if provider in slow:
+            for _ in range(3000):  # up to 30 s; cancelled long before by the router
+                if gate.is_set():
+                    break
+                await asyncio.sleep(0.01)
+            return f"late {provider}"
+        return provider
+
+    call.acall = acall  # type: ignore[attr-defined]
     return call
