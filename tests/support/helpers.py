@@ -119,12 +119,15 @@ class Flaky:
         return provider
 
 
-def saturated_router(*, benched=None, half_open=False, strategy="fallback", release_on=None):
+def saturated_router(
+    *, benched=None, half_open=False, strategy="fallback", release_on=None, path=None
+):
     """a fails, b serves, one slot each; the test holds slots, the hook frees them.
 
     ``release_on`` lists ``(event class name, provider, names to release)``: when that
     event comes for that provider, those slots are released (the call waiting for one
-    gets it). Returns ``(fn, limiter, tracker, clock, events)``.
+    gets it). Built on ``path`` (the `path` fixture's) when given.
+    Returns ``(fn, limiter, tracker, clock, events)``.
     """
     clock = FakeClock()
     limiter = ConcurrencyLimiter(1)
@@ -138,14 +141,19 @@ def saturated_router(*, benched=None, half_open=False, strategy="fallback", rele
                 for name in frees:
                     limiter.release(name)
 
-    fn = routed(
-        providers=["a", "b"],
-        strategy=strategy,
-        cooldown=tracker,
-        max_concurrency=limiter,
-        clock=clock,
-        on_event=on_event,
-    )(fleet("a"))
+    options = {
+        "strategy": strategy,
+        "cooldown": tracker,
+        "max_concurrency": limiter,
+        "clock": clock,
+        "on_event": on_event,
+    }
+    body = fleet("a")
+    fn = (
+        routed(providers=["a", "b"], **options)(body)
+        if path is None
+        else path.routed(["a", "b"], **options)(body)
+    )
     for name in benched or ():
         tracker.record_failure(name, Boom(name))
     return fn, limiter, tracker, clock, events
