@@ -426,13 +426,13 @@ def half_open_probed_elsewhere(redis_client: Any, namespace: str) -> RedisCooldo
     return mine
 
 
-def test_a_provider_probed_elsewhere_since_the_last_read_is_skipped(redis_client):
+def test_a_provider_probed_elsewhere_since_the_last_read_is_skipped(redis_client, path):
     """Half-open in this mirror, probed by another process since: skipped as 'probe in flight'."""
     from fallback_router import ProviderSkipped
 
     mine = half_open_probed_elsewhere(redis_client, "claim-race")
     events: list[object] = []
-    fn = routed(providers=["a", "b"], cooldown=mine, clock=mine.clock, on_event=events.append)(
+    fn = path.routed(["a", "b"], cooldown=mine, clock=mine.clock, on_event=events.append)(
         lambda provider: provider
     )
     assert fn() == "b"
@@ -440,7 +440,7 @@ def test_a_provider_probed_elsewhere_since_the_last_read_is_skipped(redis_client
     assert (skip.provider, skip.reason, skip.remaining) == ("a", "probe in flight", 0.0)
 
 
-def test_a_terminus_probed_elsewhere_is_tried_but_not_as_a_probe(redis_client):
+def test_a_terminus_probed_elsewhere_is_tried_but_not_as_a_probe(redis_client, path):
     """A terminus probed by another process is forced, not probed; its success clears it."""
     from fallback_router import AttemptStarted, TerminusForced
 
@@ -452,7 +452,7 @@ def test_a_terminus_probed_elsewhere_is_tried_but_not_as_a_probe(redis_client):
             raise RuntimeError("b down")
         return provider
 
-    fn = routed(providers=["b", "a"], cooldown=mine, clock=mine.clock, on_event=events.append)(call)
+    fn = path.routed(["b", "a"], cooldown=mine, clock=mine.clock, on_event=events.append)(call)
     assert fn() == "a"
     forced = [e for e in events if isinstance(e, TerminusForced)]
     assert [(e.provider, e.remaining) for e in forced] == [("a", 0.0)]
