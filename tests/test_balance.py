@@ -520,13 +520,13 @@ def test_affinity_memory_is_bounded_and_lapses():
 # -- rate limits ---------------------------------------------------------------------------------
 
 
-def test_a_provider_without_a_token_is_passed_over_as_rate_limited():
+def test_a_provider_without_a_token_is_passed_over_as_rate_limited(path):
     """'2/min' on a: the third call skips it (reason 'rate limited'), b serves."""
     clock = FakeClock()
     events = []
-    fn = routed(
-        providers=["a", "b"], rate_limits={"a": "2/min"}, clock=clock, on_event=events.append
-    )(lambda provider: provider)
+    fn = path.routed(["a", "b"], rate_limits={"a": "2/min"}, clock=clock, on_event=events.append)(
+        lambda provider: provider
+    )
     assert [fn(), fn()] == ["a", "a"]
     result = fn.route()
     assert (result.provider, result.skipped) == ("b", ("a",))
@@ -536,16 +536,16 @@ def test_a_provider_without_a_token_is_passed_over_as_rate_limited():
     assert fn.router.status()["a"].tokens == pytest.approx(0.0, abs=1e-6)
 
 
-def test_rate_limits_bind_the_terminus_and_the_call_waits_within_timeout():
+def test_rate_limits_bind_the_terminus_and_the_call_waits_within_timeout(path):
     """Every provider out of tokens: the call waits for the earliest token, within timeout."""
-    fn = routed(providers=["a"], rate_limits={"a": "20/s"}, timeout=1.0)(lambda provider: provider)
+    fn = path.routed(["a"], rate_limits={"a": "20/s"}, timeout=1.0)(lambda provider: provider)
     served = [fn() for _ in range(25)]  # 20 at once, 5 more as tokens come (50 ms apart)
     assert served == ["a"] * 25
 
 
-def test_a_call_out_of_tokens_waits_for_the_next_token_not_the_budget(logs):
+def test_a_call_out_of_tokens_waits_for_the_next_token_not_the_budget(logs, path):
     """'20/s', timeout=1: the 21st call waits the 50 ms until a token, reason 'rate limited'."""
-    fn = routed(providers=["a"], rate_limits={"a": "20/s"}, timeout=1.0)(lambda provider: provider)
+    fn = path.routed(["a"], rate_limits={"a": "20/s"}, timeout=1.0)(lambda provider: provider)
     assert [fn() for _ in range(21)] == ["a"] * 21
     waited = logs.find("waiting for a provider")
     assert waited
@@ -554,9 +554,9 @@ def test_a_call_out_of_tokens_waits_for_the_next_token_not_the_budget(logs):
     assert 0.0 < waited[0]["extra"]["wait"] <= 0.05  # one token's refill, not the budget
 
 
-def test_a_rate_limit_wait_past_the_budget_is_a_deadline_error(logs):
+def test_a_rate_limit_wait_past_the_budget_is_a_deadline_error(logs, path):
     """No token within timeout: DeadlineExceededError at once (no wait), nothing attempted."""
-    fn = routed(providers=["a"], rate_limits={"a": "1/h"}, timeout=0.1)(lambda provider: provider)
+    fn = path.routed(["a"], rate_limits={"a": "1/h"}, timeout=0.1)(lambda provider: provider)
     fn()
     with pytest.raises(DeadlineExceededError, match="rate limited: a") as info:
         fn()
@@ -564,14 +564,12 @@ def test_a_rate_limit_wait_past_the_budget_is_a_deadline_error(logs):
     assert logs.find("waiting for a provider") == []  # said so at once, did not wait it out
 
 
-def test_a_token_due_exactly_at_the_deadline_is_waited_for(logs):
+def test_a_token_due_exactly_at_the_deadline_is_waited_for(logs, path):
     """The next token comes exactly when the budget ends: the call waits (it might come in
     time), then ends out of time; only a token due after the deadline is refused at once."""
     clock = FakeClock()
     limits = InMemoryRateLimiter({"a": RateLimit(1, 0.1)}, clock=clock)
-    fn = routed(providers=["a"], rate_limits=limits, timeout=0.1, clock=clock)(
-        lambda provider: provider
-    )
+    fn = path.routed(["a"], rate_limits=limits, timeout=0.1, clock=clock)(lambda provider: provider)
     assert fn() == "a"  # the only token: the next one is due in exactly 0.1 s
     with pytest.raises(DeadlineExceededError, match="rate limited: a"):
         fn()
@@ -579,7 +577,7 @@ def test_a_token_due_exactly_at_the_deadline_is_waited_for(logs):
     assert wait["extra"]["wait"] == pytest.approx(0.1)
 
 
-def test_a_failure_then_no_token_within_the_budget_is_a_deadline_error():
+def test_a_failure_then_no_token_within_the_budget_is_a_deadline_error(path):
     """a fails, b has no token before the deadline: DeadlineExceededError (from a's error)."""
 
     def call(provider):
@@ -589,24 +587,24 @@ def test_a_failure_then_no_token_within_the_budget_is_a_deadline_error():
 
     limits = InMemoryRateLimiter({"b": "1/h"})
     limits.try_acquire("b")  # b's only token this hour
-    fn = routed(providers=["a", "b"], rate_limits=limits, timeout=0.1, cooldown=None)(call)
+    fn = path.routed(["a", "b"], rate_limits=limits, timeout=0.1, cooldown=None)(call)
     with pytest.raises(DeadlineExceededError, match="rate limited: b") as info:
         fn()
     assert [a.provider for a in info.value.attempts] == ["a"]
     assert isinstance(info.value.__cause__, Boom)
 
 
-def test_without_a_budget_a_call_out_of_tokens_waits_for_one():
+def test_without_a_budget_a_call_out_of_tokens_waits_for_one(path):
     """No timeout=: the call waits for the next token (nothing else could change)."""
-    fn = routed(providers=["a"], rate_limits={"a": "20/s"})(lambda provider: provider)
+    fn = path.routed(["a"], rate_limits={"a": "20/s"})(lambda provider: provider)
     assert [fn() for _ in range(21)] == ["a"] * 21
 
 
-def test_a_wait_for_a_token_under_a_frozen_clock_ends_by_real_time(logs):
+def test_a_wait_for_a_token_under_a_frozen_clock_ends_by_real_time(logs, path):
     """The limiter's clock never moves: three real 0.1 s waits spend the 0.25 s budget."""
     clock = FakeClock()
     limits = InMemoryRateLimiter({"a": "10/s"}, clock=clock)
-    fn = routed(providers=["a"], rate_limits=limits, timeout=0.25, clock=clock)(
+    fn = path.routed(["a"], rate_limits=limits, timeout=0.25, clock=clock)(
         lambda provider: provider
     )
     assert [fn() for _ in range(10)] == ["a"] * 10  # the burst
@@ -616,19 +614,19 @@ def test_a_wait_for_a_token_under_a_frozen_clock_ends_by_real_time(logs):
     assert waits == [pytest.approx(0.1)] * 3
 
 
-def test_a_shared_rate_limiter_caps_two_routers_together():
+def test_a_shared_rate_limiter_caps_two_routers_together(path):
     """One InMemoryRateLimiter passed to two routers: their calls share the bucket."""
     clock = FakeClock()
     limits = InMemoryRateLimiter({"a": "3/min"}, clock=clock)
-    one = routed(providers=["a", "b"], rate_limits=limits, clock=clock)(lambda provider: provider)
-    two = routed(providers=["a", "b"], rate_limits=limits, clock=clock)(lambda provider: provider)
+    one = path.routed(["a", "b"], rate_limits=limits, clock=clock)(lambda provider: provider)
+    two = path.routed(["a", "b"], rate_limits=limits, clock=clock)(lambda provider: provider)
     assert [one(), two(), one(), two()] == ["a", "a", "a", "b"]
 
 
 # -- retry budget --------------------------------------------------------------------------------
 
 
-def test_a_retry_budget_caps_attempts_in_a_total_outage():
+def test_a_retry_budget_caps_attempts_in_a_total_outage(path):
     """ratio 0.2, 10/s: in an outage attempts stay <= 1.2 x calls + 10 x (seconds + 1)."""
     clock = FakeClock()
     budget = RetryBudget(0.2, 10, clock=clock)
@@ -638,7 +636,7 @@ def test_a_retry_budget_caps_attempts_in_a_total_outage():
         attempts["all"] += 1
         raise Boom(provider)
 
-    fn = routed(providers=["a", "b", "c"], cooldown=None, retry_budget=budget, clock=clock)(call)
+    fn = path.routed(["a", "b", "c"], cooldown=None, retry_budget=budget, clock=clock)(call)
     calls = 0
     refused = 0
     for _ in range(20):  # 20 seconds of 100 calls each
@@ -653,7 +651,7 @@ def test_a_retry_budget_caps_attempts_in_a_total_outage():
     assert refused > 0
 
 
-def test_a_retry_budget_allows_failover_while_traffic_is_healthy():
+def test_a_retry_budget_allows_failover_while_traffic_is_healthy(path):
     """With deposits from healthy calls, an occasional failover is allowed."""
     clock = FakeClock()
     budget = RetryBudget(0.2, 0, clock=clock)
@@ -664,7 +662,7 @@ def test_a_retry_budget_allows_failover_while_traffic_is_healthy():
             raise Boom("a")
         return provider
 
-    fn = routed(providers=["a", "b"], cooldown=None, retry_budget=budget, clock=clock)(call)
+    fn = path.routed(["a", "b"], cooldown=None, retry_budget=budget, clock=clock)(call)
     for _ in range(10):
         fn()  # 10 calls deposit 2 attempts
     state["down"] = True
