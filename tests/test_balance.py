@@ -62,10 +62,10 @@ def test_strategy_strings_are_the_objects_defaults():
         assert by_text.router.strategy.name == text
 
 
-def test_weighted_is_exact_over_every_window():
+def test_weighted_is_exact_over_every_window(path):
     """{a: 3, b: 1}: 3,000 / 1,000 first picks in 4,000 calls, each run of 4 holding 3 a."""
     events = []
-    fn = routed(providers=["a", "b"], strategy=Weighted({"a": 3, "b": 1}), on_event=events.append)(
+    fn = path.routed(["a", "b"], strategy=Weighted({"a": 3, "b": 1}), on_event=events.append)(
         lambda provider: provider
     )
     picks = [fn() for _ in range(4000)]
@@ -92,8 +92,8 @@ def test_weighted_rejects_unknown_missing_or_non_positive_weights(weights):
         routed(providers=["a", "b"], strategy=Weighted(weights))(lambda provider: provider)
 
 
-@pytest.mark.parametrize("path", ["lean", "hooks", "engine"])
-def test_a_failed_first_pick_spends_one_schedule_turn_not_two(path):
+@pytest.mark.parametrize("variant", ["lean", "hooks", "retry"])
+def test_a_failed_first_pick_spends_one_schedule_turn_not_two(variant, path):
     """{a, b, c} equal, exempt (never benched), a failing once: call 2 still starts on b.
 
     The failed pick falls back without a second turn of the schedule, so every
@@ -108,41 +108,21 @@ def test_a_failed_first_pick_spends_one_schedule_turn_not_two(path):
             raise Boom("a once")
         return provider
 
-    fn = routed(
-        providers=["a", "b", "c"],
+    fn = path.routed(
+        ["a", "b", "c"],
         strategy=Weighted({"a": 1, "b": 1, "c": 1}),
         exempt=["a", "b", "c"],
-        on_event=events.append if path == "hooks" else None,
+        on_event=events.append if variant == "hooks" else None,
         # a retry template hands a failed first pick to the engine
-        retry=tenacity.Retrying(stop=tenacity.stop_after_attempt(1)) if path == "engine" else None,
+        retry=tenacity.Retrying(stop=tenacity.stop_after_attempt(1))
+        if variant == "retry"
+        else None,
     )(call)
     served = [fn() for _ in range(6)]
     assert served == ["b", "b", "c", "a", "b", "c"]  # call 1 fell back from a to b
 
 
-def test_an_async_failed_first_pick_spends_one_schedule_turn_not_two():
-    """The async twin: the engine goes on from the happy path's pick without a new turn."""
-    failed = []
-
-    async def call(provider):
-        if provider == "a" and not failed:
-            failed.append(provider)
-            raise Boom("a once")
-        return provider
-
-    fn = routed(
-        providers=["a", "b", "c"],
-        strategy=Weighted({"a": 1, "b": 1, "c": 1}),
-        exempt=["a", "b", "c"],
-    )(call)
-
-    async def main():
-        return [await fn() for _ in range(6)]
-
-    assert asyncio.run(main()) == ["b", "b", "c", "a", "b", "c"]
-
-
-def test_least_latency_explores_on_schedule_after_a_failed_first_pick():
+def test_least_latency_explores_on_schedule_after_a_failed_first_pick(path):
     """explore=0.5: every 2nd call explores, failed first picks or not (one turn per call)."""
     clock = FakeClock()
     events = []
@@ -154,8 +134,8 @@ def test_least_latency_explores_on_schedule_after_a_failed_first_pick():
             raise Boom("a once")
         return provider
 
-    fn = routed(
-        providers=["a", "b"],
+    fn = path.routed(
+        ["a", "b"],
         strategy=LeastLatency(explore=0.5),
         exempt=["a", "b"],
         clock=clock,
@@ -167,15 +147,12 @@ def test_least_latency_explores_on_schedule_after_a_failed_first_pick():
     assert first_picks(events) == ["a", "b", "a", "a", "b", "a"]
 
 
-@pytest.mark.parametrize("fixed", [True, False])
-def test_weighted_keeps_proportions_among_the_healthy_when_one_is_benched(fixed):
-    """{a: 2, b: 1, c: 1} with a benched: b and c share evenly, a is never started (on both
-    paths)."""
+def test_weighted_keeps_proportions_among_the_healthy_when_one_is_benched(path):
+    """{a: 2, b: 1, c: 1} with a benched: b and c share evenly, a is never started."""
     tracker = InMemoryCooldown(3600)
     tracker.record_failure("a", Boom())
-    names = ["a", "b", "c"]
-    fn = routed(
-        providers=names if fixed else lambda: names,
+    fn = path.routed(
+        ["a", "b", "c"],
         strategy=Weighted({"a": 2, "b": 1, "c": 1}),
         cooldown=tracker,
     )(lambda provider: provider)
@@ -183,15 +160,13 @@ def test_weighted_keeps_proportions_among_the_healthy_when_one_is_benched(fixed)
     assert picks == {"b": 200, "c": 200}
 
 
-@pytest.mark.parametrize("fixed", [True, False])
-def test_weighted_keeps_unequal_weights_among_the_healthy_when_one_is_benched(fixed):
+def test_weighted_keeps_unequal_weights_among_the_healthy_when_one_is_benched(path):
     """{a: 1, b: 2, c: 1} with c benched: a and b keep their own 1:2, exactly (300 calls: 100
     and 200), not an even split of the healthy ones."""
     tracker = InMemoryCooldown(3600)
     tracker.record_failure("c", Boom())
-    names = ["a", "b", "c"]
-    fn = routed(
-        providers=names if fixed else lambda: names,
+    fn = path.routed(
+        ["a", "b", "c"],
         strategy=Weighted({"a": 1, "b": 2, "c": 1}),
         cooldown=tracker,
     )(lambda provider: provider)
@@ -199,10 +174,9 @@ def test_weighted_keeps_unequal_weights_among_the_healthy_when_one_is_benched(fi
     assert picks == {"a": 100, "b": 200}
 
 
-@pytest.mark.parametrize("fixed", [True, False])
-def test_round_robin_with_failover_serves_every_call_and_spreads_evenly(fixed):
-    """RoundRobin(failover=True), one of three down: every call served, half each to the others
-    (on the happy path, and on the general one that a providers callable takes)."""
+def test_round_robin_with_failover_serves_every_call_and_spreads_evenly(path):
+    """RoundRobin(failover=True), one of three down: every call served, half each to the
+    others."""
     calls = Counter()
 
     def call(provider):
@@ -211,16 +185,13 @@ def test_round_robin_with_failover_serves_every_call_and_spreads_evenly(fixed):
             raise Boom("b down")
         return provider
 
-    names = ["a", "b", "c"]
-    fn = routed(providers=names if fixed else lambda: names, strategy=RoundRobin(failover=True))(
-        call
-    )
+    fn = path.routed(["a", "b", "c"], strategy=RoundRobin(failover=True))(call)
     served = Counter(fn() for _ in range(1050))
     assert served == {"a": 525, "c": 525}
     assert calls["b"] == 1  # benched after its first failure
 
 
-def test_round_robin_without_failover_keeps_the_seed_semantics():
+def test_round_robin_without_failover_keeps_the_seed_semantics(path):
     """RoundRobin() (the string's default): one attempt; a down provider fails its turn."""
 
     def call(provider):
@@ -228,7 +199,7 @@ def test_round_robin_without_failover_keeps_the_seed_semantics():
             raise Boom("b down")
         return provider
 
-    fn = routed(providers=["a", "b", "c"], strategy="round_robin")(call)
+    fn = path.routed(["a", "b", "c"], strategy="round_robin")(call)
     outcomes = []
     for _ in range(6):
         try:
@@ -238,16 +209,14 @@ def test_round_robin_without_failover_keeps_the_seed_semantics():
     assert outcomes == ["a", "round-robin provider failed: b", "c"] * 2
 
 
-@pytest.mark.parametrize("providers", [["a", "b", "c"], lambda: ["a", "b", "c"]])
-def test_a_one_attempt_strategys_terminus_is_the_last_provider(logs, providers):
+def test_a_one_attempt_strategys_terminus_is_the_last_provider(logs, path):
     """RoundRobin(failover=False): each call makes one attempt; only the last provider's
-    failure is the terminus's (logged is_terminus), whatever the call's order (on the happy
-    path and on the general one, which a providers callable takes)."""
+    failure is the terminus's (logged is_terminus), whatever the call's order."""
 
     def call(provider):
         raise Boom(provider)
 
-    fn = routed(providers=providers, strategy="round_robin", cooldown=None)(call)
+    fn = path.routed(["a", "b", "c"], strategy="round_robin", cooldown=None)(call)
     for _ in range(3):
         with pytest.raises(AllProvidersFailedError):
             fn()
@@ -722,29 +691,18 @@ def test_balanced_strategies_count_skips_of_a_benched_provider_as_fallback_does(
         assert {r.provider for r in later} == {"b", "c"}
 
 
-@pytest.mark.parametrize("path", ["happy", "engine", "async"])
 def test_least_latency_wins_its_traffic_back_within_two_explorations_after_an_outlier(path):
     """a (100 ms) beside b (150 ms): after one 30 s outlier a serves again at its second
     exploration, the 39th call (documented: within 40 calls, 2 x 1/explore)."""
     clock = FakeClock()
     speed = {"a": 0.1, "b": 0.15}
-    names = ["a", "b"]
 
     def call(provider):
         clock.advance(speed[provider])
         return provider
 
-    async def acall(provider):
-        return call(provider)
-
-    providers = names if path != "engine" else (lambda: names)
-    fn = routed(
-        providers=providers, strategy=LeastLatency(), clock=clock,
-        cooldown=None,
-    )(acall if path == "async" else call)  # fmt: skip
-
-    def once():
-        return asyncio.run(fn()) if path == "async" else fn()
+    once = path.routed(["a", "b"], strategy=LeastLatency(), clock=clock, cooldown=None)(call)
+    fn = once
 
     for _ in range(40):
         once()
