@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fallback_router import (
@@ -65,10 +65,10 @@ def test_default_strategy_is_fallback():
 # -- primary_only --------------------------------------------------------------------------
 
 
-def test_primary_only_calls_only_the_first_provider():
+def test_primary_only_calls_only_the_first_provider(path):
     """primary_only calls the first provider once (after a failed first try too), never another."""
     vendors = Fleet("a")
-    fn = routed(providers=["a", "b"], strategy="primary_only")(vendors)
+    fn = path.routed(["a", "b"], strategy="primary_only")(vendors)
     with pytest.raises(AllProvidersFailedError) as info:
         fn()
     assert vendors.calls == ["a"]
@@ -90,21 +90,21 @@ def test_primary_only_calls_only_the_first_provider():
         ),
     ],
 )
-def test_one_attempt_strategies_speak_of_one_attempt(strategy, message, logged, logs):
+def test_one_attempt_strategies_speak_of_one_attempt(strategy, message, logged, logs, path):
     """primary_only and round_robin: error and log name the one attempt, never "1 of 2"."""
-    fn = routed(providers=["a", "b"], strategy=strategy)(fleet("a"))
+    fn = path.routed(["a", "b"], strategy=strategy)(fleet("a"))
     with pytest.raises(AllProvidersFailedError) as info:
         fn()
     assert info.value.message == message
     assert logs.messages("WARNING") == [logged]
 
 
-def test_primary_only_neither_consults_nor_records_cooldown(clock):
+def test_primary_only_neither_consults_nor_records_cooldown(clock, path):
     """primary_only ignores an existing cooldown and records nothing."""
     tracker = InMemoryCooldown(60, clock=clock)
     tracker.record_failure("a", Boom())
     vendors = Fleet()
-    fn = routed(providers=["a", "b"], strategy="primary_only", cooldown=tracker)(vendors)
+    fn = path.routed(["a", "b"], strategy="primary_only", cooldown=tracker)(vendors)
     assert fn() == "a:p"
     vendors.failing.add("a")
     before = tracker.snapshot()
@@ -117,10 +117,10 @@ def test_primary_only_neither_consults_nor_records_cooldown(clock):
 # -- fallback ------------------------------------------------------------------------------
 
 
-def test_fallback_tries_providers_in_order_until_one_succeeds():
+def test_fallback_tries_providers_in_order_until_one_succeeds(path):
     """Failing providers hand the call to the next one."""
     vendors = Fleet("a", "b")
-    fn = routed(providers=["a", "b", "c"])(vendors)
+    fn = path.routed(["a", "b", "c"])(vendors)
     result = fn.route("x")
     assert result.response == "c:x"
     assert vendors.calls == ["a", "b", "c"]
@@ -130,10 +130,10 @@ def test_fallback_tries_providers_in_order_until_one_succeeds():
     assert [type(a.error) for a in result.attempts] == [Boom, Boom, type(None)]
 
 
-def test_fallback_puts_failed_providers_into_cooldown_and_skips_them(clock):
+def test_fallback_puts_failed_providers_into_cooldown_and_skips_them(clock, path):
     """A failed provider is skipped while its cooldown lasts, then tried again."""
     vendors = Fleet("a")
-    fn = routed(providers=["a", "b", "c"], cooldown=30, clock=clock)(vendors)
+    fn = path.routed(["a", "b", "c"], cooldown=30, clock=clock)(vendors)
     assert fn() == "b:p"
     vendors.calls.clear()
     vendors.failing.clear()
@@ -145,7 +145,7 @@ def test_fallback_puts_failed_providers_into_cooldown_and_skips_them(clock):
     assert fn.route().provider == "a"
 
 
-def test_a_provider_with_half_a_second_left_is_skipped():
+def test_a_provider_with_half_a_second_left_is_skipped(path):
     """Half a second of cooldown left still skips; at zero the provider is tried."""
     clock = FakeClock()
     calls: list[str] = []
@@ -156,7 +156,7 @@ def test_a_provider_with_half_a_second_left_is_skipped():
             raise RuntimeError("a down")
         return provider
 
-    fn = routed(providers=["a", "b"], cooldown=InMemoryCooldown(10, clock=clock))(call)
+    fn = path.routed(["a", "b"], cooldown=InMemoryCooldown(10, clock=clock))(call)
     fn()
     clock.advance(9.5)
     assert fn.route().skipped == ("a",)
@@ -164,10 +164,10 @@ def test_a_provider_with_half_a_second_left_is_skipped():
     assert fn() == "a"
 
 
-def test_skipped_providers_do_not_count_as_attempts(clock):
+def test_skipped_providers_do_not_count_as_attempts(clock, path):
     """attempt counts calls made, not providers skipped."""
     vendors = Fleet("a", "b")
-    fn = routed(providers=["a", "b", "c"], clock=clock)(vendors)
+    fn = path.routed(["a", "b", "c"], clock=clock)(vendors)
     fn()
     vendors.calls.clear()
     result = fn.route()
@@ -176,11 +176,11 @@ def test_skipped_providers_do_not_count_as_attempts(clock):
     assert len(result.attempts) == 1
 
 
-def test_exempt_providers_never_enter_cooldown(clock):
+def test_exempt_providers_never_enter_cooldown(clock, path):
     """An exempt provider's failures are never recorded."""
     tracker = InMemoryCooldown(60, clock=clock)
     vendors = Fleet("a")
-    fn = routed(providers=["a", "b"], cooldown=tracker, exempt={"a"})(vendors)
+    fn = path.routed(["a", "b"], cooldown=tracker, exempt={"a"})(vendors)
     for _ in range(5):
         result = fn.route()
         assert result.attempts[0].counted is False
@@ -188,10 +188,10 @@ def test_exempt_providers_never_enter_cooldown(clock):
     assert tracker.snapshot() == {}
 
 
-def test_cooldown_none_disables_tracking():
+def test_cooldown_none_disables_tracking(path):
     """cooldown=None: nothing is skipped, nothing recorded."""
     vendors = Fleet("a")
-    fn = routed(providers=["a", "b"], cooldown=None)(vendors)
+    fn = path.routed(["a", "b"], cooldown=None)(vendors)
     fn()
     fn()
     assert vendors.calls == ["a", "b", "a", "b"]
@@ -199,12 +199,12 @@ def test_cooldown_none_disables_tracking():
     assert fn.router.status()["a"].available is True
 
 
-def test_a_tracker_instance_is_shared_between_routers(clock):
+def test_a_tracker_instance_is_shared_between_routers(clock, path):
     """Two routers given the same tracker see each other's cooldowns."""
     tracker = InMemoryCooldown(60, clock=clock)
     vendors = Fleet("a")
-    first = routed(providers=["a", "b"], cooldown=tracker)(vendors)
-    second = routed(providers=["a", "c"], cooldown=tracker)(vendors)
+    first = path.routed(["a", "b"], cooldown=tracker)(vendors)
+    second = path.routed(["a", "c"], cooldown=tracker)(vendors)
     first()
     vendors.calls.clear()
     assert second.route().skipped == ("a",)
@@ -214,10 +214,10 @@ def test_a_tracker_instance_is_shared_between_routers(clock):
 # -- the terminus --------------------------------------------------------------------------
 
 
-def test_terminus_is_attempted_despite_cooldown(clock):
+def test_terminus_is_attempted_despite_cooldown(clock, path):
     """The last provider is always tried, even in cooldown, so a call always attempts."""
     vendors = Fleet("a", "b")
-    fn = routed(providers=["a", "b"], clock=clock)(vendors)
+    fn = path.routed(["a", "b"], clock=clock)(vendors)
     with pytest.raises(AllProvidersFailedError):
         fn()
     assert fn.router.status()["b"].available is False
@@ -229,17 +229,17 @@ def test_terminus_is_attempted_despite_cooldown(clock):
     assert result.was_terminus is True
 
 
-def test_single_provider_in_cooldown_is_still_called(clock):
+def test_single_provider_in_cooldown_is_still_called(clock, path):
     """With one provider, it is the terminus: always called."""
     vendors = Fleet("only")
-    fn = routed(providers=["only"], clock=clock)(vendors)
+    fn = path.routed(["only"], clock=clock)(vendors)
     for _ in range(3):
         with pytest.raises(AllProvidersFailedError):
             fn()
     assert vendors.calls == ["only"] * 3
 
 
-def test_a_forced_terminus_that_succeeds_is_cleared():
+def test_a_forced_terminus_that_succeeds_is_cleared(path):
     """a and b benched; b (the terminus) is forced, succeeds, and is available again."""
     clock = FakeClock()
     broken = {"a", "b"}
@@ -249,7 +249,7 @@ def test_a_forced_terminus_that_succeeds_is_cleared():
             raise RuntimeError(f"{provider} down")
         return provider
 
-    fn = routed(providers=["a", "b"], cooldown=InMemoryCooldown(60, clock=clock))(call)
+    fn = path.routed(["a", "b"], cooldown=InMemoryCooldown(60, clock=clock))(call)
     with pytest.raises(AllProvidersFailedError):
         fn()
     broken.clear()
@@ -267,9 +267,11 @@ def test_a_forced_terminus_that_succeeds_is_cleared():
 benched_lists = st.lists(st.booleans(), min_size=1, max_size=12)
 
 
-@settings(max_examples=60, deadline=None)
-@given(benched_lists)
-def test_fallback_walks_the_free_providers_in_order_then_the_terminus(benched):
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(benched=benched_lists)
+def test_fallback_walks_the_free_providers_in_order_then_the_terminus(benched, path):
     """Every provider failing, some benched: the call tries each free one in list order,
     skips the benched ones but the last (the terminus, always tried last), each once."""
     names = [f"p{i}" for i in range(len(benched))]
@@ -277,7 +279,7 @@ def test_fallback_walks_the_free_providers_in_order_then_the_terminus(benched):
     for name, bench in zip(names, benched, strict=True):
         if bench:
             tracker.record_failure(name, Boom(name))
-    fn = routed(providers=names, cooldown=tracker)(fleet(*names))
+    fn = path.routed(names, cooldown=tracker)(fleet(*names))
     with pytest.raises(AllProvidersFailedError) as info:
         fn()
     last = names[-1]
@@ -292,9 +294,11 @@ names = st.lists(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(names=names, data=st.data())
-def test_routed_calls_respect_the_plan_and_never_record_exempt(names, data):
+def test_routed_calls_respect_the_plan_and_never_record_exempt(names, data, path):
     """Over random failures, benches and exemptions, a routed call follows the rules."""
     tracker = InMemoryCooldown(30, clock=lambda: 1000.0)
     benched = data.draw(st.sets(st.sampled_from(names)))
@@ -310,7 +314,7 @@ def test_routed_calls_respect_the_plan_and_never_record_exempt(names, data):
             raise RuntimeError(provider)
         return provider
 
-    fn = routed(providers=names, cooldown=tracker, exempt=exempt)(call)
+    fn = path.routed(names, cooldown=tracker, exempt=exempt)(call)
     try:
         result = fn.route()
     except AllProvidersFailedError as group:
@@ -334,9 +338,9 @@ def test_routed_calls_respect_the_plan_and_never_record_exempt(names, data):
 # -- round_robin ---------------------------------------------------------------------------
 
 
-def test_round_robin_first_pick_is_the_first_provider_then_rotates():
+def test_round_robin_first_pick_is_the_first_provider_then_rotates(path):
     """Picks go a, b, c, a, ... starting with the first provider."""
-    fn = routed(providers=["a", "b", "c"], strategy="round_robin")(lambda p: p)
+    fn = path.routed(["a", "b", "c"], strategy="round_robin")(lambda p: p)
     assert [fn() for _ in range(7)] == ["a", "b", "c", "a", "b", "c", "a"]
 
 
@@ -358,10 +362,10 @@ def test_round_robin_rotates_on_the_general_path(options):
     assert [fn.route().provider for _ in range(2)] == ["b", "c"]
 
 
-def test_round_robin_makes_one_attempt_without_fallback_or_cooldown(clock):
+def test_round_robin_makes_one_attempt_without_fallback_or_cooldown(clock, path):
     """A failing pick (also on the happy path's first try) fails the call: no fallback, no record."""
     vendors = Fleet("a")
-    fn = routed(providers=["a", "b"], strategy="round_robin", clock=clock)(vendors)
+    fn = path.routed(["a", "b"], strategy="round_robin", clock=clock)(vendors)
     with pytest.raises(AllProvidersFailedError):
         fn()
     assert fn() == "b:p"
@@ -380,18 +384,18 @@ def test_round_robin_counter_is_shared_by_functions_of_one_router():
     assert [f(), g(), f(), g()] == ["a", "b", "a", "b"]
 
 
-def test_round_robin_counter_can_be_shared_between_routers():
+def test_round_robin_counter_can_be_shared_between_routers(path):
     """counter= shares one rotation between routers."""
     counter = InMemoryRoundRobin()
-    f = routed(providers=["a", "b", "c"], strategy="round_robin", counter=counter)(lambda p: p)
-    g = routed(providers=["a", "b", "c"], strategy="round_robin", counter=counter)(lambda p: p)
+    f = path.routed(["a", "b", "c"], strategy="round_robin", counter=counter)(lambda p: p)
+    g = path.routed(["a", "b", "c"], strategy="round_robin", counter=counter)(lambda p: p)
     assert [f(), g(), f()] == ["a", "b", "c"]
 
 
-def test_round_robin_with_changing_provider_count_stays_in_range():
+def test_round_robin_with_changing_provider_count_stays_in_range(path):
     """A callable provider list may shrink; picks wrap on the current length."""
     current = ["a", "b", "c"]
-    fn = routed(providers=lambda: current, strategy="round_robin")(lambda p: p)
+    fn = path.routed(lambda: current, strategy="round_robin")(lambda p: p)
     assert fn() == "a"
     current = ["x"]
     assert fn() == "x"
