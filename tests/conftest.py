@@ -48,7 +48,7 @@ def path(request: pytest.FixtureRequest) -> Iterator[CallPath]:
     """Every path a call can take: sync happy, sync engine, async (tests/support/paths.py)."""
     chosen = CallPath(request.param)
     yield chosen
-    chosen.close()
+    chosen.shutdown()
 
 
 @pytest.fixture

@@ -26,13 +26,12 @@ from .conftest import FakeClock
 from .support.helpers import Boom
 
 
-def test_a_stream_falls_back_until_its_first_item_and_reports_it():
+def test_a_stream_falls_back_until_its_first_item_and_reports_it(path):
     """Fallback until a first item; route() tells provider, attempt, time to first item."""
     clock = FakeClock()
     seen: list[tuple[str, int]] = []
 
-    @routed(providers=["a", "b"], clock=clock, cooldown=None)
-    def words(provider: str) -> Iterator[str]:
+    def body(provider: str) -> Iterator[str]:
         clock.advance(0.25)
         if provider == "a":
             raise RuntimeError("a down")
@@ -46,53 +45,51 @@ def test_a_stream_falls_back_until_its_first_item_and_reports_it():
         seen.append((info.provider, info.attempt))
         yield "two"
 
+    words = path.routed(["a", "b"], clock=clock, cooldown=None)(body)
     result = words.route()
     assert (result.provider, result.attempt, result.was_terminus) == ("b", 2, True)
     assert (result.latency, result.elapsed) == (0.25, 0.5)  # to the first item
     assert [a.provider for a in result.attempts] == ["a", "b"]
-    assert list(result.response) == ["one", "two"]
+    assert path.collect(result.response) == ["one", "two"]
     assert seen == [("b", 2), ("b", 2)]
-    assert list(words()) == ["one", "two"]  # a plain call iterates the same stream
+    assert words.items() == ["one", "two"]  # a plain call iterates the same stream
 
 
-def test_a_stream_that_fails_everywhere_raises_the_group():
+def test_a_stream_that_fails_everywhere_raises_the_group(path):
     """No provider produces a first item: AllProvidersFailedError, like a plain call."""
 
-    @routed(providers=["a", "b"])
-    def chat(provider):
+    def body(provider):
         raise Boom(provider)
         yield  # pragma: no cover - makes this a generator function
 
+    chat = path.routed(["a", "b"])(body)
     with pytest.raises(AllProvidersFailedError):
-        list(chat())
+        chat.items()
 
 
-def test_a_stream_failing_mid_way_is_interrupted_recorded_and_benched(clock):
+def test_a_stream_failing_mid_way_is_interrupted_recorded_and_benched(clock, path):
     """After its first item a stream's error is StreamInterrupted: no fallback, a benched."""
     events: list[object] = []
     tried: list[str] = []
 
-    @routed(
-        providers=["a", "b"],
-        cooldown=InMemoryCooldown(30, clock=clock),
-        clock=clock,
-        on_event=events.append,
-    )
-    def stream(provider):
+    def body(provider):
         tried.append(provider)
         yield 1
         raise Boom("mid-stream")
 
-    items = stream()
-    assert next(items) == 1
+    stream = path.routed(
+        ["a", "b"], cooldown=InMemoryCooldown(30, clock=clock), clock=clock, on_event=events.append
+    )(body)
+    items = stream.stream()
+    assert path.next(items) == 1
     with pytest.raises(StreamInterrupted) as info:
-        next(items)
+        path.next(items)
     assert (info.value.provider, info.value.items) == ("a", 1)
     assert isinstance(info.value.__cause__, Boom)
     assert str(info.value.__cause__) == "mid-stream"
     (failed,) = [e for e in events if isinstance(e, AttemptFailed)]
     assert (failed.function, failed.provider, failed.attempt) == (
-        stream.__wrapped__.__qualname__,
+        body.__qualname__,
         "a",
         1,
     )
@@ -100,22 +97,22 @@ def test_a_stream_failing_mid_way_is_interrupted_recorded_and_benched(clock):
     assert stream.router.tracker.remaining("a") == 30  # counted: a is benched
 
 
-def test_a_mid_stream_failure_is_logged_as_that_attempt(logs):
+def test_a_mid_stream_failure_is_logged_as_that_attempt(logs, path):
     """A mid-stream failure is logged as that attempt's failure and as an interruption."""
     clock = FakeClock()
 
-    @routed(providers=["a", "b"], clock=clock, cooldown=None)
-    def words(provider: str) -> Iterator[str]:
+    def body(provider: str) -> Iterator[str]:
         if provider == "a":
             raise RuntimeError("a down")
         yield "one"
         clock.advance(0.5)
         raise RuntimeError("b broke")
 
-    stream = words()
-    assert next(stream) == "one"
+    words = path.routed(["a", "b"], clock=clock, cooldown=None)(body)
+    stream = words.stream()
+    assert path.next(stream) == "one"
     with pytest.raises(StreamInterrupted) as info:
-        next(stream)
+        path.next(stream)
     assert str(info.value.__cause__) == "b broke"
     messages = [r["message"] for r in logs.find("provider failed")]
     assert messages == [
@@ -131,13 +128,12 @@ def test_a_mid_stream_failure_is_logged_as_that_attempt(logs):
     assert (row.successes, row.failures, row.last_latency) == (1, 1, 0.5)
 
 
-def test_a_stream_gets_keyword_arguments_and_holds_its_slot_until_closed():
+def test_a_stream_gets_keyword_arguments_and_holds_its_slot_until_closed(path):
     """An open stream holds its slot; closing the consumer closes the provider's generator."""
     seen: list[tuple[str, int]] = []
     closed: list[str] = []
 
-    @routed(providers=["a", "b"], max_concurrency=1, cooldown=None)
-    def stream(provider, n, *, tag):
+    def body(provider, n, *, tag):
         try:
             for i in range(n):
                 state = current_attempt()
@@ -146,31 +142,35 @@ def test_a_stream_gets_keyword_arguments_and_holds_its_slot_until_closed():
         finally:
             closed.append(provider)
 
+    stream = path.routed(["a", "b"], max_concurrency=1, cooldown=None)(body)
     result = stream.route(3, tag="#")
-    items = iter(result.response)
-    assert next(items) == "#a0"
-    assert stream.route(1, tag="!").provider == "b"  # a's slot is held by the open stream
-    items.close()  # the consumer stops early: the provider's generator is closed
+    items = result.response
+    assert path.next(items) == "#a0"
+    unread = stream.route(1, tag="!")
+    assert unread.provider == "b"  # a's slot is held by the open stream
+    path.close(unread.response)
+    path.close(items)  # the consumer stops early: the provider's generator is closed
     assert closed == ["b", "a"]
     assert stream.router.limiter.in_flight("a") == 0
     assert stream.route(1, tag="!").provider == "a"  # and the slot is free again
     assert seen[0] == ("a", 1)
 
 
-def test_a_forced_terminus_streams():
+def test_a_forced_terminus_streams(path):
     """A benched terminus is forced and streams."""
     clock = FakeClock()
     tracker = InMemoryCooldown(10, clock=clock)
 
-    @routed(providers=["a", "b"], cooldown=tracker, clock=clock)
-    def stream(provider):
+    def body(provider):
         if provider == "a":
             raise Boom
         yield provider
 
+    stream = path.routed(["a", "b"], cooldown=tracker, clock=clock)(body)
     tracker.record_failure("b", Boom())
     result = stream.route()
-    assert (result.provider, result.was_terminus, list(result.response)) == ("b", True, ["b"])
+    assert (result.provider, result.was_terminus) == ("b", True)
+    assert path.collect(result.response) == ["b"]
 
 
 # -- a stream's call lasts as long as the stream ---------------------------------------------

@@ -55,11 +55,20 @@ class Routed:
         """The `Result` (`fn.route(...)`, awaited on the async path)."""
         return self._run(self.fn.route(*args, **kwargs))  # type: ignore[no-any-return]
 
+    def stream(self, *args: Any, **kwargs: Any) -> Any:
+        """A stream (`fn(...)`: an iterator, or an async iterator on the async path); read
+        it with the path's `next`, `collect` and `close`."""
+        return self.fn(*args, **kwargs)
+
     def items(self, *args: Any, **kwargs: Any) -> list[Any]:
         """A stream's items, read to its end (or its error)."""
         if self.runner is None:
             return list(self.fn(*args, **kwargs))
         return self.runner.run(_collect(self.fn(*args, **kwargs)))  # type: ignore[no-any-return]
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
 
 
 async def _collect(stream: AsyncIterator[Any]) -> list[Any]:
@@ -80,7 +89,8 @@ class CallPath:
     def is_async(self) -> bool:
         return self.runner is not None
 
-    def close(self) -> None:
+    def shutdown(self) -> None:
+        """Close the async path's event loop (at the fixture's teardown)."""
         if self.runner is not None:
             self.runner.close()
 
@@ -138,6 +148,21 @@ class CallPath:
     def decorate(self, router: Router, body: Any) -> Routed:
         """`@router` on this path's twin of `body` (the router's providers are its own)."""
         return Routed(router(self.body(body)), self.runner)
+
+    def next(self, stream: Any) -> Any:
+        """The stream's next item (`StopIteration` / `StopAsyncIteration` at its end)."""
+        return next(stream) if self.runner is None else self.runner.run(_await(anext(stream)))
+
+    def collect(self, stream: Any) -> list[Any]:
+        """The stream's remaining items."""
+        return list(stream) if self.runner is None else self.runner.run(_collect(stream))
+
+    def close(self, stream: Any) -> None:
+        """Close the stream as a consumer that stops early does."""
+        if self.runner is None:
+            stream.close()
+        else:
+            self.runner.run(_await(stream.aclose()))
 
     def run(self, value: Any) -> Any:
         """Await `value` on the async path's loop; any other value as it is."""
