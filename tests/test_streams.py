@@ -294,6 +294,11 @@ def stalling(scripts, items_first: int):
     def chat(provider):
         yield from provider.stream()
 
+    async def achat(provider):  # the async twin the `path` fixture calls
+        async for item in provider.astream():
+            yield item
+
+    chat.acall = achat  # type: ignore[attr-defined]
     return providers, chat
 
 
@@ -307,17 +312,17 @@ LIMIT_CASES = [
 
 
 @pytest.mark.parametrize(("options", "kind"), LIMIT_CASES)
-def test_a_silent_stream_falls_back_at_its_first_item_limit(scripts, options, kind):
+def test_a_silent_stream_falls_back_at_its_first_item_limit(scripts, options, kind, path):
     """No first item within the limit: AttemptTimeoutError of that kind, then the next."""
     providers, chat = stalling(scripts, 0)
-    fn = routed(providers=providers, cooldown=None, **options)(chat)
+    fn = path.routed(providers, cooldown=None, **options)(chat)
     if kind == "budget":
         with pytest.raises(DeadlineExceededError) as info:
-            list(fn())
+            fn.items()
         [attempt] = info.value.attempts
     else:
         result = fn.route()
-        assert (result.provider, list(result.response)) == ("b", ["b0", "b1"])
+        assert (result.provider, path.collect(result.response)) == ("b", ["b0", "b1"])
         attempt = result.attempts[0]
     assert attempt.provider == "a"
     assert isinstance(attempt.error, AttemptTimeoutError)
@@ -351,14 +356,14 @@ def test_an_async_silent_stream_falls_back_at_its_first_item_limit(options, kind
     assert attempt.error.kind == kind
 
 
-def test_a_stream_silent_after_its_first_item_is_interrupted_by_idle_timeout(scripts):
+def test_a_stream_silent_after_its_first_item_is_interrupted_by_idle_timeout(scripts, path):
     """One item, then silence past idle_timeout: StreamInterrupted from an 'idle' timeout."""
     providers, chat = stalling(scripts, 1)
-    fn = routed(providers=providers, cooldown=None, idle_timeout=0.05)(chat)
-    stream = fn()
-    assert next(stream) == "a0"
+    fn = path.routed(providers, cooldown=None, idle_timeout=0.05)(chat)
+    stream = fn.stream()
+    assert path.next(stream) == "a0"
     with pytest.raises(StreamInterrupted) as info:
-        next(stream)
+        path.next(stream)
     assert isinstance(info.value.__cause__, AttemptTimeoutError)
     assert info.value.__cause__.kind == "idle"
 
@@ -431,14 +436,12 @@ def test_a_fallen_back_streams_call_ends_once_with_the_stream(flavour):
     assert ended[0].call_id == events[0].call_id
 
 
-def test_a_buffered_stream_that_stalls_falls_back_on_its_idle_limit(scripts):
+def test_a_buffered_stream_that_stalls_falls_back_on_its_idle_limit(scripts, path):
     """stream_failover='buffer': a stalls after one item; b's whole stream, a's 'idle' timeout."""
     providers, chat = stalling(scripts, 1)
-    fn = routed(providers=providers, cooldown=None, idle_timeout=0.05, stream_failover="buffer")(
-        chat
-    )
+    fn = path.routed(providers, cooldown=None, idle_timeout=0.05, stream_failover="buffer")(chat)
     result = fn.route()
-    assert (result.provider, list(result.response)) == ("b", ["b0", "b1"])
+    assert (result.provider, path.collect(result.response)) == ("b", ["b0", "b1"])
     error = result.attempts[0].error
     assert isinstance(error, AttemptTimeoutError)
     assert error.kind == "idle"
