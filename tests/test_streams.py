@@ -180,57 +180,39 @@ def kinds_of(events) -> list[str]:
     return [type(event).__name__ for event in events]
 
 
-@pytest.mark.parametrize("flavour", ["sync", "async"])
 @pytest.mark.parametrize("ending", ["complete", "closed early", "cut"])
-def test_a_streams_call_ends_with_the_stream(flavour, ending):  # noqa: C901 - two flavours
+def test_a_streams_call_ends_with_the_stream(ending, path):
     """The call's last event comes when the stream ends, is closed or is cut, and nothing
     follows it: CallSucceeded (elapsed up to then) or, when cut, AttemptFailed then CallFailed.
     """
-    import asyncio
-
     from fallback_router import CallFailed, CallSucceeded
 
     clock = FakeClock()
     events: list[object] = []
 
-    def sync_words(provider: str) -> Iterator[str]:
+    def words(provider: str) -> Iterator[str]:
         yield "one"
         clock.advance(2)
         if ending == "cut":
             raise Boom("cut")
         yield "two"
 
-    async def async_words(provider: str):
-        for word in sync_words(provider):
-            yield word
+    fn = path.routed(["a"], clock=clock, cooldown=None, on_event=events.append)(words)
 
-    fn = routed(providers=["a"], clock=clock, cooldown=None, on_event=events.append)(
-        sync_words if flavour == "sync" else async_words
-    )
-
-    async def consume_async() -> list[str]:
+    def consume() -> list[str]:
         got: list[str] = []
-        stream = fn()
+        stream = fn.stream()
         try:
-            async for word in stream:
-                got.append(word)
+            while True:
+                try:
+                    got.append(path.next(stream))
+                except (StopIteration, StopAsyncIteration):
+                    break
+                assert kinds_of(events)[-1] == "AttemptSucceeded"  # the call is not over yet
                 if ending == "closed early":
                     break
         finally:
-            await stream.aclose()
-        return got
-
-    def consume() -> list[str]:
-        if flavour == "async":
-            return asyncio.run(consume_async())
-        got = []
-        stream = fn()
-        for word in stream:
-            got.append(word)
-            assert kinds_of(events)[-1] == "AttemptSucceeded"  # the call is not over yet
-            if ending == "closed early":
-                break
-        stream.close()
+            path.close(stream)
         return got
 
     if ending == "cut":
@@ -388,11 +370,9 @@ def test_an_async_stream_silent_after_its_first_item_is_interrupted_by_idle_time
     assert info.value.__cause__.kind == "idle"
 
 
-@pytest.mark.parametrize("flavour", ["sync", "async"])
-def test_a_fallen_back_streams_call_ends_once_with_the_stream(flavour):
-    """The general path: x fails, a streams; read to the end, closed, collected: one
-    CallSucceeded, the last event, naming the function, the call and a."""
-    import asyncio
+def test_a_fallen_back_streams_call_ends_once_with_the_stream(path):
+    """x fails, a streams; read to the end, closed twice, collected: one CallSucceeded, the
+    last event, naming the function, the call and a."""
     import gc
 
     from fallback_router import CallSucceeded
@@ -405,34 +385,17 @@ def test_a_fallen_back_streams_call_ends_once_with_the_stream(flavour):
         yield "one"
         yield "two"
 
-    async def async_words(provider: str):
-        for word in words(provider):
-            yield word
-
-    fn = routed(providers=["x", "a"], cooldown=None, on_event=events.append)(
-        words if flavour == "sync" else async_words
-    )
-
-    async def consume_async() -> list[str]:
-        stream = fn()
-        got = [word async for word in stream]
-        await stream.aclose()
-        await stream.aclose()
-        return got
-
-    if flavour == "sync":
-        stream = fn()
-        assert list(stream) == ["one", "two"]
-        stream.close()
-        stream.close()
-        del stream
-    else:
-        assert asyncio.run(consume_async()) == ["one", "two"]
+    fn = path.routed(["x", "a"], cooldown=None, on_event=events.append)(words)
+    stream = fn.stream()
+    assert path.collect(stream) == ["one", "two"]
+    path.close(stream)
+    path.close(stream)
+    del stream
     gc.collect()
     ended = [e for e in events if isinstance(e, CallSucceeded)]
     assert ended == [events[-1]]
     assert (ended[0].provider, ended[0].attempt) == ("a", 2)
-    assert ended[0].function == (words if flavour == "sync" else async_words).__qualname__
+    assert ended[0].function == words.__qualname__
     assert ended[0].call_id == events[0].call_id
 
 
