@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -75,6 +76,13 @@ async def _collect(stream: AsyncIterator[Any]) -> list[Any]:
     return [item async for item in stream]
 
 
+class _Given:
+    """An async body given as it is (`CallPath.twin`)."""
+
+    def __init__(self, body: Any) -> None:
+        self.body = body
+
+
 class CallPath:
     """One path a routed call can take; see the module documentation."""
 
@@ -102,6 +110,8 @@ class CallPath:
 
     def body(self, body: Any) -> Any:
         """`body` as this path calls it (an async twin on the async path)."""
+        if isinstance(body, _Given):
+            return body.body
         if not self.is_async:
             return body
         twin = getattr(body, "acall", None)  # a Script, tests/support's hanging()
@@ -124,6 +134,24 @@ class CallPath:
             return body(*args, **kwargs)
 
         return call
+
+    def twin(self, sync: Any, asynchronous: Any) -> Any:
+        """`sync` on the sync paths, `asynchronous` (an async def or async generator
+        function, given as it is) on the async path."""
+        return _Given(asynchronous) if self.is_async else sync
+
+    def wait_until(self, predicate: Callable[[], object], limit: float = 5.0) -> bool:
+        """Poll `predicate` in real time, at most `limit` seconds; on the async path the
+        loop runs meanwhile (a cancelled task unwinds there)."""
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            if self.runner is None:
+                time.sleep(0.01)
+            else:
+                self.runner.run(asyncio.sleep(0.01))
+        return bool(predicate())
 
     def sleep(self, sleep: Callable[[float], object]) -> Any:
         """A `retry=` template's `sleep` for this path: an async twin on the async path
