@@ -12,7 +12,7 @@ from typing import Any
 from fallback_router import ConcurrencyLimiter, InMemoryCooldown, Router
 
 from .support.helpers import wait_until
-from .support.paths import CallPath
+from .support.paths import CallPath, released
 
 
 class Streams:
@@ -40,8 +40,7 @@ class Streams:
         self.started.append(provider)
         try:
             if provider == self.slow:
-                while not self.gate.is_set():
-                    await asyncio.sleep(0.01)
+                await released(self.gate)
             for piece in (provider, prompt, "."):
                 yield piece
             self.finished.append(provider)
@@ -124,8 +123,7 @@ def test_a_raced_stream_that_fails_before_its_first_item_falls_back(gate, path):
     async def achat(provider: str):
         if provider == "fast":
             raise RuntimeError("fast is down")
-        while not gate.is_set():
-            await asyncio.sleep(0.01)
+        await released(gate)
         yield provider
 
     threading.Timer(0.3, gate.set).start()

@@ -76,6 +76,16 @@ async def _collect(stream: AsyncIterator[Any]) -> list[Any]:
     return [item async for item in stream]
 
 
+async def released(gate: Any, limit: float = 30.0) -> bool:
+    """Sleep on the loop until the thread event `gate` is set (at most `limit` seconds):
+    an async provider's hang that the test ends, and the router may cancel."""
+    for _ in range(int(limit * 100)):
+        if gate.is_set():
+            return True
+        await asyncio.sleep(0.01)
+    return bool(gate.is_set())
+
+
 class _Given:
     """An async body given as it is (`CallPath.twin`)."""
 
