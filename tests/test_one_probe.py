@@ -34,7 +34,8 @@ def spawn(monkeypatch):
 
 
 def test_thirty_two_threads_make_one_probe_per_cooldown_end():
-    """Sync only (real threads). In memory: each time a failing provider's cooldown ends, exactly one call attempts it."""
+    """Sync only (real threads). In memory: each time a failing provider's cooldown ends,
+    exactly one call attempts it."""
     clock = FakeClock()
     tracker = InMemoryCooldown(1.0, clock=clock)
     attempts = []
@@ -83,7 +84,8 @@ def test_a_stale_view_learns_the_cooldown_from_the_tracker(path):
 
 
 def test_a_success_never_wipes_a_cooldown_set_after_its_view_was_read():
-    """Sync only (a second thread benches a mid-call). In memory: a slow success that started on a clean view leaves a newer cooldown alone."""
+    """Sync only (a second thread benches a mid-call). In memory: a slow success that
+    started on a clean view leaves a newer cooldown alone."""
     tracker = InMemoryCooldown(60)
     entered = threading.Event()
     benched = threading.Event()
