@@ -42,7 +42,7 @@ def free(limiter: ConcurrencyLimiter, *names: str) -> bool:
 
 
 @pytest.mark.parametrize("ending", ["return", "trigger", "non-trigger", "keyboard", "exit"])
-def test_every_ending_of_a_plain_call_gives_the_slot_back(ending):
+def test_every_ending_of_a_plain_call_gives_the_slot_back(ending, path):
     """Return, fallback error, non-trigger error, KeyboardInterrupt, SystemExit: slot freed."""
     limiter = ConcurrencyLimiter(1)
     raised = {
@@ -57,7 +57,7 @@ def test_every_ending_of_a_plain_call_gives_the_slot_back(ending):
             raise raised[ending]
         return provider
 
-    fn = routed(providers=["a"], max_concurrency=limiter, fallback_on=Boom)(call)
+    fn = path.routed(["a"], max_concurrency=limiter, fallback_on=Boom)(call)
     with (
         pytest.raises((AllProvidersFailedError, KeyError, KeyboardInterrupt, SystemExit))
         if (ending != "return")
@@ -68,7 +68,7 @@ def test_every_ending_of_a_plain_call_gives_the_slot_back(ending):
 
 
 @pytest.mark.parametrize("where", ["hook", "sink"])
-def test_keyboard_interrupt_at_a_probes_start_gives_probe_and_slot_back(where):
+def test_keyboard_interrupt_at_a_probes_start_gives_probe_and_slot_back(where, path):
     """KeyboardInterrupt in a hook or log sink at AttemptStarted of a probe: all given back."""
     clock = FakeClock()
     tracker = InMemoryCooldown(10, clock=clock)
@@ -83,10 +83,9 @@ def test_keyboard_interrupt_at_a_probes_start_gives_probe_and_slot_back(where):
         if armed["on"] and where == "sink" and "probing" in message:
             raise KeyboardInterrupt
 
-    fn = routed(
-        providers=["a", "b"], cooldown=tracker, max_concurrency=limiter, clock=clock,
-        on_event=hook,
-    )(lambda provider: provider)  # fmt: skip
+    fn = path.routed(
+        ["a", "b"], cooldown=tracker, max_concurrency=limiter, clock=clock, on_event=hook
+    )(lambda provider: provider)
     tracker.record_failure("a", Boom())
     clock.advance(10)  # a is half-open: the next call probes it
     logger.enable("fallback_router")
@@ -102,7 +101,7 @@ def test_keyboard_interrupt_at_a_probes_start_gives_probe_and_slot_back(where):
     assert tracker.try_probe("a") is True  # the probe was given back
 
 
-def test_a_rate_limit_token_is_refunded_when_the_call_ends_before_its_attempt():
+def test_a_rate_limit_token_is_refunded_when_the_call_ends_before_its_attempt(path):
     """KeyboardInterrupt in a hook before the attempt: the token taken for it comes back."""
     clock = FakeClock()
     limits = InMemoryRateLimiter({"a": "1/h"}, clock=clock)
@@ -111,7 +110,7 @@ def test_a_rate_limit_token_is_refunded_when_the_call_ends_before_its_attempt():
         if isinstance(event, AttemptStarted):
             raise KeyboardInterrupt
 
-    fn = routed(providers=["a"], rate_limits=limits, on_event=hook, clock=clock)(
+    fn = path.routed(["a"], rate_limits=limits, on_event=hook, clock=clock)(
         lambda provider: provider
     )
     with pytest.raises(KeyboardInterrupt):
