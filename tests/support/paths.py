@@ -134,8 +134,12 @@ class CallPath:
 
             @functools.wraps(body)
             async def stream(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
-                for item in body(*args, **kwargs):
-                    yield item
+                items = body(*args, **kwargs)
+                try:
+                    for item in items:
+                        yield item
+                finally:  # closed with the async twin, as its own cleanup would be
+                    items.close()
 
             return stream
 
