@@ -96,7 +96,11 @@ class Planner:
         Used once the happy path's pick failed: the rest of the call follows the
         strategy without a second pick (no schedule turn or exploration spent).
         """
-        return [first, *(i for i in self.order(names, tick, benched) if i != first)]
+        order = self.order(names, tick, benched)
+        if first in order:  # C-level moves: no generator on the failure path
+            order.remove(first)
+        order.insert(0, first)
+        return order
 
     #: `pick` always answers 0 (the happy path then skips it).
     fixed_first = True

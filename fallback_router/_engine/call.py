@@ -37,6 +37,8 @@ class _Stop(NamedTuple):
 
 
 _STOP = _Stop()
+#: `_quick_start` answers it when the candidate needs the generator `_start`.
+_SLOW: Any = object()
 
 
 class CallState(Verdicts):
@@ -127,32 +129,53 @@ class CallState(Verdicts):
             if prefs.affinity is not None:
                 pinned = setup.affinity.get(prefs.affinity, self.clock())
             order = prefer_order(order, self.names, prefs, pinned, benched)
-        if made is not None:
-            order = [made.index, *(i for i in order if i != made.index)]
+            if made is not None:  # `after` put it first; preferences may have moved it
+                order = [made.index, *(i for i in order if i != made.index)]
         return order
 
     # -- the walk ------------------------------------------------------------------------
 
     def _advance(self) -> Generator[Any, Any, tuple[int, Outcome] | None]:
-        """Start candidates until an attempt ends: `(index, outcome)`; None: no more."""
+        """Start candidates until an attempt ends: `(index, outcome)`; None: no more.
+
+        A candidate that needs nothing of the driver before its `Start` (the common
+        case) is started in place, without a generator per candidate.
+        """
         while True:
-            candidate: Candidate | None
-            if self.position < len(self.order):
-                found = self._next_in_order()
-                if isinstance(found, int):
-                    found = yield from self._pass_slowly(found)
-                candidate = found
-            elif self.running:
+            if self.position >= len(self.order):
+                return (yield from self._past_order())
+            found: Any = self._next_in_order()
+            if found.__class__ is int:
+                found = yield from self._pass_slowly(found)
+            if found is None:
+                continue
+            start = self._quick_start(found)
+            if start is _SLOW:
+                start = yield from self._prepare(found)
+                if start is None:
+                    continue
+                if start is _STOP:
+                    return None
+            reply = yield start
+            if reply is STARTED:
+                reply = yield Await(self.position < len(self.order) or bool(self.waiting))
+                if reply is HEDGE:
+                    continue
+                ended: tuple[int, Outcome] = reply
+                return ended
+            return start.index, reply
+
+    def _past_order(self) -> Generator[Any, Any, tuple[int, Outcome] | None]:
+        """The order is walked: await what runs, or wait for a gated provider and start it."""
+        while True:
+            if self.running:
                 ended: tuple[int, Outcome] = yield Await(False)
                 return ended
-            elif self.waiting and not self.timed_out:
-                candidate = yield from self._wait_for_gates()
-                if candidate is None:
-                    return None
-            else:
+            if not self.waiting or self.timed_out:
                 return None
+            candidate = yield from self._wait_for_gates()
             if candidate is None:
-                continue
+                return None
             started = yield from self._start(candidate)
             if started is _STOP:
                 return None
@@ -249,8 +272,50 @@ class CallState(Verdicts):
             self.hinted = yield from hinted_view(self)
         return True
 
+    def _quick_start(self, candidate: Candidate) -> Any:
+        """`_start` for a candidate that needs nothing of the driver before its `Start`.
+
+        The `Start` to carry out, or `_SLOW` (then `_start`): a later attempt under a
+        deadline, a budget or a one-attempt strategy, or a probe claim that waits on
+        the network or was refused.
+        """
+        setup = self.setup
+        if self.number and (
+            self.deadline is not None or setup.budget is not None or not setup.planner.failover
+        ):
+            return _SLOW
+        index = candidate.index
+        made = self.made is not None and index == self.made.index and not self.number
+        probe = False
+        if self.probing and candidate.forced is None and not made:
+            caps = setup.caps
+            assert caps is not None  # noqa: S101 - probing implies caps
+            if caps.blocking:
+                return _SLOW
+            try_probe, args = self._probe_call(self.names[index])
+            self.pending = candidate
+            claim = try_probe(*args)
+            if claim is not None and claim is not True:  # nothing claimed: asked again there
+                return _SLOW
+            if claim is True:
+                self.probes.add(self.names[index])
+                probe = True
+        self.pending = candidate
+        return self._begin(index, candidate.forced, probe, made)
+
     def _start(self, candidate: Candidate) -> Generator[Any, Any, Any]:
-        """Start `candidate` (the budget, a probe): `(index, outcome)` once it ended.
+        """Start `candidate`: `(index, outcome)` once it ended; None to walk on; `_STOP`."""
+        start = yield from self._prepare(candidate)
+        if start is None or start is _STOP:
+            return start
+        reply = yield start
+        if reply is STARTED:
+            reply = yield Await(self.position < len(self.order) or bool(self.waiting))
+            return None if reply is HEDGE else reply
+        return start.index, reply
+
+    def _prepare(self, candidate: Candidate) -> Generator[Any, Any, Any]:
+        """Before `candidate`'s attempt: the budget, a probe. Its `Start`, None or `_STOP`.
 
         None to go on walking, `_STOP` when the call starts no more attempts.
         """
@@ -278,11 +343,7 @@ class CallState(Verdicts):
                 forced = yield from self._claimed(index, claim)
                 if forced is None:
                     return None
-        reply = yield self._begin(index, forced, probe, made)
-        if reply is STARTED:
-            reply = yield Await(self.position < len(self.order) or bool(self.waiting))
-            return None if reply is HEDGE else reply
-        return index, reply
+        return self._begin(index, forced, probe, made)
 
     def _probe_call(self, name: str) -> tuple[Callable[..., Any], tuple[Any, ...]]:
         """The tracker's `try_probe` and its arguments for `name` (a ttl when it takes one)."""
@@ -327,10 +388,12 @@ class CallState(Verdicts):
         number = self.number
         running = self.running
         hedged = bool(running)
-        # a hedge's delay: since the earliest attempt still running started
-        after = self.clock() - min(e.started for e in running.values()) if hedged else 0.0
-        for other, entry in list(running.items()):  # raced: hedged as well
-            running[other] = entry._replace(hedged=True)
+        after = 0.0
+        if hedged:
+            # a hedge's delay: since the earliest attempt still running started
+            after = self.clock() - min(e.started for e in running.values())
+            for other, entry in list(running.items()):  # raced: hedged as well
+                running[other] = entry._replace(hedged=True)
         if not made and (
             setup.recorder.hooks is not None or forced is not None or probe or hedged
         ):  # the happy path reported its own attempt; logs only in these cases

@@ -81,7 +81,7 @@ class CallFacts:
         call_id: int | None = None,
     ) -> None:
         self.setup = setup
-        self.names, self.objects = setup.providers()
+        self.names, self.objects = setup.static or setup.providers()
         if setup.budget is not None:
             setup.budget.deposit()
         self.clock = clock = setup.clock if setup.clock is not None else time.monotonic

@@ -79,14 +79,16 @@ class Setup:
     #: Functions already warned about being called on an event loop's thread.
     warned: set[str] = field(default_factory=set[str])
 
-    @property
-    def limits(self) -> bool:
-        """A sync attempt runs in a worker thread (a time limit or hedging is set)."""
-        return (
+    #: A sync attempt runs in a worker thread (a time limit or hedging is set); derived.
+    limits: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        limits = (
             self.timeout is not None
             or self.attempt_timeout is not None
             or self.hedge_after is not None
         )
+        object.__setattr__(self, "limits", limits)  # frozen: set once, read per attempt
 
     def providers(self) -> Providers:
         """The current `(names, objects)`; reads a `providers` callable."""
