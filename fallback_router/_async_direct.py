@@ -14,7 +14,7 @@ from typing import Any
 
 from ._async import run_async
 from ._direct import QuietParts
-from ._engine.actions import Made, Outcome
+from ._engine.actions import Made, new_outcome
 from ._engine.setup import Setup
 from ._responses import check_awaited
 from ._results import CURRENT
@@ -57,7 +57,7 @@ def async_direct_caller(
             obj = objects[index]
             response: Any = await (fn(obj, *args, **kwargs) if kwargs else fn(obj, *args))
         except Exception as exc:  # noqa: BLE001 - handed to the engine below
-            failure = Outcome(None, exc, start, clock())
+            failure = new_outcome((None, exc, start, clock()))
         except BaseException as exc:  # Ctrl-C, cancellation: the call ends here, closed
             if special:
                 parts.interrupted(index, call_id, exc)

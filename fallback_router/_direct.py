@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ._engine.actions import Made, Outcome
+from ._engine.actions import Made, new_outcome
 from ._engine.record import attempt_started, attempt_succeeded, call_started, call_succeeded
 from ._engine.setup import Setup
 from ._loop import on_loop, running_loop
@@ -37,6 +37,7 @@ class QuietParts:
     __slots__ = (
         "call_ids",
         "cells",
+        "closes",
         "function",
         "hooks",
         "names",
@@ -49,6 +50,7 @@ class QuietParts:
         "special",
         "states",
         "terminus",
+        "ticks",
         "want_result",
     )
 
@@ -82,6 +84,10 @@ class QuietParts:
             or self.pick is not None
             or next_index is not None
         )
+        #: Strategy notes or success events after the attempt (`closing`).
+        self.closes = self.hooks is not None or planner.tracks
+        #: The opening is a tick and a pick only (round robin without hooks): inlined.
+        self.ticks = not self.closes and next_index is not None and self.pick is not None
 
     def opening(self) -> tuple[int, int, int]:
         """The tick, the pick and the call id, with their events: `(tick, index, call_id)`."""
@@ -162,6 +168,8 @@ def direct_caller(
     assert setup.static is not None  # noqa: S101 - checked by QuietParts
     calls = tuple(functools.partial(fn, provider) for provider in setup.static[1])
     states, cells, plain, special = parts.states, parts.cells, parts.plain, parts.special
+    closes, ticks, next_index, pick = parts.closes, parts.ticks, parts.next_index, parts.pick
+    names = parts.names
     tracker: Any = setup.tracker
     router_clock = setup.clock
     set_current, reset_current = CURRENT.set, CURRENT.reset
@@ -181,17 +189,19 @@ def direct_caller(
         ):
             return elsewhere(args, kwargs, start)
         tick = index = call_id = 0
-        if special:
+        if ticks:  # round robin without hooks: the tick and the pick, inlined
+            tick = next_index()
+            index = pick(names, tick)
+        elif special:
             tick, index, call_id = parts.opening()
         token = set_current(states[index])
         try:
             # Without keywords, no keyword dict to merge: ~25 ns less.
             response: Any = calls[index](*args, **kwargs) if kwargs else calls[index](*args)
         except Exception as exc:  # noqa: BLE001 - handed to the engine below
-            failure = Outcome(None, exc, start, clock())
-        except BaseException as exc:
-            if special:
-                parts.interrupted(index, call_id, exc)
+            failure = new_outcome((None, exc, start, clock()))
+        except BaseException as exc:  # rare: no flag spent on it
+            parts.interrupted(index, call_id, exc)
             raise
         else:
             end = clock()
@@ -202,7 +212,7 @@ def direct_caller(
             cell.tick()
             cell.latency = latency
             cell.end = end
-            if special:
+            if closes:
                 parts.closing(index, call_id, latency)
             return parts.result(response, index, latency) if want_result else response
         finally:

@@ -20,8 +20,9 @@ async) carries it out and sends the answer back:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 __all__ = [
     "HEDGE",
@@ -35,6 +36,8 @@ __all__ = [
     "Running",
     "Start",
     "Wait",
+    "new_outcome",
+    "new_running",
 ]
 
 #: Reply to `Start`: the attempt runs beside others (hedging); await it.
@@ -130,3 +133,15 @@ class Failure(NamedTuple):
     counted: bool
     hedged: bool
     text: str
+
+
+#: `Outcome` and `Running` built from one tuple without a Python frame (a NamedTuple's
+#: own `__new__` is one): `new_outcome((response, error, start, end))`. Per attempt.
+new_outcome = cast(
+    "Callable[[tuple[Any, Exception | None, float, float]], Outcome]",
+    functools.partial(tuple.__new__, Outcome),
+)
+new_running = cast(
+    "Callable[[tuple[int, bool, bool, bool, float]], Running]",
+    functools.partial(tuple.__new__, Running),
+)

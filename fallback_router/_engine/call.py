@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 from fallback_router._lease import Refusal
 from fallback_router._routing import ROUTING, prefer_order
 
-from .actions import HEDGE, STARTED, Abandon, Await, Io, Outcome, Running, Start, Wait
+from .actions import HEDGE, STARTED, Abandon, Await, Io, Outcome, Start, Wait, new_running
 from .facts import COOLDOWN, HUNG, PROBING
 from .gates import Candidate, acquire, cooldown_wait, left_of, let_go, may_continue, wait_for
 from .verdicts import Verdicts
@@ -108,11 +108,7 @@ class CallState(Verdicts):
         if setup.respect_retry_after:
             self.hinted, self.last = yield from forced_last(self, remaining, order, 0, self.last)
         self.probing = caps is not None and caps.try_probe is not None and not self.clean
-        self.gated = (
-            setup.limiter is not None or setup.rates is not None or setup.abandoned is not None
-        )
-        # A rate limiter that waits on the network is asked through `Io`.
-        self.gates_io = bool(getattr(setup.rates, "blocking", False))
+        self.gated, self.gates_io = setup.gated, setup.gates_io
 
     def _order(self, benched: Callable[[int], bool] | None) -> list[int]:
         """The strategy's order, `routing()` preferences applied, a made attempt first."""
@@ -401,7 +397,7 @@ class CallState(Verdicts):
             self.record.started(name, number, terminus, forced, probe, hedged, after)
         if not made and setup.planner.tracks:
             setup.planner.started(name)
-        running[index] = Running(number, probe, hedged, forced is not None, self.clock())
+        running[index] = new_running((number, probe, hedged, forced is not None, self.clock()))
         pending, self.pending = self.pending, None
         if pending is not None and pending.leases:  # a slot is held until the attempt ends,
             kept = tuple(lease for lease in pending.leases if lease.until_end)  # the rest spent

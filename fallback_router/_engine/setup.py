@@ -79,8 +79,11 @@ class Setup:
     #: Functions already warned about being called on an event loop's thread.
     warned: set[str] = field(default_factory=set[str])
 
-    #: A sync attempt runs in a worker thread (a time limit or hedging is set); derived.
+    #: Derived once (frozen), read per call: a sync attempt runs in a worker thread (a
+    #: time limit or hedging is set); a candidate passes gates; a gate waits on the network.
     limits: bool = field(init=False)
+    gated: bool = field(init=False)
+    gates_io: bool = field(init=False)
 
     def __post_init__(self) -> None:
         limits = (
@@ -88,7 +91,11 @@ class Setup:
             or self.attempt_timeout is not None
             or self.hedge_after is not None
         )
-        object.__setattr__(self, "limits", limits)  # frozen: set once, read per attempt
+        object.__setattr__(self, "limits", limits)
+        gated = self.limiter is not None or self.rates is not None or self.abandoned is not None
+        object.__setattr__(self, "gated", gated)
+        # A rate limiter that waits on the network is asked through `Io`.
+        object.__setattr__(self, "gates_io", bool(getattr(self.rates, "blocking", False)))
 
     def providers(self) -> Providers:
         """The current `(names, objects)`; reads a `providers` callable."""
