@@ -168,8 +168,9 @@ def direct_caller(
     assert setup.static is not None  # noqa: S101 - checked by QuietParts
     calls = tuple(functools.partial(fn, provider) for provider in setup.static[1])
     states, cells, plain, special = parts.states, parts.cells, parts.plain, parts.special
-    closes, ticks, next_index, pick = parts.closes, parts.ticks, parts.next_index, parts.pick
-    names = parts.names
+    closes, ticks, names = parts.closes, parts.ticks, parts.names
+    next_index: Any = parts.next_index  # both set when `ticks`
+    pick: Any = parts.pick
     tracker: Any = setup.tracker
     router_clock = setup.clock
     set_current, reset_current = CURRENT.set, CURRENT.reset

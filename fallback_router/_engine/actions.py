@@ -139,9 +139,9 @@ class Failure(NamedTuple):
 #: own `__new__` is one): `new_outcome((response, error, start, end))`. Per attempt.
 new_outcome = cast(
     "Callable[[tuple[Any, Exception | None, float, float]], Outcome]",
-    functools.partial(tuple.__new__, Outcome),
+    functools.partial(tuple.__new__, Outcome),  # pyright: ignore[reportUnknownMemberType]
 )
 new_running = cast(
     "Callable[[tuple[int, bool, bool, bool, float]], Running]",
-    functools.partial(tuple.__new__, Running),
+    functools.partial(tuple.__new__, Running),  # pyright: ignore[reportUnknownMemberType]
 )
