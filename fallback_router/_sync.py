@@ -15,18 +15,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ._engine.actions import (
-    HEDGE,
-    STARTED,
-    Abandon,
-    Await,
-    Io,
-    Made,
-    Outcome,
-    Start,
-    Wait,
-    new_outcome,
-)
+from ._engine.actions import HEDGE, STARTED, Abandon, Await, Io, Made, Outcome, Start, Wait
+from ._engine.actions import new_outcome as _outcome
 from ._engine.call import CallState
 from ._engine.setup import Setup
 from ._errors import AttemptTimeoutError
@@ -102,12 +92,13 @@ class SyncRun:
                 else:
                     end = clock()
                     self.check(response)  # outside the handler: a TypeError propagates
-                    outcome = new_outcome((response, None, start, end))
-                    return judge(setup, state[0], state[1], outcome)
+                    outcome = _outcome((response, None, start, end))
+                    accept = setup.accept  # None: nothing to judge, no call
+                    return outcome if accept is None else judge(setup, *state[:2], outcome)
             retry = setup.retry
             trigger = setup.recorder.fallback_on
             if retry is None or error is None or not trigger(error):
-                return new_outcome((None, error, start, clock()))
+                return _outcome((None, error, start, clock()))
             try:
                 response = retry_after_first(
                     retry, error, functools.partial(self.invoke, index), state[3],
@@ -117,7 +108,7 @@ class SyncRun:
                 return Outcome(None, exc, start, clock())
             end = clock()
             self.check(response)
-            return judge(setup, state[0], state[1], new_outcome((response, None, start, end)))
+            return judge(setup, state[0], state[1], _outcome((response, None, start, end)))
         finally:
             if hidden is not None:
                 show_preferences(hidden)

@@ -8,6 +8,8 @@
 - `gates`: what a candidate passes before its attempt (leases, budget, waits).
 - `call`: the one walk, `CallState.steps()`, a generator of actions that the sync
   driver, the async driver and the happy path's hand-over all drive.
+- `starts`: starting a candidate (the budget, a probe claim, the `Start`); one that
+  needs nothing of the driver first starts in place, without a generator.
 - `verdicts`: an attempt's end turned into tracker writes, records and the result.
 - `record`: turning attempt facts into counts, logs and events (`Recorder`).
 - `stats`: per-provider counters (`Stats`).

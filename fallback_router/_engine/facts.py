@@ -116,7 +116,7 @@ class CallFacts:
         self.waited = 0.0
         self.budget_refused = False
         self.clean = True
-        self.number = 0  # attempts started
+        self.number: int = 0  # attempts started
         self.order: list[int] = []
         self.running: dict[int, Running] = {}
         #: The candidate passing its gates, with the leases it holds (not started yet).
