@@ -7,6 +7,7 @@ import math
 import threading
 
 from ._policy import CooldownPolicy
+from ._ratio import RatioRule, Window
 
 __all__ = ["CooldownTables"]
 
@@ -20,6 +21,8 @@ class CooldownTables:
     """
 
     policy: CooldownPolicy
+    #: The failure-ratio rule, None without `failure_ratio=`.
+    ratio: RatioRule | None = None
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -32,6 +35,8 @@ class CooldownTables:
         self._probes: dict[str, float] = {}
         # name -> until when an explicit hint (Retry-After, cooldown_for=) benches it
         self._hints: dict[str, float] = {}
+        # name -> its outcomes over the failure-ratio window (only with a ratio rule)
+        self._windows: dict[str, Window] = {}
         # (when to look at name again, name); one live entry per name with state
         self._heap: list[tuple[float, str]] = []
         self._due: dict[str, float] = {}
@@ -41,6 +46,7 @@ class CooldownTables:
     def _clear(self) -> None:
         for table in (self._failures, self._deadlines, self._levels, self._probes, self._hints):
             table.clear()
+        self._windows.clear()
         self._heap.clear()
         self._due.clear()
 
@@ -68,43 +74,57 @@ class CooldownTables:
     def _settle(self, now: float) -> None:
         """Drop the state that lapsed by `now`: only the names that are due."""
         heap, due = self._heap, self._due
-        window = self.policy.window
-        deadlines, failures, levels = self._deadlines, self._failures, self._levels
         while heap and heap[0][0] <= now:
             when, name = heapq.heappop(heap)
             if due.get(name) != when:
                 continue  # superseded by an earlier entry for the same name
             del due[name]
-            lapses: list[float] = []
-            deadline = deadlines.get(name)
-            if deadline is not None:
-                if deadline <= now:
-                    del deadlines[name]
-                    self._hints.pop(name, None)
-                else:
-                    lapses.append(deadline)
-            failure = failures.get(name)
-            if failure is not None:
-                if failure[1] + window <= now:
-                    del failures[name]
-                else:
-                    lapses.append(failure[1] + window)
-            level = levels.get(name)
-            if level is not None:
-                if level[1] + window <= now:
-                    del levels[name]
-                    self._probes.pop(name, None)
-                else:
-                    lapses.append(level[1] + window)
+            lapses = self._lapse(name, now)
             if lapses:
                 self._schedule(name, min(lapses))
         self._refresh_quiet()
 
-    def _forget(self, name: str) -> None:
+    def _lapse(self, name: str, now: float) -> list[float]:
+        """Drop `name`'s lapsed state; return when the rest of it lapses."""
+        window = self.policy.window
+        lapses: list[float] = []
+        deadline = self._deadlines.get(name)
+        if deadline is not None:
+            if deadline <= now:
+                del self._deadlines[name]
+                self._hints.pop(name, None)
+            else:
+                lapses.append(deadline)
+        failure = self._failures.get(name)
+        if failure is not None:
+            if failure[1] + window <= now:
+                del self._failures[name]
+            else:
+                lapses.append(failure[1] + window)
+        level = self._levels.get(name)
+        if level is not None:
+            if level[1] + window <= now:
+                del self._levels[name]
+                self._probes.pop(name, None)
+            else:
+                lapses.append(level[1] + window)
+        outcomes = self._windows.get(name)
+        if outcomes is not None:
+            lapse = self.ratio.lapse(outcomes) if self.ratio is not None and outcomes else now
+            if lapse <= now:
+                del self._windows[name]
+            else:
+                lapses.append(lapse)
+        return lapses
+
+    def _forget(self, name: str, *, keep_window: bool = False) -> None:
         for table in (self._failures, self._deadlines, self._levels, self._probes, self._hints):
             table.pop(name, None)
+        if not keep_window:
+            self._windows.pop(name, None)
 
     def _refresh_quiet(self) -> None:
-        # quiet_until mirrors "no state at all" so the hot path reads one attribute.
-        idle = not (self._deadlines or self._failures or self._levels)
+        # quiet_until mirrors "no state at all" so the hot path reads one attribute. With a
+        # failure ratio every outcome counts: never quiet, so the router reports successes.
+        idle = not (self._deadlines or self._failures or self._levels) and self.ratio is None
         self.quiet_until = math.inf if idle else -math.inf

@@ -24,10 +24,14 @@ class CooldownState:
         length: the length of the latest cooldown in seconds.
         half_open: True once a cooldown has ended but no success has cleared the
             provider yet.
+        window_failures: counted failures over the failure-ratio window (0 without
+            a `failure_ratio`).
+        window_outcomes: counted outcomes (failures and successes) over that window.
 
     Version:
         Added in 0.1.0. Changed in 0.2.0: `length` and `half_open`. Changed in
-        0.3.0: `consecutive_failures` keeps the tripping count while benched.
+        0.3.0: `consecutive_failures` keeps the tripping count while benched;
+        `window_failures` and `window_outcomes`.
     """
 
     remaining: float
@@ -35,6 +39,13 @@ class CooldownState:
     level: int
     length: float = 0.0
     half_open: bool = False
+    window_failures: int = 0
+    window_outcomes: int = 0
+
+    @property
+    def failure_ratio(self) -> float | None:
+        """`window_failures / window_outcomes`, None without outcomes in the window."""
+        return self.window_failures / self.window_outcomes if self.window_outcomes else None
 
 
 @runtime_checkable
