@@ -86,8 +86,8 @@ class InMemoryCooldown(CooldownTables):
         clock: Callable[[], float] | None = None,
     ) -> None:
         self.ratio = RatioRule.build(failure_ratio, minimum_calls, sampling)
-        threshold = resolve_threshold(threshold, self.ratio)  # type: ignore[assignment]
-        self.policy = CooldownPolicy.build(duration, threshold, max_duration, multiplier, jitter)
+        count = resolve_threshold(threshold, self.ratio)
+        self.policy = CooldownPolicy.build(duration, count, max_duration, multiplier, jitter)
         if not isinstance(half_open, bool):
             msg = f"half_open must be a bool, got {half_open!r}"
             raise InvalidConfigError(msg)
