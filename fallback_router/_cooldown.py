@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from ._cooldown_tables import CooldownTables
 from ._errors import InvalidConfigError
 from ._policy import DEFAULT_PROBE_TTL, CooldownPolicy, check_seconds, read_retry_after
-from ._ratio import RatioRule, ratio_repr, resolve_threshold
+from ._ratio import RatioRule, Window, ratio_repr, resolve_threshold
 from ._tracker import CooldownState
 
 __all__ = ["InMemoryCooldown"]
@@ -264,10 +264,12 @@ class InMemoryCooldown(CooldownTables):
         rule = self.ratio
         if rule is None:
             return False
-        window = self._windows.setdefault(name, [])
-        failures, outcomes = rule.add(window, now, failed)
+        window = self._windows.get(name)
+        if window is None:
+            window = self._windows[name] = Window()
+        rule.add(window, now, failed)
         self._schedule(name, rule.lapse(window))
-        return rule.trips(failures, outcomes)
+        return failed and rule.trips(window.failures, window.outcomes)
 
     def _trip(
         self,
@@ -311,15 +313,13 @@ class InMemoryCooldown(CooldownTables):
         if self.ratio is not None:
             with self._lock:
                 now = self._now()
-                self._settle(now)
-                if self._deadlines.get(name, -math.inf) > now or (
-                    not clears_cooldown and self._probes.get(name, -math.inf) > now
-                ):
-                    if not clears_cooldown:
+                if self._heap and self._heap[0][0] <= now:
+                    self._settle(now)
+                if name in self._deadlines or name in self._failures or name in self._levels:
+                    benched = self._deadlines.get(name, -math.inf) > now
+                    if not clears_cooldown and (benched or self._probes.get(name, -math.inf) > now):
                         return  # benched meanwhile: the success does not count either
-                    self._forget(name)  # a forced success clears; the window starts anew
-                else:
-                    self._forget(name, keep_window=True)
+                    self._forget(name, keep_window=not benched)  # a forced success: anew
                 self._count(name, now, failed=False)
             return
         if name in self._failures or name in self._deadlines or name in self._levels:

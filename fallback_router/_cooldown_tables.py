@@ -110,7 +110,8 @@ class CooldownTables:
                 lapses.append(level[1] + window)
         outcomes = self._windows.get(name)
         if outcomes is not None:
-            lapse = self.ratio.lapse(outcomes) if self.ratio is not None and outcomes else now
+            ratio = self.ratio
+            lapse = ratio.lapse(outcomes) if ratio is not None and outcomes.buckets else now
             if lapse <= now:
                 del self._windows[name]
             else:

@@ -11,6 +11,7 @@ ago, so an outcome older than `sampling` never counts.
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 
 from ._errors import InvalidConfigError
@@ -21,8 +22,17 @@ __all__ = ["BUCKETS", "RatioRule", "Window", "ratio_repr", "resolve_threshold"]
 #: Buckets per sampling window (each `sampling / BUCKETS` seconds long).
 BUCKETS = 10
 
-#: One provider's buckets, oldest first: [bucket number, failures, outcomes] each.
-Window = list[list[int]]
+
+class Window:
+    """One provider's outcomes over the window: its buckets, oldest first, and their totals."""
+
+    __slots__ = ("buckets", "failures", "outcomes")
+
+    def __init__(self) -> None:
+        #: [bucket number, failures, outcomes] each, oldest first (at most `BUCKETS`).
+        self.buckets: deque[list[int]] = deque()
+        self.failures = 0
+        self.outcomes = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +42,8 @@ class RatioRule:
     ratio: float
     minimum: int
     sampling: float
+    #: Seconds per bucket (`sampling / BUCKETS`).
+    width: float
 
     @classmethod
     def build(
@@ -54,47 +66,43 @@ class RatioRule:
         if not 0.0 < ratio <= 1.0:
             msg = f"failure_ratio must be a number in (0, 1], got {failure_ratio!r}"
             raise InvalidConfigError(msg)
-        return cls(ratio, minimum_calls, seconds)
-
-    @property
-    def width(self) -> float:
-        """Seconds per bucket."""
-        return self.sampling / BUCKETS
+        return cls(ratio, minimum_calls, seconds, seconds / BUCKETS)
 
     def trips(self, failures: int, outcomes: int) -> bool:
         """Whether these counts over the window trip the provider."""
         return outcomes >= self.minimum and failures / outcomes >= self.ratio
 
-    def bucket(self, now: float) -> int:
-        """The number of the bucket `now` falls in."""
-        return math.floor(now / self.width)
-
     def lapse(self, window: Window) -> float:
         """When the newest bucket of `window` stops counting (clock time)."""
-        return (window[-1][0] + BUCKETS) * self.width
+        return (window.buckets[-1][0] + BUCKETS) * self.width
 
-    def add(self, window: Window, now: float, failed: bool) -> tuple[int, int]:
-        """Count one outcome at `now`; return (failures, outcomes) over the window.
+    def add(self, window: Window, now: float, failed: bool) -> None:
+        """Count one outcome at `now` in `window` (its totals then cover the window).
 
         Buckets that left the window are dropped first; a clock that stepped
         back counts the outcome in the newest bucket.
         """
-        number = self.bucket(now)
-        while window and window[0][0] <= number - BUCKETS:
-            del window[0]
-        if window and window[-1][0] >= number:
-            newest = window[-1]
-        else:
-            newest = [number, 0, 0]
-            window.append(newest)
-        newest[1] += failed
-        newest[2] += 1
-        return sum(b[1] for b in window), sum(b[2] for b in window)
+        number = math.floor(now / self.width)
+        buckets = window.buckets
+        window.failures += failed
+        window.outcomes += 1
+        if buckets:
+            newest = buckets[-1]
+            if newest[0] >= number:  # the common case: the current bucket
+                newest[1] += failed
+                newest[2] += 1
+                return
+            oldest = number - BUCKETS
+            while buckets and buckets[0][0] <= oldest:
+                gone = buckets.popleft()
+                window.failures -= gone[1]
+                window.outcomes -= gone[2]
+        buckets.append([number, int(failed), 1])
 
     def totals(self, window: Window, now: float) -> tuple[int, int]:
         """(failures, outcomes) of `window` at `now`, without changing it."""
-        first = self.bucket(now) - BUCKETS
-        live = [b for b in window if b[0] > first]
+        oldest = math.floor(now / self.width) - BUCKETS
+        live = [b for b in window.buckets if b[0] > oldest]
         return sum(b[1] for b in live), sum(b[2] for b in live)
 
 
