@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from ._cooldown_tables import CooldownTables
 from ._errors import InvalidConfigError
 from ._policy import DEFAULT_PROBE_TTL, CooldownPolicy, check_seconds, read_retry_after
-from ._ratio import RatioRule, Window, ratio_repr, resolve_threshold
+from ._ratio import RatioRule, ratio_repr, resolve_threshold
 from ._tracker import CooldownState
 
 __all__ = ["InMemoryCooldown"]
@@ -259,51 +259,6 @@ class InMemoryCooldown(CooldownTables):
                 return 0.0
             return self._trip(name, now, previous, deadline, count, retry_after)
 
-    def _count(self, name: str, now: float, *, failed: bool) -> bool:
-        """Count an outcome in `name`'s ratio window; True when the ratio trips (under the lock)."""
-        rule = self.ratio
-        if rule is None:
-            return False
-        window = self._windows.get(name)
-        if window is None:
-            window = self._windows[name] = Window()
-        rule.add(window, now, failed)
-        self._schedule(name, rule.lapse(window))
-        return failed and rule.trips(window.failures, window.outcomes)
-
-    def _trip(
-        self,
-        name: str,
-        now: float,
-        previous: tuple[int, float, float, int] | None,
-        deadline: float | None,
-        count: int,
-        retry_after: float | None,
-    ) -> float:
-        """Bench `name` (under the lock); return the cooldown started, 0.0 when none is new."""
-        policy = self.policy
-        self._failures.pop(name, None)
-        self._probes.pop(name, None)
-        self._windows.pop(name, None)  # tripping empties the ratio window (as Polly does)
-        level = 0
-        if previous is not None and policy.max_duration is not None:
-            # Escalate when re-entering after the last cooldown ended; a failure
-            # during a cooldown (a forced terminus, a burst of threads) keeps it.
-            level = previous[0] + 1 if deadline is None else previous[0]
-        seconds = policy.length(level, retry_after)
-        if seconds <= 0.0:
-            self._refresh_quiet()
-            return 0.0
-        new_deadline = now + seconds
-        if retry_after is not None and self._hints.get(name, -math.inf) < new_deadline:
-            self._hints[name] = new_deadline  # never called before then: a hint
-        if deadline is not None and deadline >= new_deadline:
-            return 0.0  # benched at least as long already: nothing new starts
-        self._deadlines[name] = new_deadline
-        self._levels[name] = (level, new_deadline, seconds, count)
-        self._schedule(name, new_deadline)  # then half-open until the window lapses
-        return seconds
-
     def record_success(self, name: str, clears_cooldown: bool = True) -> None:
         """Clear `name`'s cooldown, failure count, escalation and probe.
 
@@ -312,15 +267,7 @@ class InMemoryCooldown(CooldownTables):
         """
         if self.ratio is not None:
             with self._lock:
-                now = self._now()
-                if self._heap and self._heap[0][0] <= now:
-                    self._settle(now)
-                if name in self._deadlines or name in self._failures or name in self._levels:
-                    benched = self._deadlines.get(name, -math.inf) > now
-                    if not clears_cooldown and (benched or self._probes.get(name, -math.inf) > now):
-                        return  # benched meanwhile: the success does not count either
-                    self._forget(name, keep_window=not benched)  # a forced success: anew
-                self._count(name, now, failed=False)
+                self._succeeded(name, self._now(), clears_cooldown)
             return
         if name in self._failures or name in self._deadlines or name in self._levels:
             with self._lock:

@@ -40,9 +40,11 @@ def read_snapshot(client: Any, prefix: str, half_open: bool) -> dict[str, Cooldo
         pipe.pttl(key)
         windowed = key[len(prefix) :].startswith("window:")
         pipe.hgetall(key) if windowed else pipe.get(key)
-    pipe.time()
     raw = pipe.execute()
-    now_ms = raw[-1][0] * 1000 + raw[-1][1] // 1000  # the server's clock numbers the buckets
+    now_ms = 0
+    if any(key[len(prefix) :].startswith("window:") for key in keys):
+        seconds, micros = client.time()  # the server's clock numbers the buckets
+        now_ms = seconds * 1000 + micros // 1000
     for i, key in enumerate(keys):
         kind, _, name = key[len(prefix) :].partition(":")
         ttl, value = raw[2 * i], raw[2 * i + 1]
