@@ -177,16 +177,13 @@ class InMemoryCooldown(CooldownTables):
         return out
 
     def has_state(self, name: str) -> bool:
-        """Whether `name` has any state (cooldown, counted failures, half-open memory).
+        """Whether `name` has any state (cooldown, counted failures, half-open memory)."""
+        return name in self._deadlines or name in self._failures or name in self._levels
 
-        Always True with a failure ratio: every outcome is state, so the router reports them all.
-        """
-        return (
-            self.ratio is not None
-            or name in self._deadlines
-            or name in self._failures
-            or name in self._levels
-        )
+    @property
+    def counts_successes(self) -> bool:
+        """True with a failure ratio: the router reports every success (general path)."""
+        return self.ratio is not None
 
     # -- half-open probes -----------------------------------------------------------
 

@@ -181,11 +181,13 @@ class RedisCooldown:
         return self.mirror.remaining_many(names)
 
     def has_state(self, name: str) -> bool:
-        """Whether `name` had state at the last read (or since, by this process' writes).
+        """Whether `name` had any state at the mirror's last read (or by this process' writes)."""
+        return self.mirror.dirty(name)
 
-        Always True with a failure ratio: the router reports every outcome.
-        """
-        return self.ratio is not None or self.mirror.dirty(name)
+    @property
+    def counts_successes(self) -> bool:
+        """True with a failure ratio: the router reports every success (general path)."""
+        return self.ratio is not None
 
     def _fetch(self, order: list[str]) -> list[int] | None:
         """Read `order`'s state: one round trip; None while failing open."""
