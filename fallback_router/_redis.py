@@ -72,9 +72,11 @@ class RedisCooldown:
         refresh: seconds the mirror is trusted (default 0.1; 0 reads on every
             planned call). A cooldown entered by another process is honoured
             by every call here starting `refresh + min(op_timeout, refresh/2)` later.
-        failure_ratio, minimum_calls, sampling: the failure-ratio rule (as in memory) over one
-            window shared by every process; failures are judged atomically on the server,
-            successes sent in batches within `refresh` (see the Cooldowns guide).
+        failure_ratio: trip on a share of failures (as in memory), over one window shared
+            by every process: failures judged atomically on the server, successes sent
+            in batches within `refresh` (see the Cooldowns guide).
+        minimum_calls: outcomes the shared window needs before the ratio may trip.
+        sampling: seconds of the shared window.
         clock: monotonic clock for the back-off, the mirror and the local fallback.
 
     Fail-open: when Redis is unreachable or slow, the tracker uses a process-local
@@ -193,9 +195,7 @@ class RedisCooldown:
         """Read `order`'s state: one round trip; None while failing open."""
 
         def op() -> list[int]:
-            counts = self._pending.take_all()
-            if counts and self.ratio is not None:  # the batched successes, sent first
-                window.flush(self._conn, self._keys, self.ratio, counts)
+            window.flush(self._conn, self._keys, self.ratio, self._pending)  # successes first
             return read_names(self._conn, self._keys, order)
 
         return self._guard.run(op, lambda: None)
@@ -334,9 +334,7 @@ class RedisCooldown:
         return self._guard.run(self._snapshot, self.local.snapshot)
 
     def _snapshot(self) -> dict[str, CooldownState]:
-        counts = self._pending.take_all()
-        if counts and self.ratio is not None:  # this process' successes count in what it shows
-            window.flush(self._conn, self._keys, self.ratio, counts)
+        window.flush(self._conn, self._keys, self.ratio, self._pending)  # ours count in it
         return read_snapshot(self._conn.get(), self._prefix, self.half_open)
 
     def __repr__(self) -> str:

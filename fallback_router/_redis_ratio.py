@@ -162,8 +162,11 @@ class Pending:
                 self._counts.pop(name, None)
 
 
-def flush(conn: Any, keys: Any, rule: RatioRule, counts: dict[str, int]) -> None:
-    """Send `counts` (successes per provider) to their windows: one round trip."""
+def flush(conn: Any, keys: Any, rule: RatioRule | None, pending: Pending) -> None:
+    """Send the successes `pending` holds to their windows (one round trip; none without a rule)."""
+    counts = pending.take_all() if rule is not None else {}
+    if not counts:
+        return
     names = list(counts)
     flat: list[str] = []
     for name in names:
