@@ -26,8 +26,9 @@ from ._ratio import BUCKETS, RatioRule
 
 __all__ = ["FAILURE_RATIO", "FLUSH_SUCCESSES", "WINDOW_ADD", "Pending", "failure_call"]
 
-# A function for the scripts below: count `successes` and `failures` now in the window
-# hash `key` (buckets of `width` ms; older ones dropped) -> {failures, outcomes} over it.
+# A function for the scripts below: count `successes` and `failures` (at least one
+# outcome) now in the window hash `key` (buckets of `width` ms; older ones dropped)
+# -> {failures, outcomes} over the window.
 WINDOW_ADD = """
 local function window_add(key, width, successes, failures)
   local t = redis.call('TIME')
@@ -46,12 +47,10 @@ local function window_add(key, width, successes, failures)
       end
     end
   end
-  if failures > 0 then redis.call('HINCRBY', key, 'f' .. now, failures) end
-  if successes + failures > 0 then
-    redis.call('HINCRBY', key, 'n' .. now, successes + failures)
-    redis.call('HSET', key, 'w', width)
-    redis.call('PEXPIRE', key, width * (BUCKETS + 1))
-  end
+  redis.call('HINCRBY', key, 'f' .. now, failures)
+  redis.call('HINCRBY', key, 'n' .. now, successes + failures)
+  redis.call('HSET', key, 'w', width)
+  redis.call('PEXPIRE', key, width * (BUCKETS + 1))
   return {fails, total}
 end
 """
@@ -165,7 +164,7 @@ class Pending:
 def flush(conn: Any, keys: Any, rule: RatioRule | None, pending: Pending) -> None:
     """Send the successes `pending` holds to their windows (one round trip; none without a rule)."""
     counts = pending.take_all() if rule is not None else {}
-    if not counts:
+    if rule is None or not counts:
         return
     names = list(counts)
     flat: list[str] = []

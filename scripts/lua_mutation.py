@@ -1,5 +1,4 @@
-"""Mutation testing of the Lua scripts (the cooldown tracker's, its failure-ratio window's and
-the rate limiter's).
+"""Mutation testing of the Lua scripts (the cooldown tracker's and the rate limiter's).
 
 Usage::
 
