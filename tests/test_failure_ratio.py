@@ -133,6 +133,31 @@ def test_outcomes_older_than_sampling_do_not_count_on_redis(redis_client):
     assert (state.window_failures, state.window_outcomes) == (1, 1)
 
 
+def test_a_bucket_leaves_the_shared_window_exactly_sampling_after_it_started(redis_client):
+    """On Redis, buckets of 50 ms (sampling 0.5 s): the bucket that started `sampling` ago is out.
+
+    The failures' bucket is read back from the server; the next failure is sent as soon
+    as the server's clock enters the tenth bucket after it (if a loaded machine sends it
+    later, the outcome is the same: not tripped).
+    """
+    tracker = RedisCooldown(
+        redis_client, namespace="edge", failure_ratio=0.5, minimum_calls=10, sampling=0.5,
+        threshold=1000, op_timeout=PATIENT,
+    )  # fmt: skip
+    failures_and_successes(tracker, "a", 0, 9)
+    fields = redis_client.hgetall("fallback_router:{edge}:window:a")
+    newest = max(int(f[1:]) for f in fields if f.startswith(b"n"))
+
+    def bucket() -> int:
+        seconds, micros = redis_client.time()
+        return (seconds * 1000 + micros // 1000) // 50
+
+    while bucket() < newest + 10:
+        time.sleep(0.002)  # the server's clock, not a cooldown
+    assert tracker.record_failure("a", RuntimeError("down")) == 0.0
+    assert tracker.snapshot()["a"].window_outcomes == 1
+
+
 @pytest.mark.memory
 @pytest.mark.parametrize(
     "calls", [100_000, pytest.param(1_000_000, marks=pytest.mark.slow)], ids=["100k", "1M"]
@@ -191,7 +216,9 @@ def test_a_trip_empties_the_window_and_benched_outcomes_do_not_count(make):
     assert (state.window_failures, state.window_outcomes) == (0, 0)
     # a forced terminus fails while benched: not counted, the cooldown is not extended
     assert failures_and_successes(tracker, "a", 0, 3) == [0.0, 0.0, 0.0]
-    assert tracker.snapshot()["a"].window_outcomes == 0
+    tracker.record_success("a", clears_cooldown=False)  # a call that saw it available
+    state = tracker.snapshot()["a"]
+    assert (state.remaining > 0.0, state.window_outcomes) == (True, 0)
 
 
 def test_the_consecutive_rule_still_applies_and_its_trip_empties_the_window(make):
