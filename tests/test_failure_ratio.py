@@ -227,6 +227,11 @@ def test_the_consecutive_rule_still_applies_and_its_trip_empties_the_window(make
     assert tracker.snapshot()["a"].window_outcomes == 0
 
 
+def test_the_repr_names_the_ratio_options(make):
+    assert "failure_ratio=0.4, minimum_calls=10, sampling=30.0" in repr(make(failure_ratio=0.4))
+    assert "failure_ratio" not in repr(make())
+
+
 def test_threshold_defaults_to_minimum_calls_with_a_ratio(make):
     assert make(failure_ratio=0.5, minimum_calls=7).policy.threshold == 7
     assert make().policy.threshold == 1
