@@ -12,6 +12,7 @@ import math
 import threading
 import time
 import tracemalloc
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -26,6 +27,17 @@ from fallback_router.testing import FakeClock
 
 PATIENT = 2.0  # a loaded machine must not make a tracker fail open here
 KINDS = ["memory", "redis"]
+
+
+@pytest.fixture(autouse=True)
+def _redis_never_fails_open(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A Redis tracker failing open answers from memory: it would pass these tests for Redis."""
+    on_redis = "redis_client" in request.fixturenames or "redis" in request.node.name
+    logs = request.getfixturevalue("logs") if on_redis else None
+    yield
+    if logs is not None:
+        assert not logs.find("redis unavailable"), "the tracker failed open"
+        assert not logs.find("redis misconfigured"), "the tracker failed open"
 
 
 @pytest.fixture(params=KINDS)
