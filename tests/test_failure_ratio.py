@@ -25,6 +25,8 @@ from fallback_router import (
 )
 from fallback_router.testing import FakeClock
 
+from .support.helpers import wait_until
+
 PATIENT = 2.0  # a loaded machine must not make a tracker fail open here
 KINDS = ["memory", "redis"]
 
@@ -65,9 +67,11 @@ POLLY = [
     (11, 10, 0.2, 0.1, True),
     (9, 10, 0.1, 0.1, False),
 ]
+# Ours, beyond Polly's: enough outcomes, a ratio below the threshold.
+BELOW = [(20, 10, 0.05, 0.1, False), (10, 10, 0.3, 0.5, False), (10, 10, 0.5, 0.5, True)]
 
 
-@pytest.mark.parametrize(("throughput", "minimum", "ratio", "threshold", "trips"), POLLY)
+@pytest.mark.parametrize(("throughput", "minimum", "ratio", "threshold", "trips"), POLLY + BELOW)
 def test_polly_decision_table(make, throughput, minimum, ratio, threshold, trips):
     """Polly's table: the outcomes of one window, failures last, trip exactly when it says."""
     tracker = make(failure_ratio=threshold, minimum_calls=minimum, threshold=1000)
@@ -85,6 +89,8 @@ def test_successes_alone_never_trip(make):
     for _ in range(50):
         tracker.record_success("a")
     assert tracker.is_available("a")
+    state = tracker.snapshot()["a"]  # on Redis: the batched successes, sent by the read
+    assert (state.window_failures, state.window_outcomes) == (0, 50)
 
 
 # -- the window -----------------------------------------------------------------------------
@@ -270,6 +276,20 @@ def test_half_open_probe_after_a_ratio_trip():
         0,
         1,
     )
+
+
+def test_half_open_probe_after_a_ratio_trip_on_redis(redis_client):
+    """On Redis (the server's clock ends the cooldown): a failed probe benches again."""
+    tracker = RedisCooldown(
+        redis_client, namespace="probe", duration=0.05, max_duration=60.0, failure_ratio=0.5,
+        minimum_calls=4, op_timeout=PATIENT,
+    )  # fmt: skip
+    assert failures_and_successes(tracker, "a", 2, 2)[-1] > 0.0
+    assert wait_until(lambda: tracker.snapshot()["a"].half_open)  # the key expired
+    assert tracker.try_probe("a") is True
+    assert tracker.record_failure("a", RuntimeError("still down")) > 0.0  # whatever the window
+    state = tracker.snapshot()["a"]
+    assert (state.level, state.window_outcomes) == (1, 0)
 
 
 def test_invalid_options_name_the_value(make):
