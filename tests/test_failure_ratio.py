@@ -220,8 +220,26 @@ def test_redis_window_is_one_small_hash_with_an_expiry(redis_client):
     failures_and_successes(tracker, "a", 500, 500)
     key = "fallback_router:{small}:window:a"
     assert redis_client.hlen(key) <= 2 * 10 + 1
-    assert 0 < redis_client.pttl(key) <= 33_000
+    assert 30_000 < redis_client.pttl(key) <= 33_000  # the newest bucket counts 30 s at most
     assert tracker.snapshot()["a"].window_outcomes == 1000
+
+
+def test_redis_window_drops_old_buckets_as_time_passes(redis_client):
+    """Outcomes over 0.6 s of buckets of 20 ms (30 buckets): the hash keeps the last ten."""
+    tracker = RedisCooldown(
+        redis_client, namespace="rolling", failure_ratio=0.99, minimum_calls=10**6, sampling=0.2,
+        threshold=10**6, op_timeout=PATIENT,
+    )  # fmt: skip
+
+    def server_ms() -> int:
+        seconds, micros = redis_client.time()
+        return seconds * 1000 + micros // 1000
+
+    end = server_ms() + 600
+    while server_ms() < end:
+        tracker.record_failure("a", RuntimeError("down"))  # each prunes the old buckets
+    tracker.record_failure("a", RuntimeError("down"))
+    assert redis_client.hlen("fallback_router:{rolling}:window:a") <= 2 * 11 + 1
 
 
 # -- tripping -------------------------------------------------------------------------------
