@@ -579,7 +579,9 @@ def docs_block(root: Path) -> str:
         dotted = f"{PKG}.{name.rstrip('/')}"
         init = module_path(root, dotted, package=True)
         doc = ast.get_docstring(ast.parse(init.read_text())) or ""
-        text = " ".join(doc.split()).replace("|", "\\|")
+        paragraphs = doc.split("\n\n")  # a new folder: all of it; another: its summary line
+        kept = paragraphs[:2] if name.rstrip("/") in FOLDERS else paragraphs[0].splitlines()[:1]
+        text = " ".join(" ".join(kept).split()).replace("|", "\\|")
         modules = rooms.get(dotted) or sorted(
             p.stem for p in init.parent.glob("*.py") if p.stem != "__init__"
         )
@@ -636,6 +638,9 @@ def new_contents(root: Path, plan: Plan, use_git: bool) -> dict[Path, tuple[str,
         p for p in (root / PKG).rglob("*.py") if "__pycache__" not in p.parts
     }
     by_old_path = {module_path(root, old): new for old, new in plan.moves.items()}
+    # A moved module's old name: its imports may still be written from there (a branch
+    # merged after the move brings its changes to the new file with the old imports).
+    unmapped = {new: old for old, new in plan.mapping.items()}
     for path in sorted(files):
         if not path.exists():
             continue
@@ -651,7 +656,8 @@ def new_contents(root: Path, plan: Plan, use_git: bool) -> dict[Path, tuple[str,
         # scripts`) must not be read again as an old name.
         after = rewrite_text(before, plan.mapping, tree, moved_now, here)
         if path.suffix == ".py":
-            place = Place(here, tree.old_name.get(here, here) if here else None, is_package)
+            old = tree.old_name.get(here) or unmapped.get(here) or here if here else None
+            place = Place(here, old, is_package)
             after = rewrite_imports(after, tree, plan.mapping, place)
         rel = path.relative_to(root).as_posix()
         for file, old, new in FIXUPS:

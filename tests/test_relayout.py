@@ -125,6 +125,8 @@ def test_on_a_copy_the_moved_package_works_and_a_second_run_changes_nothing(tmp_
     for command in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "copy", "--allow-empty"]):
         subprocess.run([*git, *command], cwd=copy, check=True, capture_output=True)
 
+    old_redis = copy / "fallback_router" / "_redis.py"
+    before_move = old_redis.read_text() if old_redis.exists() else None
     first = run(copy)
     assert first.returncode == 0, first.stdout + first.stderr
     assert "UNMAPPED" not in first.stdout
@@ -171,3 +173,14 @@ def test_on_a_copy_the_moved_package_works_and_a_second_run_changes_nothing(tmp_
     )
     assert status.stdout == ""
     assert run(copy, "--check").returncode == 0
+
+    # A branch merged after the move brings a moved module back with its old imports:
+    # running the script again writes them from the module's new place.
+    if before_move is not None:
+        moved = copy / "fallback_router" / "_redis" / "cooldown.py"
+        moved.write_text(before_move)
+        assert run(copy).returncode == 0
+        status = subprocess.run(
+            [GIT, "status", "--porcelain"], cwd=copy, capture_output=True, text=True, check=True
+        )
+        assert status.stdout == ""
