@@ -53,6 +53,7 @@ COOLDOWN_TESTS = [
 MODULES = {
     ROOT / "fallback_router" / "_redis_scripts.py": COOLDOWN_TESTS,
     ROOT / "fallback_router" / "_redis_ratelimit.py": ["tests/test_rate_limits.py"],
+    ROOT / "fallback_router" / "_redis_ratio.py": ["tests/test_failure_ratio.py"],
 }
 PYTEST = ["-x", "-q", "-p", "no:randomly", "-p", "no:cacheprovider", "--no-cov", "-n", "0"]
 PYTEST += ["-m", "not memory and not processes and not signals and not source", "--timeout", "30"]
