@@ -17,13 +17,14 @@ from collections.abc import Callable
 from typing import Any
 
 from ._engine.actions import Made, new_outcome
+from ._engine.call import CallState
 from ._engine.record import attempt_started, attempt_succeeded, call_started, call_succeeded
 from ._engine.setup import Setup
 from ._loop import on_loop, running_loop
 from ._responses import check_not_awaitable
 from ._results import CURRENT, new_attempt, new_result
 from ._routing import ENTERED, ROUTING
-from ._sync import run_call
+from ._sync import SyncRun, drive, run_call
 
 __all__ = ["QuietParts", "direct_caller"]
 
@@ -237,4 +238,5 @@ def _elsewhere(
     """A call the shortcut does not serve: warned on a loop's thread, then the engine's."""
     if running_loop() is not None:
         on_loop(function, setup.warned)  # depth 4: the routed function's caller
-    return run_call(setup, fn, args, kwargs, want_result, function, None, start)
+    call = CallState(setup, function, want_result, None, start)  # `run_call`, a frame less
+    return drive(SyncRun(call, fn, args, kwargs))

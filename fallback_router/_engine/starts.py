@@ -73,13 +73,15 @@ class Starts(Verdicts):
             assert caps is not None  # noqa: S101 - probing implies caps
             if caps.blocking:
                 return _SLOW
-            try_probe, args = self._probe_call(self.names[index])
+            name = self.names[index]
+            try_probe: Any = caps.try_probe  # `_probe_call`, inlined: a frame less per call
+            ttl = setup.probe_ttl if caps.probe_ttl else None
             self.pending = candidate
-            claim = try_probe(*args)
+            claim = try_probe(name) if ttl is None else try_probe(name, ttl)
             if claim is not None and claim is not True:  # nothing claimed: asked again there
                 return _SLOW
             if claim is True:
-                self.probes.add(self.names[index])
+                self.probes.add(name)
                 probe = True
         self.pending = candidate
         return self._begin(index, candidate.forced, probe, made)
