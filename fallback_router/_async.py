@@ -55,6 +55,8 @@ class AsyncRun:
         self.args = args
         self.kwargs = kwargs
         self.tasks: dict[int, tuple[asyncio.Task[Outcome], float]] = {}
+        if call.setup.quota is not None:  # token quotas: what each attempt reserves
+            call.tokens = call.setup.quota.tokens(args, kwargs)
 
     async def invoke(self, index: int) -> Any:
         """Await the provider once (what one attempt runs; streams override it)."""

@@ -33,13 +33,13 @@ from ._limits import ConcurrencyLimiter
 from ._log import PRIMARY_FAILED, PROVIDER_FAILED, ROUND_ROBIN_FAILED
 from ._options import DEFAULTS, RouterOptions
 from ._providers import Providers, ProvidersSpec, normalize
+from ._quota import quota_of
 from ._results import Result
 from ._routing import Affinity
 from ._sdk_clients import ClientCheck
 from ._status import Status, build_status
 from ._strategies import Strategy, StrategyObject
 from ._tracker import TrackerCapabilities
-from ._usage import usage_settler
 from ._worker import Workers
 
 __all__ = ["Router", "routed"]
@@ -94,8 +94,10 @@ class Router:
               the earliest cooldown to end if it ends within `timeout`.
             - `accept`: a predicate over a response (a buffered stream's items);
               False is that provider's failure (`RejectedResponseError`).
-            - `rate_limits`: `name -> "N/s" | "N/min" | "N/h" | RateLimit`, or a
-              rate limiter shared between routers (`RedisRateLimiter`).
+            - `rate_limits`: `name -> "N/s" | "N/min" | "N/h" | RateLimit`, token
+              quotas (`"450000 tokens/min"`, `TokenLimit`), or a list of several
+              (`["500/min", "450000 tokens/min"]`); or a rate limiter shared
+              between routers (`RedisRateLimiter`).
             - `retry_budget`: a [`RetryBudget`][fallback_router.RetryBudget]
               capping attempts after a call's first.
             - `retry`: a `tenacity.Retrying` used as a template for each attempt.
@@ -116,7 +118,9 @@ class Router:
             - `respect_retry_after`: never force a provider benched by a hint;
               with none left, `AllProvidersBenchedError` without an attempt.
             - `usage_of`: a callable over a response (a stream's last item)
-              returning the tokens it used; read with token limits (to come).
+              returning the tokens it used (or None); settles token quotas.
+            - `estimate_tokens`: a callable over the call's arguments returning
+              the tokens each attempt reserves from token quotas (default 0).
 
     Version:
         Added in 0.1.0. Changed in 0.2.0: `max_concurrency`; generator functions
@@ -184,7 +188,7 @@ class Router:
             wait_for_cooldown=config.wait_for_cooldown,
             accept=config.accept,
             respect_retry_after=config.respect_retry_after and tracker is not None,
-            settle_usage=usage_settler(config.usage_of, config.rate_limits),
+            quota=quota_of(config.rate_limits, config.estimate_tokens, config.usage_of),
             buffer=config.stream_failover == "buffer",
             reraise=config.reraise,
             probe_ttl=config.timeout,

@@ -51,6 +51,8 @@ class SyncRun:
         self.fn = fn
         self.args = args
         self.kwargs = kwargs
+        if call.setup.quota is not None:  # token quotas: what each attempt reserves
+            call.tokens = call.setup.quota.tokens(args, kwargs)
         # index -> (job, start, until (time.monotonic), limit, kind)
         self.jobs: dict[int, tuple[Job, float, float | None, float | None, str]] = {}
         self.signal: threading.Event | None = None

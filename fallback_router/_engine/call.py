@@ -285,12 +285,10 @@ class CallState(CallFacts):
                     else:
                         tracker.record_success(*args)
                 recorder.succeeded(name, number, latency, end, self.function, self.call_id)
-                settle = setup.settle_usage
-                if settle is not None and not self.streamed:
-                    if defer and getattr(setup.rates, "blocking", False):
-                        yield (IO, settle, (name, response))
-                    else:
-                        settle(name, response)
+                if self.tabs:  # token quotas: the reservation settles from the usage
+                    quota = setup.quota
+                    assert quota is not None  # noqa: S101 - tabs imply a quota
+                    quota.succeeded(self.tabs.get(index), response, self.streamed, setup.buffer)
                 if planner.tracks:
                     planner.observed(name, latency)
                 if self.running:  # hedges that lost: abandoned before the call's last event
@@ -302,6 +300,8 @@ class CallState(CallFacts):
                 name, number, len(names), index == self.terminus(), error, latency, end,
                 self.function, self.call_id,
             )  # fmt: skip
+            if self.tabs and index in self.tabs:
+                self.tabs[index].judge(False)  # given back, unless the provider settled
             if counted:
                 assert tracker is not None  # noqa: S101 - counted implies a tracker
                 self.probes.discard(name)

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from fallback_router._quota import Tab
 from fallback_router._results import Attempt, AttemptState, Result, new_attempt, new_result
 from fallback_router._routing import ROUTING
 
@@ -81,8 +82,10 @@ class CallFacts:
         "start",
         "stream",
         "streamed",
+        "tabs",
         "tick",
         "timed_out",
+        "tokens",
         "waited",
         "want_result",
         "withdrawn",
@@ -155,6 +158,9 @@ class CallFacts:
         self.numbers = list(range(1, len(self.failures) + 1))
         #: The call's last event (CallSucceeded or CallFailed) was sent.
         self.closed_event = False
+        #: Token quotas: the call's estimate, and each running attempt's reservation.
+        self.tokens = 0
+        self.tabs: dict[int, Tab] | None = None if setup.quota is None else {}
 
     # -- facts for drivers ------------------------------------------------------------
 
@@ -168,6 +174,13 @@ class CallFacts:
         if limit is not None:
             own = self.clock() + limit
             deadline = own if deadline is None else min(deadline, own)
+        tabs = self.tabs
+        if tabs is not None and self.setup.quota is not None:  # the attempt's reservation
+            tab = tabs[index] = Tab(self.setup.quota, self.names[index], self.tokens)
+            return (
+                self.names[index], number, index == self.terminus(), deadline, self.setup.clock,
+                tab,
+            )  # fmt: skip
         return (
             self.names[index],
             number,
@@ -211,6 +224,16 @@ class CallFacts:
             setup.limiter.release(name)
         if setup.planner.tracks:
             setup.planner.ended(name)
+        if self.tabs:
+            tab = self.tabs.get(index)
+            if tab is not None:
+                tab.end()
+
+    def judge_tabs(self) -> None:
+        """The call concluded: attempts without a verdict (abandoned) give their tokens back."""
+        if self.tabs:
+            for tab in self.tabs.values():
+                tab.judge(False)
 
     def abort(self) -> list[tuple[Callable[..., Any], tuple[Any, ...]]]:
         """What to give back when the call ends abnormally (run by the driver)."""
@@ -219,7 +242,8 @@ class CallFacts:
         held = (self.pending, self.withdrawn)  # a candidate's slot, token, budget unit
         self.pending, self.withdrawn = None, False
         if held != (None, False):
-            ops.append((release_held, (setup, self.names, *held)))
+            ops.append((release_held, (setup, self.names, *held, self.tokens)))
+        self.judge_tabs()
         caps = setup.caps
         if caps is not None and caps.end_probe is not None:
             ops.extend((caps.end_probe, (name,)) for name in self.probes)
@@ -263,6 +287,7 @@ class CallFacts:
 
     def done(self, response: Any, index: int, number: int, latency: float, hedged: bool) -> Any:
         setup = self.setup
+        self.judge_tabs()
         elapsed = max(0.0, self.clock() - self.start)
         prefs = ROUTING.get()
         if prefs is not None and prefs.affinity is not None:
@@ -326,5 +351,6 @@ class CallFacts:
     def error(self) -> Exception:
         """Build the error the caller receives, and emit `CallFailed`."""
         error = call_error(self)
+        self.judge_tabs()
         self.closed(error)
         return error

@@ -55,8 +55,10 @@ def acquire(call: CallFacts, index: int, slot: bool = False) -> Taken:
             return (SATURATED, 0.0)
         slot = True
     if rates is not None and rates.limited(name):
+        # Token quotas: the call's estimate is reserved with the request token.
+        extra = (call.tokens,) if setup.quota is not None else ()
         try:
-            got = rates.try_acquire(name)
+            got = rates.try_acquire(name, *extra)
         except BaseException:
             # Interrupted during the token's round trip (Ctrl-C, or a limiter that raised):
             # the slot goes back, and so does the token the server may have granted
@@ -64,12 +66,12 @@ def acquire(call: CallFacts, index: int, slot: bool = False) -> Taken:
             if slot:
                 limiter.release(name)  # type: ignore[union-attr]
             with contextlib.suppress(Exception):
-                rates.refund(name)
+                rates.refund(name, *extra)
             raise
         if not got:
             if slot:
                 limiter.release(name)  # type: ignore[union-attr]
-            return (RATE_LIMITED, float(rates.wait_time(name)))
+            return (RATE_LIMITED, float(rates.wait_time(name, *extra)))
         return slot, True
     return slot, False
 
@@ -89,7 +91,8 @@ def ungranted(
         slot, token = answer
         index: int = args[1]
         if isinstance(slot, bool) and (slot or token):  # else nothing held: (reason, seconds)
-            ops.append((release_held, (setup, call.names, (index, slot, bool(token)), False)))
+            held = (index, slot, bool(token))
+            ops.append((release_held, (setup, call.names, held, False, call.tokens)))
         return ops
     caps = setup.caps
     if answer is True and caps is not None and caps.end_probe is not None and fn == caps.try_probe:
@@ -102,7 +105,9 @@ def token_waits(call: CallFacts, waiting: Sequence[int]) -> list[float]:
     rates = call.setup.rates
     if rates is None:
         return []
-    return [rates.wait_time(call.names[i]) for i in waiting if rates.limited(call.names[i])]
+    extra = (call.tokens,) if call.setup.quota is not None else ()
+    names = call.names
+    return [rates.wait_time(names[i], *extra) for i in waiting if rates.limited(names[i])]
 
 
 def give_back(call: CallFacts) -> None:
@@ -131,7 +136,7 @@ def detach(call: CallFacts) -> tuple[tuple[int, bool, bool] | None, bool]:
 
 def release(call: CallFacts, pending: tuple[int, bool, bool] | None, withdrawn: bool) -> None:
     """Give back what `detach` took: the slot and token of `pending`, a budget unit."""
-    release_held(call.setup, call.names, pending, withdrawn)
+    release_held(call.setup, call.names, pending, withdrawn, call.tokens)
 
 
 def may_continue(call: CallFacts, name: str) -> bool:

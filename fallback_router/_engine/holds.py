@@ -14,9 +14,16 @@ __all__ = ["release_held"]
 
 
 def release_held(
-    setup: Setup, names: Sequence[str], pending: tuple[int, bool, bool] | None, withdrawn: bool
+    setup: Setup,
+    names: Sequence[str],
+    pending: tuple[int, bool, bool] | None,
+    withdrawn: bool,
+    tokens: int = 0,
 ) -> None:
-    """Give back `pending`'s slot and token (`(index, slot, token)`) and a budget unit."""
+    """Give back `pending`'s slot and token (`(index, slot, token)`) and a budget unit.
+
+    `tokens`: the call's estimate, reserved with the token (token quotas).
+    """
     if withdrawn and setup.budget is not None:  # the budget's unit: the attempt never ran
         setup.budget.refund()
     if pending is None:
@@ -25,7 +32,10 @@ def release_held(
     name = names[index]
     try:
         if token and setup.rates is not None:  # first: the slot's next holder finds it back
-            setup.rates.refund(name)
+            if setup.quota is not None:
+                setup.rates.refund(name, tokens)
+            else:
+                setup.rates.refund(name)
     finally:  # whatever the refund raises (a Ctrl-C mid round trip), the slot goes back
         if slot and setup.limiter is not None:
             setup.limiter.release(name)

@@ -12,11 +12,11 @@ import tenacity
 from fallback_router._budget import RetryBudget
 from fallback_router._limits import ConcurrencyLimiter
 from fallback_router._providers import Providers, normalize
+from fallback_router._quota import Quota
 from fallback_router._routing import Affinity
 from fallback_router._sdk_clients import ClientCheck
 from fallback_router._strategies import Planner
 from fallback_router._tracker import CooldownTracker, TrackerCapabilities
-from fallback_router._usage import Settle
 from fallback_router._worker import Workers
 
 from .record import Recorder
@@ -53,7 +53,8 @@ class Setup:
     wait_for_cooldown: bool
     accept: Callable[[Any], object] | None
     respect_retry_after: bool
-    settle_usage: Settle | None
+    #: Token quotas (the rate limiter holds some), else None.
+    quota: Quota | None
     buffer: bool
     reraise: bool
     probe_ttl: float | None

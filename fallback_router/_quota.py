@@ -1,0 +1,169 @@
+"""Token quotas on the call path: an attempt's reservation (`Tab`) and how it settles.
+
+Used only when the router's rate limiter holds token quotas (`holds_tokens`): the
+call estimates its tokens once (`estimate_tokens=`), each attempt reserves that
+estimate with its request token, and its `Tab` settles the real count when the
+attempt has both ended and been judged:
+
+- a success: the count `usage_of=` read (a stream: from its last item), else the
+  one the provider gave `current_attempt().settle(tokens=n)`, else the estimate;
+- a failure, or an attempt the call abandoned or that was cancelled: what the
+  provider settled, else nothing (the reservation is given back).
+
+A stream is judged a success at its first item; it settles when it is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from . import _log
+from ._errors import InvalidConfigError
+from ._redact import redact
+
+__all__ = ["Quota", "Tab", "check_tokens", "quota_of"]
+
+
+def check_tokens(value: object, what: str) -> int:
+    """`value` as a token count (an int >= 0, not a bool), else `InvalidConfigError`."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        msg = f"{what} must be an int >= 0 (tokens), got {value!r}"
+        raise InvalidConfigError(msg)
+    return value
+
+
+class Tab:
+    """One attempt's token reservation; settled once, when ended and judged."""
+
+    __slots__ = ("_lock", "ended", "name", "quota", "reserved", "used", "verdict")
+
+    def __init__(self, quota: Quota, name: str, reserved: int) -> None:
+        self.quota = quota
+        self.name = name
+        self.reserved = reserved
+        self.used: int | None = None
+        self.verdict: bool | None = None
+        self.ended = False
+        self._lock = threading.Lock()
+
+    def settle(self, tokens: int) -> None:
+        """The provider's own count (`current_attempt().settle(tokens=n)`)."""
+        self.used = check_tokens(tokens, "settle(tokens=)")
+
+    def judge(self, ok: bool) -> None:
+        """The attempt's verdict (the first one counts)."""
+        with self._lock:
+            if self.verdict is not None:
+                return
+            self.verdict = ok
+            close = self.ended
+        if close:
+            self._close()
+
+    def end(self) -> None:
+        """The attempt really ended (its slot went back)."""
+        with self._lock:
+            if self.ended:
+                return
+            self.ended = True
+            close = self.verdict is not None
+        if close:
+            self._close()
+
+    def _close(self) -> None:
+        used = self.used
+        if used is None:
+            used = self.reserved if self.verdict else 0
+        if used != self.reserved:
+            self.quota.settle(self.name, used, self.reserved)
+
+
+class Quota:
+    """A router's token accounting: its limiter, `estimate_tokens=` and `usage_of=`."""
+
+    __slots__ = ("_pool", "estimate", "rates", "usage_of")
+
+    def __init__(
+        self,
+        rates: Any,
+        estimate: Callable[..., object] | None,
+        usage_of: Callable[[Any], object] | None,
+    ) -> None:
+        self.rates = rates
+        self.estimate = estimate
+        self.usage_of = usage_of
+        self._pool: Any = None
+
+    def tokens(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> int:
+        """The call's estimate (`estimate_tokens(*args, **kwargs)`; 0 without one)."""
+        estimate = self.estimate
+        if estimate is None:
+            return 0
+        return check_tokens(estimate(*args, **kwargs), "estimate_tokens() result")
+
+    def settle(self, name: str, used: int, reserved: int) -> None:
+        """Correct `name`'s quotas; a blocking limiter is never asked on an event loop."""
+        rates = self.rates
+        if getattr(rates, "blocking", False) and _on_loop():
+            if self._pool is None:
+                import concurrent.futures  # noqa: PLC0415 - only for async callers of Redis
+
+                self._pool = concurrent.futures.ThreadPoolExecutor(1, "fallback_router-settle")
+            self._pool.submit(rates.settle, name, used, reserved)
+        else:
+            rates.settle(name, used, reserved)
+
+    def succeeded(self, tab: Tab | None, response: Any, stream: bool, buffer: bool) -> None:
+        """A success: `usage_of` reads the response, a buffered stream's last item."""
+        if tab is None:
+            return
+        if not stream:
+            self.read(tab, response)
+        elif buffer and response:
+            self.read(tab, response[-1])
+        tab.judge(True)  # an unbuffered stream: its relay reads the last item
+
+    def read(self, tab: Tab | None, response: Any) -> None:
+        """Read `usage_of(response)` into `tab` (None: the count stays as it is)."""
+        usage_of = self.usage_of
+        if tab is None or usage_of is None:
+            return
+        try:
+            tokens = usage_of(response)
+        except Exception as exc:  # noqa: BLE001 - logged: a served answer stays served
+            problem = f"it raised {type(exc).__name__}: {exc}"
+        else:
+            if tokens is None:
+                return  # no count: the provider's settle() or the estimate stands
+            if isinstance(tokens, int) and not isinstance(tokens, bool) and tokens >= 0:
+                tab.used = tokens
+                return
+            problem = f"it returned {tokens!r}, not None or an int >= 0"
+        if _log.wants(__name__, _log.WARNING):
+            _log.logger.warning(
+                _log.template(_log.USAGE_OF_IGNORED),
+                provider=redact(tab.name),
+                problem=redact(problem),
+            )
+
+
+def _on_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def quota_of(
+    rates: Any,
+    estimate: Callable[..., object] | None,
+    usage_of: Callable[[Any], object] | None,
+) -> Quota | None:
+    """The router's token accounting, or None when its limiter holds no token quota."""
+    if rates is None or getattr(rates, "holds_tokens", False) is not True:
+        return None
+    return Quota(rates, estimate, usage_of)
