@@ -27,6 +27,7 @@ __all__ = [
     "TokenLimit",
     "need_of",
     "parse_limits",
+    "request_tokens",
     "shown_limits",
 ]
 
@@ -225,17 +226,8 @@ class InMemoryRateLimiter:
             self._add(buckets, 0.0, float(reserved - used))
 
     def tokens(self, name: str) -> float | None:
-        """Return the request tokens `name` has now (None without a request limit).
-
-        A provider with only token quotas answers its first quota's level.
-        """
-        levels = self.levels(name)
-        if not levels:
-            return None
-        for limit, level in levels:
-            if isinstance(limit, RateLimit):
-                return max(0.0, level)
-        return max(0.0, levels[0][1])
+        """Return the request tokens `name` has now (None without a request limit)."""
+        return request_tokens(self.levels(name))
 
     def levels(self, name: str) -> list[tuple[Limit, float]]:
         """Each of `name`'s limits with its bucket's level now (negative: in debt)."""
@@ -251,6 +243,14 @@ class InMemoryRateLimiter:
 
     def __repr__(self) -> str:
         return f"InMemoryRateLimiter({shown_limits(self.limits)!r})"
+
+
+def request_tokens(levels: Sequence[tuple[Limit, float]]) -> float | None:
+    """The request tokens of the first request limit in `levels` (None: there is none)."""
+    for limit, level in levels:
+        if isinstance(limit, RateLimit):
+            return max(0.0, level)
+    return None
 
 
 def shown_limits(limits: Mapping[str, tuple[Limit, ...]]) -> dict[str, str | list[str]]:

@@ -23,8 +23,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ._errors import InvalidConfigError
-from ._rate_specs import Limit, TokenLimit
-from ._ratelimit import InMemoryRateLimiter, shown_limits
+from ._rate_specs import Limit, RateLimit, TokenLimit
+from ._ratelimit import InMemoryRateLimiter, request_tokens, shown_limits
 from ._redis_clients import import_redis
 from ._redis_guard import connect
 from ._redis_scripts import encode_key_part
@@ -263,12 +263,15 @@ class RedisRateLimiter:
         self._guard.run(op, lambda: self.local.settle(name, used, reserved))
 
     def tokens(self, name: str) -> float | None:
-        """Return the tokens of `name`'s first bucket now (None when unlimited)."""
+        """Return the request tokens `name` has now (None without a request limit)."""
         if name not in self._buckets:
             return None
-        return self._guard.run(
-            lambda: max(0.0, self._run(name, _LOOK)[2]), lambda: self.local.tokens(name)
-        )
+        limits = self.limits[name]
+        if isinstance(limits[0], RateLimit):  # its first bucket: one round trip
+            return self._guard.run(
+                lambda: max(0.0, self._run(name, _LOOK)[2]), lambda: self.local.tokens(name)
+            )
+        return request_tokens(self.levels(name))
 
     def levels(self, name: str) -> list[tuple[Limit, float]]:
         """Each of `name`'s limits with its bucket's level now (negative: in debt)."""

@@ -481,3 +481,70 @@ def test_settle_refuses_a_bad_count():
 
     with pytest.raises(InvalidConfigError, match=r"settle\(tokens=\) .* got -3"):
         routed(providers=["a"], fallback_on=RuntimeError)(provider)()
+
+
+# -- every process shares one quota ---------------------------------------------------------
+
+
+@pytest.fixture
+def spawn(monkeypatch) -> Any:
+    import multiprocessing
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parent / "support"))
+    return multiprocessing.get_context("spawn")
+
+
+@pytest.mark.processes
+def test_three_processes_of_eight_threads_share_one_token_quota(
+    redis_server, redis_client, spawn, real_redis_binary
+):
+    """20,000 tokens/h over 3 x 8 threads: settled <= quota + refill + one call's overshoot.
+
+    The bound: a call starts only when the quota holds its estimate (100), and every
+    call but one settles at most its estimate, so the quota never pays out more than
+    its capacity plus its refill; the one call that reports 400 tokens more leaves the
+    quota 400 in debt, and nothing starts until the refill repays it.
+    """
+    from rate_workers import token_hammer
+
+    quota, overshoot = 20_000, 400
+    start, out = spawn.Barrier(3), spawn.Queue()
+    workers = [
+        spawn.Process(
+            target=token_hammer,
+            args=(redis_server.url, "tokens", quota, 1.5, overshoot if i == 0 else 0, start, out),
+        )
+        for i in range(3)
+    ]
+    for worker in workers:
+        worker.start()
+    results = [out.get(timeout=120) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=30)
+    assert [w.exitcode for w in workers] == [0] * 3
+    assert [local for *_, local in results] == [[float(quota)]] * 3  # none failed open
+    settled = sum(r[0] for r in results)
+    calls = sum(r[1] for r in results)
+    elapsed = max(r[3] for r in results) - min(r[2] for r in results)
+    refill = quota / 3600 * elapsed
+    assert settled <= quota + refill + overshoot + 1
+    # The quota was used up, not merely respected: at most every thread's reservation
+    # (24 x 100) and the calls' unused estimates in flight at the end are missing.
+    assert settled >= quota - 24 * 100
+    assert calls >= quota // 100
+
+
+def test_status_shows_request_tokens_and_quota_tokens(quotas):
+    limiter = quotas.make({"a": ["5/h", "1000 tokens/h"], "b": "1000 tokens/h"})
+    fn = router(limiter, providers=["a", "b", "spare"])(answer)
+    fn(1300)  # 1200 beyond the estimate: a's quota is in debt
+    status = fn.router.status()
+    a, b, spare = status
+    assert a.tokens == pytest.approx(4, abs=0.01)
+    assert a.quota_tokens == pytest.approx(-300, abs=1)
+    assert (b.tokens, b.quota_tokens) == (None, pytest.approx(1000, abs=1))
+    assert (spare.tokens, spare.quota_tokens) == (None, None)
+    assert a.to_dict()["quota_tokens"] == pytest.approx(-300, abs=1)
+    assert "quota tokens" in str(status)
+    assert "-300" in str(status) or "-299" in str(status)
