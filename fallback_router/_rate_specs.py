@@ -227,7 +227,7 @@ def _parse_many(what: str, value: object) -> tuple[Limit, ...]:
     if isinstance(value, list | tuple):
         items = cast("list[object] | tuple[object, ...]", value)
         if not items:
-            msg = f"{what} must name at least one limit, got {shown(value)}"
+            msg = f"{what} must name at least one limit, got {shown(items)}"
             raise InvalidConfigError(msg)
         return tuple(_parse(f"{what}[{i}]", item) for i, item in enumerate(items))
     return (_parse(what, value),)

@@ -237,7 +237,10 @@ def current_attempt() -> AttemptInfo | None:
         Added in 0.1.0.
     """
     state = CURRENT.get()
-    return None if state is None else AttemptInfo(*state)
+    if state is None:
+        return None
+    tab = state[5] if len(state) > 5 else None
+    return AttemptInfo(state[0], state[1], state[2], state[3], state[4], tab)
 
 
 # -- fast construction for the call path ----------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from ._balance import Weighted
 from ._counters import RoundRobinCounter
@@ -33,11 +33,12 @@ def _groups(groups: tuple[object, ...]) -> tuple[tuple[str, ...], ...]:
         if isinstance(group, str) or not isinstance(group, Sequence) or not group:
             msg = (
                 f"Tiers group {number} must be a non-empty list of provider names, "
-                f"got {shown(group)}"
+                f"got {shown(groups[number - 1])}"
             )
             raise InvalidConfigError(msg)
         names: list[str] = []
-        for name in group:  # pyright: ignore[reportUnknownVariableType]
+        for item in cast("Sequence[object]", group):
+            name = item
             if not isinstance(name, str) or not name:
                 msg = f"Tiers group {number} holds {shown(name)}, not a provider name"
                 raise InvalidConfigError(msg)
@@ -56,6 +57,11 @@ def _within_for(within: StrategyObject, group: tuple[str, ...]) -> StrategyObjec
         weights = {name: w for name, w in within.weights.items() if name in group}
         return Weighted(weights, within.failover)
     return within
+
+
+def _within(benched: Benched, indices: list[int]) -> Benched:
+    """`benched` over a group's own positions."""
+    return lambda i: benched(indices[i])
 
 
 class _TiersPlanner(Planner):
@@ -104,12 +110,7 @@ class _TiersPlanner(Planner):
         order: list[int] = []
         for indices, planner in zip(self.layout(names), self.planners, strict=True):
             sub = tuple(names[i] for i in indices)
-            inner: Benched | None = None
-            if benched is not None:
-
-                def inner(i: int, indices: list[int] = indices) -> bool:
-                    return benched(indices[i])
-
+            inner = None if benched is None else _within(benched, indices)
             order.extend(indices[i] for i in planner.order(sub, tick, inner))
         return order
 
