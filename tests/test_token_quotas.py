@@ -548,3 +548,47 @@ def test_status_shows_request_tokens_and_quota_tokens(quotas):
     assert a.to_dict()["quota_tokens"] == pytest.approx(-300, abs=1)
     assert "quota tokens" in str(status)
     assert "-300" in str(status) or "-299" in str(status)
+
+
+def test_llm_options_settle_openai_usage_for_responses_and_streams(quotas):
+    """The preset's `usage_of` reads `usage.total_tokens`, a stream's last usage chunk."""
+    from types import SimpleNamespace
+
+    from fallback_router import llm
+
+    limiter = quotas.make({"a": ["500/min", "10000 tokens/h"]})
+
+    def completion(tokens: int | None) -> Any:
+        usage = None if tokens is None else SimpleNamespace(total_tokens=tokens)
+        message = SimpleNamespace(content="hi", role="assistant")
+        choice = SimpleNamespace(message=message, finish_reason="stop", index=0)
+        return SimpleNamespace(choices=[choice], usage=usage)
+
+    options = llm.options(rate_limits=limiter, estimate_tokens=lambda prompt: 1000)
+
+    @routed(providers=["a"], **options)
+    def chat(provider: str, prompt: str) -> Any:
+        return completion(321)
+
+    chat("hi")
+    assert level(limiter, "a") == pytest.approx(10000 - 321, abs=1)
+
+    def chunk(content: str, finish: str | None, tokens: int | None = None) -> Any:
+        delta = SimpleNamespace(content=content, role="assistant")
+        choices = (
+            []
+            if tokens is not None
+            else [SimpleNamespace(delta=delta, finish_reason=finish, index=0)]
+        )
+        usage = None if tokens is None else SimpleNamespace(total_tokens=tokens)
+        return SimpleNamespace(choices=choices, usage=usage)
+
+    @routed(providers=["a"], **llm.options(True, rate_limits=limiter,
+                                           estimate_tokens=lambda prompt: 1000))  # fmt: skip
+    def stream(provider: str, prompt: str) -> Any:
+        yield chunk("h", None)
+        yield chunk("i", "stop")
+        yield chunk("", None, tokens=79)  # include_usage: the last chunk, no choices
+
+    assert "".join(llm.text(stream("hi"))) == "hi"
+    assert level(limiter, "a") == pytest.approx(10000 - 321 - 79, abs=1)
