@@ -52,7 +52,10 @@ COOLDOWN_TESTS = [
 #: rate limiter's token bucket), each with the tests that run its scripts.
 MODULES = {
     ROOT / "fallback_router" / "_redis_scripts.py": COOLDOWN_TESTS,
-    ROOT / "fallback_router" / "_redis_ratelimit.py": ["tests/test_rate_limits.py"],
+    ROOT / "fallback_router" / "_redis_ratelimit.py": [
+        "tests/test_rate_limits.py",
+        "tests/test_token_quotas.py",
+    ],
 }
 PYTEST = ["-x", "-q", "-p", "no:randomly", "-p", "no:cacheprovider", "--no-cov", "-n", "0"]
 PYTEST += ["-m", "not memory and not processes and not signals and not source", "--timeout", "30"]
