@@ -16,7 +16,6 @@ A stream is judged a success at its first item; it settles when it is closed.
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -36,9 +35,14 @@ def check_tokens(value: object, what: str) -> int:
 
 
 class Tab:
-    """One attempt's token reservation; settled once, when ended and judged."""
+    """One attempt's token reservation; settled once, when ended and judged.
 
-    __slots__ = ("_lock", "ended", "name", "quota", "reserved", "used", "verdict")
+    The two events may come from different threads (an attempt ends in a worker
+    while the call judges it): each takes one mark off `_marks` (`list.pop` is
+    atomic), and the one that takes the last mark settles.
+    """
+
+    __slots__ = ("_marks", "ended", "name", "quota", "reserved", "used", "verdict")
 
     def __init__(self, quota: Quota, name: str, reserved: int) -> None:
         self.quota = quota
@@ -47,33 +51,28 @@ class Tab:
         self.used: int | None = None
         self.verdict: bool | None = None
         self.ended = False
-        self._lock = threading.Lock()
+        self._marks = [True, False]
 
     def settle(self, tokens: int) -> None:
         """The provider's own count (`current_attempt().settle(tokens=n)`)."""
         self.used = check_tokens(tokens, "settle(tokens=)")
 
     def judge(self, ok: bool) -> None:
-        """The attempt's verdict (the first one counts)."""
-        with self._lock:
-            if self.verdict is not None:
-                return
+        """The attempt's verdict (the first one counts; given by the call's own thread)."""
+        if self.verdict is None:
             self.verdict = ok
-            close = self.ended
-        if close:
-            self._close()
+            if self._marks.pop():
+                self.close()
 
     def end(self) -> None:
-        """The attempt really ended (its slot went back)."""
-        with self._lock:
-            if self.ended:
-                return
+        """The attempt really ended (its slot went back; once per attempt)."""
+        if not self.ended:
             self.ended = True
-            close = self.verdict is not None
-        if close:
-            self._close()
+            if self._marks.pop():
+                self.close()
 
-    def _close(self) -> None:
+    def close(self) -> None:
+        """Settle: the count, else the estimate for a success and nothing for a failure."""
         used = self.used
         if used is None:
             used = self.reserved if self.verdict else 0
@@ -84,7 +83,7 @@ class Tab:
 class Quota:
     """A router's token accounting: its limiter, `estimate_tokens=` and `usage_of=`."""
 
-    __slots__ = ("_pool", "estimate", "rates", "usage_of")
+    __slots__ = ("_pool", "estimate", "rates", "settle", "usage_of")
 
     def __init__(
         self,
@@ -96,18 +95,25 @@ class Quota:
         self.estimate = estimate
         self.usage_of = usage_of
         self._pool: Any = None
+        #: `settle(name, used, reserved)`: the limiter's own, unless it does network I/O.
+        self.settle: Callable[[str, int, int], None] = (
+            self._settle_off_loop if getattr(rates, "blocking", False) else rates.settle
+        )
 
     def tokens(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> int:
         """The call's estimate (`estimate_tokens(*args, **kwargs)`; 0 without one)."""
         estimate = self.estimate
         if estimate is None:
             return 0
-        return check_tokens(estimate(*args, **kwargs), "estimate_tokens() result")
+        tokens = estimate(*args, **kwargs)
+        if type(tokens) is int and tokens >= 0:
+            return tokens
+        return check_tokens(tokens, "estimate_tokens() result")
 
-    def settle(self, name: str, used: int, reserved: int) -> None:
+    def _settle_off_loop(self, name: str, used: int, reserved: int) -> None:
         """Correct `name`'s quotas; a blocking limiter is never asked on an event loop."""
         rates = self.rates
-        if getattr(rates, "blocking", False) and _on_loop():
+        if _on_loop():
             if self._pool is None:
                 import concurrent.futures  # noqa: PLC0415 - only for async callers of Redis
 
@@ -120,8 +126,17 @@ class Quota:
         """A success: `usage_of` reads the response, a buffered stream's last item."""
         if tab is None:
             return
-        if not stream:
-            self.read(tab, response)
+        usage_of = self.usage_of
+        if usage_of is not None and not stream:
+            try:
+                tokens = usage_of(response)  # the common case inline: an int count
+            except Exception:  # noqa: BLE001 - read() says why, once more
+                tokens = None
+                self.read(tab, response)
+            if type(tokens) is int and tokens >= 0:
+                tab.used = tokens
+            elif tokens is not None:
+                self.read(tab, response)
         elif buffer and response:
             self.read(tab, response[-1])
         tab.judge(True)  # an unbuffered stream: its relay reads the last item

@@ -174,8 +174,13 @@ class InMemoryRateLimiter:
                         level = bucket[3]
                     bucket[0] = level
                 bucket[1] = now
-                need = need_of(bucket[3], tokens) if bucket[4] else 1.0
-                if level < need - _SLACK:
+                if bucket[4]:  # a token quota: need_of() inline (the hot path)
+                    need = tokens if tokens > 1.0 else 1.0  # noqa: FURB136 - no call here
+                    if need > bucket[3]:  # noqa: PLR1730 - min() costs a call on the hot path
+                        need = bucket[3]
+                    if level < need - _SLACK:
+                        room = False
+                elif level < 1.0 - _SLACK:
                     room = False
             if room:
                 for bucket in buckets:
@@ -222,8 +227,19 @@ class InMemoryRateLimiter:
         each token quota; a quota may go into debt, repaid by its refill.
         """
         buckets = self._buckets.get(name)
-        if buckets is not None and used != reserved:
-            self._add(buckets, 0.0, float(reserved - used))
+        if buckets is None or used == reserved:
+            return
+        back = reserved - used
+        with self._lock:
+            now = self._now()
+            for bucket in buckets:
+                if bucket[4]:  # request buckets are not touched
+                    elapsed = now - bucket[1]
+                    level = bucket[0] + back
+                    if elapsed > 0.0:
+                        level += elapsed * bucket[2]
+                    bucket[0] = min(bucket[3], level)
+                    bucket[1] = now
 
     def tokens(self, name: str) -> float | None:
         """Return the request tokens `name` has now (None without a request limit)."""

@@ -233,7 +233,8 @@ class CallFacts:
         """The call concluded: attempts without a verdict (abandoned) give their tokens back."""
         if self.tabs:
             for tab in self.tabs.values():
-                tab.judge(False)
+                if tab.verdict is None:
+                    tab.judge(False)
 
     def abort(self) -> list[tuple[Callable[..., Any], tuple[Any, ...]]]:
         """What to give back when the call ends abnormally (run by the driver)."""
@@ -287,7 +288,8 @@ class CallFacts:
 
     def done(self, response: Any, index: int, number: int, latency: float, hedged: bool) -> Any:
         setup = self.setup
-        self.judge_tabs()
+        if hedged:  # attempts that lost: abandoned, no verdict of their own
+            self.judge_tabs()
         elapsed = max(0.0, self.clock() - self.start)
         prefs = ROUTING.get()
         if prefs is not None and prefs.affinity is not None:

@@ -58,7 +58,7 @@ def acquire(call: CallFacts, index: int, slot: bool = False) -> Taken:
         # Token quotas: the call's estimate is reserved with the request token.
         extra = (call.tokens,) if setup.quota is not None else ()
         try:
-            got = rates.try_acquire(name, *extra)
+            got = rates.try_acquire(name, call.tokens) if extra else rates.try_acquire(name)
         except BaseException:
             # Interrupted during the token's round trip (Ctrl-C, or a limiter that raised):
             # the slot goes back, and so does the token the server may have granted
