@@ -162,6 +162,11 @@ class InMemoryRateLimiter:
         buckets = self._buckets.get(name)
         if buckets is None:
             return True
+        # need_of() inline, as arithmetic (the hot path): a request bucket (flag 0.0)
+        # needs and takes 1; a token quota (flag 1.0) needs the estimate (at least 1,
+        # at most its capacity) and takes the estimate.
+        wanted = tokens - 1.0 if tokens > 1.0 else 0.0
+        taken = tokens - 1.0
         with self._lock:
             now = self._now()  # read inside the lock: updates see non-decreasing readings
             room = True
@@ -174,17 +179,14 @@ class InMemoryRateLimiter:
                         level = bucket[3]
                     bucket[0] = level
                 bucket[1] = now
-                if bucket[4]:  # a token quota: need_of() inline (the hot path)
-                    need = tokens if tokens > 1.0 else 1.0  # noqa: FURB136 - no call here
-                    if need > bucket[3]:  # noqa: PLR1730 - min() costs a call on the hot path
-                        need = bucket[3]
-                    if level < need - _SLACK:
-                        room = False
-                elif level < 1.0 - _SLACK:
+                need = 1.0 + bucket[4] * wanted
+                if need > bucket[3]:  # noqa: PLR1730 - min() costs a call on the hot path
+                    need = bucket[3]
+                if level < need - _SLACK:
                     room = False
             if room:
                 for bucket in buckets:
-                    bucket[0] -= tokens if bucket[4] else 1.0
+                    bucket[0] -= 1.0 + bucket[4] * taken
             return room
 
     def _add(self, buckets: list[list[float]], requests: float, tokens: float) -> None:
