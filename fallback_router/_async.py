@@ -52,11 +52,9 @@ class AsyncRun:
     ) -> None:
         self.call = call
         self.fn = fn
-        self.args = args
-        self.kwargs = kwargs
+        self.args, self.kwargs = args, kwargs
         self.tasks: dict[int, tuple[asyncio.Task[Outcome], float]] = {}
-        if call.setup.quota is not None:  # token quotas: what each attempt reserves
-            call.tokens = call.setup.quota.tokens(args, kwargs)
+        call.tokens = call.setup.quota.tokens(args, kwargs) if call.setup.quota else 0  # quotas
 
     async def invoke(self, index: int) -> Any:
         """Await the provider once (what one attempt runs; streams override it)."""

@@ -23,7 +23,7 @@ from . import _log
 from ._errors import InvalidConfigError
 from ._redact import redact
 
-__all__ = ["Quota", "Tab", "check_tokens", "quota_of"]
+__all__ = ["Quota", "Tab", "check_tokens", "end_tab", "judge_all", "open_tab", "quota_of"]
 
 
 def check_tokens(value: object, what: str) -> int:
@@ -182,3 +182,24 @@ def quota_of(
     if rates is None or getattr(rates, "holds_tokens", False) is not True:
         return None
     return Quota(rates, estimate, usage_of)
+
+
+def open_tab(call: Any, index: int, state: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Open attempt `index`'s reservation on `call`; its state carries it (for `settle()`)."""
+    tab = call.tabs[index] = Tab(call.setup.quota, call.names[index], call.tokens)
+    return (*state, tab)
+
+
+def end_tab(tabs: dict[int, Tab], index: int) -> None:
+    """Attempt `index` really ended: its reservation settles once it is judged."""
+    tab = tabs.get(index)
+    if tab is not None:
+        tab.end()
+
+
+def judge_all(tabs: dict[int, Tab] | None) -> None:
+    """The call concluded: attempts without a verdict (abandoned) give their tokens back."""
+    if tabs:
+        for tab in tabs.values():
+            if tab.verdict is None:
+                tab.judge(False)

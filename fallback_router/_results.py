@@ -174,11 +174,8 @@ class AttemptInfo:
         success that reports usage. Without token quotas it does nothing.
 
         Raises:
-            InvalidConfigError: `tokens` is not an int >= 0.
+            InvalidConfigError: `tokens` is not an int >= 0 (with token quotas).
         """
-        from ._quota import check_tokens  # noqa: PLC0415 - rarely called
-
-        check_tokens(tokens, "settle(tokens=)")
         if self._tab is not None:
             self._tab.settle(tokens)
 

@@ -49,10 +49,8 @@ class SyncRun:
     ) -> None:
         self.call = call
         self.fn = fn
-        self.args = args
-        self.kwargs = kwargs
-        if call.setup.quota is not None:  # token quotas: what each attempt reserves
-            call.tokens = call.setup.quota.tokens(args, kwargs)
+        self.args, self.kwargs = args, kwargs
+        call.tokens = call.setup.quota.tokens(args, kwargs) if call.setup.quota else 0  # quotas
         # index -> (job, start, until (time.monotonic), limit, kind)
         self.jobs: dict[int, tuple[Job, float, float | None, float | None, str]] = {}
         self.signal: threading.Event | None = None

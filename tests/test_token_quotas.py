@@ -479,8 +479,10 @@ def test_settle_refuses_a_bad_count():
         current_attempt().settle(tokens=-3)  # type: ignore[union-attr]
         return name
 
+    limits = {"a": "10 tokens/s"}
     with pytest.raises(InvalidConfigError, match=r"settle\(tokens=\) .* got -3"):
-        routed(providers=["a"], fallback_on=RuntimeError)(provider)()
+        routed(providers=["a"], rate_limits=limits, fallback_on=RuntimeError)(provider)()
+    assert routed(providers=["a"])(provider)() == "a"  # without token quotas: nothing to do
 
 
 # -- every process shares one quota ---------------------------------------------------------

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from fallback_router._quota import Tab
+from fallback_router._quota import Tab, end_tab, judge_all, open_tab
 from fallback_router._results import Attempt, AttemptState, Result, new_attempt, new_result
 from fallback_router._routing import ROUTING
 
@@ -174,20 +174,8 @@ class CallFacts:
         if limit is not None:
             own = self.clock() + limit
             deadline = own if deadline is None else min(deadline, own)
-        tabs = self.tabs
-        if tabs is not None and self.setup.quota is not None:  # the attempt's reservation
-            tab = tabs[index] = Tab(self.setup.quota, self.names[index], self.tokens)
-            return (
-                self.names[index], number, index == self.terminus(), deadline, self.setup.clock,
-                tab,
-            )  # fmt: skip
-        return (
-            self.names[index],
-            number,
-            index == self.terminus(),
-            deadline,
-            self.setup.clock,
-        )
+        state = (self.names[index], number, index == self.terminus(), deadline, self.setup.clock)
+        return state if self.tabs is None else open_tab(self, index, state)  # token quotas
 
     def limit(self, what: str) -> tuple[float | None, str]:
         """Seconds the next wait may take, and which limit that is.
@@ -224,17 +212,8 @@ class CallFacts:
             setup.limiter.release(name)
         if setup.planner.tracks:
             setup.planner.ended(name)
-        if self.tabs:
-            tab = self.tabs.get(index)
-            if tab is not None:
-                tab.end()
-
-    def judge_tabs(self) -> None:
-        """The call concluded: attempts without a verdict (abandoned) give their tokens back."""
-        if self.tabs:
-            for tab in self.tabs.values():
-                if tab.verdict is None:
-                    tab.judge(False)
+        if self.tabs:  # token quotas: the attempt's reservation settles once judged
+            end_tab(self.tabs, index)
 
     def abort(self) -> list[tuple[Callable[..., Any], tuple[Any, ...]]]:
         """What to give back when the call ends abnormally (run by the driver)."""
@@ -244,7 +223,7 @@ class CallFacts:
         self.pending, self.withdrawn = None, False
         if held != (None, False):
             ops.append((release_held, (setup, self.names, *held, self.tokens)))
-        self.judge_tabs()
+        judge_all(self.tabs)
         caps = setup.caps
         if caps is not None and caps.end_probe is not None:
             ops.extend((caps.end_probe, (name,)) for name in self.probes)
@@ -289,7 +268,7 @@ class CallFacts:
     def done(self, response: Any, index: int, number: int, latency: float, hedged: bool) -> Any:
         setup = self.setup
         if hedged:  # attempts that lost: abandoned, no verdict of their own
-            self.judge_tabs()
+            judge_all(self.tabs)
         elapsed = max(0.0, self.clock() - self.start)
         prefs = ROUTING.get()
         if prefs is not None and prefs.affinity is not None:
@@ -353,6 +332,6 @@ class CallFacts:
     def error(self) -> Exception:
         """Build the error the caller receives, and emit `CallFailed`."""
         error = call_error(self)
-        self.judge_tabs()
+        judge_all(self.tabs)
         self.closed(error)
         return error
