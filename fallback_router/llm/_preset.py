@@ -320,7 +320,7 @@ def _time_limits(
     return limits
 
 
-def _benches(cooldown: object, quota_cooldown: object, auth_cooldown: object) -> tuple[Any, Any]:
+def _benches(cooldown: Any, quota_cooldown: object, auth_cooldown: object) -> tuple[Any, Any]:
     """Validate the bench lengths; a plain `cooldown` tracker must hold the long ones."""
     quota = _seconds("quota_cooldown", quota_cooldown)
     auth = _seconds("auth_cooldown", auth_cooldown)
