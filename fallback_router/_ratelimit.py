@@ -196,6 +196,7 @@ class InMemoryRateLimiter:
             for bucket in buckets:
                 elapsed = now - bucket[1]
                 level = bucket[0] + (elapsed * bucket[2] if elapsed > 0.0 else 0.0)
+                level = min(level, bucket[3])  # the refill first: a full bucket gains nothing
                 level += tokens if bucket[4] else requests
                 bucket[0] = min(level, bucket[3])
                 bucket[1] = now
@@ -237,9 +238,12 @@ class InMemoryRateLimiter:
             for bucket in buckets:
                 if bucket[4]:  # request buckets are not touched
                     elapsed = now - bucket[1]
-                    level = bucket[0] + back
-                    if elapsed > 0.0:
+                    level = bucket[0]
+                    if elapsed > 0.0:  # the refill first: a full bucket gains nothing
                         level += elapsed * bucket[2]
+                        if level > bucket[3]:  # noqa: PLR1730 - min() costs a call here
+                            level = bucket[3]
+                    level += back
                     bucket[0] = min(bucket[3], level)
                     bucket[1] = now
 
