@@ -42,7 +42,7 @@ class Tab:
     atomic), and the one that takes the last mark settles.
     """
 
-    __slots__ = ("_marks", "ended", "name", "quota", "reserved", "used", "verdict")
+    __slots__ = ("_marks", "name", "quota", "reserved", "used", "verdict")
 
     def __init__(self, quota: Quota, name: str, reserved: int) -> None:
         self.quota = quota
@@ -50,7 +50,6 @@ class Tab:
         self.reserved = reserved
         self.used: int | None = None
         self.verdict: bool | None = None
-        self.ended = False
         self._marks = [True, False]
 
     def settle(self, tokens: int) -> None:
@@ -65,11 +64,9 @@ class Tab:
                 self.close()
 
     def end(self) -> None:
-        """The attempt really ended (its slot went back; once per attempt)."""
-        if not self.ended:
-            self.ended = True
-            if self._marks.pop():
-                self.close()
+        """The attempt really ended (its slot went back; called once per attempt)."""
+        if self._marks.pop():
+            self.close()
 
     def close(self) -> None:
         """Settle: the count, else the estimate for a success and nothing for a failure."""
@@ -139,7 +136,10 @@ class Quota:
                 self.read(tab, response)
         elif buffer and response:
             self.read(tab, response[-1])
-        tab.judge(True)  # an unbuffered stream: its relay reads the last item
+        if tab.verdict is None:  # judge(True) inline; an unbuffered stream's relay reads
+            tab.verdict = True  # its last item
+            if tab._marks.pop():  # noqa: SLF001 - the tab's own protocol, inline
+                tab.close()
 
     def read(self, tab: Tab | None, response: Any) -> None:
         """Read `usage_of(response)` into `tab` (None: the count stays as it is)."""

@@ -111,7 +111,7 @@ class InMemoryRateLimiter:
         Added in 0.3.0.
     """
 
-    __slots__ = ("_buckets", "_clock", "_lock", "holds_tokens", "limits")
+    __slots__ = ("_buckets", "_clock", "_lock", "_owed", "holds_tokens", "limits")
 
     blocking = False
 
@@ -125,6 +125,8 @@ class InMemoryRateLimiter:
         self.limits: Mapping[str, tuple[Limit, ...]] = parse_limits(limits)
         self._clock = _check_clock(clock)
         self._lock = threading.Lock()
+        #: Settlements not applied yet: (name, tokens back), applied under the lock.
+        self._owed: list[tuple[str, int]] = []
         #: Some provider has a token quota (attempts then reserve their estimate).
         self.holds_tokens = any(
             isinstance(lim, TokenLimit) for lims in self.limits.values() for lim in lims
@@ -169,6 +171,8 @@ class InMemoryRateLimiter:
         taken = tokens - 1.0
         with self._lock:
             now = self._now()  # read inside the lock: updates see non-decreasing readings
+            if self._owed:
+                self._repay(now)
             room = True
             for bucket in buckets:
                 level = bucket[0]
@@ -193,6 +197,8 @@ class InMemoryRateLimiter:
         """Refill `buckets` up to now and add `requests` / `tokens` to them (capped)."""
         with self._lock:
             now = self._now()
+            if self._owed:
+                self._repay(now)
             for bucket in buckets:
                 elapsed = now - bucket[1]
                 level = bucket[0] + (elapsed * bucket[2] if elapsed > 0.0 else 0.0)
@@ -227,24 +233,25 @@ class InMemoryRateLimiter:
         """A started attempt ended having `used` tokens of the `reserved` ones.
 
         The difference goes back to (or, beyond the reservation, comes out of)
-        each token quota; a quota may go into debt, repaid by its refill.
+        each token quota; a quota may go into debt, repaid by its refill. Never
+        waits for the lock: the correction is queued (`list.append` is atomic) and
+        applied by the next operation on the buckets, before it reads them.
         """
-        buckets = self._buckets.get(name)
-        if buckets is None or used == reserved:
-            return
-        back = reserved - used
-        with self._lock:
-            now = self._now()
-            for bucket in buckets:
+        if used != reserved and name in self._buckets:
+            self._owed.append((name, reserved - used))
+
+    def _repay(self, now: float) -> None:
+        """Apply the queued settlements (under the lock): refill first, then correct."""
+        owed = self._owed
+        while owed:
+            name, back = owed.pop()
+            for bucket in self._buckets[name]:
                 if bucket[4]:  # request buckets are not touched
-                    elapsed = now - bucket[1]
                     level = bucket[0]
+                    elapsed = now - bucket[1]
                     if elapsed > 0.0:  # the refill first: a full bucket gains nothing
-                        level += elapsed * bucket[2]
-                        if level > bucket[3]:  # noqa: PLR1730 - min() costs a call here
-                            level = bucket[3]
-                    level += back
-                    bucket[0] = min(bucket[3], level)
+                        level = min(level + elapsed * bucket[2], bucket[3])
+                    bucket[0] = min(level + back, bucket[3])
                     bucket[1] = now
 
     def tokens(self, name: str) -> float | None:
