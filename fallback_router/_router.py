@@ -38,7 +38,7 @@ from ._results import Result
 from ._routing import Affinity
 from ._sdk_clients import ClientCheck
 from ._status import Status, build_status
-from ._strategies import Strategy, StrategyObject
+from ._strategies import StrategyObject
 from ._tracker import TrackerCapabilities
 from ._worker import Workers
 
@@ -94,10 +94,8 @@ class Router:
               the earliest cooldown to end if it ends within `timeout`.
             - `accept`: a predicate over a response (a buffered stream's items);
               False is that provider's failure (`RejectedResponseError`).
-            - `rate_limits`: `name -> "N/s" | "N/min" | "N/h" | RateLimit`, token
-              quotas (`"450000 tokens/min"`, `TokenLimit`), or a list of several
-              (`["500/min", "450000 tokens/min"]`); or a rate limiter shared
-              between routers (`RedisRateLimiter`).
+            - `rate_limits`: `name -> "N/min" | "N tokens/min" | RateLimit |
+              TokenLimit` (or a list of them), or a shared `RedisRateLimiter`.
             - `retry_budget`: a [`RetryBudget`][fallback_router.RetryBudget]
               capping attempts after a call's first.
             - `retry`: a `tenacity.Retrying` used as a template for each attempt.
@@ -117,15 +115,21 @@ class Router:
               provider that raised `error` is benched (over hints and `duration`).
             - `respect_retry_after`: never force a provider benched by a hint;
               with none left, `AllProvidersBenchedError` without an attempt.
-            - `usage_of`: a callable over a response (a stream's last item)
-              returning the tokens it used (or None); settles token quotas.
-            - `estimate_tokens`: a callable over the call's arguments returning
-              the tokens each attempt reserves from token quotas (default 0).
+            - `usage_of`, `estimate_tokens`: token quotas' settled count (over
+              a response) and reservation (over the call's arguments).
+
+    Attributes:
+        strategy: the strategy object, always: `Fallback()` for `"fallback"`,
+            `PrimaryOnly()` for `"primary_only"`, `RoundRobin()` for
+            `"round_robin"`, else the object given; `router.strategy.name` is
+            its name (`"fallback"`, `"weighted"`...).
 
     Version:
         Added in 0.1.0. Changed in 0.2.0: `max_concurrency`; generator functions
         route streams. Changed in 0.3.0: async functions; strategy objects; the
-        time limits, hedging, `accept`, rate limits, retry budget and `redact`.
+        time limits, hedging, `accept`, rate limits, retry budget and `redact`;
+        `strategy` is always a strategy object (it was the `Strategy` enum for a
+        string).
     """
 
     def __init__(self, providers: ProvidersSpec, **options: Unpack[RouterOptions]) -> None:
@@ -143,11 +147,8 @@ class Router:
             watch(names)
         self.tracker = config.tracker
         self.limiter = config.limiter
-        given = options.get("strategy", DEFAULTS["strategy"])
-        #: The strategy as given: a `Strategy` for its names, else the strategy object.
-        self.strategy: Strategy | StrategyObject = (
-            given if isinstance(given, StrategyObject) else Strategy.parse(given)
-        )
+        #: The strategy object (`Fallback()` for `"fallback"`...); `.name` is its name.
+        self.strategy: StrategyObject = config.strategy
         stats = Stats()
         phrase = PROVIDER_FAILED
         if not planner.failover:

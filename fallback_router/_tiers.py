@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 from ._balance import Weighted
 from ._counters import RoundRobinCounter
@@ -157,6 +157,7 @@ class Tiers(StrategyObject):
         Added in 0.3.0.
     """
 
+    name: ClassVar[str] = "tiers"
     groups: tuple[tuple[str, ...], ...]
     within: StrategyObject = field(default_factory=lambda: RoundRobin(failover=True))
 

@@ -152,3 +152,9 @@ def test_repr_and_status_work():
     assert repr(tiers) == ("Tiers(groups=(('a',), ('b',)), within=RoundRobin(failover=True))")
     router = Router(providers=["a", "b"], strategy=tiers)
     assert [row.name for row in router.status()] == ["a", "b"]
+
+
+def test_the_router_names_the_strategy_tiers():
+    tiers = Tiers(["a"], ["b"])
+    router = Router(providers=["a", "b"], strategy=tiers)
+    assert (tiers.name, router.strategy) == ("tiers", tiers)
