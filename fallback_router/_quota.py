@@ -38,11 +38,11 @@ class Tab:
     """One attempt's token reservation; settled once, when ended and judged.
 
     The two events may come from different threads (an attempt ends in a worker
-    while the call judges it): each takes one mark off `_marks` (`list.pop` is
+    while the call judges it): each takes one mark off `marks` (`list.pop` is
     atomic), and the one that takes the last mark settles.
     """
 
-    __slots__ = ("_marks", "name", "quota", "reserved", "used", "verdict")
+    __slots__ = ("marks", "name", "quota", "reserved", "used", "verdict")
 
     def __init__(self, quota: Quota, name: str, reserved: int) -> None:
         self.quota = quota
@@ -50,7 +50,7 @@ class Tab:
         self.reserved = reserved
         self.used: int | None = None
         self.verdict: bool | None = None
-        self._marks = [True, False]
+        self.marks = [True, False]
 
     def settle(self, tokens: int) -> None:
         """The provider's own count (`current_attempt().settle(tokens=n)`)."""
@@ -60,12 +60,12 @@ class Tab:
         """The attempt's verdict (the first one counts; given by the call's own thread)."""
         if self.verdict is None:
             self.verdict = ok
-            if self._marks.pop():
+            if self.marks.pop():
                 self.close()
 
     def end(self) -> None:
         """The attempt really ended (its slot went back; called once per attempt)."""
-        if self._marks.pop():
+        if self.marks.pop():
             self.close()
 
     def close(self) -> None:
@@ -138,7 +138,7 @@ class Quota:
             self.read(tab, response[-1])
         if tab.verdict is None:  # judge(True) inline; an unbuffered stream's relay reads
             tab.verdict = True  # its last item
-            if tab._marks.pop():  # noqa: SLF001 - the tab's own protocol, inline
+            if tab.marks.pop():
                 tab.close()
 
     def read(self, tab: Tab | None, response: Any) -> None:
