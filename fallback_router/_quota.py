@@ -1,14 +1,19 @@
-"""Token quotas on the call path: an attempt's reservation (`Tab`) and how it settles.
+"""Token quotas on the call path: the rate gate's lease is the attempt's reservation.
 
 Used only when the router's rate limiter holds token quotas (`holds_tokens`): the
-call estimates its tokens once (`estimate_tokens=`), each attempt reserves that
-estimate with its request token, and its `Tab` settles the real count when the
-attempt has both ended and been judged:
+call estimates its tokens once (`estimate_tokens=`), and `Quota`, the rate
+limiter's gate, answers `take(name, tokens)` with a `Tab`: the request token and
+that estimate, reserved together. The `Tab` is a lease held until the attempt ends
+(see `fallback_router._lease`); its `release()`, in the engine's one place that
+gives leases back:
 
-- a success: the count `usage_of=` read (a stream: from its last item), else the
-  one the provider gave `current_attempt().settle(tokens=n)`, else the estimate;
-- a failure, or an attempt the call abandoned or that was cancelled: what the
-  provider settled, else nothing (the reservation is given back).
+- for a candidate never started (let go, the call cancelled or interrupted):
+  gives the token and the estimate back;
+- for an attempt that ended: settles the real count once the attempt has also
+  been judged. A success: the count `usage_of=` read (a stream: from its last
+  item), else the one the provider gave `current_attempt().settle(tokens=n)`, else
+  the estimate; a failure, or an attempt the call abandoned or that was cancelled:
+  what the provider settled, else nothing (the reservation is given back).
 
 A stream is judged a success at its first item; it settles when it is closed.
 """
@@ -16,14 +21,16 @@ A stream is judged a success at its first item; it settles when it is closed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import _log
 from ._errors import InvalidConfigError
+from ._lease import RATE_LIMITED, Refusal
 from ._redact import redact
 
-__all__ = ["Quota", "Tab", "check_tokens", "end_tab", "judge_all", "open_tab", "quota_of"]
+__all__ = ["Quota", "Tab", "check_tokens", "judge_all", "open_tab", "quota_of"]
 
 
 def check_tokens(value: object, what: str) -> int:
@@ -35,22 +42,34 @@ def check_tokens(value: object, what: str) -> int:
 
 
 class Tab:
-    """One attempt's token reservation; settled once, when ended and judged.
+    """One attempt's token reservation, a lease; settled once, when ended and judged.
 
     The two events may come from different threads (an attempt ends in a worker
     while the call judges it): each takes one mark off `marks` (`list.pop` is
     atomic), and the one that takes the last mark settles.
     """
 
-    __slots__ = ("marks", "name", "quota", "reserved", "used", "verdict")
+    __slots__ = ("marks", "name", "quota", "reserved", "started", "used", "verdict")
+
+    #: Held until the attempt ends (`fallback_router._lease.Lease`).
+    until_end = True
 
     def __init__(self, quota: Quota, name: str, reserved: int) -> None:
         self.quota = quota
         self.name = name
         self.reserved = reserved
+        #: The attempt started (`open_tab`): its request token is spent.
+        self.started = False
         self.used: int | None = None
         self.verdict: bool | None = None
         self.marks = [True, False]
+
+    def release(self) -> None:
+        """The attempt ended (settled once judged), or never started (all given back)."""
+        if self.started:
+            self.end()
+        else:
+            self.quota.rates.refund(self.name, self.reserved)
 
     def settle(self, tokens: int) -> None:
         """The provider's own count (`current_attempt().settle(tokens=n)`)."""
@@ -80,7 +99,7 @@ class Tab:
 class Quota:
     """A router's token accounting: its limiter, `estimate_tokens=` and `usage_of=`."""
 
-    __slots__ = ("_pool", "estimate", "rates", "settle", "usage_of")
+    __slots__ = ("_pool", "blocking", "estimate", "rates", "settle", "usage_of")
 
     def __init__(
         self,
@@ -92,9 +111,11 @@ class Quota:
         self.estimate = estimate
         self.usage_of = usage_of
         self._pool: Any = None
+        #: A gate (`fallback_router._lease.Gate`): True when the limiter does network I/O.
+        self.blocking = bool(getattr(rates, "blocking", False))
         #: `settle(name, used, reserved)`: the limiter's own, unless it does network I/O.
         self.settle: Callable[[str, int, int], None] = (
-            self._settle_off_loop if getattr(rates, "blocking", False) else rates.settle
+            self._settle_off_loop if self.blocking else rates.settle
         )
 
     def tokens(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> int:
@@ -106,6 +127,23 @@ class Quota:
         if type(tokens) is int and tokens >= 0:
             return tokens
         return check_tokens(tokens, "estimate_tokens() result")
+
+    def take(self, name: str, tokens: int = 0) -> Tab | Refusal | None:
+        """`name`'s request token and `tokens` reserved (a `Tab`), a `Refusal`, or None."""
+        rates = self.rates
+        if not rates.limited(name):
+            return None
+        try:
+            got = rates.try_acquire(name, tokens)
+        except BaseException:
+            # Interrupted during the round trip (Ctrl-C, or a limiter that raised): what
+            # the server may have granted goes back (a refund is capped by the bucket).
+            with contextlib.suppress(Exception):
+                rates.refund(name, tokens)
+            raise
+        if got:
+            return Tab(self, name, tokens)
+        return Refusal(RATE_LIMITED, float(rates.wait_time(name, tokens)))
 
     def _settle_off_loop(self, name: str, used: int, reserved: int) -> None:
         """Correct `name`'s quotas; a blocking limiter is never asked on an event loop."""
@@ -185,16 +223,16 @@ def quota_of(
 
 
 def open_tab(call: Any, index: int, state: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Open attempt `index`'s reservation on `call`; its state carries it (for `settle()`)."""
-    tab = call.tabs[index] = Tab(call.setup.quota, call.names[index], call.tokens)
-    return (*state, tab)
+    """Attempt `index` starts: its reservation (its rate gate's lease) is noted.
 
-
-def end_tab(tabs: dict[int, Tab], index: int) -> None:
-    """Attempt `index` really ended: its reservation settles once it is judged."""
-    tab = tabs.get(index)
-    if tab is not None:
-        tab.end()
+    Kept in `call.tabs` and carried by its state (for `settle()`); none when unlimited.
+    """
+    for lease in call.leases.get(index, ()):
+        if lease.__class__ is Tab:
+            lease.started = True
+            call.tabs[index] = lease
+            return (*state, lease)
+    return state
 
 
 def judge_all(tabs: dict[int, Tab] | None) -> None:

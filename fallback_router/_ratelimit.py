@@ -11,6 +11,7 @@ between processes.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
@@ -18,12 +19,14 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol, cast, runtime_checkable
 
 from ._errors import InvalidConfigError
+from ._lease import RATE_LIMITED, Refusal, Returned
 from ._rate_specs import Limit, RateLimit, TokenLimit, parse_limits, shown
 
 __all__ = [
     "InMemoryRateLimiter",
     "RateLimit",
     "RateLimiter",
+    "TokenGate",
     "TokenLimit",
     "need_of",
     "parse_limits",
@@ -88,6 +91,38 @@ class RateLimiter(Protocol):
     def limited(self, name: str) -> bool:
         """Return whether `name` has a limit."""
         ...
+
+
+class TokenGate:
+    """A rate limiter as a gate: a token per attempt, spent when the attempt starts.
+
+    A limiter holding token quotas is the gate of `fallback_router._quota.Quota`
+    instead (its lease is the attempt's reservation).
+    """
+
+    __slots__ = ("blocking", "rates")
+
+    def __init__(self, rates: RateLimiter) -> None:
+        self.rates = rates
+        self.blocking = bool(getattr(rates, "blocking", False))
+
+    def take(self, name: str) -> Returned | Refusal | None:
+        """A token of `name` as a lease, a `Refusal` with the wait, or None (unlimited)."""
+        rates = self.rates
+        if not rates.limited(name):
+            return None
+        try:
+            got = rates.try_acquire(name)
+        except BaseException:
+            # Interrupted during the token's round trip (Ctrl-C, or a limiter that raised):
+            # the token the server may have granted goes back (a refund is capped at the
+            # bucket's capacity).
+            with contextlib.suppress(Exception):
+                rates.refund(name)
+            raise
+        if got:
+            return Returned(rates.refund, name, False)
+        return Refusal(RATE_LIMITED, float(rates.wait_time(name)))
 
 
 class InMemoryRateLimiter:

@@ -27,7 +27,7 @@ from ._callers import ASYNC, ASYNC_STREAM, kind_of, make_caller
 from ._config import Config
 from ._decorator import AsyncRoutedFunction, AsyncRoutedStream, RoutedFunction
 from ._engine.record import Recorder
-from ._engine.setup import Setup, call_ids
+from ._engine.setup import Setup, call_ids, gates_of
 from ._engine.stats import Stats
 from ._limits import ConcurrencyLimiter
 from ._log import PRIMARY_FAILED, PROVIDER_FAILED, ROUND_ROBIN_FAILED
@@ -115,8 +115,7 @@ class Router:
               provider that raised `error` is benched (over hints and `duration`).
             - `respect_retry_after`: never force a provider benched by a hint;
               with none left, `AllProvidersBenchedError` without an attempt.
-            - `usage_of`, `estimate_tokens`: token quotas' settled count (over
-              a response) and reservation (over the call's arguments).
+            - `usage_of`, `estimate_tokens`: token quotas' count and reservation.
 
     Attributes:
         strategy: the strategy object, always: `Fallback()` for `"fallback"`,
@@ -169,6 +168,7 @@ class Router:
         limited = limited or config.hedge_after is not None
         limited = limited or config.first_item_timeout is not None
         limited = limited or config.idle_timeout is not None
+        quota = quota_of(config.rate_limits, config.estimate_tokens, config.usage_of)
         self.setup = Setup(
             static=config.static,
             dynamic=config.dynamic,
@@ -176,6 +176,7 @@ class Router:
             tracker=tracker,
             caps=caps,
             limiter=config.limiter,
+            gates=gates_of(config.limiter, config.rate_limits, quota),
             abandoned=ConcurrencyLimiter(config.max_abandoned) if limited else None,
             rates=config.rate_limits,
             budget=config.retry_budget,
@@ -189,7 +190,7 @@ class Router:
             wait_for_cooldown=config.wait_for_cooldown,
             accept=config.accept,
             respect_retry_after=config.respect_retry_after and tracker is not None,
-            quota=quota_of(config.rate_limits, config.estimate_tokens, config.usage_of),
+            quota=quota,
             buffer=config.stream_failover == "buffer",
             reraise=config.reraise,
             probe_ttl=config.timeout,
