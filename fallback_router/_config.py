@@ -273,7 +273,8 @@ def _rates(rate_limits: object, static: Providers | None, clock: Callable[[], fl
     if all(callable(getattr(rate_limits, name, None)) for name in needed):
         return rate_limits
     msg = (
-        f"rate_limits must be a mapping name -> 'N/s' | 'N/min' | 'N/h' | RateLimit, or a "
+        f"rate_limits must be a mapping name -> 'N/s' | 'N/min' | 'N/h' | 'N tokens/min' | "
+        f"RateLimit | TokenLimit (or a list of them), or a "
         f"rate limiter (InMemoryRateLimiter, RedisRateLimiter), got {rate_limits!r}"
     )
     raise InvalidConfigError(msg)
