@@ -56,6 +56,7 @@ MODULES = {
         "tests/test_rate_limits.py",
         "tests/test_token_quotas.py",
     ],
+    ROOT / "fallback_router" / "_redis_ratio.py": ["tests/test_failure_ratio.py"],
 }
 PYTEST = ["-x", "-q", "-p", "no:randomly", "-p", "no:cacheprovider", "--no-cov", "-n", "0"]
 PYTEST += ["-m", "not memory and not processes and not signals and not source", "--timeout", "30"]
