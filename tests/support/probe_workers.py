@@ -7,10 +7,12 @@ import time
 
 
 def hammer(  # noqa: C901 - one worker's whole loop
-    url: str, namespace: str, threads: int, seconds: float, start_at: float
+    url: str, namespace: str, threads: int, seconds: float
 ) -> tuple[int, int]:
-    """Route calls over a (always failing) and b from `threads` threads until time runs out.
+    """Route calls over a (always failing) and b from `threads` threads for `seconds`.
 
+    A barrier across processes: the worker adds 1 to `<namespace>:ready` once it can
+    call, and starts calling when `<namespace>:go` exists (set by the test).
     Returns (attempts on a that were claimed probes, attempts on a that were not).
     """
     import redis
@@ -21,7 +23,7 @@ def hammer(  # noqa: C901 - one worker's whole loop
     # A patient op_timeout: the subject is one probe, not fail-open; a tracker failing open
     # under load (4 processes x 8 threads beside the suite) would rightly try a plainly.
     tracker = RedisCooldown.from_url(
-        url, duration=0.2, namespace=namespace, refresh=0.05, op_timeout=2.0
+        url, duration=0.2, namespace=namespace, refresh=0.05, op_timeout=10.0
     )
     counts = {"probe": 0, "plain": 0}
     lock = threading.Lock()
@@ -40,8 +42,13 @@ def hammer(  # noqa: C901 - one worker's whole loop
         return provider
 
     fn = routed(providers=["a", "b"], cooldown=tracker, on_event=hook)(call)
-    while time.time() < start_at:
-        time.sleep(0.001)  # all processes start together (a barrier across processes)
+    control.incr(f"{namespace}:ready")
+    give_up = time.monotonic() + 120
+    while not control.exists(f"{namespace}:go"):
+        if time.monotonic() > give_up:
+            msg = "the test never said go"
+            raise RuntimeError(msg)
+        time.sleep(0.001)
 
     def loop() -> None:
         deadline = time.monotonic() + seconds
