@@ -124,7 +124,9 @@ def test_four_processes_make_one_probe_per_cooldown_end(
             assert time.monotonic() < deadline, "the workers never got ready"
             assert not pending.ready(), pending.get()  # a worker that died says why
             time.sleep(0.01)
-        bench = RedisCooldown(redis_client, duration=0.5, namespace=namespace)
+        bench = RedisCooldown(
+            redis_client, duration=0.5, max_duration=60, multiplier=1.0, namespace=namespace
+        )
         bench.record_failure("a", RuntimeError())
         redis_client.set(f"{namespace}:go", "1")
         counts = pending.get(timeout=120)

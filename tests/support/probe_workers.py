@@ -22,8 +22,17 @@ def hammer(  # noqa: C901 - one worker's whole loop
     control = redis.Redis.from_url(url)
     # A patient op_timeout: the subject is one probe, not fail-open; a tracker failing open
     # under load (4 processes x 8 threads beside the suite) would rightly try a plainly.
+    # Cooldowns of 0.2 s that never grow (multiplier 1), remembered for 60 s (the window is
+    # max_duration): with the window of 0.2 s, a busy machine that left a unprobed for
+    # 0.2 s after a cooldown rightly forgot it, and tried it plainly.
     tracker = RedisCooldown.from_url(
-        url, duration=0.2, namespace=namespace, refresh=0.05, op_timeout=10.0
+        url,
+        duration=0.2,
+        max_duration=60,
+        multiplier=1.0,
+        namespace=namespace,
+        refresh=0.05,
+        op_timeout=10.0,
     )
     counts = {"probe": 0, "plain": 0}
     lock = threading.Lock()
