@@ -18,7 +18,8 @@ from ._classify import CALLER_BUGS as CALLER_BUGS
 from ._classify import ErrorMatcher as ErrorMatcher
 from ._classify import default_cooldown_on as default_cooldown_on
 from ._classify import http_status as http_status
-from ._classify import status_of as status_of
+from ._classify import http_status_of as http_status_of
+from ._classify import status_of as status_of  # deprecated, not in __all__; goes in 0.4.0
 from ._cooldown import InMemoryCooldown as InMemoryCooldown
 from ._counters import InMemoryRoundRobin as InMemoryRoundRobin
 from ._counters import RoundRobinCounter as RoundRobinCounter
@@ -26,7 +27,6 @@ from ._decorator import AsyncRoutedFunction as AsyncRoutedFunction
 from ._decorator import AsyncRoutedStream as AsyncRoutedStream
 from ._decorator import BoundRoutedMethod as BoundRoutedMethod
 from ._decorator import RoutedFunction as RoutedFunction
-from ._engine.stats import RECENT_NAMES as RECENT_NAMES
 from ._errors import AllProvidersBenchedError as AllProvidersBenchedError
 from ._errors import AllProvidersFailedError as AllProvidersFailedError
 from ._errors import AttemptTimeoutError as AttemptTimeoutError
@@ -69,18 +69,15 @@ from ._routing import routing as routing
 from ._status import ProviderStatus as ProviderStatus
 from ._status import Status as Status
 from ._strategies import Fallback as Fallback
-from ._strategies import Plan as Plan
 from ._strategies import PrimaryOnly as PrimaryOnly
 from ._strategies import RoundRobin as RoundRobin
 from ._strategies import Strategy as Strategy
-from ._strategies import plan_fallback as plan_fallback
 from ._tracker import CooldownState as CooldownState
 from ._tracker import CooldownTracker as CooldownTracker
 from ._version import __version__ as __version__
 
 __all__ = [
     "CALLER_BUGS",
-    "RECENT_NAMES",
     "AllProvidersBenchedError",
     "AllProvidersFailedError",
     "AsyncRoutedFunction",
@@ -112,7 +109,6 @@ __all__ = [
     "LeastBusy",
     "LeastLatency",
     "NoProvidersError",
-    "Plan",
     "PrimaryOnly",
     "ProviderSkipped",
     "ProviderStatus",
@@ -140,12 +136,11 @@ __all__ = [
     "current_attempt",
     "default_cooldown_on",
     "http_status",
-    "plan_fallback",
+    "http_status_of",
     "redact",
     "retry_after_of",
     "routed",
     "routing",
-    "status_of",
 ]
 
 

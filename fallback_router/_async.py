@@ -12,34 +12,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import inspect
 import threading
 from collections.abc import Callable
 from typing import Any
 
-from ._engine.call import ABANDON, AWAIT, HEDGE, IO, START, STARTED, CallState, Outcome
+from ._engine.actions import HEDGE, STARTED, Abandon, Await, Io, Made, Outcome, Start, Wait
+from ._engine.call import CallState
 from ._engine.gates import ungranted
 from ._engine.setup import Setup
-from ._errors import AttemptTimeoutError, RejectedResponseError
+from ._errors import AttemptTimeoutError
+from ._responses import check_awaited, judge
 from ._results import CURRENT, AttemptState
 from ._retry import retry_after_first_async
-from ._routing import hide_preferences, show_preferences
+from ._routing import ENTERED, hide_preferences, show_preferences
 
-__all__ = ["AsyncRun", "check_awaited", "drive_async", "run_async"]
-
-
-def check_awaited(response: object, fn: Callable[..., Any]) -> None:
-    """Refuse an `async def` that returned an awaitable (a missing `await`)."""
-    if inspect.isawaitable(response):
-        close = getattr(response, "close", None)
-        if close is not None:
-            close()
-        name = getattr(fn, "__qualname__", None) or repr(fn)
-        msg = (
-            f"{name} returned an awaitable ({type(response).__name__}) instead of the "
-            f"response: await the provider call inside it"
-        )
-        raise TypeError(msg)
+__all__ = ["AsyncRun", "drive_async", "run_async"]
 
 
 class AsyncRun:
@@ -62,8 +49,7 @@ class AsyncRun:
 
     def check(self, response: Any) -> None:
         """Refuse an awaitable response (streams override it)."""
-        if inspect.isawaitable(response):
-            check_awaited(response, self.fn)
+        check_awaited(response, self.fn)
 
     async def attempt(
         self, index: int, state: AttemptState, limit: float | None, kind: str
@@ -71,52 +57,53 @@ class AsyncRun:
         """One attempt with its retries, bounded by `limit`; never raises `Exception`."""
         call = self.call
         setup, clock = call.setup, call.clock
-        token, hidden = CURRENT.set(state), hide_preferences()
+        token = CURRENT.set(state)
+        hidden = hide_preferences() if ENTERED[0] else None  # routing() was ever used
         start = clock()
         try:
-            first = call.first
+            made = call.made
             scope = asyncio.timeout(limit)
             try:
                 async with scope:
-                    if first is not None and first[0] == index and call.number == 1:
-                        _, _, made = first
-                        error = made[1]
-                        start = made[2]
+                    if made is not None and made.index == index and call.number == 1:
+                        error = made.outcome.error
+                        start = made.outcome.start
                     else:
                         try:
                             response = await self.invoke(index)
                         except Exception as exc:  # noqa: BLE001 - reported, not handled, here
                             error = exc
                         else:
-                            end = clock()
+                            outcome = Outcome(response, None, start, clock())
                             self.check(response)
-                            return _judge(setup, state[0], state[1], (response, None, start, end))
+                            return judge(setup, state[0], state[1], outcome)
                     retry = setup.retry
                     trigger = setup.recorder.fallback_on
                     if retry is None or error is None or not trigger(error):
-                        return (None, error, start, clock())
+                        return Outcome(None, error, start, clock())
                     try:
                         response = await retry_after_first_async(
                             retry, error, lambda: self.invoke(index), state[3], setup.clock,
                             setup.budget, trigger,
                         )  # fmt: skip
                     except Exception as exc:  # noqa: BLE001 - the retries' last error
-                        return (None, exc, start, clock())
+                        return Outcome(None, exc, start, clock())
                     end = clock()
                     self.check(response)
-                    return _judge(setup, state[0], state[1], (response, None, start, end))
+                    return judge(setup, state[0], state[1], Outcome(response, None, start, end))
             except TimeoutError:
                 if not scope.expired():
                     raise
                 error = AttemptTimeoutError(state[0], limit or 0.0, kind)
-                return (None, error, start, clock())
+                return Outcome(None, error, start, clock())
         finally:
-            show_preferences(hidden)
+            if hidden is not None:
+                show_preferences(hidden)
             CURRENT.reset(token)
 
-    async def start(self, action: tuple[Any, ...]) -> Any:
-        """Carry out a START: await the attempt (or start it as a task, when hedging)."""
-        _, index, number, _forced, _probe, _hedged = action
+    async def start(self, action: Start) -> Any:
+        """Carry out a `Start`: await the attempt (or start it as a task, when hedging)."""
+        index, number = action.index, action.number
         call = self.call
         setup = call.setup
         limit, kind = call.limit("attempt") if setup.limits else (None, "attempt")
@@ -167,24 +154,19 @@ class AsyncRun:
             del self.tasks[index]
             running = call.running.pop(index, None)
             name = call.names[index]
-            probe = running is not None and running[1]
+            probe = running is not None and running.probe
             if probe:
                 call.probes.discard(name)
             task.add_done_callback(_released(call, index, probe))
             task.cancel()
             if running is not None:
-                call.setup.recorder.abandoned(name, running[0], reason, call.function,
-                                              call.call_id)  # fmt: skip
+                call.record.abandoned(name, running.number, reason)
 
     def abort(self) -> None:
         """The call ends abnormally: give back what it holds (off the loop if blocking)."""
         self.finish("call ended")
         call = self.call
-        for index, (number, *_) in list(call.running.items()):  # attempts cut short
-            call.setup.recorder.abandoned(
-                call.names[index], number, "call ended", call.function, call.call_id
-            )
-        call.running.clear()
+        call.cut_short()
         blocking = self.call.setup.blocking()
         for fn, args in self.call.abort():
             if blocking:
@@ -278,14 +260,6 @@ def _released(call: CallState, index: int, probe: bool) -> Callable[[asyncio.Tas
     return done
 
 
-def _judge(setup: Setup, name: str, number: int, outcome: Outcome) -> Outcome:
-    accept = setup.accept
-    if accept is None or outcome[1] is not None or accept(outcome[0]):
-        return outcome
-    setup.recorder.rejected(name, number)
-    return (None, RejectedResponseError(name, outcome[0]), outcome[2], outcome[3])
-
-
 async def drive_async(run: AsyncRun) -> Any:
     """Run a call's steps to the end, awaiting what waits: its response, Result or error."""
     call = run.call
@@ -302,15 +276,18 @@ async def drive_async(run: AsyncRun) -> Any:
             call.closed(exc)  # once: nothing when the call's last event went already
             raise
         try:
-            kind = action[0]
-            if kind == START:
+            kind = action.__class__
+            if kind is Start:
                 reply = await run.start(action)
-            elif kind == IO:
-                reply = await _io(call, action[1], action[2])
-            elif kind == AWAIT:
-                reply = await run.await_(action[1])
-            elif kind == ABANDON:
-                run.finish(action[1])
+            elif kind is Io:
+                peek = action.peek
+                reply = None if peek is None else peek(*action.args)
+                if reply is None:
+                    reply = await _io(call, action.fn, action.args)
+            elif kind is Await:
+                reply = await run.await_(action.more)
+            elif kind is Abandon:
+                run.finish(action.reason)
                 await run.settle()
                 reply = None
             else:
@@ -322,8 +299,9 @@ async def drive_async(run: AsyncRun) -> Any:
             raise
 
 
-async def _wait(call: CallState, action: tuple[Any, ...]) -> str | None:
-    _, gate, names, until, _reason = action
+async def _wait(call: CallState, action: Wait) -> str | None:
+    """Carry out a `Wait` without blocking the loop."""
+    gate, names, until = action.gate, action.names, action.until
     if gate is not None and names:
         got: str | None = await gate.acquire_any_async(names, until, call.setup.clock)
         return got
@@ -341,10 +319,10 @@ async def run_async(  # noqa: PLR0913 - the call's facts
     kwargs: dict[str, Any],
     want_result: bool,
     function: str,
-    first: tuple[int, int, Outcome] | None = None,
+    made: Made | None = None,
     start: float | None = None,
     call_id: int | None = None,
 ) -> Any:
     """Route one async call on the general path."""
-    call = CallState(setup, function, want_result, setup.blocking(), first, start, call_id)
+    call = CallState(setup, function, want_result, made, start, call_id)
     return await drive_async(AsyncRun(call, fn, args, kwargs))

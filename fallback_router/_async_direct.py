@@ -1,58 +1,46 @@
-"""The async happy path: the async twin of `_direct` (same eligibility, same helpers)."""
+"""The async happy path: the async twin of `_direct` (same eligibility, same parts).
+
+The quiet one-attempt shortcut, awaited: a tracker with state, a counter that
+waits on the network or `routing()` preferences send the call to the engine's
+walk (`run_async`) before any attempt; a failed attempt is handed to it as made.
+"""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from typing import Any
 
-from ._async import check_awaited, run_async
-from ._engine.facts import Outcome
+from ._async import run_async
+from ._direct import QuietParts
+from ._engine.actions import Made, Outcome
 from ._engine.setup import Setup
-from ._results import CURRENT, new_attempt, new_result
+from ._responses import check_awaited
+from ._results import CURRENT
 from ._routing import ENTERED, ROUTING
 
 __all__ = ["async_direct_caller"]
 
 
-def async_direct_caller(  # noqa: C901, PLR0915 - the happy path, inlined on purpose
+def async_direct_caller(
     setup: Setup, fn: Callable[..., Any], want_result: bool, function: str
 ) -> Callable[..., Any]:
-    """Return `async call(*args, **kwargs)` routing `fn`, the happy path inlined.
-
-    The async twin of the sync happy path (see `_direct`): same eligibility, same
-    helpers; a tracker whose view would need a round trip sends the call to the
-    general path, which reads it off the loop.
-    """
-    static = setup.static
-    assert static is not None  # noqa: S101 - the happy path needs fixed providers
-    names, objects = static
-    count = len(names)
-    planner = setup.planner
-    router_clock = setup.clock
-    one = not planner.failover
-    terminus = tuple((i == count - 1) if one else count == 1 for i in range(count))
-    states = tuple((name, 1, terminus[i], None, router_clock) for i, name in enumerate(names))
+    """Return `async call(*args, **kwargs)` routing `fn`, the quiet shortcut inlined."""
+    counter = setup.planner.counter
+    blocking_counter = counter is not None and getattr(counter, "blocking", False)
+    next_index = counter.next_index if counter is not None and not blocking_counter else None
+    parts = QuietParts(setup, want_result, function, next_index)
+    assert setup.static is not None  # noqa: S101 - checked by QuietParts
+    objects = setup.static[1]
+    states, cells, plain, special = parts.states, parts.cells, parts.plain, parts.special
     tracker: Any = setup.tracker
-    counter = planner.counter
-    next_index = (
-        counter.next_index
-        if counter is not None and not getattr(counter, "blocking", False)
-        else None
-    )
-    blocking_counter = counter is not None and next_index is None
-    pick = None if planner.fixed_first else planner.pick
-    tracks = planner.tracks
-    recorder = setup.recorder
-    hooks = recorder.hooks
-    cells = tuple(setup.stats.cell(name) for name in names)  # each provider's success counts
+    router_clock = setup.clock
     set_current, reset_current = CURRENT.set, CURRENT.reset
-    get_routing = ROUTING.get
-    entered = ENTERED
-    call_ids = setup.call_ids
-    plain: set[type[Any]] = set()
+    get_routing, entered = ROUTING.get, ENTERED
+    check = functools.partial(check_awaited, fn=fn)
 
-    async def direct_call(*args: Any, **kwargs: Any) -> Any:  # noqa: C901, PLR0912, PLR0915 - inlined on purpose
+    async def direct_call(*args: Any, **kwargs: Any) -> Any:
         clock = router_clock if router_clock is not None else time.monotonic
         start = clock()
         if (
@@ -61,75 +49,35 @@ def async_direct_caller(  # noqa: C901, PLR0915 - the happy path, inlined on pur
             or (entered[0] and get_routing() is not None)
         ):
             return await run_async(setup, fn, args, kwargs, want_result, function, None, start)
-        tick = next_index() if next_index is not None else 0
-        index = 0 if pick is None else pick(names, tick)
-        name = names[index]
-        call_id = 0
-        if hooks is not None:
-            call_id = next(call_ids)
-            try:
-                recorder.started_call(function, call_id)
-                recorder.started(name, 1, terminus[index], None, False, False, function, call_id)
-            except BaseException as exc:  # Ctrl-C in a hook: the call ends, closed
-                recorder.failed_call(exc, (), function, call_id)
-                raise
-        if tracks:
-            planner.started(name)
+        tick = index = call_id = 0
+        if special:
+            tick, index, call_id = parts.opening()
         token = set_current(states[index])
         try:
             obj = objects[index]
             response: Any = await (fn(obj, *args, **kwargs) if kwargs else fn(obj, *args))
-        except Exception as exc:  # noqa: BLE001 - handed to the general path below
-            failure: Outcome = (None, exc, start, clock())
+        except Exception as exc:  # noqa: BLE001 - handed to the engine below
+            failure = Outcome(None, exc, start, clock())
         except BaseException as exc:  # Ctrl-C, cancellation: the call ends here, closed
-            if tracks:
-                planner.ended(name)
-            if hooks is not None:
-                try:
-                    recorder.abandoned(name, 1, "call ended", function, call_id)
-                finally:
-                    recorder.failed_call(exc, (), function, call_id)
+            if special:
+                parts.interrupted(index, call_id, exc)
             raise
         else:
             end = clock()
-            if tracks:
-                planner.ended(name)
-            cls: Any = response.__class__
-            if cls not in plain:
-                try:
-                    check_awaited(response, fn)
-                except TypeError as exc:  # the call ends here: closed for the hooks
-                    if hooks is not None:
-                        recorder.abandoned(name, 1, "call ended", function, call_id)
-                        recorder.failed_call(exc, (), function, call_id)
-                    raise
-                if len(plain) < 64:
-                    plain.add(cls)
-            latency = max(0.0, end - start)
-            if tracks:
-                planner.observed(name, latency)
-            if hooks is None:
-                cell = cells[index]
-                cell.tick()
-                cell.latency = latency
-                cell.end = end
-            else:
-                try:
-                    recorder.succeeded(name, 1, latency, end, function, call_id)
-                except BaseException as exc:  # Ctrl-C in a hook: the call ends, closed
-                    recorder.failed_call(exc, (), function, call_id)
-                    raise
-                recorder.succeeded_call(name, 1, latency, function, call_id)
-            if want_result:
-                return new_result(
-                    response, name, latency, 1, terminus[index],
-                    (new_attempt(name, None, latency, False),), (), latency,
-                )  # fmt: skip
-            return response
+            if response.__class__ not in plain:
+                parts.admit(response, index, call_id, check)
+            latency = end - start if end > start else 0.0  # cheaper than calling max()
+            cell = cells[index]
+            cell.tick()
+            cell.latency = latency
+            cell.end = end
+            if special:
+                parts.closing(index, call_id, latency)
+            return parts.result(response, index, latency) if want_result else response
         finally:
             reset_current(token)
-        first = (index, tick, failure)
-        return await run_async(setup, fn, args, kwargs, want_result, function, first, start,
+        made = Made(index, tick, failure)
+        return await run_async(setup, fn, args, kwargs, want_result, function, made, start,
                                call_id)  # fmt: skip
 
     return direct_call

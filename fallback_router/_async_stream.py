@@ -17,12 +17,13 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any, Self
 
 from ._async import AsyncRun, drive_async
-from ._engine.call import STARTED, CallState, Outcome
+from ._engine.actions import STARTED, Outcome, Start
+from ._engine.call import CallState
 from ._engine.setup import Setup
 from ._errors import AttemptTimeoutError, StreamInterrupted
-from ._relay import RelayBase
-from ._results import CURRENT, AttemptState, Result, new_result
-from ._routing import hide_preferences, show_preferences
+from ._relay import RelayBase, carrying
+from ._results import CURRENT, AttemptState, Result
+from ._routing import ENTERED, hide_preferences, show_preferences
 
 __all__ = ["AsyncRelay", "lazy_stream_async", "route_stream_async"]
 
@@ -34,7 +35,7 @@ async def _next_item(
 ) -> Any:
     """The provider's next item under its context, within `limit` (`_EMPTY` at the end)."""
     token = CURRENT.set(state)
-    hidden = hide_preferences()
+    hidden = hide_preferences() if ENTERED[0] else None  # routing() was ever used
     scope = asyncio.timeout(limit)
     try:
         async with scope:
@@ -46,7 +47,8 @@ async def _next_item(
             raise AttemptTimeoutError(state[0], limit or 0.0, kind) from None
         raise
     finally:
-        show_preferences(hidden)
+        if hidden is not None:
+            show_preferences(hidden)
         CURRENT.reset(token)
 
 
@@ -54,11 +56,12 @@ async def _close(gen: AsyncIterator[Any], state: AttemptState) -> None:
     aclose = getattr(gen, "aclose", None)
     if aclose is not None:
         token = CURRENT.set(state)
-        hidden = hide_preferences()
+        hidden = hide_preferences() if ENTERED[0] else None  # routing() was ever used
         try:
             await aclose()
         finally:
-            show_preferences(hidden)
+            if hidden is not None:
+                show_preferences(hidden)
             CURRENT.reset(token)
 
 
@@ -95,8 +98,8 @@ class AsyncStreamRun(AsyncRun):
             raise
         return items
 
-    async def start(self, action: tuple[Any, ...]) -> Any:
-        _, index, number, _forced, _probe, _hedged = action
+    async def start(self, action: Start) -> Any:
+        index, number = action.index, action.number
         call = self.call
         state = call.state(index, number, self.call.limit("first item")[0])
         self.opened[index] = state
@@ -147,23 +150,14 @@ async def route_stream_async(
     function: str,
 ) -> Result[AsyncRelay]:
     """Route an async stream; its `Result` carries the consumer's async iterator."""
-    call = CallState(setup, function, True, setup.blocking())
+    call = CallState(setup, function, True)
     call.stream = not setup.buffer  # an unbuffered stream's call ends with the stream
     call.streamed = True
     run = AsyncStreamRun(call, fn, args, kwargs)
     result: Result[Any] = await drive_async(run)
     index = call.names.index(result.provider)
     relay = AsyncRelay(call, index, result.response, run.opened[index])
-    return new_result(
-        relay,
-        result.provider,
-        result.latency,
-        result.attempt,
-        result.was_terminus,
-        result.attempts,
-        result.skipped,
-        result.elapsed,
-    )
+    return carrying(result, relay)
 
 
 async def lazy_stream_async(

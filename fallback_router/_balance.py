@@ -7,7 +7,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 from ._counters import RoundRobinCounter
 from ._errors import InvalidConfigError
@@ -19,10 +19,9 @@ __all__ = ["LeastBusy", "LeastLatency", "Weighted", "smooth_schedule"]
 #: The longest schedule `Weighted` builds (weights are scaled down beyond it).
 MAX_SCHEDULE = 10_000
 
-#: `LeastLatency`: one sample raises an estimate at most this many times over...
-MAX_RISE = 2.0
-#: ...or by this many seconds, whichever is more (an estimate of 0 can still rise).
-MIN_RISE = 0.001
+#: `LeastLatency`: one sample raises an estimate at most MAX_RISE-fold or by MIN_RISE s,
+#: whichever is more (an estimate of 0 can still rise).
+MAX_RISE, MIN_RISE = 2.0, 0.001
 
 
 def smooth_schedule(weights: Sequence[int]) -> tuple[int, ...]:
@@ -167,6 +166,7 @@ class Weighted(StrategyObject):
         Added in 0.3.0.
     """
 
+    name: ClassVar[str] = "weighted"
     weights: Mapping[str, float]
     failover: bool = True
 
@@ -225,6 +225,7 @@ class LeastBusy(StrategyObject):
         Added in 0.3.0.
     """
 
+    name: ClassVar[str] = "least_busy"
     failover: bool = True
 
     def bind(self, counter: RoundRobinCounter, names: Sequence[str] | None) -> Planner:
@@ -324,6 +325,7 @@ class LeastLatency(StrategyObject):
         Added in 0.3.0.
     """
 
+    name: ClassVar[str] = "least_latency"
     failover: bool = True
     explore: float = 0.05
     alpha: float = field(default=0.3)

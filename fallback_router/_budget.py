@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 
 from ._errors import InvalidConfigError
+from ._lease import BUDGET, Refusal, Returned
 
 __all__ = ["RetryBudget"]
 
@@ -114,6 +115,18 @@ class RetryBudget:
                 self._deposits -= 1.0
                 return True
             return False
+
+    #: The budget answers from memory.
+    blocking = False
+
+    def take(self, name: str) -> Returned | Refusal:
+        """The gate: one unit for an extra attempt on `name` (spent when it starts), or why not."""
+        if self.withdraw():
+            return Returned(self._give_back, name, False)
+        return Refusal(BUDGET, 0.0)
+
+    def _give_back(self, name: str) -> None:  # noqa: ARG002 - a lease gives back by name
+        self.refund()
 
     def refund(self) -> None:
         """Give back one unit withdrawn for an attempt that never ran (a cancelled call).

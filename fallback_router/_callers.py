@@ -137,31 +137,14 @@ async def _lazy_stream_async(
             yield item
 
 
-def _method_caller(  # noqa: C901 - one small function per kind
-    setup: Setup, fn: Any, kind: str, want_result: bool
-) -> Callable[..., Any]:
+def _method_caller(setup: Setup, fn: Any, kind: str, want_result: bool) -> Callable[..., Any]:
     """A caller for a method: `caller(instance, *args)` routes `fn(instance, provider, *args)`.
 
     Methods take the general path (the instance is bound per call).
     """
     function = _name_of(fn)
     if kind == ASYNC_STREAM:
-        if want_result:
-
-            async def route_async_stream(instance: object, /, *args: Any, **kwargs: Any) -> Any:
-                bound = functools.partial(fn, instance)
-                return await route_stream_async(setup, bound, args, kwargs, function)
-
-            return route_async_stream
-
-        async def async_stream(instance: object, /, *args: Any, **kwargs: Any) -> Any:
-            bound = functools.partial(fn, instance)
-            stream = lazy_stream_async(setup, bound, args, kwargs, function)
-            async with contextlib.aclosing(stream) as gen:  # see _lazy_stream_async
-                async for item in gen:
-                    yield item
-
-        return async_stream
+        return _async_stream_method(setup, fn, want_result, function)
     if kind == ASYNC:
 
         async def async_method(instance: object, /, *args: Any, **kwargs: Any) -> Any:
@@ -170,19 +153,7 @@ def _method_caller(  # noqa: C901 - one small function per kind
 
         return async_method
     if kind == STREAM:
-        if want_result:
-
-            def route_method_stream(instance: object, /, *args: Any, **kwargs: Any) -> Any:
-                warn_on_loop(function, setup.warned)
-                return route_stream(setup, functools.partial(fn, instance), args, kwargs, function)
-
-            return route_method_stream
-
-        def method_stream(instance: object, /, *args: Any, **kwargs: Any) -> Any:
-            warn_on_loop(function, setup.warned)
-            yield from lazy_stream(setup, functools.partial(fn, instance), args, kwargs, function)
-
-        return method_stream
+        return _stream_method(setup, fn, want_result, function)
 
     def method(instance: object, /, *args: Any, **kwargs: Any) -> Any:
         warn_on_loop(function, setup.warned)
@@ -190,3 +161,42 @@ def _method_caller(  # noqa: C901 - one small function per kind
         return run_call(setup, bound, args, kwargs, want_result, function)
 
     return method
+
+
+def _async_stream_method(
+    setup: Setup, fn: Any, want_result: bool, function: str
+) -> Callable[..., Any]:
+    """A method routing an async stream (`want_result`: the stream's `Result`)."""
+    if want_result:
+
+        async def route_async_stream(instance: object, /, *args: Any, **kwargs: Any) -> Any:
+            bound = functools.partial(fn, instance)
+            return await route_stream_async(setup, bound, args, kwargs, function)
+
+        return route_async_stream
+
+    async def async_stream(instance: object, /, *args: Any, **kwargs: Any) -> Any:
+        bound = functools.partial(fn, instance)
+        stream = lazy_stream_async(setup, bound, args, kwargs, function)
+        async with contextlib.aclosing(stream) as gen:  # see _lazy_stream_async
+            async for item in gen:
+                yield item
+
+    return async_stream
+
+
+def _stream_method(setup: Setup, fn: Any, want_result: bool, function: str) -> Callable[..., Any]:
+    """A method routing a sync stream (`want_result`: the stream's `Result`)."""
+    if want_result:
+
+        def route_method_stream(instance: object, /, *args: Any, **kwargs: Any) -> Any:
+            warn_on_loop(function, setup.warned)
+            return route_stream(setup, functools.partial(fn, instance), args, kwargs, function)
+
+        return route_method_stream
+
+    def method_stream(instance: object, /, *args: Any, **kwargs: Any) -> Any:
+        warn_on_loop(function, setup.warned)
+        yield from lazy_stream(setup, functools.partial(fn, instance), args, kwargs, function)
+
+    return method_stream

@@ -6,6 +6,7 @@ openai/anthropic/google-genai SDKs work without being dependencies.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import TypeAlias, cast
 
@@ -16,6 +17,7 @@ __all__ = [
     "ErrorMatcher",
     "default_cooldown_on",
     "http_status",
+    "http_status_of",
     "is_caller_bug",
     "status_of",
     "to_predicate",
@@ -58,7 +60,7 @@ def _as_status(value: object) -> int | None:
     return None
 
 
-def status_of(error: BaseException) -> int | None:
+def http_status_of(error: BaseException) -> int | None:
     """Return the HTTP status an error carries, or None.
 
     Looks at `.status_code` (openai, anthropic), `.response.status_code` (httpx,
@@ -72,7 +74,8 @@ def status_of(error: BaseException) -> int | None:
         The status code, or None when the error carries none.
 
     Version:
-        Added in 0.1.0.
+        Added in 0.1.0 as `status_of`. Changed in 0.3.0: renamed; `status_of` warns
+        (`DeprecationWarning`) and goes in 0.4.0.
     """
     value = getattr(error, "status_code", None)
     if value is not None and (status := _as_status(value)) is not None:
@@ -89,11 +92,27 @@ def status_of(error: BaseException) -> int | None:
     return None
 
 
+def status_of(error: BaseException) -> int | None:
+    """Deprecated name of [`http_status_of`][fallback_router.http_status_of].
+
+    Warns with a `DeprecationWarning` on each call, then answers as `http_status_of`.
+
+    Version:
+        Deprecated in 0.3.0; removed in 0.4.0.
+    """
+    warnings.warn(
+        "fallback_router.status_of is deprecated and goes in 0.4.0; use http_status_of",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return http_status_of(error)
+
+
 def http_status(*codes: int | range) -> Callable[[Exception], bool]:
     """Build a predicate true for errors whose HTTP status is one of `codes`.
 
     Use it as `fallback_on=` or `cooldown_on=`. The status is read by
-    [`status_of`][fallback_router.status_of]; ranges are kept as ranges (no memory
+    [`http_status_of`][fallback_router.http_status_of]; ranges are kept as ranges (no memory
     per code).
 
     Args:
@@ -140,7 +159,7 @@ def http_status(*codes: int | range) -> Callable[[Exception], bool]:
     spans = tuple(ranges)
 
     def predicate(error: Exception) -> bool:
-        status = status_of(error)
+        status = http_status_of(error)
         return status is not None and (status in frozen or any(status in r for r in spans))
 
     predicate.__qualname__ = predicate.__name__ = f"http_status({', '.join(map(repr, codes))})"
@@ -172,7 +191,7 @@ def default_cooldown_on(error: Exception) -> bool:
     """
     if isinstance(error, CALLER_BUGS):
         return False
-    status = status_of(error)
+    status = http_status_of(error)
     return status is None or not 400 <= status < 500 or status in _PROVIDER_4XX
 
 

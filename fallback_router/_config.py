@@ -61,12 +61,10 @@ class Config:
     usage_of: Callable[[Any], object] | None
 
     @classmethod
-    def build(cls, providers: object, **options: Any) -> Config:  # noqa: C901, PLR0912 - one check per option
+    def build(cls, providers: object, **options: Any) -> Config:
         """Validate every argument; the error names the offending value."""
+        _check_kinds(options)
         clock = options["clock"]
-        if clock is not None and not callable(clock):
-            msg = f"clock must be a zero-argument callable, got {clock!r}"
-            raise InvalidConfigError(msg)
         static: Providers | None = None
         dynamic: Callable[[], object] | None = None
         collection = isinstance(providers, Sequence | Mapping)
@@ -74,14 +72,7 @@ class Config:
             static = normalize(cast("Any", providers))
         else:
             dynamic = cast("Callable[[], object]", providers)
-        for flag in ("reraise", "wait_for_cooldown", "respect_retry_after"):
-            if not isinstance(options[flag], bool):
-                msg = f"{flag} must be a bool, got {options[flag]!r}"
-                raise InvalidConfigError(msg)
         retry = options["retry"]
-        if retry is not None and not isinstance(retry, tenacity.Retrying):
-            msg = f"retry must be a tenacity.Retrying (used as a template), got {retry!r}"
-            raise InvalidConfigError(msg)
         counter = options["counter"]
         if counter is None:
             counter = InMemoryRoundRobin()
@@ -102,17 +93,7 @@ class Config:
             msg = "wait_for_cooldown=True needs timeout= (the wait must fit in a budget)"
             raise InvalidConfigError(msg)
         stream_failover = options["stream_failover"]
-        if stream_failover not in (None, "buffer"):
-            msg = f"stream_failover must be None or 'buffer', got {stream_failover!r}"
-            raise InvalidConfigError(msg)
-        for name in ("accept", "redact", "cooldown_for", "usage_of"):
-            if options[name] is not None and not callable(options[name]):
-                msg = f"{name} must be a callable, got {options[name]!r}"
-                raise InvalidConfigError(msg)
         budget = options["retry_budget"]
-        if budget is not None and not isinstance(budget, RetryBudget):
-            msg = f"retry_budget must be a RetryBudget, got {budget!r}"
-            raise InvalidConfigError(msg)
         typed_clock = cast("Callable[[], float] | None", clock)
         tracker = _tracker(options["cooldown"], typed_clock)
         _check_hint_support(tracker, options["cooldown_for"], options["respect_retry_after"])
@@ -152,6 +133,34 @@ class Config:
             respect_retry_after=options["respect_retry_after"],
             usage_of=options["usage_of"],
         )
+
+
+def _check_kinds(options: dict[str, Any]) -> None:
+    """The options that need one check of their kind: the error names the value."""
+    clock = options["clock"]
+    if clock is not None and not callable(clock):
+        msg = f"clock must be a zero-argument callable, got {clock!r}"
+        raise InvalidConfigError(msg)
+    for flag in ("reraise", "wait_for_cooldown", "respect_retry_after"):
+        if not isinstance(options[flag], bool):
+            msg = f"{flag} must be a bool, got {options[flag]!r}"
+            raise InvalidConfigError(msg)
+    retry = options["retry"]
+    if retry is not None and not isinstance(retry, tenacity.Retrying):
+        msg = f"retry must be a tenacity.Retrying (used as a template), got {retry!r}"
+        raise InvalidConfigError(msg)
+    stream_failover = options["stream_failover"]
+    if stream_failover not in (None, "buffer"):
+        msg = f"stream_failover must be None or 'buffer', got {stream_failover!r}"
+        raise InvalidConfigError(msg)
+    for name in ("accept", "redact", "cooldown_for", "usage_of"):
+        if options[name] is not None and not callable(options[name]):
+            msg = f"{name} must be a callable, got {options[name]!r}"
+            raise InvalidConfigError(msg)
+    budget = options["retry_budget"]
+    if budget is not None and not isinstance(budget, RetryBudget):
+        msg = f"retry_budget must be a RetryBudget, got {budget!r}"
+        raise InvalidConfigError(msg)
 
 
 def _positive_int(argument: str, value: object) -> int:

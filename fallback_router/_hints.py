@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, cast
 
-from ._classify import status_of
+from ._classify import http_status_of
 
 __all__ = ["HUGE", "UnparsableRetryAfterError", "parse_retry_after", "retry_after_of"]
 
@@ -221,7 +221,7 @@ def retry_after_of(error: BaseException) -> float | None:
         value = _header(headers, "Retry-After")
     if value is not None:
         return parse_retry_after(value)
-    if status_of(error) != 429:
+    if http_status_of(error) != 429:
         return None
     if headers is not None:
         reset = _openai_reset(headers)

@@ -11,6 +11,7 @@ from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import cast
 
 from ._errors import InvalidConfigError
+from ._lease import SATURATED, Refusal, Returned
 from ._serial import Serial
 
 __all__ = ["ConcurrencyLimiter"]
@@ -111,6 +112,12 @@ class ConcurrencyLimiter:
         """Take a slot of `name` if one is free (and nobody waits for it); never block."""
         with self._locked():
             return self._free(name)
+
+    def take(self, name: str) -> Returned | Refusal | None:
+        """The gate: a slot of `name` as a lease (held until the attempt ends), or why not."""
+        if self.try_acquire(name):
+            return Returned(self.release, name, True)
+        return Refusal(SATURATED, 0.0)
 
     def _enqueue(self, names: Sequence[str], wake: Callable[[], None]) -> str | _Waiter:
         with self._locked():

@@ -9,6 +9,7 @@ processes.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import threading
@@ -18,8 +19,9 @@ from dataclasses import dataclass
 from typing import Protocol, cast, runtime_checkable
 
 from ._errors import InvalidConfigError
+from ._lease import RATE_LIMITED, Refusal, Returned
 
-__all__ = ["InMemoryRateLimiter", "RateLimit", "RateLimiter", "parse_limits"]
+__all__ = ["InMemoryRateLimiter", "RateLimit", "RateLimiter", "TokenGate", "parse_limits"]
 
 #: A bucket holding at least this much has a token (absorbs float rounding of refills).
 _ALMOST_ONE = 1.0 - 1e-9
@@ -195,6 +197,34 @@ class RateLimiter(Protocol):
     def limited(self, name: str) -> bool:
         """Return whether `name` has a limit."""
         ...
+
+
+class TokenGate:
+    """A rate limiter as a gate: a token per attempt, spent when the attempt starts."""
+
+    __slots__ = ("blocking", "rates")
+
+    def __init__(self, rates: RateLimiter) -> None:
+        self.rates = rates
+        self.blocking = bool(getattr(rates, "blocking", False))
+
+    def take(self, name: str) -> Returned | Refusal | None:
+        """A token of `name` as a lease, a `Refusal` with the wait, or None (unlimited)."""
+        rates = self.rates
+        if not rates.limited(name):
+            return None
+        try:
+            got = rates.try_acquire(name)
+        except BaseException:
+            # Interrupted during the token's round trip (Ctrl-C, or a limiter that raised):
+            # the token the server may have granted goes back (a refund is capped at the
+            # bucket's capacity).
+            with contextlib.suppress(Exception):
+                rates.refund(name)
+            raise
+        if got:
+            return Returned(rates.refund, name, False)
+        return Refusal(RATE_LIMITED, float(rates.wait_time(name)))
 
 
 class InMemoryRateLimiter:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from ._engine.call import CallState
-from ._results import AttemptState
+from ._results import AttemptState, Result, new_result
 
-__all__ = ["RelayBase"]
+__all__ = ["RelayBase", "carrying"]
 
 _SETTLED = object()
 
@@ -58,10 +58,9 @@ class RelayBase:
         end = call.clock()
         recorder = call.setup.recorder
         recorder.interrupted(name, self.items, error)
-        _, counted, text = recorder.failed(
-            name, number, len(call.names), is_terminus, error, max(0.0, end - start), end,
-            call.function, call.call_id,
-        )  # fmt: skip
+        _, counted, text = call.record.failed(
+            name, number, len(call.names), is_terminus, error, max(0.0, end - start), end
+        )
         return counted and call.setup.tracker is not None, text
 
     def _settle(self) -> tuple[Any, tuple[Any, ...]] | None:
@@ -86,4 +85,18 @@ class RelayBase:
         if duration is True and tracker is not None:
             duration = tracker.remaining(name)
         seconds = float(duration) if isinstance(duration, int | float) else 0.0
-        call.setup.recorder.cooled(name, seconds, error, text, call.function, call.call_id)
+        call.record.cooled(name, seconds, error, text)
+
+
+def carrying(result: Result[Any], relay: Any) -> Result[Any]:
+    """The routed stream's `Result`: the walk's, with the consumer's `relay` as response."""
+    return new_result(
+        relay,
+        result.provider,
+        result.latency,
+        result.attempt,
+        result.was_terminus,
+        result.attempts,
+        result.skipped,
+        result.elapsed,
+    )

@@ -6,11 +6,11 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from ._engine.facts import Outcome
+from ._engine.actions import Outcome
 from ._engine.setup import Setup
 from ._errors import RejectedResponseError
 
-__all__ = ["PLAIN", "check_not_awaitable", "judge"]
+__all__ = ["PLAIN", "check_awaited", "check_not_awaitable", "judge"]
 
 #: Response types that are never awaitable (others are checked on each call).
 PLAIN = frozenset({int, str, bytes, float, dict, list, tuple, type(None), bool})
@@ -19,16 +19,23 @@ PLAIN = frozenset({int, str, bytes, float, dict, list, tuple, type(None), bool})
 def check_not_awaitable(response: object, fn: Callable[..., Any]) -> None:
     """Refuse a plain `def` whose call returned an awaitable (an async SDK without await)."""
     if inspect.isawaitable(response):
-        close = getattr(response, "close", None)
-        if close is not None:
-            close()  # a coroutine never awaited: closed, no "never awaited" warning
-        name = getattr(fn, "__qualname__", None) or repr(fn)
-        msg = (
-            f"{name} returned an awaitable ({type(response).__name__}): routed plain "
-            f"functions must return the response; declare it `async def` and await the "
-            f"provider call"
-        )
-        raise TypeError(msg)
+        _refuse(response, fn, ": routed plain functions must return the response; declare "
+                "it `async def` and await the provider call")  # fmt: skip
+
+
+def check_awaited(response: object, fn: Callable[..., Any]) -> None:
+    """Refuse an `async def` that returned an awaitable (a missing `await`)."""
+    if inspect.isawaitable(response):
+        _refuse(response, fn, " instead of the response: await the provider call inside it")
+
+
+def _refuse(response: object, fn: Callable[..., Any], advice: str) -> None:
+    close = getattr(response, "close", None)
+    if close is not None:
+        close()  # a coroutine never awaited: closed, no "never awaited" warning
+    name = getattr(fn, "__qualname__", None) or repr(fn)
+    msg = f"{name} returned an awaitable ({type(response).__name__}){advice}"
+    raise TypeError(msg)
 
 
 def judge(setup: Setup, name: str, number: int, outcome: Outcome) -> Outcome:
@@ -37,4 +44,4 @@ def judge(setup: Setup, name: str, number: int, outcome: Outcome) -> Outcome:
     if accept is None or outcome[1] is not None or accept(outcome[0]):
         return outcome
     setup.recorder.rejected(name, number)
-    return (None, RejectedResponseError(name, outcome[0]), outcome[2], outcome[3])
+    return Outcome(None, RejectedResponseError(name, outcome.response), outcome.start, outcome.end)

@@ -27,7 +27,7 @@ from ._callers import ASYNC, ASYNC_STREAM, kind_of, make_caller
 from ._config import Config
 from ._decorator import AsyncRoutedFunction, AsyncRoutedStream, RoutedFunction
 from ._engine.record import Recorder
-from ._engine.setup import Setup, call_ids
+from ._engine.setup import Setup, call_ids, gates_of
 from ._engine.stats import Stats
 from ._limits import ConcurrencyLimiter
 from ._log import PRIMARY_FAILED, PROVIDER_FAILED, ROUND_ROBIN_FAILED
@@ -37,7 +37,7 @@ from ._results import Result
 from ._routing import Affinity
 from ._sdk_clients import ClientCheck
 from ._status import Status, build_status
-from ._strategies import Strategy, StrategyObject
+from ._strategies import StrategyObject
 from ._tracker import TrackerCapabilities
 from ._usage import usage_settler
 from ._worker import Workers
@@ -118,10 +118,18 @@ class Router:
             - `usage_of`: a callable over a response (a stream's last item)
               returning the tokens it used; read with token limits (to come).
 
+    Attributes:
+        strategy: the strategy object, always: `Fallback()` for `"fallback"`,
+            `PrimaryOnly()` for `"primary_only"`, `RoundRobin()` for
+            `"round_robin"`, else the object given; `router.strategy.name` is
+            its name (`"fallback"`, `"weighted"`...).
+
     Version:
         Added in 0.1.0. Changed in 0.2.0: `max_concurrency`; generator functions
         route streams. Changed in 0.3.0: async functions; strategy objects; the
-        time limits, hedging, `accept`, rate limits, retry budget and `redact`.
+        time limits, hedging, `accept`, rate limits, retry budget and `redact`;
+        `strategy` is always a strategy object (it was the `Strategy` enum for a
+        string).
     """
 
     def __init__(self, providers: ProvidersSpec, **options: Unpack[RouterOptions]) -> None:
@@ -139,11 +147,8 @@ class Router:
             watch(names)
         self.tracker = config.tracker
         self.limiter = config.limiter
-        given = options.get("strategy", DEFAULTS["strategy"])
-        #: The strategy as given: a `Strategy` for its names, else the strategy object.
-        self.strategy: Strategy | StrategyObject = (
-            given if isinstance(given, StrategyObject) else Strategy.parse(given)
-        )
+        #: The strategy object (`Fallback()` for `"fallback"`...); `.name` is its name.
+        self.strategy: StrategyObject = config.strategy
         stats = Stats()
         phrase = PROVIDER_FAILED
         if not planner.failover:
@@ -171,6 +176,7 @@ class Router:
             tracker=tracker,
             caps=caps,
             limiter=config.limiter,
+            gates=gates_of(config.limiter, config.rate_limits),
             abandoned=ConcurrencyLimiter(config.max_abandoned) if limited else None,
             rates=config.rate_limits,
             budget=config.retry_budget,

@@ -12,20 +12,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any, ClassVar
 
 from ._counters import RoundRobinCounter
 from ._errors import InvalidConfigError
 
 __all__ = [
     "Fallback",
-    "Plan",
     "Planner",
     "PrimaryOnly",
     "RoundRobin",
     "Strategy",
     "StrategyObject",
-    "plan_fallback",
 ]
 
 #: Tells the planner whether provider `index` is benched for this call.
@@ -62,40 +60,6 @@ class Strategy(StrEnum):
             f"(Fallback, PrimaryOnly, RoundRobin, Weighted, LeastBusy, LeastLatency)"
         )
         raise InvalidConfigError(msg)
-
-
-class Plan(NamedTuple):
-    """Which provider indices a fallback call tries, in order, and which it skips.
-
-    Version:
-        Added in 0.1.0.
-    """
-
-    order: tuple[int, ...]
-    skipped: tuple[int, ...]
-
-
-def plan_fallback(remaining: Sequence[float], order: Sequence[int] | None = None) -> Plan:
-    """Plan a failover walk from each provider's remaining cooldown (0 = available).
-
-    `order` is the strategy's order for the call (default: list order). Providers
-    in cooldown are skipped, except the last one of the order (the terminus),
-    which is always planned, so a plan is never empty. Pure: the router walks
-    the result, and passes over what turns out saturated or probed elsewhere.
-
-    Version:
-        Added in 0.1.0. Changed in 0.3.0: `order`.
-    """
-    walk = range(len(remaining)) if order is None else order
-    last = walk[-1] if walk else -1
-    planned: list[int] = []
-    skipped: list[int] = []
-    for index in walk:
-        if remaining[index] > 0.0 and index != last:
-            skipped.append(index)
-        else:
-            planned.append(index)
-    return Plan(tuple(planned), tuple(skipped))
 
 
 class Planner:
@@ -195,8 +159,13 @@ class _Rotation(Planner):
 
 
 class StrategyObject:
-    """Base of the strategy objects: configuration a router binds to a planner."""
+    """Base of the strategy objects: configuration a router binds to a planner.
 
+    `name` is the strategy's name in events, spans and reprs (`"fallback"`,
+    `"round_robin"`...), the same whichever options the object carries.
+    """
+
+    name: ClassVar[str]
     failover: bool = True
 
     def bind(self, counter: RoundRobinCounter, names: Sequence[str] | None) -> Planner:
@@ -212,6 +181,8 @@ class Fallback(StrategyObject):
         Added in 0.3.0 (the object form of `"fallback"`).
     """
 
+    name: ClassVar[str] = "fallback"
+
     def bind(self, counter: RoundRobinCounter, names: Sequence[str] | None) -> Planner:
         """Return a planner for one router."""
         del counter, names
@@ -226,6 +197,7 @@ class PrimaryOnly(StrategyObject):
         Added in 0.3.0 (the object form of `"primary_only"`).
     """
 
+    name: ClassVar[str] = "primary_only"
     failover: bool = False
 
     def bind(self, counter: RoundRobinCounter, names: Sequence[str] | None) -> Planner:
@@ -250,6 +222,7 @@ class RoundRobin(StrategyObject):
         Added in 0.3.0.
     """
 
+    name: ClassVar[str] = "round_robin"
     failover: bool = False
 
     def bind(self, counter: RoundRobinCounter, names: Sequence[str] | None) -> Planner:

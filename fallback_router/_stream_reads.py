@@ -16,7 +16,7 @@ from ._engine.setup import Setup
 from ._errors import AttemptTimeoutError
 from ._held import RENEW_AT
 from ._results import CURRENT, AttemptState
-from ._routing import hide_preferences, show_preferences
+from ._routing import ENTERED, hide_preferences, show_preferences
 from ._worker import Job, Lane
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "close_quietly",
     "lane_for",
     "next_item",
+    "reads_limited",
 ]
 
 EMPTY = object()
@@ -35,13 +36,14 @@ EMPTY = object()
 def next_item(gen: Iterator[Any], state: AttemptState) -> Any:
     """The provider's next item, under its attempt's context (`EMPTY` at the end)."""
     token = CURRENT.set(state)
-    hidden = hide_preferences()
+    hidden = hide_preferences() if ENTERED[0] else None  # routing() was ever used
     try:
         return next(gen)
     except StopIteration:
         return EMPTY
     finally:
-        show_preferences(hidden)
+        if hidden is not None:
+            show_preferences(hidden)
         CURRENT.reset(token)
 
 
@@ -49,11 +51,12 @@ def close_gen(gen: Iterator[Any], state: AttemptState) -> None:
     close = getattr(gen, "close", None)
     if close is not None:
         token = CURRENT.set(state)
-        hidden = hide_preferences()
+        hidden = hide_preferences() if ENTERED[0] else None  # routing() was ever used
         try:
             close()
         finally:
-            show_preferences(hidden)
+            if hidden is not None:
+                show_preferences(hidden)
             CURRENT.reset(token)
 
 
@@ -151,13 +154,16 @@ def close_on(lane: Lane | None, gen: Iterator[Any], state: AttemptState) -> None
     job.result()
 
 
-def lane_for(setup: Setup) -> Lane | None:
-    """A lane for one provider stream when reads are time-limited (else: read inline)."""
-    if (
+def reads_limited(setup: Setup) -> bool:
+    """A stream's reads are time-limited (then they run on a lane, and may be abandoned)."""
+    return not (
         setup.timeout is None
         and setup.attempt_timeout is None
         and setup.first_item_timeout is None
         and setup.idle_timeout is None
-    ):
-        return None
-    return Lane(setup.workers)
+    )
+
+
+def lane_for(setup: Setup) -> Lane | None:
+    """A lane for one provider stream when reads are time-limited (else: read inline)."""
+    return Lane(setup.workers) if reads_limited(setup) else None

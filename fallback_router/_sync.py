@@ -15,14 +15,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ._engine.call import ABANDON, AWAIT, HEDGE, IO, START, STARTED, CallState, Outcome
+from ._engine.actions import HEDGE, STARTED, Abandon, Await, Io, Made, Outcome, Start, Wait
+from ._engine.call import CallState
 from ._engine.setup import Setup
 from ._errors import AttemptTimeoutError
 from ._held import RENEW_AT, keep_probe
 from ._responses import PLAIN, check_not_awaitable, judge
 from ._results import CURRENT, AttemptState
 from ._retry import retry_after_first
-from ._routing import hide_preferences, show_preferences
+from ._routing import ENTERED, hide_preferences, show_preferences
 from ._worker import Job
 
 __all__ = ["GRACE", "SyncRun", "drive", "run_call"]
@@ -75,13 +76,12 @@ class SyncRun:
         setup = call.setup
         clock = call.clock
         token = CURRENT.set(state)
-        hidden = hide_preferences()
+        hidden = hide_preferences() if ENTERED[0] else None  # routing() was ever used
         try:
-            first = call.first
-            if first is not None and first[0] == index and call.number == 1:
-                _, _, made = first
-                error = made[1]
-                start = made[2]
+            made = call.made
+            if made is not None and made.index == index and call.number == 1:
+                error = made.outcome.error
+                start = made.outcome.start
             else:
                 start = clock()
                 try:
@@ -91,28 +91,29 @@ class SyncRun:
                 else:
                     end = clock()
                     self.check(response)  # outside the handler: a TypeError propagates
-                    return judge(setup, state[0], state[1], (response, None, start, end))
+                    return judge(setup, state[0], state[1], Outcome(response, None, start, end))
             retry = setup.retry
             trigger = setup.recorder.fallback_on
             if retry is None or error is None or not trigger(error):
-                return (None, error, start, clock())
+                return Outcome(None, error, start, clock())
             try:
                 response = retry_after_first(
                     retry, error, functools.partial(self.invoke, index), state[3],
                     setup.clock, setup.budget, trigger,
                 )  # fmt: skip
             except Exception as exc:  # noqa: BLE001 - the retries' last error is the outcome
-                return (None, exc, start, clock())
+                return Outcome(None, exc, start, clock())
             end = clock()
             self.check(response)
-            return judge(setup, state[0], state[1], (response, None, start, end))
+            return judge(setup, state[0], state[1], Outcome(response, None, start, end))
         finally:
-            show_preferences(hidden)
+            if hidden is not None:
+                show_preferences(hidden)
             CURRENT.reset(token)
 
-    def start(self, action: tuple[Any, ...]) -> Any:
-        """Carry out a START: run the attempt (or start it beside others when hedging)."""
-        _, index, number, _forced, probe, _hedged = action
+    def start(self, action: Start) -> Any:
+        """Carry out a `Start`: run the attempt (or start it beside others when hedging)."""
+        index, number, probe = action.index, action.number, action.probe
         call = self.call
         setup = call.setup
         if not setup.limits:
@@ -169,7 +170,7 @@ class SyncRun:
             return outcome
         self._abandon(index, None)
         error = AttemptTimeoutError(call.names[index], limit or 0.0, kind)
-        return (None, error, start, call.clock())
+        return Outcome(None, error, start, call.clock())
 
     def _renew_due(self, now: float) -> list[float]:
         """Renew the probe claims due by `now`; when the others are due."""
@@ -195,7 +196,7 @@ class SyncRun:
         release = None
         if running is not None and running[1]:  # a probe: this attempt keeps it
             if reason is None:  # the engine records the timeout, the probe stays here
-                call.running[index] = (running[0], False, *running[2:])
+                call.running[index] = running._replace(probe=False)
             release = keep_probe(call, name)
 
         def on_end() -> None:
@@ -209,7 +210,7 @@ class SyncRun:
         if abandoned is not None:  # counted first: the job may end any moment now
             abandoned.force_acquire(name)
         if reason is not None and running is not None:
-            call.setup.recorder.abandoned(name, running[0], reason, call.function, call.call_id)
+            call.record.abandoned(name, running.number, reason)
         if not job.abandon(on_end):
             on_end()  # it ended meanwhile: its outcome goes nowhere, its holds come back
 
@@ -265,7 +266,7 @@ class SyncRun:
         start = self.jobs[index][1]
         self._abandon(index, None)
         error = AttemptTimeoutError(call.names[index], limit or 0.0, kind)
-        return (None, error, start, call.clock())
+        return Outcome(None, error, start, call.clock())
 
     def finish(self, reason: str) -> None:
         """Abandon the attempts still running (hedges that lost, or the call ended)."""
@@ -276,11 +277,7 @@ class SyncRun:
         """The call ends abnormally: give back what it holds, and abandon what runs."""
         self.finish("call ended")
         call = self.call
-        for index, (number, *_) in list(call.running.items()):  # inline attempts cut short
-            call.setup.recorder.abandoned(
-                call.names[index], number, "call ended", call.function, call.call_id
-            )
-        call.running.clear()
+        call.cut_short()
         for fn, args in self.call.abort():
             with contextlib.suppress(Exception):  # giving back must not mask the real error
                 fn(*args)
@@ -302,15 +299,15 @@ def drive(run: SyncRun) -> Any:
             call.closed(exc)  # once: nothing when the call's last event went already
             raise
         try:
-            kind = action[0]
-            if kind == START:
+            kind = action.__class__
+            if kind is Start:
                 reply = run.start(action)
-            elif kind == IO:
-                reply = action[1](*action[2])
-            elif kind == AWAIT:
-                reply = run.await_(action[1])
-            elif kind == ABANDON:
-                run.finish(action[1])
+            elif kind is Io:
+                reply = action.fn(*action.args)
+            elif kind is Await:
+                reply = run.await_(action.more)
+            elif kind is Abandon:
+                run.finish(action.reason)
                 reply = None
             else:
                 reply = _wait(call, action)
@@ -321,9 +318,9 @@ def drive(run: SyncRun) -> Any:
             raise
 
 
-def _wait(call: CallState, action: tuple[Any, ...]) -> str | None:
-    """Carry out a WAIT: a free slot of `names` on `gate`, or the time `until`."""
-    _, gate, names, until, _reason = action
+def _wait(call: CallState, action: Wait) -> str | None:
+    """Carry out a `Wait`: a free slot of `names` on `gate`, or the time `until`."""
+    gate, names, until = action.gate, action.names, action.until
     if gate is not None and names:
         got: str | None = gate.acquire_any(names, until, call.setup.clock)
         return got
@@ -341,10 +338,10 @@ def run_call(  # noqa: PLR0913 - the call's facts
     kwargs: dict[str, Any],
     want_result: bool,
     function: str,
-    first: tuple[int, int, Outcome] | None = None,
+    made: Made | None = None,
     start: float | None = None,
     call_id: int | None = None,
 ) -> Any:
-    """Route one call on the general path (`first`: the happy path's failed attempt)."""
-    call = CallState(setup, function, want_result, False, first, start, call_id)
+    """Route one call on the general path (`made`: the happy path's failed attempt)."""
+    call = CallState(setup, function, want_result, made, start, call_id)
     return drive(SyncRun(call, fn, args, kwargs))

@@ -18,18 +18,20 @@ import threading
 from collections.abc import Callable, Generator, Iterator
 from typing import Any, Self
 
+from ._engine.actions import Start
 from ._engine.call import CallState
 from ._engine.setup import Setup
 from ._errors import StreamInterrupted
 from ._held import keep_probe
-from ._relay import RelayBase
-from ._results import AttemptState, Result, new_result
+from ._relay import RelayBase, carrying
+from ._results import AttemptState, Result
 from ._stream_reads import (
     EMPTY,
     bounded_next,
     close_on,
     lane_for,
     next_item,
+    reads_limited,
 )
 from ._sync import SyncRun, drive
 from ._worker import Lane
@@ -62,7 +64,11 @@ class StreamRun(SyncRun):
         self.probing: set[int] = set()  # probe attempts being opened
         # A probe whose abandoned read still runs keeps the probe: its release, run when
         # the read ends (`done`: it ended before the release was known).
-        self.lock = threading.Lock()
+        # Only reads that may be abandoned (time-limited) race their release: a lock then.
+        limited = reads_limited(self.call.setup)
+        self.lock: contextlib.AbstractContextManager[Any] = (
+            threading.Lock() if limited else _UNLOCKED
+        )
         self.releases: dict[int, Callable[[], None]] = {}
         self.done: set[int] = set()
 
@@ -128,7 +134,7 @@ class StreamRun(SyncRun):
         running = call.running.get(index)
         if running is None or not running[1]:
             return
-        call.running[index] = (running[0], False, *running[2:])  # not the engine's to end
+        call.running[index] = running._replace(probe=False)  # not the engine's to end
         release = keep_probe(call, call.names[index])
         with self.lock:
             ended = index in self.done
@@ -137,8 +143,8 @@ class StreamRun(SyncRun):
         if ended:
             release()
 
-    def start(self, action: tuple[Any, ...]) -> Any:
-        _, index, number, _forced, probe, _hedged = action
+    def start(self, action: Start) -> Any:
+        index, number, probe = action.index, action.number, action.probe
         call = self.call
         limit, kind = call.limit("first item")
         state = call.state(index, number, limit)
@@ -174,6 +180,10 @@ class StreamRun(SyncRun):
                 close_on(self.lanes.get(index), gen, self.opened[index])
 
 
+#: The lock of a stream whose reads are never abandoned (stateless: shared).
+_UNLOCKED = contextlib.nullcontext()
+
+
 def _nothing() -> None:
     """Giving back is the driver's (a raced attempt)."""
 
@@ -201,16 +211,7 @@ def route_stream(
         raise
     index = call.names.index(result.provider)
     relay = Relay(call, index, result.response, run.opened[index], run.lanes.get(index))
-    return new_result(
-        relay,
-        result.provider,
-        result.latency,
-        result.attempt,
-        result.was_terminus,
-        result.attempts,
-        result.skipped,
-        result.elapsed,
-    )
+    return carrying(result, relay)
 
 
 def lazy_stream(

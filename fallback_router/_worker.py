@@ -139,8 +139,8 @@ class Lane:
 
     __slots__ = ("_started", "_tasks", "_workers")
 
-    def __init__(self, workers: Workers) -> None:
-        self._workers = workers
+    def __init__(self, workers: Any) -> None:
+        self._workers: Workers = workers
         self._tasks: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._started = False
 

@@ -27,6 +27,7 @@ from loguru import logger
 from fallback_router.testing import Script
 
 from .support.helpers import FakeClock
+from .support.paths import PATHS, CallPath
 from .support.web import Endpoints
 
 SUPPORT = str(Path(__file__).parent / "support")
@@ -40,6 +41,14 @@ PATIENT_REDIS = os.environ.get("FALLBACK_ROUTER_PATIENT_REDIS") == "1"
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+@pytest.fixture(params=PATHS)
+def path(request: pytest.FixtureRequest) -> Iterator[CallPath]:
+    """Every path a call can take: sync happy, sync engine, async (tests/support/paths.py)."""
+    chosen = CallPath(request.param)
+    yield chosen
+    chosen.shutdown()
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from fallback_router import (
     InvalidConfigError,
     default_cooldown_on,
     http_status,
+    http_status_of,
     routed,
-    status_of,
 )
 
 from .support.web import endpoints, httpx_get, requests_get, urllib_get
@@ -62,27 +62,47 @@ class UrllibStyle(Exception):
         (AiohttpStyle(True), None),  # bools are not statuses
     ],
 )
-def test_status_of_reads_the_usual_attributes(error, status):
+def test_http_status_of_reads_the_usual_attributes(error, status):
     """The status is read from .status_code, .response.status_code, .status or .code."""
-    assert status_of(error) == status
+    assert http_status_of(error) == status
 
 
-def test_status_of_ignores_a_response_without_status():
+def test_status_of_is_the_deprecated_name_of_http_status_of():
+    """The old name answers as http_status_of, warning each call that it goes in 0.4.0."""
+    import fallback_router
+
+    with pytest.warns(
+        DeprecationWarning, match=r"status_of is deprecated .* 0\.4\.0; use http_status_of"
+    ):
+        assert fallback_router.status_of(SDKError(503)) == 503
+    with pytest.warns(DeprecationWarning, match="status_of"):
+        assert fallback_router.status_of(RuntimeError("no status")) is None
+    assert "status_of" not in fallback_router.__all__
+    assert "http_status_of" in fallback_router.__all__
+
+
+def test_http_status_of_does_not_warn(recwarn):
+    """The new name is quiet."""
+    assert http_status_of(SDKError(429)) == 429
+    assert [w for w in recwarn if issubclass(w.category, DeprecationWarning)] == []
+
+
+def test_http_status_of_ignores_a_response_without_status():
     """A .response of None (requests without a response) gives no status."""
     error = RuntimeError()
     error.response = None  # type: ignore[attr-defined]
-    assert status_of(error) is None
+    assert http_status_of(error) is None
 
 
 @pytest.mark.parametrize(("code", "counts"), [(99, False), (100, True), (599, True), (600, False)])
 def test_status_codes_count_from_100_to_599(code, counts):
     """Only 100..599 is a status: 99 and 600 on .status_code are not."""
-    from fallback_router import status_of
+    from fallback_router import http_status_of
 
     class Failure(Exception):
         status_code = code
 
-    assert (status_of(Failure()) == code) is counts
+    assert (http_status_of(Failure()) == code) is counts
 
 
 def test_http_status_predicate_matches_codes_and_ranges():
@@ -173,7 +193,7 @@ class ResponseError(Exception):
 
 def test_an_error_whose_response_has_no_status_code_is_counted_and_falls_back():
     """A .response without a status code: no status; the error falls back and counts."""
-    assert status_of(ResponseError()) is None
+    assert http_status_of(ResponseError()) is None
     assert default_cooldown_on(ResponseError()) is True
     calls: list[str] = []
 
@@ -278,7 +298,7 @@ def test_default_classification_of_real_client_errors(web, get, status, counts):
     """Each client's real error carries its status and is classified as documented."""
     with pytest.raises(Exception) as info:
         get(f"{web}/status/{status}")
-    assert status_of(info.value) == status
+    assert http_status_of(info.value) == status
     assert default_cooldown_on(info.value) is counts
 
 

@@ -24,12 +24,12 @@ from .support.helpers import Boom, Flaky, wait_until
 from .support.web import endpoints, hits, httpx_get
 
 
-def test_a_budget_that_runs_out_says_so_and_keeps_the_last_error_as_cause(clock):
+def test_a_budget_that_runs_out_says_so_and_keeps_the_last_error_as_cause(clock, path):
     """Spent between attempts: DeadlineExceededError (a TimeoutError), terminus untried."""
     events: list[Event] = []
     flaky = Flaky({name: [RuntimeError(f"{name} down")] for name in "abc"}, clock=clock, cost=3)
-    fn = routed(
-        providers=["a", "b", "c"], timeout=5, clock=clock, cooldown=None, on_event=events.append
+    fn = path.routed(
+        ["a", "b", "c"], timeout=5, clock=clock, cooldown=None, on_event=events.append
     )(flaky)
     with pytest.raises(DeadlineExceededError) as info:
         fn()
@@ -46,7 +46,7 @@ def test_a_budget_that_runs_out_says_so_and_keeps_the_last_error_as_cause(clock)
     assert [type(e).__name__ for e in events].count("CallFailed") == 1
 
 
-def test_the_budget_runs_out_at_exactly_its_end():
+def test_the_budget_runs_out_at_exactly_its_end(path):
     """A failure ending exactly at the deadline leaves no time: the next is not tried."""
     clock = FakeClock()
     tried = []
@@ -56,7 +56,7 @@ def test_the_budget_runs_out_at_exactly_its_end():
         clock.advance(5)
         raise Boom(provider)
 
-    fn = routed(providers=["a", "b"], timeout=5, cooldown=None, clock=clock)(call)
+    fn = path.routed(["a", "b"], timeout=5, cooldown=None, clock=clock)(call)
     with pytest.raises(
         DeadlineExceededError, match=r"^time budget of 5.0 s ran out after 1 attempt\(s\)$"
     ):
@@ -64,21 +64,21 @@ def test_the_budget_runs_out_at_exactly_its_end():
     assert tried == ["a"]
 
 
-def test_all_attempts_inside_the_budget_fail_as_a_group(clock):
+def test_all_attempts_inside_the_budget_fail_as_a_group(clock, path):
     """If every provider fails within the budget, the group is raised as usual."""
     flaky = Flaky({"a": [RuntimeError()], "b": [RuntimeError()]}, clock=clock, cost=1)
     with pytest.raises(AllProvidersFailedError):
-        routed(providers=["a", "b"], timeout=5, clock=clock)(flaky)()
+        path.routed(["a", "b"], timeout=5, clock=clock)(flaky)()
 
 
-def test_deadline_with_freezegun(frozen):
+def test_deadline_with_freezegun(frozen, path):
     """The default clock is time.monotonic looked up per call, so freezegun drives it."""
 
     def call(provider):
         frozen.tick(4)
         raise RuntimeError(provider)
 
-    fn = routed(providers=["a", "b", "c"], timeout=6)(call)
+    fn = path.routed(["a", "b", "c"], timeout=6)(call)
     with pytest.raises(DeadlineExceededError) as info:
         fn()
     assert len(info.value.attempts) == 2

@@ -42,7 +42,7 @@ def free(limiter: ConcurrencyLimiter, *names: str) -> bool:
 
 
 @pytest.mark.parametrize("ending", ["return", "trigger", "non-trigger", "keyboard", "exit"])
-def test_every_ending_of_a_plain_call_gives_the_slot_back(ending):
+def test_every_ending_of_a_plain_call_gives_the_slot_back(ending, path):
     """Return, fallback error, non-trigger error, KeyboardInterrupt, SystemExit: slot freed."""
     limiter = ConcurrencyLimiter(1)
     raised = {
@@ -57,7 +57,7 @@ def test_every_ending_of_a_plain_call_gives_the_slot_back(ending):
             raise raised[ending]
         return provider
 
-    fn = routed(providers=["a"], max_concurrency=limiter, fallback_on=Boom)(call)
+    fn = path.routed(["a"], max_concurrency=limiter, fallback_on=Boom)(call)
     with (
         pytest.raises((AllProvidersFailedError, KeyError, KeyboardInterrupt, SystemExit))
         if (ending != "return")
@@ -68,7 +68,7 @@ def test_every_ending_of_a_plain_call_gives_the_slot_back(ending):
 
 
 @pytest.mark.parametrize("where", ["hook", "sink"])
-def test_keyboard_interrupt_at_a_probes_start_gives_probe_and_slot_back(where):
+def test_keyboard_interrupt_at_a_probes_start_gives_probe_and_slot_back(where, path):
     """KeyboardInterrupt in a hook or log sink at AttemptStarted of a probe: all given back."""
     clock = FakeClock()
     tracker = InMemoryCooldown(10, clock=clock)
@@ -83,10 +83,9 @@ def test_keyboard_interrupt_at_a_probes_start_gives_probe_and_slot_back(where):
         if armed["on"] and where == "sink" and "probing" in message:
             raise KeyboardInterrupt
 
-    fn = routed(
-        providers=["a", "b"], cooldown=tracker, max_concurrency=limiter, clock=clock,
-        on_event=hook,
-    )(lambda provider: provider)  # fmt: skip
+    fn = path.routed(
+        ["a", "b"], cooldown=tracker, max_concurrency=limiter, clock=clock, on_event=hook
+    )(lambda provider: provider)
     tracker.record_failure("a", Boom())
     clock.advance(10)  # a is half-open: the next call probes it
     logger.enable("fallback_router")
@@ -102,7 +101,7 @@ def test_keyboard_interrupt_at_a_probes_start_gives_probe_and_slot_back(where):
     assert tracker.try_probe("a") is True  # the probe was given back
 
 
-def test_a_rate_limit_token_is_refunded_when_the_call_ends_before_its_attempt():
+def test_a_rate_limit_token_is_refunded_when_the_call_ends_before_its_attempt(path):
     """KeyboardInterrupt in a hook before the attempt: the token taken for it comes back."""
     clock = FakeClock()
     limits = InMemoryRateLimiter({"a": "1/h"}, clock=clock)
@@ -111,7 +110,7 @@ def test_a_rate_limit_token_is_refunded_when_the_call_ends_before_its_attempt():
         if isinstance(event, AttemptStarted):
             raise KeyboardInterrupt
 
-    fn = routed(providers=["a"], rate_limits=limits, on_event=hook, clock=clock)(
+    fn = path.routed(["a"], rate_limits=limits, on_event=hook, clock=clock)(
         lambda provider: provider
     )
     with pytest.raises(KeyboardInterrupt):
@@ -217,36 +216,34 @@ def test_a_stream_collected_while_its_thread_holds_the_limiters_lock_does_not_de
     assert free(limiter, "a")
 
 
-def test_a_provider_generator_whose_cleanup_raises_still_gives_its_slot_back():
+def test_a_provider_generator_whose_cleanup_raises_still_gives_its_slot_back(path):
     """The provider's close() raising does not leak the slot."""
     limiter = ConcurrencyLimiter(1)
 
-    @routed(providers=["a"], max_concurrency=limiter)
-    def stream(provider):
+    def body(provider):
         try:
             yield 1
             yield 2
         finally:
             raise Boom("cleanup")
 
-    result = stream.route()
-    assert next(result.response) == 1
+    result = path.routed(["a"], max_concurrency=limiter)(body).route()
+    assert path.next(result.response) == 1
     with pytest.raises(Boom):
-        result.response.close()
+        path.close(result.response)
     assert free(limiter, "a")
 
 
-def test_a_stream_failing_midway_gives_its_slot_back():
+def test_a_stream_failing_midway_gives_its_slot_back(path):
     """StreamInterrupted after an item: the slot is free."""
     limiter = ConcurrencyLimiter(1)
 
-    @routed(providers=["a"], max_concurrency=limiter)
-    def stream(provider):
+    def body(provider):
         yield 1
         raise Boom("cut")
 
     with pytest.raises(StreamInterrupted):
-        list(stream())
+        path.routed(["a"], max_concurrency=limiter)(body).items()
     assert free(limiter, "a")
 
 
@@ -394,8 +391,7 @@ def test_random_endings_under_sixteen_threads_leave_nothing_held():  # noqa: C90
         assert free(limiter, "a", "b", "c")
 
 
-@pytest.mark.parametrize("kind", ["sync", "async"])
-def test_a_candidate_the_budget_refuses_gives_its_slot_and_token_back(kind):
+def test_a_candidate_the_budget_refuses_gives_its_slot_and_token_back(path):
     """a fails; b has its slot and token taken, then the retry budget refuses it: both go
     back, and b is reported skipped for the budget (0 s), never attempted."""
     from fallback_router import ProviderSkipped, RetryBudget
@@ -413,19 +409,11 @@ def test_a_candidate_the_budget_refuses_gives_its_slot_and_token_back(kind):
         "on_event": events.append,
     }
 
-    def sync_call(provider):
+    def call(provider):
         raise Boom(provider)
-
-    async def async_call(provider):
-        raise Boom(provider)
-
-    def route():
-        if kind == "sync":
-            return routed(providers=["a", "b"], **options)(sync_call)()
-        return asyncio.run(routed(providers=["a", "b"], **options)(async_call)())
 
     with pytest.raises(AllProvidersFailedError, match="retry budget exhausted") as info:
-        route()
+        path.routed(["a", "b"], **options)(call)()
     assert [type(e) for e in info.value.exceptions] == [Boom]
     assert free(limiter, "a", "b")
     assert rates.tokens("b") == 5.0
@@ -434,7 +422,7 @@ def test_a_candidate_the_budget_refuses_gives_its_slot_and_token_back(kind):
     assert not [e for e in events if isinstance(e, AttemptStarted) and e.provider == "b"]
 
 
-def test_a_slot_taken_for_a_provider_without_a_token_goes_back_at_once():
+def test_a_slot_taken_for_a_provider_without_a_token_goes_back_at_once(path):
     """a's slot is free but its token is spent: the slot taken for it is released before the
     call moves on to b (a is skipped as rate limited, never saturated by itself)."""
     from fallback_router import ProviderSkipped
@@ -450,8 +438,8 @@ def test_a_slot_taken_for_a_provider_without_a_token_goes_back_at_once():
             a_free_in_b.append(limiter.in_flight("a") == 0)
         return provider
 
-    fn = routed(
-        providers=["a", "b"],
+    fn = path.routed(
+        ["a", "b"],
         cooldown=None,
         max_concurrency=limiter,
         rate_limits=rates,
@@ -465,7 +453,7 @@ def test_a_slot_taken_for_a_provider_without_a_token_goes_back_at_once():
     assert skipped == [("a", "rate limited")] * 2
 
 
-def test_a_token_waited_for_goes_back_when_the_budget_then_refuses():
+def test_a_token_waited_for_goes_back_when_the_budget_then_refuses(path):
     """a fails; b's token comes after a wait, then the retry budget refuses b: the token
     that was waited for is refunded (b's bucket is full again), the slot freed."""
     from fallback_router import RateLimit, RetryBudget
@@ -482,8 +470,8 @@ def test_a_token_waited_for_goes_back_when_the_budget_then_refuses():
     limiter = ConcurrencyLimiter(2)
     rates = Refunds({"b": RateLimit(1, 0.05)})  # real time: a 50 ms refill
     assert rates.try_acquire("b")  # b's token is spent: the call will wait for the next
-    fn = routed(
-        providers=["a", "b"],
+    fn = path.routed(
+        ["a", "b"],
         cooldown=None,
         max_concurrency=limiter,
         rate_limits=rates,

@@ -26,7 +26,7 @@ from .support.redis_helpers import key, keys, unreachable_client
 
 
 def test_exactly_one_of_16_threads_probes_an_expired_provider(clock):
-    """16 threads reach a provider whose cooldown ended: exactly one attempts it."""
+    """Sync only (real threads): 16 threads reach a provider whose cooldown ended: exactly one attempts it."""
     tracker = InMemoryCooldown(10, clock=clock)
     tracker.record_failure("a", Boom())
     clock.advance(11)
@@ -63,13 +63,11 @@ def test_exactly_one_of_16_threads_probes_an_expired_provider(clock):
     assert tracker.snapshot() == {}  # the successful probe cleared it
 
 
-def test_only_a_probe_is_logged_and_marked_as_one(clock, logs):
+def test_only_a_probe_is_logged_and_marked_as_one(clock, logs, path):
     """A probe is logged and its AttemptStarted says probe=True; a plain attempt neither."""
     tracker = InMemoryCooldown(10, clock=clock)
     events: list[Event] = []
-    fn = routed(providers=["a", "b"], cooldown=tracker, clock=clock, on_event=events.append)(
-        lambda p: p
-    )
+    fn = path.routed(["a", "b"], cooldown=tracker, clock=clock, on_event=events.append)(lambda p: p)
     assert fn() == "a"  # with a hook every attempt is announced; it is no probe
     assert [e.probe for e in events if isinstance(e, AttemptStarted)] == [False]
     assert not logs.find("probing half-open provider")
@@ -86,7 +84,7 @@ def test_only_a_probe_is_logged_and_marked_as_one(clock, logs):
     assert record["extra"] == {"provider": "a", "attempt": 1}
 
 
-def test_a_failed_probe_goes_straight_back_whatever_the_threshold(clock):
+def test_a_failed_probe_goes_straight_back_whatever_the_threshold(clock, path):
     """threshold=3, but a failed probe benches again at the next escalation level."""
     tracker = InMemoryCooldown(10, threshold=3, max_duration=100, clock=clock)
     for _ in range(3):
@@ -96,12 +94,12 @@ def test_a_failed_probe_goes_straight_back_whatever_the_threshold(clock):
     assert tracker.snapshot()["a"].half_open
     events: list[object] = []
 
-    @routed(providers=["a", "b"], cooldown=tracker, on_event=events.append)
-    def f(provider):
+    def body(provider):
         if provider == "a":
             raise Boom
         return provider
 
+    f = path.routed(["a", "b"], cooldown=tracker, on_event=events.append)(body)
     assert f() == "b"
     assert tracker.remaining("a") == 20
     status = f.router.status()["a"]
@@ -120,14 +118,15 @@ def test_half_open_false_restores_the_threshold(clock):
     assert tracker.record_failure("a", Boom()) == 0.0
 
 
-def test_status_shows_half_open(clock):
+def test_status_shows_half_open(clock, path):
     """ProviderStatus.half_open is True between the cooldown's end and a success."""
 
-    @routed(providers=["a", "b"], cooldown=InMemoryCooldown(5, clock=clock), clock=clock)
-    def f(provider):
+    def body(provider):
         if provider == "a":
             raise Boom
         return provider
+
+    f = path.routed(["a", "b"], cooldown=InMemoryCooldown(5, clock=clock), clock=clock)(body)
 
     f()
     clock.advance(6)
@@ -136,28 +135,28 @@ def test_status_shows_half_open(clock):
     assert "half-open" in repr(f.router.status())
 
 
-def test_a_half_open_stream_is_a_probe_and_its_success_clears():
+def test_a_half_open_stream_is_a_probe_and_its_success_clears(path):
     """A stream's first item from a half-open provider is its probe; it clears the state."""
     clock = FakeClock()
     tracker = InMemoryCooldown(10, half_open=True, clock=clock)
 
-    @routed(providers=["a", "b"], cooldown=tracker, clock=clock)
-    def stream(provider):
+    def body(provider):
         yield provider
 
+    stream = path.routed(["a", "b"], cooldown=tracker, clock=clock)(body)
     tracker.record_failure("a", Boom())
-    assert list(stream()) == ["b"]
+    assert stream.items() == ["b"]
     clock.advance(10)
-    assert list(stream()) == ["a"]  # the probe streamed
+    assert stream.items() == ["a"]  # the probe streamed
     assert tracker.snapshot() == {}
 
 
-def test_a_half_open_provider_waited_for_is_probed():
+def test_a_half_open_provider_waited_for_is_probed(path):
     """A half-open provider the call waited a slot for is attempted as its probe."""
     from fallback_router import AttemptStarted
 
     fn, limiter, tracker, clock, events = saturated_router(
-        benched=["b"], half_open=True, release_on=[("ProviderSkipped", "b", ["b"])]
+        benched=["b"], half_open=True, release_on=[("ProviderSkipped", "b", ["b"])], path=path
     )
     clock.advance(0.5)  # b's cooldown is over: half-open
     assert limiter.try_acquire("b")
@@ -201,7 +200,7 @@ def test_a_failed_probe_benches_again_and_the_next_cooldown_end_is_probed_again(
     assert tracker.try_probe("a") is True  # the next probe is not blocked by the old one
 
 
-def test_a_probe_ending_in_a_non_trigger_error_is_released():
+def test_a_probe_ending_in_a_non_trigger_error_is_released(path):
     """The probe is given back when the error is not a fallback trigger: probe again."""
     clock = FakeClock()
     tracker = InMemoryCooldown(10, half_open=True, clock=clock)
@@ -213,7 +212,7 @@ def test_a_probe_ending_in_a_non_trigger_error_is_released():
             raise error
         return provider
 
-    fn = routed(providers=["a", "b"], cooldown=tracker, fallback_on=Boom, clock=clock)(call)
+    fn = path.routed(["a", "b"], cooldown=tracker, fallback_on=Boom, clock=clock)(call)
     assert fn() == "b"  # a benched
     clock.advance(10)
     state["error"] = KeyError("the caller's bug")  # not a fallback trigger: raised as is
@@ -226,7 +225,7 @@ def test_a_probe_ending_in_a_non_trigger_error_is_released():
     assert (call_result.provider, call_result.attempts[0].provider) == ("a", "a")
 
 
-def test_a_plain_attempt_never_releases_anothers_probe():
+def test_a_plain_attempt_never_releases_anothers_probe(path):
     """Releasing is for the probing call only: a forced terminus leaves the probe alone."""
     clock = FakeClock()
     tracker = InMemoryCooldown(10, half_open=True, clock=clock)
@@ -234,9 +233,9 @@ def test_a_plain_attempt_never_releases_anothers_probe():
     def call(provider):
         raise KeyError(provider)  # not a fallback trigger
 
-    fn = routed(
-        providers=["a"], cooldown=tracker, fallback_on=Boom, clock=clock, max_concurrency=5
-    )(call)  # with a limiter, every attempt gives back what it took
+    fn = path.routed(["a"], cooldown=tracker, fallback_on=Boom, clock=clock, max_concurrency=5)(
+        call
+    )  # with a limiter, every attempt gives back what it took
     tracker.record_failure("a", Boom())
     clock.advance(10)
     assert tracker.try_probe("a") is True  # someone else probes a
@@ -248,7 +247,7 @@ def test_a_plain_attempt_never_releases_anothers_probe():
 # -- a probe taken by another call ---------------------------------------------------------
 
 
-def test_a_probe_held_by_another_call_is_planned_as_cooldown():
+def test_a_probe_held_by_another_call_is_planned_as_cooldown(path):
     """Planning sees a held probe as time left (reason "cooldown"), like a cooldown."""
     from fallback_router import ProviderSkipped
 
@@ -258,7 +257,7 @@ def test_a_probe_held_by_another_call_is_planned_as_cooldown():
     clock.advance(10)
     assert tracker.try_probe("a") is True  # another call probes a
     events: list[Event] = []
-    fn = routed(providers=["a", "b"], cooldown=tracker, on_event=events.append)(lambda p: p)
+    fn = path.routed(["a", "b"], cooldown=tracker, on_event=events.append)(lambda p: p)
     assert fn.route().skipped == ("a",)
     skips = [e for e in events if isinstance(e, ProviderSkipped)]
     assert [(e.provider, e.reason, e.remaining) for e in skips] == [("a", "cooldown", 10.0)]
@@ -284,7 +283,7 @@ class StaleView(InMemoryCooldown):
         return [0.0 for _ in names]  # "no cooldown": only try_probe knows better
 
 
-def test_a_call_meeting_a_probe_claimed_meanwhile_skips_it_and_says_why(clock, logs):
+def test_a_call_meeting_a_probe_claimed_meanwhile_skips_it_and_says_why(clock, logs, path):
     """A probe claimed after the call's view: skipped as 'probe in flight', named in the error."""
     tracker = StaleView(10, clock=clock)
     tracker.record_failure("a", RuntimeError("a down"))
@@ -298,9 +297,7 @@ def test_a_call_meeting_a_probe_claimed_meanwhile_skips_it_and_says_why(clock, l
             raise RuntimeError(f"{provider} down")
         return provider
 
-    fn = routed(providers=["x", "a", "c"], cooldown=tracker, exempt={"x"}, on_event=events.append)(
-        call
-    )
+    fn = path.routed(["x", "a", "c"], cooldown=tracker, exempt={"x"}, on_event=events.append)(call)
     result = fn.route()
     assert (result.provider, result.attempt, result.skipped) == ("c", 2, ("a",))
     left = tracker.remaining("a")  # how long the probe may still hold a
@@ -314,7 +311,7 @@ def test_a_call_meeting_a_probe_claimed_meanwhile_skips_it_and_says_why(clock, l
     assert failed.value.message == "all providers failed (x, c); skipped in cooldown: a"
 
 
-def test_a_terminus_whose_probe_was_claimed_meanwhile_is_still_attempted():
+def test_a_terminus_whose_probe_was_claimed_meanwhile_is_still_attempted(path):
     """A terminus whose probe another call holds is still attempted (forced), not as a probe."""
     clock = FakeClock()
     tracker = InMemoryCooldown(10, clock=clock)
@@ -327,8 +324,8 @@ def test_a_terminus_whose_probe_was_claimed_meanwhile_is_still_attempted():
             raise RuntimeError("x down")
         return provider
 
-    fn = routed(
-        providers=["x", "t"],
+    fn = path.routed(
+        ["x", "t"],
         cooldown=tracker,
         exempt={"x"},
         on_event=claim_probe_when("x", tracker, events),
@@ -455,13 +452,13 @@ def half_open_probed_elsewhere(redis_client: Any, namespace: str) -> RedisCooldo
     return mine
 
 
-def test_a_provider_probed_elsewhere_since_the_last_read_is_skipped(redis_client):
+def test_a_provider_probed_elsewhere_since_the_last_read_is_skipped(redis_client, path):
     """Half-open in this mirror, probed by another process since: skipped as 'probe in flight'."""
     from fallback_router import ProviderSkipped
 
     mine = half_open_probed_elsewhere(redis_client, "claim-race")
     events: list[object] = []
-    fn = routed(providers=["a", "b"], cooldown=mine, clock=mine.clock, on_event=events.append)(
+    fn = path.routed(["a", "b"], cooldown=mine, clock=mine.clock, on_event=events.append)(
         lambda provider: provider
     )
     assert fn() == "b"
@@ -469,7 +466,7 @@ def test_a_provider_probed_elsewhere_since_the_last_read_is_skipped(redis_client
     assert (skip.provider, skip.reason, skip.remaining) == ("a", "probe in flight", 0.0)
 
 
-def test_a_terminus_probed_elsewhere_is_tried_but_not_as_a_probe(redis_client):
+def test_a_terminus_probed_elsewhere_is_tried_but_not_as_a_probe(redis_client, path):
     """A terminus probed by another process is forced, not probed; its success clears it."""
     from fallback_router import AttemptStarted, TerminusForced
 
@@ -481,7 +478,7 @@ def test_a_terminus_probed_elsewhere_is_tried_but_not_as_a_probe(redis_client):
             raise RuntimeError("b down")
         return provider
 
-    fn = routed(providers=["b", "a"], cooldown=mine, clock=mine.clock, on_event=events.append)(call)
+    fn = path.routed(["b", "a"], cooldown=mine, clock=mine.clock, on_event=events.append)(call)
     assert fn() == "a"
     forced = [e for e in events if isinstance(e, TerminusForced)]
     assert [(e.provider, e.remaining) for e in forced] == [("a", 0.0)]

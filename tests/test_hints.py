@@ -25,9 +25,9 @@ from fallback_router import (
     AllProvidersFailedError,
     InMemoryCooldown,
     UnparsableRetryAfterError,
+    http_status_of,
     retry_after_of,
     routed,
-    status_of,
 )
 from fallback_router._hints import parse_retry_after
 
@@ -451,7 +451,7 @@ def test_urllib_rate_limit_with_retry_after_http_date(web, web_server, clock):
     assert result.provider == "healthy"
     error = result.attempts[0].error
     assert isinstance(error, urllib.error.HTTPError)
-    assert status_of(error) == 429
+    assert http_status_of(error) == 429
     assert tracker.remaining("limited") == pytest.approx(120, abs=2)
 
 

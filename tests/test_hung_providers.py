@@ -25,6 +25,7 @@ from fallback_router import (
 
 from .conftest import FakeClock
 from .support.helpers import hanging, wait_until
+from .support.paths import released
 
 #: Generous: calls with limits of 0.05-0.2 s must end far below this on a loaded machine.
 MARGIN = 5.0
@@ -56,9 +57,9 @@ def within(fn: Any, limit: float = MARGIN) -> Any:
 # -- timeout= alone: a budget that runs out during an attempt benches the provider ----------
 
 
-def test_a_budget_cut_counts_so_the_next_call_skips_the_hung_provider(gate):
+def test_a_budget_cut_counts_so_the_next_call_skips_the_hung_provider(gate, path):
     """timeout= alone: the hung first provider is benched; the next call is served by b."""
-    fn = routed(providers=["a", "b"], timeout=0.2)(hanging(gate, "a"))
+    fn = path.routed(["a", "b"], timeout=0.2)(hanging(gate, "a"))
     with pytest.raises(DeadlineExceededError) as info:
         fn()
     [attempt] = info.value.attempts
@@ -94,7 +95,7 @@ def test_async_a_budget_cut_counts_so_the_next_call_skips_the_hung_provider():
     assert (result.provider, result.skipped) == ("b", ("a",))
 
 
-def test_a_budget_cut_of_a_stream_benches_its_provider(gate):
+def test_a_budget_cut_of_a_stream_benches_its_provider(gate, path):
     """A stream whose first item does not come within the budget: its provider is benched."""
 
     def stream(provider: str):
@@ -102,11 +103,16 @@ def test_a_budget_cut_of_a_stream_benches_its_provider(gate):
             gate.wait(30)
         yield provider
 
-    fn = routed(providers=["a", "b"], timeout=0.2)(stream)
+    async def astream(provider: str):
+        if provider == "a":
+            await released(gate)
+        yield provider
+
+    fn = path.routed(["a", "b"], timeout=0.2)(path.twin(stream, astream))
     with pytest.raises(DeadlineExceededError) as info:
-        list(fn())
+        fn.items()
     assert info.value.attempts[0].counted
-    assert list(fn()) == ["b"]
+    assert fn.items() == ["b"]
 
 
 # -- attempt_timeout= alone: saturation by abandoned attempts fails fast -----------------------
@@ -114,7 +120,7 @@ def test_a_budget_cut_of_a_stream_benches_its_provider(gate):
 
 @pytest.mark.parametrize("timeout", [None, 30.0])
 def test_saturation_by_abandoned_attempts_fails_at_once(gate, timeout):
-    """max_abandoned reached and no other provider: AllProvidersFailedError at once, saying so."""
+    """Sync only (abandoned worker threads): max_abandoned reached and no other provider: AllProvidersFailedError at once, saying so."""
     fn = routed(
         providers=["a"], attempt_timeout=0.05, timeout=timeout, max_abandoned=2, cooldown=None
     )(hanging(gate, "a"))

@@ -23,14 +23,14 @@ from fallback_router import (
 from .support.helpers import Boom, saturated_router
 
 
-def test_a_budget_spent_on_saturated_and_rate_limited_providers_says_both():
+def test_a_budget_spent_on_saturated_and_rate_limited_providers_says_both(path):
     """'time budget of 0.05 s ran out after 0 attempt(s); skipped saturated: a; skipped
     rate limited: b'."""
     limiter = ConcurrencyLimiter({"a": 1})
     limiter.try_acquire("a")  # a's only slot, held elsewhere
     rates = InMemoryRateLimiter({"b": "1/h"})
     rates.try_acquire("b")  # b's only token this hour
-    fn = routed(providers=["a", "b"], max_concurrency=limiter, rate_limits=rates, timeout=0.05)(
+    fn = path.routed(["a", "b"], max_concurrency=limiter, rate_limits=rates, timeout=0.05)(
         lambda provider: provider
     )
     with pytest.raises(DeadlineExceededError) as info:
@@ -43,7 +43,7 @@ def test_a_budget_spent_on_saturated_and_rate_limited_providers_says_both():
 
 
 def test_a_saturated_provider_is_passed_over_and_listed():
-    """max_concurrency=1: while a runs, another call goes to b with a in skipped."""
+    """Sync only (a second thread holds the slot): max_concurrency=1: while a runs, another call goes to b with a in skipped."""
     inside, release = threading.Event(), threading.Event()
     events: list[object] = []
 
@@ -66,12 +66,12 @@ def test_a_saturated_provider_is_passed_over_and_listed():
     assert f.router.tracker.snapshot() == {}  # saturation is not a failure
 
 
-def test_a_saturated_skip_is_logged_with_its_reason(logs):
+def test_a_saturated_skip_is_logged_with_its_reason(logs, path):
     """A saturated provider's skip: a debug log and a ProviderSkipped, both with the reason."""
     limiter = ConcurrencyLimiter({"a": 1})
     assert limiter.try_acquire("a")  # another call holds a's only slot
     events: list[Event] = []
-    fn = routed(providers=["a", "b"], max_concurrency=limiter, on_event=events.append)(lambda p: p)
+    fn = path.routed(["a", "b"], max_concurrency=limiter, on_event=events.append)(lambda p: p)
     assert fn() == "b"
     [record] = logs.find("skipping saturated provider")
     assert record["message"] == "skipping saturated provider: a (saturated)"
@@ -82,7 +82,7 @@ def test_a_saturated_skip_is_logged_with_its_reason(logs):
 
 
 def test_in_flight_never_exceeds_the_limit_and_no_call_is_lost():
-    """24 threads, limits a=2 b=1: never more in flight than allowed; every call served."""
+    """Sync only (real threads): 24 threads, limits a=2 b=1: never more in flight than allowed; every call served."""
     lock = threading.Lock()
     in_flight = {"a": 0, "b": 0}
     peak = {"a": 0, "b": 0}
@@ -121,7 +121,7 @@ def test_in_flight_never_exceeds_the_limit_and_no_call_is_lost():
     assert f.router.limiter.in_flight("a") == f.router.limiter.in_flight("b") == 0
 
 
-def test_a_failed_attempt_gives_its_slot_back():
+def test_a_failed_attempt_gives_its_slot_back(path):
     """A failed attempt gives its concurrency slot back before the next provider."""
     from fallback_router import ConcurrencyLimiter
 
@@ -132,19 +132,18 @@ def test_a_failed_attempt_gives_its_slot_back():
             raise Boom(provider)
         return provider
 
-    fn = routed(providers=["a", "b"], max_concurrency=limiter, cooldown=None)(call)
+    fn = path.routed(["a", "b"], max_concurrency=limiter, cooldown=None)(call)
     assert fn() == "b"
     assert (limiter.in_flight("a"), limiter.in_flight("b")) == (0, 0)
 
 
-def test_round_robin_moves_to_the_next_free_provider():
+def test_round_robin_moves_to_the_next_free_provider(path):
     """Round-robin skips a saturated pick for the next provider with a free slot."""
     limiter = ConcurrencyLimiter({"a": 1})
     assert limiter.try_acquire("a")
-
-    @routed(providers=["a", "b", "c"], strategy="round_robin", max_concurrency=limiter)
-    def f(provider):
-        return provider
+    f = path.routed(["a", "b", "c"], strategy="round_robin", max_concurrency=limiter)(
+        lambda provider: provider
+    )
 
     assert [f() for _ in range(3)] == ["b", "b", "c"]
 
@@ -159,14 +158,11 @@ def test_max_concurrency_is_validated_when_decorating(bad):
 # -- waiting for a slot --------------------------------------------------------------------
 
 
-def test_waiting_for_a_slot_is_bounded_by_timeout():
+def test_waiting_for_a_slot_is_bounded_by_timeout(path):
     """Every provider saturated and the slot never frees: DeadlineExceededError."""
     limiter = ConcurrencyLimiter(1)
     assert limiter.try_acquire("a")
-
-    @routed(providers=["a"], max_concurrency=limiter, timeout=0.05)
-    def f(provider):
-        return provider
+    f = path.routed(["a"], max_concurrency=limiter, timeout=0.05)(lambda provider: provider)
 
     with pytest.raises(DeadlineExceededError):
         f()
@@ -175,7 +171,7 @@ def test_waiting_for_a_slot_is_bounded_by_timeout():
 
 
 def test_saturated_providers_are_named_in_the_error():
-    """a is busy: b fails, then the call waits for a's slot and tries it: both named."""
+    """Sync only (a second thread holds the slot): a is busy: b fails, then the call waits for a's slot and tries it: both named."""
     import threading
 
     from fallback_router import AllProvidersFailedError, AttemptFailed
@@ -208,12 +204,12 @@ def test_saturated_providers_are_named_in_the_error():
     assert info.value.skipped == ()
 
 
-def test_a_benched_terminus_waited_for_is_forced():
+def test_a_benched_terminus_waited_for_is_forced(path):
     """A benched terminus the call waited a slot for is forced: events in order."""
     from fallback_router import AttemptStarted, TerminusForced
 
     fn, limiter, *_, events = saturated_router(
-        benched=["b"], release_on=[("ProviderSkipped", "b", ["b"])]
+        benched=["b"], release_on=[("ProviderSkipped", "b", ["b"])], path=path
     )
     assert limiter.try_acquire("b")  # b is busy elsewhere
     result = fn.route()
@@ -236,11 +232,13 @@ def test_a_benched_terminus_waited_for_is_forced():
     )
 
 
-def test_an_available_terminus_waited_for_is_not_forced():
+def test_an_available_terminus_waited_for_is_not_forced(path):
     """An available terminus the call waited a slot for is attempted normally."""
     from fallback_router import AttemptStarted, TerminusForced
 
-    fn, limiter, *_, events = saturated_router(release_on=[("ProviderSkipped", "b", ["b"])])
+    fn, limiter, *_, events = saturated_router(
+        release_on=[("ProviderSkipped", "b", ["b"])], path=path
+    )
     assert limiter.try_acquire("b")
     assert fn() == "b"
     assert not [e for e in events if isinstance(e, TerminusForced)]
@@ -250,12 +248,12 @@ def test_an_available_terminus_waited_for_is_not_forced():
     ]
 
 
-def test_a_waited_for_provider_with_time_left_zero_is_not_forced():
+def test_a_waited_for_provider_with_time_left_zero_is_not_forced(path):
     """a is benched (so the plan has numbers), b is clean and busy: waited for, not forced."""
     from fallback_router import TerminusForced
 
     fn, limiter, *_, events = saturated_router(
-        benched=["a"], release_on=[("ProviderSkipped", "b", ["b"])]
+        benched=["a"], release_on=[("ProviderSkipped", "b", ["b"])], path=path
     )
     assert limiter.try_acquire("b")
     result = fn.route()
@@ -263,10 +261,10 @@ def test_a_waited_for_provider_with_time_left_zero_is_not_forced():
     assert not [e for e in events if isinstance(e, TerminusForced)]
 
 
-def test_every_provider_waited_for_is_tried_in_turn():
+def test_every_provider_waited_for_is_tried_in_turn(path):
     """Both saturated: a is freed first and fails, then b is waited for and serves."""
     fn, limiter, *_ = saturated_router(
-        release_on=[("ProviderSkipped", "b", ["a"]), ("AttemptFailed", "a", ["b"])]
+        release_on=[("ProviderSkipped", "b", ["a"]), ("AttemptFailed", "a", ["b"])], path=path
     )
     assert limiter.try_acquire("a")
     assert limiter.try_acquire("b")
@@ -274,12 +272,12 @@ def test_every_provider_waited_for_is_tried_in_turn():
     assert (result.provider, [a.provider for a in result.attempts]) == ("b", ["a", "b"])
 
 
-def test_primary_only_waits_for_its_provider():
+def test_primary_only_waits_for_its_provider(path):
     """primary_only waits for its saturated provider, then makes its one attempt."""
     from fallback_router import AllProvidersFailedError
 
     fn, limiter, *_, events = saturated_router(
-        strategy="primary_only", release_on=[("ProviderSkipped", "a", ["a"])]
+        strategy="primary_only", release_on=[("ProviderSkipped", "a", ["a"])], path=path
     )
     assert limiter.try_acquire("a")
     with pytest.raises(AllProvidersFailedError, match=r"^primary-only provider failed: a$") as info:
@@ -292,7 +290,7 @@ def test_primary_only_waits_for_its_provider():
     ]
 
 
-def test_waiting_out_the_budget_is_a_deadline_error():
+def test_waiting_out_the_budget_is_a_deadline_error(path):
     """Waiting for a slot past the budget (on the router's clock): DeadlineExceededError."""
     import time
 
@@ -312,8 +310,8 @@ def test_waiting_out_the_budget_is_a_deadline_error():
     def call(provider):
         raise Boom(provider)
 
-    fn = routed(
-        providers=["b", "a"],
+    fn = path.routed(
+        ["b", "a"],
         timeout=5,
         cooldown=None,
         max_concurrency=limiter,

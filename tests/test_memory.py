@@ -13,13 +13,12 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from fallback_router import (
-    RECENT_NAMES,
     AllProvidersFailedError,
     InMemoryCooldown,
     http_status,
     routed,
 )
-from fallback_router._engine.stats import Counts
+from fallback_router._engine.stats import RECENT_NAMES, Counts
 
 from .support.helpers import Boom
 
@@ -60,7 +59,6 @@ def test_status_counts_are_bounded_for_a_changing_provider_list(new_per_call):
 @pytest.mark.slow
 def test_counts_are_bounded_for_a_changing_provider_list():
     """100,000 distinct names over a router's life: counts kept for current + RECENT_NAMES."""
-    from fallback_router import RECENT_NAMES
 
     state = {"i": 0}
 

@@ -34,7 +34,8 @@ def spawn(monkeypatch):
 
 
 def test_thirty_two_threads_make_one_probe_per_cooldown_end():
-    """In memory: each time a failing provider's cooldown ends, exactly one call attempts it."""
+    """Sync only (real threads). In memory: each time a failing provider's cooldown ends,
+    exactly one call attempts it."""
     clock = FakeClock()
     tracker = InMemoryCooldown(1.0, clock=clock)
     attempts = []
@@ -65,7 +66,7 @@ def test_thirty_two_threads_make_one_probe_per_cooldown_end():
     assert attempts == [1000.0 + round_ for round_ in range(6)]
 
 
-def test_a_stale_view_learns_the_cooldown_from_the_tracker():
+def test_a_stale_view_learns_the_cooldown_from_the_tracker(path):
     """A call that read 'no cooldown' but meets one set since skips, reason cooldown."""
     clock = FakeClock()
     tracker = InMemoryCooldown(10, clock=clock)
@@ -76,14 +77,15 @@ def test_a_stale_view_learns_the_cooldown_from_the_tracker():
     assert list(view) == [0.0, 0.0]
     tracker.record_failure("a", RuntimeError())  # re-benched by someone else since
     assert isinstance(tracker.try_probe("a"), float)  # not "go", not "taken"
-    fn = routed(providers=["a", "b"], cooldown=tracker, clock=clock, on_event=events.append)(
+    fn = path.routed(["a", "b"], cooldown=tracker, clock=clock, on_event=events.append)(
         lambda provider: provider
     )
     assert fn() == "b"
 
 
 def test_a_success_never_wipes_a_cooldown_set_after_its_view_was_read():
-    """In memory: a slow success that started on a clean view leaves a newer cooldown alone."""
+    """Sync only (a second thread benches a mid-call). In memory: a slow success that
+    started on a clean view leaves a newer cooldown alone."""
     tracker = InMemoryCooldown(60)
     entered = threading.Event()
     benched = threading.Event()
@@ -282,12 +284,12 @@ def test_tracker_reset_leaves_the_rotation_alone(redis_client):
     assert counter.next_index() == 3
 
 
-def test_a_probe_started_event_marks_claimed_probes():
+def test_a_probe_started_event_marks_claimed_probes(path):
     """AttemptStarted.probe is True exactly for the half-open provider's claimed probe."""
     clock = FakeClock()
     tracker = InMemoryCooldown(5, clock=clock)
     events = []
-    fn = routed(providers=["a", "b"], cooldown=tracker, clock=clock, on_event=events.append)(
+    fn = path.routed(["a", "b"], cooldown=tracker, clock=clock, on_event=events.append)(
         lambda provider: provider
     )
     tracker.record_failure("a", RuntimeError())

@@ -456,6 +456,20 @@ def test_redis_buckets_are_counted_on_the_servers_clock_in_microseconds(redis_cl
     assert before <= float(redis_client.hget(limiter.key("gpt"), "ts")) <= after
 
 
+def test_a_shared_redis_bucket_passes_a_provider_over_on_every_path(redis_client, path):
+    """Routing with a RedisRateLimiter: a's 2 tokens a minute serve two calls, the third
+    skips it as rate limited (b serves); async calls reach Redis off the loop."""
+    clock = FakeClock()
+    limits = RedisRateLimiter(
+        redis_client, {"a": "2/min"}, namespace="routed", clock=clock, op_timeout=2.0
+    )  # patient: a loaded machine must not make it fail open to a local bucket
+    fn = path.routed(["a", "b"], rate_limits=limits, clock=clock)(lambda provider: provider)
+    assert [fn(), fn()] == ["a", "a"]
+    result = fn.route()
+    assert (result.provider, result.skipped) == ("b", ("a",))
+    assert limits.tokens("a") == pytest.approx(0.0, abs=1e-3)
+
+
 def test_redis_namespaces_separate_and_share(redis_client):
     """Limiters of one namespace share buckets; another namespace has its own."""
     one = RedisRateLimiter(redis_client, {"gpt": "2/h"}, namespace="team}a")

@@ -14,7 +14,7 @@ import pytest
 import requests
 from requests.structures import CaseInsensitiveDict
 
-from fallback_router import retry_after_of, status_of
+from fallback_router import http_status_of, retry_after_of
 from fallback_router._redact import HTTPFacts, Redactor, redact, scrub
 
 SECRET = "SECRET"
@@ -295,7 +295,7 @@ def test_scrub_httpx_status_error():
     assert copy.__traceback__ is None
     assert copy.__cause__ is None
     assert copy.__context__ is None
-    assert status_of(copy) == 429
+    assert http_status_of(copy) == 429
     assert retry_after_of(copy) == 7.0
     assert isinstance(copy.response, HTTPFacts)
     assert copy.response.reason_phrase == "Too Many Requests"
@@ -323,12 +323,12 @@ def test_scrub_requests_http_error():
     assert type(copy) is requests.HTTPError
     assert_hidden(copy, SECRET)
     assert str(copy) == "503 Server Error: Service Unavailable for url: https://x.io/v1?token=***"
-    assert status_of(copy) == 503
+    assert http_status_of(copy) == 503
     assert retry_after_of(copy) == 5.0
     assert copy.response.reason == "Service Unavailable"
     assert copy.request.headers["authorization"] == "***"
     again = pickle.loads(pickle.dumps(copy, protocol=5))
-    assert status_of(again) == 503
+    assert http_status_of(again) == 503
     assert retry_after_of(again) == 5.0
 
 
@@ -352,7 +352,7 @@ def test_scrub_openai_errors(http):
     limited = scrub(openai_error(http, openai.RateLimitError, 429, headers), Redactor())
     assert type(limited) is openai.RateLimitError
     assert_hidden(limited, KEY, KEY[8:-4], KEY[-4:])
-    assert status_of(limited) == 429
+    assert http_status_of(limited) == 429
     assert retry_after_of(limited) == 360.0
     assert limited.request_id == "req_1"
     assert limited.body["type"] == "invalid_request_error"
@@ -360,7 +360,7 @@ def test_scrub_openai_errors(http):
     denied = scrub(openai_error(http, openai.AuthenticationError, 401, {}), Redactor())
     assert type(denied) is openai.AuthenticationError
     assert_hidden(denied, KEY, KEY[8:-4])
-    assert status_of(denied) == 401
+    assert http_status_of(denied) == 401
     assert retry_after_of(denied) is None
     assert str(denied) == "Error code: 401 - Incorrect API key provided: sk-***. Use sk-***."
 
@@ -384,7 +384,7 @@ def test_scrub_keeps_no_frames():
         copy = scrub(error, Redactor())
     gc.collect()
     assert refs[0]() is None
-    assert status_of(copy) == 429
+    assert http_status_of(copy) == 429
 
 
 class WithHeaders(Exception):
@@ -413,7 +413,7 @@ def test_scrub_attributes_and_args():
     assert copy.args == ("failed https://x.io/?key=***", 7, b"Bearer ***")
     assert copy.headers == {"retry-after": "3", "authorization": "***"}
     assert retry_after_of(copy) == 3.0
-    assert status_of(copy) == 429
+    assert http_status_of(copy) == 429
     assert type(copy.inner) is ValueError
     assert str(copy.inner) == "token: Bearer ***"
     assert copy.opaque == "Opaque(Bearer ***)"
@@ -479,5 +479,5 @@ def test_scrub_foreign_http_objects():
     )
     assert copy.odd == HTTPFacts()
     assert copy.response == HTTPFacts(status_code=500, reason_phrase="Internal Server Error")
-    assert status_of(copy) == 500
+    assert http_status_of(copy) == 500
     assert copy.thing == "<Unrepresentable object>"

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fallback_router import (
     AllProvidersFailedError,
+    Fallback,
     InMemoryCooldown,
     InMemoryRoundRobin,
     InvalidConfigError,
+    LeastBusy,
+    LeastLatency,
+    PrimaryOnly,
     RoundRobin,
     Router,
     Strategy,
-    plan_fallback,
+    Weighted,
     routed,
 )
 
@@ -23,26 +27,48 @@ from .support.helpers import Boom, Fleet, fleet
 
 
 def test_strategy_is_a_str_enum_accepting_values():
-    """Strategy values are plain strings; router.strategy is the enum, or the object given."""
+    """Strategy values are plain strings, accepted wherever a strategy is."""
     assert Strategy("fallback") is Strategy.FALLBACK
     assert Strategy.ROUND_ROBIN == "round_robin"
-    assert Router(["a"], strategy="primary_only").strategy is Strategy.PRIMARY_ONLY
-    rotation = RoundRobin(failover=True)
-    assert Router(["a"], strategy=rotation).strategy is rotation
+    assert Router(["a"], strategy=Strategy.PRIMARY_ONLY).strategy == PrimaryOnly()
+
+
+@pytest.mark.parametrize(
+    ("given", "expected", "name"),
+    [
+        ("fallback", Fallback(), "fallback"),
+        ("primary_only", PrimaryOnly(), "primary_only"),
+        ("round_robin", RoundRobin(), "round_robin"),
+        (Strategy.ROUND_ROBIN, RoundRobin(), "round_robin"),
+        (RoundRobin(failover=True), RoundRobin(failover=True), "round_robin"),
+        (Weighted({"a": 1}), Weighted({"a": 1}), "weighted"),
+        (LeastBusy(), LeastBusy(), "least_busy"),
+        (LeastLatency(), LeastLatency(), "least_latency"),
+    ],
+)
+def test_router_strategy_is_always_the_strategy_object(given, expected, name):
+    """router.strategy is one type: the strategy object (a string's default object), with .name."""
+    router = Router(["a"], strategy=given)
+    assert router.strategy == expected
+    assert router.strategy.name == name
+    if not isinstance(given, str):
+        assert router.strategy is given
+    assert f"strategy={name!r}" in repr(router)
 
 
 def test_default_strategy_is_fallback():
     """Without strategy= the router falls back."""
-    assert Router(["a"]).strategy is Strategy.FALLBACK
+    assert Router(["a"]).strategy == Fallback()
+    assert Router(["a"]).strategy.name == "fallback"
 
 
 # -- primary_only --------------------------------------------------------------------------
 
 
-def test_primary_only_calls_only_the_first_provider():
+def test_primary_only_calls_only_the_first_provider(path):
     """primary_only calls the first provider once (after a failed first try too), never another."""
     vendors = Fleet("a")
-    fn = routed(providers=["a", "b"], strategy="primary_only")(vendors)
+    fn = path.routed(["a", "b"], strategy="primary_only")(vendors)
     with pytest.raises(AllProvidersFailedError) as info:
         fn()
     assert vendors.calls == ["a"]
@@ -64,21 +90,21 @@ def test_primary_only_calls_only_the_first_provider():
         ),
     ],
 )
-def test_one_attempt_strategies_speak_of_one_attempt(strategy, message, logged, logs):
+def test_one_attempt_strategies_speak_of_one_attempt(strategy, message, logged, logs, path):
     """primary_only and round_robin: error and log name the one attempt, never "1 of 2"."""
-    fn = routed(providers=["a", "b"], strategy=strategy)(fleet("a"))
+    fn = path.routed(["a", "b"], strategy=strategy)(fleet("a"))
     with pytest.raises(AllProvidersFailedError) as info:
         fn()
     assert info.value.message == message
     assert logs.messages("WARNING") == [logged]
 
 
-def test_primary_only_neither_consults_nor_records_cooldown(clock):
+def test_primary_only_neither_consults_nor_records_cooldown(clock, path):
     """primary_only ignores an existing cooldown and records nothing."""
     tracker = InMemoryCooldown(60, clock=clock)
     tracker.record_failure("a", Boom())
     vendors = Fleet()
-    fn = routed(providers=["a", "b"], strategy="primary_only", cooldown=tracker)(vendors)
+    fn = path.routed(["a", "b"], strategy="primary_only", cooldown=tracker)(vendors)
     assert fn() == "a:p"
     vendors.failing.add("a")
     before = tracker.snapshot()
@@ -91,10 +117,10 @@ def test_primary_only_neither_consults_nor_records_cooldown(clock):
 # -- fallback ------------------------------------------------------------------------------
 
 
-def test_fallback_tries_providers_in_order_until_one_succeeds():
+def test_fallback_tries_providers_in_order_until_one_succeeds(path):
     """Failing providers hand the call to the next one."""
     vendors = Fleet("a", "b")
-    fn = routed(providers=["a", "b", "c"])(vendors)
+    fn = path.routed(["a", "b", "c"])(vendors)
     result = fn.route("x")
     assert result.response == "c:x"
     assert vendors.calls == ["a", "b", "c"]
@@ -104,10 +130,10 @@ def test_fallback_tries_providers_in_order_until_one_succeeds():
     assert [type(a.error) for a in result.attempts] == [Boom, Boom, type(None)]
 
 
-def test_fallback_puts_failed_providers_into_cooldown_and_skips_them(clock):
+def test_fallback_puts_failed_providers_into_cooldown_and_skips_them(clock, path):
     """A failed provider is skipped while its cooldown lasts, then tried again."""
     vendors = Fleet("a")
-    fn = routed(providers=["a", "b", "c"], cooldown=30, clock=clock)(vendors)
+    fn = path.routed(["a", "b", "c"], cooldown=30, clock=clock)(vendors)
     assert fn() == "b:p"
     vendors.calls.clear()
     vendors.failing.clear()
@@ -119,7 +145,7 @@ def test_fallback_puts_failed_providers_into_cooldown_and_skips_them(clock):
     assert fn.route().provider == "a"
 
 
-def test_a_provider_with_half_a_second_left_is_skipped():
+def test_a_provider_with_half_a_second_left_is_skipped(path):
     """Half a second of cooldown left still skips; at zero the provider is tried."""
     clock = FakeClock()
     calls: list[str] = []
@@ -130,7 +156,7 @@ def test_a_provider_with_half_a_second_left_is_skipped():
             raise RuntimeError("a down")
         return provider
 
-    fn = routed(providers=["a", "b"], cooldown=InMemoryCooldown(10, clock=clock))(call)
+    fn = path.routed(["a", "b"], cooldown=InMemoryCooldown(10, clock=clock))(call)
     fn()
     clock.advance(9.5)
     assert fn.route().skipped == ("a",)
@@ -138,10 +164,10 @@ def test_a_provider_with_half_a_second_left_is_skipped():
     assert fn() == "a"
 
 
-def test_skipped_providers_do_not_count_as_attempts(clock):
+def test_skipped_providers_do_not_count_as_attempts(clock, path):
     """attempt counts calls made, not providers skipped."""
     vendors = Fleet("a", "b")
-    fn = routed(providers=["a", "b", "c"], clock=clock)(vendors)
+    fn = path.routed(["a", "b", "c"], clock=clock)(vendors)
     fn()
     vendors.calls.clear()
     result = fn.route()
@@ -150,11 +176,11 @@ def test_skipped_providers_do_not_count_as_attempts(clock):
     assert len(result.attempts) == 1
 
 
-def test_exempt_providers_never_enter_cooldown(clock):
+def test_exempt_providers_never_enter_cooldown(clock, path):
     """An exempt provider's failures are never recorded."""
     tracker = InMemoryCooldown(60, clock=clock)
     vendors = Fleet("a")
-    fn = routed(providers=["a", "b"], cooldown=tracker, exempt={"a"})(vendors)
+    fn = path.routed(["a", "b"], cooldown=tracker, exempt={"a"})(vendors)
     for _ in range(5):
         result = fn.route()
         assert result.attempts[0].counted is False
@@ -162,10 +188,10 @@ def test_exempt_providers_never_enter_cooldown(clock):
     assert tracker.snapshot() == {}
 
 
-def test_cooldown_none_disables_tracking():
+def test_cooldown_none_disables_tracking(path):
     """cooldown=None: nothing is skipped, nothing recorded."""
     vendors = Fleet("a")
-    fn = routed(providers=["a", "b"], cooldown=None)(vendors)
+    fn = path.routed(["a", "b"], cooldown=None)(vendors)
     fn()
     fn()
     assert vendors.calls == ["a", "b", "a", "b"]
@@ -173,12 +199,12 @@ def test_cooldown_none_disables_tracking():
     assert fn.router.status()["a"].available is True
 
 
-def test_a_tracker_instance_is_shared_between_routers(clock):
+def test_a_tracker_instance_is_shared_between_routers(clock, path):
     """Two routers given the same tracker see each other's cooldowns."""
     tracker = InMemoryCooldown(60, clock=clock)
     vendors = Fleet("a")
-    first = routed(providers=["a", "b"], cooldown=tracker)(vendors)
-    second = routed(providers=["a", "c"], cooldown=tracker)(vendors)
+    first = path.routed(["a", "b"], cooldown=tracker)(vendors)
+    second = path.routed(["a", "c"], cooldown=tracker)(vendors)
     first()
     vendors.calls.clear()
     assert second.route().skipped == ("a",)
@@ -188,10 +214,10 @@ def test_a_tracker_instance_is_shared_between_routers(clock):
 # -- the terminus --------------------------------------------------------------------------
 
 
-def test_terminus_is_attempted_despite_cooldown(clock):
+def test_terminus_is_attempted_despite_cooldown(clock, path):
     """The last provider is always tried, even in cooldown, so a call always attempts."""
     vendors = Fleet("a", "b")
-    fn = routed(providers=["a", "b"], clock=clock)(vendors)
+    fn = path.routed(["a", "b"], clock=clock)(vendors)
     with pytest.raises(AllProvidersFailedError):
         fn()
     assert fn.router.status()["b"].available is False
@@ -203,17 +229,17 @@ def test_terminus_is_attempted_despite_cooldown(clock):
     assert result.was_terminus is True
 
 
-def test_single_provider_in_cooldown_is_still_called(clock):
+def test_single_provider_in_cooldown_is_still_called(clock, path):
     """With one provider, it is the terminus: always called."""
     vendors = Fleet("only")
-    fn = routed(providers=["only"], clock=clock)(vendors)
+    fn = path.routed(["only"], clock=clock)(vendors)
     for _ in range(3):
         with pytest.raises(AllProvidersFailedError):
             fn()
     assert vendors.calls == ["only"] * 3
 
 
-def test_a_forced_terminus_that_succeeds_is_cleared():
+def test_a_forced_terminus_that_succeeds_is_cleared(path):
     """a and b benched; b (the terminus) is forced, succeeds, and is available again."""
     clock = FakeClock()
     broken = {"a", "b"}
@@ -223,7 +249,7 @@ def test_a_forced_terminus_that_succeeds_is_cleared():
             raise RuntimeError(f"{provider} down")
         return provider
 
-    fn = routed(providers=["a", "b"], cooldown=InMemoryCooldown(60, clock=clock))(call)
+    fn = path.routed(["a", "b"], cooldown=InMemoryCooldown(60, clock=clock))(call)
     with pytest.raises(AllProvidersFailedError):
         fn()
     broken.clear()
@@ -238,33 +264,29 @@ def test_a_forced_terminus_that_succeeds_is_cleared():
 # -- the plan, over random cooldown states -------------------------------------------------
 
 
-remaining_lists = st.lists(
-    st.one_of(st.just(0.0), st.floats(min_value=0.001, max_value=1e6)), min_size=1, max_size=12
+benched_lists = st.lists(st.booleans(), min_size=1, max_size=12)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-
-
-@given(remaining_lists)
-def test_plan_always_attempts_the_terminus_last(remaining):
-    """The terminus is always planned, and it is the last attempt."""
-    plan = plan_fallback(remaining)
-    assert plan.order[-1] == len(remaining) - 1
-
-
-@given(remaining_lists)
-def test_plan_has_no_repeats_and_covers_every_provider_once(remaining):
-    """Attempts + skipped = the providers considered, each exactly once, in order."""
-    plan = plan_fallback(remaining)
-    assert sorted(plan.order + plan.skipped) == list(range(len(remaining)))
-    assert list(plan.order) == sorted(plan.order)
-    assert list(plan.skipped) == sorted(plan.skipped)
-
-
-@given(remaining_lists)
-def test_plan_skips_exactly_the_non_terminal_providers_in_cooldown(remaining):
-    """A provider is skipped iff it is in cooldown and not the terminus."""
-    plan = plan_fallback(remaining)
-    last = len(remaining) - 1
-    assert set(plan.skipped) == {i for i, left in enumerate(remaining) if left > 0 and i != last}
+@given(benched=benched_lists)
+def test_fallback_walks_the_free_providers_in_order_then_the_terminus(benched, path):
+    """Every provider failing, some benched: the call tries each free one in list order,
+    skips the benched ones but the last (the terminus, always tried last), each once."""
+    names = [f"p{i}" for i in range(len(benched))]
+    tracker = InMemoryCooldown(60.0, clock=FakeClock())
+    for name, bench in zip(names, benched, strict=True):
+        if bench:
+            tracker.record_failure(name, Boom(name))
+    fn = path.routed(names, cooldown=tracker)(fleet(*names))
+    with pytest.raises(AllProvidersFailedError) as info:
+        fn()
+    last = names[-1]
+    tried = [a.provider for a in info.value.attempts]
+    skipped = list(info.value.skipped)
+    assert tried == [n for n, b in zip(names, benched, strict=True) if not b or n == last]
+    assert skipped == [n for n, b in zip(names, benched, strict=True) if b and n != last]
 
 
 names = st.lists(
@@ -272,9 +294,11 @@ names = st.lists(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(names=names, data=st.data())
-def test_routed_calls_respect_the_plan_and_never_record_exempt(names, data):
+def test_routed_calls_respect_the_plan_and_never_record_exempt(names, data, path):
     """Over random failures, benches and exemptions, a routed call follows the rules."""
     tracker = InMemoryCooldown(30, clock=lambda: 1000.0)
     benched = data.draw(st.sets(st.sampled_from(names)))
@@ -290,7 +314,7 @@ def test_routed_calls_respect_the_plan_and_never_record_exempt(names, data):
             raise RuntimeError(provider)
         return provider
 
-    fn = routed(providers=names, cooldown=tracker, exempt=exempt)(call)
+    fn = path.routed(names, cooldown=tracker, exempt=exempt)(call)
     try:
         result = fn.route()
     except AllProvidersFailedError as group:
@@ -314,9 +338,9 @@ def test_routed_calls_respect_the_plan_and_never_record_exempt(names, data):
 # -- round_robin ---------------------------------------------------------------------------
 
 
-def test_round_robin_first_pick_is_the_first_provider_then_rotates():
+def test_round_robin_first_pick_is_the_first_provider_then_rotates(path):
     """Picks go a, b, c, a, ... starting with the first provider."""
-    fn = routed(providers=["a", "b", "c"], strategy="round_robin")(lambda p: p)
+    fn = path.routed(["a", "b", "c"], strategy="round_robin")(lambda p: p)
     assert [fn() for _ in range(7)] == ["a", "b", "c", "a", "b", "c", "a"]
 
 
@@ -338,10 +362,10 @@ def test_round_robin_rotates_on_the_general_path(options):
     assert [fn.route().provider for _ in range(2)] == ["b", "c"]
 
 
-def test_round_robin_makes_one_attempt_without_fallback_or_cooldown(clock):
+def test_round_robin_makes_one_attempt_without_fallback_or_cooldown(clock, path):
     """A failing pick (also on the happy path's first try) fails the call: no fallback, no record."""
     vendors = Fleet("a")
-    fn = routed(providers=["a", "b"], strategy="round_robin", clock=clock)(vendors)
+    fn = path.routed(["a", "b"], strategy="round_robin", clock=clock)(vendors)
     with pytest.raises(AllProvidersFailedError):
         fn()
     assert fn() == "b:p"
@@ -360,18 +384,18 @@ def test_round_robin_counter_is_shared_by_functions_of_one_router():
     assert [f(), g(), f(), g()] == ["a", "b", "a", "b"]
 
 
-def test_round_robin_counter_can_be_shared_between_routers():
+def test_round_robin_counter_can_be_shared_between_routers(path):
     """counter= shares one rotation between routers."""
     counter = InMemoryRoundRobin()
-    f = routed(providers=["a", "b", "c"], strategy="round_robin", counter=counter)(lambda p: p)
-    g = routed(providers=["a", "b", "c"], strategy="round_robin", counter=counter)(lambda p: p)
+    f = path.routed(["a", "b", "c"], strategy="round_robin", counter=counter)(lambda p: p)
+    g = path.routed(["a", "b", "c"], strategy="round_robin", counter=counter)(lambda p: p)
     assert [f(), g(), f()] == ["a", "b", "c"]
 
 
-def test_round_robin_with_changing_provider_count_stays_in_range():
+def test_round_robin_with_changing_provider_count_stays_in_range(path):
     """A callable provider list may shrink; picks wrap on the current length."""
     current = ["a", "b", "c"]
-    fn = routed(providers=lambda: current, strategy="round_robin")(lambda p: p)
+    fn = path.routed(lambda: current, strategy="round_robin")(lambda p: p)
     assert fn() == "a"
     current = ["x"]
     assert fn() == "x"

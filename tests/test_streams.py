@@ -26,13 +26,12 @@ from .conftest import FakeClock
 from .support.helpers import Boom
 
 
-def test_a_stream_falls_back_until_its_first_item_and_reports_it():
+def test_a_stream_falls_back_until_its_first_item_and_reports_it(path):
     """Fallback until a first item; route() tells provider, attempt, time to first item."""
     clock = FakeClock()
     seen: list[tuple[str, int]] = []
 
-    @routed(providers=["a", "b"], clock=clock, cooldown=None)
-    def words(provider: str) -> Iterator[str]:
+    def body(provider: str) -> Iterator[str]:
         clock.advance(0.25)
         if provider == "a":
             raise RuntimeError("a down")
@@ -46,53 +45,51 @@ def test_a_stream_falls_back_until_its_first_item_and_reports_it():
         seen.append((info.provider, info.attempt))
         yield "two"
 
+    words = path.routed(["a", "b"], clock=clock, cooldown=None)(body)
     result = words.route()
     assert (result.provider, result.attempt, result.was_terminus) == ("b", 2, True)
     assert (result.latency, result.elapsed) == (0.25, 0.5)  # to the first item
     assert [a.provider for a in result.attempts] == ["a", "b"]
-    assert list(result.response) == ["one", "two"]
+    assert path.collect(result.response) == ["one", "two"]
     assert seen == [("b", 2), ("b", 2)]
-    assert list(words()) == ["one", "two"]  # a plain call iterates the same stream
+    assert words.items() == ["one", "two"]  # a plain call iterates the same stream
 
 
-def test_a_stream_that_fails_everywhere_raises_the_group():
+def test_a_stream_that_fails_everywhere_raises_the_group(path):
     """No provider produces a first item: AllProvidersFailedError, like a plain call."""
 
-    @routed(providers=["a", "b"])
-    def chat(provider):
+    def body(provider):
         raise Boom(provider)
         yield  # pragma: no cover - makes this a generator function
 
+    chat = path.routed(["a", "b"])(body)
     with pytest.raises(AllProvidersFailedError):
-        list(chat())
+        chat.items()
 
 
-def test_a_stream_failing_mid_way_is_interrupted_recorded_and_benched(clock):
+def test_a_stream_failing_mid_way_is_interrupted_recorded_and_benched(clock, path):
     """After its first item a stream's error is StreamInterrupted: no fallback, a benched."""
     events: list[object] = []
     tried: list[str] = []
 
-    @routed(
-        providers=["a", "b"],
-        cooldown=InMemoryCooldown(30, clock=clock),
-        clock=clock,
-        on_event=events.append,
-    )
-    def stream(provider):
+    def body(provider):
         tried.append(provider)
         yield 1
         raise Boom("mid-stream")
 
-    items = stream()
-    assert next(items) == 1
+    stream = path.routed(
+        ["a", "b"], cooldown=InMemoryCooldown(30, clock=clock), clock=clock, on_event=events.append
+    )(body)
+    items = stream.stream()
+    assert path.next(items) == 1
     with pytest.raises(StreamInterrupted) as info:
-        next(items)
+        path.next(items)
     assert (info.value.provider, info.value.items) == ("a", 1)
     assert isinstance(info.value.__cause__, Boom)
     assert str(info.value.__cause__) == "mid-stream"
     (failed,) = [e for e in events if isinstance(e, AttemptFailed)]
     assert (failed.function, failed.provider, failed.attempt) == (
-        stream.__wrapped__.__qualname__,
+        body.__qualname__,
         "a",
         1,
     )
@@ -100,22 +97,22 @@ def test_a_stream_failing_mid_way_is_interrupted_recorded_and_benched(clock):
     assert stream.router.tracker.remaining("a") == 30  # counted: a is benched
 
 
-def test_a_mid_stream_failure_is_logged_as_that_attempt(logs):
+def test_a_mid_stream_failure_is_logged_as_that_attempt(logs, path):
     """A mid-stream failure is logged as that attempt's failure and as an interruption."""
     clock = FakeClock()
 
-    @routed(providers=["a", "b"], clock=clock, cooldown=None)
-    def words(provider: str) -> Iterator[str]:
+    def body(provider: str) -> Iterator[str]:
         if provider == "a":
             raise RuntimeError("a down")
         yield "one"
         clock.advance(0.5)
         raise RuntimeError("b broke")
 
-    stream = words()
-    assert next(stream) == "one"
+    words = path.routed(["a", "b"], clock=clock, cooldown=None)(body)
+    stream = words.stream()
+    assert path.next(stream) == "one"
     with pytest.raises(StreamInterrupted) as info:
-        next(stream)
+        path.next(stream)
     assert str(info.value.__cause__) == "b broke"
     messages = [r["message"] for r in logs.find("provider failed")]
     assert messages == [
@@ -131,13 +128,12 @@ def test_a_mid_stream_failure_is_logged_as_that_attempt(logs):
     assert (row.successes, row.failures, row.last_latency) == (1, 1, 0.5)
 
 
-def test_a_stream_gets_keyword_arguments_and_holds_its_slot_until_closed():
+def test_a_stream_gets_keyword_arguments_and_holds_its_slot_until_closed(path):
     """An open stream holds its slot; closing the consumer closes the provider's generator."""
     seen: list[tuple[str, int]] = []
     closed: list[str] = []
 
-    @routed(providers=["a", "b"], max_concurrency=1, cooldown=None)
-    def stream(provider, n, *, tag):
+    def body(provider, n, *, tag):
         try:
             for i in range(n):
                 state = current_attempt()
@@ -146,31 +142,35 @@ def test_a_stream_gets_keyword_arguments_and_holds_its_slot_until_closed():
         finally:
             closed.append(provider)
 
+    stream = path.routed(["a", "b"], max_concurrency=1, cooldown=None)(body)
     result = stream.route(3, tag="#")
-    items = iter(result.response)
-    assert next(items) == "#a0"
-    assert stream.route(1, tag="!").provider == "b"  # a's slot is held by the open stream
-    items.close()  # the consumer stops early: the provider's generator is closed
+    items = result.response
+    assert path.next(items) == "#a0"
+    unread = stream.route(1, tag="!")
+    assert unread.provider == "b"  # a's slot is held by the open stream
+    path.close(unread.response)
+    path.close(items)  # the consumer stops early: the provider's generator is closed
     assert closed == ["b", "a"]
     assert stream.router.limiter.in_flight("a") == 0
     assert stream.route(1, tag="!").provider == "a"  # and the slot is free again
     assert seen[0] == ("a", 1)
 
 
-def test_a_forced_terminus_streams():
+def test_a_forced_terminus_streams(path):
     """A benched terminus is forced and streams."""
     clock = FakeClock()
     tracker = InMemoryCooldown(10, clock=clock)
 
-    @routed(providers=["a", "b"], cooldown=tracker, clock=clock)
-    def stream(provider):
+    def body(provider):
         if provider == "a":
             raise Boom
         yield provider
 
+    stream = path.routed(["a", "b"], cooldown=tracker, clock=clock)(body)
     tracker.record_failure("b", Boom())
     result = stream.route()
-    assert (result.provider, result.was_terminus, list(result.response)) == ("b", True, ["b"])
+    assert (result.provider, result.was_terminus) == ("b", True)
+    assert path.collect(result.response) == ["b"]
 
 
 # -- a stream's call lasts as long as the stream ---------------------------------------------
@@ -180,57 +180,39 @@ def kinds_of(events) -> list[str]:
     return [type(event).__name__ for event in events]
 
 
-@pytest.mark.parametrize("flavour", ["sync", "async"])
 @pytest.mark.parametrize("ending", ["complete", "closed early", "cut"])
-def test_a_streams_call_ends_with_the_stream(flavour, ending):  # noqa: C901 - two flavours
+def test_a_streams_call_ends_with_the_stream(ending, path):
     """The call's last event comes when the stream ends, is closed or is cut, and nothing
     follows it: CallSucceeded (elapsed up to then) or, when cut, AttemptFailed then CallFailed.
     """
-    import asyncio
-
     from fallback_router import CallFailed, CallSucceeded
 
     clock = FakeClock()
     events: list[object] = []
 
-    def sync_words(provider: str) -> Iterator[str]:
+    def words(provider: str) -> Iterator[str]:
         yield "one"
         clock.advance(2)
         if ending == "cut":
             raise Boom("cut")
         yield "two"
 
-    async def async_words(provider: str):
-        for word in sync_words(provider):
-            yield word
+    fn = path.routed(["a"], clock=clock, cooldown=None, on_event=events.append)(words)
 
-    fn = routed(providers=["a"], clock=clock, cooldown=None, on_event=events.append)(
-        sync_words if flavour == "sync" else async_words
-    )
-
-    async def consume_async() -> list[str]:
+    def consume() -> list[str]:
         got: list[str] = []
-        stream = fn()
+        stream = fn.stream()
         try:
-            async for word in stream:
-                got.append(word)
+            while True:
+                try:
+                    got.append(path.next(stream))
+                except (StopIteration, StopAsyncIteration):
+                    break
+                assert kinds_of(events)[-1] == "AttemptSucceeded"  # the call is not over yet
                 if ending == "closed early":
                     break
         finally:
-            await stream.aclose()
-        return got
-
-    def consume() -> list[str]:
-        if flavour == "async":
-            return asyncio.run(consume_async())
-        got = []
-        stream = fn()
-        for word in stream:
-            got.append(word)
-            assert kinds_of(events)[-1] == "AttemptSucceeded"  # the call is not over yet
-            if ending == "closed early":
-                break
-        stream.close()
+            path.close(stream)
         return got
 
     if ending == "cut":
@@ -294,6 +276,11 @@ def stalling(scripts, items_first: int):
     def chat(provider):
         yield from provider.stream()
 
+    async def achat(provider):  # the async twin the `path` fixture calls
+        async for item in provider.astream():
+            yield item
+
+    chat.acall = achat  # type: ignore[attr-defined]
     return providers, chat
 
 
@@ -307,17 +294,17 @@ LIMIT_CASES = [
 
 
 @pytest.mark.parametrize(("options", "kind"), LIMIT_CASES)
-def test_a_silent_stream_falls_back_at_its_first_item_limit(scripts, options, kind):
+def test_a_silent_stream_falls_back_at_its_first_item_limit(scripts, options, kind, path):
     """No first item within the limit: AttemptTimeoutError of that kind, then the next."""
     providers, chat = stalling(scripts, 0)
-    fn = routed(providers=providers, cooldown=None, **options)(chat)
+    fn = path.routed(providers, cooldown=None, **options)(chat)
     if kind == "budget":
         with pytest.raises(DeadlineExceededError) as info:
-            list(fn())
+            fn.items()
         [attempt] = info.value.attempts
     else:
         result = fn.route()
-        assert (result.provider, list(result.response)) == ("b", ["b0", "b1"])
+        assert (result.provider, path.collect(result.response)) == ("b", ["b0", "b1"])
         attempt = result.attempts[0]
     assert attempt.provider == "a"
     assert isinstance(attempt.error, AttemptTimeoutError)
@@ -351,14 +338,14 @@ def test_an_async_silent_stream_falls_back_at_its_first_item_limit(options, kind
     assert attempt.error.kind == kind
 
 
-def test_a_stream_silent_after_its_first_item_is_interrupted_by_idle_timeout(scripts):
+def test_a_stream_silent_after_its_first_item_is_interrupted_by_idle_timeout(scripts, path):
     """One item, then silence past idle_timeout: StreamInterrupted from an 'idle' timeout."""
     providers, chat = stalling(scripts, 1)
-    fn = routed(providers=providers, cooldown=None, idle_timeout=0.05)(chat)
-    stream = fn()
-    assert next(stream) == "a0"
+    fn = path.routed(providers, cooldown=None, idle_timeout=0.05)(chat)
+    stream = fn.stream()
+    assert path.next(stream) == "a0"
     with pytest.raises(StreamInterrupted) as info:
-        next(stream)
+        path.next(stream)
     assert isinstance(info.value.__cause__, AttemptTimeoutError)
     assert info.value.__cause__.kind == "idle"
 
@@ -383,11 +370,9 @@ def test_an_async_stream_silent_after_its_first_item_is_interrupted_by_idle_time
     assert info.value.__cause__.kind == "idle"
 
 
-@pytest.mark.parametrize("flavour", ["sync", "async"])
-def test_a_fallen_back_streams_call_ends_once_with_the_stream(flavour):
-    """The general path: x fails, a streams; read to the end, closed, collected: one
-    CallSucceeded, the last event, naming the function, the call and a."""
-    import asyncio
+def test_a_fallen_back_streams_call_ends_once_with_the_stream(path):
+    """x fails, a streams; read to the end, closed twice, collected: one CallSucceeded, the
+    last event, naming the function, the call and a."""
     import gc
 
     from fallback_router import CallSucceeded
@@ -400,45 +385,26 @@ def test_a_fallen_back_streams_call_ends_once_with_the_stream(flavour):
         yield "one"
         yield "two"
 
-    async def async_words(provider: str):
-        for word in words(provider):
-            yield word
-
-    fn = routed(providers=["x", "a"], cooldown=None, on_event=events.append)(
-        words if flavour == "sync" else async_words
-    )
-
-    async def consume_async() -> list[str]:
-        stream = fn()
-        got = [word async for word in stream]
-        await stream.aclose()
-        await stream.aclose()
-        return got
-
-    if flavour == "sync":
-        stream = fn()
-        assert list(stream) == ["one", "two"]
-        stream.close()
-        stream.close()
-        del stream
-    else:
-        assert asyncio.run(consume_async()) == ["one", "two"]
+    fn = path.routed(["x", "a"], cooldown=None, on_event=events.append)(words)
+    stream = fn.stream()
+    assert path.collect(stream) == ["one", "two"]
+    path.close(stream)
+    path.close(stream)
+    del stream
     gc.collect()
     ended = [e for e in events if isinstance(e, CallSucceeded)]
     assert ended == [events[-1]]
     assert (ended[0].provider, ended[0].attempt) == ("a", 2)
-    assert ended[0].function == (words if flavour == "sync" else async_words).__qualname__
+    assert ended[0].function == words.__qualname__
     assert ended[0].call_id == events[0].call_id
 
 
-def test_a_buffered_stream_that_stalls_falls_back_on_its_idle_limit(scripts):
+def test_a_buffered_stream_that_stalls_falls_back_on_its_idle_limit(scripts, path):
     """stream_failover='buffer': a stalls after one item; b's whole stream, a's 'idle' timeout."""
     providers, chat = stalling(scripts, 1)
-    fn = routed(providers=providers, cooldown=None, idle_timeout=0.05, stream_failover="buffer")(
-        chat
-    )
+    fn = path.routed(providers, cooldown=None, idle_timeout=0.05, stream_failover="buffer")(chat)
     result = fn.route()
-    assert (result.provider, list(result.response)) == ("b", ["b0", "b1"])
+    assert (result.provider, path.collect(result.response)) == ("b", ["b0", "b1"])
     error = result.attempts[0].error
     assert isinstance(error, AttemptTimeoutError)
     assert error.kind == "idle"

@@ -142,3 +142,67 @@ def test_a_routed_call_visits_each_call_path_module_once(path):
     assert stacks
     for trail in stacks:
         assert len(trail) == len(set(trail)), trail
+
+
+FUNCTION_LIMIT = 80
+#: Functions still over the limit, split on another branch (issue 31; the integrator
+#: empties this set after merging them).
+LEFT_LONG = {"fallback_router.llm._preset:options"}
+COMPLEXITY_SUPPRESSIONS = ("C901", "PLR0912", "PLR0915")
+
+
+def _own_lines(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    """A function's lines (from `def` to its end) less those of the functions and
+    classes nested in it, which count on their own."""
+    total = (node.end_lineno or node.lineno) - node.lineno + 1
+    nested = 0
+    pending: list[ast.AST] = list(ast.iter_child_nodes(node))
+    while pending:
+        child = pending.pop()
+        if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            first = min([child.lineno, *(d.lineno for d in child.decorator_list)])
+            nested += (child.end_lineno or child.lineno) - first + 1
+        else:
+            pending.extend(ast.iter_child_nodes(child))
+    return total - nested
+
+
+def long_functions() -> dict[str, int]:
+    """Every function of the package longer than the limit: `module:qualified name` -> lines."""
+    found = {}
+    for name, path in modules().items():
+        tree = ast.parse(path.read_text())
+
+        def visit(node: ast.AST, prefix: str, module: str = name) -> None:
+            for child in ast.iter_child_nodes(node):
+                if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                    qualified = f"{prefix}{child.name}"
+                    if not isinstance(child, ast.ClassDef):
+                        lines = _own_lines(child)
+                        if lines > FUNCTION_LIMIT:
+                            found[f"{module}:{qualified}"] = lines
+                    visit(child, f"{qualified}.")
+                else:
+                    visit(child, prefix)
+
+        visit(tree, "")
+    return found
+
+
+def test_no_function_is_over_eighty_lines():
+    """Every function reads in one screen: at most 80 lines of its own (a nested
+    function counts on its own, and not in the function around it)."""
+    assert set(long_functions()) - LEFT_LONG == set()
+
+
+def test_no_complexity_check_is_suppressed():
+    """No `noqa` silences the complexity checks (C901, PLR0912, PLR0915): a function
+    too branchy for them is split instead."""
+    found = [
+        f"{name}:{number}"
+        for name, path in modules().items()
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if "noqa" in line
+        and any(code in line.partition("noqa")[2] for code in COMPLEXITY_SUPPRESSIONS)
+    ]
+    assert found == []

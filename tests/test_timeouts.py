@@ -41,9 +41,9 @@ class Boom(Exception):
     pass
 
 
-def test_timeout_is_enforced_while_a_provider_hangs(gate):
+def test_timeout_is_enforced_while_a_provider_hangs(gate, path):
     """timeout=0.2 with a hung provider: DeadlineExceededError well within the budget."""
-    fn = routed(providers=["a", "b"], timeout=0.2)(hanging(gate, "a"))
+    fn = path.routed(["a", "b"], timeout=0.2)(hanging(gate, "a"))
     start = time.monotonic()
     with pytest.raises(DeadlineExceededError) as info:
         fn()
@@ -57,13 +57,11 @@ def test_timeout_is_enforced_while_a_provider_hangs(gate):
     assert not fn.router.status()["a"].available
 
 
-def test_the_routers_own_verdicts_move_the_call_on_whatever_fallback_on_says(gate):
+def test_the_routers_own_verdicts_move_the_call_on_whatever_fallback_on_says(gate, path):
     """fallback_on=KeyError: a timed-out or rejected attempt still falls back (and benches)."""
-    timed = routed(providers=["a", "b"], attempt_timeout=0.05, fallback_on=KeyError)(
-        hanging(gate, "a")
-    )
+    timed = path.routed(["a", "b"], attempt_timeout=0.05, fallback_on=KeyError)(hanging(gate, "a"))
     assert timed() == "b"
-    refused = routed(providers=["a", "b"], accept=lambda r: r != "a", fallback_on=KeyError)(
+    refused = path.routed(["a", "b"], accept=lambda r: r != "a", fallback_on=KeyError)(
         lambda provider: provider
     )
     assert refused() == "b"
@@ -72,7 +70,7 @@ def test_the_routers_own_verdicts_move_the_call_on_whatever_fallback_on_says(gat
 
 
 def test_an_abandoned_call_gives_its_slot_back_when_it_really_ends(gate):
-    """The hung attempt keeps its slot until it returns; its late result goes nowhere."""
+    """Sync only (a worker thread runs on): the hung attempt keeps its slot until it returns; its late result goes nowhere."""
     limiter = ConcurrencyLimiter(1)
     fn = routed(providers=["a", "b"], timeout=0.2, max_concurrency=limiter, cooldown=None)(
         hanging(gate, "a")
@@ -90,9 +88,9 @@ def test_an_abandoned_call_gives_its_slot_back_when_it_really_ends(gate):
     assert (status.successes, status.failures) == (0, 1)  # only the timeout recorded
 
 
-def test_attempt_timeout_moves_on_and_counts_for_cooldown(gate):
+def test_attempt_timeout_moves_on_and_counts_for_cooldown(gate, path):
     """attempt_timeout=0.1: the hung provider fails with AttemptTimeoutError, b serves."""
-    fn = routed(providers=["a", "b"], attempt_timeout=0.1)(hanging(gate, "a"))
+    fn = path.routed(["a", "b"], attempt_timeout=0.1)(hanging(gate, "a"))
     result = fn.route()
     assert result.provider == "b"
     first = result.attempts[0]
@@ -143,7 +141,7 @@ def test_attempt_timeout_counts_from_each_attempts_own_start(flavour):
 
 
 def test_an_answer_after_the_attempt_timeout_is_too_late():
-    """attempt_timeout=0.1 and a answers after 0.6 s: a timed out (the grace that lets a
+    """Sync only (the provider blocks its thread): attempt_timeout=0.1 and a answers after 0.6 s: a timed out (the grace that lets a
     provider's own just-in-time error win is milliseconds, not seconds); b serves."""
 
     def call(provider):
@@ -160,13 +158,13 @@ def test_an_answer_after_the_attempt_timeout_is_too_late():
 
 
 def test_no_thread_is_started_without_a_time_limit():
-    """Without timeout= or attempt_timeout=, attempts run inline: no worker thread."""
+    """Sync only (worker threads): without timeout= or attempt_timeout=, attempts run inline: no worker thread."""
     fn = routed(providers=["a", "b"])(lambda provider: threading.current_thread().name)
     assert fn() == threading.current_thread().name
     assert fn.router.setup.workers.started == 0
 
 
-def test_time_left_is_the_nearer_of_both_limits():
+def test_time_left_is_the_nearer_of_both_limits(path):
     """current_attempt().time_left counts to the attempt's limit when it is nearer."""
     seen = []
 
@@ -177,13 +175,13 @@ def test_time_left_is_the_nearer_of_both_limits():
         return provider
 
     clock = FakeClock()
-    routed(providers=["a"], timeout=10, attempt_timeout=2, clock=clock)(call)()
-    routed(providers=["a"], timeout=1, attempt_timeout=2, clock=clock)(call)()
+    path.routed(["a"], timeout=10, attempt_timeout=2, clock=clock)(call)()
+    path.routed(["a"], timeout=1, attempt_timeout=2, clock=clock)(call)()
     assert seen == [2.0, 1.0]
 
 
 def test_max_abandoned_passes_a_provider_over_as_saturated(gate):
-    """Two abandoned calls still running: the provider is passed over until one ends."""
+    """Sync only (abandoned worker threads; async attempts are cancelled): two abandoned calls still running: the provider is passed over until one ends."""
     events = []
     fn = routed(
         providers=["a", "b"], attempt_timeout=0.05, max_abandoned=2, cooldown=None,
@@ -198,7 +196,7 @@ def test_max_abandoned_passes_a_provider_over_as_saturated(gate):
 
 
 def test_a_late_exception_is_raised_nowhere(gate):
-    """An abandoned call that fails later leaves no trace: no thread exception warning."""
+    """Sync only (worker threads): an abandoned call that fails later leaves no trace: no thread exception warning."""
 
     def call(provider):
         if provider == "a":
@@ -213,9 +211,9 @@ def test_a_late_exception_is_raised_nowhere(gate):
     gc.collect()
 
 
-def test_hedging_starts_the_next_provider_and_the_first_success_wins(gate):
+def test_hedging_starts_the_next_provider_and_the_first_success_wins(gate, path):
     """hedge_after: a is slow, b starts beside it and wins; a is abandoned, not recorded."""
-    fn = routed(providers=["a", "b"], hedge_after=0.05, cooldown=None)(hanging(gate, "a"))
+    fn = path.routed(["a", "b"], hedge_after=0.05, cooldown=None)(hanging(gate, "a"))
     result = fn.route()
     assert result.provider == "b"
     assert [(a.provider, a.hedged, a.abandoned) for a in result.attempts] == [
@@ -250,7 +248,7 @@ def test_a_lost_hedge_keeps_its_slot_until_its_call_really_ends(gate):
 
 
 def test_an_attempt_that_fails_while_its_hedge_runs_is_recorded_as_hedged():
-    """a fails after b was started beside it: a's failure counts (benched) and, like b's
+    """Sync only (the providers hand over through thread events): a fails after b was started beside it: a's failure counts (benched) and, like b's
     success, is marked hedged."""
     b_started = threading.Event()
     a_failed = threading.Event()
@@ -280,10 +278,10 @@ def test_an_attempt_that_fails_while_its_hedge_runs_is_recorded_as_hedged():
     assert tracker.remaining("a") == 60.0
 
 
-def test_a_lost_hedge_is_told_as_abandoned_before_the_call_succeeds(gate):
+def test_a_lost_hedge_is_told_as_abandoned_before_the_call_succeeds(gate, path):
     """Events: a's AttemptAbandoned ('hedge lost'), with the call's id, before CallSucceeded."""
     events = []
-    fn = routed(providers=["a", "b"], hedge_after=0.05, cooldown=None, on_event=events.append)(
+    fn = path.routed(["a", "b"], hedge_after=0.05, cooldown=None, on_event=events.append)(
         hanging(gate, "a")
     )
     assert fn() == "b"
@@ -297,7 +295,7 @@ def test_a_lost_hedge_is_told_as_abandoned_before_the_call_succeeds(gate):
     assert events.index(abandoned[0]) < len(events) - 1
 
 
-def test_a_hedge_that_is_not_needed_never_starts():
+def test_a_hedge_that_is_not_needed_never_starts(path):
     """A provider answering before hedge_after: no second attempt."""
     calls = []
 
@@ -305,12 +303,12 @@ def test_a_hedge_that_is_not_needed_never_starts():
         calls.append(provider)
         return provider
 
-    fn = routed(providers=["a", "b"], hedge_after=5.0)(call)
+    fn = path.routed(["a", "b"], hedge_after=5.0)(call)
     assert fn() == "a"
     assert calls == ["a"]
 
 
-def test_wait_for_cooldown_waits_for_the_earliest_end_within_the_budget():
+def test_wait_for_cooldown_waits_for_the_earliest_end_within_the_budget(path):
     """Every provider benched: the call waits for the earliest cooldown instead of forcing."""
     calls = []
 
@@ -320,7 +318,7 @@ def test_wait_for_cooldown_waits_for_the_earliest_end_within_the_budget():
             raise Boom(provider)
         return provider
 
-    fn = routed(providers=["a", "b"], cooldown=0.1, timeout=2.0, wait_for_cooldown=True)(call)
+    fn = path.routed(["a", "b"], cooldown=0.1, timeout=2.0, wait_for_cooldown=True)(call)
     with pytest.raises(AllProvidersFailedError):
         fn()  # both fail and are benched for 0.1 s
     result = fn.route()
@@ -337,7 +335,7 @@ def test_wait_for_cooldown_waits_for_the_earliest_end_within_the_budget():
         (0.0, 0.0625, 2),  # half the budget: twice (the clock is frozen), then spent
     ],
 )
-def test_wait_for_cooldown_waits_only_within_the_budget(logs, first_takes, left, waits):
+def test_wait_for_cooldown_waits_only_within_the_budget(logs, first_takes, left, waits, path):
     """A cooldown is waited for only while its end and the time waited fit in the budget."""
     clock = FakeClock()
     tracker = InMemoryCooldown(left, clock=clock)
@@ -349,8 +347,8 @@ def test_wait_for_cooldown_waits_only_within_the_budget(logs, first_takes, left,
             raise Boom(provider)
         return provider
 
-    fn = routed(providers=["a", "b"], cooldown=tracker, timeout=0.125, wait_for_cooldown=True,
-                clock=clock)(call)  # fmt: skip
+    fn = path.routed(["a", "b"], cooldown=tracker, timeout=0.125, wait_for_cooldown=True,
+                     clock=clock)(call)  # fmt: skip
     result = fn.route()
     assert [a.provider for a in result.attempts] == ["a", "b"]
     waited = logs.find("waiting for a provider")

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from fallback_router._classify import is_caller_bug
 from fallback_router._errors import (
     AllProvidersBenchedError,
     AllProvidersFailedError,
     DeadlineExceededError,
     RoutingError,
 )
+from fallback_router._lease import BUDGET, COOLDOWN, HUNG, PROBING, RATE_LIMITED, SATURATED
 from fallback_router._redact import redact
 from fallback_router._text import listing
-
-from .record import caller_bug_hint
 
 __all__ = [
     "BUDGET",
@@ -24,13 +25,6 @@ __all__ = [
     "SATURATED",
     "call_error",
 ]
-
-#: Why a provider was passed over (`ProviderSkipped.reason`).
-COOLDOWN, PROBING, SATURATED = "cooldown", "probe in flight", "saturated"
-RATE_LIMITED, BUDGET = "rate limited", "retry budget"
-#: Saturated by abandoned attempts (`max_abandoned`): passed over as SATURATED, never
-#: waited for (a hung provider's attempts may never end).
-HUNG = "saturated by abandoned attempts"
 
 
 def call_error(call: Any) -> Exception:
@@ -125,3 +119,14 @@ def _skips_text(call: Any) -> str:
     if hung:
         text += f"; skipped {HUNG}: {listing([redact(n) for n in hung])}"
     return text
+
+
+def caller_bug_hint(errors: Sequence[Exception]) -> str:
+    """A sentence for the failure message when every error is the same caller bug."""
+    kinds = {type(e) for e in errors}
+    if errors and len(kinds) == 1 and is_caller_bug(errors[0]):
+        return (
+            f"; every attempt raised {type(errors[0]).__name__}: this looks like a bug in "
+            f"the routed function rather than a provider failure"
+        )
+    return ""

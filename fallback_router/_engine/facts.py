@@ -11,40 +11,24 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from fallback_router._lease import Lease, release_all
 from fallback_router._results import Attempt, AttemptState, Result, new_attempt, new_result
 from fallback_router._routing import ROUTING
 
+from .actions import Failure, Made, Running
 from .conclude import BUDGET, COOLDOWN, HUNG, PROBING, RATE_LIMITED, SATURATED, call_error
-from .holds import release_held
+from .record import CallRecorder
 from .setup import Setup
 
 __all__ = [
     "BUDGET",
     "COOLDOWN",
     "HUNG",
-    "IO",
     "PROBING",
     "RATE_LIMITED",
     "SATURATED",
-    "WAIT",
     "CallFacts",
-    "Outcome",
-    "Progress",
 ]
-
-#: What one attempt produced: `(response, error, start, end)` on the router's clock.
-Outcome = tuple[Any, Exception | None, float, float]
-
-#: The happy path's walk when it hands a call over: (order, position to go on from,
-#: tick, failures, skipped names, skip reasons).
-Progress = tuple[
-    list[int], int, int, list[tuple[str, Exception, float, bool, bool, str]], list[str], list[str]
-]
-
-#: The wait action (see `CallState`): `(WAIT, gate, names, until, reason)`.
-WAIT = 4
-#: The I/O action (see `CallState`): `(IO, fn, args)`.
-IO = 3
 
 
 class CallFacts:
@@ -58,14 +42,14 @@ class CallFacts:
         "clock",
         "closed_event",
         "deadline",
-        "defer_io",
         "failures",
-        "first",
         "function",
         "held",
         "held_by_hint",
         "hung",
+        "leases",
         "losers",
+        "made",
         "names",
         "number",
         "numbers",
@@ -73,8 +57,8 @@ class CallFacts:
         "order",
         "pending",
         "probes",
-        "progress",
         "reasons",
+        "record",
         "running",
         "setup",
         "skipped",
@@ -85,19 +69,16 @@ class CallFacts:
         "timed_out",
         "waited",
         "want_result",
-        "withdrawn",
     )
 
-    def __init__(  # noqa: PLR0913 - the call's facts
+    def __init__(
         self,
         setup: Setup,
         function: str,
         want_result: bool,
-        defer_io: bool = False,
-        first: tuple[int, int, Outcome] | None = None,
+        made: Made | None = None,
         start: float | None = None,
         call_id: int | None = None,
-        progress: Progress | None = None,
     ) -> None:
         self.setup = setup
         self.names, self.objects = setup.providers()
@@ -113,15 +94,15 @@ class CallFacts:
         self.stream = False
         #: A routed stream (buffered or not): its relay settles usage, not the engine.
         self.streamed = False
-        self.defer_io = defer_io
-        #: The happy path's failed first attempt: (index, tick, outcome).
-        self.first = first
+        #: The happy path's first attempt, made already (it failed).
+        self.made = made
         self.tick = 0
         if call_id is None:
             call_id = next(setup.call_ids) if setup.recorder.hooks is not None else 0
         self.call_id = call_id
-        #: (provider, error, latency, counted, hedged, text) of each failed attempt.
-        self.failures: list[tuple[str, Exception, float, bool, bool, str]] = []
+        #: What this call reports (its attempts, its end), under its id.
+        self.record = CallRecorder(setup.recorder, function, call_id)
+        self.failures: list[Failure] = []
         self.skipped: list[str] = []
         self.reasons: list[str] = []
         #: Names passed over as saturated by abandoned attempts (never waited for).
@@ -130,29 +111,25 @@ class CallFacts:
         self.benched_left: dict[str, float] = {}
         #: A benched provider was not forced because a hint benches it.
         self.held_by_hint = False
-        #: The happy path's walk so far: (order, position, tick) once it hands over.
-        self.progress = progress
-        if progress is not None:
-            self.failures, self.skipped, self.reasons = progress[3], progress[4], progress[5]
         self.timed_out = False
         #: Seconds spent in waits (real time): a frozen clock cannot stretch a budget.
         self.waited = 0.0
         self.budget_refused = False
-        #: A retry-budget unit was withdrawn for the pending candidate (not started yet).
-        self.withdrawn = False
         self.clean = True
-        self.number = len(self.failures)  # attempts started
+        self.number = 0  # attempts started
         self.order: list[int] = []
-        # index -> number, probe, hedged, forced, started (router clock)
-        self.running: dict[int, tuple[int, bool, bool, bool, float]] = {}
-        self.pending: tuple[int, bool, bool] | None = None  # (index, slot, token) not started
+        self.running: dict[int, Running] = {}
+        #: The candidate passing its gates, with the leases it holds (not started yet).
+        self.pending: Any = None
+        #: The leases of started attempts, given back when each ends (`ended`).
+        self.leases: dict[int, tuple[Lease, ...]] = {}
         self.probes: set[str] = set()
         #: Probes kept by attempts this call abandoned: their driver releases each when
         #: the attempt really ends, unless a verdict (a counted failure) came first.
         self.held: set[str] = set()
         self.losers: list[tuple[int, Attempt]] = []  # hedges that lost: (number, record)
         #: Attempt numbers of `failures` (in order: hedged attempts may end out of order).
-        self.numbers = list(range(1, len(self.failures) + 1))
+        self.numbers: list[int] = []
         #: The call's last event (CallSucceeded or CallFailed) was sent.
         self.closed_event = False
 
@@ -204,22 +181,33 @@ class CallFacts:
         return len(self.names) - 1
 
     def ended(self, index: int) -> None:
-        """An attempt on `index` really ended: give its slot back (never waits: finalizers too)."""
-        setup = self.setup
-        name = self.names[index]
-        if setup.limiter is not None:
-            setup.limiter.release(name)
-        if setup.planner.tracks:
-            setup.planner.ended(name)
+        """An attempt on `index` really ended: give its leases back (the one place).
+
+        Never waits (finalizers too): a lease held until the attempt ends answers from
+        memory (a slot).
+        """
+        leases = self.leases.pop(index, None)
+        try:
+            if leases:
+                release_all(leases)
+        finally:
+            planner = self.setup.planner
+            if planner.tracks:
+                planner.ended(self.names[index])
+
+    def cut_short(self) -> None:
+        """The call ends abnormally: the attempts it still runs are reported abandoned."""
+        for index, running in list(self.running.items()):
+            self.record.abandoned(self.names[index], running.number, "call ended")
+        self.running.clear()
 
     def abort(self) -> list[tuple[Callable[..., Any], tuple[Any, ...]]]:
         """What to give back when the call ends abnormally (run by the driver)."""
         setup = self.setup
         ops: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
-        held = (self.pending, self.withdrawn)  # a candidate's slot, token, budget unit
-        self.pending, self.withdrawn = None, False
-        if held != (None, False):
-            ops.append((release_held, (setup, self.names, *held)))
+        pending, self.pending = self.pending, None  # a candidate's leases, not started
+        if pending is not None and pending.leases:
+            ops.append((release_all, (pending.leases,)))
         caps = setup.caps
         if caps is not None and caps.end_probe is not None:
             ops.extend((caps.end_probe, (name,)) for name in self.probes)
@@ -259,7 +247,7 @@ class CallFacts:
         self.reasons.append(reason)
         if reason == COOLDOWN:
             self.benched_left[name] = remaining
-        self.setup.recorder.skipped(name, remaining, reason, self.function, self.call_id)
+        self.record.skipped(name, remaining, reason)
 
     def done(self, response: Any, index: int, number: int, latency: float, hedged: bool) -> Any:
         setup = self.setup
@@ -269,9 +257,7 @@ class CallFacts:
             setup.affinity.pin(prefs.affinity, self.names[index], self.clock())
         if setup.recorder.hooks is not None and not self.stream:
             self.closed_event = True
-            setup.recorder.succeeded_call(
-                self.names[index], number, elapsed, self.function, self.call_id
-            )
+            self.record.succeeded_call(self.names[index], number, elapsed)
         if not self.want_result:
             return response
         return self.result(response, index, number, latency, hedged, elapsed)
@@ -298,7 +284,7 @@ class CallFacts:
         done += self.losers
         return [attempt for _, attempt in sorted(done, key=lambda pair: pair[0])]
 
-    def failed(self, number: int, failure: tuple[str, Exception, float, bool, bool, str]) -> None:
+    def failed(self, number: int, failure: Failure) -> None:
         """Note a failed attempt, in attempt order (hedged attempts may end out of order)."""
         position = bisect.bisect(self.numbers, number)
         self.numbers.insert(position, number)
@@ -311,7 +297,7 @@ class CallFacts:
         self.closed_event = True
         recorder = self.setup.recorder
         if recorder.hooks is not None:
-            recorder.failed_call(error, tuple(self.attempts()), self.function, self.call_id)
+            self.record.failed_call(error, tuple(self.attempts()))
 
     def stream_ended(self, name: str, number: int) -> None:
         """A stream this call served ended, was closed or dropped: its last event (once)."""
@@ -321,7 +307,7 @@ class CallFacts:
         recorder = self.setup.recorder
         if recorder.hooks is not None:
             elapsed = max(0.0, self.clock() - self.start)
-            recorder.succeeded_call(name, number, elapsed, self.function, self.call_id)
+            self.record.succeeded_call(name, number, elapsed)
 
     def error(self) -> Exception:
         """Build the error the caller receives, and emit `CallFailed`."""

@@ -1,30 +1,39 @@
-"""The gates a candidate passes before its attempt: slots, tokens, the budget, waits.
+"""The gates a candidate passes before its attempt (leases), the budget, and waits.
 
 Functions over a call's facts ([`CallFacts`][fallback_router._engine.facts.CallFacts]):
 what the walk in `CallState.steps()` asks before it starts an attempt, and the
-waiting when every provider left is saturated or rate limited.
+waiting when every provider left is saturated or rate limited. Each gate of the
+router (`Setup.gates`) answers with a lease (see `fallback_router._lease`); the
+candidate holds them until it starts or is let go.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
-from .facts import BUDGET, HUNG, IO, RATE_LIMITED, SATURATED, WAIT, CallFacts
-from .holds import release_held
+from fallback_router._lease import (
+    BUDGET,
+    HUNG,
+    RATE_LIMITED,
+    SATURATED,
+    Lease,
+    Refusal,
+    Returned,
+    release_all,
+)
+
+from .actions import Io, Wait
+from .facts import CallFacts
 
 __all__ = [
-    "Taken",
+    "Candidate",
     "acquire",
     "cooldown_wait",
-    "detach",
     "full",
-    "give_back",
     "left_of",
     "let_go",
     "may_continue",
-    "release",
     "remaining_each",
     "token_waits",
     "ungranted",
@@ -32,46 +41,49 @@ __all__ = [
 ]
 
 
-#: What `acquire` answers: `(slot held, token held)`, or `(reason, seconds)` when the
-#: provider cannot be attempted now (saturated, saturated by abandoned attempts (`HUNG`:
-#: never waited for), or rate limited for that long).
-Taken = tuple[bool, bool] | tuple[str, float]
+class Candidate:
+    """A provider the walk may attempt: its index, the leases it holds, `forced` seconds."""
+
+    __slots__ = ("forced", "index", "leases")
+
+    def __init__(
+        self, index: int, leases: tuple[Lease, ...] = (), forced: float | None = None
+    ) -> None:
+        self.index = index
+        self.leases = leases
+        self.forced = forced
 
 
-def acquire(call: CallFacts, index: int, slot: bool = False) -> Taken:
-    """Take `index`'s slot and token, or say why not (then nothing is held).
+def acquire(
+    call: CallFacts, index: int, forced: float | None = None, slot: Lease | None = None
+) -> Candidate | Refusal:
+    """Take `index`'s leases from every gate, or say why not (then nothing is held).
 
-    `slot`: the slot is held already (handed over by a wait).
+    `slot`: the limiter's lease, held already (handed over by a wait).
     """
     setup = call.setup
     name = call.names[index]
-    abandoned, limiter, rates = setup.abandoned, setup.limiter, setup.rates
-    if abandoned is not None and full(abandoned, name):
-        if slot:
-            limiter.release(name)  # type: ignore[union-attr]
-        return (HUNG, 0.0)
-    if limiter is not None and not slot:
-        if not limiter.try_acquire(name):
-            return (SATURATED, 0.0)
-        slot = True
-    if rates is not None and rates.limited(name):
-        try:
-            got = rates.try_acquire(name)
-        except BaseException:
-            # Interrupted during the token's round trip (Ctrl-C, or a limiter that raised):
-            # the slot goes back, and so does the token the server may have granted
-            # (a refund is capped at the bucket's capacity).
-            if slot:
-                limiter.release(name)  # type: ignore[union-attr]
-            with contextlib.suppress(Exception):
-                rates.refund(name)
-            raise
-        if not got:
-            if slot:
-                limiter.release(name)  # type: ignore[union-attr]
-            return (RATE_LIMITED, float(rates.wait_time(name)))
-        return slot, True
-    return slot, False
+    leases: list[Lease] = [] if slot is None else [slot]
+    abandoned = setup.abandoned
+    try:
+        if abandoned is not None and full(abandoned, name):
+            release_all(leases)
+            return Refusal(HUNG, 0.0)
+        for gate in setup.gates:
+            if slot is not None and gate is setup.limiter:
+                continue
+            taken = gate.take(name)
+            if taken is None:
+                continue
+            if isinstance(taken, Refusal):
+                release_all(leases)
+                return taken
+            leases.append(taken)
+    except BaseException:
+        # Interrupted (Ctrl-C, or a gate that raised): what was granted goes back.
+        release_all(leases)
+        raise
+    return Candidate(index, tuple(leases), forced)
 
 
 def ungranted(
@@ -79,19 +91,16 @@ def ungranted(
 ) -> list[tuple[Callable[..., Any], tuple[Any, ...]]]:
     """What to give back of `fn(*args)`'s `answer`, which the call never received.
 
-    A component asked off the loop (an `IO` action) answers after the call was
-    cancelled: the slot and token `acquire` took, or a probe `try_probe` claimed,
-    go back when that answer lands.
+    A component asked off the loop (an `Io` action) answers after the call was
+    cancelled: the leases `acquire` took, or a probe `try_probe` claimed, go back
+    when that answer lands.
     """
-    setup = call.setup
     ops: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
     if fn is acquire:
-        slot, token = answer
-        index: int = args[1]
-        if isinstance(slot, bool) and (slot or token):  # else nothing held: (reason, seconds)
-            ops.append((release_held, (setup, call.names, (index, slot, bool(token)), False)))
+        if isinstance(answer, Candidate) and answer.leases:  # else nothing held: a Refusal
+            ops.append((release_all, (answer.leases,)))
         return ops
-    caps = setup.caps
+    caps = call.setup.caps
     if answer is True and caps is not None and caps.end_probe is not None and fn == caps.try_probe:
         ops.append((caps.end_probe, (args[0],)))
     return ops
@@ -105,33 +114,19 @@ def token_waits(call: CallFacts, waiting: Sequence[int]) -> list[float]:
     return [rates.wait_time(call.names[i]) for i in waiting if rates.limited(call.names[i])]
 
 
-def give_back(call: CallFacts) -> None:
-    """Give back the slot, token and retry-budget unit of a candidate that was not started."""
-    release(call, *detach(call))
-
-
 def let_go(call: CallFacts, io: bool) -> Generator[Any, Any, None]:
-    """`give_back`, asked of the driver (off the loop) when `io` and something is held."""
-    if io and call.pending is not None:
-        yield (IO, release, (call, *detach(call)))
-    else:
-        give_back(call)
-
-
-def detach(call: CallFacts) -> tuple[tuple[int, bool, bool] | None, bool]:
-    """Take the not-started candidate's holds off the call (for `release`, maybe off the loop).
+    """Give back the leases of a candidate that was not started (`io`: through `Io`).
 
     Detached first, so a call cancelled while a worker releases them never gives
     them back twice.
     """
-    pending, withdrawn = call.pending, call.withdrawn
-    call.pending, call.withdrawn = None, False
-    return pending, withdrawn
-
-
-def release(call: CallFacts, pending: tuple[int, bool, bool] | None, withdrawn: bool) -> None:
-    """Give back what `detach` took: the slot and token of `pending`, a budget unit."""
-    release_held(call.setup, call.names, pending, withdrawn)
+    pending, call.pending = call.pending, None
+    if pending is None or not pending.leases:
+        return
+    if io:
+        yield Io(release_all, (pending.leases,))
+    else:
+        release_all(pending.leases)
 
 
 def may_continue(call: CallFacts, name: str) -> bool:
@@ -141,12 +136,15 @@ def may_continue(call: CallFacts, name: str) -> bool:
         return False
     budget = call.setup.budget
     if budget is not None:
-        if not budget.withdraw():
+        taken = budget.take(name)
+        if isinstance(taken, Refusal):
             call.budget_refused = True
             call.setup.recorder.budget_refused(name, call.number)
             call.skip(name, 0.0, BUDGET)
             return False
-        call.withdrawn = True  # refunded unless the attempt starts
+        pending = call.pending
+        assert pending is not None  # noqa: S101 - asked for a candidate
+        pending.leases = (*pending.leases, taken)  # given back unless the attempt starts
     return True
 
 
@@ -162,48 +160,27 @@ def cooldown_wait(
     return earliest
 
 
-def wait_for(  # noqa: C901, PLR0911, PLR0912 - one wait loop: slots, tokens, real time
+def wait_for(
     call: CallFacts, waiting: list[int], io: bool
-) -> Generator[Any, Any, tuple[int, bool, bool] | None]:
-    """Wait until one of `waiting` has a slot and a token; it, or None out of time.
+) -> Generator[Any, Any, Candidate | None]:
+    """Wait until one of `waiting` passes its gates; it, or None out of time.
 
-    `io`: the rate limiter waits on the network: its calls are asked of the driver.
+    `io`: a gate waits on the network: its calls are asked of the driver (`Io`).
     """
-    setup = call.setup
-    names = call.names
     while True:
-        for index in list(waiting):
-            taken: Taken = (yield (IO, acquire, (call, index))) if io else acquire(call, index)
-            if isinstance(taken[0], bool):
-                waiting.remove(index)
-                return (index, taken[0], bool(taken[1]))
-            if taken[0] == HUNG:  # its attempts hang: waiting for them could last for ever
-                _hung(call, waiting, index)
+        found = yield from _take_any(call, waiting, io)
+        if found is not None:
+            return found
         if not waiting:
             return None
-        now = call.clock()
-        if call.deadline is not None and now >= call.deadline:
+        if call.deadline is not None and call.clock() >= call.deadline:
             call.timed_out = True
             return None
-        gate = setup.limiter
-        if gate is None or not any(full(gate, names[i]) for i in waiting):
-            gate = setup.abandoned
-        gated = tuple(names[i] for i in waiting if full(gate, names[i])) if gate is not None else ()
-        until = call.deadline
-        reason = SATURATED
-        waits = (yield (IO, token_waits, (call, waiting))) if io else token_waits(call, waiting)
-        if waits:
-            soonest = now + max(min(waits), 0.001)
-            if not gated and call.deadline is not None and soonest > call.deadline:
-                call.timed_out = True  # no token can come within the budget: say so now
-                return None
-            until = soonest if until is None else min(until, soonest)
-            reason = RATE_LIMITED
-        if not gated and until is None:
-            return None  # nothing that could change by waiting
-        span = None if until is None else max(0.0, until - now)
-        setup.recorder.waiting([names[i] for i in waiting], reason, span)
-        got = yield (WAIT, gate if gated else None, gated, until, reason)
+        planned = yield from _next_wait(call, waiting, io)
+        if planned is None:
+            return None
+        wait, span = planned
+        got = yield wait
         if got is None:
             if span is not None:
                 call.waited += span
@@ -212,17 +189,72 @@ def wait_for(  # noqa: C901, PLR0911, PLR0912 - one wait loop: slots, tokens, re
                     call.timed_out = True
                     return None
             continue
-        assert gate is not None  # noqa: S101 - a slot comes from the gate
-        index = names.index(got)
-        if gate is not setup.limiter:  # room among abandoned calls: only looked at
-            gate.release(got)
-            continue
-        taken = (yield (IO, acquire, (call, index, True))) if io else acquire(call, index, True)
-        if isinstance(taken[0], bool):
+        found = yield from _take_handed(call, waiting, io, wait.gate, got)
+        if found is not None:
+            return found
+
+
+def _take_any(
+    call: CallFacts, waiting: list[int], io: bool
+) -> Generator[Any, Any, Candidate | None]:
+    """The first of `waiting` that passes its gates now (taken off `waiting`), or None."""
+    for index in list(waiting):
+        taken = (yield Io(acquire, (call, index))) if io else acquire(call, index)
+        if isinstance(taken, Candidate):
             waiting.remove(index)
-            return (index, taken[0], bool(taken[1]))
-        if taken[0] == HUNG:
+            return taken
+        if taken.reason == HUNG:  # its attempts hang: waiting for them could last for ever
             _hung(call, waiting, index)
+    return None
+
+
+def _next_wait(
+    call: CallFacts, waiting: list[int], io: bool
+) -> Generator[Any, Any, tuple[Wait, float | None] | None]:
+    """The wait for `waiting` (a slot, a token, or both) and its span; None: none helps."""
+    setup = call.setup
+    names = call.names
+    now = call.clock()
+    gate = setup.limiter
+    if gate is None or not any(full(gate, names[i]) for i in waiting):
+        gate = setup.abandoned
+    gated = tuple(names[i] for i in waiting if full(gate, names[i])) if gate is not None else ()
+    until = call.deadline
+    reason = SATURATED
+    waits = (yield Io(token_waits, (call, waiting))) if io else token_waits(call, waiting)
+    if waits:
+        soonest = now + max(min(waits), 0.001)
+        if not gated and call.deadline is not None and soonest > call.deadline:
+            call.timed_out = True  # no token can come within the budget: say so now
+            return None
+        until = soonest if until is None else min(until, soonest)
+        reason = RATE_LIMITED
+    if not gated and until is None:
+        return None  # nothing that could change by waiting
+    span = None if until is None else max(0.0, until - now)
+    setup.recorder.waiting([names[i] for i in waiting], reason, span)
+    return Wait(gate if gated else None, gated, until, reason), span
+
+
+def _take_handed(
+    call: CallFacts, waiting: list[int], io: bool, gate: Any, got: str
+) -> Generator[Any, Any, Candidate | None]:
+    """A wait handed `got`'s slot on `gate`: its other gates now, or None."""
+    index = call.names.index(got)
+    limiter = call.setup.limiter
+    if gate is not limiter or limiter is None:  # room among abandoned calls: only looked at
+        gate.release(got)
+        return None
+    slot = Returned(limiter.release, got, True)
+    taken = (
+        (yield Io(acquire, (call, index, None, slot))) if io else acquire(call, index, None, slot)
+    )
+    if isinstance(taken, Candidate):
+        waiting.remove(index)
+        return taken
+    if taken.reason == HUNG:
+        _hung(call, waiting, index)
+    return None
 
 
 def _hung(call: CallFacts, waiting: list[int], index: int) -> None:

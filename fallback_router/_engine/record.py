@@ -11,7 +11,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from fallback_router import _log
-from fallback_router._classify import is_caller_bug
 from fallback_router._errors import AttemptTimeoutError, RejectedResponseError
 from fallback_router._events import (
     AttemptAbandoned,
@@ -34,7 +33,7 @@ from fallback_router._redact import Redactor, redact, scrub
 from .hooks import Hooks
 from .stats import Stats
 
-__all__ = ["Recorder", "caller_bug_hint"]
+__all__ = ["CallRecorder", "Recorder"]
 
 _T = _log.template
 _SKIP_PHRASE = {
@@ -118,134 +117,6 @@ class Recorder:
         #: Send two events in order (the happy path's pairs), one call for both.
         self.emit_two = delivery.emit_two
 
-    def started_call(self, function: str, call_id: int) -> None:
-        """A routed call starts (only called with hooks set)."""
-        self.emit(call_started(function, call_id, self.strategy))
-
-    def skipped(
-        self, name: str, remaining: float, reason: str, function: str, call_id: int
-    ) -> None:
-        """A provider was passed over (cooldown, probed elsewhere, saturated, rate limited)."""
-        self.stats.skip(name)
-        if wants(__name__, DEBUG):
-            phrase = _SKIP_PHRASE.get(reason)
-            if phrase is None:
-                _log.logger.debug(_log_saturated, provider=redact(name), reason=reason)
-            else:
-                _log.logger.debug(phrase, provider=redact(name), remaining=remaining, reason=reason)
-        if self.hooks is not None:
-            self.emit(_skipped(function, call_id, name, remaining, reason))
-
-    def started(  # noqa: PLR0913 - the attempt's facts
-        self,
-        name: str,
-        number: int,
-        is_terminus: bool,
-        forced: float | None,
-        probe: bool,
-        hedged: bool,
-        function: str,
-        call_id: int,
-        after: float = 0.0,
-    ) -> None:
-        """An attempt starts (`forced`: the terminus' remaining cooldown, if any).
-
-        A hedge starts `after` seconds after the earliest attempt still running.
-        """
-        if forced is not None:
-            if wants(__name__, INFO):
-                _log.logger.info(_log_forced, provider=redact(name), remaining=forced)
-            if self.hooks is not None:
-                self.emit(TerminusForced(function=function, call_id=call_id, provider=name,
-                                         remaining=forced))  # fmt: skip
-        if probe and wants(__name__, INFO):
-            _log.logger.info(_log_probe, provider=redact(name), attempt=number)
-        if hedged and wants(__name__, INFO):
-            _log.logger.info(_log_hedge, provider=redact(name), attempt=number, after=after)
-        if self.hooks is not None:
-            self.emit(attempt_started(function, call_id, name, number, is_terminus, probe, hedged))
-
-    def succeeded(
-        self, name: str, number: int, latency: float, end: float, function: str, call_id: int
-    ) -> None:
-        """An attempt returned: count it (the tracker is cleared by the caller)."""
-        self.stats.success(name, latency, end)
-        if number > 1 and wants(__name__, INFO):
-            _log.logger.info(
-                _log_fallback_ok, provider=redact(name), attempt=number, latency=latency
-            )
-        if self.hooks is not None:
-            self.emit(attempt_succeeded(function, call_id, name, number, latency))
-
-    def failed(  # noqa: PLR0913 - the attempt's facts
-        self,
-        name: str,
-        number: int,
-        of: int,
-        is_terminus: bool,
-        error: Exception,
-        latency: float,
-        end: float,
-        function: str,
-        call_id: int,
-    ) -> tuple[bool, bool, str]:
-        """Count, log and emit a failed attempt.
-
-        Returns `(fallback, counted, error_text)`: whether `error` moves the call
-        on, whether it must be recorded with the tracker (the caller does that,
-        then calls `cooled`) and its redacted text.
-        """
-        # The router's own verdicts (a limit, accept=) move the call on whatever fallback_on
-        # says; whether they bench is cooldown_on's call (the default counts them).
-        timed_out = isinstance(error, AttemptTimeoutError)
-        own = timed_out or isinstance(error, RejectedResponseError)
-        fallback = own or self.fallback_on(error)
-        # A budget that ran out during the attempt counts like any timeout: a provider
-        # that hung is benched, so the next calls skip it.
-        counted = bool(
-            fallback and self.uses_tracker and name not in self.exempt and self.cooldown_on(error)
-        )
-        redactor = self.redactor
-        text = redactor.error_text(error)
-        self.stats.failure(name, scrub(error, redactor), latency, end)
-        if wants(__name__, WARNING):
-            phrase = _log_timed_out if timed_out else self.failed_phrase
-            _log.logger.warning(
-                phrase,
-                provider=redact(name),
-                attempt=number,
-                of=of,
-                is_terminus=is_terminus,
-                latency=latency,
-                error=text,
-                error_type=type(error).__name__,
-                counted=counted,
-            )
-        if self.hooks is not None:
-            self.emit(
-                _attempt_failed(
-                    function,
-                    call_id,
-                    name,
-                    number,
-                    error,
-                    latency,
-                    counted,
-                    fallback,
-                    timed_out,
-                    text,
-                )
-            )
-        if (
-            fallback
-            and not counted
-            and self.uses_tracker
-            and name not in self.exempt
-            and wants(__name__, INFO)
-        ):
-            _log.logger.info(_log_not_counted, provider=redact(name), error=text)
-        return fallback, counted, text
-
     def failure_args(self, name: str, error: Exception) -> tuple[Any, ...]:
         """The arguments of the tracker's `record_failure` for `error` (failure path only).
 
@@ -261,32 +132,6 @@ class Recorder:
         """A benched provider was not forced: a hint benches it (`respect_retry_after`)."""
         if wants(__name__, INFO):
             _log.logger.info(_log_hinted, provider=redact(name), remaining=remaining)
-
-    def cooled(
-        self, name: str, duration: float, error: Exception, text: str, function: str, call_id: int
-    ) -> None:
-        """Report what the tracker's `record_failure` decided (a length in seconds)."""
-        if not duration:
-            return
-        if wants(__name__, WARNING):
-            _log.logger.warning(_log_cooldown, provider=redact(name), duration=duration, error=text)
-        if self.hooks is not None:
-            self.emit(
-                CooldownEntered(
-                    function=function,
-                    call_id=call_id,
-                    provider=name,
-                    duration=duration,
-                    reason=error,
-                    error_text=text,
-                )
-            )
-
-    def abandoned(self, name: str, number: int, reason: str, function: str, call_id: int) -> None:
-        """An attempt still running was given up without a verdict."""
-        if self.hooks is not None:
-            self.emit(AttemptAbandoned(function=function, call_id=call_id, provider=name,
-                                       attempt=number, reason=reason))  # fmt: skip
 
     def rejected(self, name: str, number: int) -> None:
         """`accept=` rejected a response (logged next to the failure)."""
@@ -312,25 +157,188 @@ class Recorder:
             text = self.redactor.error_text(error)
             _log.logger.warning(_log_interrupted, provider=redact(name), items=items, error=text)
 
-    def succeeded_call(
-        self, provider: str, number: int, elapsed: float, function: str, call_id: int
+    def for_call(self, function: str, call_id: int) -> CallRecorder:
+        """The recorder of one routed call of `function` (`call_id`)."""
+        return CallRecorder(self, function, call_id)
+
+
+class CallRecorder:
+    """What one routed call reports: its attempts and its end, under its id."""
+
+    __slots__ = ("call_id", "function", "router")
+
+    def __init__(self, router: Recorder, function: str, call_id: int) -> None:
+        self.router = router
+        self.function = function
+        self.call_id = call_id
+
+    def started_call(self) -> None:
+        """A routed call starts (only called with hooks set)."""
+        self.router.emit(call_started(self.function, self.call_id, self.router.strategy))
+
+    def skipped(self, name: str, remaining: float, reason: str) -> None:
+        """A provider was passed over (cooldown, probed elsewhere, saturated, rate limited)."""
+        self.router.stats.skip(name)
+        if wants(__name__, DEBUG):
+            phrase = _SKIP_PHRASE.get(reason)
+            if phrase is None:
+                _log.logger.debug(_log_saturated, provider=redact(name), reason=reason)
+            else:
+                _log.logger.debug(phrase, provider=redact(name), remaining=remaining, reason=reason)
+        if self.router.hooks is not None:
+            self.router.emit(_skipped(self.function, self.call_id, name, remaining, reason))
+
+    def started(
+        self,
+        name: str,
+        number: int,
+        is_terminus: bool,
+        forced: float | None,
+        probe: bool,
+        hedged: bool,
+        after: float = 0.0,
     ) -> None:
-        """The routed call returned (only called with hooks set)."""
-        self.emit(call_succeeded(function, call_id, provider, number, elapsed))
+        """An attempt starts (`forced`: the terminus' remaining cooldown, if any).
 
-    def failed_call(
-        self, error: BaseException, attempts: tuple[Any, ...], function: str, call_id: int
-    ) -> None:
-        """The routed call failed (only called with hooks set)."""
-        self.emit(_call_failed(function, call_id, error, attempts, self.redactor.error_text(error)))
+        A hedge starts `after` seconds after the earliest attempt still running.
+        """
+        if forced is not None:
+            if wants(__name__, INFO):
+                _log.logger.info(_log_forced, provider=redact(name), remaining=forced)
+            if self.router.hooks is not None:
+                event = TerminusForced(
+                    function=self.function, call_id=self.call_id, provider=name, remaining=forced
+                )
+                self.router.emit(event)
+        if probe and wants(__name__, INFO):
+            _log.logger.info(_log_probe, provider=redact(name), attempt=number)
+        if hedged and wants(__name__, INFO):
+            _log.logger.info(_log_hedge, provider=redact(name), attempt=number, after=after)
+        if self.router.hooks is not None:
+            self.router.emit(
+                attempt_started(
+                    self.function, self.call_id, name, number, is_terminus, probe, hedged
+                )
+            )
 
+    def succeeded(self, name: str, number: int, latency: float, end: float) -> None:
+        """An attempt returned: count it (the tracker is cleared by the caller)."""
+        self.router.stats.success(name, latency, end)
+        if number > 1 and wants(__name__, INFO):
+            _log.logger.info(
+                _log_fallback_ok, provider=redact(name), attempt=number, latency=latency
+            )
+        if self.router.hooks is not None:
+            self.router.emit(attempt_succeeded(self.function, self.call_id, name, number, latency))
 
-def caller_bug_hint(errors: Sequence[Exception]) -> str:
-    """A sentence for the failure message when every error is the same caller bug."""
-    kinds = {type(e) for e in errors}
-    if errors and len(kinds) == 1 and is_caller_bug(errors[0]):
-        return (
-            f"; every attempt raised {type(errors[0]).__name__}: this looks like a bug in "
-            f"the routed function rather than a provider failure"
+    def failed(
+        self,
+        name: str,
+        number: int,
+        of: int,
+        is_terminus: bool,
+        error: Exception,
+        latency: float,
+        end: float,
+    ) -> tuple[bool, bool, str]:
+        """Count, log and emit a failed attempt.
+
+        Returns `(fallback, counted, error_text)`: whether `error` moves the call
+        on, whether it must be recorded with the tracker (the caller does that,
+        then calls `cooled`) and its redacted text.
+        """
+        # The router's own verdicts (a limit, accept=) move the call on whatever fallback_on
+        # says; whether they bench is cooldown_on's call (the default counts them).
+        timed_out = isinstance(error, AttemptTimeoutError)
+        own = timed_out or isinstance(error, RejectedResponseError)
+        fallback = own or self.router.fallback_on(error)
+        # A budget that ran out during the attempt counts like any timeout: a provider
+        # that hung is benched, so the next calls skip it.
+        counted = bool(
+            fallback
+            and self.router.uses_tracker
+            and name not in self.router.exempt
+            and self.router.cooldown_on(error)
         )
-    return ""
+        redactor = self.router.redactor
+        text = redactor.error_text(error)
+        self.router.stats.failure(name, scrub(error, redactor), latency, end)
+        if wants(__name__, WARNING):
+            phrase = _log_timed_out if timed_out else self.router.failed_phrase
+            _log.logger.warning(
+                phrase,
+                provider=redact(name),
+                attempt=number,
+                of=of,
+                is_terminus=is_terminus,
+                latency=latency,
+                error=text,
+                error_type=type(error).__name__,
+                counted=counted,
+            )
+        if self.router.hooks is not None:
+            self.router.emit(
+                _attempt_failed(
+                    self.function,
+                    self.call_id,
+                    name,
+                    number,
+                    error,
+                    latency,
+                    counted,
+                    fallback,
+                    timed_out,
+                    text,
+                )
+            )
+        if (
+            fallback
+            and not counted
+            and self.router.uses_tracker
+            and name not in self.router.exempt
+            and wants(__name__, INFO)
+        ):
+            _log.logger.info(_log_not_counted, provider=redact(name), error=text)
+        return fallback, counted, text
+
+    def cooled(self, name: str, duration: float, error: Exception, text: str) -> None:
+        """Report what the tracker's `record_failure` decided (a length in seconds)."""
+        if not duration:
+            return
+        if wants(__name__, WARNING):
+            _log.logger.warning(_log_cooldown, provider=redact(name), duration=duration, error=text)
+        if self.router.hooks is not None:
+            self.router.emit(
+                CooldownEntered(
+                    function=self.function,
+                    call_id=self.call_id,
+                    provider=name,
+                    duration=duration,
+                    reason=error,
+                    error_text=text,
+                )
+            )
+
+    def abandoned(self, name: str, number: int, reason: str) -> None:
+        """An attempt still running was given up without a verdict."""
+        if self.router.hooks is not None:
+            event = AttemptAbandoned(
+                function=self.function,
+                call_id=self.call_id,
+                provider=name,
+                attempt=number,
+                reason=reason,
+            )
+            self.router.emit(event)
+
+    def succeeded_call(self, provider: str, number: int, elapsed: float) -> None:
+        """The routed call returned (only called with hooks set)."""
+        self.router.emit(call_succeeded(self.function, self.call_id, provider, number, elapsed))
+
+    def failed_call(self, error: BaseException, attempts: tuple[Any, ...]) -> None:
+        """The routed call failed (only called with hooks set)."""
+        self.router.emit(
+            _call_failed(
+                self.function, self.call_id, error, attempts, self.router.redactor.error_text(error)
+            )
+        )

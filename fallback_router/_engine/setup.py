@@ -5,24 +5,34 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import tenacity
 
 from fallback_router._budget import RetryBudget
+from fallback_router._lease import Gate
 from fallback_router._limits import ConcurrencyLimiter
 from fallback_router._providers import Providers, normalize
+from fallback_router._ratelimit import RateLimiter, TokenGate
 from fallback_router._routing import Affinity
 from fallback_router._sdk_clients import ClientCheck
 from fallback_router._strategies import Planner
 from fallback_router._tracker import CooldownTracker, TrackerCapabilities
 from fallback_router._usage import Settle
-from fallback_router._worker import Workers
 
 from .record import Recorder
 from .stats import Stats
 
-__all__ = ["Setup"]
+__all__ = ["Pool", "Setup", "call_ids", "gates_of"]
+
+
+class Pool(Protocol):
+    """The sync driver's worker pool (`fallback_router._worker.Workers`).
+
+    The driver's own, kept with the router's setup; the engine never runs anything in it.
+    """
+
+    def submit(self, job: Any, /) -> None: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -40,6 +50,8 @@ class Setup:
     tracker: CooldownTracker | None
     caps: TrackerCapabilities | None
     limiter: ConcurrencyLimiter | None
+    #: The per-attempt gates, taken in order (the limiter's slot, then a token).
+    gates: tuple[Gate, ...]
     abandoned: ConcurrencyLimiter | None
     rates: Any
     budget: RetryBudget | None
@@ -61,7 +73,8 @@ class Setup:
     stats: Stats
     affinity: Affinity
     call_ids: Iterator[int]
-    workers: Workers
+    #: The sync driver's pool (time limits and hedging run attempts in its threads).
+    workers: Pool
     clients: ClientCheck
     #: Functions already warned about being called on an event loop's thread.
     warned: set[str] = field(default_factory=set[str])
@@ -100,3 +113,17 @@ def call_ids() -> Iterator[int]:
     import random  # noqa: PLC0415 - once per router
 
     return itertools.count(random.getrandbits(40) << 20)
+
+
+def gates_of(limiter: ConcurrencyLimiter | None, rates: RateLimiter | None) -> tuple[Gate, ...]:
+    """A router's per-attempt gates, in the order they are taken (slot, then token).
+
+    A new gate is one class with `take(name)` (see `fallback_router._lease`) and one
+    option that adds it here.
+    """
+    gates: list[Gate] = []
+    if limiter is not None:
+        gates.append(limiter)
+    if rates is not None:
+        gates.append(TokenGate(rates))
+    return tuple(gates)

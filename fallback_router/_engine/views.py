@@ -1,7 +1,7 @@
 """A call's views of its tracker: each provider's cooldown left, and what hints bench.
 
 Generators over a call's facts ([`CallFacts`][fallback_router._engine.facts.CallFacts]):
-they read the tracker at once, or (a driver that defers I/O) yield `(IO, fn, args)`.
+they read the tracker at once, or (a tracker that waits on the network) yield `Io`.
 """
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
-from .facts import IO, CallFacts
+from .actions import Io
+from .facts import CallFacts
 from .gates import remaining_each
 
 __all__ = ["benched_in", "forced_last", "hinted_view", "view"]
@@ -23,17 +24,14 @@ def view(call: CallFacts) -> Generator[Any, Any, Sequence[float]]:
     many = caps.remaining_many
     if many is None:
         call.clean = False
-        if call.defer_io:
-            each: Sequence[float] = yield (IO, remaining_each, (tracker, names))
+        if caps.blocking:
+            each: Sequence[float] = yield Io(remaining_each, (tracker, names))
             return each
         return remaining_each(tracker, names)
-    peeked = caps.peek(names) if call.defer_io and caps.peek is not None else None
-    if peeked is not None:
-        return peeked
-    if call.defer_io:
-        read: Sequence[float] = yield (IO, many, (names,))
-        return read
-    return many(names)
+    if not caps.blocking:
+        return many(names)
+    read: Sequence[float] = yield Io(many, (names,), caps.peek)
+    return read
 
 
 def hinted_view(
@@ -45,8 +43,8 @@ def hinted_view(
     hinted = caps.hinted
     assert hinted is not None  # noqa: S101 - checked when the router was built
     asked = call.names if names is None else names
-    if call.defer_io:
-        seen: Sequence[float] = yield (IO, hinted, (asked,))
+    if caps.blocking:
+        seen: Sequence[float] = yield Io(hinted, (asked,))
         return seen
     return hinted(asked)
 

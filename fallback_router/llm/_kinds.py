@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from fallback_router._classify import status_of
+from fallback_router._classify import http_status_of
 from fallback_router._errors import AttemptTimeoutError, RejectedResponseError, StreamInterrupted
 
 from ._body import body_of, google_daily, google_per_minute
@@ -222,7 +222,7 @@ def classify(error: BaseException) -> ErrorKind:  # noqa: PLR0911 - a decision t
         return K.MALFORMED
     if names & _FILTER_NAMES:
         return K.CONTENT_FILTER
-    status = status_of(error)
+    status = http_status_of(error)
     codes, message = body_of(error)
     if status is None or status < 400:  # an error event inside a 200 stream
         return _without_status(codes, message)

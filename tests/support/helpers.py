@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import os
 import shutil
 import time
@@ -117,12 +119,15 @@ class Flaky:
         return provider
 
 
-def saturated_router(*, benched=None, half_open=False, strategy="fallback", release_on=None):
+def saturated_router(
+    *, benched=None, half_open=False, strategy="fallback", release_on=None, path=None
+):
     """a fails, b serves, one slot each; the test holds slots, the hook frees them.
 
     ``release_on`` lists ``(event class name, provider, names to release)``: when that
     event comes for that provider, those slots are released (the call waiting for one
-    gets it). Returns ``(fn, limiter, tracker, clock, events)``.
+    gets it). Built on ``path`` (the `path` fixture's) when given.
+    Returns ``(fn, limiter, tracker, clock, events)``.
     """
     clock = FakeClock()
     limiter = ConcurrencyLimiter(1)
@@ -136,14 +141,19 @@ def saturated_router(*, benched=None, half_open=False, strategy="fallback", rele
                 for name in frees:
                     limiter.release(name)
 
-    fn = routed(
-        providers=["a", "b"],
-        strategy=strategy,
-        cooldown=tracker,
-        max_concurrency=limiter,
-        clock=clock,
-        on_event=on_event,
-    )(fleet("a"))
+    options = {
+        "strategy": strategy,
+        "cooldown": tracker,
+        "max_concurrency": limiter,
+        "clock": clock,
+        "on_event": on_event,
+    }
+    body = fleet("a")
+    fn = (
+        routed(providers=["a", "b"], **options)(body)
+        if path is None
+        else path.routed(["a", "b"], **options)(body)
+    )
     for name in benched or ():
         tracker.record_failure(name, Boom(name))
     return fn, limiter, tracker, clock, events
@@ -176,7 +186,10 @@ def chromium() -> str:
 
 
 def hanging(gate: Any, *slow: str) -> Callable[[str], str]:
-    """A provider: the `slow` ones wait on `gate` (up to 30 s), then answer late; others at once."""
+    """A provider: the `slow` ones wait on `gate` (up to 30 s), then answer late; others at once.
+
+    Its `acall` is the async twin the `path` fixture calls on the async path.
+    """
 
     def call(provider: str) -> str:
         if provider in slow:
@@ -184,4 +197,16 @@ def hanging(gate: Any, *slow: str) -> Callable[[str], str]:
             return f"late {provider}"
         return provider
 
+    @functools.wraps(call)
+    async def acall(provider: str) -> str:
+        """The async twin (the `path` fixture's): the slow ones sleep until `gate` is set."""
+        if provider in slow:
+            for _ in range(3000):  # up to 30 s; cancelled long before by the router
+                if gate.is_set():
+                    break
+                await asyncio.sleep(0.01)
+            return f"late {provider}"
+        return provider
+
+    call.acall = acall  # type: ignore[attr-defined]
     return call
