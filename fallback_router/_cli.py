@@ -13,10 +13,13 @@ table, or with `--json` an object
     {"namespace": "default",
      "providers": [{"name": "gemini", "available": false,
                     "cooldown_remaining": 41.9, "cooldown_length": 60.0,
-                    "half_open": false, "consecutive_failures": 0, "level": 0}]}
+                    "half_open": false, "consecutive_failures": 0, "level": 0,
+                    "window_failures": 0, "window_outcomes": 0, "failure_ratio": null}]}
 
 (`cooldown_remaining` and `cooldown_length` in seconds; `cooldown_length` is null
-once the cooldown has ended, when Redis no longer holds it). `reset` clears the
+once the cooldown has ended, when Redis no longer holds it; `failure_ratio` is
+`window_failures / window_outcomes` over a `failure_ratio=` tracker's window, null
+without outcomes, and the table then shows a FAILURE RATIO column). `reset` clears the
 named providers, or every provider of the namespace when none is named (a name
 starting with `-` goes after `--`); `--rate-limits` refills their buckets instead.
 

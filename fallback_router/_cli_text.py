@@ -128,7 +128,16 @@ def row(name: str, state: CooldownState) -> dict[str, Any]:
         "half_open": state.half_open,
         "consecutive_failures": state.consecutive_failures,
         "level": state.level,
+        "window_failures": state.window_failures,
+        "window_outcomes": state.window_outcomes,
+        "failure_ratio": state.failure_ratio,
     }
+
+
+def _ratio_text(state: CooldownState) -> str:
+    """The failure ratio over the shared window: `"40% of 10"`, `"-"` without outcomes."""
+    ratio = state.failure_ratio
+    return "-" if ratio is None else f"{ratio:.0%} of {state.window_outcomes}"
 
 
 def state_text(state: CooldownState) -> str:
@@ -142,8 +151,8 @@ def state_text(state: CooldownState) -> str:
 def table(namespace: str, states: Mapping[str, CooldownState]) -> str:
     if not states:
         return f"no provider of namespace {namespace!r} has state\n"
-    header = ("PROVIDER", "STATE", "COOLDOWN", "HALF-OPEN", "FAILURES", "LEVEL")
-    rows = [
+    header: tuple[str, ...] = ("PROVIDER", "STATE", "COOLDOWN", "HALF-OPEN", "FAILURES", "LEVEL")
+    rows: list[tuple[str, ...]] = [
         (
             shown(name),
             state_text(state),
@@ -154,8 +163,12 @@ def table(namespace: str, states: Mapping[str, CooldownState]) -> str:
         )
         for name, state in sorted(states.items())
     ]
+    right: tuple[bool, ...] = (False, False, True, False, True, True)
+    if any(state.window_outcomes for state in states.values()):  # a failure-ratio window
+        header, right = (*header, "FAILURE RATIO"), (*right, True)
+        ratios = [_ratio_text(state) for _, state in sorted(states.items())]
+        rows = [(*cells, ratio) for cells, ratio in zip(rows, ratios, strict=True)]
     widths = [max(_width(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    right = (False, False, True, False, True, True)
     lines = [
         "  ".join(
             _pad(cell, width, right=flush)

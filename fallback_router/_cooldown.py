@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from ._cooldown_tables import CooldownTables
 from ._errors import InvalidConfigError
 from ._policy import DEFAULT_PROBE_TTL, CooldownPolicy, check_seconds, read_retry_after
+from ._ratio import RatioRule, ratio_repr, resolve_threshold
 from ._tracker import CooldownState
 
 __all__ = ["InMemoryCooldown"]
@@ -19,8 +20,9 @@ class InMemoryCooldown(CooldownTables):
 
     Args:
         duration: seconds a provider stays in cooldown (default 60).
-        threshold: consecutive counted failures that trip a cooldown (default 1).
-            Failures further apart than the escalation window do not add up.
+        threshold: consecutive counted failures that trip a cooldown (default 1, or
+            `minimum_calls` with a `failure_ratio`). Failures further apart than the
+            escalation window do not add up.
         max_duration: enables escalation: a provider that re-enters cooldown
             within `max_duration` of leaving it gets `multiplier` times the previous
             length, up to `max_duration`; also caps Retry-After (else one hour).
@@ -34,6 +36,13 @@ class InMemoryCooldown(CooldownTables):
             False: all may try it at once.
         probe_ttl: seconds a probe stays claimed if its prober never returns
             (default 30; a router with a shorter `timeout=` passes that instead).
+        failure_ratio: also trip a provider when, over the last `sampling` seconds,
+            it had at least `minimum_calls` counted outcomes and failures / outcomes
+            >= this (a number in (0, 1]; Polly's advanced circuit breaker). None
+            (default): only the consecutive `threshold` rule. See "Failure ratio" below.
+        minimum_calls: outcomes the window needs before the ratio may trip (default 10).
+        sampling: seconds of the ratio's window (default 30), kept in 10 buckets of
+            `sampling / 10` seconds: an outcome older than `sampling` never counts.
         clock: a zero-argument callable returning seconds; default
             `time.monotonic`, looked up at every call so freezegun reaches it.
 
@@ -43,11 +52,19 @@ class InMemoryCooldown(CooldownTables):
     set meanwhile). A new cooldown never shortens an existing one; a clock that steps back never
     lengthens one. State lapses a window (`max_duration`, else `duration`) after its last event.
 
+    Failure ratio: an outcome is a counted failure (what the router records) or a success;
+    whichever rule trips first benches the provider, for the usual length and escalation.
+    Tripping (by either rule) empties the window, as Polly does when the circuit opens; outcomes
+    while the provider is in cooldown (a forced terminus) do not count, and the half-open probe
+    is judged alone (a failed probe benches again, a success clears). Each success then costs a
+    locked step: the router reports every success to a tracker with a ratio.
+
     Version:
         Added in 0.1.0. Changed in 0.2.0: `half_open`; `record_failure` returns the cooldown
         length. Changed in 0.3.0: `probe_ttl`, `hold_probe`; `try_probe` tells a cooldown apart
         from nothing to probe; backwards clocks are clamped; `record_failure` returns 0.0 while a
-        cooldown as long is already set.
+        cooldown as long is already set; `failure_ratio`, `minimum_calls`,
+        `sampling`.
     """
 
     #: Its methods never wait on the network (see the tracker capabilities).
@@ -57,15 +74,20 @@ class InMemoryCooldown(CooldownTables):
         self,
         duration: float = 60.0,
         *,
-        threshold: int = 1,
+        threshold: int | None = None,
         max_duration: float | None = None,
         multiplier: float = 2.0,
         jitter: float = 0.0,
         half_open: bool = True,
         probe_ttl: float = DEFAULT_PROBE_TTL,
+        failure_ratio: float | None = None,
+        minimum_calls: int = 10,
+        sampling: float = 30.0,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        self.policy = CooldownPolicy.build(duration, threshold, max_duration, multiplier, jitter)
+        self.ratio = RatioRule.build(failure_ratio, minimum_calls, sampling)
+        count = resolve_threshold(threshold, self.ratio)
+        self.policy = CooldownPolicy.build(duration, count, max_duration, multiplier, jitter)
         if not isinstance(half_open, bool):
             msg = f"half_open must be a bool, got {half_open!r}"
             raise InvalidConfigError(msg)
@@ -76,6 +98,7 @@ class InMemoryCooldown(CooldownTables):
         self.probe_ttl = check_seconds("probe_ttl", probe_ttl)
         self.clock = clock
         CooldownTables.__init__(self)
+        self._refresh_quiet()  # never quiet with a failure ratio: every outcome counts
 
     def _now(self) -> float:
         return self.clock() if self.clock is not None else time.monotonic()
@@ -157,6 +180,11 @@ class InMemoryCooldown(CooldownTables):
         """Whether `name` has any state (cooldown, counted failures, half-open memory)."""
         return name in self._deadlines or name in self._failures or name in self._levels
 
+    @property
+    def counts_successes(self) -> bool:
+        """True with a failure ratio: the router reports every success (general path)."""
+        return self.ratio is not None
+
     # -- half-open probes -----------------------------------------------------------
 
     def try_probe(self, name: str, ttl: float | None = None) -> bool | float | None:
@@ -220,36 +248,24 @@ class InMemoryCooldown(CooldownTables):
             on_probation = self.half_open and previous is not None and deadline is None
             count, last = self._failures.get(name, (0, now))
             count = 1 if now - last > policy.window or now < last else count + 1
-            if count < policy.threshold and not on_probation:
+            # Outcomes while benched do not count: the window restarts when the cooldown ends.
+            by_ratio = deadline is None and self._count(name, now, failed=True)
+            if count < policy.threshold and not on_probation and not by_ratio:
                 self._failures[name] = (count, now)
                 self._schedule(name, now + policy.window)
                 return 0.0
-            self._failures.pop(name, None)
-            self._probes.pop(name, None)
-            level = 0
-            if previous is not None and policy.max_duration is not None:
-                # Escalate when re-entering after the last cooldown ended; a failure
-                # during a cooldown (a forced terminus, a burst of threads) keeps it.
-                level = previous[0] + 1 if deadline is None else previous[0]
-            seconds = policy.length(level, retry_after)
-            if seconds <= 0.0:
-                self._refresh_quiet()
-                return 0.0
-            new_deadline = now + seconds
-            if retry_after is not None and self._hints.get(name, -math.inf) < new_deadline:
-                self._hints[name] = new_deadline  # never called before then: a hint
-            if deadline is not None and deadline >= new_deadline:
-                return 0.0  # benched at least as long already: nothing new starts
-            self._deadlines[name] = new_deadline
-            self._levels[name] = (level, new_deadline, seconds, count)
-            self._schedule(name, new_deadline)  # then half-open until the window lapses
-            return seconds
+            return self._trip(name, now, previous, deadline, count, retry_after)
 
     def record_success(self, name: str, clears_cooldown: bool = True) -> None:
         """Clear `name`'s cooldown, failure count, escalation and probe.
 
-        With `clears_cooldown=False` (a call that saw it available) a newer cooldown or probe stays.
+        With `clears_cooldown=False` (a call that saw it available) a newer cooldown or probe
+        stays. With a failure ratio the success also counts in the window (unless benched).
         """
+        if self.ratio is not None:
+            with self._lock:
+                self._succeeded(name, self._now(), clears_cooldown)
+            return
         if name in self._failures or name in self._deadlines or name in self._levels:
             with self._lock:
                 if not clears_cooldown:
@@ -275,9 +291,14 @@ class InMemoryCooldown(CooldownTables):
         with self._lock:
             now = self._now()
             self._settle(now)
-            names = dict.fromkeys([*self._deadlines, *self._failures, *self._levels])
+            names = dict.fromkeys(
+                [*self._deadlines, *self._failures, *self._levels, *self._windows]
+            )
+            rule = self.ratio
             out: dict[str, CooldownState] = {}
             for name in names:
+                window = self._windows.get(name)
+                failures, outcomes = rule.totals(window, now) if rule and window else (0, 0)
                 benched = name in self._deadlines
                 level, _, length, tripped = self._levels.get(name, (0, 0.0, 0.0, 0))
                 left = self._deadlines[name] - now if benched else 0.0
@@ -288,6 +309,8 @@ class InMemoryCooldown(CooldownTables):
                     level=level,
                     length=length,
                     half_open=self.half_open and not benched and name in self._levels,
+                    window_failures=failures,
+                    window_outcomes=outcomes,
                 )
             return out
 
@@ -295,5 +318,6 @@ class InMemoryCooldown(CooldownTables):
         p = self.policy
         return (
             f"InMemoryCooldown(duration={p.duration}, threshold={p.threshold}, "
-            f"max_duration={p.max_duration}, in_cooldown={len(self._deadlines)})"
+            f"max_duration={p.max_duration}, {ratio_repr(self.ratio)}"
+            f"in_cooldown={len(self._deadlines)})"
         )

@@ -7,27 +7,29 @@ scripts: see `_redis_scripts`.
 from __future__ import annotations
 
 import math
-import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from . import _policy
+from . import _redis_ratio as window
 from . import _redis_scripts as lua
 from ._cooldown import InMemoryCooldown
 from ._errors import InvalidConfigError
-from ._policy import RETRY_AFTER_CAP, CooldownPolicy, check_seconds, read_retry_after
+from ._policy import CooldownPolicy, check_seconds, read_retry_after
+from ._ratio import RatioRule, ratio_repr, resolve_threshold
 from ._redis_claims import Claims
 from ._redis_clients import import_redis
 from ._redis_guard import connect
 from ._redis_mirror import MIRROR_NAMES, Mirror
-from ._redis_snapshot import read_snapshot
+from ._redis_snapshot import read_hints, read_names, read_snapshot
 from ._tracker import CooldownState
 
 __all__ = ["DEFAULT_NAMESPACE", "DEFAULT_REFRESH", "MIRROR_NAMES", "RedisCooldown"]
 
 #: The namespace RedisCooldown uses unless told otherwise.
 DEFAULT_NAMESPACE = "default"
+_KINDS = ("cooldown", "failures", "level", "probe", "hint", "window")
 #: Seconds between two reads of the shared state into a process' mirror, by default.
 DEFAULT_REFRESH = 0.1
 
@@ -53,7 +55,8 @@ class RedisCooldown:
         client: a `redis.Redis`; its address, auth, TLS and database are used
             through a private pool with bounded timeouts and no retries.
         duration: seconds of the first cooldown, as in memory.
-        threshold: failures in a row that start a cooldown (as in memory).
+        threshold: failures in a row that start a cooldown (as in memory: default 1, or
+            `minimum_calls` with a `failure_ratio`).
         max_duration: cap of escalating cooldowns, None to disable (as in memory).
         multiplier: escalation factor (as in memory).
         jitter: random lengthening, a fraction of the cooldown (as in memory).
@@ -69,6 +72,11 @@ class RedisCooldown:
         refresh: seconds the mirror is trusted (default 0.1; 0 reads on every
             planned call). A cooldown entered by another process is honoured
             by every call here starting `refresh + min(op_timeout, refresh/2)` later.
+        failure_ratio: trip on a share of failures (as in memory), over one window shared
+            by every process: failures judged atomically on the server, successes sent
+            in batches within `refresh` (see the Cooldowns guide).
+        minimum_calls: outcomes the shared window needs before the ratio may trip.
+        sampling: seconds of the shared window.
         clock: monotonic clock for the back-off, the mirror and the local fallback.
 
     Fail-open: when Redis is unreachable or slow, the tracker uses a process-local
@@ -79,7 +87,8 @@ class RedisCooldown:
     Version:
         Added in 0.1.0. Changed in 0.2.0: Sentinel and cluster clients, `refresh`
         and the mirror. Changed in 0.3.0: probes are one in the whole system; a
-        first call waits for the first read; refreshes read the names in use.
+        first call waits for the first read; refreshes read the names in use;
+        `failure_ratio`, `minimum_calls`, `sampling`.
     """
 
     #: Its methods may wait on the network: async routers call them off the loop.
@@ -90,7 +99,7 @@ class RedisCooldown:
         client: Any,
         *,
         duration: float = 60.0,
-        threshold: int = 1,
+        threshold: int | None = None,
         max_duration: float | None = None,
         multiplier: float = 2.0,
         jitter: float = 0.0,
@@ -100,24 +109,25 @@ class RedisCooldown:
         op_timeout: float | None = None,
         backoff: float = 5.0,
         refresh: float = DEFAULT_REFRESH,
+        failure_ratio: float | None = None,
+        minimum_calls: int = 10,
+        sampling: float = 30.0,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        self.policy = CooldownPolicy.build(duration, threshold, max_duration, multiplier, jitter)
+        self.ratio = RatioRule.build(failure_ratio, minimum_calls, sampling)
+        count = resolve_threshold(threshold, self.ratio)
+        self.policy = CooldownPolicy.build(duration, count, max_duration, multiplier, jitter)
         self.refresh = check_seconds("refresh", refresh, allow_zero=True)
         if not isinstance(namespace, str) or not namespace:  # any text: it is encoded
             msg = f"namespace must be a non-empty str, got {namespace!r}"
             raise InvalidConfigError(msg)
         self.half_open = half_open  # checked by the local tracker just below
         self.local = InMemoryCooldown(
-            duration,
-            threshold=threshold,
-            max_duration=max_duration,
-            multiplier=multiplier,
-            jitter=jitter,
-            half_open=half_open,
+            duration, threshold=threshold, max_duration=max_duration, multiplier=multiplier,
+            jitter=jitter, half_open=half_open, failure_ratio=failure_ratio,
+            minimum_calls=minimum_calls, sampling=sampling, clock=clock,
             probe_ttl=_policy.DEFAULT_PROBE_TTL if probe_ttl is None else probe_ttl,
-            clock=clock,
-        )
+        )  # fmt: skip
         self.probe_ttl = self.local.probe_ttl
         self.namespace = namespace
         self.op_timeout, self._conn, self._guard = connect(
@@ -133,6 +143,8 @@ class RedisCooldown:
             self, self._fetch, self.local, lambda: self._guard.down, self.refresh,
             self.op_timeout, clock,
         )  # fmt: skip
+        self.mirror.every_outcome = self.ratio is not None
+        self._pending = window.Pending()  # successes not yet sent (with a failure ratio)
         self._prefix = lua.prefix(namespace)
         self._claims = Claims(self._conn, self._guard.errors)
 
@@ -143,14 +155,9 @@ class RedisCooldown:
         return cls(redis.Redis.from_url(url), **options)
 
     def _keys(self, name: str) -> list[str]:
+        """cooldown, failures, level, probe, hint and window keys of `name`."""
         p, n = self._prefix, lua.encode_key_part(name)
-        return [
-            f"{p}cooldown:{n}",
-            f"{p}failures:{n}",
-            f"{p}level:{n}",
-            f"{p}probe:{n}",
-            f"{p}hint:{n}",
-        ]
+        return [f"{p}{kind}:{n}" for kind in _KINDS]
 
     def _now(self) -> float:
         clock = self.clock
@@ -179,13 +186,17 @@ class RedisCooldown:
         """Whether `name` had any state at the mirror's last read (or by this process' writes)."""
         return self.mirror.dirty(name)
 
+    @property
+    def counts_successes(self) -> bool:
+        """True with a failure ratio: the router reports every success (general path)."""
+        return self.ratio is not None
+
     def _fetch(self, order: list[str]) -> list[int] | None:
         """Read `order`'s state: one round trip; None while failing open."""
 
         def op() -> list[int]:
-            per_name = [self._keys(n) for n in order]
-            keys = [k[kind] for kind in range(4) for k in per_name]
-            return list(self._conn.script(lua.READ)(keys=keys)) if keys else []
+            window.flush(self._conn, self._keys, self.ratio, self._pending)  # successes first
+            return read_names(self._conn, self._keys, order)
 
         return self._guard.run(op, lambda: None)
 
@@ -224,7 +235,7 @@ class RedisCooldown:
         seconds = self.probe_ttl if ttl is None else min(ttl, self.probe_ttl)
 
         def op() -> bool | float | None:
-            cooldown, _, level, probe, _ = self._keys(name)
+            cooldown, _, level, probe, *_ = self._keys(name)
             code, ms = self._claims.claim(
                 [cooldown, level, probe], [max(1, int(seconds * 1000)), 1 if self.half_open else 0]
             )
@@ -254,15 +265,9 @@ class RedisCooldown:
         Read from the server (one round trip), so a hint another process
         recorded counts here at once; the local tracker answers while failing open.
         """
-
-        def op() -> list[float]:
-            per_name = [self._keys(n) for n in names]
-            keys = [k[4] for k in per_name] + [k[0] for k in per_name]
-            if not keys:
-                return []
-            return [int(ms) / 1000.0 for ms in self._conn.script(lua.READ_HINTS)(keys=keys)]
-
-        return self._guard.run(op, lambda: self.local.hinted(names))
+        return self._guard.run(
+            lambda: read_hints(self._conn, self._keys, names), lambda: self.local.hinted(names)
+        )
 
     def record_failure(
         self, name: str, error: BaseException, duration: float | None = None
@@ -274,25 +279,13 @@ class RedisCooldown:
         stored with the cooldown, in the same atomic step, for every process.
         """
         retry_after = read_retry_after(name, error) if duration is None else duration
-        policy = self.policy
 
         def op() -> float:
-            racap = policy.max_duration or max(policy.duration, RETRY_AFTER_CAP)
-            jitter = 1.0 + policy.jitter * random.random()  # noqa: S311 - not crypto
-            code, ms = self._conn.script(lua.RECORD_FAILURE)(
-                keys=self._keys(name),
-                args=[
-                    policy.threshold,
-                    int(policy.window * 1000),
-                    policy.duration * 1000,
-                    -1 if policy.max_duration is None else policy.max_duration * 1000,
-                    policy.multiplier,
-                    -1 if retry_after is None else retry_after * 1000,
-                    racap * 1000,
-                    jitter,
-                    1 if self.half_open else 0,
-                ],
+            successes = self._pending.take(name) if self.ratio is not None else 0
+            script, args = window.failure_call(
+                self.policy, self.ratio, retry_after, self.half_open, successes
             )
+            code, ms = self._conn.script(script)(keys=self._keys(name), args=args)
             held = ms / 1000.0  # the cooldown the provider has now, new or not
             self.mirror.write(name, self._now() + held if held > 0 else None, True)
             return held if code == 1 else 0.0
@@ -303,8 +296,11 @@ class RedisCooldown:
         """Clear `name`'s state; no round trip when it had none at the last read.
 
         With `clears_cooldown=False` (a call that saw `name` available), a
-        cooldown or probe set on the server since then is kept.
+        cooldown or probe set on the server since then is kept. With a failure
+        ratio the success is counted for the shared window (sent in a batch).
         """
+        if self.ratio is not None and not self._guard.down:
+            self._pending.add(name)
         if not self._guard.down and not self.mirror.dirty(name):
             return
 
@@ -329,6 +325,7 @@ class RedisCooldown:
                 self._conn.get().delete(*keys)
 
         self.local.reset(name)
+        self._pending.drop(name)
         self._guard.run(op, lambda: None)
         self.mirror.forget()  # read again at the next call
 
@@ -337,11 +334,13 @@ class RedisCooldown:
         return self._guard.run(self._snapshot, self.local.snapshot)
 
     def _snapshot(self) -> dict[str, CooldownState]:
+        window.flush(self._conn, self._keys, self.ratio, self._pending)  # ours count in it
         return read_snapshot(self._conn.get(), self._prefix, self.half_open)
 
     def __repr__(self) -> str:
         p = self.policy
         return (
             f"RedisCooldown(namespace={self.namespace!r}, duration={p.duration}, "
-            f"threshold={p.threshold}, max_duration={p.max_duration})"
+            f"threshold={p.threshold}, max_duration={p.max_duration}"
+            f"{', ' + ratio_repr(self.ratio)[:-2] if self.ratio else ''})"
         )

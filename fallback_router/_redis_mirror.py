@@ -50,6 +50,8 @@ class Mirror:
         self._read_at = -math.inf  # when the state's read started (this process' clock)
         self._lock = threading.Lock()
         self._refreshing = threading.Lock()
+        #: Every outcome counts (a failure ratio): never quiet, never an empty answer.
+        self.every_outcome = False
 
     def _now(self) -> float:
         clock = self.clock
@@ -122,7 +124,8 @@ class Mirror:
             self._written = {}
             self.state = (deadlines, dirty, frozenset(order))
             self._read_at = start
-            self.owner.quiet_until = start + self.refresh if not dirty else -math.inf
+            quiet = not dirty and not self.every_outcome
+            self.owner.quiet_until = start + self.refresh if quiet else -math.inf
 
     def _answer(self, mirror: _State, names: Sequence[str], now: float) -> Sequence[float]:
         deadlines, dirty, _ = mirror
@@ -130,7 +133,7 @@ class Mirror:
         for name in names:
             if name not in recent:
                 recent[name] = None
-        if dirty.isdisjoint(names):
+        if dirty.isdisjoint(names) and not self.every_outcome:
             return ()
         return [max(0.0, deadlines.get(n, now) - now) for n in names]
 

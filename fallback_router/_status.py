@@ -52,12 +52,23 @@ def _tokens_text(value: float | None) -> str:
     return "" if value is None else f"{value:.1f}"
 
 
-#: Columns shown only when some row has a value: (header, attribute, format).
-_OPTIONAL: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
-    ("in flight", "in_flight", _count_text),
-    ("weight", "weight", _number_text),
-    ("latency est.", "latency_estimate", _latency_text),
-    ("tokens", "tokens", _tokens_text),
+def _window_text(row: ProviderStatus) -> str:
+    """The failure ratio over the tracker's window: `"40% of 10"` (empty without outcomes)."""
+    ratio = row.failure_ratio
+    return "" if ratio is None else f"{ratio:.0%} of {row.window_outcomes}"
+
+
+def _column(attribute: str, fmt: Callable[[Any], str]) -> Callable[[ProviderStatus], str]:
+    return lambda row: fmt(getattr(row, attribute))
+
+
+#: Columns shown only when some row has a value: (header, the cell's text for a row).
+_OPTIONAL: tuple[tuple[str, Callable[[ProviderStatus], str]], ...] = (
+    ("failure ratio", _window_text),
+    ("in flight", _column("in_flight", _count_text)),
+    ("weight", _column("weight", _number_text)),
+    ("latency est.", _column("latency_estimate", _latency_text)),
+    ("tokens", _column("tokens", _tokens_text)),
 )
 _HEADERS = ("provider", "available", "consecutive", "successes", "failures", "skips")
 _TAIL = ("last latency", "last failure", "last error")
@@ -142,12 +153,8 @@ class Status(Sequence[ProviderStatus]):
 
     __hash__ = None  # type: ignore[assignment]
 
-    def _optional(self) -> list[tuple[str, str, Any]]:
-        return [
-            column
-            for column in _OPTIONAL
-            if any(column[2](getattr(r, column[1])) for r in self._rows)
-        ]
+    def _optional(self) -> list[tuple[str, Callable[[ProviderStatus], str]]]:
+        return [column for column in _OPTIONAL if any(column[1](r) for r in self._rows)]
 
     def _headers(self) -> tuple[str, ...]:
         return (*_HEADERS, *(c[0] for c in self._optional()), *_TAIL)
@@ -162,7 +169,7 @@ class Status(Sequence[ProviderStatus]):
                 str(r.successes),
                 str(r.failures),
                 str(r.skips),
-                *(fmt(getattr(r, attr)) for _, attr, fmt in optional),
+                *(text(r) for _, text in optional),
                 _latency_text(r.last_latency),
                 r.last_failure_at.strftime("%H:%M:%S") if r.last_failure_at else "",
                 cut(error_text(r.last_error)),
@@ -274,6 +281,9 @@ def build_status(setup: Setup, tracker: Any, names: Sequence[str]) -> Status:
                 cooldown_length=state.length if state is not None else 0.0,
                 half_open=state.half_open if state is not None else False,
                 consecutive_failures=state.consecutive_failures if state else 0,
+                window_failures=state.window_failures if state else 0,
+                window_outcomes=state.window_outcomes if state else 0,
+                failure_ratio=state.failure_ratio if state else None,
                 successes=counts.successes,
                 failures=counts.failures,
                 skips=counts.skips,
@@ -292,7 +302,8 @@ def build_status(setup: Setup, tracker: Any, names: Sequence[str]) -> Status:
     namespace = getattr(tracker, "namespace", None)
     if getattr(tracker, "blocking", False) and isinstance(namespace, str):
         shared = (
-            f"available, consecutive and cooldown columns: shared through Redis namespace "
-            f"{namespace!r} (every process); counts, latencies and errors: this process only"
+            "available, consecutive, failure ratio and cooldown columns: shared through Redis "
+            f"namespace {namespace!r} (every process); counts, latencies and errors: this "
+            "process only"
         )
     return Status(rows, shared)

@@ -32,6 +32,11 @@ class ProviderStatus:
         half_open: a cooldown has ended and no success has cleared it yet.
         consecutive_failures: as counted by the tracker; while benched, the count
             that tripped the cooldown.
+        window_failures: counted failures over the tracker's failure-ratio window
+            (its last `sampling` seconds; 0 without a `failure_ratio`).
+        window_outcomes: counted outcomes (failures and successes) over that window.
+        failure_ratio: `window_failures / window_outcomes`, None without outcomes
+            (a tracker without `failure_ratio=` keeps no window).
         successes: this router's successes since creation or `reset()`.
         failures: this router's failures.
         skips: how often calls passed the provider over.
@@ -47,7 +52,8 @@ class ProviderStatus:
     Version:
         Added in 0.1.0. Changed in 0.2.0: `cooldown_length` and `half_open`.
         Changed in 0.3.0: `skips`, `last_failure_at`, `in_flight`, `weight`,
-        `latency_estimate`, `tokens`.
+        `latency_estimate`, `tokens`, `window_failures`, `window_outcomes`,
+        `failure_ratio`.
     """
 
     name: str
@@ -56,6 +62,9 @@ class ProviderStatus:
     cooldown_length: float = 0.0
     half_open: bool = False
     consecutive_failures: int
+    window_failures: int = 0
+    window_outcomes: int = 0
+    failure_ratio: float | None = None
     successes: int
     failures: int
     skips: int = 0
@@ -94,6 +103,9 @@ class ProviderStatus:
             "cooldown_length": float(self.cooldown_length),
             "half_open": self.half_open,
             "consecutive_failures": self.consecutive_failures,
+            "window_failures": self.window_failures,
+            "window_outcomes": self.window_outcomes,
+            "failure_ratio": self.failure_ratio,
             "successes": self.successes,
             "failures": self.failures,
             "skips": self.skips,

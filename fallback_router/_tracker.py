@@ -24,10 +24,14 @@ class CooldownState:
         length: the length of the latest cooldown in seconds.
         half_open: True once a cooldown has ended but no success has cleared the
             provider yet.
+        window_failures: counted failures over the failure-ratio window (0 without
+            a `failure_ratio`).
+        window_outcomes: counted outcomes (failures and successes) over that window.
 
     Version:
         Added in 0.1.0. Changed in 0.2.0: `length` and `half_open`. Changed in
-        0.3.0: `consecutive_failures` keeps the tripping count while benched.
+        0.3.0: `consecutive_failures` keeps the tripping count while benched;
+        `window_failures` and `window_outcomes`.
     """
 
     remaining: float
@@ -35,6 +39,13 @@ class CooldownState:
     level: int
     length: float = 0.0
     half_open: bool = False
+    window_failures: int = 0
+    window_outcomes: int = 0
+
+    @property
+    def failure_ratio(self) -> float | None:
+        """`window_failures / window_outcomes`, None without outcomes in the window."""
+        return self.window_failures / self.window_outcomes if self.window_outcomes else None
 
 
 @runtime_checkable
@@ -64,6 +75,10 @@ class CooldownTracker(Protocol):
     - `watch(names)`: the router announces its fixed provider names once.
     - `has_state(name)`: whether `name` has any state (without claiming anything);
       with it, a call that finds some providers benched skips them on the happy path.
+    - `counts_successes`: an attribute, True when the tracker needs every success
+      reported (a failure ratio counts them): it then never reads as quiet, its
+      `remaining_many` never answers empty, and the router serves its calls on the
+      general path (`has_state` is not used).
     - `blocking`: True when methods may wait on the network; async routers then
       call them in a worker thread (`peek(names)` answers without I/O, or None).
     - `record_failure(name, error, duration=None)`: with `duration` (seconds, from
@@ -78,7 +93,8 @@ class CooldownTracker(Protocol):
     Version:
         Added in 0.1.0. Changed in 0.2.0: `record_failure` returns the cooldown
         length (0.0 for none); a tracker that still returns a bool works, the
-        router then asks `remaining`. Changed in 0.3.0: the capabilities above.
+        router then asks `remaining`. Changed in 0.3.0: the capabilities above
+        (`counts_successes` with the failure ratio).
     """
 
     def is_available(self, name: str) -> bool:
@@ -143,6 +159,7 @@ class TrackerCapabilities:
         """Inspect `tracker` (duck-typed; third-party trackers opt in by defining names)."""
         try_probe = getattr(tracker, "try_probe", None)
         record_success = getattr(tracker, "record_success", None)
+        counts = getattr(tracker, "counts_successes", False) is True  # every success matters
         return cls(
             remaining_many=getattr(tracker, "remaining_many", None),
             try_probe=try_probe,
@@ -153,7 +170,7 @@ class TrackerCapabilities:
             keeps_cooldown=_accepts(record_success, "clears_cooldown"),
             blocking=getattr(tracker, "blocking", False) is True,
             peek=getattr(tracker, "peek", None),
-            has_state=getattr(tracker, "has_state", None),
+            has_state=None if counts else getattr(tracker, "has_state", None),
             explicit_duration=_accepts(getattr(tracker, "record_failure", None), "duration"),
             hinted=getattr(tracker, "hinted", None),
         )

@@ -62,6 +62,7 @@ MODULES = {
         "tests/test_late_answers.py",
         "tests/test_async_redis.py",
     ],
+    ROOT / "fallback_router" / "_redis_ratio.py": ["tests/test_failure_ratio.py"],
 }
 PYTEST = ["-x", "-q", "-p", "no:randomly", "-p", "no:cacheprovider", "--no-cov", "-n", "0"]
 PYTEST += ["-m", "not memory and not processes and not signals and not source", "--timeout", "30"]

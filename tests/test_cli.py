@@ -56,6 +56,9 @@ PROVIDER_KEYS = {
     "half_open",
     "consecutive_failures",
     "level",
+    "window_failures",
+    "window_outcomes",
+    "failure_ratio",
 }
 
 
@@ -265,6 +268,31 @@ def test_status_json_describes_a_benched_provider(cli, redis_server, redis_clien
         state.level,
     )
     assert flaky["level"] == 0
+
+
+def test_status_shows_the_failure_ratio_over_the_shared_window(cli, redis_server, redis_client):
+    """A failure_ratio= tracker's window: a FAILURE RATIO column and three JSON keys."""
+    tracker = RedisCooldown(redis_client, namespace="ratio", failure_ratio=0.5, op_timeout=2.0)
+    for _ in range(6):
+        tracker.record_success("flaky")
+    for _ in range(3):
+        assert tracker.record_failure("flaky", RuntimeError("down")) == 0.0
+    options = ["--redis", redis_server.url, "--namespace", "ratio"]
+    [flaky] = cli("status", *options, "--json").json()["providers"]
+    assert (flaky["window_failures"], flaky["window_outcomes"]) == (3, 9)
+    assert flaky["failure_ratio"] == pytest.approx(1 / 3)
+    assert flaky["available"] is True
+    lines = cli("status", *options).stdout.splitlines()
+    assert lines[1].split()[-2:] == ["FAILURE", "RATIO"]
+    assert lines[2].endswith("33% of 9")
+    plain = RedisCooldown(redis_client, namespace="plain")
+    plain.record_failure("other", RuntimeError("down"))
+    [other] = cli("status", "--redis", redis_server.url, "--namespace", "plain", "--json").json()[
+        "providers"
+    ]
+    assert (other["window_outcomes"], other["failure_ratio"]) == (0, None)
+    assert "FAILURE RATIO" not in cli("status", "--redis", redis_server.url, "--namespace",
+                                      "plain").stdout  # fmt: skip
 
 
 def test_status_shows_a_half_open_provider(cli, redis_server, redis_client):

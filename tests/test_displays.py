@@ -436,8 +436,8 @@ def test_status_says_what_a_redis_tracker_shares(redis_client):
     tracker = RedisCooldown(redis_client, namespace="shown")
     status = routed(providers=["a"], cooldown=tracker)(fleet()).router.status()
     sentence = (
-        "available, consecutive and cooldown columns: shared through Redis namespace 'shown' "
-        "(every process); counts, latencies and errors: this process only"
+        "available, consecutive, failure ratio and cooldown columns: shared through Redis "
+        "namespace 'shown' (every process); counts, latencies and errors: this process only"
     )
     assert status.shared == sentence
     assert repr(status).splitlines()[-1] == sentence

@@ -24,6 +24,9 @@ SCRIPTS = {
     "fallback_router._redis_scripts.RECORD_FAILURE",
     "fallback_router._redis_scripts.INCR",
     "fallback_router._redis_ratelimit._BUCKET",
+    "fallback_router._redis_ratio.WINDOW_ADD",
+    "fallback_router._redis_ratio.FAILURE_RATIO",
+    "fallback_router._redis_ratio.FLUSH_SUCCESSES",
 }
 
 pytestmark = pytest.mark.source

@@ -95,6 +95,22 @@ def test_cooldowns_are_shared_by_processes(topology, spawn):
     assert tracker.is_available("a")
 
 
+def test_the_failure_ratio_window_is_shared_on_each_deployment(topology):
+    """On each deployment, two trackers share one failure-ratio window; status reads it."""
+    namespace = f"ratio-{topology['name']}"
+    options: dict[str, Any] = {"namespace": namespace, "failure_ratio": 0.4, "op_timeout": 2.0}
+    here = RedisCooldown(client(topology), **options)
+    for _ in range(6):
+        here.record_success("a")
+    assert [here.record_failure("a", RuntimeError("down")) for _ in range(3)] == [0.0] * 3
+    there = RedisCooldown(client(topology), **options)
+    state = there.snapshot()["a"]
+    assert (state.window_failures, state.window_outcomes) == (3, 9)
+    assert there.record_failure("a", RuntimeError("down")) == 60.0  # 4 of 10
+    assert 50 < RedisCooldown(client(topology), namespace=namespace).remaining("a") <= 60
+    there.reset()
+
+
 def test_round_robin_is_shared_by_processes(topology, spawn):
     """On each deployment, processes share one round-robin counter."""
     from redis_workers import round_robin_via
