@@ -55,6 +55,7 @@ from ._options import RouterOptions as RouterOptions
 from ._ratelimit import InMemoryRateLimiter as InMemoryRateLimiter
 from ._ratelimit import RateLimit as RateLimit
 from ._ratelimit import RateLimiter as RateLimiter
+from ._ratelimit import TokenLimit as TokenLimit
 from ._redact import redact as redact
 from ._redis import RedisCooldown as RedisCooldown
 from ._redis_ratelimit import RedisRateLimiter as RedisRateLimiter
@@ -72,6 +73,7 @@ from ._strategies import Fallback as Fallback
 from ._strategies import PrimaryOnly as PrimaryOnly
 from ._strategies import RoundRobin as RoundRobin
 from ._strategies import Strategy as Strategy
+from ._tiers import Tiers as Tiers
 from ._tracker import CooldownState as CooldownState
 from ._tracker import CooldownTracker as CooldownTracker
 from ._version import __version__ as __version__
@@ -130,6 +132,8 @@ __all__ = [
     "Strategy",
     "StreamInterrupted",
     "TerminusForced",
+    "Tiers",
+    "TokenLimit",
     "UnparsableRetryAfterError",
     "Weighted",
     "__version__",

@@ -39,9 +39,9 @@ class AsyncRun:
     ) -> None:
         self.call = call
         self.fn = fn
-        self.args = args
-        self.kwargs = kwargs
+        self.args, self.kwargs = args, kwargs
         self.tasks: dict[int, tuple[asyncio.Task[Outcome], float]] = {}
+        call.tokens = call.setup.quota.tokens(args, kwargs) if call.setup.quota else 0  # quotas
 
     async def invoke(self, index: int) -> Any:
         """Await the provider once (what one attempt runs; streams override it)."""

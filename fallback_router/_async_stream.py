@@ -228,14 +228,8 @@ class AsyncRelay(RelayBase, AsyncIterator[Any]):
         return item
 
     async def _asettled(self) -> None:
-        """The stream ended complete: its last item's usage is settled (once)."""
-        settle = self._settle()
-        if settle is None:
-            return
-        if getattr(self._call.setup.rates, "blocking", False):
-            await asyncio.to_thread(settle[0], *settle[1])
-        else:
-            settle[0](*settle[1])
+        """The stream ended complete: `usage_of` reads its last item (once)."""
+        self._settled()
 
     async def _fail(self, error: Exception, start: float, interrupted: StreamInterrupted) -> None:
         """Record a failure after items were delivered, then close."""

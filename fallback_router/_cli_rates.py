@@ -1,11 +1,13 @@
 """The command line's view of Redis beyond cooldowns: rate-limit buckets and namespaces.
 
 `status` shows the buckets a [`RedisRateLimiter`][fallback_router.RedisRateLimiter]
-keeps for a namespace (tokens left now, capacity, seconds until full), and without
+keeps for a namespace (tokens left now, capacity, seconds until full; request limits
+and token quotas, a provider's each on its own line), and without
 `--namespace` the namespaces that hold state; `reset --rate-limits` refills buckets
 (a missing bucket is a full one; cooldowns are left alone). Keys are found with `SCAN`
-(never `KEYS`). With `--json`, `status` adds `"rate_limits"`: `[{"name", "tokens",
-"capacity", "full_in"}]` (seconds) and, without `--namespace`, `"namespaces"`:
+(never `KEYS`). With `--json`, `status` adds `"rate_limits"`: `[{"name", "kind",
+"tokens", "capacity", "full_in"}]` (`kind`: `"requests"` or `"tokens"`; seconds;
+`tokens` negative while a quota is in debt) and, without `--namespace`, `"namespaces"`:
 `{"billing": ["cooldowns", "rate limits"], ...}`.
 """
 
@@ -46,11 +48,13 @@ class Bucket:
     tokens: float
     capacity: float | None
     full_in: float | None
+    kind: str = "requests"
 
     def to_dict(self) -> dict[str, Any]:
         """The bucket as `--json` prints it (seconds; None where Redis cannot tell)."""
         return {
             "name": redact(self.name),
+            "kind": self.kind,
             "tokens": self.tokens,
             "capacity": self.capacity,
             "full_in": self.full_in,
@@ -113,7 +117,9 @@ def buckets(client: Any, namespace: str) -> list[Bucket]:
         if cap is not None and per_us is not None and per_us > 0:
             left = min(cap, left + max(0.0, now - float(stamp)) * per_us)
             full_in = max(0.0, (cap - left) / per_us / 1e6)
-        found.append(Bucket(decode_key_part(key[len(prefix) :]), left, cap, full_in))
+        encoded, _, suffix = key[len(prefix) :].partition(":")  # names never hold ':'
+        kind = "tokens" if suffix.startswith("t") else "requests"
+        found.append(Bucket(decode_key_part(encoded), left, cap, full_in, kind))
     return found
 
 
@@ -123,21 +129,23 @@ def refill(client: Any, namespace: str, names: Sequence[str]) -> list[str]:
     held = {b.name for b in buckets(client, namespace)}
     chosen = [name for name in names if name in held] if names else sorted(held)
     for name in chosen:
-        client.delete(prefix + encode_key_part(name))
+        base = prefix + encode_key_part(name)
+        client.delete(base, *_scan(client, _glob(base) + ":*"))
     return chosen
 
 
-def _cells(bucket: Bucket) -> tuple[str, str, str, str]:
+def _cells(bucket: Bucket) -> tuple[str, str, str, str, str]:
     capacity = "-" if bucket.capacity is None else f"{bucket.capacity:g}"
     full_in = "-" if bucket.full_in is None else f"{bucket.full_in:.1f} s"
-    return shown(redact(bucket.name)), f"{bucket.tokens:.1f}", capacity, full_in
+    name = shown(redact(bucket.name))
+    return name, bucket.kind, f"{bucket.tokens:.1f}", capacity, full_in
 
 
 def buckets_text(namespace: str, found: Sequence[Bucket]) -> str:
     """The rate-limit table `status` prints under the cooldowns ("" without buckets)."""
     if not found:
         return ""
-    header = ("PROVIDER", "TOKENS", "CAPACITY", "FULL IN")
+    header = ("PROVIDER", "LIMIT", "TOKENS", "CAPACITY", "FULL IN")
     rows = [header, *(_cells(b) for b in found)]
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]

@@ -59,6 +59,7 @@ class Config:
     cooldown_for: Callable[[Exception], object] | None
     respect_retry_after: bool
     usage_of: Callable[[Any], object] | None
+    estimate_tokens: Callable[..., object] | None
 
     @classmethod
     def build(cls, providers: object, **options: Any) -> Config:
@@ -132,6 +133,7 @@ class Config:
             cooldown_for=options["cooldown_for"],
             respect_retry_after=options["respect_retry_after"],
             usage_of=options["usage_of"],
+            estimate_tokens=options["estimate_tokens"],
         )
 
 
@@ -153,7 +155,7 @@ def _check_kinds(options: dict[str, Any]) -> None:
     if stream_failover not in (None, "buffer"):
         msg = f"stream_failover must be None or 'buffer', got {stream_failover!r}"
         raise InvalidConfigError(msg)
-    for name in ("accept", "redact", "cooldown_for", "usage_of"):
+    for name in ("accept", "redact", "cooldown_for", "usage_of", "estimate_tokens"):
         if options[name] is not None and not callable(options[name]):
             msg = f"{name} must be a callable, got {options[name]!r}"
             raise InvalidConfigError(msg)
@@ -271,7 +273,8 @@ def _rates(rate_limits: object, static: Providers | None, clock: Callable[[], fl
     if all(callable(getattr(rate_limits, name, None)) for name in needed):
         return rate_limits
     msg = (
-        f"rate_limits must be a mapping name -> 'N/s' | 'N/min' | 'N/h' | RateLimit, or a "
+        f"rate_limits must be a mapping name -> 'N/s' | 'N/min' | 'N/h' | 'N tokens/min' | "
+        f"RateLimit | TokenLimit (or a list of them), or a "
         f"rate limiter (InMemoryRateLimiter, RedisRateLimiter), got {rate_limits!r}"
     )
     raise InvalidConfigError(msg)

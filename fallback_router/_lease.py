@@ -7,9 +7,10 @@ gives it back in one place on every ending: `lease.release()` when the attempt
 ends (`until_end`: a slot), or when it never starts (every lease). A lease that is
 not `until_end` (a token, a budget unit) is spent by the start.
 
-A reservation settled with the real amount when the attempt ends (a token quota)
-is a lease held `until_end` whose `release()` settles it: the amount it learns
-from the response (`usage_of=`) before the attempt ends, as `settle_usage` does.
+A reservation settled with the real amount when the attempt ends (a token quota,
+`fallback_router._quota.Tab`) is a lease held `until_end` whose `release()`
+settles it with the amount it learned from the response (`usage_of=`), or gives
+it all back when the attempt never started.
 """
 
 from __future__ import annotations

@@ -49,6 +49,7 @@ class RouterOptions(TypedDict, total=False):
     cooldown_for: Callable[[Exception], float | None] | None
     respect_retry_after: bool
     usage_of: Callable[[Any], int | None] | None
+    estimate_tokens: Callable[..., int] | None
 
 
 #: The value of every option not given.
@@ -81,4 +82,5 @@ DEFAULTS: dict[str, Any] = {
     "cooldown_for": None,
     "respect_retry_after": False,
     "usage_of": None,
+    "estimate_tokens": None,
 }

@@ -1,163 +1,56 @@
 """Proactive per-provider rate limits: token buckets in memory.
 
-A [`RateLimit`][fallback_router.RateLimit] is a token bucket: `requests` tokens at
-most, refilled continuously at `requests / per` tokens a second. A call takes one
-token before its attempt starts; a provider without one is passed over. The
-[`RedisRateLimiter`][fallback_router.RedisRateLimiter] shares the buckets between
-processes.
+A [`RateLimit`][fallback_router.RateLimit] is a token bucket: `burst` tokens at
+most (default `requests`), refilled continuously at `requests / per` tokens a
+second. A call takes one token before its attempt starts; a provider without one
+is passed over. A [`TokenLimit`][fallback_router.TokenLimit] is a bucket of LLM
+tokens: an attempt reserves its estimate and settles the real count when it ends.
+The [`RedisRateLimiter`][fallback_router.RedisRateLimiter] shares the buckets
+between processes.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import re
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol, cast, runtime_checkable
 
 from ._errors import InvalidConfigError
 from ._lease import RATE_LIMITED, Refusal, Returned
+from ._rate_specs import Limit, RateLimit, TokenLimit, parse_limits, shown
 
-__all__ = ["InMemoryRateLimiter", "RateLimit", "RateLimiter", "TokenGate", "parse_limits"]
+__all__ = [
+    "InMemoryRateLimiter",
+    "RateLimit",
+    "RateLimiter",
+    "TokenGate",
+    "TokenLimit",
+    "need_of",
+    "parse_limits",
+    "request_tokens",
+    "shown_limits",
+]
 
-#: A bucket holding at least this much has a token (absorbs float rounding of refills).
-_ALMOST_ONE = 1.0 - 1e-9
-
-_UNITS = {
-    "s": 1.0,
-    "sec": 1.0,
-    "second": 1.0,
-    "m": 60.0,
-    "min": 60.0,
-    "minute": 60.0,
-    "h": 3600.0,
-    "hour": 3600.0,
-}
-_NAMED: dict[float, str] = {1.0: "s", 60.0: "min", 3600.0: "h"}
-_SPEC = re.compile(r"\s*(\d+)\s*/\s*(\d*)\s*([a-z]+)\s*", re.ASCII)
-_EXPECTED = '"N/s", "N/min", "N/h" (or "N/5s", ...; N a positive int) or a RateLimit'
+#: A bucket holding at least this much has room (absorbs float rounding of refills).
+_SLACK = 1e-9
 
 
-#: The largest `requests` or `per` a limit takes: beyond it floats lose whole units.
-MAX_VALUE = 2**53
+def need_of(capacity: float, tokens: float) -> float:
+    """What a token bucket must hold to let an attempt reserving `tokens` start.
 
-
-def _shown(value: object) -> str:
-    try:
-        text = repr(value)
-    except ValueError:  # an int past Python's digit limit for str()
-        return f"an int of {int(cast('int', value).bit_length() * math.log10(2)) + 1} digits"
-    return text if len(text) <= 40 else f"{text[:37]}... ({len(text)} characters)"
-
-
-@dataclass(frozen=True, slots=True)
-class RateLimit:
-    """A token bucket: at most `requests` calls at once, `requests` more every `per` s.
-
-    `RateLimit(20, 1.0)` allows a burst of 20 calls, then 20 a second (one every
-    50 ms). Strings such as `"20/s"`, `"600/min"` or `"1000/h"` are read by
-    [`parse`][fallback_router.RateLimit.parse].
-
-    Args:
-        requests: the bucket's capacity, an int from 1 to 2**53.
-        per: seconds to refill a whole bucket, a finite number > 0 (at most 2**53).
-
-    Raises:
-        InvalidConfigError: `requests` or `per` is out of range.
-
-    Version:
-        Added in 0.3.0.
+    The estimate, at least one token (an estimate of 0 still needs the bucket out
+    of debt), at most the whole bucket (a larger estimate starts when it is full).
     """
-
-    requests: int
-    per: float
-
-    def __post_init__(self) -> None:
-        requests: object = self.requests
-        if (
-            isinstance(requests, bool)
-            or not isinstance(requests, int)
-            or not 1 <= requests <= MAX_VALUE
-        ):
-            msg = f"RateLimit requests must be an int from 1 to 2**53, got {_shown(requests)}"
-            raise InvalidConfigError(msg)
-        per: object = self.per
-        seconds = math.nan
-        if isinstance(per, int | float) and not isinstance(per, bool):
-            try:
-                seconds = float(per)
-            except OverflowError:  # an int too large for a float
-                seconds = math.inf
-        if not math.isfinite(seconds) or not 0 < seconds <= MAX_VALUE:
-            msg = (
-                f"RateLimit per must be a finite number of seconds > 0 and <= 2**53, "
-                f"got {_shown(per)}"
-            )
-            raise InvalidConfigError(msg)
-
-    @property
-    def rate(self) -> float:
-        """Tokens added per second (`requests / per`)."""
-        return self.requests / self.per
-
-    @classmethod
-    def parse(cls, value: str | RateLimit) -> RateLimit:
-        """Read `"N/s"`, `"N/sec"`, `"N/m"`, `"N/min"`, `"N/h"`, `"N/hour"` or `"N/5s"`.
-
-        Args:
-            value: a spec string or a [`RateLimit`][fallback_router.RateLimit]
-                (returned as it is).
-
-        Returns:
-            The limit.
-
-        Raises:
-            InvalidConfigError: `value` is not a valid spec (the message names it).
-        """
-        return _parse("rate limit", value)
-
-    def __str__(self) -> str:
-        unit = _NAMED.get(self.per)
-        if unit is None:
-            per = int(self.per) if float(self.per).is_integer() else self.per
-            unit = f"{per}s"
-        return f"{self.requests}/{unit}"
-
-
-def _parse(what: str, value: object) -> RateLimit:
-    if isinstance(value, RateLimit):
-        return value
-    if isinstance(value, str):
-        match = _SPEC.fullmatch(value.lower())
-        digits = len(match.group(1)) + len(match.group(2)) if match is not None else 0
-        if match is not None and match.group(3) in _UNITS and digits <= 40:
-            requests, count = int(match.group(1)), int(match.group(2) or 1)
-            if requests >= 1 and count >= 1:
-                return RateLimit(requests, count * _UNITS[match.group(3)])
-    msg = f"{what} must be {_EXPECTED}, got {_shown(value)}"
-    raise InvalidConfigError(msg)
-
-
-def parse_limits(limits: object) -> dict[str, RateLimit]:
-    """Validate a mapping `name -> spec`; errors name the offending key or value."""
-    if not isinstance(limits, Mapping):
-        msg = f"rate_limits must be a mapping of provider name to limit, got {_shown(limits)}"
-        raise InvalidConfigError(msg)
-    checked: dict[str, RateLimit] = {}
-    for name, value in cast("Mapping[object, object]", limits).items():
-        if not isinstance(name, str):
-            msg = f"rate_limits keys must be provider names, got {_shown(name)}"
-            raise InvalidConfigError(msg)
-        checked[name] = _parse(f"rate_limits[{name!r}]", value)
-    return checked
+    need = max(1.0, tokens)
+    return min(capacity, need)
 
 
 def _check_clock(clock: object) -> Callable[[], float] | None:
     if clock is not None and not callable(clock):
-        msg = f"clock must be a zero-argument callable or None, got {_shown(clock)}"
+        msg = f"clock must be a zero-argument callable or None, got {shown(clock)}"
         raise InvalidConfigError(msg)
     return cast("Callable[[], float] | None", clock)
 
@@ -166,10 +59,11 @@ def _check_clock(clock: object) -> Callable[[], float] | None:
 class RateLimiter(Protocol):
     """What the router asks of a rate limiter (one token per attempt).
 
-    Optional capability: `settle(name, tokens)`, the tokens a successful attempt
-    used, as the router's `usage_of=` reads them from the response (a stream's
-    last item); the router calls it only when `usage_of=` is set. Token limits
-    settle their reservation with it.
+    Optional capability, token quotas: a limiter whose `holds_tokens` is True takes
+    the attempt's estimated tokens as a second argument of `try_acquire`,
+    `wait_time` and `refund`, and has `settle(name, used, reserved)`, called once
+    when a started attempt ends (the real count, or 0 for a failure that reported
+    none: the reservation is given back).
 
     Version:
         Added in 0.3.0.
@@ -200,7 +94,11 @@ class RateLimiter(Protocol):
 
 
 class TokenGate:
-    """A rate limiter as a gate: a token per attempt, spent when the attempt starts."""
+    """A rate limiter as a gate: a token per attempt, spent when the attempt starts.
+
+    A limiter holding token quotas is the gate of `fallback_router._quota.Quota`
+    instead (its lease is the attempt's reservation).
+    """
 
     __slots__ = ("blocking", "rates")
 
@@ -236,8 +134,9 @@ class InMemoryRateLimiter:
     keeps what it had and refills from the new reading on.
 
     Args:
-        limits: `name -> "N/s" | "N/min" | "N/h" | RateLimit`; names not in it
-            are unlimited.
+        limits: `name -> spec`, or `name -> [spec, ...]` for several limits at once;
+            a spec is `"N/s" | "N/min" | "N/h" | "N tokens/min" | RateLimit |
+            TokenLimit`. Names not in it are unlimited.
         clock: a zero-argument callable returning seconds (monotonic).
 
     Raises:
@@ -247,87 +146,180 @@ class InMemoryRateLimiter:
         Added in 0.3.0.
     """
 
-    __slots__ = ("_buckets", "_clock", "_lock", "limits")
+    __slots__ = ("_buckets", "_clock", "_lock", "_owed", "holds_tokens", "limits")
 
     blocking = False
 
     def __init__(
         self,
-        limits: Mapping[str, str | RateLimit],
+        limits: Mapping[str, str | Limit | Sequence[str | Limit]],
         *,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        #: The limits, parsed.
-        self.limits: Mapping[str, RateLimit] = parse_limits(limits)
+        #: The limits, parsed: `name -> (limit, ...)`.
+        self.limits: Mapping[str, tuple[Limit, ...]] = parse_limits(limits)
         self._clock = _check_clock(clock)
         self._lock = threading.Lock()
-        # name -> [tokens, last reading, tokens per second, capacity]; a bucket starts
-        # full (a reading of -inf refills it completely on first use).
-        self._buckets: dict[str, list[float]] = {
-            name: [float(lim.requests), -math.inf, lim.rate, float(lim.requests)]
-            for name, lim in self.limits.items()
+        #: Settlements not applied yet: (name, tokens back), applied under the lock.
+        self._owed: list[tuple[str, int]] = []
+        #: Some provider has a token quota (attempts then reserve their estimate).
+        self.holds_tokens = any(
+            isinstance(lim, TokenLimit) for lims in self.limits.values() for lim in lims
+        )
+        # name -> buckets, each [level, last reading, refill per second, capacity,
+        # 1.0 for a token quota / 0.0 for requests]; a bucket starts full (a reading of
+        # -inf refills it completely on first use).
+        self._buckets: dict[str, list[list[float]]] = {
+            name: [
+                [
+                    float(lim.capacity),
+                    -math.inf,
+                    lim.rate,
+                    float(lim.capacity),
+                    1.0 if isinstance(lim, TokenLimit) else 0.0,
+                ]
+                for lim in lims
+            ]
+            for name, lims in self.limits.items()
         }
 
-    def try_acquire(self, name: str) -> bool:
-        """Take one of `name`'s tokens if one is there now; never block.
+    def _now(self) -> float:
+        clock = self._clock
+        return time.monotonic() if clock is None else clock()
+
+    def try_acquire(self, name: str, tokens: int = 0) -> bool:
+        """Take one request token and reserve `tokens` from each token quota, or nothing.
+
+        Never blocks. A token quota has room when it holds the estimate (at least
+        one token; a whole bucket for an estimate beyond its capacity).
 
         Returns:
-            True when a token was taken (or `name` is unlimited).
+            True when everything was taken (or `name` is unlimited).
         """
-        bucket = self._buckets.get(name)
-        if bucket is None:
+        buckets = self._buckets.get(name)
+        if buckets is None:
             return True
-        clock = self._clock
+        # need_of() inline, as arithmetic (the hot path): a request bucket (flag 0.0)
+        # needs and takes 1; a token quota (flag 1.0) needs the estimate (at least 1,
+        # at most its capacity) and takes the estimate.
+        wanted = tokens - 1.0 if tokens > 1.0 else 0.0
+        taken = tokens - 1.0
         with self._lock:
-            # Read inside the lock, so updates see non-decreasing readings.
-            now = time.monotonic() if clock is None else clock()
-            tokens = bucket[0]
-            elapsed = now - bucket[1]
-            if elapsed > 0.0:
-                tokens += elapsed * bucket[2]
-                if tokens > bucket[3]:  # noqa: PLR1730 - min() costs a call on the hot path
-                    tokens = bucket[3]
-            bucket[1] = now
-            if tokens >= _ALMOST_ONE:
-                bucket[0] = tokens - 1.0
-                return True
-            bucket[0] = tokens
-            return False
+            now = self._now()  # read inside the lock: updates see non-decreasing readings
+            if self._owed:
+                self._repay(now)
+            room = True
+            for bucket in buckets:
+                level = bucket[0]
+                elapsed = now - bucket[1]
+                if elapsed > 0.0:
+                    level += elapsed * bucket[2]
+                    if level > bucket[3]:  # noqa: PLR1730 - min() costs a call on the hot path
+                        level = bucket[3]
+                    bucket[0] = level
+                bucket[1] = now
+                need = 1.0 + bucket[4] * wanted
+                if need > bucket[3]:  # noqa: PLR1730 - min() costs a call on the hot path
+                    need = bucket[3]
+                if level < need - _SLACK:
+                    room = False
+            if room:
+                for bucket in buckets:
+                    bucket[0] -= 1.0 + bucket[4] * taken
+            return room
 
-    def _settle(self, bucket: list[float], delta: float) -> float:
-        """Refill `bucket` up to now, add `delta` (capped); return its tokens."""
-        clock = self._clock
+    def _add(self, buckets: list[list[float]], requests: float, tokens: float) -> None:
+        """Refill `buckets` up to now and add `requests` / `tokens` to them (capped)."""
         with self._lock:
-            now = time.monotonic() if clock is None else clock()
-            elapsed = now - bucket[1]
-            tokens = bucket[0] + (elapsed * bucket[2] if elapsed > 0.0 else 0.0) + delta
-            bucket[0] = tokens = min(tokens, bucket[3])
-            bucket[1] = now
-            return tokens
+            now = self._now()
+            if self._owed:
+                self._repay(now)
+            for bucket in buckets:
+                elapsed = now - bucket[1]
+                level = bucket[0] + (elapsed * bucket[2] if elapsed > 0.0 else 0.0)
+                level = min(level, bucket[3])  # the refill first: a full bucket gains nothing
+                level += tokens if bucket[4] else requests
+                bucket[0] = min(level, bucket[3])
+                bucket[1] = now
 
-    def wait_time(self, name: str) -> float:
-        """Return the seconds until `name` has a token (0.0: now, or unlimited)."""
-        bucket = self._buckets.get(name)
-        if bucket is None:
+    def wait_time(self, name: str, tokens: int = 0) -> float:
+        """Return the seconds until `name` has room for an attempt reserving `tokens`.
+
+        0.0: now, or unlimited.
+        """
+        buckets = self._buckets.get(name)
+        if buckets is None:
             return 0.0
-        tokens = self._settle(bucket, 0.0)
-        return 0.0 if tokens >= _ALMOST_ONE else (1.0 - tokens) / bucket[2]
+        self._add(buckets, 0.0, 0.0)
+        wait = 0.0
+        for level, _, rate, capacity, counts in buckets:
+            need = need_of(capacity, tokens) if counts else 1.0
+            if level < need - _SLACK:
+                wait = max(wait, (need - level) / rate)
+        return wait
 
-    def refund(self, name: str) -> None:
-        """Give back a token taken for an attempt that never started (capped)."""
-        bucket = self._buckets.get(name)
-        if bucket is not None:
-            self._settle(bucket, 1.0)
+    def refund(self, name: str, tokens: int = 0) -> None:
+        """Give back what `try_acquire` took for an attempt that never started (capped)."""
+        buckets = self._buckets.get(name)
+        if buckets is not None:
+            self._add(buckets, 1.0, float(tokens))
+
+    def settle(self, name: str, used: int, reserved: int) -> None:
+        """A started attempt ended having `used` tokens of the `reserved` ones.
+
+        The difference goes back to (or, beyond the reservation, comes out of)
+        each token quota; a quota may go into debt, repaid by its refill. Never
+        waits for the lock: the correction is queued (`list.append` is atomic) and
+        applied by the next operation on the buckets, before it reads them.
+        """
+        if used != reserved and name in self._buckets:
+            self._owed.append((name, reserved - used))
+
+    def _repay(self, now: float) -> None:
+        """Apply the queued settlements (under the lock): refill first, then correct."""
+        owed = self._owed
+        while owed:
+            name, back = owed.pop()
+            for bucket in self._buckets[name]:
+                if bucket[4]:  # request buckets are not touched
+                    level = bucket[0]
+                    elapsed = now - bucket[1]
+                    if elapsed > 0.0:  # the refill first: a full bucket gains nothing
+                        level = min(level + elapsed * bucket[2], bucket[3])
+                    bucket[0] = min(level + back, bucket[3])
+                    bucket[1] = now
 
     def tokens(self, name: str) -> float | None:
-        """Return the tokens `name` has now (None when unlimited)."""
-        bucket = self._buckets.get(name)
-        return None if bucket is None else max(0.0, self._settle(bucket, 0.0))
+        """Return the request tokens `name` has now (None without a request limit)."""
+        return request_tokens(self.levels(name))
+
+    def levels(self, name: str) -> list[tuple[Limit, float]]:
+        """Each of `name`'s limits with its bucket's level now (negative: in debt)."""
+        buckets = self._buckets.get(name)
+        if buckets is None:
+            return []
+        self._add(buckets, 0.0, 0.0)
+        return [(lim, b[0]) for lim, b in zip(self.limits[name], buckets, strict=True)]
 
     def limited(self, name: str) -> bool:
         """Return whether `name` has a limit."""
         return name in self._buckets
 
     def __repr__(self) -> str:
-        shown = {name: str(limit) for name, limit in self.limits.items()}
-        return f"InMemoryRateLimiter({shown!r})"
+        return f"InMemoryRateLimiter({shown_limits(self.limits)!r})"
+
+
+def request_tokens(levels: Sequence[tuple[Limit, float]]) -> float | None:
+    """The request tokens of the first request limit in `levels` (None: there is none)."""
+    for limit, level in levels:
+        if isinstance(limit, RateLimit):
+            return max(0.0, level)
+    return None
+
+
+def shown_limits(limits: Mapping[str, tuple[Limit, ...]]) -> dict[str, str | list[str]]:
+    """The limits as their reprs show them (one spec, or a list of several)."""
+    return {
+        name: str(lims[0]) if len(lims) == 1 else [str(lim) for lim in lims]
+        for name, lims in limits.items()
+    }

@@ -63,19 +63,14 @@ class RelayBase:
         )
         return counted and call.setup.tracker is not None, text
 
-    def _settle(self) -> tuple[Any, tuple[Any, ...]] | None:
-        """At the stream's end: `(settle, args)` for its last item, None when nothing reads it."""
-        settle = self._call.setup.settle_usage
-        if settle is None or not self.items or self._last is _SETTLED:
-            return None
-        last, self._last = self._last, _SETTLED  # once, however often the end is reached
-        return settle, (self._state[0], last)
-
     def _settled(self) -> None:
-        """The (sync) stream ended complete: its last item's usage is settled (once)."""
-        settle = self._settle()
-        if settle is not None:
-            settle[0](*settle[1])
+        """The stream ended complete: `usage_of` reads its last item (once)."""
+        quota = self._call.setup.quota
+        if quota is None or not self.items or self._last is _SETTLED:
+            return
+        last, self._last = self._last, _SETTLED  # once, however often the end is reached
+        tabs = self._call.tabs
+        quota.read(tabs.get(self._index) if tabs else None, last)
 
     def _cooled(self, duration: object, error: Exception, text: str) -> None:
         """Report what the tracker's `record_failure` answered (a bool from a 0.1 tracker)."""

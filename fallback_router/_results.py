@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast
 
 from ._display import result_html, result_markdown
 from ._reprs import error_repr, name_repr, names_repr, record_repr
@@ -144,10 +144,11 @@ class AttemptInfo:
     (`attempt_timeout=`, or a stream's first-item limit), or None without either.
 
     Version:
-        Added in 0.1.0. Changed in 0.3.0: `time_left` includes the attempt's limit.
+        Added in 0.1.0. Changed in 0.3.0: `time_left` includes the attempt's limit;
+        `settle(tokens)` for token quotas.
     """
 
-    __slots__ = ("_clock", "_deadline", "attempt", "is_terminus", "provider")
+    __slots__ = ("_clock", "_deadline", "_tab", "attempt", "is_terminus", "provider")
 
     def __init__(
         self,
@@ -156,12 +157,27 @@ class AttemptInfo:
         is_terminus: bool,
         deadline: float | None,
         clock: Callable[[], float] | None,
+        tab: Any = None,
     ) -> None:
         self.provider = provider
         self.attempt = attempt
         self.is_terminus = is_terminus
         self._deadline = deadline
         self._clock = clock
+        self._tab = tab
+
+    def settle(self, tokens: int) -> None:
+        """Report the tokens this attempt used, for the router's token quotas.
+
+        The count replaces the attempt's reservation (`estimate_tokens=`) when
+        the attempt ends, success or failure; `usage_of=` wins over it on a
+        success that reports usage. Without token quotas it does nothing.
+
+        Raises:
+            InvalidConfigError: `tokens` is not an int >= 0 (with token quotas).
+        """
+        if self._tab is not None:
+            self._tab.settle(tokens)
 
     @property
     def time_left(self) -> float | None:
@@ -190,9 +206,13 @@ _RESULT_FIELDS = (
     "elapsed",
 )
 
-#: `(provider, attempt, is_terminus, deadline, clock)`: a tuple keeps the hot path
-#: cheap; the public `AttemptInfo` is built only when someone asks for it.
-AttemptState = tuple[str, int, bool, float | None, Callable[[], float] | None]
+#: `(provider, attempt, is_terminus, deadline, clock[, tab])`: a tuple keeps the hot
+#: path cheap; the public `AttemptInfo` is built only when someone asks for it. The
+#: tab, with token quotas, is the attempt's reservation (`AttemptInfo.settle`).
+AttemptState = (
+    tuple[str, int, bool, float | None, Callable[[], float] | None]
+    | tuple[str, int, bool, float | None, Callable[[], float] | None, Any]
+)
 
 #: The attempt running in this context. Set and reset around every provider call,
 #: so a copied context (`copy_context().run`, a pool task that carries it) keeps
@@ -214,7 +234,10 @@ def current_attempt() -> AttemptInfo | None:
         Added in 0.1.0.
     """
     state = CURRENT.get()
-    return None if state is None else AttemptInfo(*state)
+    if state is None:
+        return None
+    tab = state[5] if len(state) > 5 else None
+    return AttemptInfo(state[0], state[1], state[2], state[3], state[4], tab)
 
 
 # -- fast construction for the call path ----------------------------------------------

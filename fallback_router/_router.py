@@ -33,13 +33,13 @@ from ._limits import ConcurrencyLimiter
 from ._log import PRIMARY_FAILED, PROVIDER_FAILED, ROUND_ROBIN_FAILED
 from ._options import DEFAULTS, RouterOptions
 from ._providers import Providers, ProvidersSpec, normalize
+from ._quota import quota_of
 from ._results import Result
 from ._routing import Affinity
 from ._sdk_clients import ClientCheck
 from ._status import Status, build_status
 from ._strategies import StrategyObject
 from ._tracker import TrackerCapabilities
-from ._usage import usage_settler
 from ._worker import Workers
 
 __all__ = ["Router", "routed"]
@@ -94,8 +94,8 @@ class Router:
               the earliest cooldown to end if it ends within `timeout`.
             - `accept`: a predicate over a response (a buffered stream's items);
               False is that provider's failure (`RejectedResponseError`).
-            - `rate_limits`: `name -> "N/s" | "N/min" | "N/h" | RateLimit`, or a
-              rate limiter shared between routers (`RedisRateLimiter`).
+            - `rate_limits`: `name -> "N/min" | "N tokens/min" | RateLimit |
+              TokenLimit` (or a list of them), or a shared `RedisRateLimiter`.
             - `retry_budget`: a [`RetryBudget`][fallback_router.RetryBudget]
               capping attempts after a call's first.
             - `retry`: a `tenacity.Retrying` used as a template for each attempt.
@@ -115,8 +115,7 @@ class Router:
               provider that raised `error` is benched (over hints and `duration`).
             - `respect_retry_after`: never force a provider benched by a hint;
               with none left, `AllProvidersBenchedError` without an attempt.
-            - `usage_of`: a callable over a response (a stream's last item)
-              returning the tokens it used; read with token limits (to come).
+            - `usage_of`, `estimate_tokens`: token quotas' count and reservation.
 
     Attributes:
         strategy: the strategy object, always: `Fallback()` for `"fallback"`,
@@ -169,6 +168,7 @@ class Router:
         limited = limited or config.hedge_after is not None
         limited = limited or config.first_item_timeout is not None
         limited = limited or config.idle_timeout is not None
+        quota = quota_of(config.rate_limits, config.estimate_tokens, config.usage_of)
         self.setup = Setup(
             static=config.static,
             dynamic=config.dynamic,
@@ -176,7 +176,7 @@ class Router:
             tracker=tracker,
             caps=caps,
             limiter=config.limiter,
-            gates=gates_of(config.limiter, config.rate_limits),
+            gates=gates_of(config.limiter, config.rate_limits, quota),
             abandoned=ConcurrencyLimiter(config.max_abandoned) if limited else None,
             rates=config.rate_limits,
             budget=config.retry_budget,
@@ -190,7 +190,7 @@ class Router:
             wait_for_cooldown=config.wait_for_cooldown,
             accept=config.accept,
             respect_retry_after=config.respect_retry_after and tracker is not None,
-            settle_usage=usage_settler(config.usage_of, config.rate_limits),
+            quota=quota,
             buffer=config.stream_failover == "buffer",
             reraise=config.reraise,
             probe_ttl=config.timeout,

@@ -10,6 +10,7 @@ from typing import Any, overload
 
 from ._display import md
 from ._engine.setup import Setup
+from ._rate_specs import TokenLimit
 from ._redact import redact
 from ._status_row import ProviderStatus, error_text
 from ._text import cut, listing, printable
@@ -69,6 +70,7 @@ _OPTIONAL: tuple[tuple[str, Callable[[ProviderStatus], str]], ...] = (
     ("weight", _column("weight", _number_text)),
     ("latency est.", _column("latency_estimate", _latency_text)),
     ("tokens", _column("tokens", _tokens_text)),
+    ("quota tokens", _column("quota_tokens", _tokens_text)),
 )
 _HEADERS = ("provider", "available", "consecutive", "successes", "failures", "skips")
 _TAIL = ("last latency", "last failure", "last error")
@@ -256,6 +258,24 @@ class Status(Sequence[ProviderStatus]):
         )
 
 
+def _buckets(rates: Any, name: str) -> tuple[float | None, float | None]:
+    """`name`'s request tokens and LLM tokens (token quotas) left now, None without."""
+    if rates is None:
+        return None, None
+    levels = getattr(rates, "levels", None)
+    if levels is None:  # a limiter of the 0.3 protocol: request tokens only
+        return rates.tokens(name), None
+    requests: float | None = None
+    tokens: float | None = None
+    for limit, level in levels(name):
+        if isinstance(limit, TokenLimit):
+            tokens = level if tokens is None else min(tokens, level)
+        else:
+            left = max(0.0, level)
+            requests = left if requests is None else min(requests, left)
+    return requests, tokens
+
+
 def build_status(setup: Setup, tracker: Any, names: Sequence[str]) -> Status:
     """The [`Status`][fallback_router.Status] of a router's providers `names`."""
     states: Mapping[str, CooldownState] = {}
@@ -272,6 +292,7 @@ def build_status(setup: Setup, tracker: Any, names: Sequence[str]) -> Status:
         remaining = state.remaining if state is not None else 0.0
         facts = planner.describe(name)
         in_flight = limiter.in_flight(name) if limiter is not None else 0
+        tokens, quota = _buckets(rates, name)
         failed_at = counts.last_failure_at
         rows.append(
             ProviderStatus(
@@ -295,7 +316,8 @@ def build_status(setup: Setup, tracker: Any, names: Sequence[str]) -> Status:
                 in_flight=max(in_flight, facts.get("in_flight", 0)),
                 weight=facts.get("weight"),
                 latency_estimate=facts.get("latency_estimate"),
-                tokens=rates.tokens(name) if rates is not None else None,
+                tokens=tokens,
+                quota_tokens=quota,
             )
         )
     shared = None

@@ -47,13 +47,16 @@ class ProviderStatus:
         in_flight: calls in flight now (`max_concurrency` or `LeastBusy`).
         weight: the provider's weight under `Weighted`, else None.
         latency_estimate: `LeastLatency`'s estimate in seconds, else None.
-        tokens: rate-limit tokens left, or None without a limit.
+        tokens: request tokens left (its request limit's bucket), or None
+            without one.
+        quota_tokens: LLM tokens left in its token quota (`TokenLimit`; the
+            emptiest if several; negative while in debt), or None without one.
 
     Version:
         Added in 0.1.0. Changed in 0.2.0: `cooldown_length` and `half_open`.
         Changed in 0.3.0: `skips`, `last_failure_at`, `in_flight`, `weight`,
-        `latency_estimate`, `tokens`, `window_failures`, `window_outcomes`,
-        `failure_ratio`.
+        `latency_estimate`, `tokens`, `quota_tokens`, `window_failures`,
+        `window_outcomes`, `failure_ratio`.
     """
 
     name: str
@@ -75,6 +78,7 @@ class ProviderStatus:
     weight: float | None = None
     latency_estimate: float | None = None
     tokens: float | None = None
+    quota_tokens: float | None = None
 
     def __repr__(self) -> str:
         """The fields, with the provider name and the last error redacted (DESIGN §8b)."""
@@ -116,6 +120,7 @@ class ProviderStatus:
             "weight": self.weight,
             "latency_estimate": self.latency_estimate,
             "tokens": self.tokens,
+            "quota_tokens": self.quota_tokens,
         }
 
     def __reduce__(self) -> tuple[Any, ...]:

@@ -57,7 +57,7 @@ class Strategy(StrEnum):
         choices = ", ".join(repr(s.value) for s in cls)
         msg = (
             f"unknown strategy {value!r}: choose one of {choices} or a strategy object "
-            f"(Fallback, PrimaryOnly, RoundRobin, Weighted, LeastBusy, LeastLatency)"
+            f"(Fallback, PrimaryOnly, RoundRobin, Weighted, LeastBusy, LeastLatency, Tiers)"
         )
         raise InvalidConfigError(msg)
 

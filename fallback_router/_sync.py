@@ -51,8 +51,8 @@ class SyncRun:
     ) -> None:
         self.call = call
         self.fn = fn
-        self.args = args
-        self.kwargs = kwargs
+        self.args, self.kwargs = args, kwargs
+        call.tokens = call.setup.quota.tokens(args, kwargs) if call.setup.quota else 0  # quotas
         # index -> (job, start, until (time.monotonic), limit, kind)
         self.jobs: dict[int, tuple[Job, float, float | None, float | None, str]] = {}
         self.signal: threading.Event | None = None

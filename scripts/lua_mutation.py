@@ -42,17 +42,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mutation import equivalent
 
 ROOT = Path(__file__).resolve().parent.parent
+#: Every suite that runs a script in-process, against a real redis-server: the claim tokens
+#: are checked only by the late-answer tests, the hint benches only by their own suite.
 COOLDOWN_TESTS = [
     "tests/test_redis.py",
     "tests/test_cooldowns.py",
     "tests/test_half_open.py",
     "tests/test_one_probe.py",
+    "tests/test_hint_benches.py",
+    "tests/test_late_answers.py",
+    "tests/test_async_redis.py",
 ]
 #: The modules holding Lua scripts (the cooldown tracker's and round-robin counter's, the
 #: rate limiter's token bucket), each with the tests that run its scripts.
 MODULES = {
     ROOT / "fallback_router" / "_redis_scripts.py": COOLDOWN_TESTS,
-    ROOT / "fallback_router" / "_redis_ratelimit.py": ["tests/test_rate_limits.py"],
+    ROOT / "fallback_router" / "_redis_ratelimit.py": [
+        "tests/test_rate_limits.py",
+        "tests/test_token_quotas.py",
+        "tests/test_late_answers.py",
+        "tests/test_async_redis.py",
+    ],
     ROOT / "fallback_router" / "_redis_ratio.py": ["tests/test_failure_ratio.py"],
 }
 PYTEST = ["-x", "-q", "-p", "no:randomly", "-p", "no:cacheprovider", "--no-cov", "-n", "0"]

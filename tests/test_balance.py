@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import tenacity
+from loguru import logger
 
 from fallback_router import (
     AllProvidersFailedError,
@@ -513,17 +514,27 @@ def test_rate_limits_bind_the_terminus_and_the_call_waits_within_timeout(path):
 
 
 def test_a_call_out_of_tokens_waits_for_the_next_token_not_the_budget(logs, path):
-    """20 per 8 s, timeout=2: the 21st call waits (at most) the 0.4 s until the next token,
-    reason 'rate limited', not the budget. (A slow refill, so that no token comes back
-    while a loaded machine makes the 20 calls of the burst.)"""
-    limits = {"a": RateLimit(20, 8.0)}
-    fn = path.routed(["a"], rate_limits=limits, timeout=2.0)(lambda provider: provider)
-    assert [fn() for _ in range(21)] == ["a"] * 21
+    """'20/s', timeout=1: the 21st call waits the 50 ms until a token, reason 'rate limited'.
+
+    A fake clock (moved by the wait itself) keeps a slow machine from refilling a token
+    while the first 20 calls run, which would leave the 21st nothing to wait for.
+    """
+    clock = FakeClock()
+    limits = InMemoryRateLimiter({"a": "20/s"}, clock=clock)
+    fn = path.routed(["a"], rate_limits=limits, timeout=1.0, clock=clock)(lambda provider: provider)
+    # The wait passes on the fake clock as the router announces it.
+    sink = logger.add(
+        lambda m: clock.advance(m.record["extra"]["wait"]),
+        filter=lambda r: r["message"].startswith("waiting for a provider"),
+    )
+    try:
+        assert [fn() for _ in range(21)] == ["a"] * 21
+    finally:
+        logger.remove(sink)
     waited = logs.find("waiting for a provider")
-    assert waited
-    assert {r["extra"]["reason"] for r in waited} == {"rate limited"}
-    assert all(r["extra"]["providers"] == "a" for r in waited)
-    assert 0.0 < waited[0]["extra"]["wait"] <= 0.4  # one token's refill, not the budget
+    assert [r["extra"]["reason"] for r in waited] == ["rate limited"]  # once, the 21st call
+    assert waited[0]["extra"]["providers"] == "a"
+    assert waited[0]["extra"]["wait"] == pytest.approx(0.05)  # one token's refill, not the budget
 
 
 def test_a_rate_limit_wait_past_the_budget_is_a_deadline_error(logs, path):

@@ -739,12 +739,34 @@ def test_status_shows_the_rate_limit_buckets_tokens_left(cli, redis_server, redi
     text = cli("status", "--redis", url, "--namespace", "billing").stdout
     title, _, header, row_a, _row_b = text.splitlines()
     assert title == "no provider of namespace 'billing' has state"
-    assert header.split() == ["PROVIDER", "TOKENS", "CAPACITY", "FULL", "IN"]
-    name, tokens, capacity, full_in, unit = row_a.split()
-    assert (name, capacity, unit) == ("a", "5", "s")
+    assert header.split() == ["PROVIDER", "LIMIT", "TOKENS", "CAPACITY", "FULL", "IN"]
+    name, kind, tokens, capacity, full_in, unit = row_a.split()
+    assert (name, kind, capacity, unit) == ("a", "requests", "5", "s")
     assert 2.0 <= float(tokens) < 3.0
     assert 24.0 < float(full_in) <= 36.0
     assert "rate limits of namespace 'billing': 2 bucket(s) in use" in text
+
+
+def test_status_shows_token_quotas_next_to_request_limits(cli, redis_server, redis_client):
+    """A provider with a request limit and a token quota: one line each; reset refills both."""
+    from fallback_router import RedisRateLimiter
+
+    limits = {"gpt": ["5/min", "1000 tokens/h"]}
+    limiter = RedisRateLimiter(redis_client, limits, namespace="llm", op_timeout=5)
+    assert limiter.try_acquire("gpt", 300)
+    limiter.settle("gpt", 1500, 300)  # 1200 more than reserved: the quota is in debt
+    url = redis_server.url
+    data = cli("status", "--redis", url, "--namespace", "llm", "--json").json()
+    requests, tokens = data["rate_limits"]
+    assert (requests["name"], requests["kind"], requests["capacity"]) == ("gpt", "requests", 5)
+    assert (tokens["name"], tokens["kind"], tokens["capacity"]) == ("gpt", "tokens", 1000)
+    assert -500.1 < tokens["tokens"] < -499.0  # in debt; 1000 an hour repay it
+    assert 5390.0 < tokens["full_in"] <= 5400.0
+    text = cli("status", "--redis", url, "--namespace", "llm").stdout
+    rows = [line.split() for line in text.splitlines() if line.startswith("gpt")]
+    assert [row[:2] for row in rows] == [["gpt", "requests"], ["gpt", "tokens"]]
+    assert cli("reset", "--redis", url, "--namespace", "llm", "--rate-limits").returncode == 0
+    assert [lvl for _, lvl in limiter.levels("gpt")] == [5.0, 1000.0]
 
 
 def test_status_without_namespace_lists_the_namespaces_holding_state(

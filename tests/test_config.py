@@ -55,7 +55,7 @@ CASES = {
         (
             "unknown strategy 'bogus': choose one of 'primary_only', 'fallback', 'round_robin' "
             "or a strategy object (Fallback, PrimaryOnly, RoundRobin, Weighted, LeastBusy, "
-            "LeastLatency)"
+            "LeastLatency, Tiers)"
         ),
     ),
     "cooldown": (
@@ -80,8 +80,9 @@ CASES = {
     "rate_limits": (
         {"rate_limits": 5},
         (
-            "rate_limits must be a mapping name -> 'N/s' | 'N/min' | 'N/h' | RateLimit, or a "
-            "rate limiter (InMemoryRateLimiter, RedisRateLimiter), got 5"
+            "rate_limits must be a mapping name -> 'N/s' | 'N/min' | 'N/h' | 'N tokens/min' | "
+            "RateLimit | TokenLimit (or a list of them), or a rate limiter "
+            "(InMemoryRateLimiter, RedisRateLimiter), got 5"
         ),
     ),
     "strategy object": (

@@ -359,6 +359,32 @@ def test_probes_are_claimed_and_released_across_trackers(redis_client):
     assert second.try_probe("a") is True
 
 
+def test_a_failed_probe_ends_its_claim_with_the_new_cooldown(redis_client):
+    """Redis: a probe that fails re-benches the provider and ends its claim in one step: once
+    that cooldown ends the next call probes again (the claim does not hold it for probe_ttl)."""
+    tracker = RedisCooldown(redis_client, namespace="probe-fails", duration=60, refresh=0)
+    tracker.record_failure("a", Boom())
+    cooldown = key("probe-fails", "cooldown", "a")
+    redis_client.delete(cooldown)  # the cooldown ends (its key expires): half-open
+    down = {"a"}
+    calls: list[str] = []
+
+    def call(provider: str) -> str:
+        calls.append(provider)
+        if provider in down:
+            raise Boom(provider)
+        return provider
+
+    fn = routed(providers=["a", "b"], cooldown=tracker)(call)
+    assert fn() == "b"  # a's probe failed: benched again
+    assert redis_client.pttl(cooldown) > 59_000
+    assert not redis_client.exists(key("probe-fails", "probe", "a"))
+    redis_client.delete(cooldown)  # that cooldown ends too
+    down.clear()
+    assert fn() == "a"  # probed again at once, and served
+    assert calls == ["a", "b", "a"]
+
+
 def test_snapshot_follows_a_provider_through_half_open(redis_client):
     """Cooldown, then half-open, a probe in flight, then an escalated cooldown."""
     tracker = RedisCooldown(

@@ -409,6 +409,34 @@ def test_redis_stores_the_hint_with_the_cooldown(redis_client):
     assert tracker.hinted(["c"]) == [0.0]
 
 
+def test_a_shorter_hint_never_shortens_a_longer_one_on_redis(redis_client):
+    """A 429 saying 30 s inside a 300 s hint: the provider stays benched by the hint for
+    the 300 s (the cooldown and the hint keep the longer length)."""
+    tracker = RedisCooldown(redis_client, namespace="hint-kept", duration=15, refresh=0)
+    tracker.record_failure("a", RetryAfter(300))
+    tracker.record_failure("a", RetryAfter(30))
+    assert redis_client.pttl(key("hint-kept", "hint", "a")) > 290_000
+    assert 290 < tracker.hinted(["a"])[0] <= 300
+    body = Calls()
+    fn = routed(providers=["a"], cooldown=tracker, respect_retry_after=True)(body)
+    with pytest.raises(AllProvidersBenchedError) as caught:
+        fn()
+    assert 290 < caught.value.retry_after <= 300
+    assert body.calls == []
+
+
+def test_a_hint_never_outlasts_the_cooldown_it_came_with(redis_client):
+    """A cooldown ended by hand (its key deleted: the hint key outlives it) ends its hint:
+    the provider is not benched by a hint any more, and a router tries it."""
+    tracker = RedisCooldown(redis_client, namespace="hint-ends", duration=15, refresh=0)
+    tracker.record_failure("a", RetryAfter(30))
+    redis_client.delete(key("hint-ends", "cooldown", "a"))  # an operator ends the cooldown
+    assert redis_client.pttl(key("hint-ends", "hint", "a")) > 29_000  # still there
+    assert tracker.hinted(["a"]) == [0.0]
+    body = Calls()
+    assert routed(providers=["a"], cooldown=tracker, respect_retry_after=True)(body)() == "a"
+
+
 def test_two_trackers_on_one_namespace_share_the_hint(redis_client, redis_server):
     """One tracker records a 429 with Retry-After; a router on another never forces it."""
     first = RedisCooldown(redis_server.client(), namespace="shared-hint", duration=15,

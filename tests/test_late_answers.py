@@ -196,8 +196,8 @@ def test_an_async_call_cancelled_at_each_round_trip_gives_everything_back(
 SCRIPTS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "counter": (lua.INCR, lambda args: True),
     "view": (lua.READ, lambda args: True),
-    "token": (_BUCKET, lambda args: args[2] == 1),  # a take, not a look or a refund
-    "refund": (_BUCKET, lambda args: args[2] == -1),  # a token given back
+    "token": (_BUCKET, lambda args: args[0] == 1),  # a take, not a look or a refund
+    "refund": (_BUCKET, lambda args: args[0] == -1),  # a token given back
     "probe": (lua.TRY_PROBE, lambda args: True),
     "record": (lua.RECORD_SUCCESS, lambda args: True),
 }

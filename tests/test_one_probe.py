@@ -116,14 +116,22 @@ def test_four_processes_make_one_probe_per_cooldown_end(
     from probe_workers import hammer
 
     namespace = "one-probe"
-    start_at = time.time() + 2.0  # after the children have imported everything
-    # Benched before any worker exists, until 0.5 s after they start: a never-failed
-    # provider is tried plainly, so the bench must not race the workers' first calls.
-    bench = RedisCooldown(redis_client, duration=start_at + 0.5 - time.time(), namespace=namespace)
-    bench.record_failure("a", RuntimeError())
     with spawn.Pool(4) as pool:
-        pending = pool.starmap_async(hammer, [(redis_server.url, namespace, 8, 1.5, start_at)] * 4)
-        counts = pending.get(timeout=60)
+        pending = pool.starmap_async(hammer, [(redis_server.url, namespace, 8, 2.5)] * 4)
+        # A barrier, not a start time: children slow to import on a busy machine still
+        # start together, after the bench. Benched before any worker calls, for 0.5 s: a
+        # never-failed provider is tried plainly, so the bench must not race first calls.
+        deadline = time.monotonic() + 120
+        while int(redis_client.get(f"{namespace}:ready") or 0) < 4:
+            assert time.monotonic() < deadline, "the workers never got ready"
+            assert not pending.ready(), pending.get()  # a worker that died says why
+            time.sleep(0.01)
+        bench = RedisCooldown(
+            redis_client, duration=0.5, max_duration=60, multiplier=1.0, namespace=namespace
+        )
+        bench.record_failure("a", RuntimeError())
+        redis_client.set(f"{namespace}:go", "1")
+        counts = pending.get(timeout=120)
     probes = sum(c[0] for c in counts)
     plain = sum(c[1] for c in counts)
     assert plain == 0

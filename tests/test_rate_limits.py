@@ -18,7 +18,10 @@ from fallback_router._redis_ratelimit import RedisRateLimiter
 from .conftest import FakeClock, free_port
 
 SUPPORT = str(Path(__file__).parent / "support")
-EXPECTED = '"N/s", "N/min", "N/h" (or "N/5s", ...; N a positive int) or a RateLimit'
+EXPECTED = (
+    '"N/s", "N/min", "N/h" (or "N/5s", ...; N a positive int), "N tokens/min", a RateLimit '
+    "or a TokenLimit"
+)
 
 
 # -- RateLimit and its specs -------------------------------------------------------------
@@ -260,7 +263,7 @@ def test_limiters_satisfy_the_protocol(dead_port):
     assert isinstance(redis_limiter, RateLimiter)
     assert memory.blocking is False
     assert redis_limiter.blocking is True
-    assert memory.limits == redis_limiter.limits == {"gpt": RateLimit(1, 1.0)}
+    assert memory.limits == redis_limiter.limits == {"gpt": (RateLimit(1, 1.0),)}
     assert repr(memory) == "InMemoryRateLimiter({'gpt': '1/s'})"
     assert repr(redis_limiter) == "RedisRateLimiter({'gpt': '1/s'}, namespace='default')"
 
@@ -307,7 +310,9 @@ def harness(request) -> Iterator[Harness]:
     harness = Harness("redis", request.getfixturevalue("redis_client"))
     yield harness
     for limiter in harness.built:  # the local fallback was never used: Redis answered
-        assert all(limiter.local.tokens(n) == lim.requests for n, lim in limiter.limits.items())
+        assert all(
+            limiter.local.tokens(n) == lims[0].requests for n, lims in limiter.limits.items()
+        )
 
 
 def test_contract_burst_refusal_and_refill(harness):

@@ -767,3 +767,14 @@ def test_processes_share_cooldowns(redis_server, redis_client, spawn):
         assert pool.apply(bench_provider, (redis_server.url, "procs")) is True
         counts = pool.starmap(calls_to_a, [(redis_server.url, "procs", 20)] * 2)
     assert counts == [0, 0]
+
+
+def test_a_shorter_cooldown_during_a_longer_one_keeps_the_longer_everywhere(redis_client):
+    """A 10 s cooldown recorded inside a 300 s one: the 300 s stay on the server, in the
+    escalation memory and in the tracker's local view (its mirror, read for 30 s)."""
+    tracker = RedisCooldown(redis_client, namespace="kept-longer", duration=10, refresh=30)
+    assert tracker.record_failure("a", RuntimeError(), 300.0) == 300.0
+    assert tracker.record_failure("a", RuntimeError(), 10.0) == 0.0  # a longer one kept
+    assert 290 < tracker.remaining("a") <= 300
+    assert redis_client.pttl(key("kept-longer", "cooldown", "a")) > 290_000
+    assert redis_client.pttl(key("kept-longer", "level", "a")) > 300_000  # cooldown + window

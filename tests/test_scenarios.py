@@ -648,14 +648,16 @@ def test_a_call_keeps_the_whole_response_with_its_usage(make_app, vendors, mode)
 
 
 class Settling(fallback_router.InMemoryRateLimiter):
-    """A rate limiter that records the token counts the router settles (``usage_of``)."""
+    """Token quotas that record the counts the router settles (``usage_of``; no estimate)."""
 
     def __init__(self) -> None:
-        super().__init__({"primary": "1000/s", "backup": "1000/s"})
+        quota = ["1000/s", "10000 tokens/h"]
+        super().__init__({"primary": quota, "backup": quota})
         self.settled: list[tuple[str, int]] = []
 
-    def settle(self, name: str, tokens: int) -> None:
-        self.settled.append((name, tokens))
+    def settle(self, name: str, used: int, reserved: int) -> None:
+        self.settled.append((name, used))
+        super().settle(name, used, reserved)
 
 
 @modes
@@ -666,7 +668,9 @@ def test_the_preset_reads_the_tokens_each_answer_used(make_app, vendors, mode):
     limiter = Settling()
     result = make_app(mode, "call", rate_limits=limiter).ask().result
     assert result is not None
-    assert limiter.settled == [("primary", result.response.usage.total_tokens)]
+    used = result.response.usage.total_tokens
+    assert limiter.settled == [("primary", used)]  # the 500 settled nothing: no usage
+    assert limiter.levels("primary")[1][1] == pytest.approx(10_000 - used, abs=1)
 
 
 @modes

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fallback_router._lease import Lease, release_all
+from fallback_router._quota import Tab, judge_all, open_tab
 from fallback_router._results import Attempt, AttemptState, Result, new_attempt, new_result
 from fallback_router._routing import ROUTING
 
@@ -65,8 +66,10 @@ class CallFacts:
         "start",
         "stream",
         "streamed",
+        "tabs",
         "tick",
         "timed_out",
+        "tokens",
         "waited",
         "want_result",
     )
@@ -132,6 +135,9 @@ class CallFacts:
         self.numbers: list[int] = []
         #: The call's last event (CallSucceeded or CallFailed) was sent.
         self.closed_event = False
+        #: Token quotas: the call's estimate, and each started attempt's reservation.
+        self.tokens = 0
+        self.tabs: dict[int, Tab] | None = None if setup.quota is None else {}
 
     # -- facts for drivers ------------------------------------------------------------
 
@@ -145,13 +151,8 @@ class CallFacts:
         if limit is not None:
             own = self.clock() + limit
             deadline = own if deadline is None else min(deadline, own)
-        return (
-            self.names[index],
-            number,
-            index == self.terminus(),
-            deadline,
-            self.setup.clock,
-        )
+        state = (self.names[index], number, index == self.terminus(), deadline, self.setup.clock)
+        return state if self.tabs is None else open_tab(self, index, state)  # token quotas
 
     def limit(self, what: str) -> tuple[float | None, str]:
         """Seconds the next wait may take, and which limit that is.
@@ -208,6 +209,7 @@ class CallFacts:
         pending, self.pending = self.pending, None  # a candidate's leases, not started
         if pending is not None and pending.leases:
             ops.append((release_all, (pending.leases,)))
+        judge_all(self.tabs)  # token quotas: attempts cut short give their tokens back
         caps = setup.caps
         if caps is not None and caps.end_probe is not None:
             ops.extend((caps.end_probe, (name,)) for name in self.probes)
@@ -251,6 +253,8 @@ class CallFacts:
 
     def done(self, response: Any, index: int, number: int, latency: float, hedged: bool) -> Any:
         setup = self.setup
+        if hedged:  # token quotas: attempts that lost, abandoned, have no verdict of their own
+            judge_all(self.tabs)
         elapsed = max(0.0, self.clock() - self.start)
         prefs = ROUTING.get()
         if prefs is not None and prefs.affinity is not None:
@@ -312,5 +316,6 @@ class CallFacts:
     def error(self) -> Exception:
         """Build the error the caller receives, and emit `CallFailed`."""
         error = call_error(self)
+        judge_all(self.tabs)
         self.closed(error)
         return error

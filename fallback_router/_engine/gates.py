@@ -69,10 +69,14 @@ def acquire(
         if abandoned is not None and full(abandoned, name):
             release_all(leases)
             return Refusal(HUNG, 0.0)
+        quota = setup.quota  # token quotas: the rate gate reserves the call's estimate
         for gate in setup.gates:
             if slot is not None and gate is setup.limiter:
                 continue
-            taken = gate.take(name)
+            if gate is not quota or quota is None:
+                taken = gate.take(name)
+            else:
+                taken = quota.take(name, call.tokens)
             if taken is None:
                 continue
             if isinstance(taken, Refusal):
@@ -111,7 +115,11 @@ def token_waits(call: CallFacts, waiting: Sequence[int]) -> list[float]:
     rates = call.setup.rates
     if rates is None:
         return []
-    return [rates.wait_time(call.names[i]) for i in waiting if rates.limited(call.names[i])]
+    names = call.names
+    if call.setup.quota is not None:  # token quotas: until the estimate fits as well
+        tokens = call.tokens
+        return [rates.wait_time(names[i], tokens) for i in waiting if rates.limited(names[i])]
+    return [rates.wait_time(names[i]) for i in waiting if rates.limited(names[i])]
 
 
 def let_go(call: CallFacts, io: bool) -> Generator[Any, Any, None]:

@@ -13,12 +13,12 @@ from fallback_router._budget import RetryBudget
 from fallback_router._lease import Gate
 from fallback_router._limits import ConcurrencyLimiter
 from fallback_router._providers import Providers, normalize
+from fallback_router._quota import Quota
 from fallback_router._ratelimit import RateLimiter, TokenGate
 from fallback_router._routing import Affinity
 from fallback_router._sdk_clients import ClientCheck
 from fallback_router._strategies import Planner
 from fallback_router._tracker import CooldownTracker, TrackerCapabilities
-from fallback_router._usage import Settle
 
 from .record import Recorder
 from .stats import Stats
@@ -65,7 +65,8 @@ class Setup:
     wait_for_cooldown: bool
     accept: Callable[[Any], object] | None
     respect_retry_after: bool
-    settle_usage: Settle | None
+    #: Token quotas (the rate limiter holds some), else None.
+    quota: Quota | None
     buffer: bool
     reraise: bool
     probe_ttl: float | None
@@ -124,15 +125,20 @@ def call_ids() -> Iterator[int]:
     return itertools.count(random.getrandbits(40) << 20)
 
 
-def gates_of(limiter: ConcurrencyLimiter | None, rates: RateLimiter | None) -> tuple[Gate, ...]:
+def gates_of(
+    limiter: ConcurrencyLimiter | None, rates: RateLimiter | None, quota: Quota | None = None
+) -> tuple[Gate, ...]:
     """A router's per-attempt gates, in the order they are taken (slot, then token).
 
     A new gate is one class with `take(name)` (see `fallback_router._lease`) and one
-    option that adds it here.
+    option that adds it here. With token quotas (`quota`), the rate limiter's gate is
+    the quota: its lease is the attempt's reservation, settled when the attempt ends.
     """
     gates: list[Gate] = []
     if limiter is not None:
         gates.append(limiter)
-    if rates is not None:
+    if quota is not None:
+        gates.append(quota)
+    elif rates is not None:
         gates.append(TokenGate(rates))
     return tuple(gates)

@@ -41,12 +41,11 @@ class Verdicts(CallFacts):
             else:
                 tracker.record_success(*args)
         self.record.succeeded(name, running.number, latency, outcome.end)
-        settle = setup.settle_usage
-        if settle is not None and not self.streamed:
-            if getattr(setup.rates, "blocking", False):
-                yield Io(settle, (name, outcome.response))
-            else:
-                settle(name, outcome.response)
+        tabs = self.tabs
+        if tabs:  # token quotas: the reservation settles from the usage
+            quota = setup.quota
+            assert quota is not None  # noqa: S101 - tabs imply a quota
+            quota.succeeded(tabs.get(index), outcome.response, self.streamed, setup.buffer)
         if planner.tracks:
             planner.observed(name, latency)
         hedged = running.hedged
@@ -69,6 +68,9 @@ class Verdicts(CallFacts):
         fallback, counted, text = self.record.failed(
             name, number, len(self.names), index == self.terminus(), error, latency, outcome.end
         )
+        tabs = self.tabs
+        if tabs and index in tabs:
+            tabs[index].judge(False)  # given back, unless the provider settled
         io = caps is not None and caps.blocking
         if counted:
             assert tracker is not None  # noqa: S101 - counted implies a tracker

@@ -218,46 +218,30 @@ def options(  # noqa: PLR0913 - the preset's documented keyword arguments
     """Return the router options for chat-completion calls (see the LLM guide's table).
 
     Used as `@routed(providers=clients, **llm.options())`. Per
-    [`ErrorKind`][fallback_router.llm.ErrorKind] (from
-    [`llm.classify`][fallback_router.llm.classify]):
-
-    - `overloaded`, `server_error`, `connection`, `malformed`, `incomplete`: the
-      same provider again `retries` times (short jittered backoff), then bench it
-      (for the rate-limit hint, else `cooldown` seconds) and fall back;
-    - `rate_limited`: again after the hint when it is at most `retry_after_cap`
-      seconds, else not; benched for the hint (else `cooldown`), then fall back;
-    - `quota_exhausted`: benched `quota_cooldown`; `auth`, `not_found`: benched
-      `auth_cooldown` with one ERROR log per cooldown; `timeout`, `other`: benched
-      `cooldown`; all fall back without a same-provider retry;
-    - `context_length`: falls back (`on_context_length="raise"`: raised);
-      `content_filter`: raised (`on_content_filter="fallback"`: falls back);
-      `bad_request`: raised. None of these benches anybody.
-
-    A hint longer than `retry_after_cap` is never waited out in a call. Any hint
-    present governs every retried kind. Retries stay inside `attempt_timeout` and
-    `timeout`. It also sets `respect_retry_after=True` (a provider benched by a
-    hint or a long bench is never forced, the terminus included), the time limits,
-    `usage_of=` (OpenAI-style usage, Anthropic's too) and, for
-    `stream="buffer"`, `stream_failover="buffer"` with an `accept=` refusing an
-    answer without text.
+    [`ErrorKind`][fallback_router.llm.ErrorKind]: transient kinds (`overloaded`,
+    `server_error`, `connection`, `malformed`, `incomplete`) retry the same
+    provider `retries` times, then bench it and fall back; `rate_limited` waits
+    out a hint up to `retry_after_cap`; `quota_exhausted` benches
+    `quota_cooldown`, `auth`/`not_found` `auth_cooldown` (one ERROR log per
+    cooldown); `context_length` falls back, `content_filter` and `bad_request`
+    raise. It also sets `respect_retry_after=True`, the time limits, `usage_of=`
+    (OpenAI-style `usage.total_tokens`, a stream's last usage chunk, Anthropic's
+    too: it settles token quotas) and, for `stream="buffer"`,
+    `stream_failover="buffer"` with an `accept=` refusing an answer without text.
 
     Args:
-        stream: False for plain calls, True for streams (first-item and idle
-            limits), `"buffer"` for streams read to their end before the consumer
-            sees them (a cut answer falls back).
+        stream: False (plain calls), True (streams) or `"buffer"` (streams read
+            to their end first, so a cut answer falls back).
         retries: same-provider retries per attempt (0: none).
         retry_after_cap: the longest hint (seconds) waited out in a call.
         timeout: the whole call's budget (streams: to the first item; None: none).
         attempt_timeout: one provider's attempt, its retries included (None: none).
         first_item_timeout: a stream's wait for its first item (None: none).
         idle_timeout: a stream's silence between items (None: none).
-        on_context_length: `"fallback"` (a model with a larger window may take it)
-            or `"raise"`.
-        on_content_filter: `"raise"` (the caller must see a refusal) or
-            `"fallback"`.
+        on_context_length: `"fallback"` or `"raise"`.
+        on_content_filter: `"raise"` or `"fallback"`.
         cooldown: seconds a provider is benched by default (no escalation), or a
-            cooldown tracker (an `InMemoryCooldown` with a `max_duration`, a
-            `RedisCooldown`), used as given.
+            cooldown tracker, used as given.
         quota_cooldown: seconds an exhausted quota benches its provider.
         auth_cooldown: seconds a refused credential or unknown model benches it.
         **more: any other router option; it wins over the preset's.
@@ -269,17 +253,6 @@ def options(  # noqa: PLR0913 - the preset's documented keyword arguments
         InvalidConfigError: a value out of range or of the wrong type, or an unknown
             router option in `more`, named in the message.
 
-    Example:
-        ```python
-        from fallback_router import llm, routed
-
-        @routed(providers={"openai": client_a, "backup": client_b}, **llm.options())
-        def chat(client, prompt: str):
-            return client.chat.completions.create(
-                model="gpt-4o-mini", messages=[{"role": "user", "content": prompt}]
-            )
-        ```
-
     Version:
         Added in 0.3.0.
     """
@@ -288,20 +261,67 @@ def options(  # noqa: PLR0913 - the preset's documented keyword arguments
         msg = f"llm.options(): retries must be an int from 0 to 100, got {retries!r}"
         raise InvalidConfigError(msg)
     cap = _seconds("retry_after_cap", retry_after_cap, zero=True)
+    limits = _time_limits(stream, timeout, attempt_timeout, first_item_timeout, idle_timeout)
+    _choice("on_context_length", on_context_length, ("fallback", "raise"))
+    _choice("on_content_filter", on_content_filter, ("raise", "fallback"))
+    quota, auth = _benches(cooldown, quota_cooldown, auth_cooldown)
+    unknown = sorted(set(more) - set(DEFAULTS))
+    if unknown:
+        msg = f"llm.options(): unknown router option(s) {', '.join(map(repr, unknown))}"
+        raise InvalidConfigError(msg)
+    policy = _Policy(
+        cap,
+        on_context_length == "fallback",
+        on_content_filter == "fallback",
+        quota,
+        auth,
+        more.get("clock"),
+    )
+    preset = _preset(policy, cooldown, retries, stream == "buffer")
+    return cast("RouterOptions", {**preset, **limits, **more})
+
+
+def _preset(policy: _Policy, cooldown: Any, retries: int, buffer: bool) -> dict[str, Any]:
+    """The options the preset sets besides the time limits."""
+    preset: dict[str, Any] = {
+        "cooldown": cooldown,
+        "fallback_on": policy.fallback_on,
+        "cooldown_on": policy.cooldown_on,
+        "cooldown_for": policy.cooldown_for,
+        "respect_retry_after": True,
+        "usage_of": usage_of,
+        "retry": tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(1 + retries), wait=policy.wait, retry=policy.retry
+        ),
+    }
+    if buffer:
+        preset["stream_failover"] = "buffer"
+        preset["accept"] = _has_text
+    return preset
+
+
+def _time_limits(
+    stream: object,
+    timeout: object,
+    attempt_timeout: object,
+    first_item_timeout: object,
+    idle_timeout: object,
+) -> dict[str, Any]:
+    """The preset's time limits, validated (a stream's own two only for streams)."""
     limits = {
         "timeout": _seconds("timeout", timeout, optional=True),
         "attempt_timeout": _seconds("attempt_timeout", attempt_timeout, optional=True),
     }
+    first = _seconds("first_item_timeout", first_item_timeout, optional=True)
+    idle = _seconds("idle_timeout", idle_timeout, optional=True)
     if stream is not False:
-        limits["first_item_timeout"] = _seconds(
-            "first_item_timeout", first_item_timeout, optional=True
-        )
-        limits["idle_timeout"] = _seconds("idle_timeout", idle_timeout, optional=True)
-    else:
-        _seconds("first_item_timeout", first_item_timeout, optional=True)
-        _seconds("idle_timeout", idle_timeout, optional=True)
-    _choice("on_context_length", on_context_length, ("fallback", "raise"))
-    _choice("on_content_filter", on_content_filter, ("raise", "fallback"))
+        limits["first_item_timeout"] = first
+        limits["idle_timeout"] = idle
+    return limits
+
+
+def _benches(cooldown: Any, quota_cooldown: object, auth_cooldown: object) -> tuple[Any, Any]:
+    """Validate the bench lengths; a plain `cooldown` tracker must hold the long ones."""
     quota = _seconds("quota_cooldown", quota_cooldown)
     auth = _seconds("auth_cooldown", auth_cooldown)
     if not hasattr(cooldown, "record_failure"):
@@ -314,27 +334,4 @@ def options(  # noqa: PLR0913 - the preset's documented keyword arguments
                     f"InMemoryCooldown({cooldown!r}, max_duration={value!r}, multiplier=1)"
                 )
                 raise InvalidConfigError(msg)
-    unknown = sorted(set(more) - set(DEFAULTS))
-    if unknown:
-        msg = f"llm.options(): unknown router option(s) {', '.join(map(repr, unknown))}"
-        raise InvalidConfigError(msg)
-    clock = more.get("clock")
-    policy = _Policy(
-        cap, on_context_length == "fallback", on_content_filter == "fallback", quota, auth, clock
-    )
-    preset: dict[str, Any] = {
-        "cooldown": cooldown,
-        "fallback_on": policy.fallback_on,
-        "cooldown_on": policy.cooldown_on,
-        "cooldown_for": policy.cooldown_for,
-        "respect_retry_after": True,
-        "usage_of": usage_of,
-        "retry": tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(1 + retries), wait=policy.wait, retry=policy.retry
-        ),
-        **limits,
-    }
-    if stream == "buffer":
-        preset["stream_failover"] = "buffer"
-        preset["accept"] = _has_text
-    return cast("RouterOptions", {**preset, **more})
+    return quota, auth

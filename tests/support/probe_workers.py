@@ -7,10 +7,12 @@ import time
 
 
 def hammer(  # noqa: C901 - one worker's whole loop
-    url: str, namespace: str, threads: int, seconds: float, start_at: float
+    url: str, namespace: str, threads: int, seconds: float
 ) -> tuple[int, int]:
-    """Route calls over a (always failing) and b from `threads` threads until time runs out.
+    """Route calls over a (always failing) and b from `threads` threads for `seconds`.
 
+    A barrier across processes: the worker adds 1 to `<namespace>:ready` once it can
+    call, and starts calling when `<namespace>:go` exists (set by the test).
     Returns (attempts on a that were claimed probes, attempts on a that were not).
     """
     import redis
@@ -20,8 +22,17 @@ def hammer(  # noqa: C901 - one worker's whole loop
     control = redis.Redis.from_url(url)
     # A patient op_timeout: the subject is one probe, not fail-open; a tracker failing open
     # under load (4 processes x 8 threads beside the suite) would rightly try a plainly.
+    # Cooldowns of 0.2 s that never grow (multiplier 1), remembered for 60 s (the window is
+    # max_duration): with the window of 0.2 s, a busy machine that left a unprobed for
+    # 0.2 s after a cooldown rightly forgot it, and tried it plainly.
     tracker = RedisCooldown.from_url(
-        url, duration=0.2, namespace=namespace, refresh=0.05, op_timeout=2.0
+        url,
+        duration=0.2,
+        max_duration=60,
+        multiplier=1.0,
+        namespace=namespace,
+        refresh=0.05,
+        op_timeout=10.0,
     )
     counts = {"probe": 0, "plain": 0}
     lock = threading.Lock()
@@ -40,8 +51,13 @@ def hammer(  # noqa: C901 - one worker's whole loop
         return provider
 
     fn = routed(providers=["a", "b"], cooldown=tracker, on_event=hook)(call)
-    while time.time() < start_at:
-        time.sleep(0.001)  # all processes start together (a barrier across processes)
+    control.incr(f"{namespace}:ready")
+    give_up = time.monotonic() + 120
+    while not control.exists(f"{namespace}:go"):
+        if time.monotonic() > give_up:
+            msg = "the test never said go"
+            raise RuntimeError(msg)
+        time.sleep(0.001)
 
     def loop() -> None:
         deadline = time.monotonic() + seconds
