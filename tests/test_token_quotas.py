@@ -282,6 +282,46 @@ def test_a_settle_beyond_the_reservation_is_debt_repaid_by_the_refill(quotas):
     assert fn.route(1).provider == "a"
 
 
+def test_an_estimate_of_0_needs_a_whole_token_of_room(quotas):
+    """Half a token left is no room, even for an attempt that reserves nothing."""
+    limiter = quotas.make({"a": "1000 tokens/h"})
+    fn = router(limiter, estimate=0)(answer)
+    assert fn.route(1500).provider == "a"
+    assert level(limiter, "a") == pytest.approx(-500, abs=1)  # 500 tokens of debt
+    quotas.advance(1801.8)  # 500.5 tokens of refill: half a token left
+    assert level(limiter, "a") == pytest.approx(0.5, abs=0.01)
+    assert fn.route(1).provider == "spare"
+    quotas.advance(3.6)  # one token more: 1.5 left
+    assert fn.route(1).provider == "a"
+
+
+def test_a_give_back_to_a_refilled_bucket_leaves_it_at_its_capacity(quotas):
+    """A refund or a settle never lifts a bucket above its capacity: on Redis the hash
+    holds the capacity (not more) and lives on for the second a full bucket keeps."""
+    limiter = quotas.make({"a": ["5/h", "1000 tokens/h"]})
+    assert limiter.try_acquire("a", 300)
+    quotas.advance(3600)  # refilled meanwhile: both buckets full again
+    limiter.refund("a", 300)
+    assert [lv for _, lv in limiter.levels("a")] == [pytest.approx(5), pytest.approx(1000)]
+    assert limiter.try_acquire("a", 300)
+    quotas.advance(3600)
+    limiter.settle("a", 0, 300)  # 300 unused, into a full bucket
+    assert level(limiter, "a") == pytest.approx(1000)
+    if quotas.kind == "redis":
+        for key, capacity in zip(limiter.keys("a"), (5, 1000), strict=True):
+            assert float(quotas.client.hget(key, "t")) == pytest.approx(capacity)
+            assert 0 < quotas.client.pttl(key) <= 1000
+
+
+def test_a_bucket_in_debt_is_kept_on_redis_until_it_is_full_again(redis_client):
+    """The key expires only once the refill has filled it (5 h for 5000 of 1000/h), so a
+    bucket in debt is never forgotten early (5 s of margin for the test's own time)."""
+    limiter = RedisRateLimiter(redis_client, {"a": "1000 tokens/h"}, op_timeout=2.0)
+    assert limiter.try_acquire("a", 5000)  # a full bucket lets it through: 4000 in debt
+    (key,) = limiter.keys("a")
+    assert 5 * 3_600_000 - 5_000 < redis_client.pttl(key) <= 5 * 3_600_000 + 1_000
+
+
 def test_a_cancelled_async_attempt_gives_its_reservation_back(quotas):
     limiter = quotas.make({"a": "1000 tokens/h"})
     started = asyncio.Event
