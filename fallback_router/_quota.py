@@ -25,10 +25,10 @@ import contextlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from . import _log
 from ._errors import InvalidConfigError
 from ._lease import RATE_LIMITED, Refusal
 from ._redact import redact
+from ._surfaces import log as _log
 
 __all__ = ["Quota", "Tab", "check_tokens", "judge_all", "open_tab", "quota_of"]
 

@@ -8,8 +8,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
-from ._display import result_html, result_markdown
-from ._reprs import error_repr, name_repr, names_repr, record_repr
+from ._surfaces.display import result_html, result_markdown
+from ._surfaces.reprs import error_repr, name_repr, names_repr, record_repr
 
 __all__ = [
     "CURRENT",
