@@ -174,7 +174,8 @@ class AttemptInfo:
         success that reports usage. Without token quotas it does nothing.
 
         Raises:
-            InvalidConfigError: `tokens` is not an int >= 0 (with token quotas).
+            TypeError: `tokens` is not an int from 0 to 2**53 (with token quotas); a
+                caller's bug, so the attempt falls back uncounted.
         """
         if self._tab is not None:
             self._tab.settle(tokens)

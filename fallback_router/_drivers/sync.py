@@ -329,7 +329,7 @@ def _wait(call: CallState, action: Wait) -> str | None:
     if until is not None:
         delay = until - call.clock()
         if delay > 0:
-            threading.Event().wait(delay)  # real time: a frozen clock cannot stretch it
+            threading.Event().wait(min(delay, threading.TIMEOUT_MAX))  # real time, not the clock
     return None
 
 

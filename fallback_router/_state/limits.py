@@ -154,6 +154,8 @@ class ConcurrencyLimiter:
             return got
         now = clock if clock is not None else time.monotonic
         timeout = None if deadline is None else max(0.0, deadline - now())
+        if timeout is not None and timeout > threading.TIMEOUT_MAX:
+            timeout = threading.TIMEOUT_MAX  # wakes early, never overflows
         try:
             event.wait(timeout)
         except BaseException:
