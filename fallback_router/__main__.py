@@ -1,5 +1,5 @@
-"""`python -m fallback_router`: the command line (see `fallback_router._cli`)."""
+"""`python -m fallback_router`: the command line (see `fallback_router._surfaces.cli`)."""
 
-from ._cli import main
+from ._surfaces.cli import main
 
 raise SystemExit(main())

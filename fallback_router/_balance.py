@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, ClassVar, cast
 
-from ._counters import RoundRobinCounter
 from ._errors import InvalidConfigError
-from ._serial import Serial
+from ._state.counters import RoundRobinCounter
+from ._state.serial import Serial
 from ._strategies import Benched, Planner, StrategyObject
 
 __all__ = ["LeastBusy", "LeastLatency", "Weighted", "smooth_schedule"]

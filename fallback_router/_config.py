@@ -8,17 +8,17 @@ from typing import Any, cast
 
 import tenacity
 
-from ._budget import RetryBudget
 from ._classify import default_cooldown_on, to_predicate
-from ._cooldown import InMemoryCooldown
-from ._counters import InMemoryRoundRobin, RoundRobinCounter
 from ._errors import InvalidConfigError
 from ._events import EventHook
-from ._limits import ConcurrencyLimiter
 from ._policy import check_seconds
 from ._providers import Providers, normalize
-from ._ratelimit import InMemoryRateLimiter
 from ._redact import Redactor
+from ._state.budget import RetryBudget
+from ._state.cooldown import InMemoryCooldown
+from ._state.counters import InMemoryRoundRobin, RoundRobinCounter
+from ._state.limits import ConcurrencyLimiter
+from ._state.ratelimit import InMemoryRateLimiter
 from ._strategies import StrategyObject, parse_strategy
 from ._tracker import CooldownTracker, TrackerCapabilities
 

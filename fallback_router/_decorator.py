@@ -28,7 +28,7 @@ from typing import (
 
 from ._naming import by_reference, named
 from ._results import Result
-from ._status import Status
+from ._surfaces.status import Status
 
 __all__ = [
     "AsyncRoutedFunction",

@@ -25,10 +25,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Self
 
-from ._display import error_html, error_markdown
 from ._redact import redact
-from ._reprs import error_repr
-from ._text import seconds
+from ._surfaces.display import error_html, error_markdown
+from ._surfaces.reprs import error_repr
+from ._surfaces.text import seconds
 
 if TYPE_CHECKING:
     from ._results import Attempt

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
-from ._reprs import error_repr, name_repr, record_repr
+from ._surfaces.reprs import error_repr, name_repr, record_repr
 
 if TYPE_CHECKING:
     from ._results import Attempt

@@ -7,11 +7,11 @@ from typing import Any, TypedDict
 
 import tenacity
 
-from ._budget import RetryBudget
 from ._classify import ErrorMatcher
-from ._counters import RoundRobinCounter
 from ._events import EventHook
-from ._limits import ConcurrencyLimiter
+from ._state.budget import RetryBudget
+from ._state.counters import RoundRobinCounter
+from ._state.limits import ConcurrencyLimiter
 from ._strategies import Strategy, StrategyObject
 from ._tracker import CooldownTracker
 

@@ -7,10 +7,10 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import _log
 from ._errors import InvalidConfigError
 from ._hints import HUGE, UnparsableRetryAfterError, retry_after_of
 from ._redact import redact
+from ._surfaces import log as _log
 
 __all__ = [
     "DEFAULT_PROBE_TTL",

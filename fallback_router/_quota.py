@@ -25,18 +25,23 @@ import contextlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from . import _log
 from ._errors import InvalidConfigError
 from ._lease import RATE_LIMITED, Refusal
 from ._redact import redact
+from ._surfaces import log as _log
 
 __all__ = ["Quota", "Tab", "check_tokens", "judge_all", "open_tab", "quota_of"]
 
 
+#: The largest token count a call may reserve or settle (as for configured limits: a
+#: count beyond 2**53 would put a bucket in debt for longer than any process lives).
+MAX_TOKENS = 2**53
+
+
 def check_tokens(value: object, what: str) -> int:
-    """`value` as a token count (an int >= 0, not a bool), else `InvalidConfigError`."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        msg = f"{what} must be an int >= 0 (tokens), got {value!r}"
+    """`value` as a token count (an int in [0, 2**53], not a bool), else `InvalidConfigError`."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TOKENS:
+        msg = f"{what} must be an int from 0 to 2**53 (tokens), got {value!r}"
         raise InvalidConfigError(msg)
     return value
 
@@ -73,7 +78,11 @@ class Tab:
 
     def settle(self, tokens: int) -> None:
         """The provider's own count (`current_attempt().settle(tokens=n)`)."""
-        self.used = check_tokens(tokens, "settle(tokens=)")
+        if type(tokens) is not int or not 0 <= tokens <= MAX_TOKENS:
+            # A TypeError: the caller's own bug (§5), so it falls back uncounted.
+            msg = f"settle(tokens=) must be an int from 0 to 2**53, got {tokens!r}"
+            raise TypeError(msg)
+        self.used = tokens
 
     def judge(self, ok: bool) -> None:
         """The attempt's verdict (the first one counts; given by the call's own thread)."""
@@ -124,7 +133,7 @@ class Quota:
         if estimate is None:
             return 0
         tokens = estimate(*args, **kwargs)
-        if type(tokens) is int and tokens >= 0:
+        if type(tokens) is int and 0 <= tokens <= MAX_TOKENS:
             return tokens
         return check_tokens(tokens, "estimate_tokens() result")
 
@@ -168,7 +177,7 @@ class Quota:
             except Exception:  # noqa: BLE001 - read() says why, once more
                 tokens = None
                 self.read(tab, response)
-            if type(tokens) is int and tokens >= 0:
+            if type(tokens) is int and 0 <= tokens <= MAX_TOKENS:
                 tab.used = tokens
             elif tokens is not None:
                 self.read(tab, response)
@@ -191,10 +200,10 @@ class Quota:
         else:
             if tokens is None:
                 return  # no count: the provider's settle() or the estimate stands
-            if isinstance(tokens, int) and not isinstance(tokens, bool) and tokens >= 0:
+            if type(tokens) is int and 0 <= tokens <= MAX_TOKENS:
                 tab.used = tokens
                 return
-            problem = f"it returned {tokens!r}, not None or an int >= 0"
+            problem = f"it returned {tokens!r}, not None or an int from 0 to 2**53"
         if _log.wants(__name__, _log.WARNING):
             _log.logger.warning(
                 _log.template(_log.USAGE_OF_IGNORED),

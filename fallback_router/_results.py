@@ -8,8 +8,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
-from ._display import result_html, result_markdown
-from ._reprs import error_repr, name_repr, names_repr, record_repr
+from ._surfaces.display import result_html, result_markdown
+from ._surfaces.reprs import error_repr, name_repr, names_repr, record_repr
 
 __all__ = [
     "CURRENT",
@@ -174,7 +174,8 @@ class AttemptInfo:
         success that reports usage. Without token quotas it does nothing.
 
         Raises:
-            InvalidConfigError: `tokens` is not an int >= 0 (with token quotas).
+            TypeError: `tokens` is not an int from 0 to 2**53 (with token quotas); a
+                caller's bug, so the attempt falls back uncounted.
         """
         if self._tab is not None:
             self._tab.settle(tokens)

@@ -23,24 +23,24 @@ import difflib
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, Concatenate, ParamSpec, TypeVar, Unpack, overload
 
-from ._callers import ASYNC, ASYNC_STREAM, kind_of, make_caller
 from ._config import Config
 from ._decorator import AsyncRoutedFunction, AsyncRoutedStream, RoutedFunction
+from ._drivers.callers import ASYNC, ASYNC_STREAM, kind_of, make_caller
+from ._drivers.worker import Workers
 from ._engine.record import Recorder
 from ._engine.setup import Setup, call_ids, gates_of
 from ._engine.stats import Stats
-from ._limits import ConcurrencyLimiter
-from ._log import PRIMARY_FAILED, PROVIDER_FAILED, ROUND_ROBIN_FAILED
 from ._options import DEFAULTS, RouterOptions
 from ._providers import Providers, ProvidersSpec, normalize
 from ._quota import quota_of
 from ._results import Result
 from ._routing import Affinity
 from ._sdk_clients import ClientCheck
-from ._status import Status, build_status
+from ._state.limits import ConcurrencyLimiter
 from ._strategies import StrategyObject
+from ._surfaces.log import PRIMARY_FAILED, PROVIDER_FAILED, ROUND_ROBIN_FAILED
+from ._surfaces.status import Status, build_status
 from ._tracker import TrackerCapabilities
-from ._worker import Workers
 
 __all__ = ["Router", "routed"]
 

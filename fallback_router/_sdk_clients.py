@@ -12,8 +12,8 @@ import threading
 import weakref
 from collections.abc import Sequence
 
-from . import _log
 from ._redact import redact
+from ._surfaces import log as _log
 
 __all__ = ["ClientCheck", "sdk_retries"]
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from ._counters import RoundRobinCounter
 from ._errors import InvalidConfigError
+from ._state.counters import RoundRobinCounter
 
 __all__ = [
     "Fallback",

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, cast
 
 from ._balance import Weighted
-from ._counters import RoundRobinCounter
 from ._errors import InvalidConfigError
 from ._rate_specs import shown
+from ._state.counters import RoundRobinCounter
 from ._strategies import Benched, Planner, RoundRobin, StrategyObject
 
 __all__ = ["Tiers"]

@@ -23,8 +23,8 @@ from loguru import logger
 import fallback_router as ev  # the public event classes
 
 from . import __version__
-from ._otel_calls import CallTimes
 from ._redact import redact
+from ._surfaces.otel_calls import CallTimes
 
 if TYPE_CHECKING:
     from opentelemetry.util.types import Attributes, AttributeValue

@@ -6,7 +6,7 @@ Usage::
     python scripts/lua_mutation.py --list     # only list the mutants
     python scripts/lua_mutation.py --baseline-only
                                               # only check the tests pass unmutated
-    python scripts/lua_mutation.py --only 'fallback_router._redis_ratelimit.*' ...
+    python scripts/lua_mutation.py --only 'fallback_router._redis.ratelimit.*' ...
                                               # only the mutants matching these patterns
 
 mutmut mutates Python, and a Lua script is one string to it: its mutants break the
@@ -18,7 +18,7 @@ in-process Redis tests against a real redis-server. A mutant is killed when a te
 The scripts are the module-level string constants that call ``redis.call`` in
 ``MODULES``; a module without one is an error (a moved script must not drop out of the
 run silently). Mutants listed in ``scripts/equivalent_mutants.txt`` (names
-``<module>.<SCRIPT>__lua_<n>``, e.g. ``fallback_router._redis_scripts.READ__lua_2``, each
+``<module>.<SCRIPT>__lua_<n>``, e.g. ``fallback_router._redis.scripts.READ__lua_2``, each
 reason starting with the mutant's ``--list`` description, which a test checks: an edited
 script renumbers its mutants) are left out of the score.
 """
@@ -56,14 +56,14 @@ COOLDOWN_TESTS = [
 #: The modules holding Lua scripts (the cooldown tracker's and round-robin counter's, the
 #: rate limiter's token bucket), each with the tests that run its scripts.
 MODULES = {
-    ROOT / "fallback_router" / "_redis_scripts.py": COOLDOWN_TESTS,
-    ROOT / "fallback_router" / "_redis_ratelimit.py": [
+    ROOT / "fallback_router" / "_redis" / "scripts.py": COOLDOWN_TESTS,
+    ROOT / "fallback_router" / "_redis" / "ratelimit.py": [
         "tests/test_rate_limits.py",
         "tests/test_token_quotas.py",
         "tests/test_late_answers.py",
         "tests/test_async_redis.py",
     ],
-    ROOT / "fallback_router" / "_redis_ratio.py": ["tests/test_failure_ratio.py"],
+    ROOT / "fallback_router" / "_redis" / "ratio.py": ["tests/test_failure_ratio.py"],
 }
 PYTEST = ["-x", "-q", "-p", "no:randomly", "-p", "no:cacheprovider", "--no-cov", "-n", "0"]
 PYTEST += ["-m", "not memory and not processes and not signals and not source", "--timeout", "30"]
@@ -137,7 +137,7 @@ def mutants() -> Iterator[tuple[str, str, Path, str]]:
         if not found:
             msg = f"no Lua script found in {module}: update MODULES in {__file__}"
             raise SystemExit(msg)
-        dotted = f"fallback_router.{module.stem}"
+        dotted = ".".join(module.relative_to(ROOT).with_suffix("").parts)
         for script, lua in found.items():
             if source.count(lua) != 1:
                 msg = f"{script}'s text occurs more than once in {module}"
@@ -161,7 +161,7 @@ def run(module: Path | None, module_source: str = "", show: bool = False) -> boo
         )
         shutil.copy(ROOT / "pyproject.toml", work / "pyproject.toml")
         if module is not None:
-            (work / "fallback_router" / module.name).write_text(module_source)
+            (work / module.relative_to(ROOT)).write_text(module_source)
         # A missing redis-server must fail the run, not skip the tests (every mutant would
         # survive); a round trip slowed by the parallel runs must not fail open (a false
         # kill): tests/conftest.py then gives the trackers a patient default op_timeout.

@@ -228,7 +228,7 @@ def redis_server() -> Iterator[RedisServer | FakeRedisServer]:
         # fakeredis runs Lua in-process and is far slower than a real server:
         # give it the patience that real Redis never needs.
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr("fallback_router._redis_guard.DEFAULT_OP_TIMEOUT", 5.0)
+            patch.setattr("fallback_router._redis.guard.DEFAULT_OP_TIMEOUT", 5.0)
             fake = FakeRedisServer()
             yield fake
             fake.stop()
@@ -237,7 +237,7 @@ def redis_server() -> Iterator[RedisServer | FakeRedisServer]:
     server.start()
     with pytest.MonkeyPatch.context() as patch:
         if PATIENT_REDIS:
-            patch.setattr("fallback_router._redis_guard.DEFAULT_OP_TIMEOUT", 2.0)
+            patch.setattr("fallback_router._redis.guard.DEFAULT_OP_TIMEOUT", 2.0)
         yield server
     server.stop()
 

@@ -26,8 +26,8 @@ from typing import Any
 import pytest
 
 from fallback_router import RedisCooldown, routed
-from fallback_router._cli import main
-from fallback_router._cli_text import redact_url
+from fallback_router._surfaces.cli import main
+from fallback_router._surfaces.cli_text import redact_url
 
 from .conftest import RedisServer, free_port
 from .support import redis_topologies as topologies

@@ -29,8 +29,8 @@ from fallback_router import (
     RoundRobin,
     routed,
 )
-from fallback_router import _redis_scripts as lua
-from fallback_router._redis_ratelimit import _BUCKET
+from fallback_router._redis import scripts as lua
+from fallback_router._redis.ratelimit import _BUCKET
 
 from .conftest import FakeClock
 from .support.fault_proxy import FaultProxy

@@ -152,7 +152,7 @@ def test_enable_disable_add_and_remove_take_effect_on_the_next_call():
 
 def test_an_unknown_loguru_layout_leaves_the_decision_to_loguru(monkeypatch, logs):
     """If loguru's internals ever differ, nothing is dropped: loguru decides."""
-    from fallback_router import _log
+    from fallback_router._surfaces import log as _log
 
     monkeypatch.setattr(_log, "_core", object())
     assert _log.wants("fallback_router._engine.record", _log.DEBUG) is True

@@ -16,17 +16,17 @@ SCRIPT = ROOT / "scripts" / "lua_mutation.py"
 EQUIVALENT = ROOT / "scripts" / "equivalent_mutants.txt"
 #: Every Lua script in the package, by the name its mutants carry.
 SCRIPTS = {
-    "fallback_router._redis_scripts.READ",
-    "fallback_router._redis_scripts.TRY_PROBE",
-    "fallback_router._redis_scripts.RELEASE_PROBE",
-    "fallback_router._redis_scripts.READ_HINTS",
-    "fallback_router._redis_scripts.RECORD_SUCCESS",
-    "fallback_router._redis_scripts.RECORD_FAILURE",
-    "fallback_router._redis_scripts.INCR",
-    "fallback_router._redis_ratelimit._BUCKET",
-    "fallback_router._redis_ratio.WINDOW_ADD",
-    "fallback_router._redis_ratio.FAILURE_RATIO",
-    "fallback_router._redis_ratio.FLUSH_SUCCESSES",
+    "fallback_router._redis.scripts.READ",
+    "fallback_router._redis.scripts.TRY_PROBE",
+    "fallback_router._redis.scripts.RELEASE_PROBE",
+    "fallback_router._redis.scripts.READ_HINTS",
+    "fallback_router._redis.scripts.RECORD_SUCCESS",
+    "fallback_router._redis.scripts.RECORD_FAILURE",
+    "fallback_router._redis.scripts.INCR",
+    "fallback_router._redis.ratelimit._BUCKET",
+    "fallback_router._redis.ratio.WINDOW_ADD",
+    "fallback_router._redis.ratio.FAILURE_RATIO",
+    "fallback_router._redis.ratio.FLUSH_SUCCESSES",
 }
 
 pytestmark = pytest.mark.source

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from fallback_router._errors import InvalidConfigError
-from fallback_router._ratelimit import InMemoryRateLimiter, RateLimit, RateLimiter
-from fallback_router._redis_ratelimit import RedisRateLimiter
+from fallback_router._redis.ratelimit import RedisRateLimiter
+from fallback_router._state.ratelimit import InMemoryRateLimiter, RateLimit, RateLimiter
 
 from .conftest import FakeClock, free_port
 

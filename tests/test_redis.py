@@ -26,7 +26,7 @@ from fallback_router import (
     RedisRoundRobin,
     routed,
 )
-from fallback_router._redis import MIRROR_NAMES
+from fallback_router._redis.cooldown import MIRROR_NAMES
 
 from .conftest import FakeClock
 from .support.helpers import fleet, wait_until

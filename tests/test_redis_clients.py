@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from fallback_router import InvalidConfigError, RedisCooldown
-from fallback_router._redis_clients import BoundedClient, misconfiguration
+from fallback_router._redis.clients import BoundedClient, misconfiguration
 
 from .support.redis_helpers import unreachable_client
 

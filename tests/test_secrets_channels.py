@@ -46,7 +46,7 @@ from fallback_router import (
     routed,
     routing,
 )
-from fallback_router._cli import main
+from fallback_router._surfaces.cli import main
 from fallback_router.otel import OpenTelemetryHook
 
 from .conftest import FakeClock

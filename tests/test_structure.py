@@ -206,3 +206,141 @@ def test_no_complexity_check_is_suppressed():
         and any(code in line.partition("noqa")[2] for code in COMPLEXITY_SUPPRESSIONS)
     ]
     assert found == []
+
+
+# --- layout: written by scripts/relayout.py; keep it when modules move ---
+#: Which room each module lives in (issue 31: the package's folders show its parts). A new
+#: module picks its folder and is added here; `scripts/relayout.py` wrote the first list.
+LAYOUT = {
+    "fallback_router": [
+        "__main__",
+        "_balance",
+        "_classify",
+        "_config",
+        "_decorator",
+        "_drivers/",
+        "_engine/",
+        "_errors",
+        "_events",
+        "_hints",
+        "_lease",
+        "_naming",
+        "_options",
+        "_policy",
+        "_providers",
+        "_quota",
+        "_rate_specs",
+        "_redact",
+        "_redact_rules",
+        "_redis/",
+        "_results",
+        "_router",
+        "_routing",
+        "_script",
+        "_scripted",
+        "_sdk_clients",
+        "_state/",
+        "_strategies",
+        "_surfaces/",
+        "_tiers",
+        "_tracker",
+        "_version",
+        "llm/",
+        "otel",
+        "testing",
+    ],
+    "fallback_router._drivers": [
+        "async_",
+        "async_direct",
+        "async_stream",
+        "callers",
+        "held",
+        "loop",
+        "relay",
+        "responses",
+        "retry",
+        "stream_reads",
+        "sync",
+        "sync_direct",
+        "sync_stream",
+        "worker",
+    ],
+    "fallback_router._state": [
+        "budget",
+        "cooldown",
+        "cooldown_tables",
+        "counters",
+        "limits",
+        "ratelimit",
+        "ratio",
+        "serial",
+    ],
+    "fallback_router._redis": [
+        "claims",
+        "clients",
+        "cooldown",
+        "guard",
+        "mirror",
+        "ratelimit",
+        "ratio",
+        "round_robin",
+        "scripts",
+        "snapshot",
+    ],
+    "fallback_router._surfaces": [
+        "cli",
+        "cli_args",
+        "cli_rates",
+        "cli_redis",
+        "cli_text",
+        "display",
+        "log",
+        "otel_calls",
+        "reprs",
+        "status",
+        "status_row",
+        "text",
+    ],
+}
+#: Names that belong in a folder, never flat: drivers, Redis, state, surfaces.
+ROOMED = [
+    "_redis_(\\w+)",
+    "_((?:cli|status|display|text|log|repr|otel)\\w*)",
+    "_((?:sync|async|direct|stream|worker|relay|driver|happy)\\w*|\\w+_direct)",
+    "_(\\w*(?:bucket|window|ratio|limit|cooldown|budget|counter)\\w*)",
+]
+
+
+def _listing(folder: Path) -> list[str]:
+    return sorted(
+        [p.stem for p in folder.glob("*.py") if p.stem != "__init__"]
+        + [p.name + "/" for p in folder.iterdir() if (p / "__init__.py").exists()]
+    )
+
+
+def test_each_folder_holds_the_modules_listed():
+    """The package root and each folder hold exactly the modules of `LAYOUT`."""
+    found = {folder: _listing(PACKAGE.parent.joinpath(*folder.split("."))) for folder in LAYOUT}
+    assert found == LAYOUT
+
+
+def test_no_driver_redis_state_or_surface_module_sits_flat():
+    """A module named like a driver, a Redis component, state or a surface is in its folder."""
+    import re
+
+    flat = [p.stem for p in PACKAGE.glob("_*.py")]
+    assert [s for s in flat if any(re.fullmatch(p, s) for p in ROOMED)] == []
+
+
+def test_the_folders_only_document_themselves():
+    """A folder's `__init__.py` is its docstring: no imports, so no cycle through it."""
+    for folder in LAYOUT:
+        if folder == "fallback_router":
+            continue
+        init = PACKAGE.parent.joinpath(*folder.split("."), "__init__.py")
+        body = ast.parse(init.read_text()).body
+        assert len(body) == 1, folder
+        assert ast.get_docstring(ast.Module(body=body, type_ignores=[]))
+
+
+# --- end of layout ---

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,6 +25,7 @@ from fallback_router import (
     InvalidConfigError,
     RateLimit,
     RedisRateLimiter,
+    Router,
     TokenLimit,
     current_attempt,
     routed,
@@ -532,9 +534,26 @@ def test_settle_refuses_a_bad_count():
         return name
 
     limits = {"a": "10 tokens/s"}
-    with pytest.raises(InvalidConfigError, match=r"settle\(tokens=\) .* got -3"):
+    with pytest.raises(TypeError, match=r"settle\(tokens=\) .* got -3"):
         routed(providers=["a"], rate_limits=limits, fallback_on=RuntimeError)(provider)()
     assert routed(providers=["a"])(provider)() == "a"  # without token quotas: nothing to do
+
+
+@pytest.mark.parametrize("bad", [-5, 1.5, None, "3", True, 2**54])
+def test_a_bad_settle_is_the_callers_bug_and_benches_nobody(bad: object):
+    """A bad count is a TypeError (a caller's bug, §5): the call falls back, uncounted."""
+
+    def provider(name: str) -> str:
+        if name == "a":
+            current_attempt().settle(tokens=bad)  # type: ignore[union-attr,arg-type]
+        return name
+
+    router = Router(providers=["a", "b"], rate_limits={"a": "1000 tokens/min"})
+    result = router(provider).route()
+    assert result.provider == "b"
+    assert isinstance(result.attempts[0].error, TypeError)
+    assert not result.attempts[0].counted
+    assert router.status()["a"].available
 
 
 # -- every process shares one quota ---------------------------------------------------------
@@ -666,3 +685,25 @@ def test_a_hedge_that_lost_gives_its_reservation_back(quotas):
     assert asyncio.run(main()) == "b"
     assert settled(limiter, "a", 1000) == pytest.approx(1000, abs=1)  # the loser: given back
     assert level(limiter, "b") == pytest.approx(700, abs=1)  # the winner: the estimate
+
+
+def test_a_wait_longer_than_the_platform_allows_waits_instead_of_crashing():
+    """A token's wait beyond threading.TIMEOUT_MAX (a 2**40 s refill) waits, never overflows."""
+    fn = routed(providers=["a"], rate_limits={"a": RateLimit(1, 2.0**40)}, cooldown=None)(
+        lambda p: p
+    )
+    assert fn() == "a"
+    errors: list[BaseException] = []
+    entered = threading.Event()
+
+    def second() -> None:
+        entered.set()
+        try:
+            fn()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threading.Thread(target=second, daemon=True).start()  # waits for ~35,000 years
+    assert entered.wait(10)
+    time.sleep(0.5)  # not a cooldown wait: time for an overflow to surface, if any
+    assert errors == []

@@ -14,7 +14,7 @@ from fallback_router._errors import (
 )
 from fallback_router._lease import BUDGET, COOLDOWN, HUNG, PROBING, RATE_LIMITED, SATURATED
 from fallback_router._redact import redact
-from fallback_router._text import listing
+from fallback_router._surfaces.text import listing
 
 __all__ = [
     "BUDGET",

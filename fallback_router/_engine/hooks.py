@@ -6,10 +6,10 @@ import contextlib
 import warnings
 from collections.abc import Callable
 
-from fallback_router import _log
 from fallback_router._events import Event, EventHook
-from fallback_router._log import ERROR, wants
 from fallback_router._redact import Redactor, redact
+from fallback_router._surfaces import log as _log
+from fallback_router._surfaces.log import ERROR, wants
 
 __all__ = ["Hooks"]
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from fallback_router import _log
 from fallback_router._errors import AttemptTimeoutError, RejectedResponseError
 from fallback_router._events import (
     AttemptAbandoned,
@@ -26,9 +25,10 @@ from fallback_router._events import (
     TerminusForced,
     builder,
 )
-from fallback_router._log import DEBUG, INFO, WARNING, wants
 from fallback_router._policy import explicit_duration
 from fallback_router._redact import Redactor, redact, scrub
+from fallback_router._surfaces import log as _log
+from fallback_router._surfaces.log import DEBUG, INFO, WARNING, wants
 
 from .hooks import Hooks
 from .stats import Stats

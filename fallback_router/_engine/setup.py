@@ -9,14 +9,14 @@ from typing import Any, Protocol
 
 import tenacity
 
-from fallback_router._budget import RetryBudget
 from fallback_router._lease import Gate
-from fallback_router._limits import ConcurrencyLimiter
 from fallback_router._providers import Providers, normalize
 from fallback_router._quota import Quota
-from fallback_router._ratelimit import RateLimiter, TokenGate
 from fallback_router._routing import Affinity
 from fallback_router._sdk_clients import ClientCheck
+from fallback_router._state.budget import RetryBudget
+from fallback_router._state.limits import ConcurrencyLimiter
+from fallback_router._state.ratelimit import RateLimiter, TokenGate
 from fallback_router._strategies import Planner
 from fallback_router._tracker import CooldownTracker, TrackerCapabilities
 
@@ -27,7 +27,7 @@ __all__ = ["Pool", "Setup", "call_ids", "gates_of"]
 
 
 class Pool(Protocol):
-    """The sync driver's worker pool (`fallback_router._worker.Workers`).
+    """The sync driver's worker pool (`fallback_router._drivers.worker.Workers`).
 
     The driver's own, kept with the router's setup; the engine never runs anything in it.
     """

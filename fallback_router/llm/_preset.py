@@ -16,7 +16,6 @@ from typing import Any, cast
 
 import tenacity
 
-from fallback_router import _log
 from fallback_router._classify import is_caller_bug
 from fallback_router._errors import InvalidConfigError, RejectedResponseError
 from fallback_router._hints import UnparsableRetryAfterError, retry_after_of
@@ -24,6 +23,7 @@ from fallback_router._options import DEFAULTS, RouterOptions
 from fallback_router._policy import RETRY_AFTER_CAP
 from fallback_router._redact import redact
 from fallback_router._results import current_attempt
+from fallback_router._surfaces import log as _log
 
 from ._kinds import ErrorKind, classify
 from ._streams import Watch, get, usage_of

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from fallback_router._redis_ratelimit import RedisRateLimiter
+from fallback_router._redis.ratelimit import RedisRateLimiter
 
 
 def hammer(url: str, namespace: str, limit: str, seconds: float, start: Any, out: Any) -> None:

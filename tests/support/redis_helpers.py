@@ -17,7 +17,7 @@ def keys(client: Any) -> list[str]:
 
 def load_scripts(client: Any) -> None:
     """Load the tracker's scripts on the server (a restarted server has none cached)."""
-    from fallback_router import _redis_scripts as lua
+    from fallback_router._redis import scripts as lua
 
     for source in (lua.READ, lua.READ_HINTS, lua.TRY_PROBE, lua.RECORD_FAILURE, lua.RECORD_SUCCESS):
         client.script_load(source)

@@ -1,0 +1,5 @@
+"""What people read.
+
+Status tables, notebook displays, text, log records, the command line and what the
+OpenTelemetry hook reports.
+"""
