@@ -1,13 +1,11 @@
 """scripts/relayout.py (issue 31, item 7): every module of the package has a place, a dry
-run changes nothing, and on a copy of the repository the moved package imports, its
-command line runs, the structure test it writes passes, and a second run changes nothing.
+run changes nothing, and the layout it made is in place (`--check` finds nothing to do).
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
-import os
 import shutil
 import subprocess
 import sys
@@ -107,80 +105,9 @@ def test_a_dry_run_changes_nothing():
     assert digest(ROOT) == before
 
 
-@needs_git
-@pytest.mark.slow
-@pytest.mark.timeout(600)
-def test_on_a_copy_the_moved_package_works_and_a_second_run_changes_nothing(tmp_path):
-    """The whole move on a copy: the package imports from its folders, the command line
-    runs, the layout tests the script writes pass, and running it again is a no-op."""
-    files = subprocess.run(
-        [GIT, "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.split()
-    copy = tmp_path / "repo"
-    for name in files:
-        if (ROOT / name).is_file() and not (ROOT / name).is_symlink():
-            (copy / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(ROOT / name, copy / name)
-    git = [GIT, "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
-    for command in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "copy", "--allow-empty"]):
-        subprocess.run([*git, *command], cwd=copy, check=True, capture_output=True)
-
-    old_redis = copy / "fallback_router" / "_redis.py"
-    before_move = old_redis.read_text() if old_redis.exists() else None
-    first = run(copy)
-    assert first.returncode == 0, first.stdout + first.stderr
-    assert "UNMAPPED" not in first.stdout
-    assert "LEFTOVER" not in first.stdout, first.stdout
-    assert "RUFF" not in first.stdout, first.stdout
-    relayout = load()
-    for old in relayout.MAPPING:
-        assert not (copy / "fallback_router" / f"{old}.py").exists(), old
-    for folder in relayout.FOLDERS:
-        assert (copy / "fallback_router" / folder / "__init__.py").exists()
-
-    env = {**os.environ, "PYTHONPATH": str(copy)}
-    probe = (
-        "import fallback_router, fallback_router._redis.cooldown as c, "
-        "fallback_router._drivers.sync, fallback_router._surfaces.cli; "
-        "assert fallback_router.__file__.startswith(%r); "
-        "assert c.RedisCooldown is fallback_router.RedisCooldown"
-    ).replace("%r", repr(str(copy)))
-    for command in (["-c", probe], ["-m", "fallback_router", "--help"]):
-        done = subprocess.run(
-            [sys.executable, *command],
-            cwd=copy,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
-    tests = subprocess.run(
-        [sys.executable, "-m", "pytest", "tests/test_structure.py", "-q", "-o", "addopts=",
-         "-p", "no:randomly", "-p", "no:cacheprovider", "-k", "layout or folder or flat"],
-        cwd=copy, env=env, capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert tests.returncode == 0, tests.stdout[-3000:]
-    assert "3 passed" in tests.stdout
-
-    subprocess.run([*git, "add", "-A"], cwd=copy, check=True)
-    subprocess.run([*git, "commit", "-qm", "moved", "--allow-empty"], cwd=copy, check=True)
-    second = run(copy)
-    assert second.returncode == 0, second.stderr
-    assert "nothing to do" in second.stdout, second.stdout
-    status = subprocess.run(
-        [GIT, "status", "--porcelain"], cwd=copy, capture_output=True, text=True, check=True
-    )
-    assert status.stdout == ""
-    assert run(copy, "--check").returncode == 0
-
-    # A branch merged after the move brings a moved module back with its old imports:
-    # running the script again writes them from the module's new place.
-    if before_move is not None:
-        moved = copy / "fallback_router" / "_redis" / "cooldown.py"
-        moved.write_text(before_move)
-        assert run(copy).returncode == 0
-        status = subprocess.run(
-            [GIT, "status", "--porcelain"], cwd=copy, capture_output=True, text=True, check=True
-        )
-        assert status.stdout == ""
+def test_the_layout_is_in_place():
+    """The move is done: `--check` finds nothing to move or rewrite (a new module without
+    a place, or a flat module that belongs in a folder, fails here)."""
+    done = run(ROOT, "--check")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "nothing to do" in done.stdout
