@@ -4,21 +4,31 @@ no other suite held, through the public API. Each test names what it pins."""
 from __future__ import annotations
 
 import asyncio
+import sys
+import threading
+import types
 import warnings
 
 import pytest
+from loguru import logger
 
 from fallback_router import (
     AttemptAbandoned,
+    AttemptFailed,
     AttemptStarted,
     AttemptTimeoutError,
     CallFailed,
+    CallStarted,
+    CooldownEntered,
     DeadlineExceededError,
+    InMemoryCooldown,
     LeastBusy,
+    StreamInterrupted,
+    current_attempt,
     routed,
 )
 
-from .support.helpers import fleet, hanging
+from .support.helpers import Boom, fleet, hanging
 
 
 def _warnings_on_the_loop(*calls):
@@ -98,7 +108,7 @@ def test_ctrl_c_in_the_first_attempt_closes_the_call_and_frees_its_place():
     def call(provider):
         raise KeyboardInterrupt
 
-    fn = routed(providers=["a", "b"], strategy=LeastBusy(), on_event=events.append)(call)
+    fn = routed(providers=["a", "b"], strategy=LeastBusy(), on_event=_CLIENT_EVENTS.append)(call)
     with pytest.raises(KeyboardInterrupt):
         fn()
     started, attempt, abandoned, failed = events
@@ -145,3 +155,221 @@ def test_a_hedged_attempt_past_the_calls_budget_fails_as_a_budget_timeout(gate):
     assert isinstance(attempt.error, AttemptTimeoutError)
     assert (attempt.error.provider, attempt.error.kind) == ("a", "budget")
     assert 0.0 < attempt.error.limit <= 0.2
+
+
+class _Tracker:
+    """A third-party tracker whose `record_failure` answers `answer` (a 0.1 tracker: True)."""
+
+    def __init__(self, answer: object, left: float) -> None:
+        self.answer = answer
+        self.left = left
+        self.failed: set[str] = set()
+
+    def is_available(self, name: str) -> bool:
+        return name not in self.failed
+
+    def remaining(self, name: str) -> float:
+        return self.left if name in self.failed else 0.0
+
+    def record_failure(self, name: str, error: BaseException) -> object:
+        self.failed.add(name)
+        return self.answer
+
+    def record_success(self, name: str) -> None:
+        pass
+
+    def reset(self, name: str | None = None) -> None:
+        pass
+
+    def snapshot(self) -> dict[str, object]:
+        return {}
+
+
+def _cut_stream(provider):
+    yield 1
+    raise Boom("mid-stream")
+
+
+@pytest.mark.parametrize(
+    ("cooldown", "expected"),
+    [
+        (lambda clock: InMemoryCooldown(30, clock=clock), 30.0),
+        (lambda clock: _Tracker(True, 12.5), 12.5),  # True: the tracker's remaining()
+        (lambda clock: _Tracker(7.0, 12.5), 7.0),  # a length: that length
+        (lambda clock: _Tracker(None, 12.5), None),  # no length: no cooldown told
+    ],
+    ids=["in memory", "0.1 tracker", "a length", "no length"],
+)
+def test_a_stream_cut_mid_way_tells_the_cooldown_it_entered(clock, path, cooldown, expected):
+    """A stream failing after its first item: CooldownEntered names the provider, the
+    length the tracker answered (True: its `remaining`), the error and its text."""
+    events = []
+    stream = path.routed(["a", "b"], cooldown=cooldown(clock), clock=clock, on_event=events.append)(
+        _cut_stream
+    )
+    items = stream.stream()
+    assert path.next(items) == 1
+    with pytest.raises(StreamInterrupted):
+        path.next(items)
+    (failed,) = [e for e in events if isinstance(e, AttemptFailed)]
+    entered = [e for e in events if isinstance(e, CooldownEntered)]
+    if expected is None:
+        assert entered == []
+        return
+    (cooled,) = entered
+    assert (cooled.function, cooled.call_id) == (failed.function, failed.call_id)
+    assert (cooled.provider, cooled.duration) == ("a", expected)
+    assert isinstance(cooled.reason, Boom)
+    assert cooled.error_text == failed.error_text == "Boom: mid-stream"
+
+
+def test_a_lost_sync_stream_is_closed_on_its_own_thread_under_its_attempt(gate):
+    """Hedged sync streams: the loser's generator, once its late first item comes, is
+    closed on the thread that read it, with its own `current_attempt()`."""
+    readers, closed, done = [], [], threading.Event()
+
+    def body(provider):
+        if provider == "fast":
+            yield "fast"
+            return
+        readers.append(threading.current_thread().name)
+        try:
+            gate.wait(10)
+            yield "slow"
+        finally:
+            attempt = current_attempt()
+            closed.append((threading.current_thread().name, attempt and attempt.provider))
+            done.set()
+
+    # attempt_timeout: reads run on each stream's own thread (a lane), raced or not
+    fn = routed(providers=["slow", "fast"], hedge_after=0.05, attempt_timeout=30)(body)
+    result = fn.route()
+    assert result.provider == "fast"
+    assert list(result.response) == ["fast"]
+    gate.set()
+    assert done.wait(10)
+    assert closed == [(readers[0], "slow")]
+
+
+#: The events of `_Client`'s routed methods.
+_CLIENT_EVENTS: list[object] = []
+
+
+class _Client:
+    """Routed methods of every kind; each reads its instance and its arguments."""
+
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
+
+    @routed(providers=["a", "b"], cooldown=None, on_event=_CLIENT_EVENTS.append)
+    def ask(self, provider, n, *, sep=""):
+        return f"{self.tag}{provider}{sep}{n}"
+
+    @routed(providers=["a", "b"], cooldown=None, on_event=_CLIENT_EVENTS.append)
+    async def aask(self, provider, n, *, sep=""):
+        return f"{self.tag}{provider}{sep}{n}"
+
+    @routed(providers=["a", "b"], cooldown=None, on_event=_CLIENT_EVENTS.append)
+    def stream(self, provider, n, *, sep=""):
+        for i in range(n):
+            yield f"{self.tag}{provider}{sep}{i}"
+
+    @routed(providers=["a", "b"], cooldown=None)
+    def rstream(self, provider, n):
+        yield from (f"{self.tag}{provider}{i}" for i in range(n))
+
+    @routed(providers=["a", "b"], cooldown=None, on_event=_CLIENT_EVENTS.append)
+    async def astream(self, provider, n, *, sep=""):
+        for i in range(n):
+            yield f"{self.tag}{provider}{sep}{i}"
+
+
+def _functions_told():
+    """The function names the routed methods' CallStarted events carried (then cleared)."""
+    names = [e.function for e in _CLIENT_EVENTS if isinstance(e, CallStarted)]
+    _CLIENT_EVENTS.clear()
+    return names
+
+
+def test_routed_methods_of_every_kind_bind_their_instance_and_name_their_function():
+    """Plain, async, stream and async stream methods, called and routed: each gets its
+    instance and arguments, and its events name the method."""
+    _CLIENT_EVENTS.clear()
+    client = _Client("x-")
+    assert client.ask(1, sep=":") == "x-a:1"
+    assert client.ask.route(2).response == "x-a2"
+    assert asyncio.run(client.aask(3, sep=":")) == "x-a:3"
+    assert asyncio.run(client.aask.route(4)).response == "x-a4"
+    assert list(client.stream(2, sep=":")) == ["x-a:0", "x-a:1"]
+    result = client.stream.route(1)
+    assert (result.provider, list(result.response)) == ("a", ["x-a0"])
+
+    async def read_async_streams():
+        items = [item async for item in client.astream(2, sep=":")]
+        routed_stream = await client.astream.route(1)
+        assert routed_stream.provider == "a"
+        return items, [item async for item in routed_stream.response]
+
+    assert asyncio.run(read_async_streams()) == (["x-a:0", "x-a:1"], ["x-a0"])
+    assert _functions_told() == [
+        *["_Client.ask"] * 2,
+        *["_Client.aask"] * 2,
+        *["_Client.stream"] * 2,
+        *["_Client.astream"] * 2,
+    ]
+
+
+def test_sync_routed_methods_on_a_loop_warn_naming_the_method():
+    """A sync method, a stream method read lazily and one routed with `.route()`, on a
+    loop's thread: one RuntimeWarning per method, naming it."""
+    client = _Client("")
+    texts = _warnings_on_the_loop(
+        lambda: client.ask(1),
+        lambda: list(client.stream(1)),
+        lambda: list(client.rstream.route(1).response),
+        lambda: list(client.rstream(1)),
+    )
+    assert len(texts) == 3
+    assert "function _Client.ask was called" in texts[0]
+    assert "function _Client.stream was called" in texts[1]
+    assert "function _Client.rstream was called" in texts[2]
+
+
+def test_the_loop_warning_follows_the_packages_own_log_activation(logs):
+    """With code without a module name cached as disabled and the package enabled, the
+    loop warning is still logged (only the package's activation decides)."""
+    logger.disable(None)
+    logger.enable("fallback_router")
+    exec("from loguru import logger\nlogger.info('from code without __name__')", {})
+    try:
+        assert len(_warnings_on_the_loop(routed(providers=["a"])(fleet()))) == 1
+        assert len(logs.find("sync routed function called on an event loop")) == 1
+    finally:
+        logger.enable(None)
+        logger.disable("fallback_router")
+
+
+def test_a_warnings_filter_set_to_error_does_not_break_a_call_on_a_loop():
+    """The loop's RuntimeWarning under an 'error' filter: the call still returns."""
+    ask = routed(providers=["a"])(fleet())
+
+    async def main():
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            return ask()
+
+    assert asyncio.run(main()) == "a"
+
+
+def test_an_ipython_that_cannot_say_whether_it_runs_a_shell_does_not_silence_the_warning(
+    monkeypatch,
+):
+    """IPython imported but its `get_ipython()` raising: not a shell, so the call warns."""
+    shell = types.ModuleType("IPython")
+
+    def broken():
+        raise RuntimeError("no shell here")
+
+    shell.get_ipython = broken  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "IPython", shell)
+    assert len(_warnings_on_the_loop(routed(providers=["a"])(fleet()))) == 1
