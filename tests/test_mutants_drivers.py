@@ -108,7 +108,7 @@ def test_ctrl_c_in_the_first_attempt_closes_the_call_and_frees_its_place():
     def call(provider):
         raise KeyboardInterrupt
 
-    fn = routed(providers=["a", "b"], strategy=LeastBusy(), on_event=_CLIENT_EVENTS.append)(call)
+    fn = routed(providers=["a", "b"], strategy=LeastBusy(), on_event=events.append)(call)
     with pytest.raises(KeyboardInterrupt):
         fn()
     started, attempt, abandoned, failed = events
