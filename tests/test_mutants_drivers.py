@@ -160,10 +160,12 @@ def test_a_hedged_attempt_past_the_calls_budget_fails_as_a_budget_timeout(gate):
 class _Tracker:
     """A third-party tracker whose `record_failure` answers `answer` (a 0.1 tracker: True)."""
 
-    def __init__(self, answer: object, left: float) -> None:
+    def __init__(self, answer: object, left: float, blocking: bool = False) -> None:
         self.answer = answer
         self.left = left
+        self.blocking = blocking  # True: asked off the event loop, as Redis is
         self.failed: set[str] = set()
+        self.errors: list[BaseException] = []
 
     def is_available(self, name: str) -> bool:
         return name not in self.failed
@@ -173,6 +175,7 @@ class _Tracker:
 
     def record_failure(self, name: str, error: BaseException) -> object:
         self.failed.add(name)
+        self.errors.append(error)
         return self.answer
 
     def record_success(self, name: str) -> None:
@@ -196,15 +199,17 @@ def _cut_stream(provider):
         (lambda clock: InMemoryCooldown(30, clock=clock), 30.0),
         (lambda clock: _Tracker(True, 12.5), 12.5),  # True: the tracker's remaining()
         (lambda clock: _Tracker(7.0, 12.5), 7.0),  # a length: that length
+        (lambda clock: _Tracker(7.0, 12.5, blocking=True), 7.0),  # asked in a thread
         (lambda clock: _Tracker(None, 12.5), None),  # no length: no cooldown told
     ],
-    ids=["in memory", "0.1 tracker", "a length", "no length"],
+    ids=["in memory", "0.1 tracker", "a length", "blocking", "no length"],
 )
 def test_a_stream_cut_mid_way_tells_the_cooldown_it_entered(clock, path, cooldown, expected):
     """A stream failing after its first item: CooldownEntered names the provider, the
     length the tracker answered (True: its `remaining`), the error and its text."""
     events = []
-    stream = path.routed(["a", "b"], cooldown=cooldown(clock), clock=clock, on_event=events.append)(
+    tracker = cooldown(clock)
+    stream = path.routed(["a", "b"], cooldown=tracker, clock=clock, on_event=events.append)(
         _cut_stream
     )
     items = stream.stream()
@@ -213,6 +218,8 @@ def test_a_stream_cut_mid_way_tells_the_cooldown_it_entered(clock, path, cooldow
         path.next(items)
     (failed,) = [e for e in events if isinstance(e, AttemptFailed)]
     entered = [e for e in events if isinstance(e, CooldownEntered)]
+    if isinstance(tracker, _Tracker):  # the tracker was told the provider's own error
+        assert [str(e) for e in tracker.errors] == ["mid-stream"]
     if expected is None:
         assert entered == []
         return
