@@ -28,7 +28,7 @@ from fallback_router import (
     routed,
 )
 
-from .support.helpers import Boom, fleet, hanging
+from .support.helpers import Boom, fleet, hanging, wait_until
 
 
 def _warnings_on_the_loop(*calls):
@@ -380,3 +380,38 @@ def test_an_ipython_that_cannot_say_whether_it_runs_a_shell_does_not_silence_the
     shell.get_ipython = broken  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "IPython", shell)
     assert len(_warnings_on_the_loop(routed(providers=["a"])(fleet()))) == 1
+
+
+def test_an_abandoned_stream_read_counts_against_max_abandoned_until_it_ends(gate):
+    """Sync streams (reads on worker threads): `a` stalls before its first item past
+    `first_item_timeout`; while that read still runs, `max_abandoned=1` passes `a` over
+    as saturated; when it ends, its generator is closed under its attempt and `a` is
+    attempted again."""
+    closed = threading.Event()
+    seen = []
+
+    def body(provider):
+        if provider == "a" and not gate.is_set():
+            try:
+                gate.wait(10)
+                yield "late a"
+            finally:
+                attempt = current_attempt()
+                seen.append(attempt and attempt.provider)
+                closed.set()
+            return
+        yield provider
+
+    fn = routed(providers=["a", "b"], first_item_timeout=0.1, max_abandoned=1, cooldown=None)(body)
+    first = fn.route()
+    assert first.provider == "b"
+    assert isinstance(first.attempts[0].error, AttemptTimeoutError)
+    assert list(first.response) == ["b"]
+    second = fn.route()  # a's read still runs: a is passed over, not attempted
+    assert [a.provider for a in second.attempts] == ["b"]
+    assert second.skipped == ("a",)
+    assert list(second.response) == ["b"]
+    gate.set()
+    assert closed.wait(10)
+    assert seen == ["a"]
+    assert wait_until(lambda: fn.route().provider == "a")  # its place among abandoned: back
