@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fallback_router._lease import Lease, release_all
-from fallback_router._quota import Tab, judge_all, open_tab
+from fallback_router._quota import Tab, judge_all
 from fallback_router._results import Attempt, AttemptState, Result, new_attempt, new_result
 from fallback_router._routing import ROUTING
 
@@ -152,7 +152,8 @@ class CallFacts:
             own = self.clock() + limit
             deadline = own if deadline is None else min(deadline, own)
         state = (self.names[index], number, index == self.terminus(), deadline, self.setup.clock)
-        return state if self.tabs is None else open_tab(self, index, state)  # token quotas
+        tabs = self.tabs  # token quotas: the attempt's reservation (for `settle()`)
+        return state if tabs is None else (*state, tabs.get(index))
 
     def limit(self, what: str) -> tuple[float | None, str]:
         """Seconds the next wait may take, and which limit that is.
@@ -190,7 +191,10 @@ class CallFacts:
         leases = self.leases.pop(index, None)
         try:
             if leases:
-                release_all(leases)
+                if len(leases) == 1:  # the common case: a frame less
+                    leases[0].release()
+                else:
+                    release_all(leases)
         finally:
             planner = self.setup.planner
             if planner.tracks:

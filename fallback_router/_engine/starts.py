@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Sequence
 from typing import Any, NamedTuple
 
+from fallback_router._lease import Lease
+from fallback_router._quota import Tab
+
 from .actions import HEDGE, STARTED, Await, Io, Start, new_running
 from .facts import COOLDOWN, PROBING
 from .gates import Candidate, left_of, let_go, may_continue
@@ -186,8 +189,21 @@ class Starts(Verdicts):
             setup.planner.started(name)
         running[index] = new_running((number, probe, hedged, forced is not None, self.clock()))
         pending, self.pending = self.pending, None
-        if pending is not None and pending.leases:  # a slot is held until the attempt ends,
-            kept = tuple(lease for lease in pending.leases if lease.until_end)  # the rest spent
-            if kept:
-                self.leases[index] = kept
+        if pending is not None and pending.leases:
+            self._keep(index, pending.leases)
         return Start(index, number, forced, probe, hedged)
+
+    def _keep(self, index: int, leases: tuple[Lease, ...]) -> None:
+        """Attempt `index` starts: a slot is held until it ends, the rest are spent."""
+        if len(leases) == 1:  # the common case, without a generator
+            kept: tuple[Lease, ...] = leases if leases[0].until_end else ()
+        else:
+            kept = tuple(lease for lease in leases if lease.until_end)
+        if kept:
+            self.leases[index] = kept
+            tabs = self.tabs
+            if tabs is not None:  # token quotas: the reservation is the attempt's now
+                for lease in kept:
+                    if lease.__class__ is Tab:
+                        lease.started = True
+                        tabs[index] = lease
