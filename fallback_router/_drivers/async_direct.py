@@ -32,11 +32,11 @@ def async_direct_caller(
     blocking_counter = counter is not None and getattr(counter, "blocking", False)
     next_index = counter.next_index if counter is not None and not blocking_counter else None
     parts = QuietParts(setup, want_result, function, next_index)
-    assert setup.static is not None  # noqa: S101 - checked by QuietParts
-    objects = setup.static[1]
+    assert setup.config.static is not None  # noqa: S101 - checked by QuietParts
+    objects = setup.config.static[1]
     states, cells, plain, special = parts.states, parts.cells, parts.plain, parts.special
     tracker: Any = setup.tracker
-    router_clock = setup.clock
+    router_clock = setup.config.clock
     set_current, reset_current = CURRENT.set, CURRENT.reset
     get_routing, entered = ROUTING.get, ENTERED
     check = functools.partial(check_awaited, fn=fn)

@@ -62,7 +62,7 @@ class QuietParts:
     )
 
     def __init__(self, setup: Setup, want_result: bool, function: str, next_index: Any) -> None:
-        static = setup.static
+        static = setup.config.static
         assert static is not None  # noqa: S101 - the happy path needs fixed providers
         names = static[0]
         count = len(names)
@@ -72,7 +72,7 @@ class QuietParts:
         # last provider as terminus; a failover order ends elsewhere unless n == 1.
         self.terminus = tuple((i == count - 1) if one else count == 1 for i in range(count))
         self.states = tuple(
-            (name, 1, self.terminus[i], None, setup.clock) for i, name in enumerate(names)
+            (name, 1, self.terminus[i], None, setup.config.clock) for i, name in enumerate(names)
         )
         self.setup, self.names, self.planner = setup, names, planner
         self.function, self.want_result = function, want_result
@@ -172,14 +172,14 @@ def direct_caller(
     """Return `call(*args, **kwargs)` routing `fn`, the quiet shortcut inlined."""
     counter = setup.planner.counter
     parts = QuietParts(setup, want_result, function, counter and counter.next_index)
-    assert setup.static is not None  # noqa: S101 - checked by QuietParts
-    calls = tuple(functools.partial(fn, provider) for provider in setup.static[1])
+    assert setup.config.static is not None  # noqa: S101 - checked by QuietParts
+    calls = tuple(functools.partial(fn, provider) for provider in setup.config.static[1])
     states, cells, plain, special = parts.states, parts.cells, parts.plain, parts.special
     closes, ticks, names = parts.closes, parts.ticks, parts.names
     next_index: Any = parts.next_index  # both set when `ticks`
     pick: Any = parts.pick
     tracker: Any = setup.tracker
-    router_clock = setup.clock
+    router_clock = setup.config.clock
     set_current, reset_current = CURRENT.set, CURRENT.reset
     get_routing, entered = ROUTING.get, ENTERED
     check = functools.partial(check_not_awaitable, fn=fn)

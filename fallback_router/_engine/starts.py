@@ -65,7 +65,9 @@ class Starts(Verdicts):
         """
         setup = self.setup
         if self.number and (
-            self.deadline is not None or setup.budget is not None or not setup.planner.failover
+            self.deadline is not None
+            or setup.config.retry_budget is not None
+            or not setup.planner.failover
         ):
             return _SLOW
         index = candidate.index
@@ -78,7 +80,7 @@ class Starts(Verdicts):
                 return _SLOW
             name = self.names[index]
             try_probe: Any = caps.try_probe  # `_probe_call`, inlined: a frame less per call
-            ttl = setup.probe_ttl if caps.probe_ttl else None
+            ttl = setup.config.timeout if caps.probe_ttl else None  # the budget: the ttl
             self.pending = candidate
             claim = try_probe(name) if ttl is None else try_probe(name, ttl)
             if claim is not None and claim is not True:  # nothing claimed: asked again there
@@ -137,8 +139,8 @@ class Starts(Verdicts):
         caps = setup.caps
         assert caps is not None  # noqa: S101 - probing implies caps
         try_probe: Callable[..., Any] = caps.try_probe  # type: ignore[assignment]
-        if caps.probe_ttl and setup.probe_ttl is not None:
-            return try_probe, (name, setup.probe_ttl)
+        if caps.probe_ttl and setup.config.timeout is not None:  # the budget is the ttl
+            return try_probe, (name, setup.config.timeout)
         return try_probe, (name,)
 
     def _claimed(self, index: int, claim: Any) -> Generator[Any, Any, float | None]:
