@@ -46,7 +46,7 @@ from typing import Any, TypeVar, cast
 
 from ._redact_rules import RULES, SENSITIVE, suspicious
 
-__all__ = ["HTTPFacts", "Redactor", "redact", "scrub"]
+__all__ = ["HTTPFacts", "LastRedaction", "Redactor", "redact", "scrub"]
 
 #: Levels of nested containers (and errors) copied by `scrub`; deeper ones become `…`.
 _DEPTH = 4
@@ -270,3 +270,36 @@ def scrub(error: Exception, redactor: Redactor) -> Exception:
         return _copy(error, redactor, _DEPTH)
     except Exception:  # noqa: BLE001 - any failure to copy falls back to a description
         return RuntimeError(redactor.error_text(error))
+
+
+class LastRedaction:
+    """A router's failures as `(redacted text, scrubbed copy)`; one per router.
+
+    A provider that keeps failing fails the same way: a plain error (only `str`
+    arguments, no attributes) of the same type and arguments as the last one gets
+    the last answer again instead of being redacted twice more (its text and copy
+    depend on nothing else). Thread-safe: the last answer is one tuple, read once.
+    """
+
+    __slots__ = ("_last", "redactor")
+
+    def __init__(self, redactor: Redactor) -> None:
+        self.redactor = redactor
+        self._last: tuple[type[BaseException], tuple[Any, ...], str, Exception] | None = None
+
+    def __call__(self, error: Exception) -> tuple[str, Exception]:
+        """`error`'s redacted text (`Redactor.error_text`) and its `scrub` copy."""
+        args = error.args
+        try:  # only strings are compared: an argument's own __eq__ never runs
+            plain = not error.__dict__ and all(arg.__class__ is str for arg in args)
+        except Exception:  # noqa: BLE001 - an odd error (a raising __dict__) is never reused
+            plain = False
+        last = self._last  # one read: another thread may replace it meanwhile
+        if plain and last is not None and last[0] is error.__class__ and last[1] == args:
+            return last[2], last[3]
+        redactor = self.redactor
+        text = redactor.error_text(error)
+        kept = scrub(error, redactor)
+        if plain:
+            self._last = (error.__class__, args, text, kept)
+        return text, kept

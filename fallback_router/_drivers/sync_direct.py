@@ -47,6 +47,7 @@ class QuietParts:
         "closes",
         "function",
         "hooks",
+        "modulo",
         "names",
         "next_index",
         "pick",
@@ -82,6 +83,8 @@ class QuietParts:
         self.cells = tuple(setup.stats.cell(name) for name in names)
         self.next_index = next_index
         self.pick = None if planner.fixed_first else planner.pick
+        #: The pick is `tick % modulo` (round robin's own): inlined; 0 for any other.
+        self.modulo = count if planner.rotates else 0
         self.plain: set[type[Any]] = set()
         # Hooks, a strategy that tracks calls or picks per call: the shortcut's extra
         # steps, behind one flag so that a plain fallback router pays for none of them.
@@ -175,7 +178,7 @@ def direct_caller(
     assert setup.config.static is not None  # noqa: S101 - checked by QuietParts
     calls = tuple(functools.partial(fn, provider) for provider in setup.config.static[1])
     states, cells, plain, special = parts.states, parts.cells, parts.plain, parts.special
-    closes, ticks, names = parts.closes, parts.ticks, parts.names
+    closes, ticks, names, modulo = parts.closes, parts.ticks, parts.names, parts.modulo
     next_index: Any = parts.next_index  # both set when `ticks`
     pick: Any = parts.pick
     tracker: Any = setup.tracker
@@ -199,7 +202,7 @@ def direct_caller(
         tick = index = call_id = 0
         if ticks:  # round robin without hooks: the tick and the pick, inlined
             tick = next_index()
-            index = pick(names, tick)
+            index = tick % modulo if modulo else pick(names, tick)
         elif special:
             tick, index, call_id = parts.opening()
         token = set_current(states[index])

@@ -26,7 +26,7 @@ from fallback_router._events import (
     builder,
 )
 from fallback_router._policy import explicit_duration
-from fallback_router._redact import Redactor, redact, scrub
+from fallback_router._redact import LastRedaction, Redactor, redact
 from fallback_router._surfaces import log as _log
 from fallback_router._surfaces.log import DEBUG, INFO, WARNING, wants
 
@@ -73,7 +73,6 @@ class Recorder:
     """
 
     __slots__ = (
-        "_last",
         "cooldown_for",
         "cooldown_on",
         "emit",
@@ -82,6 +81,7 @@ class Recorder:
         "failed_phrase",
         "fallback_on",
         "hooks",
+        "redacted",
         "redactor",
         "stats",
         "strategy",
@@ -117,31 +117,8 @@ class Recorder:
         self.emit = delivery.emit
         #: Send two events in order (the happy path's pairs), one call for both.
         self.emit_two = delivery.emit_two
-        #: The last plain error redacted: `(type, args, text, copy)` (see `redacted`).
-        self._last: tuple[type[BaseException], tuple[Any, ...], str, Exception] | None = None
-
-    def redacted(self, error: Exception) -> tuple[str, Exception]:
-        """`error`'s redacted text and its scrubbed copy (`scrub`), for the counts.
-
-        A provider that keeps failing fails the same way: a plain error (only `str`
-        arguments, no attributes) equal to the last one, same type and arguments, gets
-        the last answer again instead of being redacted twice more. Its text and copy
-        depend on nothing else.
-        """
-        args = error.args
-        try:  # only strings are compared: an argument's own __eq__ never runs
-            plain = not error.__dict__ and all(arg.__class__ is str for arg in args)
-        except Exception:  # noqa: BLE001 - an odd error (a raising __dict__) is never reused
-            plain = False
-        last = self._last  # one read: another thread may replace it meanwhile
-        if plain and last is not None and last[0] is error.__class__ and last[1] == args:
-            return last[2], last[3]
-        redactor = self.redactor
-        text = redactor.error_text(error)
-        kept = scrub(error, redactor)
-        if plain:
-            self._last = (error.__class__, args, text, kept)
-        return text, kept
+        #: `(text, copy)` of a failure's error: redacted, and scrubbed for the counts.
+        self.redacted = LastRedaction(redactor)
 
     def failure_args(self, name: str, error: Exception) -> tuple[Any, ...]:
         """The arguments of the tracker's `record_failure` for `error` (failure path only).
