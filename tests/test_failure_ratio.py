@@ -324,12 +324,15 @@ def test_invalid_options_name_the_value(make):
         ({"failure_ratio": 0.5, "sampling": 0}, "sampling must be a finite number > 0, got 0"),
         ({"failure_ratio": 0.5, "sampling": math.inf}, "got inf"),
         ({"failure_ratio": 0.5, "sampling": -1}, "got -1"),
+        ({"minimum_calls": 5}, "minimum_calls=5, sampling=30.0 shape the failure ratio"),
+        ({"sampling": 60}, "minimum_calls=10, sampling=60 shape the failure ratio: they need"),
     ]
     for options, message in bad:
         with pytest.raises(InvalidConfigError) as info:
             make(**options)
         assert message in str(info.value), (options, str(info.value))
     assert make(failure_ratio=1).ratio.ratio == 1.0
+    assert make(minimum_calls=10, sampling=30).ratio is None  # the defaults, said aloud
 
 
 # -- through a routed function --------------------------------------------------------------

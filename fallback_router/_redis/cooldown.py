@@ -77,7 +77,8 @@ class RedisCooldown:
             by every process: failures judged atomically on the server, successes sent
             in batches within `refresh` (see the Cooldowns guide).
         minimum_calls: outcomes the shared window needs before the ratio may trip.
-        sampling: seconds of the shared window.
+        sampling: seconds of the shared window. Either one set to other than its
+            default without `failure_ratio` is an `InvalidConfigError`.
         clock: monotonic clock for the back-off, the mirror and the local fallback.
 
     Fail-open: when Redis is unreachable or slow, the tracker uses a process-local

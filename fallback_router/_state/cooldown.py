@@ -49,6 +49,8 @@ class InMemoryCooldown(CooldownTables):
         minimum_calls: outcomes the window needs before the ratio may trip (default 10).
         sampling: seconds of the ratio's window (default 30), kept in 10 buckets of
             `sampling / 10` seconds: an outcome older than `sampling` never counts.
+            Either one set to other than its default without `failure_ratio` is an
+            `InvalidConfigError` (it would change nothing).
         clock: a zero-argument callable returning seconds; default
             `time.monotonic`, looked up at every call so freezegun reaches it.
 
