@@ -283,7 +283,8 @@ class RedisCooldown:
         retry_after = read_retry_after(name, error) if duration is None else duration
 
         def op() -> float:
-            successes = self._pending.take(name) if self.ratio is not None else 0
+            with self._pending.sending:  # a flush under way lands first
+                successes = self._pending.take(name) if self.ratio is not None else 0
             script, args = window.failure_call(
                 self.policy, self.ratio, retry_after, self.half_open, successes
             )
