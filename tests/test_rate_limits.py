@@ -78,7 +78,7 @@ def test_specs_beyond_2_53_are_invalid_config_naming_the_value(spec, named):
     assert named in str(info.value)
 
 
-REQUESTS = "RateLimit requests must be an int from 1 to 2**53"
+REQUESTS = "RateLimit requests must be a finite number > 0 and <= 2**53"
 PER = "RateLimit per must be a finite number of seconds > 0 and <= 2**53"
 
 
@@ -87,7 +87,8 @@ PER = "RateLimit per must be a finite number of seconds > 0 and <= 2**53"
     [
         ((0, 1.0), f"{REQUESTS}, got 0"),
         ((True, 1.0), f"{REQUESTS}, got True"),
-        ((2.0, 1.0), f"{REQUESTS}, got 2.0"),
+        ((-2.5, 1.0), f"{REQUESTS}, got -2.5"),
+        (("2", 1.0), f"{REQUESTS}, got '2'"),
         ((math.nan, 1.0), f"{REQUESTS}, got nan"),
         ((math.inf, 1.0), f"{REQUESTS}, got inf"),
         ((2**53 + 1, 1.0), f"{REQUESTS}, got {2**53 + 1}"),

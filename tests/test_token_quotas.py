@@ -485,9 +485,14 @@ def test_burst_above_requests_saves_up_more(quotas):
     [
         (lambda: RateLimit(5, 1.0, burst=0), "burst"),
         (lambda: RateLimit(5, 1.0, burst=2**53 + 1), "burst"),
-        (lambda: RateLimit(5, 1.0, burst=1.5), "burst"),  # type: ignore[arg-type]
+        (lambda: RateLimit(5, 1.0, burst=0.5), "burst"),
+        (lambda: RateLimit(5, 1.0, burst=float("inf")), "burst"),
         (lambda: RateLimit(5, 1.0, burst=True), "burst"),  # type: ignore[arg-type]
+        (lambda: RateLimit(5, 1.0, burst="2"), "burst"),  # type: ignore[arg-type]
         (lambda: TokenLimit(0, 60.0), "tokens"),
+        (lambda: TokenLimit(-1.5, 60.0), "tokens"),
+        (lambda: TokenLimit(float("nan"), 60.0), "tokens"),
+        (lambda: TokenLimit(True, 60.0), "tokens"),
         (lambda: TokenLimit(2**53 + 1, 60.0), "tokens"),
         (lambda: TokenLimit(10, float("inf")), "per"),
         (lambda: TokenLimit(10, 0), "per"),
@@ -502,6 +507,27 @@ def test_invalid_limits_are_refused_by_name(build, named):
     with pytest.raises(InvalidConfigError, match=r".") as info:
         build()
     assert named in str(info.value)
+
+
+def test_limits_take_any_positive_finite_number(quotas):
+    """DESIGN §6: counts are positive finite numbers (burst >= 1), not only ints.
+
+    `TokenLimit(1e6, 60)` is a million tokens a minute; `RateLimit(0.5, 1.0)` one call
+    every 2 s (below 1 the bucket still holds one call); the displays write whole
+    numbers without a fraction. The same in memory and on Redis."""
+    assert str(TokenLimit(1e6, 60)) == "1000000 tokens/min"
+    assert str(RateLimit(2.0, 1.0)) == "2/s"
+    assert str(RateLimit(0.5, 1.0)) == "0.5/s"
+    assert str(RateLimit(10, 1.0, burst=2.5)) == "10/s (burst 2.5)"
+    assert (TokenLimit(1e6, 60).capacity, RateLimit(0.5, 1.0).capacity) == (1_000_000, 1)
+    limiter = quotas.make({"a": RateLimit(0.5, 1.0), "t": TokenLimit(1e6, 1e7)})  # slow refill
+    assert limiter.try_acquire("a")
+    assert not limiter.try_acquire("a")
+    assert 1.9 < limiter.wait_time("a") <= 2.0
+    quotas.advance(2.0)
+    assert limiter.try_acquire("a")
+    assert limiter.try_acquire("t", 999_999)
+    assert not limiter.try_acquire("t", 2)
 
 
 def test_specs_read_token_quotas():

@@ -206,6 +206,6 @@ class Starts(Verdicts):
             tabs = self.tabs
             if tabs is not None:  # token quotas: the reservation is the attempt's now
                 for lease in kept:
-                    if lease.__class__ is Tab:
+                    if isinstance(lease, Tab):
                         lease.started = True
                         tabs[index] = lease
