@@ -159,7 +159,7 @@ def _within(value: object, low: int, *, inclusive: bool) -> bool:
 
 
 def _amount(value: float) -> str:
-    """A limit's count as the spec strings write it: `20`, `1000000`, `0.5`."""
+    """A limit's count for display: `20`, `1000000` (a whole float), `0.5`."""
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 

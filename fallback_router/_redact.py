@@ -37,6 +37,7 @@ without request or response objects.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -275,31 +276,48 @@ def scrub(error: Exception, redactor: Redactor) -> Exception:
 class LastRedaction:
     """A router's failures as `(redacted text, scrubbed copy)`; one per router.
 
-    A provider that keeps failing fails the same way: a plain error (only `str`
-    arguments, no attributes) of the same type and arguments as the last one gets
-    the last answer again instead of being redacted twice more (its text and copy
-    depend on nothing else). Thread-safe: the last answer is one tuple, read once.
+    A provider that keeps failing fails the same way. A plain error (its type keeps
+    `BaseException.__str__`, so its text is its arguments'; only `str` arguments; no
+    attributes or notes) whose type and arguments equal the last plain one's gets the
+    last text again and a new copy built from the same redacted arguments (never the
+    same object), instead of being redacted again. The raw arguments are not kept:
+    they are compared by hash and lengths. `redact=` rules run once per run of equal
+    failures. Thread-safe: the last answer is one tuple, read once.
     """
 
     __slots__ = ("_last", "redactor")
 
     def __init__(self, redactor: Redactor) -> None:
         self.redactor = redactor
-        self._last: tuple[type[BaseException], tuple[Any, ...], str, Exception] | None = None
+        #: `(type, hash of the args, their lengths, text, redacted args)` of the last one.
+        self._last: tuple[type[Exception], int, tuple[int, ...], str, tuple[Any, ...]] | None
+        self._last = None
 
     def __call__(self, error: Exception) -> tuple[str, Exception]:
         """`error`'s redacted text (`Redactor.error_text`) and its `scrub` copy."""
-        args = error.args
+        cls, args = error.__class__, error.args
         try:  # only strings are compared: an argument's own __eq__ never runs
-            plain = not error.__dict__ and all(arg.__class__ is str for arg in args)
+            plain = (
+                cls.__str__ is _ARGS_STR
+                and not error.__dict__
+                and all(arg.__class__ is str for arg in args)
+            )
         except Exception:  # noqa: BLE001 - an odd error (a raising __dict__) is never reused
             plain = False
+        key, lengths = (hash(args), tuple([len(arg) for arg in args])) if plain else (0, ())
         last = self._last  # one read: another thread may replace it meanwhile
-        if plain and last is not None and last[0] is error.__class__ and last[1] == args:
-            return last[2], last[3]
+        if plain and last is not None and last[0] is cls and last[1:3] == (key, lengths):
+            with contextlib.suppress(Exception):  # else redacted below, as the first time
+                clone = cls.__new__(cls, *last[4])
+                clone.args = last[4]
+                return last[3], clone
         redactor = self.redactor
         text = redactor.error_text(error)
         kept = scrub(error, redactor)
-        if plain:
-            self._last = (error.__class__, args, text, kept)
+        if plain and kept.__class__ is cls and not kept.__dict__:
+            self._last = (cls, key, lengths, text, kept.args)
         return text, kept
+
+
+#: The `__str__` of an error whose text is its arguments' only.
+_ARGS_STR = BaseException.__str__

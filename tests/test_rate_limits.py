@@ -473,7 +473,9 @@ def test_a_shared_redis_bucket_passes_a_provider_over_on_every_path(redis_client
     assert [fn(), fn()] == ["a", "a"]
     result = fn.route()
     assert (result.provider, result.skipped) == ("b", ("a",))
-    assert limits.tokens("a") == pytest.approx(0.0, abs=1e-3)
+    # Empty but for the refill since (the server's clock: 1/30 token a second; a busy
+    # machine may take seconds): far from a token.
+    assert 0.0 <= limits.tokens("a") < 0.5
 
 
 def test_redis_namespaces_separate_and_share(redis_client):

@@ -96,3 +96,47 @@ def test_arguments_that_are_not_strings_are_never_compared() -> None:
     assert fail(call) == "Boom: Touchy()"
     assert fail(call) == "Boom: Touchy()"
     assert call.router.status()["a"].failures == 3  # type: ignore[attr-defined]
+
+
+def test_a_reused_redaction_is_a_new_copy_each_time() -> None:
+    """A user who raises (or annotates) one `last_error` changes no later one: each
+    failure's copy is its own, without traceback, notes or frames."""
+    call, _ = counting_router([Boom("down"), Boom("down")])
+    fail(call)
+    first = call.router.status()["a"].last_error  # type: ignore[attr-defined]
+    with pytest.raises(Boom):
+        raise first
+    first.add_note("user note")
+    fail(call)
+    second = call.router.status()["a"].last_error  # type: ignore[attr-defined]
+    assert second is not first
+    assert (type(second), second.args) == (Boom, ("down",))
+    assert second.__traceback__ is None
+    assert getattr(second, "__notes__", None) is None
+
+
+def test_errors_whose_text_is_not_only_their_arguments_are_redacted_afresh() -> None:
+    """`OSError`'s filename, a slot read by `__str__`, a custom `__str__`: never reused."""
+
+    class Coded(Exception):
+        __slots__ = ("code",)
+
+        def __init__(self, message: str, code: int) -> None:
+            super().__init__(message)
+            self.code = code
+
+        def __str__(self) -> str:
+            return f"{self.args[0]} (code {self.code})"
+
+    call, _ = counting_router(
+        [
+            OSError("E1", "denied", "/home/alice/a.txt"),
+            OSError("E1", "denied", "/home/bob/b.txt"),
+            Coded("failed", 500),
+            Coded("failed", 429),
+        ]
+    )
+    assert "alice" in fail(call)
+    assert "bob" in fail(call)
+    assert fail(call) == "Coded: failed (code 500)"
+    assert fail(call) == "Coded: failed (code 429)"

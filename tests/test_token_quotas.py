@@ -733,3 +733,17 @@ def test_a_wait_longer_than_the_platform_allows_waits_instead_of_crashing():
     assert entered.wait(10)
     time.sleep(0.5)  # not a cooldown wait: time for an overflow to surface, if any
     assert errors == []
+
+
+@pytest.mark.parametrize(
+    "limit",
+    [RateLimit(1, 2**53), RateLimit(0.5, 2**53), RateLimit(1e-300, 1.0), TokenLimit(1e-300, 1.0)],
+    ids=["per-2**53", "half-per-2**53", "tiny-requests", "tiny-tokens"],
+)
+def test_a_bucket_that_refills_over_centuries_works_on_every_backend(quotas, limit):
+    """The slowest valid limits (DESIGN §6: up to 2**53) take, refuse and report a wait
+    in memory and on Redis alike (no expiry or wait the server rejects, no fail-open)."""
+    limiter = quotas.make({"a": limit})
+    assert limiter.try_acquire("a", 1)  # a request, or one token reserved
+    assert not limiter.try_acquire("a", 1)
+    assert limiter.wait_time("a", 1) > 10**6

@@ -27,6 +27,7 @@ from fallback_router._engine.record import (
 from fallback_router._engine.setup import Setup
 from fallback_router._results import CURRENT, new_attempt, new_result
 from fallback_router._routing import ENTERED, ROUTING
+from fallback_router._state.counters import stepper
 
 from .loop import on_loop, running_loop
 from .responses import check_not_awaitable
@@ -174,7 +175,7 @@ def direct_caller(
 ) -> Callable[..., Any]:
     """Return `call(*args, **kwargs)` routing `fn`, the quiet shortcut inlined."""
     counter = setup.planner.counter
-    parts = QuietParts(setup, want_result, function, counter and counter.next_index)
+    parts = QuietParts(setup, want_result, function, counter and stepper(counter))
     assert setup.config.static is not None  # noqa: S101 - checked by QuietParts
     calls = tuple(functools.partial(fn, provider) for provider in setup.config.static[1])
     states, cells, plain, special = parts.states, parts.cells, parts.plain, parts.special

@@ -10,7 +10,7 @@ from typing import Protocol, runtime_checkable
 
 from fallback_router._errors import InvalidConfigError
 
-__all__ = ["InMemoryRoundRobin", "RoundRobinCounter"]
+__all__ = ["InMemoryRoundRobin", "RoundRobinCounter", "stepper"]
 
 
 @runtime_checkable
@@ -35,15 +35,15 @@ class InMemoryRoundRobin:
     """An in-process [`RoundRobinCounter`][fallback_router.RoundRobinCounter], exact under threads.
 
     Pass one instance as `counter=` to several routers to share their rotation.
-    `next_index()` is one step of an `itertools.count`: a single C call that no
-    other thread can interleave with while the GIL is held, so no value is lost or
+    Each index is one step of an `itertools.count`: a single C call that no other
+    thread can interleave with while the GIL is held, so no value is lost or
     repeated and no lock is taken. On a free-threaded build (no GIL), a lock guards it.
 
     Version:
         Added in 0.1.0. Changed in 0.3.0: lock-free under the GIL.
     """
 
-    __slots__ = ("_count", "_lock", "next_index")
+    __slots__ = ("_count", "_lock", "_step")
 
     #: `next_index` never waits on the network.
     blocking = False
@@ -54,12 +54,13 @@ class InMemoryRoundRobin:
             raise InvalidConfigError(msg)
         self._count = itertools.count(start)
         self._lock = threading.Lock()
-        #: Return the next index, starting at `start` (default 0).
-        self.next_index: Callable[[], int] = (
-            self._count.__next__ if _gil_enabled() else self._locked_next
-        )
+        self._step: Callable[[], int] = self._count.__next__ if _gil_enabled() else self._locked
 
-    def _locked_next(self) -> int:
+    def next_index(self) -> int:
+        """Return the next index, starting at `start` (default 0)."""
+        return self._step()
+
+    def _locked(self) -> int:
         with self._lock:
             return next(self._count)
 
@@ -67,6 +68,16 @@ class InMemoryRoundRobin:
         with self._lock:  # free-threaded builds: no step while the count is read
             text = repr(self._count)  # "count(N)": N is the next index
         return f"InMemoryRoundRobin(next={text[6:-1]})"
+
+
+def stepper(counter: RoundRobinCounter) -> Callable[[], int]:
+    """`counter.next_index`, or for an `InMemoryRoundRobin` its step itself (one C call).
+
+    A subclass that overrides `next_index` gets its own method.
+    """
+    if type(counter) is InMemoryRoundRobin:
+        return counter._step  # noqa: SLF001 - this module's own class
+    return counter.next_index
 
 
 def _gil_enabled() -> bool:
