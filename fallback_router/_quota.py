@@ -30,7 +30,7 @@ from ._lease import RATE_LIMITED, Refusal
 from ._redact import redact
 from ._surfaces import log as _log
 
-__all__ = ["Quota", "Tab", "check_tokens", "judge_all", "open_tab", "quota_of"]
+__all__ = ["Quota", "Tab", "check_tokens", "judge_all", "quota_of"]
 
 
 #: The largest token count a call may reserve or settle (as for configured limits: a
@@ -63,7 +63,7 @@ class Tab:
         self.quota = quota
         self.name = name
         self.reserved = reserved
-        #: The attempt started (`open_tab`): its request token is spent.
+        #: The attempt started (`Starts._begin`): its request token is spent.
         self.started = False
         self.used: int | None = None
         self.verdict: bool | None = None
@@ -71,8 +71,9 @@ class Tab:
 
     def release(self) -> None:
         """The attempt ended (settled once judged), or never started (all given back)."""
-        if self.started:
-            self.end()
+        if self.started:  # `end()` inline: a frame less on every attempt
+            if self.marks.pop():
+                self.close()
         else:
             self.quota.rates.refund(self.name, self.reserved)
 
@@ -90,11 +91,6 @@ class Tab:
             self.verdict = ok
             if self.marks.pop():
                 self.close()
-
-    def end(self) -> None:
-        """The attempt really ended (its slot went back; called once per attempt)."""
-        if self.marks.pop():
-            self.close()
 
     def close(self) -> None:
         """Settle: the count, else the estimate for a success and nothing for a failure."""
@@ -183,10 +179,12 @@ class Quota:
                 self.read(tab, response)
         elif buffer and response:
             self.read(tab, response[-1])
-        if tab.verdict is None:  # judge(True) inline; an unbuffered stream's relay reads
-            tab.verdict = True  # its last item
+        if tab.verdict is None:  # judge(True) and close() inline; an unbuffered stream's
+            tab.verdict = True  # relay reads its last item
             if tab.marks.pop():
-                tab.close()
+                used, reserved = tab.used, tab.reserved
+                if used is not None and used != reserved:  # None: the estimate stands
+                    self.settle(tab.name, used, reserved)
 
     def read(self, tab: Tab | None, response: Any) -> None:
         """Read `usage_of(response)` into `tab` (None: the count stays as it is)."""
@@ -229,19 +227,6 @@ def quota_of(
     if rates is None or getattr(rates, "holds_tokens", False) is not True:
         return None
     return Quota(rates, estimate, usage_of)
-
-
-def open_tab(call: Any, index: int, state: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Attempt `index` starts: its reservation (its rate gate's lease) is noted.
-
-    Kept in `call.tabs` and carried by its state (for `settle()`); none when unlimited.
-    """
-    for lease in call.leases.get(index, ()):
-        if lease.__class__ is Tab:
-            lease.started = True
-            call.tabs[index] = lease
-            return (*state, lease)
-    return state
 
 
 def judge_all(tabs: dict[int, Tab] | None) -> None:

@@ -60,9 +60,12 @@ class RateLimit:
     [`parse`][fallback_router.RateLimit.parse].
 
     Args:
-        requests: calls allowed per `per` seconds, an int from 1 to 2**53.
+        requests: calls allowed per `per` seconds, a finite number > 0 (at most
+            2**53; `RateLimit(0.5, 1.0)` is one call every 2 s: below 1, the bucket
+            still holds one call).
         per: seconds to refill `requests` tokens, a finite number > 0 (at most 2**53).
-        burst: the bucket's capacity, an int from 1 to 2**53 (None: `requests`).
+        burst: the bucket's capacity, a finite number >= 1 (at most 2**53; None:
+            `requests`).
 
     Raises:
         InvalidConfigError: `requests`, `per` or `burst` is out of range.
@@ -71,25 +74,19 @@ class RateLimit:
         Added in 0.3.0.
     """
 
-    requests: int
+    requests: float
     per: float
-    burst: int | None = None
+    burst: float | None = None
 
     def __post_init__(self) -> None:
-        requests: object = self.requests
-        if (
-            isinstance(requests, bool)
-            or not isinstance(requests, int)
-            or not 1 <= requests <= MAX_VALUE
-        ):
-            msg = f"RateLimit requests must be an int from 1 to 2**53, got {shown(requests)}"
-            raise InvalidConfigError(msg)
+        _check_amount("RateLimit requests", self.requests)
         _check_per("RateLimit", self.per)
         burst: object = self.burst
-        if burst is not None and (
-            isinstance(burst, bool) or not isinstance(burst, int) or not 1 <= burst <= MAX_VALUE
-        ):
-            msg = f"RateLimit burst must be None or an int from 1 to 2**53, got {shown(burst)}"
+        if burst is not None and not _within(burst, 1, inclusive=True):
+            msg = (
+                "RateLimit burst must be None or a finite number >= 1 and <= 2**53, "
+                f"got {shown(burst)}"
+            )
             raise InvalidConfigError(msg)
 
     @property
@@ -98,9 +95,11 @@ class RateLimit:
         return self.requests / self.per
 
     @property
-    def capacity(self) -> int:
-        """The bucket's size: `burst`, or `requests` without one."""
-        return self.requests if self.burst is None else self.burst
+    def capacity(self) -> float:
+        """The bucket's size: `burst`, or `requests` without one (at least 1: one call)."""
+        if self.burst is not None:
+            return self.burst
+        return max(self.requests, 1)
 
     @classmethod
     def parse(cls, value: str | RateLimit) -> RateLimit:
@@ -123,8 +122,8 @@ class RateLimit:
         return limit
 
     def __str__(self) -> str:
-        text = f"{self.requests}/{_unit(self.per)}"
-        return text if self.burst is None else f"{text} (burst {self.burst})"
+        text = f"{_amount(self.requests)}/{_unit(self.per)}"
+        return text if self.burst is None else f"{text} (burst {_amount(self.burst)})"
 
 
 def _number(value: object) -> float:
@@ -135,6 +134,33 @@ def _number(value: object) -> float:
         except OverflowError:  # an int too large for a float
             return math.inf
     return math.nan
+
+
+def _check_amount(what: str, value: object) -> None:
+    """`value` is a finite number > 0 and <= 2**53 (not a bool), else `InvalidConfigError`."""
+    if not _within(value, 0, inclusive=False):
+        msg = f"{what} must be a finite number > 0 and <= 2**53, got {shown(value)}"
+        raise InvalidConfigError(msg)
+
+
+def _within(value: object, low: int, *, inclusive: bool) -> bool:
+    """`value` is a real number (not a bool) above `low` (or equal) and at most 2**53.
+
+    Ints are compared exactly (2**53 + 1 is out, though it converts to 2.0**53).
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        number: float = value
+    else:
+        number = _number(value)
+        if not math.isfinite(number):
+            return False
+    above = number >= low if inclusive else number > low
+    return above and number <= MAX_VALUE
+
+
+def _amount(value: float) -> str:
+    """A limit's count for display: `20`, `1000000` (a whole float), `0.5`."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
 def _check_per(kind: str, per: object) -> None:
@@ -159,7 +185,8 @@ class TokenLimit:
     read in `rate_limits=`.
 
     Args:
-        tokens: tokens allowed per `per` seconds, an int from 1 to 2**53.
+        tokens: tokens allowed per `per` seconds, a finite number > 0 (at most 2**53;
+            `TokenLimit(1e6, 60)` is a million a minute).
         per: seconds to refill `tokens`, a finite number > 0 (at most 2**53).
 
     Raises:
@@ -169,14 +196,11 @@ class TokenLimit:
         Added in 0.3.0.
     """
 
-    tokens: int
+    tokens: float
     per: float
 
     def __post_init__(self) -> None:
-        tokens: object = self.tokens
-        if isinstance(tokens, bool) or not isinstance(tokens, int) or not 1 <= tokens <= MAX_VALUE:
-            msg = f"TokenLimit tokens must be an int from 1 to 2**53, got {shown(tokens)}"
-            raise InvalidConfigError(msg)
+        _check_amount("TokenLimit tokens", self.tokens)
         _check_per("TokenLimit", self.per)
 
     @property
@@ -185,12 +209,12 @@ class TokenLimit:
         return self.tokens / self.per
 
     @property
-    def capacity(self) -> int:
-        """The bucket's size (`tokens`)."""
-        return self.tokens
+    def capacity(self) -> float:
+        """The bucket's size: `tokens` (at least 1: an attempt needs one token to start)."""
+        return max(self.tokens, 1)
 
     def __str__(self) -> str:
-        return f"{self.tokens} tokens/{_unit(self.per)}"
+        return f"{_amount(self.tokens)} tokens/{_unit(self.per)}"
 
 
 #: One limit of a provider: requests or tokens.

@@ -37,6 +37,7 @@ without request or response objects.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -46,7 +47,7 @@ from typing import Any, TypeVar, cast
 
 from ._redact_rules import RULES, SENSITIVE, suspicious
 
-__all__ = ["HTTPFacts", "Redactor", "redact", "scrub"]
+__all__ = ["HTTPFacts", "LastRedaction", "Redactor", "redact", "scrub"]
 
 #: Levels of nested containers (and errors) copied by `scrub`; deeper ones become `…`.
 _DEPTH = 4
@@ -270,3 +271,53 @@ def scrub(error: Exception, redactor: Redactor) -> Exception:
         return _copy(error, redactor, _DEPTH)
     except Exception:  # noqa: BLE001 - any failure to copy falls back to a description
         return RuntimeError(redactor.error_text(error))
+
+
+class LastRedaction:
+    """A router's failures as `(redacted text, scrubbed copy)`; one per router.
+
+    A provider that keeps failing fails the same way. A plain error (its type keeps
+    `BaseException.__str__`, so its text is its arguments'; only `str` arguments; no
+    attributes or notes) whose type and arguments equal the last plain one's gets the
+    last text again and a new copy built from the same redacted arguments (never the
+    same object), instead of being redacted again. The raw arguments are not kept:
+    they are compared by hash and lengths. `redact=` rules run once per run of equal
+    failures. Thread-safe: the last answer is one tuple, read once.
+    """
+
+    __slots__ = ("_last", "redactor")
+
+    def __init__(self, redactor: Redactor) -> None:
+        self.redactor = redactor
+        #: `(type, hash of the args, their lengths, text, redacted args)` of the last one.
+        self._last: tuple[type[Exception], int, tuple[int, ...], str, tuple[Any, ...]] | None
+        self._last = None
+
+    def __call__(self, error: Exception) -> tuple[str, Exception]:
+        """`error`'s redacted text (`Redactor.error_text`) and its `scrub` copy."""
+        cls, args = error.__class__, error.args
+        try:  # only strings are compared: an argument's own __eq__ never runs
+            plain = (
+                cls.__str__ is _ARGS_STR
+                and not error.__dict__
+                and all(arg.__class__ is str for arg in args)
+            )
+        except Exception:  # noqa: BLE001 - an odd error (a raising __dict__) is never reused
+            plain = False
+        key, lengths = (hash(args), tuple([len(arg) for arg in args])) if plain else (0, ())
+        last = self._last  # one read: another thread may replace it meanwhile
+        if plain and last is not None and last[0] is cls and last[1:3] == (key, lengths):
+            with contextlib.suppress(Exception):  # else redacted below, as the first time
+                clone = cls.__new__(cls, *last[4])
+                clone.args = last[4]
+                return last[3], clone
+        redactor = self.redactor
+        text = redactor.error_text(error)
+        kept = scrub(error, redactor)
+        if plain and kept.__class__ is cls and not kept.__dict__:
+            self._last = (cls, key, lengths, text, kept.args)
+        return text, kept
+
+
+#: The `__str__` of an error whose text is its arguments' only.
+_ARGS_STR = BaseException.__str__

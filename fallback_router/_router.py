@@ -170,30 +170,15 @@ class Router:
         limited = limited or config.idle_timeout is not None
         quota = quota_of(config.rate_limits, config.estimate_tokens, config.usage_of)
         self.setup = Setup(
-            static=config.static,
-            dynamic=config.dynamic,
+            config=config,
             planner=planner,
             tracker=tracker,
             caps=caps,
-            limiter=config.limiter,
             gates=gates_of(config.limiter, config.rate_limits, quota),
             abandoned=ConcurrencyLimiter(config.max_abandoned) if limited else None,
-            rates=config.rate_limits,
-            budget=config.retry_budget,
-            retry=config.retry,
-            clock=config.clock,
-            timeout=config.timeout,
-            attempt_timeout=config.attempt_timeout,
-            first_item_timeout=config.first_item_timeout,
-            idle_timeout=config.idle_timeout,
-            hedge_after=config.hedge_after,
-            wait_for_cooldown=config.wait_for_cooldown,
-            accept=config.accept,
             respect_retry_after=config.respect_retry_after and tracker is not None,
             quota=quota,
             buffer=config.stream_failover == "buffer",
-            reraise=config.reraise,
-            probe_ttl=config.timeout,
             recorder=recorder,
             stats=stats,
             affinity=Affinity(config.affinity_size, config.affinity_ttl),
@@ -208,11 +193,11 @@ class Router:
     def _happy_path_allowed(self) -> bool:
         """The happy path may serve calls: nothing around the first attempt to do."""
         setup, config = self.setup, self.config
-        if setup.static is None or setup.limits or setup.abandoned is not None:
+        if config.static is None or setup.limits or setup.abandoned is not None:
             return False
-        if setup.limiter is not None or setup.rates is not None or setup.budget is not None:
+        if config.limiter is not None or config.rate_limits is not None:
             return False
-        if setup.accept is not None:
+        if config.retry_budget is not None or config.accept is not None:
             return False
         tracker = setup.tracker
         if tracker is None:

@@ -84,6 +84,9 @@ class Planner:
         del tick, benched
         return list(range(len(names)))
 
+    #: `pick` is `tick % len(names)` (round robin): the happy path inlines it.
+    rotates = False
+
     def pick(self, names: tuple[str, ...], tick: int) -> int:
         """The first provider of a call while none is benched (the happy path)."""
         return self.order(names, tick, None)[0]
@@ -138,6 +141,7 @@ class _Rotation(Planner):
 
     name = "round_robin"
     fixed_first = False
+    rotates = True
 
     def pick(self, names: tuple[str, ...], tick: int) -> int:
         return tick % len(names)

@@ -324,12 +324,15 @@ def test_invalid_options_name_the_value(make):
         ({"failure_ratio": 0.5, "sampling": 0}, "sampling must be a finite number > 0, got 0"),
         ({"failure_ratio": 0.5, "sampling": math.inf}, "got inf"),
         ({"failure_ratio": 0.5, "sampling": -1}, "got -1"),
+        ({"minimum_calls": 5}, "minimum_calls=5, sampling=30.0 shape the failure ratio"),
+        ({"sampling": 60}, "minimum_calls=10, sampling=60 shape the failure ratio: they need"),
     ]
     for options, message in bad:
         with pytest.raises(InvalidConfigError) as info:
             make(**options)
         assert message in str(info.value), (options, str(info.value))
     assert make(failure_ratio=1).ratio.ratio == 1.0
+    assert make(minimum_calls=10, sampling=30).ratio is None  # the defaults, said aloud
 
 
 # -- through a routed function --------------------------------------------------------------
@@ -491,3 +494,42 @@ def test_two_processes_share_the_redis_window(redis_server, redis_client, spawn)
         assert first.apply(record_outcomes, (redis_server.url, "shared", 6, 3)) == [0.0] * 3
         assert second.apply(record_outcomes, (redis_server.url, "shared", 0, 1)) == [60.0]
     assert redis_client.pttl("fallback_router:{shared}:cooldown:a") > 50_000
+
+
+def test_successes_on_their_way_land_before_the_next_failure_is_judged(redis_client, monkeypatch):
+    """A flush of this process's successes under way (a mirror read in another thread)
+    lands before a failure that follows them is judged: 9 successes then 1 failure is a
+    ratio of 0.1 (no trip), never 1 failure alone (a trip)."""
+    import fallback_router._redis.ratio as ratio_module
+
+    tracker = RedisCooldown(
+        redis_client, namespace="order", failure_ratio=0.5, minimum_calls=1, threshold=100,
+        op_timeout=PATIENT,
+    )  # fmt: skip
+    for _ in range(9):
+        tracker.record_success("a")
+    taken, release = threading.Event(), threading.Event()
+    original = ratio_module.width_ms
+
+    def slow_width(rule: Any) -> int:  # the flush's thread pauses with the successes taken
+        if threading.current_thread().name == "flusher":
+            taken.set()
+            assert release.wait(30)
+        return original(rule)
+
+    monkeypatch.setattr(ratio_module, "width_ms", slow_width)
+    flusher = threading.Thread(target=tracker.snapshot, name="flusher")
+    flusher.start()
+    assert taken.wait(30)
+    judged: list[float] = []
+    failing = threading.Thread(
+        target=lambda: judged.append(tracker.record_failure("a", RuntimeError("down")))
+    )
+    failing.start()
+    failing.join(1.0)  # a failure that does not wait would be judged by now, alone
+    release.set()
+    flusher.join(30)
+    failing.join(30)
+    assert judged == [0.0]
+    state = tracker.snapshot()["a"]
+    assert (state.window_failures, state.window_outcomes) == (1, 10)

@@ -78,7 +78,7 @@ def test_specs_beyond_2_53_are_invalid_config_naming_the_value(spec, named):
     assert named in str(info.value)
 
 
-REQUESTS = "RateLimit requests must be an int from 1 to 2**53"
+REQUESTS = "RateLimit requests must be a finite number > 0 and <= 2**53"
 PER = "RateLimit per must be a finite number of seconds > 0 and <= 2**53"
 
 
@@ -87,7 +87,8 @@ PER = "RateLimit per must be a finite number of seconds > 0 and <= 2**53"
     [
         ((0, 1.0), f"{REQUESTS}, got 0"),
         ((True, 1.0), f"{REQUESTS}, got True"),
-        ((2.0, 1.0), f"{REQUESTS}, got 2.0"),
+        ((-2.5, 1.0), f"{REQUESTS}, got -2.5"),
+        (("2", 1.0), f"{REQUESTS}, got '2'"),
         ((math.nan, 1.0), f"{REQUESTS}, got nan"),
         ((math.inf, 1.0), f"{REQUESTS}, got inf"),
         ((2**53 + 1, 1.0), f"{REQUESTS}, got {2**53 + 1}"),
@@ -472,7 +473,9 @@ def test_a_shared_redis_bucket_passes_a_provider_over_on_every_path(redis_client
     assert [fn(), fn()] == ["a", "a"]
     result = fn.route()
     assert (result.provider, result.skipped) == ("b", ("a",))
-    assert limits.tokens("a") == pytest.approx(0.0, abs=1e-3)
+    # Empty but for the refill since (the server's clock: 1/30 token a second; a busy
+    # machine may take seconds): far from a token.
+    assert 0.0 <= limits.tokens("a") < 0.5
 
 
 def test_redis_namespaces_separate_and_share(redis_client):

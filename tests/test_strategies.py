@@ -413,3 +413,20 @@ def test_in_memory_counter_starts_where_told():
     counter = InMemoryRoundRobin(5)
     assert [counter.next_index(), counter.next_index()] == [5, 6]
     assert "next=7" in repr(counter)
+
+
+def test_a_counter_subclass_overriding_next_index_is_asked(path):
+    """A subclass of InMemoryRoundRobin that overrides next_index gets every call."""
+    asked: list[int] = []
+
+    class Logged(InMemoryRoundRobin):
+        __slots__ = ()
+
+        def next_index(self) -> int:
+            index = super().next_index()
+            asked.append(index)
+            return index
+
+    fn = path.routed(["a", "b"], strategy="round_robin", counter=Logged())(lambda p: p)
+    assert [fn() for _ in range(4)] == ["a", "b", "a", "b"]
+    assert asked == [0, 1, 2, 3]

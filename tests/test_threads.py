@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -202,3 +203,21 @@ def test_reset_and_status_are_safe_while_threads_call():
         for t in threads:
             t.join()
     assert errors == []
+
+
+@pytest.mark.parametrize("gil", [True, False], ids=["gil", "free-threaded"])
+def test_the_in_memory_counter_hands_out_each_index_once_under_threads(monkeypatch, gil):
+    """16 threads x 2000 steps: every index from 0 appears exactly once, with or without
+    the GIL (a free-threaded build takes the lock)."""
+    monkeypatch.setattr(sys, "_is_gil_enabled", lambda: gil, raising=False)
+    counter = InMemoryRoundRobin()
+    seen: list[list[int]] = [[] for _ in range(THREADS)]
+
+    def work(index: int) -> None:
+        step = counter.next_index
+        seen[index].extend(step() for _ in range(CALLS))
+
+    run_threads(work)
+    values = sorted(v for part in seen for v in part)
+    assert values == list(range(THREADS * CALLS))
+    assert repr(counter) == f"InMemoryRoundRobin(next={THREADS * CALLS})"

@@ -485,9 +485,14 @@ def test_burst_above_requests_saves_up_more(quotas):
     [
         (lambda: RateLimit(5, 1.0, burst=0), "burst"),
         (lambda: RateLimit(5, 1.0, burst=2**53 + 1), "burst"),
-        (lambda: RateLimit(5, 1.0, burst=1.5), "burst"),  # type: ignore[arg-type]
+        (lambda: RateLimit(5, 1.0, burst=0.5), "burst"),
+        (lambda: RateLimit(5, 1.0, burst=float("inf")), "burst"),
         (lambda: RateLimit(5, 1.0, burst=True), "burst"),  # type: ignore[arg-type]
+        (lambda: RateLimit(5, 1.0, burst="2"), "burst"),  # type: ignore[arg-type]
         (lambda: TokenLimit(0, 60.0), "tokens"),
+        (lambda: TokenLimit(-1.5, 60.0), "tokens"),
+        (lambda: TokenLimit(float("nan"), 60.0), "tokens"),
+        (lambda: TokenLimit(True, 60.0), "tokens"),
         (lambda: TokenLimit(2**53 + 1, 60.0), "tokens"),
         (lambda: TokenLimit(10, float("inf")), "per"),
         (lambda: TokenLimit(10, 0), "per"),
@@ -502,6 +507,27 @@ def test_invalid_limits_are_refused_by_name(build, named):
     with pytest.raises(InvalidConfigError, match=r".") as info:
         build()
     assert named in str(info.value)
+
+
+def test_limits_take_any_positive_finite_number(quotas):
+    """DESIGN §6: counts are positive finite numbers (burst >= 1), not only ints.
+
+    `TokenLimit(1e6, 60)` is a million tokens a minute; `RateLimit(0.5, 1.0)` one call
+    every 2 s (below 1 the bucket still holds one call); the displays write whole
+    numbers without a fraction. The same in memory and on Redis."""
+    assert str(TokenLimit(1e6, 60)) == "1000000 tokens/min"
+    assert str(RateLimit(2.0, 1.0)) == "2/s"
+    assert str(RateLimit(0.5, 1.0)) == "0.5/s"
+    assert str(RateLimit(10, 1.0, burst=2.5)) == "10/s (burst 2.5)"
+    assert (TokenLimit(1e6, 60).capacity, RateLimit(0.5, 1.0).capacity) == (1_000_000, 1)
+    limiter = quotas.make({"a": RateLimit(0.5, 1.0), "t": TokenLimit(1e6, 1e7)})  # slow refill
+    assert limiter.try_acquire("a")
+    assert not limiter.try_acquire("a")
+    assert 1.9 < limiter.wait_time("a") <= 2.0
+    quotas.advance(2.0)
+    assert limiter.try_acquire("a")
+    assert limiter.try_acquire("t", 999_999)
+    assert not limiter.try_acquire("t", 2)
 
 
 def test_specs_read_token_quotas():
@@ -707,3 +733,17 @@ def test_a_wait_longer_than_the_platform_allows_waits_instead_of_crashing():
     assert entered.wait(10)
     time.sleep(0.5)  # not a cooldown wait: time for an overflow to surface, if any
     assert errors == []
+
+
+@pytest.mark.parametrize(
+    "limit",
+    [RateLimit(1, 2**53), RateLimit(0.5, 2**53), RateLimit(1e-300, 1.0), TokenLimit(1e-300, 1.0)],
+    ids=["per-2**53", "half-per-2**53", "tiny-requests", "tiny-tokens"],
+)
+def test_a_bucket_that_refills_over_centuries_works_on_every_backend(quotas, limit):
+    """The slowest valid limits (DESIGN §6: up to 2**53) take, refuse and report a wait
+    in memory and on Redis alike (no expiry or wait the server rejects, no fail-open)."""
+    limiter = quotas.make({"a": limit})
+    assert limiter.try_acquire("a", 1)  # a request, or one token reserved
+    assert not limiter.try_acquire("a", 1)
+    assert limiter.wait_time("a", 1) > 10**6

@@ -88,14 +88,14 @@ class AsyncRun:
                             outcome = Outcome(response, None, start, clock())
                             self.check(response)
                             return judge(setup, state[0], state[1], outcome)
-                    retry = setup.retry
+                    retry = setup.config.retry
                     trigger = setup.recorder.fallback_on
                     if retry is None or error is None or not trigger(error):
                         return Outcome(None, error, start, clock())
                     try:
                         response = await retry_after_first_async(
-                            retry, error, lambda: self.invoke(index), state[3], setup.clock,
-                            setup.budget, trigger,
+                            retry, error, lambda: self.invoke(index), state[3], setup.config.clock,
+                            setup.config.retry_budget, trigger,
                         )  # fmt: skip
                     except Exception as exc:  # noqa: BLE001 - the retries' last error
                         return Outcome(None, exc, start, clock())
@@ -118,8 +118,8 @@ class AsyncRun:
         call = self.call
         setup = call.setup
         limit, kind = call.limit("attempt") if setup.limits else (None, "attempt")
-        state = call.state(index, number, setup.attempt_timeout)
-        if setup.hedge_after is None:
+        state = call.state(index, number, setup.config.attempt_timeout)
+        if setup.config.hedge_after is None:
             try:
                 return await self.attempt(index, state, limit, kind)
             finally:
@@ -131,7 +131,7 @@ class AsyncRun:
     async def await_(self, more: bool) -> Any:
         """Carry out an AWAIT: the next attempt to end, or HEDGE after `hedge_after`."""
         call = self.call
-        hedge_after = call.setup.hedge_after
+        hedge_after = call.setup.config.hedge_after
         timeout = None
         if more and hedge_after is not None:
             newest = max(start for _, start in self.tasks.values())
@@ -314,7 +314,7 @@ async def _wait(call: CallState, action: Wait) -> str | None:
     """Carry out a `Wait` without blocking the loop."""
     gate, names, until = action.gate, action.names, action.until
     if gate is not None and names:
-        got: str | None = await gate.acquire_any_async(names, until, call.setup.clock)
+        got: str | None = await gate.acquire_any_async(names, until, call.setup.config.clock)
         return got
     if until is not None:
         delay = until - call.clock()

@@ -16,6 +16,7 @@ from fallback_router._engine.actions import Made, new_outcome
 from fallback_router._engine.setup import Setup
 from fallback_router._results import CURRENT
 from fallback_router._routing import ENTERED, ROUTING
+from fallback_router._state.counters import stepper
 
 from .async_ import run_async
 from .responses import check_awaited
@@ -30,13 +31,13 @@ def async_direct_caller(
     """Return `async call(*args, **kwargs)` routing `fn`, the quiet shortcut inlined."""
     counter = setup.planner.counter
     blocking_counter = counter is not None and getattr(counter, "blocking", False)
-    next_index = counter.next_index if counter is not None and not blocking_counter else None
+    next_index = stepper(counter) if counter is not None and not blocking_counter else None
     parts = QuietParts(setup, want_result, function, next_index)
-    assert setup.static is not None  # noqa: S101 - checked by QuietParts
-    objects = setup.static[1]
+    assert setup.config.static is not None  # noqa: S101 - checked by QuietParts
+    objects = setup.config.static[1]
     states, cells, plain, special = parts.states, parts.cells, parts.plain, parts.special
     tracker: Any = setup.tracker
-    router_clock = setup.clock
+    router_clock = setup.config.clock
     set_current, reset_current = CURRENT.set, CURRENT.reset
     get_routing, entered = ROUTING.get, ENTERED
     check = functools.partial(check_awaited, fn=fn)

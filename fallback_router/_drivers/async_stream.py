@@ -104,7 +104,7 @@ class AsyncStreamRun(AsyncRun):
         call = self.call
         state = call.state(index, number, self.call.limit("first item")[0])
         self.opened[index] = state
-        if call.setup.hedge_after is not None:  # a race to the first item, in tasks
+        if call.setup.config.hedge_after is not None:  # a race to the first item, in tasks
             task = asyncio.create_task(self.attempt(index, state, None, "attempt"))
             self.tasks[index] = (task, call.clock())
             return STARTED
@@ -208,7 +208,7 @@ class AsyncRelay(RelayBase, AsyncIterator[Any]):
         gen = self._gen
         assert gen is not None  # noqa: S101 - an unbuffered relay holds its generator while open
         try:
-            item = await _next_item(gen, self._state, call.setup.idle_timeout, "idle")
+            item = await _next_item(gen, self._state, call.setup.config.idle_timeout, "idle")
         except Exception as exc:
             error = StreamInterrupted(self._state[0], self.items)
             error.__cause__ = exc

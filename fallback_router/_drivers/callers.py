@@ -69,7 +69,7 @@ def make_caller(  # noqa: PLR0911 - one return per kind of caller
     """
     kind = kind_of(fn)
     function = _name_of(fn)
-    if kind in (STREAM, ASYNC_STREAM) and setup.accept is not None and not setup.buffer:
+    if kind in (STREAM, ASYNC_STREAM) and setup.config.accept is not None and not setup.buffer:
         msg = (
             f"accept= cannot judge the stream {function!r} before it is delivered: "
             f"route streams with stream_failover='buffer' (accept= then receives the "

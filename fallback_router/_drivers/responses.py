@@ -40,7 +40,7 @@ def _refuse(response: object, fn: Callable[..., Any], advice: str) -> None:
 
 def judge(setup: Setup, name: str, number: int, outcome: Outcome) -> Outcome:
     """Apply `accept=` to a successful outcome: a rejected response becomes a failure."""
-    accept = setup.accept
+    accept = setup.config.accept
     if accept is None or outcome[1] is not None or accept(outcome[0]):
         return outcome
     setup.recorder.rejected(name, number)

@@ -158,10 +158,10 @@ def close_on(lane: Lane | None, gen: Iterator[Any], state: AttemptState) -> None
 def reads_limited(setup: Setup) -> bool:
     """A stream's reads are time-limited (then they run on a lane, and may be abandoned)."""
     return not (
-        setup.timeout is None
-        and setup.attempt_timeout is None
-        and setup.first_item_timeout is None
-        and setup.idle_timeout is None
+        setup.config.timeout is None
+        and setup.config.attempt_timeout is None
+        and setup.config.first_item_timeout is None
+        and setup.config.idle_timeout is None
     )
 
 

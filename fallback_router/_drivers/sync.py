@@ -92,16 +92,16 @@ class SyncRun:
                     end = clock()
                     self.check(response)  # outside the handler: a TypeError propagates
                     outcome = _outcome((response, None, start, end))
-                    accept = setup.accept  # None: nothing to judge, no call
+                    accept = setup.config.accept  # None: nothing to judge, no call
                     return outcome if accept is None else judge(setup, *state[:2], outcome)
-            retry = setup.retry
+            retry = setup.config.retry
             trigger = setup.recorder.fallback_on
             if retry is None or error is None or not trigger(error):
                 return _outcome((None, error, start, clock()))
             try:
                 response = retry_after_first(
                     retry, error, functools.partial(self.invoke, index), state[3],
-                    setup.clock, setup.budget, trigger,
+                    setup.config.clock, setup.config.retry_budget, trigger,
                 )  # fmt: skip
             except Exception as exc:  # noqa: BLE001 - the retries' last error is the outcome
                 return Outcome(None, exc, start, clock())
@@ -124,7 +124,7 @@ class SyncRun:
             finally:
                 call.ended(index)
         limit, kind = call.limit("attempt")
-        state = call.state(index, number, setup.attempt_timeout)
+        state = call.state(index, number, setup.config.attempt_timeout)
         return self.launch(index, state, limit, kind, probe)
 
     def launch(
@@ -148,7 +148,7 @@ class SyncRun:
         caps = setup.caps
         if probe and limit is not None and caps is not None and caps.hold_probe is not None:
             self.renew[index] = real_now() + limit * RENEW_AT
-        if setup.hedge_after is not None:
+        if setup.config.hedge_after is not None:
             return STARTED
         return self._collect(index, kind, limit)
 
@@ -223,9 +223,9 @@ class SyncRun:
         signal = self.signal
         assert signal is not None  # noqa: S101 - set by the first START
         hedge_at = None
-        if more and setup.hedge_after is not None:
+        if more and setup.config.hedge_after is not None:
             newest = max(entry[1] for entry in self.jobs.values())
-            hedge_at = real_now() + max(0.0, newest + setup.hedge_after - call.clock())
+            hedge_at = real_now() + max(0.0, newest + setup.config.hedge_after - call.clock())
         while True:
             for index, (job, *_) in list(self.jobs.items()):
                 if job.done.is_set():
@@ -324,7 +324,7 @@ def _wait(call: CallState, action: Wait) -> str | None:
     """Carry out a `Wait`: a free slot of `names` on `gate`, or the time `until`."""
     gate, names, until = action.gate, action.names, action.until
     if gate is not None and names:
-        got: str | None = gate.acquire_any(names, until, call.setup.clock)
+        got: str | None = gate.acquire_any(names, until, call.setup.config.clock)
         return got
     if until is not None:
         delay = until - call.clock()

@@ -27,6 +27,7 @@ from fallback_router._engine.record import (
 from fallback_router._engine.setup import Setup
 from fallback_router._results import CURRENT, new_attempt, new_result
 from fallback_router._routing import ENTERED, ROUTING
+from fallback_router._state.counters import stepper
 
 from .loop import on_loop, running_loop
 from .responses import check_not_awaitable
@@ -47,6 +48,7 @@ class QuietParts:
         "closes",
         "function",
         "hooks",
+        "modulo",
         "names",
         "next_index",
         "pick",
@@ -62,7 +64,7 @@ class QuietParts:
     )
 
     def __init__(self, setup: Setup, want_result: bool, function: str, next_index: Any) -> None:
-        static = setup.static
+        static = setup.config.static
         assert static is not None  # noqa: S101 - the happy path needs fixed providers
         names = static[0]
         count = len(names)
@@ -72,7 +74,7 @@ class QuietParts:
         # last provider as terminus; a failover order ends elsewhere unless n == 1.
         self.terminus = tuple((i == count - 1) if one else count == 1 for i in range(count))
         self.states = tuple(
-            (name, 1, self.terminus[i], None, setup.clock) for i, name in enumerate(names)
+            (name, 1, self.terminus[i], None, setup.config.clock) for i, name in enumerate(names)
         )
         self.setup, self.names, self.planner = setup, names, planner
         self.function, self.want_result = function, want_result
@@ -82,6 +84,8 @@ class QuietParts:
         self.cells = tuple(setup.stats.cell(name) for name in names)
         self.next_index = next_index
         self.pick = None if planner.fixed_first else planner.pick
+        #: The pick is `tick % modulo` (round robin's own): inlined; 0 for any other.
+        self.modulo = count if planner.rotates else 0
         self.plain: set[type[Any]] = set()
         # Hooks, a strategy that tracks calls or picks per call: the shortcut's extra
         # steps, behind one flag so that a plain fallback router pays for none of them.
@@ -171,15 +175,15 @@ def direct_caller(
 ) -> Callable[..., Any]:
     """Return `call(*args, **kwargs)` routing `fn`, the quiet shortcut inlined."""
     counter = setup.planner.counter
-    parts = QuietParts(setup, want_result, function, counter and counter.next_index)
-    assert setup.static is not None  # noqa: S101 - checked by QuietParts
-    calls = tuple(functools.partial(fn, provider) for provider in setup.static[1])
+    parts = QuietParts(setup, want_result, function, counter and stepper(counter))
+    assert setup.config.static is not None  # noqa: S101 - checked by QuietParts
+    calls = tuple(functools.partial(fn, provider) for provider in setup.config.static[1])
     states, cells, plain, special = parts.states, parts.cells, parts.plain, parts.special
-    closes, ticks, names = parts.closes, parts.ticks, parts.names
+    closes, ticks, names, modulo = parts.closes, parts.ticks, parts.names, parts.modulo
     next_index: Any = parts.next_index  # both set when `ticks`
     pick: Any = parts.pick
     tracker: Any = setup.tracker
-    router_clock = setup.clock
+    router_clock = setup.config.clock
     set_current, reset_current = CURRENT.set, CURRENT.reset
     get_routing, entered = ROUTING.get, ENTERED
     check = functools.partial(check_not_awaitable, fn=fn)
@@ -199,7 +203,7 @@ def direct_caller(
         tick = index = call_id = 0
         if ticks:  # round robin without hooks: the tick and the pick, inlined
             tick = next_index()
-            index = pick(names, tick)
+            index = tick % modulo if modulo else pick(names, tick)
         elif special:
             tick, index, call_id = parts.opening()
         token = set_current(states[index])

@@ -84,7 +84,7 @@ class StreamRun(SyncRun):
         release: Callable[[], None] = functools.partial(self._read_ended, index)
         orphan: Callable[[], None] = functools.partial(self.orphans.add, index)
         lane = self.lanes[index] = lane_for(setup)
-        if setup.hedge_after is not None:  # a race in a worker: the driver bounds it
+        if setup.config.hedge_after is not None:  # a race in a worker: the driver bounds it
             self.gens[index] = gen
             limit = None
             release = orphan = _nothing  # the driver gives the slot back
@@ -149,7 +149,7 @@ class StreamRun(SyncRun):
         limit, kind = call.limit("first item")
         state = call.state(index, number, limit)
         self.opened[index] = state
-        if call.setup.hedge_after is not None:  # a race to the first item, in workers
+        if call.setup.config.hedge_after is not None:  # a race to the first item, in workers
             return self.launch(index, state, limit, kind, probe)
         if probe:
             self.probing.add(index)
@@ -284,7 +284,7 @@ class Relay(RelayBase, Iterator[Any]):
                 item = next_item(gen, self._state)
             else:  # on the stream's own thread, within idle_timeout (if any)
                 release = functools.partial(call.ended, self._index)
-                item = bounded_next(setup, gen, self._state, setup.idle_timeout, "idle",
+                item = bounded_next(setup, gen, self._state, setup.config.idle_timeout, "idle",
                                      release, self._orphan, lane)  # fmt: skip
         except Exception as exc:
             error = StreamInterrupted(self._state[0], self.items)

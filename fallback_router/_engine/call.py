@@ -195,7 +195,7 @@ class CallState(Starts):
                 self.skip(self.names[index], left, COOLDOWN)
                 self.benched_here.append(index)
                 return None
-            if self.hinted or (self.setup.wait_for_cooldown and self.deadline is not None):
+            if self.hinted or (self.setup.config.wait_for_cooldown and self.deadline is not None):
                 return index
             forced = left
         if not self.gated:
@@ -239,7 +239,7 @@ class CallState(Starts):
 
         False when not asked or no cooldown ends within the budget (the terminus is forced).
         """
-        if not self.setup.wait_for_cooldown or self.deadline is None:
+        if not self.setup.config.wait_for_cooldown or self.deadline is None:
             return False
         benched = [*self.benched_here, index]
         wait = cooldown_wait(self, benched, self.remaining)

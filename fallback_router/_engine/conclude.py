@@ -48,7 +48,7 @@ def call_error(call: Any) -> Exception:
             skipped=call.skipped,
         )
     elif call.timed_out or not errors:
-        timeout = setup.timeout
+        timeout = setup.config.timeout
         what = (
             f"time budget of {timeout} s ran out"
             if timeout is not None
@@ -60,7 +60,7 @@ def call_error(call: Any) -> Exception:
             attempts=attempts,
         )
         error.__cause__ = errors[-1] if errors else None
-    elif setup.reraise:
+    elif setup.config.reraise:
         error = errors[-1]
     else:
         tried = listing([redact(a.provider) for a in attempts])

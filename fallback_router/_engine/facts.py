@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fallback_router._lease import Lease, release_all
-from fallback_router._quota import Tab, judge_all, open_tab
+from fallback_router._quota import Tab, judge_all
 from fallback_router._results import Attempt, AttemptState, Result, new_attempt, new_result
 from fallback_router._routing import ROUTING
 
@@ -84,12 +84,13 @@ class CallFacts:
         call_id: int | None = None,
     ) -> None:
         self.setup = setup
-        self.names, self.objects = setup.static or setup.providers()
-        if setup.budget is not None:
-            setup.budget.deposit()
-        self.clock = clock = setup.clock if setup.clock is not None else time.monotonic
+        config = setup.config
+        self.names, self.objects = config.static or setup.providers()
+        if config.retry_budget is not None:
+            config.retry_budget.deposit()
+        self.clock = clock = config.clock if config.clock is not None else time.monotonic
         self.start = clock() if start is None else start
-        timeout = setup.timeout
+        timeout = config.timeout
         self.deadline = None if timeout is None else self.start + timeout
         self.function = function
         self.want_result = want_result
@@ -151,8 +152,10 @@ class CallFacts:
         if limit is not None:
             own = self.clock() + limit
             deadline = own if deadline is None else min(deadline, own)
-        state = (self.names[index], number, index == self.terminus(), deadline, self.setup.clock)
-        return state if self.tabs is None else open_tab(self, index, state)  # token quotas
+        clock = self.setup.config.clock
+        state = (self.names[index], number, index == self.terminus(), deadline, clock)
+        tabs = self.tabs  # token quotas: the attempt's reservation (for `settle()`)
+        return state if tabs is None else (*state, tabs.get(index))
 
     def limit(self, what: str) -> tuple[float | None, str]:
         """Seconds the next wait may take, and which limit that is.
@@ -162,10 +165,10 @@ class CallFacts:
         the call's budget (kind `"budget"`) when it is nearer.
         """
         setup = self.setup
-        limit = setup.idle_timeout if what == "idle" else setup.attempt_timeout
+        limit = setup.config.idle_timeout if what == "idle" else setup.config.attempt_timeout
         kind = what if what != "first item" else "attempt"
-        if what == "first item" and setup.first_item_timeout is not None:
-            limit, kind = setup.first_item_timeout, what
+        if what == "first item" and setup.config.first_item_timeout is not None:
+            limit, kind = setup.config.first_item_timeout, what
         if self.deadline is not None:
             left = max(0.0, self.deadline - self.clock())
             if limit is None or left < limit:
@@ -190,7 +193,10 @@ class CallFacts:
         leases = self.leases.pop(index, None)
         try:
             if leases:
-                release_all(leases)
+                if len(leases) == 1:  # the common case: a frame less
+                    leases[0].release()
+                else:
+                    release_all(leases)
         finally:
             planner = self.setup.planner
             if planner.tracks:

@@ -71,7 +71,7 @@ def acquire(
             return Refusal(HUNG, 0.0)
         quota = setup.quota  # token quotas: the rate gate reserves the call's estimate
         for gate in setup.gates:
-            if slot is not None and gate is setup.limiter:
+            if slot is not None and gate is setup.config.limiter:
                 continue
             if gate is not quota or quota is None:
                 taken = gate.take(name)
@@ -112,7 +112,7 @@ def ungranted(
 
 def token_waits(call: CallFacts, waiting: Sequence[int]) -> list[float]:
     """Seconds until each rate-limited provider of `waiting` has a token."""
-    rates = call.setup.rates
+    rates = call.setup.config.rate_limits
     if rates is None:
         return []
     names = call.names
@@ -142,7 +142,7 @@ def may_continue(call: CallFacts, name: str) -> bool:
     if call.deadline is not None and call.clock() >= call.deadline:
         call.timed_out = True
         return False
-    budget = call.setup.budget
+    budget = call.setup.config.retry_budget
     if budget is not None:
         taken = budget.take(name)
         if isinstance(taken, Refusal):
@@ -223,7 +223,7 @@ def _next_wait(
     setup = call.setup
     names = call.names
     now = call.clock()
-    gate = setup.limiter
+    gate = setup.config.limiter
     if gate is None or not any(full(gate, names[i]) for i in waiting):
         gate = setup.abandoned
     gated = tuple(names[i] for i in waiting if full(gate, names[i])) if gate is not None else ()
@@ -249,7 +249,7 @@ def _take_handed(
 ) -> Generator[Any, Any, Candidate | None]:
     """A wait handed `got`'s slot on `gate`: its other gates now, or None."""
     index = call.names.index(got)
-    limiter = call.setup.limiter
+    limiter = call.setup.config.limiter
     if gate is not limiter or limiter is None:  # room among abandoned calls: only looked at
         gate.release(got)
         return None

@@ -26,7 +26,7 @@ from fallback_router._events import (
     builder,
 )
 from fallback_router._policy import explicit_duration
-from fallback_router._redact import Redactor, redact, scrub
+from fallback_router._redact import LastRedaction, Redactor, redact
 from fallback_router._surfaces import log as _log
 from fallback_router._surfaces.log import DEBUG, INFO, WARNING, wants
 
@@ -81,6 +81,7 @@ class Recorder:
         "failed_phrase",
         "fallback_on",
         "hooks",
+        "redacted",
         "redactor",
         "stats",
         "strategy",
@@ -116,6 +117,8 @@ class Recorder:
         self.emit = delivery.emit
         #: Send two events in order (the happy path's pairs), one call for both.
         self.emit_two = delivery.emit_two
+        #: `(text, copy)` of a failure's error: redacted, and scrubbed for the counts.
+        self.redacted = LastRedaction(redactor)
 
     def failure_args(self, name: str, error: Exception) -> tuple[Any, ...]:
         """The arguments of the tracker's `record_failure` for `error` (failure path only).
@@ -260,9 +263,8 @@ class CallRecorder:
             and name not in self.router.exempt
             and self.router.cooldown_on(error)
         )
-        redactor = self.router.redactor
-        text = redactor.error_text(error)
-        self.router.stats.failure(name, scrub(error, redactor), latency, end)
+        text, kept = self.router.redacted(error)
+        self.router.stats.failure(name, kept, latency, end)
         if wants(__name__, WARNING):
             phrase = _log_timed_out if timed_out else self.router.failed_phrase
             _log.logger.warning(

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import tenacity
-
+from fallback_router._config import Config
 from fallback_router._lease import Gate
 from fallback_router._providers import Providers, normalize
 from fallback_router._quota import Quota
 from fallback_router._routing import Affinity
 from fallback_router._sdk_clients import ClientCheck
-from fallback_router._state.budget import RetryBudget
 from fallback_router._state.limits import ConcurrencyLimiter
 from fallback_router._state.ratelimit import RateLimiter, TokenGate
 from fallback_router._strategies import Planner
@@ -44,32 +42,21 @@ class Setup:
     sync attempt must run in a worker thread.
     """
 
-    static: Providers | None
-    dynamic: Callable[[], object] | None
+    #: What the router was told, validated: the one configuration object (read, not copied).
+    config: Config
     planner: Planner
+    #: The configured tracker, or None when the strategy records nothing.
     tracker: CooldownTracker | None
     caps: TrackerCapabilities | None
-    limiter: ConcurrencyLimiter | None
     #: The per-attempt gates, taken in order (the limiter's slot, then a token).
     gates: tuple[Gate, ...]
     abandoned: ConcurrencyLimiter | None
-    rates: Any
-    budget: RetryBudget | None
-    retry: tenacity.Retrying | None
-    clock: Callable[[], float] | None
-    timeout: float | None
-    attempt_timeout: float | None
-    first_item_timeout: float | None
-    idle_timeout: float | None
-    hedge_after: float | None
-    wait_for_cooldown: bool
-    accept: Callable[[Any], object] | None
+    #: `respect_retry_after=` with a tracker to hold the hints (else False).
     respect_retry_after: bool
     #: Token quotas (the rate limiter holds some), else None.
     quota: Quota | None
+    #: `stream_failover="buffer"`.
     buffer: bool
-    reraise: bool
-    probe_ttl: float | None
     recorder: Recorder
     stats: Stats
     affinity: Affinity
@@ -87,23 +74,26 @@ class Setup:
     gates_io: bool = field(init=False)
 
     def __post_init__(self) -> None:
+        config = self.config
         limits = (
-            self.timeout is not None
-            or self.attempt_timeout is not None
-            or self.hedge_after is not None
+            config.timeout is not None
+            or config.attempt_timeout is not None
+            or config.hedge_after is not None
         )
         object.__setattr__(self, "limits", limits)
-        gated = self.limiter is not None or self.rates is not None or self.abandoned is not None
+        rates = config.rate_limits
+        gated = config.limiter is not None or rates is not None or self.abandoned is not None
         object.__setattr__(self, "gated", gated)
         # A rate limiter that waits on the network is asked through `Io`.
-        object.__setattr__(self, "gates_io", bool(getattr(self.rates, "blocking", False)))
+        object.__setattr__(self, "gates_io", bool(getattr(rates, "blocking", False)))
 
     def providers(self) -> Providers:
         """The current `(names, objects)`; reads a `providers` callable."""
-        if self.static is not None:
-            return self.static
-        assert self.dynamic is not None  # noqa: S101 - one of the two is always set
-        providers = normalize(self.dynamic())
+        config = self.config
+        if config.static is not None:
+            return config.static
+        assert config.dynamic is not None  # noqa: S101 - one of the two is always set
+        providers = normalize(config.dynamic())
         self.stats.bound(providers[0])
         self.clients.check(*providers)
         return providers
@@ -113,7 +103,7 @@ class Setup:
         counter = self.planner.counter
         return bool(
             (self.caps is not None and self.caps.blocking)
-            or getattr(self.rates, "blocking", False)
+            or getattr(self.config.rate_limits, "blocking", False)
             or (counter is not None and getattr(counter, "blocking", False))
         )
 

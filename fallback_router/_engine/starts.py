@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Sequence
 from typing import Any, NamedTuple
 
+from fallback_router._lease import Lease
+from fallback_router._quota import Tab
+
 from .actions import HEDGE, STARTED, Await, Io, Start, new_running
 from .facts import COOLDOWN, PROBING
 from .gates import Candidate, left_of, let_go, may_continue
@@ -62,7 +65,9 @@ class Starts(Verdicts):
         """
         setup = self.setup
         if self.number and (
-            self.deadline is not None or setup.budget is not None or not setup.planner.failover
+            self.deadline is not None
+            or setup.config.retry_budget is not None
+            or not setup.planner.failover
         ):
             return _SLOW
         index = candidate.index
@@ -75,7 +80,7 @@ class Starts(Verdicts):
                 return _SLOW
             name = self.names[index]
             try_probe: Any = caps.try_probe  # `_probe_call`, inlined: a frame less per call
-            ttl = setup.probe_ttl if caps.probe_ttl else None
+            ttl = setup.config.timeout if caps.probe_ttl else None  # the budget: the ttl
             self.pending = candidate
             claim = try_probe(name) if ttl is None else try_probe(name, ttl)
             if claim is not None and claim is not True:  # nothing claimed: asked again there
@@ -134,8 +139,8 @@ class Starts(Verdicts):
         caps = setup.caps
         assert caps is not None  # noqa: S101 - probing implies caps
         try_probe: Callable[..., Any] = caps.try_probe  # type: ignore[assignment]
-        if caps.probe_ttl and setup.probe_ttl is not None:
-            return try_probe, (name, setup.probe_ttl)
+        if caps.probe_ttl and setup.config.timeout is not None:  # the budget is the ttl
+            return try_probe, (name, setup.config.timeout)
         return try_probe, (name,)
 
     def _claimed(self, index: int, claim: Any) -> Generator[Any, Any, float | None]:
@@ -186,8 +191,21 @@ class Starts(Verdicts):
             setup.planner.started(name)
         running[index] = new_running((number, probe, hedged, forced is not None, self.clock()))
         pending, self.pending = self.pending, None
-        if pending is not None and pending.leases:  # a slot is held until the attempt ends,
-            kept = tuple(lease for lease in pending.leases if lease.until_end)  # the rest spent
-            if kept:
-                self.leases[index] = kept
+        if pending is not None and pending.leases:
+            self._keep(index, pending.leases)
         return Start(index, number, forced, probe, hedged)
+
+    def _keep(self, index: int, leases: tuple[Lease, ...]) -> None:
+        """Attempt `index` starts: a slot is held until it ends, the rest are spent."""
+        if len(leases) == 1:  # the common case, without a generator
+            kept: tuple[Lease, ...] = leases if leases[0].until_end else ()
+        else:
+            kept = tuple(lease for lease in leases if lease.until_end)
+        if kept:
+            self.leases[index] = kept
+            tabs = self.tabs
+            if tabs is not None:  # token quotas: the reservation is the attempt's now
+                for lease in kept:
+                    if isinstance(lease, Tab):
+                        lease.started = True
+                        tabs[index] = lease

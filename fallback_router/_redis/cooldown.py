@@ -14,8 +14,8 @@ from typing import Any
 from fallback_router import _policy
 from fallback_router._errors import InvalidConfigError
 from fallback_router._policy import CooldownPolicy, check_seconds, read_retry_after
+from fallback_router._state import ratio as rules
 from fallback_router._state.cooldown import InMemoryCooldown
-from fallback_router._state.ratio import RatioRule, ratio_repr, resolve_threshold
 from fallback_router._tracker import CooldownState
 
 from . import ratio as window
@@ -77,7 +77,8 @@ class RedisCooldown:
             by every process: failures judged atomically on the server, successes sent
             in batches within `refresh` (see the Cooldowns guide).
         minimum_calls: outcomes the shared window needs before the ratio may trip.
-        sampling: seconds of the shared window.
+        sampling: seconds of the shared window. Either one set to other than its
+            default without `failure_ratio` is an `InvalidConfigError`.
         clock: monotonic clock for the back-off, the mirror and the local fallback.
 
     Fail-open: when Redis is unreachable or slow, the tracker uses a process-local
@@ -111,12 +112,12 @@ class RedisCooldown:
         backoff: float = 5.0,
         refresh: float = DEFAULT_REFRESH,
         failure_ratio: float | None = None,
-        minimum_calls: int = 10,
-        sampling: float = 30.0,
+        minimum_calls: int = rules.MINIMUM_CALLS,
+        sampling: float = rules.SAMPLING,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        self.ratio = RatioRule.build(failure_ratio, minimum_calls, sampling)
-        count = resolve_threshold(threshold, self.ratio)
+        self.ratio = rules.RatioRule.build(failure_ratio, minimum_calls, sampling)
+        count = rules.resolve_threshold(threshold, self.ratio)
         self.policy = CooldownPolicy.build(duration, count, max_duration, multiplier, jitter)
         self.refresh = check_seconds("refresh", refresh, allow_zero=True)
         if not isinstance(namespace, str) or not namespace:  # any text: it is encoded
@@ -282,7 +283,8 @@ class RedisCooldown:
         retry_after = read_retry_after(name, error) if duration is None else duration
 
         def op() -> float:
-            successes = self._pending.take(name) if self.ratio is not None else 0
+            with self._pending.sending:  # a flush under way lands first
+                successes = self._pending.take(name) if self.ratio is not None else 0
             script, args = window.failure_call(
                 self.policy, self.ratio, retry_after, self.half_open, successes
             )
@@ -343,5 +345,5 @@ class RedisCooldown:
         return (
             f"RedisCooldown(namespace={self.namespace!r}, duration={p.duration}, "
             f"threshold={p.threshold}, max_duration={p.max_duration}"
-            f"{', ' + ratio_repr(self.ratio)[:-2] if self.ratio else ''})"
+            f"{', ' + rules.ratio_repr(self.ratio)[:-2] if self.ratio else ''})"
         )

@@ -51,8 +51,9 @@ def rate_prefix(namespace: str) -> str:
 # level (text)}. A look writes nothing; a take that finds no room writes nothing. A
 # token quota needs max(1, min(amount, capacity)) to let an attempt start and may go
 # into debt (negative) on a take beyond its level or a settle beyond the
-# reservation. Each key expires a second after its bucket would be full again. A
-# server clock that steps back adds no tokens.
+# reservation. Each key expires a second after its bucket would be full again (at
+# most ~317 years; waits at most ~31 years: a very slow bucket stays a valid integer
+# for Redis). A server clock that steps back adds no tokens.
 _BUCKET = """
 if redis.replicate_commands then redis.replicate_commands() end
 local op = tonumber(ARGV[1])
@@ -82,7 +83,7 @@ for i = 1, n do
   if quota then need = math.max(1, math.min(amount, cap)) end
   if level < need - 1e-9 then
     room = false
-    wait = math.max(wait, math.ceil((need - level) / rate))
+    wait = math.max(wait, math.min(math.ceil((need - level) / rate), 1e15))
   end
 end
 local done = 0
@@ -105,7 +106,7 @@ if done == 1 then
     level = math.min(level, cap)
     levels[i] = level
     redis.call('HSET', KEYS[i], 't', string.format('%.17g', level), 'ts', now, 'c', cap, 'r', rate)
-    redis.call('PEXPIRE', KEYS[i], math.ceil((cap - level) / rate / 1000) + 1000)
+    redis.call('PEXPIRE', KEYS[i], math.min(math.ceil((cap - level) / rate / 1000), 1e13) + 1000)
   end
 end
 return {done, wait, string.format('%.17g', levels[1])}

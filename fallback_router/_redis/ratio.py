@@ -132,6 +132,10 @@ class Pending:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts: dict[str, int] = {}
+        #: Held while successes taken are on their way to the server (`flush`): a failure
+        #: takes its provider's successes under it, so successes this process counted
+        #: before a failure always land before that failure is judged.
+        self.sending = threading.Lock()
 
     def add(self, name: str) -> None:
         """Count one success of `name`."""
@@ -144,6 +148,10 @@ class Pending:
             return 0
         with self._lock:
             return self._counts.pop(name, 0)
+
+    def empty(self) -> bool:
+        """No success waits to be sent (a lock-free read)."""
+        return not self._counts
 
     def take_all(self) -> dict[str, int]:
         """Every provider's successes, now owned by the caller."""
@@ -164,12 +172,16 @@ class Pending:
 
 def flush(conn: Any, keys: Any, rule: RatioRule | None, pending: Pending) -> None:
     """Send the successes `pending` holds to their windows (one round trip; none without a rule)."""
-    counts = pending.take_all() if rule is not None else {}
-    if rule is None or not counts:
+    if rule is None or pending.empty():
         return
-    names = list(counts)
-    flat: list[str] = []
-    for name in names:
-        per = keys(name)
-        flat += [per[0], per[5]]
-    conn.script(RECORD_SUCCESSES)(keys=flat, args=[width_ms(rule), *(counts[n] for n in names)])
+    with pending.sending:
+        counts = pending.take_all()
+        if not counts:
+            return
+        names = list(counts)
+        flat: list[str] = []
+        for name in names:
+            per = keys(name)
+            flat += [per[0], per[5]]
+        widths = [width_ms(rule), *(counts[n] for n in names)]
+        conn.script(RECORD_SUCCESSES)(keys=flat, args=widths)

@@ -16,7 +16,7 @@ from fallback_router._policy import (
 from fallback_router._tracker import CooldownState
 
 from .cooldown_tables import CooldownTables
-from .ratio import RatioRule, ratio_repr, resolve_threshold
+from .ratio import MINIMUM_CALLS, SAMPLING, RatioRule, ratio_repr, resolve_threshold
 
 __all__ = ["InMemoryCooldown"]
 
@@ -49,6 +49,8 @@ class InMemoryCooldown(CooldownTables):
         minimum_calls: outcomes the window needs before the ratio may trip (default 10).
         sampling: seconds of the ratio's window (default 30), kept in 10 buckets of
             `sampling / 10` seconds: an outcome older than `sampling` never counts.
+            Either one set to other than its default without `failure_ratio` is an
+            `InvalidConfigError` (it would change nothing).
         clock: a zero-argument callable returning seconds; default
             `time.monotonic`, looked up at every call so freezegun reaches it.
 
@@ -87,8 +89,8 @@ class InMemoryCooldown(CooldownTables):
         half_open: bool = True,
         probe_ttl: float = DEFAULT_PROBE_TTL,
         failure_ratio: float | None = None,
-        minimum_calls: int = 10,
-        sampling: float = 30.0,
+        minimum_calls: int = MINIMUM_CALLS,
+        sampling: float = SAMPLING,
         clock: Callable[[], float] | None = None,
     ) -> None:
         self.ratio = RatioRule.build(failure_ratio, minimum_calls, sampling)

@@ -283,10 +283,14 @@ class InMemoryRateLimiter:
             for bucket in self._buckets[name]:
                 if bucket[4]:  # request buckets are not touched
                     level = bucket[0]
+                    capacity = bucket[3]
                     elapsed = now - bucket[1]
                     if elapsed > 0.0:  # the refill first: a full bucket gains nothing
-                        level = min(level + elapsed * bucket[2], bucket[3])
-                    bucket[0] = min(level + back, bucket[3])
+                        level += elapsed * bucket[2]
+                        if level > capacity:  # noqa: PLR1730 - min() costs a call here
+                            level = capacity
+                    level += back
+                    bucket[0] = level if level < capacity else capacity  # noqa: FURB136 - no call
                     bucket[1] = now
 
     def tokens(self, name: str) -> float | None:

@@ -19,6 +19,8 @@ from fallback_router._policy import check_seconds
 
 __all__ = ["BUCKETS", "RatioRule", "Window", "ratio_repr", "resolve_threshold"]
 
+#: The defaults of `minimum_calls=` and `sampling=` (seconds).
+MINIMUM_CALLS, SAMPLING = 10, 30.0
 #: Buckets per sampling window (each `sampling / BUCKETS` seconds long).
 BUCKETS = 10
 
@@ -59,6 +61,10 @@ class RatioRule:
             raise InvalidConfigError(msg)
         seconds = check_seconds("sampling", sampling)
         if failure_ratio is None:
+            if minimum_calls != MINIMUM_CALLS or seconds != SAMPLING:  # set, and unused
+                given = f"minimum_calls={minimum_calls!r}, sampling={sampling!r}"
+                msg = f"{given} shape the failure ratio: they need failure_ratio= as well"
+                raise InvalidConfigError(msg)
             return None
         ratio = math.nan
         if isinstance(failure_ratio, int | float) and not isinstance(failure_ratio, bool):

@@ -285,7 +285,7 @@ def build_status(setup: Setup, tracker: Any, names: Sequence[str]) -> Status:
             states = tracker.snapshot()
         except Exception:  # noqa: BLE001 - a status display must not raise
             states = {}
-    limiter, rates, planner = setup.limiter, setup.rates, setup.planner
+    limiter, rates, planner = setup.config.limiter, setup.config.rate_limits, setup.planner
     rows: list[ProviderStatus] = []
     for name in names:
         counts = setup.stats.get(name)
