@@ -258,51 +258,44 @@ def test_a_lost_sync_stream_is_closed_on_its_own_thread_under_its_attempt(gate):
     assert closed == [(readers[0], "slow")]
 
 
-#: The events of `_Client`'s routed methods.
-_CLIENT_EVENTS: list[object] = []
+def _client_class(events: list[object]) -> type:
+    """A fresh class (fresh routers: nothing warned yet) with routed methods of every kind;
+    each reads its instance and its arguments; their events go to `events`."""
 
+    class _Client:
+        def __init__(self, tag: str) -> None:
+            self.tag = tag
 
-class _Client:
-    """Routed methods of every kind; each reads its instance and its arguments."""
+        @routed(providers=["a", "b"], cooldown=None, on_event=events.append)
+        def ask(self, provider, n, *, sep=""):
+            return f"{self.tag}{provider}{sep}{n}"
 
-    def __init__(self, tag: str) -> None:
-        self.tag = tag
+        @routed(providers=["a", "b"], cooldown=None, on_event=events.append)
+        async def aask(self, provider, n, *, sep=""):
+            return f"{self.tag}{provider}{sep}{n}"
 
-    @routed(providers=["a", "b"], cooldown=None, on_event=_CLIENT_EVENTS.append)
-    def ask(self, provider, n, *, sep=""):
-        return f"{self.tag}{provider}{sep}{n}"
+        @routed(providers=["a", "b"], cooldown=None, on_event=events.append)
+        def stream(self, provider, n, *, sep=""):
+            for i in range(n):
+                yield f"{self.tag}{provider}{sep}{i}"
 
-    @routed(providers=["a", "b"], cooldown=None, on_event=_CLIENT_EVENTS.append)
-    async def aask(self, provider, n, *, sep=""):
-        return f"{self.tag}{provider}{sep}{n}"
+        @routed(providers=["a", "b"], cooldown=None)
+        def rstream(self, provider, n):
+            yield from (f"{self.tag}{provider}{i}" for i in range(n))
 
-    @routed(providers=["a", "b"], cooldown=None, on_event=_CLIENT_EVENTS.append)
-    def stream(self, provider, n, *, sep=""):
-        for i in range(n):
-            yield f"{self.tag}{provider}{sep}{i}"
+        @routed(providers=["a", "b"], cooldown=None, on_event=events.append)
+        async def astream(self, provider, n, *, sep=""):
+            for i in range(n):
+                yield f"{self.tag}{provider}{sep}{i}"
 
-    @routed(providers=["a", "b"], cooldown=None)
-    def rstream(self, provider, n):
-        yield from (f"{self.tag}{provider}{i}" for i in range(n))
-
-    @routed(providers=["a", "b"], cooldown=None, on_event=_CLIENT_EVENTS.append)
-    async def astream(self, provider, n, *, sep=""):
-        for i in range(n):
-            yield f"{self.tag}{provider}{sep}{i}"
-
-
-def _functions_told():
-    """The function names the routed methods' CallStarted events carried (then cleared)."""
-    names = [e.function for e in _CLIENT_EVENTS if isinstance(e, CallStarted)]
-    _CLIENT_EVENTS.clear()
-    return names
+    return _Client
 
 
 def test_routed_methods_of_every_kind_bind_their_instance_and_name_their_function():
     """Plain, async, stream and async stream methods, called and routed: each gets its
     instance and arguments, and its events name the method."""
-    _CLIENT_EVENTS.clear()
-    client = _Client("x-")
+    events: list[object] = []
+    client = _client_class(events)("x-")
     assert client.ask(1, sep=":") == "x-a:1"
     assert client.ask.route(2).response == "x-a2"
     assert asyncio.run(client.aask(3, sep=":")) == "x-a:3"
@@ -318,18 +311,19 @@ def test_routed_methods_of_every_kind_bind_their_instance_and_name_their_functio
         return items, [item async for item in routed_stream.response]
 
     assert asyncio.run(read_async_streams()) == (["x-a:0", "x-a:1"], ["x-a0"])
-    assert _functions_told() == [
-        *["_Client.ask"] * 2,
-        *["_Client.aask"] * 2,
-        *["_Client.stream"] * 2,
-        *["_Client.astream"] * 2,
+    prefix = "_client_class.<locals>._Client"
+    assert [e.function for e in events if isinstance(e, CallStarted)] == [
+        *[f"{prefix}.ask"] * 2,
+        *[f"{prefix}.aask"] * 2,
+        *[f"{prefix}.stream"] * 2,
+        *[f"{prefix}.astream"] * 2,
     ]
 
 
 def test_sync_routed_methods_on_a_loop_warn_naming_the_method():
     """A sync method, a stream method read lazily and one routed with `.route()`, on a
     loop's thread: one RuntimeWarning per method, naming it."""
-    client = _Client("")
+    client = _client_class([])("")
     texts = _warnings_on_the_loop(
         lambda: client.ask(1),
         lambda: list(client.stream(1)),
@@ -337,9 +331,10 @@ def test_sync_routed_methods_on_a_loop_warn_naming_the_method():
         lambda: list(client.rstream(1)),
     )
     assert len(texts) == 3
-    assert "function _Client.ask was called" in texts[0]
-    assert "function _Client.stream was called" in texts[1]
-    assert "function _Client.rstream was called" in texts[2]
+    prefix = "function _client_class.<locals>._Client"
+    assert f"{prefix}.ask was called" in texts[0]
+    assert f"{prefix}.stream was called" in texts[1]
+    assert f"{prefix}.rstream was called" in texts[2]
 
 
 def test_the_loop_warning_follows_the_packages_own_log_activation(logs):
