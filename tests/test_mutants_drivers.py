@@ -85,16 +85,16 @@ def test_a_sync_stream_on_a_loop_warns_once():
 
 def test_a_hedged_attempt_past_attempt_timeout_fails_as_a_timeout_and_the_call_moves_on(gate):
     """Hedging on (a hedge not due yet) and `a` hung: past `attempt_timeout` the attempt
-    fails with AttemptTimeoutError(a, 0.2, "attempt"), having run at least its limit, and
-    the call falls back to `b`."""
-    fn = routed(providers=["a", "b"], attempt_timeout=0.2, hedge_after=30.0)(hanging(gate, "a"))
+    fails with AttemptTimeoutError(a, 1.0, "attempt"), having run at least its limit, and
+    the call falls back to `b` (1 s: `b` answers well within it even on a busy machine)."""
+    fn = routed(providers=["a", "b"], attempt_timeout=1.0, hedge_after=30.0)(hanging(gate, "a"))
     result = fn.route()
     assert result.response == "b"
     failed, served = result.attempts
     assert failed.provider == "a"
     assert isinstance(failed.error, AttemptTimeoutError)
-    assert (failed.error.provider, failed.error.limit, failed.error.kind) == ("a", 0.2, "attempt")
-    assert failed.latency >= 0.2  # it ran (real time) at least to its limit
+    assert (failed.error.provider, failed.error.limit, failed.error.kind) == ("a", 1.0, "attempt")
+    assert failed.latency >= 1.0  # it ran (real time) at least to its limit
     assert served.provider == "b"
     assert served.error is None
 
@@ -154,7 +154,7 @@ def test_a_hedged_attempt_past_the_calls_budget_fails_as_a_budget_timeout(gate):
     [attempt] = info.value.attempts
     assert isinstance(attempt.error, AttemptTimeoutError)
     assert (attempt.error.provider, attempt.error.kind) == ("a", "budget")
-    assert 0.0 < attempt.error.limit <= 0.2
+    assert 0.0 <= attempt.error.limit <= 0.2  # what was left of the budget as it started
 
 
 class _Tracker:
@@ -397,7 +397,7 @@ def test_an_abandoned_stream_read_counts_against_max_abandoned_until_it_ends(gat
             return
         yield provider
 
-    fn = routed(providers=["a", "b"], first_item_timeout=0.1, max_abandoned=1, cooldown=None)(body)
+    fn = routed(providers=["a", "b"], first_item_timeout=1.0, max_abandoned=1, cooldown=None)(body)
     first = fn.route()
     assert first.provider == "b"
     assert isinstance(first.attempts[0].error, AttemptTimeoutError)
