@@ -148,13 +148,13 @@ def test_a_budget_spent_before_the_attempt_starts_gives_it_zero_seconds(gate, cl
 
 def test_a_hedged_attempt_past_the_calls_budget_fails_as_a_budget_timeout(gate):
     """Hedging on and `a` hung past `timeout=`: its error's kind is "budget", not "attempt"."""
-    fn = routed(providers=["a", "b"], timeout=0.2, hedge_after=30.0)(hanging(gate, "a"))
+    fn = routed(providers=["a", "b"], timeout=1.0, hedge_after=30.0)(hanging(gate, "a"))
     with pytest.raises(DeadlineExceededError) as info:
         fn()
-    [attempt] = info.value.attempts
+    [attempt] = info.value.attempts  # 1 s: the attempt starts within it on a busy machine
     assert isinstance(attempt.error, AttemptTimeoutError)
     assert (attempt.error.provider, attempt.error.kind) == ("a", "budget")
-    assert 0.0 <= attempt.error.limit <= 0.2  # what was left of the budget as it started
+    assert 0.0 <= attempt.error.limit <= 1.0  # what was left of the budget as it started
 
 
 class _Tracker:
